@@ -1,0 +1,63 @@
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
+import { z } from "zod";
+
+/**
+ * The only reader of the environment. Every key has a description; the result is validated and frozen,
+ * and passed down explicitly (nothing deeper reads process.env).
+ */
+export const environmentKeys = {
+  FREEHOLD_HOME: "Data directory: model blobs, manifests, database, config. Default ~/.freehold.",
+  FREEHOLD_HOST: "Address `freehold serve` listens on. Default 127.0.0.1 (loopback only).",
+  FREEHOLD_PORT: "Port `freehold serve` listens on. Default 11435.",
+  FREEHOLD_THREADS: "CPU threads per model runner; 0 or unset picks automatically.",
+  FREEHOLD_DRAIN_TIMEOUT: "Seconds to let in-flight answers finish on shutdown. Default 10; 0 aborts at once.",
+  FREEHOLD_LOG_LEVEL: "Log level: fatal, error, warn, info, debug, trace, silent. Default info.",
+  FREEHOLD_KEEP_ALIVE: "How long an idle model stays loaded, in seconds. Default 300; -1 keeps it loaded.",
+} as const;
+
+const portSchema = z.coerce.number().int().min(0).max(65535);
+
+const configSchema = z.object({
+  home: z.string().min(1),
+  host: z.string().min(1),
+  port: portSchema,
+  threads: z.coerce.number().int().min(0).max(1024),
+  drainTimeoutSeconds: z.coerce.number().min(0).max(3600),
+  logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]),
+  keepAliveSeconds: z.coerce.number().int().min(-1),
+});
+
+export type Config = Readonly<z.infer<typeof configSchema>>;
+
+export interface ConfigOverrides {
+  home?: string;
+  host?: string;
+  port?: number | string;
+  threads?: number | string;
+  drainTimeoutSeconds?: number | string;
+  logLevel?: string;
+  keepAliveSeconds?: number | string;
+}
+
+/** Builds the one validated Config from flags (highest precedence), then the environment, then defaults. */
+export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Config {
+  const raw = {
+    home: resolve(overrides.home ?? env.FREEHOLD_HOME ?? join(homedir(), ".freehold")),
+    host: overrides.host ?? env.FREEHOLD_HOST ?? "127.0.0.1",
+    port: overrides.port ?? env.FREEHOLD_PORT ?? 11435,
+    threads: overrides.threads ?? env.FREEHOLD_THREADS ?? 0,
+    drainTimeoutSeconds: overrides.drainTimeoutSeconds ?? env.FREEHOLD_DRAIN_TIMEOUT ?? 10,
+    logLevel: overrides.logLevel ?? env.FREEHOLD_LOG_LEVEL ?? "info",
+    keepAliveSeconds: overrides.keepAliveSeconds ?? env.FREEHOLD_KEEP_ALIVE ?? 300,
+  };
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const key = String(issue.path[0] ?? "config");
+    throw new Error(
+      `invalid configuration value for ${key} (${JSON.stringify((raw as Record<string, unknown>)[key])}): ${issue.message}`,
+    );
+  }
+  return Object.freeze(parsed.data);
+}

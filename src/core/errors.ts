@@ -1,0 +1,89 @@
+/**
+ * Typed errors. Each carries a stable `code`, the HTTP status it maps to, and whether retrying can help.
+ * The HTTP edge maps them to each API's error shape in one place per API; nothing else formats errors.
+ */
+export type ErrorType =
+  | "invalid_request_error"
+  | "not_found_error"
+  | "authentication_error"
+  | "permission_error"
+  | "rate_limit_error"
+  | "server_error"
+  | "overloaded_error";
+
+export interface FreeholdErrorOptions {
+  code: string;
+  status: number;
+  type: ErrorType;
+  retryable?: boolean;
+  /** The request field that was wrong, when there is one (OpenAI's `param`). */
+  param?: string | null;
+  cause?: unknown;
+}
+
+export class FreeholdError extends Error {
+  readonly code: string;
+  readonly status: number;
+  readonly type: ErrorType;
+  readonly retryable: boolean;
+  readonly param: string | null;
+
+  constructor(message: string, options: FreeholdErrorOptions) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = options.code;
+    this.status = options.status;
+    this.type = options.type;
+    this.retryable = options.retryable ?? false;
+    this.param = options.param ?? null;
+  }
+}
+
+/** The caller sent something we cannot accept; the message says which field and why. */
+export class InvalidRequestError extends FreeholdError {
+  constructor(message: string, param: string | null = null, code = "invalid_request") {
+    super(message, { code, status: 400, type: "invalid_request_error", param });
+  }
+}
+
+export class NotFoundError extends FreeholdError {
+  constructor(message: string, code = "not_found") {
+    super(message, { code, status: 404, type: "not_found_error" });
+  }
+}
+
+/** A model file (GGUF) is malformed, truncated or hostile. Always a one-line message that names what is wrong. */
+export class ModelFileError extends FreeholdError {
+  constructor(message: string, cause?: unknown) {
+    super(message, { code: "invalid_model_file", status: 422, type: "invalid_request_error", cause });
+  }
+}
+
+/** The model store refused an operation (bad name, bad digest, conflict, corrupt state). */
+export class StoreError extends FreeholdError {
+  constructor(message: string, code = "store_error", status = 400) {
+    super(message, { code, status, type: status === 404 ? "not_found_error" : "invalid_request_error" });
+  }
+}
+
+export class ServerError extends FreeholdError {
+  constructor(message: string, code = "server_error", retryable = true, cause?: unknown) {
+    super(message, { code, status: 500, type: "server_error", retryable, cause });
+  }
+}
+
+export class OverloadedError extends FreeholdError {
+  constructor(message: string, code = "overloaded") {
+    super(message, { code, status: 503, type: "overloaded_error", retryable: true });
+  }
+}
+
+export function isFreeholdError(error: unknown): error is FreeholdError {
+  return error instanceof FreeholdError;
+}
+
+/** A message for any thrown value, for places that must show something to a person. */
+export function errorMessage(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return String(error);
+}

@@ -1,0 +1,12 @@
+export { ggufLimits, parseGguf, readGgufFile } from "./reader.js";
+export { formatParameterCount, metadataNumber, metadataString, SYNTHETIC_KEY, summarizeModel } from "./summary.js";
+export { FileType, fileTypeNames, TensorType, tensorTypes } from "./tensorTypes.js";
+export * from "./types.js";
+export {
+  encodeGguf,
+  encodeGgufToBuffer,
+  type GgufTensorToWrite,
+  type GgufToWrite,
+  layoutGguf,
+  writeGgufFile,
+} from "./writer.js";
