@@ -1,5 +1,16 @@
 export { ggufLimits, parseGguf, readGgufFile } from "./reader.js";
 export { formatParameterCount, metadataNumber, metadataString, SYNTHETIC_KEY, summarizeModel } from "./summary.js";
+export {
+  CHATML_TEMPLATE,
+  floatToHalf,
+  type SynthOptions,
+  type SynthPreset,
+  type SynthQuant,
+  synthesizeModel,
+  synthPresets,
+  synthQuants,
+  writeSyntheticModel,
+} from "./synth.js";
 export { FileType, fileTypeNames, TensorType, tensorTypes } from "./tensorTypes.js";
 export * from "./types.js";
 export {

@@ -1,0 +1,39 @@
+import type { Command } from "commander";
+import { InvalidRequestError } from "../../core/errors.js";
+import { type SynthPreset, type SynthQuant, synthPresets, synthQuants, writeSyntheticModel } from "../../gguf/index.js";
+import { print } from "../context.js";
+
+export function registerSynth(program: Command): void {
+  program
+    .command("synth")
+    .description(
+      "write a synthetic llama-architecture GGUF (random weights: its text is noise) for tests, demos and benchmarks",
+    )
+    .argument("<out>", "output .gguf path")
+    .option("--preset <name>", `model shape: ${Object.keys(synthPresets).join(", ")}`, "tiny")
+    .option("--quant <type>", `weight type: ${synthQuants.join(", ")}`, "f32")
+    .option("--seed <n>", "random seed (same seed, same bytes)", "0")
+    .action((out: string, options: { preset: string; quant: string; seed: string }) => {
+      if (!(options.preset in synthPresets)) {
+        throw new InvalidRequestError(
+          `unknown preset "${options.preset}"; choose one of ${Object.keys(synthPresets).join(", ")}`,
+        );
+      }
+      if (!synthQuants.includes(options.quant as SynthQuant)) {
+        throw new InvalidRequestError(`unknown --quant "${options.quant}"; choose one of ${synthQuants.join(", ")}`);
+      }
+      const seed = Number(options.seed);
+      if (!/^\d+$/.test(options.seed) || seed > 0xffffffff) {
+        throw new InvalidRequestError(`--seed must be an integer from 0 to 4294967295, not "${options.seed}"`);
+      }
+      const size = writeSyntheticModel(out, {
+        preset: options.preset as SynthPreset,
+        quant: options.quant as SynthQuant,
+        seed,
+      });
+      print(
+        `wrote ${out} (${size.toLocaleString("en-US")} bytes): synthetic ${options.preset} ${options.quant}, seed ${seed}`,
+      );
+      print("note: synthetic models have random weights; their text is noise.");
+    });
+}

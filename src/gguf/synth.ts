@@ -1,0 +1,267 @@
+import { renameSync, rmSync } from "node:fs";
+import { SYNTHETIC_KEY } from "./summary.js";
+import { FileType, TensorType } from "./tensorTypes.js";
+import { type GgufMetadataValue, GgufValueType } from "./types.js";
+import { type GgufTensorToWrite, type GgufToWrite, writeGgufFile } from "./writer.js";
+
+/** Model shapes used across the project's tests and benchmarks. Keep them exact: benchmark numbers refer to them. */
+export const synthPresets = {
+  tiny: { embedding: 64, layers: 2, heads: 4, kvHeads: 2, feedForward: 128, vocabulary: 1024, context: 2048 },
+  smol135m: { embedding: 576, layers: 30, heads: 9, kvHeads: 3, feedForward: 1536, vocabulary: 49152, context: 8192 },
+} as const;
+
+export type SynthPreset = keyof typeof synthPresets;
+export type SynthQuant = "f32" | "f16" | "q8_0";
+export const synthQuants: readonly SynthQuant[] = ["f32", "f16", "q8_0"];
+
+export interface SynthOptions {
+  preset: SynthPreset;
+  quant: SynthQuant;
+  seed: number;
+}
+
+export const CHATML_TEMPLATE =
+  "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+
+const TOKEN_NORMAL = 1;
+const TOKEN_UNKNOWN = 2;
+const TOKEN_CONTROL = 3;
+const TOKEN_BYTE = 6;
+
+/** mulberry32: tiny, fast and deterministic across platforms (only 32-bit integer math). */
+function prng(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (t ^ (t >>> 14)) >>> 0;
+  };
+}
+
+function mixSeed(seed: number, index: number): number {
+  let h = (seed ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) >>> 0;
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+const f32Scratch = new Float32Array(1);
+const u32Scratch = new Uint32Array(f32Scratch.buffer);
+
+/** IEEE 754 float32 → float16 bits, round to nearest even. */
+export function floatToHalf(value: number): number {
+  f32Scratch[0] = value;
+  const x = u32Scratch[0]!;
+  const sign = (x >>> 16) & 0x8000;
+  const exponent = (x >>> 23) & 0xff;
+  let mantissa = x & 0x7fffff;
+  if (exponent === 0xff) return sign | 0x7c00 | (mantissa ? 0x200 : 0);
+  let e = exponent - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mantissa |= 0x800000;
+    const shift = 14 - e;
+    let half = mantissa >>> shift;
+    const rest = mantissa & ((1 << shift) - 1);
+    const halfway = 1 << (shift - 1);
+    if (rest > halfway || (rest === halfway && half & 1)) half++;
+    return sign | half;
+  }
+  let half = (e << 10) | (mantissa >>> 13);
+  const rest = mantissa & 0x1fff;
+  if (rest > 0x1000 || (rest === 0x1000 && half & 1)) half++;
+  if ((half & 0x7c00) === 0x7c00) e = 0x1f;
+  return sign | half;
+}
+
+/** Random weights in [-scale, scale] for one tensor, encoded in `type`. */
+function randomTensorData(type: number, elements: number, scale: number, seed: number): Uint8Array {
+  const next = prng(seed);
+  const toUnit = (r: number) => (r / 0xffffffff) * 2 - 1;
+  if (type === TensorType.F32) {
+    const values = new Float32Array(elements);
+    for (let i = 0; i < elements; i++) values[i] = toUnit(next()) * scale;
+    return new Uint8Array(values.buffer);
+  }
+  if (type === TensorType.F16) {
+    const values = new Uint16Array(elements);
+    for (let i = 0; i < elements; i++) values[i] = floatToHalf(toUnit(next()) * scale);
+    return new Uint8Array(values.buffer);
+  }
+  // Q8_0: per block of 32, an f16 scale then 32 int8 quants. Random quants in [-127, 127] with d = scale / 127
+  // are exactly what quantising uniform noise of that range gives, without the float detour.
+  const blocks = elements / 32;
+  const out = new Uint8Array(blocks * 34);
+  const d = floatToHalf(scale / 127);
+  for (let b = 0; b < blocks; b++) {
+    const at = b * 34;
+    out[at] = d & 0xff;
+    out[at + 1] = d >>> 8;
+    for (let i = 0; i < 32; i += 4) {
+      const r = next();
+      for (let k = 0; k < 4; k++) out[at + 2 + i + k] = ((((r >>> (k * 8)) & 0xff) % 255) - 127) & 0xff;
+    }
+  }
+  return out;
+}
+
+/** A byte-fallback SentencePiece-style vocabulary: specials, 256 byte tokens, then generated pieces. */
+function buildVocabulary(size: number): { tokens: string[]; scores: number[]; types: number[] } {
+  const tokens = ["<unk>", "<s>", "</s>", "<|im_start|>", "<|im_end|>"];
+  const types = [TOKEN_UNKNOWN, TOKEN_CONTROL, TOKEN_CONTROL, TOKEN_CONTROL, TOKEN_CONTROL];
+  for (let b = 0; b < 256; b++) {
+    tokens.push(`<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`);
+    types.push(TOKEN_BYTE);
+  }
+  const seen = new Set(tokens);
+  const add = (piece: string) => {
+    if (tokens.length < size && !seen.has(piece)) {
+      seen.add(piece);
+      tokens.push(piece);
+      types.push(TOKEN_NORMAL);
+    }
+  };
+  add("▁");
+  for (let c = 33; c < 127; c++) add(String.fromCharCode(c));
+  const letters = "etaoinshrdlucmfwypvbgkjqxz";
+  let pieces = [...letters];
+  for (let length = 1; tokens.length < size && length < 8; length++) {
+    for (const piece of pieces) add(`▁${piece}`);
+    for (const piece of pieces) if (length > 1) add(piece);
+    const longer: string[] = [];
+    for (const piece of pieces) {
+      for (const letter of letters) {
+        longer.push(piece + letter);
+        if (longer.length > size) break;
+      }
+      if (longer.length > size) break;
+    }
+    pieces = longer;
+  }
+  const scores = tokens.map((_, i) => (types[i] === TOKEN_NORMAL ? -i : 0));
+  return { tokens, scores, types };
+}
+
+function str(value: string): GgufMetadataValue {
+  return { type: GgufValueType.STRING, value };
+}
+function u32(value: number): GgufMetadataValue {
+  return { type: GgufValueType.UINT32, value };
+}
+function f32(value: number): GgufMetadataValue {
+  return { type: GgufValueType.FLOAT32, value };
+}
+
+/** Describes a synthetic llama-architecture model: metadata plus lazily generated random tensors. */
+export function synthesizeModel(options: SynthOptions): GgufToWrite {
+  const shape = synthPresets[options.preset];
+  if (!shape) throw new RangeError(`unknown preset ${options.preset} (choose ${Object.keys(synthPresets).join(", ")})`);
+  if (!synthQuants.includes(options.quant))
+    throw new RangeError(`unknown quantization ${options.quant} (choose ${synthQuants.join(", ")})`);
+  if (!Number.isInteger(options.seed) || options.seed < 0 || options.seed > 0xffffffff) {
+    throw new RangeError(`seed must be an integer from 0 to 4294967295, not ${options.seed}`);
+  }
+  const headDim = shape.embedding / shape.heads;
+  const kvDim = headDim * shape.kvHeads;
+  const vocabulary = buildVocabulary(shape.vocabulary);
+  const matrixType = { f32: TensorType.F32, f16: TensorType.F16, q8_0: TensorType.Q8_0 }[options.quant];
+  const fileType = { f32: FileType.ALL_F32, f16: FileType.MOSTLY_F16, q8_0: FileType.MOSTLY_Q8_0 }[options.quant];
+
+  const metadata = new Map<string, GgufMetadataValue>([
+    ["general.architecture", str("llama")],
+    ["general.name", str(`freehold synthetic ${options.preset}`)],
+    [
+      "general.description",
+      str(
+        "Synthetic model made by `freehold synth`: random weights, so its text is noise. For tests, demos and speed benchmarks.",
+      ),
+    ],
+    ["general.license", str("MIT")],
+    ["general.file_type", u32(fileType)],
+    ["general.quantization_version", u32(2)],
+    [SYNTHETIC_KEY, { type: GgufValueType.BOOL, value: true }],
+    ["freehold.synthetic.preset", str(options.preset)],
+    ["freehold.synthetic.seed", u32(options.seed)],
+    ["llama.context_length", u32(shape.context)],
+    ["llama.embedding_length", u32(shape.embedding)],
+    ["llama.block_count", u32(shape.layers)],
+    ["llama.feed_forward_length", u32(shape.feedForward)],
+    ["llama.attention.head_count", u32(shape.heads)],
+    ["llama.attention.head_count_kv", u32(shape.kvHeads)],
+    ["llama.rope.dimension_count", u32(headDim)],
+    ["llama.rope.freq_base", f32(10000)],
+    ["llama.attention.layer_norm_rms_epsilon", f32(1e-5)],
+    ["llama.vocab_size", u32(shape.vocabulary)],
+    ["tokenizer.ggml.model", str("llama")],
+    ["tokenizer.ggml.tokens", { type: GgufValueType.ARRAY, itemType: GgufValueType.STRING, value: vocabulary.tokens }],
+    ["tokenizer.ggml.scores", { type: GgufValueType.ARRAY, itemType: GgufValueType.FLOAT32, value: vocabulary.scores }],
+    [
+      "tokenizer.ggml.token_type",
+      { type: GgufValueType.ARRAY, itemType: GgufValueType.INT32, value: vocabulary.types },
+    ],
+    ["tokenizer.ggml.unknown_token_id", u32(0)],
+    ["tokenizer.ggml.bos_token_id", u32(1)],
+    ["tokenizer.ggml.eos_token_id", u32(4)],
+    ["tokenizer.ggml.eot_token_id", u32(4)],
+    ["tokenizer.ggml.padding_token_id", u32(0)],
+    ["tokenizer.ggml.add_bos_token", { type: GgufValueType.BOOL, value: false }],
+    ["tokenizer.ggml.add_eos_token", { type: GgufValueType.BOOL, value: false }],
+    ["tokenizer.chat_template", str(CHATML_TEMPLATE)],
+  ]);
+
+  const tensors: GgufTensorToWrite[] = [];
+  const add = (name: string, dims: number[], type: number, scale: number) => {
+    const index = tensors.length;
+    const elements = dims.reduce((a, b) => a * b, 1);
+    tensors.push({
+      name,
+      dims,
+      type,
+      data: () => randomTensorData(type, elements, scale, mixSeed(options.seed, index)),
+    });
+  };
+  const ones = (name: string, dims: number[]) => {
+    const elements = dims.reduce((a, b) => a * b, 1);
+    tensors.push({
+      name,
+      dims,
+      type: TensorType.F32,
+      data: () => new Uint8Array(new Float32Array(elements).fill(1).buffer),
+    });
+  };
+  const scale = (fanIn: number) => Math.sqrt(3 / fanIn);
+
+  add("token_embd.weight", [shape.embedding, shape.vocabulary], matrixType, 1);
+  for (let layer = 0; layer < shape.layers; layer++) {
+    const p = `blk.${layer}`;
+    ones(`${p}.attn_norm.weight`, [shape.embedding]);
+    add(`${p}.attn_q.weight`, [shape.embedding, shape.embedding], matrixType, scale(shape.embedding));
+    add(`${p}.attn_k.weight`, [shape.embedding, kvDim], matrixType, scale(shape.embedding));
+    add(`${p}.attn_v.weight`, [shape.embedding, kvDim], matrixType, scale(shape.embedding));
+    add(`${p}.attn_output.weight`, [shape.embedding, shape.embedding], matrixType, scale(shape.embedding));
+    ones(`${p}.ffn_norm.weight`, [shape.embedding]);
+    add(`${p}.ffn_gate.weight`, [shape.embedding, shape.feedForward], matrixType, scale(shape.embedding));
+    add(`${p}.ffn_up.weight`, [shape.embedding, shape.feedForward], matrixType, scale(shape.embedding));
+    add(`${p}.ffn_down.weight`, [shape.feedForward, shape.embedding], matrixType, scale(shape.feedForward));
+  }
+  ones("output_norm.weight", [shape.embedding]);
+  add("output.weight", [shape.embedding, shape.vocabulary], matrixType, scale(shape.embedding));
+  return { version: 3, metadata, tensors };
+}
+
+/** Writes a synthetic model to `path` atomically (temporary file, fsync, rename). Returns its size in bytes. */
+export function writeSyntheticModel(path: string, options: SynthOptions): number {
+  const model = synthesizeModel(options);
+  const temporary = `${path}.tmp-${process.pid}`;
+  try {
+    const size = writeGgufFile(temporary, model);
+    renameSync(temporary, path);
+    return size;
+  } catch (error) {
+    rmSync(temporary, { force: true });
+    throw error;
+  }
+}

@@ -1,0 +1,17 @@
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+export const projectRoot = resolve(import.meta.dirname, "..", "..");
+
+/** The real pretrained tiny llama shipped beside the project (../shared/models). Tests skip with a reason without it. */
+export const storiesModelPath = resolve(projectRoot, "..", "shared", "models", "stories260K.gguf");
+export const storiesModelMissing: string | false = existsSync(storiesModelPath)
+  ? false
+  : `the real test model is absent (${storiesModelPath}); it ships in ../shared/models`;
+
+/** A fresh temporary directory, removed when `dispose` runs (use with t.after). */
+export function temporaryDirectory(prefix = "freehold-test-"): { path: string; dispose: () => void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, dispose: () => rmSync(path, { recursive: true, force: true }) };
+}
