@@ -14,6 +14,10 @@ export const environmentKeys = {
   FREEHOLD_DRAIN_TIMEOUT: "Seconds to let in-flight answers finish on shutdown. Default 10; 0 aborts at once.",
   FREEHOLD_LOG_LEVEL: "Log level: fatal, error, warn, info, debug, trace, silent. Default info.",
   FREEHOLD_KEEP_ALIVE: "How long an idle model stays loaded, in seconds. Default 300; -1 keeps it loaded.",
+  FREEHOLD_CONTEXT_SIZE:
+    "Context size (tokens) per loaded model, capped by what the model was trained on. Default 8192.",
+  FREEHOLD_ALLOWED_HOSTS: "Comma-separated extra Host header names to accept (DNS-rebinding defence); '*' accepts any.",
+  FREEHOLD_MAX_BODY_BYTES: "Largest request body accepted, in bytes. Default 8388608 (8 MiB).",
 } as const;
 
 const portSchema = z.coerce.number().int().min(0).max(65535);
@@ -26,6 +30,17 @@ const configSchema = z.object({
   drainTimeoutSeconds: z.coerce.number().min(0).max(3600),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]),
   keepAliveSeconds: z.coerce.number().int().min(-1),
+  contextSize: z.coerce
+    .number()
+    .int()
+    .min(64)
+    .max(1 << 22),
+  allowedHosts: z.array(z.string().min(1)),
+  maxBodyBytes: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(1 << 30),
 });
 
 export type Config = Readonly<z.infer<typeof configSchema>>;
@@ -38,6 +53,9 @@ export interface ConfigOverrides {
   drainTimeoutSeconds?: number | string;
   logLevel?: string;
   keepAliveSeconds?: number | string;
+  contextSize?: number | string;
+  allowedHosts?: string[];
+  maxBodyBytes?: number | string;
 }
 
 /** Builds the one validated Config from flags (highest precedence), then the environment, then defaults. */
@@ -50,6 +68,14 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     drainTimeoutSeconds: overrides.drainTimeoutSeconds ?? env.FREEHOLD_DRAIN_TIMEOUT ?? 10,
     logLevel: overrides.logLevel ?? env.FREEHOLD_LOG_LEVEL ?? "info",
     keepAliveSeconds: overrides.keepAliveSeconds ?? env.FREEHOLD_KEEP_ALIVE ?? 300,
+    contextSize: overrides.contextSize ?? env.FREEHOLD_CONTEXT_SIZE ?? 8192,
+    allowedHosts:
+      overrides.allowedHosts ??
+      (env.FREEHOLD_ALLOWED_HOSTS ?? "")
+        .split(",")
+        .map((h) => h.trim())
+        .filter(Boolean),
+    maxBodyBytes: overrides.maxBodyBytes ?? env.FREEHOLD_MAX_BODY_BYTES ?? 8 * 1024 * 1024,
   };
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
@@ -60,4 +86,9 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     );
   }
   return Object.freeze(parsed.data);
+}
+
+/** The environment for a child process we start (runners): ours, plus what the child needs set before it starts. */
+export function childEnvironment(extra: Record<string, string>): NodeJS.ProcessEnv {
+  return { ...process.env, ...extra };
 }

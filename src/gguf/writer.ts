@@ -48,30 +48,54 @@ class HeaderBuilder {
   }
   scalar(type: GgufValueType, value: GgufScalar): void {
     switch (type) {
-      case GgufValueType.UINT8:
-        return this.fixed(1, (d) => d.setUint8(0, Number(value)));
-      case GgufValueType.INT8:
-        return this.fixed(1, (d) => d.setInt8(0, Number(value)));
-      case GgufValueType.UINT16:
-        return this.fixed(2, (d) => d.setUint16(0, Number(value), true));
-      case GgufValueType.INT16:
-        return this.fixed(2, (d) => d.setInt16(0, Number(value), true));
-      case GgufValueType.UINT32:
-        return this.fixed(4, (d) => d.setUint32(0, Number(value), true));
-      case GgufValueType.INT32:
-        return this.fixed(4, (d) => d.setInt32(0, Number(value), true));
-      case GgufValueType.FLOAT32:
-        return this.fixed(4, (d) => d.setFloat32(0, Number(value), true));
-      case GgufValueType.FLOAT64:
-        return this.fixed(8, (d) => d.setFloat64(0, Number(value), true));
-      case GgufValueType.BOOL:
-        return this.fixed(1, (d) => d.setUint8(0, value ? 1 : 0));
-      case GgufValueType.UINT64:
-        return this.fixed(8, (d) => d.setBigUint64(0, BigInt(value), true));
-      case GgufValueType.INT64:
-        return this.fixed(8, (d) => d.setBigInt64(0, BigInt(value), true));
-      case GgufValueType.STRING:
-        return this.string(String(value));
+      case GgufValueType.UINT8: {
+        this.fixed(1, (d) => d.setUint8(0, Number(value)));
+        return;
+      }
+      case GgufValueType.INT8: {
+        this.fixed(1, (d) => d.setInt8(0, Number(value)));
+        return;
+      }
+      case GgufValueType.UINT16: {
+        this.fixed(2, (d) => d.setUint16(0, Number(value), true));
+        return;
+      }
+      case GgufValueType.INT16: {
+        this.fixed(2, (d) => d.setInt16(0, Number(value), true));
+        return;
+      }
+      case GgufValueType.UINT32: {
+        this.fixed(4, (d) => d.setUint32(0, Number(value), true));
+        return;
+      }
+      case GgufValueType.INT32: {
+        this.fixed(4, (d) => d.setInt32(0, Number(value), true));
+        return;
+      }
+      case GgufValueType.FLOAT32: {
+        this.fixed(4, (d) => d.setFloat32(0, Number(value), true));
+        return;
+      }
+      case GgufValueType.FLOAT64: {
+        this.fixed(8, (d) => d.setFloat64(0, Number(value), true));
+        return;
+      }
+      case GgufValueType.BOOL: {
+        this.fixed(1, (d) => d.setUint8(0, value ? 1 : 0));
+        return;
+      }
+      case GgufValueType.UINT64: {
+        this.fixed(8, (d) => d.setBigUint64(0, BigInt(value), true));
+        return;
+      }
+      case GgufValueType.INT64: {
+        this.fixed(8, (d) => d.setBigInt64(0, BigInt(value), true));
+        return;
+      }
+      case GgufValueType.STRING: {
+        this.string(String(value));
+        return;
+      }
       case GgufValueType.ARRAY:
         throw new TypeError("an array is not a scalar");
       default: {
@@ -81,7 +105,10 @@ class HeaderBuilder {
     }
   }
   value(entry: GgufMetadataValue): void {
-    if (entry.type !== GgufValueType.ARRAY) return this.scalar(entry.type, entry.value);
+    if (entry.type !== GgufValueType.ARRAY) {
+      this.scalar(entry.type, entry.value);
+      return;
+    }
     this.u32(entry.itemType);
     this.u64(entry.value.length);
     for (const item of entry.value) {

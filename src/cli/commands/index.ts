@@ -1,7 +1,21 @@
 import type { Command } from "commander";
+import { registerCp } from "./cp.js";
+import { registerImport } from "./import.js";
+import { registerList } from "./list.js";
+import { registerRm } from "./rm.js";
+import { registerServe } from "./serve.js";
+import { registerShow } from "./show.js";
 import { registerSynth } from "./synth.js";
 
 /** A command registers itself on the program. One file per command in this folder. */
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [registerSynth];
+export const commands: RegisterCommand[] = [
+  registerServe,
+  registerImport,
+  registerList,
+  registerShow,
+  registerCp,
+  registerRm,
+  registerSynth,
+];

@@ -1,0 +1,16 @@
+import type { Command } from "commander";
+import { ModelStore, parseModelName } from "../../store/index.js";
+import { commandConfig, print } from "../context.js";
+
+export function registerCp(program: Command): void {
+  program
+    .command("cp")
+    .description("give a model another name (both names share its files)")
+    .argument("<source>", "the existing model's name")
+    .argument("<destination>", "the new name (replaces the model it named, if any)")
+    .action(async (source: string, destination: string, _options: unknown, command: Command) => {
+      const store = new ModelStore({ home: commandConfig(command).home });
+      const copied = await store.copy(source, destination);
+      print(`copied ${parseModelName(source).display} to ${copied.name}`);
+    });
+}

@@ -1,0 +1,26 @@
+import type { Command } from "commander";
+import { ModelStore } from "../../store/index.js";
+import { commandConfig, print } from "../context.js";
+import { formatSize } from "../humanize.js";
+
+export function registerImport(program: Command): void {
+  program
+    .command("import")
+    .description("add a GGUF model file to the store under a name (all shards, for a split model)")
+    .argument("<file>", "the .gguf file (for a split model, any of its -0000N-of-0000M shards)")
+    .requiredOption(
+      "--name <name>",
+      "the name to give it: model[:tag], namespace/model[:tag] or host/namespace/model[:tag]",
+    )
+    .option("--link", "hard-link instead of copying where possible (then do not edit the original file in place)")
+    .action(async (file: string, options: { name: string; link?: boolean }, command: Command) => {
+      const store = new ModelStore({ home: commandConfig(command).home });
+      const result = await store.import(file, options.name, { link: options.link === true });
+      print(`imported ${result.name}${result.replaced ? " (replacing the model it named before)" : ""}`);
+      for (const entry of result.files) {
+        const how = entry.reused ? "already in the store" : entry.linked ? "linked" : "copied";
+        print(`${entry.digest}  ${entry.filename}  ${formatSize(entry.size)}  ${how}`);
+      }
+      if (result.summary.synthetic) print("note: this is a synthetic model (random weights): its text is noise.");
+    });
+}

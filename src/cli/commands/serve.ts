@@ -1,0 +1,75 @@
+import type { Command } from "commander";
+import { DEMO_MODEL, ensureDemoModel, Freehold, startServer } from "../../main.js";
+import { commandConfig, print } from "../context.js";
+
+export function registerServe(program: Command): void {
+  program
+    .command("serve")
+    .description("run the API server (OpenAI-compatible) on this machine")
+    .option("--host <host>", "address to listen on (default 127.0.0.1: this machine only)")
+    .option("--port <port>", "port to listen on (default 11435)")
+    .option("--threads <n>", "CPU threads per model (0 = choose per model)")
+    .option("--context-size <tokens>", "context size per model")
+    .option("--keep-alive <seconds>", "how long an idle model stays loaded (-1 = forever)")
+    .option("--drain-timeout <seconds>", "on shutdown, how long in-flight answers may finish (0 = stop now)")
+    .option("--allowed-hosts <names>", "extra Host header names to accept, comma-separated")
+    .option("--no-demo", "do not install the demo model when the store is empty")
+    .action(async (options: Record<string, string | boolean | undefined>, command: Command) => {
+      const overrides = {
+        ...(options.host ? { host: String(options.host) } : {}),
+        ...(options.port !== undefined ? { port: String(options.port) } : {}),
+        ...(options.threads !== undefined ? { threads: String(options.threads) } : {}),
+        ...(options.contextSize !== undefined ? { contextSize: String(options.contextSize) } : {}),
+        ...(options.keepAlive !== undefined ? { keepAliveSeconds: String(options.keepAlive) } : {}),
+        ...(options.drainTimeout !== undefined ? { drainTimeoutSeconds: String(options.drainTimeout) } : {}),
+        ...(options.allowedHosts
+          ? {
+              allowedHosts: String(options.allowedHosts)
+                .split(",")
+                .map((h) => h.trim())
+                .filter(Boolean),
+            }
+          : {}),
+      };
+      const config = commandConfig(command, overrides);
+      const freehold = await Freehold.open({
+        ...config,
+        allowedHosts: [...config.allowedHosts],
+        onEngineEvent: (event) => {
+          if (event.type === "model-loaded")
+            print(
+              `loaded ${event.model} in ${event.loadMs} ms (${event.threads} thread${event.threads === 1 ? "" : "s"})`,
+            );
+          else if (event.type === "model-load-failed") print(`could not load ${event.model}: ${event.error}`);
+          else if (event.type === "runner-crashed")
+            print(`runner for ${event.model} stopped unexpectedly (${event.detail}); it restarts on the next request`);
+          else if (event.type === "model-unloaded") print(`unloaded ${event.model} (idle)`);
+        },
+      });
+      if (options.demo !== false && (await ensureDemoModel(freehold.store))) {
+        print(
+          `The model store (${config.home}) was empty, so freehold installed ${DEMO_MODEL}: a synthetic model with random`,
+        );
+        print("weights. It answers, but its text is noise. To use a real model: freehold import FILE.gguf --name NAME");
+      }
+      const running = await startServer(freehold);
+      const models = await freehold.store.list();
+      print(`freehold is listening on ${running.url} (OpenAI-compatible API at ${running.url}/v1)`);
+      print(`models: ${models.map((m) => m.name).join(", ") || "none"}`);
+      await new Promise<void>((resolve) => {
+        let stopping = false;
+        const stop = (signal: NodeJS.Signals) => {
+          if (stopping) {
+            print(`${signal} again: stopping now`);
+            process.exit(130);
+          }
+          stopping = true;
+          print(`${signal}: finishing in-flight requests (up to ${config.drainTimeoutSeconds}s), then stopping`);
+          void running.shutdown().then(resolve);
+        };
+        process.on("SIGINT", stop);
+        process.on("SIGTERM", stop);
+      });
+      print("stopped");
+    });
+}

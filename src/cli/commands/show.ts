@@ -1,0 +1,81 @@
+import type { Command } from "commander";
+import type { ModelSummary } from "../../gguf/index.js";
+import { type ModelDetails, ModelStore } from "../../store/index.js";
+import { commandConfig, print } from "../context.js";
+import { formatSize } from "../humanize.js";
+import { formatTable } from "../table.js";
+
+export function registerShow(program: Command): void {
+  program
+    .command("show")
+    .description("show a model's details: architecture, size, quantization, files and chat template")
+    .argument("<name>", "the model's name")
+    .option("--json", "print the manifest and blob paths as JSON")
+    .action(async (name: string, options: { json?: boolean }, command: Command) => {
+      const store = new ModelStore({ home: commandConfig(command).home });
+      const details = await store.show(name);
+      if (options.json) {
+        print(JSON.stringify({ ...details.manifest, blobPaths: details.blobPaths }, null, 2));
+        return;
+      }
+      for (const line of describeModel(details)) print(line);
+    });
+}
+
+const known = (value: number | null) => (value === null ? "unknown" : value.toLocaleString("en-US"));
+
+function summaryRows(summary: ModelSummary): [string, string][] {
+  const tensorMix = Object.entries(summary.tensorTypes)
+    .map(([type, count]) => `${type}: ${count}`)
+    .join(", ");
+  const special = Object.entries(summary.specialTokens)
+    .map(
+      ([role, token]) =>
+        `${role} ${token.text === null ? `#${token.id}` : `${JSON.stringify(token.text)} (${token.id})`}`,
+    )
+    .join(", ");
+  const heads =
+    summary.headCount === null
+      ? "unknown"
+      : `${summary.headCount}${summary.headCountKv === null ? "" : ` (${summary.headCountKv} key/value)`}`;
+  return [
+    ["architecture", summary.architecture],
+    ["parameters", `${summary.parameterSize} (${summary.parameters.toLocaleString("en-US")})`],
+    ["quantization", `${summary.fileType} (tensors: ${tensorMix})`],
+    ["context length", known(summary.contextLength)],
+    ["embedding length", known(summary.embeddingLength)],
+    ["layers", known(summary.blockCount)],
+    ["attention heads", heads],
+    ["feed-forward length", known(summary.feedForwardLength)],
+    ["vocabulary", `${known(summary.vocabularySize)}${summary.tokenizer ? ` (${summary.tokenizer} tokenizer)` : ""}`],
+    ["special tokens", special || "none"],
+    ["license", summary.license ?? "not stated"],
+    ["size", `${formatSize(summary.size)} (${summary.size.toLocaleString("en-US")} bytes)`],
+  ];
+}
+
+/** The human form of `freehold show`. */
+function describeModel(details: ModelDetails): string[] {
+  const { manifest } = details;
+  const { summary } = manifest;
+  const lines = [`Model ${details.name}`];
+  if (summary.synthetic) lines.push("  synthetic (random weights): made by `freehold synth`, its text is noise");
+  const rows = summaryRows(summary);
+  const width = Math.max(...rows.map(([label]) => label.length));
+  for (const [label, value] of rows) lines.push(`  ${label.padEnd(width)}  ${value}`);
+
+  lines.push("", manifest.files.length === 1 ? "File" : `Files (${manifest.files.length} shards, in order)`);
+  const fileRows = manifest.files.map((file, i) => [
+    file.digest,
+    formatSize(file.size),
+    file.filename,
+    details.blobPaths[i]!,
+  ]);
+  for (const line of formatTable(["DIGEST", "SIZE", "IMPORTED AS", "PATH"], fileRows)) lines.push(`  ${line}`);
+
+  lines.push("", "Source", `  imported from ${manifest.source.path}`, `  added ${manifest.addedAt}`);
+  lines.push("", "Chat template");
+  if (summary.chatTemplate) for (const line of summary.chatTemplate.split("\n")) lines.push(`  ${line}`);
+  else lines.push("  none (the model has no chat template, so it suits plain completion better than chat)");
+  return lines;
+}

@@ -1,0 +1,144 @@
+/**
+ * The internal model of a request and its response stream. Every wire format (OpenAI, Ollama, Anthropic) is a
+ * codec to and from these types; every backend (the local engine, a remote provider) is a ModelPort that streams
+ * ChatEvents. A non-streaming answer is a fold of the stream (see foldChatEvents).
+ */
+
+export type Role = "system" | "user" | "assistant" | "tool";
+
+export interface ChatMessage {
+  role: Role;
+  content: string;
+  /** For role "tool": the call this message answers. */
+  toolCallId?: string;
+  name?: string;
+}
+
+export interface SamplingOptions {
+  temperature?: number;
+  topP?: number;
+  topK?: number;
+  minP?: number;
+  repeatPenalty?: number;
+  presencePenalty?: number;
+  frequencyPenalty?: number;
+  /** How many recent tokens the repeat/presence/frequency penalties look at. */
+  repeatLastN?: number;
+  seed?: number;
+}
+
+export interface GenerationLimits {
+  /** Upper bound on generated tokens; undefined means "until the context is full". */
+  maxTokens?: number;
+  stop?: string[];
+  /** Keep generating past end-of-generation tokens (benchmarks). */
+  ignoreEos?: boolean;
+}
+
+interface RequestBase {
+  /** Model name as the client asked for it. */
+  model: string;
+  sampling: SamplingOptions;
+  limits: GenerationLimits;
+  /** Free-form tags for the ledger and routing (never sent to the model). */
+  metadata?: Record<string, string>;
+}
+
+export interface ChatRequest extends RequestBase {
+  kind: "chat";
+  messages: ChatMessage[];
+}
+
+export interface CompletionRequest extends RequestBase {
+  kind: "completion";
+  /** Text, or token ids used as they are (no BOS added). */
+  prompt: string | number[];
+}
+
+export type GenerateRequest = ChatRequest | CompletionRequest;
+
+export interface EmbeddingRequest {
+  model: string;
+  input: string[];
+}
+
+export interface EmbeddingResult {
+  vectors: number[][];
+  promptTokens: number;
+}
+
+export interface Usage {
+  promptTokens: number;
+  completionTokens: number;
+  /** Prompt tokens served from cache instead of evaluated. */
+  cachedTokens?: number;
+}
+
+export type FinishReason = "stop" | "length" | "tool-calls" | "error" | "cancelled";
+
+export interface TimingInfo {
+  /** Milliseconds from request start to the first generated token. */
+  timeToFirstTokenMs: number;
+  /** Milliseconds spent evaluating the prompt. */
+  promptMs: number;
+  /** Milliseconds spent generating. */
+  generationMs: number;
+}
+
+export type ChatEvent =
+  | { type: "text-delta"; text: string }
+  | { type: "usage"; usage: Usage; timing?: TimingInfo }
+  | { type: "finish"; reason: FinishReason }
+  | { type: "error"; error: { message: string; code: string; status: number; retryable: boolean } };
+
+export interface ModelInfo {
+  name: string;
+  /** Unix seconds when it was added. */
+  created: number;
+  ownedBy: string;
+  contextLength: number | null;
+}
+
+/** Anything that can answer: the local engine, a remote provider, another freehold. */
+export interface ModelPort {
+  generate(request: GenerateRequest, signal?: AbortSignal): AsyncIterable<ChatEvent>;
+  embed(request: EmbeddingRequest, signal?: AbortSignal): Promise<EmbeddingResult>;
+  listModels(): Promise<ModelInfo[]>;
+}
+
+export interface FoldedAnswer {
+  text: string;
+  finishReason: FinishReason;
+  usage: Usage;
+  timing?: TimingInfo;
+}
+
+/** Folds a stream into one answer; an error event becomes a thrown error. */
+export async function foldChatEvents(
+  events: AsyncIterable<ChatEvent>,
+  toError: (event: Extract<ChatEvent, { type: "error" }>) => Error,
+): Promise<FoldedAnswer> {
+  let text = "";
+  let finishReason: FinishReason = "stop";
+  let usage: Usage = { promptTokens: 0, completionTokens: 0 };
+  let timing: TimingInfo | undefined;
+  for await (const event of events) {
+    switch (event.type) {
+      case "text-delta":
+        text += event.text;
+        break;
+      case "usage":
+        usage = event.usage;
+        timing = event.timing;
+        break;
+      case "finish":
+        finishReason = event.reason;
+        break;
+      case "error":
+        throw toError(event);
+      default:
+        event satisfies never;
+    }
+  }
+  return timing ? { text, finishReason, usage, timing } : { text, finishReason, usage };
+}

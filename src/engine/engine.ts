@@ -1,0 +1,261 @@
+import type {
+  ChatEvent,
+  EmbeddingRequest,
+  EmbeddingResult,
+  GenerateRequest,
+  ModelInfo,
+  ModelPort,
+} from "../core/chat.js";
+import { FreeholdError, NotFoundError } from "../core/errors.js";
+import type { ModelSummary } from "../gguf/types.js";
+import type { LoadOptions } from "./runner/protocol.js";
+import { RunnerProcess, type RunnerStartOptions } from "./runnerProcess.js";
+import { chooseThreads } from "./threads.js";
+
+/** What the engine needs from the model store: a name → files and facts. Injected, so tests can fake it. */
+export interface ModelResolver {
+  resolve(name: string): Promise<ResolvedModel>;
+  list(): Promise<ResolvedModel[]>;
+}
+
+export interface ResolvedModel {
+  name: string;
+  paths: string[];
+  summary: ModelSummary;
+  addedAt: string;
+}
+
+export interface EngineOptions {
+  resolver: ModelResolver;
+  /** CPU threads per runner; 0 picks per model (see threads.ts). */
+  threads: number;
+  /** Context size per loaded model, capped by what the model was trained on. */
+  contextSize: number;
+  /** Parallel sequences per model. */
+  sequences: number;
+  /** How long an idle model stays loaded, ms; negative keeps it forever. */
+  keepAliveMs: number;
+  flushIntervalMs?: number;
+  /** Builds the child's environment (owned by config, the only reader of process.env). */
+  environment: (extra: Record<string, string>) => NodeJS.ProcessEnv;
+  /** Starts a runner; injectable so the scheduler logic is testable without a model. */
+  startRunner?: (options: RunnerStartOptions) => Promise<RunnerProcess>;
+  onEvent?: (event: EngineEvent) => void;
+}
+
+export type EngineEvent =
+  | { type: "model-loading"; model: string }
+  | { type: "model-loaded"; model: string; loadMs: number; threads: number }
+  | { type: "model-load-failed"; model: string; error: string }
+  | { type: "model-unloaded"; model: string }
+  | { type: "runner-crashed"; model: string; detail: string };
+
+export interface LoadedModelStatus {
+  name: string;
+  state: "loading" | "ready" | "crashed";
+  pid?: number;
+  threads?: number;
+  contextSize?: number;
+  activeRequests: number;
+  size: number;
+  backend?: string;
+  /** ISO time when it unloads if idle; null when kept forever or busy. */
+  expiresAt: string | null;
+  restarts: number;
+}
+
+interface Slot {
+  name: string;
+  summary: ModelSummary;
+  runner?: RunnerProcess;
+  loading?: Promise<RunnerProcess>;
+  crashed: boolean;
+  restarts: number;
+  active: number;
+  idleTimer?: NodeJS.Timeout;
+  expiresAt: number | null;
+}
+
+/**
+ * The local engine as a ModelPort: loads models into runner processes on first use, keeps them for a while,
+ * restarts a runner that died on the next request, and unloads idle ones.
+ */
+export class Engine implements ModelPort {
+  private readonly slots = new Map<string, Slot>();
+  private lastStartError: string | undefined;
+  private closed = false;
+
+  constructor(private readonly options: EngineOptions) {}
+
+  async listModels(): Promise<ModelInfo[]> {
+    const models = await this.options.resolver.list();
+    return models.map((model) => ({
+      name: model.name,
+      created: Math.floor(Date.parse(model.addedAt) / 1000) || 0,
+      ownedBy: "freehold",
+      contextLength: model.summary.contextLength,
+    }));
+  }
+
+  /** Loads (or returns the loaded) runner for a model name; concurrent callers share one load. */
+  async acquire(name: string): Promise<{ runner: RunnerProcess; slot: Slot }> {
+    if (this.closed)
+      throw new FreeholdError("the server is shutting down", {
+        code: "shutting_down",
+        status: 503,
+        type: "overloaded_error",
+        retryable: true,
+      });
+    const model = await this.options.resolver.resolve(name);
+    let slot = this.slots.get(model.name);
+    if (!slot) {
+      slot = { name: model.name, summary: model.summary, crashed: false, restarts: 0, active: 0, expiresAt: null };
+      this.slots.set(model.name, slot);
+    }
+    if (slot.idleTimer) clearTimeout(slot.idleTimer);
+    slot.idleTimer = undefined;
+    slot.expiresAt = null;
+    if (slot.runner && slot.runner.state === "ready") return { runner: slot.runner, slot };
+    if (!slot.loading) {
+      if (slot.crashed) slot.restarts++;
+      slot.loading = this.load(slot, model).finally(() => {
+        if (slot) slot.loading = undefined;
+      });
+    }
+    return { runner: await slot.loading, slot };
+  }
+
+  private async load(slot: Slot, model: ResolvedModel): Promise<RunnerProcess> {
+    const threads = this.options.threads > 0 ? this.options.threads : chooseThreads(model.summary);
+    const load: LoadOptions = {
+      paths: model.paths,
+      contextSize: this.options.contextSize,
+      threads,
+      sequences: this.options.sequences,
+      batchSize: 512,
+      flushIntervalMs: this.options.flushIntervalMs ?? 4,
+    };
+    this.options.onEvent?.({ type: "model-loading", model: slot.name });
+    const start = this.options.startRunner ?? RunnerProcess.start;
+    try {
+      const runner = await start({
+        load,
+        env: this.options.environment({ UV_THREADPOOL_SIZE: "1" }),
+        onExit: ({ code, signal, expected }) => {
+          if (expected || slot.runner !== runner) return;
+          slot.crashed = true;
+          slot.runner = undefined;
+          this.options.onEvent?.({ type: "runner-crashed", model: slot.name, detail: signal ?? `exit ${code}` });
+        },
+      });
+      slot.runner = runner;
+      slot.crashed = false;
+      this.lastStartError = undefined;
+      this.options.onEvent?.({
+        type: "model-loaded",
+        model: slot.name,
+        loadMs: runner.info?.loadMs ?? 0,
+        threads: runner.info?.threads ?? threads,
+      });
+      return runner;
+    } catch (error) {
+      this.lastStartError = (error as Error).message;
+      this.slots.delete(slot.name);
+      this.options.onEvent?.({ type: "model-load-failed", model: slot.name, error: this.lastStartError });
+      throw error;
+    }
+  }
+
+  private release(slot: Slot): void {
+    slot.active--;
+    if (slot.active > 0 || this.closed) return;
+    const keepAlive = this.options.keepAliveMs;
+    if (keepAlive < 0) return;
+    slot.expiresAt = Date.now() + keepAlive;
+    slot.idleTimer = setTimeout(() => void this.unload(slot.name), keepAlive);
+    slot.idleTimer.unref();
+  }
+
+  async unload(name: string): Promise<void> {
+    const slot = this.slots.get(name);
+    if (!slot || slot.active > 0) return;
+    this.slots.delete(name);
+    if (slot.idleTimer) clearTimeout(slot.idleTimer);
+    await slot.runner?.stop();
+    this.options.onEvent?.({ type: "model-unloaded", model: name });
+  }
+
+  async *generate(request: GenerateRequest, signal?: AbortSignal): AsyncGenerator<ChatEvent> {
+    const { runner, slot } = await this.acquire(request.model);
+    slot.active++;
+    try {
+      yield* runner.generate(
+        {
+          kind: request.kind,
+          ...(request.kind === "chat" ? { messages: request.messages } : { prompt: request.prompt }),
+          sampling: request.sampling,
+          limits: request.limits,
+        },
+        signal,
+      );
+    } finally {
+      this.release(slot);
+    }
+  }
+
+  async embed(request: EmbeddingRequest): Promise<EmbeddingResult> {
+    const { runner, slot } = await this.acquire(request.model);
+    slot.active++;
+    try {
+      return await runner.embed(request.input);
+    } finally {
+      this.release(slot);
+    }
+  }
+
+  /** The runner hosting a model, if loaded (tests and fault drills use it). */
+  runnerFor(name: string): RunnerProcess | undefined {
+    return this.slots.get(name)?.runner;
+  }
+
+  status(): { loading: boolean; lastStartError: string | undefined; models: LoadedModelStatus[] } {
+    const models: LoadedModelStatus[] = [];
+    for (const slot of this.slots.values()) {
+      models.push({
+        name: slot.name,
+        state: slot.loading ? "loading" : slot.crashed ? "crashed" : "ready",
+        ...(slot.runner?.pid !== undefined ? { pid: slot.runner.pid } : {}),
+        ...(slot.runner?.info
+          ? {
+              threads: slot.runner.info.threads,
+              contextSize: slot.runner.info.contextSize,
+              backend: slot.runner.info.backend,
+            }
+          : {}),
+        activeRequests: slot.active,
+        size: slot.summary.size,
+        expiresAt: slot.expiresAt === null ? null : new Date(slot.expiresAt).toISOString(),
+        restarts: slot.restarts,
+      });
+    }
+    return { loading: models.some((m) => m.state === "loading"), lastStartError: this.lastStartError, models };
+  }
+
+  /** Stops every runner. In-flight requests should have been drained (or aborted) by the caller. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const runners = [...this.slots.values()];
+    this.slots.clear();
+    await Promise.all(
+      runners.map(async (slot) => {
+        if (slot.idleTimer) clearTimeout(slot.idleTimer);
+        const runner = slot.runner ?? (await slot.loading?.catch(() => undefined));
+        await runner?.stop();
+      }),
+    );
+  }
+}
+
+export function isModelMissing(error: unknown): boolean {
+  return error instanceof NotFoundError;
+}

@@ -1,0 +1,109 @@
+/**
+ * The runner: a child process that hosts one model through node-llama-cpp. If llama.cpp crashes or runs out of
+ * memory, this process dies and the server lives on. It speaks protocol.ts over Node IPC.
+ */
+import type { ChatEvent } from "../../core/chat.js";
+import type { ErrorPayload, ParentMessage, RunnerMessage } from "./protocol.js";
+import { loadRunnerModel, type RunnerModel } from "./runnerModel.js";
+
+function send(message: RunnerMessage): void {
+  process.send?.(message);
+}
+
+function toPayload(error: unknown): ErrorPayload {
+  const e = error as { message?: string; code?: string; status?: number; retryable?: boolean; param?: string | null };
+  return {
+    message: e?.message ?? String(error),
+    code: typeof e?.code === "string" ? e.code : "runner_error",
+    status: typeof e?.status === "number" ? e.status : 500,
+    retryable: e?.retryable ?? false,
+    param: e?.param ?? null,
+  };
+}
+
+let model: RunnerModel | undefined;
+const cancels = new Map<number, AbortController>();
+let flushIntervalMs = 4;
+
+/** Gathers a request's events and sends them in one message per interval; the first event goes out at once. */
+class EventBatcher {
+  private pending: ChatEvent[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private sentFirst = false;
+  constructor(private readonly id: number) {}
+  push(event: ChatEvent): void {
+    this.pending.push(event);
+    if (!this.sentFirst || flushIntervalMs === 0) {
+      this.sentFirst = true;
+      this.flush();
+    } else if (!this.timer) {
+      this.timer = setTimeout(() => this.flush(), flushIntervalMs);
+    }
+  }
+  flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.pending.length === 0) return;
+    send({ type: "events", id: this.id, events: this.pending });
+    this.pending = [];
+  }
+}
+
+async function handle(message: ParentMessage): Promise<void> {
+  switch (message.type) {
+    case "load": {
+      try {
+        flushIntervalMs = message.options.flushIntervalMs;
+        model = await loadRunnerModel(message.options);
+        send({ type: "loaded", info: model.info });
+      } catch (error) {
+        send({ type: "load-failed", error: toPayload(error) });
+      }
+      return;
+    }
+    case "generate": {
+      const controller = new AbortController();
+      cancels.set(message.id, controller);
+      const batcher = new EventBatcher(message.id);
+      try {
+        if (!model) throw Object.assign(new Error("model is not loaded"), { code: "model_not_loaded", status: 503 });
+        await model.generate(message, controller.signal, (event) => batcher.push(event));
+        batcher.flush();
+        send({ type: "done", id: message.id });
+      } catch (error) {
+        batcher.flush();
+        send({ type: "failed", id: message.id, error: toPayload(error) });
+      } finally {
+        cancels.delete(message.id);
+      }
+      return;
+    }
+    case "embed": {
+      try {
+        if (!model) throw Object.assign(new Error("model is not loaded"), { code: "model_not_loaded", status: 503 });
+        const result = await model.embed(message.input);
+        send({ type: "embeddings", id: message.id, ...result });
+      } catch (error) {
+        send({ type: "failed", id: message.id, error: toPayload(error) });
+      }
+      return;
+    }
+    case "cancel":
+      cancels.get(message.id)?.abort();
+      return;
+    case "shutdown":
+      for (const controller of cancels.values()) controller.abort();
+      await model?.dispose();
+      process.exit(0);
+      return;
+    default:
+      message satisfies never;
+  }
+}
+
+process.on("message", (message: ParentMessage) => {
+  void handle(message);
+});
+// The server is our lifeline: if it goes away (even by SIGKILL), so do we.
+process.on("disconnect", () => process.exit(0));
+send({ type: "ready" });

@@ -1,0 +1,63 @@
+import type { ChatEvent, ChatMessage, GenerationLimits, SamplingOptions } from "../../core/chat.js";
+
+/**
+ * The lean protocol between the server and a runner child process (Node IPC, structured clone).
+ * Per token the runner sends nothing by itself: events are batched into one message per flush interval.
+ */
+
+export interface LoadOptions {
+  /** Model files in shard order. */
+  paths: string[];
+  contextSize: number;
+  threads: number;
+  /** Parallel sequences (slots) in the context. */
+  sequences: number;
+  batchSize: number;
+  /** Milliseconds to gather events into one IPC message (0 = send each at once). */
+  flushIntervalMs: number;
+}
+
+export type ParentMessage =
+  | { type: "load"; options: LoadOptions }
+  | {
+      type: "generate";
+      id: number;
+      kind: "chat" | "completion";
+      messages?: ChatMessage[];
+      prompt?: string | number[];
+      sampling: SamplingOptions;
+      limits: GenerationLimits;
+    }
+  | { type: "embed"; id: number; input: string[] }
+  | { type: "cancel"; id: number }
+  | { type: "shutdown" };
+
+export interface LoadedInfo {
+  contextSize: number;
+  trainContextSize: number;
+  threads: number;
+  sequences: number;
+  vocabularySize: number;
+  embeddingLength: number;
+  hasChatTemplate: boolean;
+  chatFormat: string;
+  backend: string;
+  loadMs: number;
+}
+
+export interface ErrorPayload {
+  message: string;
+  code: string;
+  status: number;
+  retryable: boolean;
+  param?: string | null;
+}
+
+export type RunnerMessage =
+  | { type: "ready" }
+  | { type: "loaded"; info: LoadedInfo }
+  | { type: "load-failed"; error: ErrorPayload }
+  | { type: "events"; id: number; events: ChatEvent[] }
+  | { type: "done"; id: number }
+  | { type: "failed"; id: number; error: ErrorPayload }
+  | { type: "embeddings"; id: number; vectors: number[][]; promptTokens: number };

@@ -1,0 +1,322 @@
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type {
+  ChatHistoryItem,
+  ChatWrapper,
+  Llama,
+  LlamaContext,
+  LlamaContextSequence,
+  LlamaEmbeddingContext,
+  LlamaModel,
+  Token,
+} from "node-llama-cpp";
+import type { ChatEvent, ChatMessage, FinishReason } from "../../core/chat.js";
+import { StopSequenceMatcher } from "../../core/stopSequences.js";
+import type { LoadedInfo, LoadOptions, ParentMessage } from "./protocol.js";
+
+type GenerateMessage = Extract<ParentMessage, { type: "generate" }>;
+
+function requestError(message: string, code: string, status: number, param: string | null = null): Error {
+  return Object.assign(new Error(message), { code, status, param, retryable: false });
+}
+
+/** The stop string the ChatML fallback needs when a model has no template (its markers are plain text then). */
+const FALLBACK_STOP = "<|im_end|>";
+
+export interface RunnerModel {
+  info: LoadedInfo;
+  generate(message: GenerateMessage, signal: AbortSignal, emit: (event: ChatEvent) => void): Promise<void>;
+  embed(input: string[]): Promise<{ vectors: number[][]; promptTokens: number }>;
+  dispose(): Promise<void>;
+}
+
+/** llama.cpp finds the shards of a split model by their names; blobs are named by digest, so link them by shard name. */
+function splitLinks(paths: string[]): { path: string; cleanup: () => void } {
+  if (paths.length === 1) return { path: paths[0]!, cleanup: () => {} };
+  const directory = mkdtempSync(join(tmpdir(), "freehold-split-"));
+  mkdirSync(directory, { recursive: true });
+  const count = String(paths.length).padStart(5, "0");
+  paths.forEach((path, index) => {
+    symlinkSync(path, join(directory, `model-${String(index + 1).padStart(5, "0")}-of-${count}.gguf`));
+  });
+  return {
+    path: join(directory, `model-00001-of-${count}.gguf`),
+    cleanup: () => rmSync(directory, { recursive: true, force: true }),
+  };
+}
+
+function toHistory(messages: ChatMessage[]): ChatHistoryItem[] {
+  const history: ChatHistoryItem[] = [];
+  for (const message of messages) {
+    if (message.role === "system") history.push({ type: "system", text: message.content });
+    else if (message.role === "assistant") history.push({ type: "model", response: [message.content] });
+    else history.push({ type: "user", text: message.content });
+  }
+  history.push({ type: "model", response: [] });
+  return history;
+}
+
+/** A fixed set of sequences (slots) in one context; requests wait for a free one in arrival order. */
+class SequencePool {
+  private readonly free: LlamaContextSequence[];
+  private readonly waiting: ((sequence: LlamaContextSequence) => void)[] = [];
+  constructor(context: LlamaContext, count: number) {
+    this.free = Array.from({ length: count }, () => context.getSequence());
+  }
+  async acquire(): Promise<LlamaContextSequence> {
+    const sequence = this.free.pop();
+    if (sequence) return sequence;
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+  release(sequence: LlamaContextSequence): void {
+    const next = this.waiting.shift();
+    if (next) next(sequence);
+    else this.free.push(sequence);
+  }
+}
+
+export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel> {
+  const started = performance.now();
+  const nlc = await import("node-llama-cpp");
+  const llama: Llama = await nlc.getLlama({
+    gpu: "auto",
+    logLevel: nlc.LlamaLogLevel.error,
+    maxThreads: options.threads,
+  });
+  const files = splitLinks(options.paths);
+  let model: LlamaModel;
+  try {
+    model = await llama.loadModel({ modelPath: files.path });
+  } catch (error) {
+    files.cleanup();
+    throw requestError(`the model could not be loaded: ${(error as Error).message}`, "model_load_failed", 500);
+  }
+  const contextSize = Math.min(options.contextSize, model.trainContextSize || options.contextSize);
+  const context = await model.createContext({
+    contextSize,
+    sequences: options.sequences,
+    threads: { ideal: options.threads, min: options.threads },
+    batchSize: Math.min(options.batchSize, contextSize),
+  });
+  const pool = new SequencePool(context, options.sequences);
+
+  const template = model.fileInfo.metadata.tokenizer?.chat_template;
+  let chatWrapper: ChatWrapper | undefined;
+  let templateError: string | undefined;
+  if (typeof template === "string" && template.length > 0) {
+    try {
+      // Templates come from model files: untrusted. @huggingface/jinja interprets them in a sandbox with no access
+      // to JavaScript globals, constructors or the process; anything that reaches for them fails to render.
+      chatWrapper = new nlc.JinjaTemplateChatWrapper({ template, tokenizer: model.tokenizer });
+    } catch (error) {
+      templateError = (error as Error).message.split("\n")[0];
+    }
+  } else {
+    chatWrapper = new nlc.ChatMLChatWrapper();
+  }
+
+  const vocabularySize = model.fileInfo.metadata.tokenizer?.ggml?.tokens?.length ?? 0;
+  const eogTokens: Token[] = [];
+  for (let token = 0; token < vocabularySize; token++)
+    if (model.isEogToken(token as Token)) eogTokens.push(token as Token);
+
+  const info: LoadedInfo = {
+    contextSize: context.contextSize,
+    trainContextSize: model.trainContextSize,
+    threads: context.currentThreads,
+    sequences: options.sequences,
+    vocabularySize,
+    embeddingLength: model.embeddingVectorSize,
+    hasChatTemplate: typeof template === "string" && template.length > 0,
+    chatFormat: templateError
+      ? "template-error"
+      : typeof template === "string" && template
+        ? "jinja"
+        : "chatml-fallback",
+    backend: llama.gpu === false ? "cpu" : String(llama.gpu),
+    loadMs: Math.round(performance.now() - started),
+  };
+
+  function promptTokens(message: GenerateMessage): { tokens: Token[]; stops: string[] } {
+    if (message.kind === "completion" && Array.isArray(message.prompt)) {
+      return { tokens: message.prompt as Token[], stops: [] };
+    }
+    if (message.kind === "completion") {
+      const text = typeof message.prompt === "string" ? message.prompt : "";
+      const tokens = model.tokenize(text, false);
+      if (model.tokens.shouldPrependBosToken && model.tokens.bos !== null && tokens[0] !== model.tokens.bos)
+        tokens.unshift(model.tokens.bos);
+      return { tokens, stops: [] };
+    }
+    if (!chatWrapper) {
+      throw requestError(
+        `this model's chat template cannot be used (${templateError}); use /v1/completions instead`,
+        "chat_template_error",
+        400,
+      );
+    }
+    let state: ReturnType<ChatWrapper["generateContextState"]>;
+    try {
+      state = chatWrapper.generateContextState({ chatHistory: toHistory(message.messages ?? []) });
+    } catch (error) {
+      throw requestError(
+        `the model's chat template failed to render: ${(error as Error).message.split("\n")[0]}`,
+        "chat_template_error",
+        400,
+      );
+    }
+    const stops: string[] = [];
+    for (const trigger of state.stopGenerationTriggers) {
+      if (trigger.values.every((value) => typeof value === "string")) stops.push(trigger.values.join(""));
+    }
+    if (!info.hasChatTemplate) stops.push(FALLBACK_STOP);
+    return { tokens: state.contextText.tokenize(model.tokenizer), stops };
+  }
+
+  async function generate(
+    message: GenerateMessage,
+    signal: AbortSignal,
+    emit: (event: ChatEvent) => void,
+  ): Promise<void> {
+    const started = performance.now();
+    const { tokens, stops } = promptTokens(message);
+    for (const token of tokens) {
+      if (token < 0 || token >= vocabularySize)
+        throw requestError(`token id ${token} is out of range`, "invalid_token", 400, "prompt");
+    }
+    if (tokens.length >= context.contextSize) {
+      throw requestError(
+        `this model's context is ${context.contextSize} tokens; the prompt has ${tokens.length}. Shorten the prompt.`,
+        "context_length_exceeded",
+        400,
+        "messages",
+      );
+    }
+    const room = context.contextSize - tokens.length;
+    const maxTokens = Math.min(message.limits.maxTokens ?? room, room);
+    const matcher = new StopSequenceMatcher([...(message.limits.stop ?? []), ...stops]);
+    const sampling = message.sampling;
+    const sequence = await pool.acquire();
+    let completionTokens = 0;
+    let reason: FinishReason = "length";
+    let firstTokenAt = 0;
+    try {
+      if (signal.aborted) {
+        reason = "cancelled";
+        return;
+      }
+      await sequence.clearHistory();
+      const penalize =
+        (sampling.repeatPenalty ?? 1) !== 1 ||
+        (sampling.presencePenalty ?? 0) !== 0 ||
+        (sampling.frequencyPenalty ?? 0) !== 0;
+      const generated: Token[] = [];
+      const lastN = sampling.repeatLastN ?? 64;
+      const iterator = sequence.evaluate(tokens, {
+        temperature: sampling.temperature ?? 0.8,
+        ...(sampling.topK !== undefined ? { topK: sampling.topK } : {}),
+        ...(sampling.topP !== undefined ? { topP: sampling.topP } : {}),
+        ...(sampling.minP !== undefined ? { minP: sampling.minP } : {}),
+        ...(sampling.seed !== undefined ? { seed: sampling.seed } : {}),
+        ...(penalize
+          ? {
+              repeatPenalty: {
+                punishTokens: () => generated.slice(-lastN),
+                maxPunishTokens: lastN,
+                penalty: sampling.repeatPenalty ?? 1,
+                presencePenalty: sampling.presencePenalty ?? 0,
+                frequencyPenalty: sampling.frequencyPenalty ?? 0,
+              },
+            }
+          : {}),
+        yieldEogToken: true,
+      });
+      let pending: Token[] = [];
+      for await (const token of iterator) {
+        if (signal.aborted) {
+          reason = "cancelled";
+          break;
+        }
+        if (completionTokens === 0) firstTokenAt = performance.now();
+        if (!message.limits.ignoreEos && model.isEogToken(token)) {
+          reason = "stop";
+          break;
+        }
+        completionTokens++;
+        generated.push(token);
+        pending.push(token);
+        let text = model.detokenize(pending, false, generated.slice(-pending.length - 8, -pending.length));
+        // A token can end inside a UTF-8 character (byte fallback): wait for the rest, up to 4 bytes.
+        if (text.endsWith("\uFFFD") && pending.length < 4 && completionTokens < maxTokens) continue;
+        pending = [];
+        if (eogTokens.includes(token)) text = "";
+        const result = matcher.push(text);
+        if (result.text) emit({ type: "text-delta", text: result.text });
+        if (result.stopped) {
+          reason = "stop";
+          break;
+        }
+        if (completionTokens >= maxTokens) {
+          reason = "length";
+          break;
+        }
+      }
+      if (reason !== "stop" || completionTokens === 0) {
+        const rest = matcher.flush();
+        if (rest && reason !== "cancelled") emit({ type: "text-delta", text: rest });
+      }
+    } finally {
+      pool.release(sequence);
+    }
+    const now = performance.now();
+    const firstAt = firstTokenAt || now;
+    emit({
+      type: "usage",
+      usage: { promptTokens: tokens.length, completionTokens },
+      timing: { timeToFirstTokenMs: firstAt - started, promptMs: firstAt - started, generationMs: now - firstAt },
+    });
+    emit({ type: "finish", reason });
+  }
+
+  let embeddingContext: Promise<LlamaEmbeddingContext> | undefined;
+  const embeddingContextSize = Math.min(context.contextSize, 2048);
+  async function embed(input: string[]): Promise<{ vectors: number[][]; promptTokens: number }> {
+    embeddingContext ??= model.createEmbeddingContext({
+      contextSize: Math.min(context.contextSize, 2048),
+      threads: options.threads,
+    });
+    const embedder = await embeddingContext;
+    const vectors: number[][] = [];
+    let promptTokens = 0;
+    for (const text of input) {
+      const count = model.tokenize(text, false).length;
+      if (count + 2 > embeddingContextSize) {
+        throw requestError(
+          `an input has ${count} tokens, more than the embedding context holds`,
+          "context_length_exceeded",
+          400,
+          "input",
+        );
+      }
+      promptTokens += count + (model.tokens.shouldPrependBosToken ? 1 : 0);
+      const embedding = await embedder.getEmbeddingFor(text);
+      const vector = Array.from(embedding.vector);
+      const norm = Math.sqrt(vector.reduce((sum, v) => sum + v * v, 0)) || 1;
+      vectors.push(vector.map((v) => v / norm));
+    }
+    return { vectors, promptTokens };
+  }
+
+  return {
+    info,
+    generate,
+    embed,
+    async dispose() {
+      if (embeddingContext) await (await embeddingContext).dispose();
+      await context.dispose();
+      await model.dispose();
+      files.cleanup();
+    },
+  };
+}

@@ -1,0 +1,208 @@
+import { type ChildProcess, fork } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { Channel } from "../core/channel.js";
+import type { ChatEvent } from "../core/chat.js";
+import { FreeholdError, ServerError } from "../core/errors.js";
+import type { ErrorPayload, LoadedInfo, LoadOptions, ParentMessage, RunnerMessage } from "./runner/protocol.js";
+
+export type RunnerState = "starting" | "loading" | "ready" | "crashed" | "stopped";
+
+export interface RunnerStartOptions {
+  load: LoadOptions;
+  /** Extra environment for the child (set before node-llama-cpp loads, e.g. UV_THREADPOOL_SIZE). */
+  env: NodeJS.ProcessEnv;
+  /** Called once when the process exits for any reason. */
+  onExit?: (detail: { code: number | null; signal: NodeJS.Signals | null; expected: boolean }) => void;
+}
+
+function errorFromPayload(payload: ErrorPayload): FreeholdError {
+  const type =
+    payload.status === 404 ? "not_found_error" : payload.status >= 500 ? "server_error" : "invalid_request_error";
+  return new FreeholdError(payload.message, {
+    code: payload.code,
+    status: payload.status,
+    type,
+    retryable: payload.retryable,
+    param: payload.param ?? null,
+  });
+}
+
+/** Where the runner's entry point is: compiled JS next to us, or the TypeScript source when running under tsx. */
+function runnerEntry(): { path: string; execArgv: string[] } {
+  const fromSource = import.meta.url.endsWith(".ts");
+  const url = new URL(fromSource ? "./runner/main.ts" : "./runner/main.js", import.meta.url);
+  return { path: fileURLToPath(url), execArgv: fromSource ? ["--import", "tsx"] : [] };
+}
+
+interface PendingRequest {
+  channel?: Channel<ChatEvent>;
+  resolveEmbedding?: (value: { vectors: number[][]; promptTokens: number }) => void;
+  rejectEmbedding?: (error: unknown) => void;
+}
+
+/**
+ * One runner child process hosting one model, seen from the server. Requests are multiplexed by id; a crash fails
+ * every in-flight request with a clear error, and the owner (the engine) decides when to start a new one.
+ */
+export class RunnerProcess {
+  state: RunnerState = "starting";
+  info: LoadedInfo | undefined;
+  private readonly child: ChildProcess;
+  private readonly pending = new Map<number, PendingRequest>();
+  private nextId = 1;
+  private stopping = false;
+  private stderrTail = "";
+  private readonly loaded: Promise<LoadedInfo>;
+
+  private constructor(options: RunnerStartOptions) {
+    const entry = runnerEntry();
+    this.child = fork(entry.path, [], {
+      execArgv: entry.execArgv,
+      env: options.env,
+      serialization: "advanced",
+      stdio: ["ignore", "inherit", "pipe", "ipc"],
+    });
+    this.child.stderr?.setEncoding("utf8");
+    this.child.stderr?.on("data", (chunk: string) => {
+      this.stderrTail = (this.stderrTail + chunk).slice(-2000);
+    });
+    this.loaded = new Promise<LoadedInfo>((resolve, reject) => {
+      this.child.on("message", (message: RunnerMessage) => {
+        switch (message.type) {
+          case "ready":
+            this.state = "loading";
+            this.send({ type: "load", options: options.load });
+            return;
+          case "loaded":
+            this.state = "ready";
+            this.info = message.info;
+            resolve(message.info);
+            return;
+          case "load-failed":
+            this.stopping = true;
+            reject(errorFromPayload(message.error));
+            this.child.kill("SIGKILL");
+            return;
+          default:
+            this.onRequestMessage(message);
+        }
+      });
+      this.child.on("exit", (code, signal) => {
+        const expected = this.stopping;
+        this.state = expected ? "stopped" : "crashed";
+        const reason = signal ? `signal ${signal}` : `exit code ${code}`;
+        const lastLine = this.stderrTail.trim().split("\n").pop() ?? "";
+        const error = new ServerError(
+          `the model runner stopped unexpectedly (${reason})${lastLine ? `: ${lastLine.slice(0, 300)}` : ""}; the next request restarts it`,
+          "runner_crashed",
+          true,
+        );
+        reject(error);
+        for (const request of this.pending.values()) {
+          request.channel?.fail(error);
+          request.rejectEmbedding?.(error);
+        }
+        this.pending.clear();
+        options.onExit?.({ code, signal, expected });
+      });
+      this.child.on("error", (error) =>
+        reject(new ServerError(`could not start a model runner: ${error.message}`, "runner_start_failed", true, error)),
+      );
+    });
+    // Unhandled if nobody awaits start(); the exit handler reports the failure anyway.
+    this.loaded.catch(() => {});
+  }
+
+  static async start(options: RunnerStartOptions): Promise<RunnerProcess> {
+    const runner = new RunnerProcess(options);
+    await runner.loaded;
+    return runner;
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  get activeRequests(): number {
+    return this.pending.size;
+  }
+
+  private send(message: ParentMessage): void {
+    if (this.child.connected) this.child.send(message);
+  }
+
+  private onRequestMessage(message: RunnerMessage): void {
+    if (!("id" in message)) return;
+    const request = this.pending.get(message.id);
+    if (!request) return;
+    switch (message.type) {
+      case "events":
+        request.channel?.pushAll(message.events);
+        return;
+      case "done":
+        this.pending.delete(message.id);
+        request.channel?.close();
+        return;
+      case "failed": {
+        this.pending.delete(message.id);
+        const error = errorFromPayload(message.error);
+        request.channel?.fail(error);
+        request.rejectEmbedding?.(error);
+        return;
+      }
+      case "embeddings":
+        this.pending.delete(message.id);
+        request.resolveEmbedding?.({ vectors: message.vectors, promptTokens: message.promptTokens });
+        return;
+    }
+  }
+
+  /** Streams events for one request. Aborting the signal (or leaving the loop early) cancels it in the runner. */
+  async *generate(
+    message: Omit<Extract<ParentMessage, { type: "generate" }>, "type" | "id">,
+    signal?: AbortSignal,
+  ): AsyncGenerator<ChatEvent> {
+    if (this.state !== "ready")
+      throw new ServerError("the model runner is not available; retry", "runner_unavailable", true);
+    const id = this.nextId++;
+    const channel = new Channel<ChatEvent>();
+    this.pending.set(id, { channel });
+    const cancel = () => {
+      if (this.pending.has(id)) this.send({ type: "cancel", id });
+    };
+    signal?.addEventListener("abort", cancel, { once: true });
+    this.send({ type: "generate", id, ...message });
+    try {
+      yield* channel;
+    } finally {
+      signal?.removeEventListener("abort", cancel);
+      cancel();
+    }
+  }
+
+  embed(input: string[]): Promise<{ vectors: number[][]; promptTokens: number }> {
+    if (this.state !== "ready")
+      return Promise.reject(new ServerError("the model runner is not available; retry", "runner_unavailable", true));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolveEmbedding: resolve, rejectEmbedding: reject });
+      this.send({ type: "embed", id, input });
+    });
+  }
+
+  /** Asks the runner to exit; kills it if it has not within `graceMs`. */
+  async stop(graceMs = 2000): Promise<void> {
+    if (this.state === "stopped" || this.state === "crashed") return;
+    this.stopping = true;
+    const exited = new Promise<void>((resolve) => this.child.once("exit", () => resolve()));
+    this.send({ type: "shutdown" });
+    const timer = setTimeout(() => this.child.kill("SIGKILL"), graceMs);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  /** For tests and fault drills: kill the process abruptly. */
+  kill(signal: NodeJS.Signals = "SIGKILL"): void {
+    this.child.kill(signal);
+  }
+}

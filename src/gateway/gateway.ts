@@ -1,0 +1,28 @@
+import type {
+  ChatEvent,
+  EmbeddingRequest,
+  EmbeddingResult,
+  GenerateRequest,
+  ModelInfo,
+  ModelPort,
+} from "../core/chat.js";
+
+/**
+ * The use case every API surface calls: (later) authorize, classify, apply policy, pick a target, meter.
+ * Today it routes everything to the local engine; policies will wrap the port here, not live in handlers.
+ */
+export class Gateway {
+  constructor(private readonly local: ModelPort) {}
+
+  generate(request: GenerateRequest, signal?: AbortSignal): AsyncIterable<ChatEvent> {
+    return this.local.generate(request, signal);
+  }
+
+  embed(request: EmbeddingRequest, signal?: AbortSignal): Promise<EmbeddingResult> {
+    return this.local.embed(request, signal);
+  }
+
+  listModels(): Promise<ModelInfo[]> {
+    return this.local.listModels();
+  }
+}

@@ -1,0 +1,125 @@
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { FreeholdError, InvalidRequestError } from "../core/errors.js";
+import type { Gateway } from "../gateway/gateway.js";
+import { hostAllowed } from "./hostCheck.js";
+import { openAIErrorBody } from "./openai/errors.js";
+import { registerOpenAIRoutes } from "./openai/routes.js";
+
+export interface HealthSource {
+  /** "ok" when ready; otherwise why not (model loading, no runner can start). */
+  health(): { ready: boolean; status: string; detail: Record<string, unknown> };
+}
+
+export interface AppOptions {
+  gateway: Gateway;
+  health: HealthSource;
+  /** The address the server listens on (decides which Host headers are ours). */
+  listenHost: string;
+  allowedHosts: readonly string[];
+  maxBodyBytes: number;
+  /** Aborted when the server gives up on in-flight requests (shutdown after the drain timeout). */
+  shutdownSignal?: AbortSignal;
+  onRequestStart?: () => void;
+  onRequestEnd?: () => void;
+}
+
+export type AppEnv = {
+  Variables: {
+    /** Parses the JSON body once; malformed JSON is a 400. */
+    json: () => Promise<unknown>;
+    /** Aborted when the client goes away or the server stops waiting. */
+    signal: AbortSignal;
+  };
+};
+
+/**
+ * The HTTP app. Built on web-standard Request/Response, so it can be served by @hono/node-server, embedded via
+ * `app.fetch`, and tested with `app.request()` without a socket.
+ */
+export function createApp(options: AppOptions): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+
+  app.use("*", async (c, next) => {
+    const host = c.req.header("host");
+    if (!hostAllowed(host, options.listenHost, options.allowedHosts)) {
+      // DNS rebinding: a web page may resolve its own name to 127.0.0.1; refuse Host names that are not ours.
+      throw new FreeholdError(
+        `Host header ${JSON.stringify(host ?? "")} is not allowed; add it with --allowed-hosts if this is intended`,
+        {
+          code: "host_not_allowed",
+          status: 403,
+          type: "permission_error",
+        },
+      );
+    }
+    options.onRequestStart?.();
+    const signals = [c.req.raw.signal];
+    if (options.shutdownSignal) signals.push(options.shutdownSignal);
+    c.set("signal", AbortSignal.any(signals));
+    let parsed: Promise<unknown> | undefined;
+    c.set("json", () => {
+      parsed ??= c.req.text().then((text) => {
+        try {
+          return JSON.parse(text) as unknown;
+        } catch {
+          throw new InvalidRequestError(
+            "We could not parse the JSON body of your request: it is not valid JSON. Send a JSON object with Content-Type: application/json.",
+            null,
+            "invalid_json",
+          );
+        }
+      });
+      return parsed;
+    });
+    try {
+      await next();
+    } finally {
+      options.onRequestEnd?.();
+    }
+  });
+
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: options.maxBodyBytes,
+      onError: () => {
+        throw new FreeholdError(
+          `request body is larger than the limit of ${options.maxBodyBytes.toLocaleString("en-US")} bytes`,
+          {
+            code: "request_too_large",
+            status: 413,
+            type: "invalid_request_error",
+          },
+        );
+      },
+    }),
+  );
+
+  app.get("/health", (c) => {
+    const health = options.health.health();
+    return c.json({ status: health.status, ...health.detail }, health.ready ? 200 : 503);
+  });
+  app.get("/", (c) => c.text("freehold is running\n"));
+
+  registerOpenAIRoutes(app, options.gateway);
+
+  app.notFound((c) => {
+    const { body } = openAIErrorBody(
+      new FreeholdError(`Unknown request URL: ${c.req.method} ${new URL(c.req.url).pathname}`, {
+        code: "unknown_url",
+        status: 404,
+        type: "not_found_error",
+      }),
+    );
+    return c.json(body, 404);
+  });
+
+  app.onError((error, c) => {
+    const { status, body } = openAIErrorBody(error);
+    if (status >= 500 && !(error instanceof FreeholdError)) console.error(error);
+    return c.json(body, status as 400);
+  });
+
+  return app;
+}

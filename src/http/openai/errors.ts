@@ -1,0 +1,40 @@
+import { FreeholdError, isFreeholdError } from "../../core/errors.js";
+
+/** OpenAI's error body: {"error": {"message", "type", "param", "code"}}. The one mapper for this API. */
+export function openAIErrorBody(error: unknown): {
+  status: number;
+  body: { error: { message: string; type: string; param: string | null; code: string | null } };
+} {
+  if (isFreeholdError(error)) {
+    const type =
+      error.status >= 500
+        ? "server_error"
+        : error.status === 429
+          ? "rate_limit_exceeded"
+          : error.status === 401
+            ? "authentication_error"
+            : "invalid_request_error";
+    return {
+      status: error.status,
+      body: { error: { message: error.message, type, param: error.param, code: error.code } },
+    };
+  }
+  return {
+    status: 500,
+    body: { error: { message: "internal server error", type: "server_error", param: null, code: "internal_error" } },
+  };
+}
+
+export function toFreeholdError(event: {
+  message: string;
+  code: string;
+  status: number;
+  retryable: boolean;
+}): FreeholdError {
+  return new FreeholdError(event.message, {
+    code: event.code,
+    status: event.status,
+    type: event.status >= 500 ? "server_error" : "invalid_request_error",
+    retryable: event.retryable,
+  });
+}

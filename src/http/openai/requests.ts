@@ -1,0 +1,84 @@
+import type { ChatMessage, ChatRequest, CompletionRequest, SamplingOptions } from "../../core/chat.js";
+import type { ChatCompletionBody, CompletionBody } from "./schemas.js";
+
+type SamplingBody = Pick<
+  ChatCompletionBody,
+  | "temperature"
+  | "top_p"
+  | "top_k"
+  | "min_p"
+  | "frequency_penalty"
+  | "presence_penalty"
+  | "repeat_penalty"
+  | "repeat_last_n"
+  | "seed"
+>;
+
+/** Drops nulls and absent fields so defaults stay the engine's. */
+function defined<T extends object>(value: T): { [K in keyof T]: Exclude<T[K], null | undefined> } {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null && v !== undefined)) as {
+    [K in keyof T]: Exclude<T[K], null | undefined>;
+  };
+}
+
+function sampling(body: SamplingBody): SamplingOptions {
+  return defined({
+    temperature: body.temperature,
+    topP: body.top_p,
+    topK: body.top_k,
+    minP: body.min_p,
+    frequencyPenalty: body.frequency_penalty,
+    presencePenalty: body.presence_penalty,
+    repeatPenalty: body.repeat_penalty,
+    repeatLastN: body.repeat_last_n,
+    seed: body.seed,
+  });
+}
+
+function stops(stop: string | string[] | null | undefined): string[] {
+  if (stop === null || stop === undefined) return [];
+  return (Array.isArray(stop) ? stop : [stop]).filter((s) => s.length > 0);
+}
+
+function messageText(content: ChatCompletionBody["messages"][number]["content"]): string {
+  if (content === null || content === undefined) return "";
+  if (typeof content === "string") return content;
+  return content.map((part) => part.text).join("");
+}
+
+export function toChatRequest(body: ChatCompletionBody): ChatRequest {
+  const messages: ChatMessage[] = body.messages.map((message) => ({
+    role: message.role === "developer" ? "system" : message.role,
+    content: messageText(message.content),
+    ...(message.name ? { name: message.name } : {}),
+    ...(message.tool_call_id ? { toolCallId: message.tool_call_id } : {}),
+  }));
+  const maxTokens = body.max_completion_tokens ?? body.max_tokens;
+  return {
+    kind: "chat",
+    model: body.model,
+    messages,
+    sampling: sampling(body),
+    limits: defined({ maxTokens, stop: stops(body.stop), ignoreEos: body.ignore_eos }),
+  };
+}
+
+export function toCompletionRequest(body: CompletionBody): CompletionRequest {
+  const raw = body.prompt;
+  // One prompt per request: a one-item array is the same prompt.
+  const prompt: string | number[] =
+    typeof raw === "string"
+      ? raw
+      : Array.isArray(raw[0])
+        ? (raw[0] as number[])
+        : typeof raw[0] === "string"
+          ? (raw[0] as string)
+          : (raw as number[]);
+  return {
+    kind: "completion",
+    model: body.model,
+    prompt,
+    sampling: sampling(body),
+    limits: defined({ maxTokens: body.max_tokens ?? 16, stop: stops(body.stop), ignoreEos: body.ignore_eos }),
+  };
+}

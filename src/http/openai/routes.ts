@@ -1,0 +1,206 @@
+import { randomBytes } from "node:crypto";
+import type { Hono } from "hono";
+import { type ChatEvent, type FinishReason, foldChatEvents, type Usage } from "../../core/chat.js";
+import { InvalidRequestError, NotFoundError } from "../../core/errors.js";
+import type { Gateway } from "../../gateway/gateway.js";
+import type { AppEnv } from "../app.js";
+import { sseHeaders, sseStream } from "../sse.js";
+import { primeStream } from "../stream.js";
+import { parseBody } from "../validate.js";
+import { openAIErrorBody, toFreeholdError } from "./errors.js";
+import { toChatRequest, toCompletionRequest } from "./requests.js";
+import { chatCompletionSchema, completionSchema, embeddingSchema } from "./schemas.js";
+
+const finishReasons: Record<FinishReason, string | null> = {
+  stop: "stop",
+  length: "length",
+  "tool-calls": "tool_calls",
+  error: "stop",
+  cancelled: "stop",
+};
+
+function usageBody(usage: Usage) {
+  return {
+    prompt_tokens: usage.promptTokens,
+    completion_tokens: usage.completionTokens,
+    total_tokens: usage.promptTokens + usage.completionTokens,
+    ...(usage.cachedTokens !== undefined ? { prompt_tokens_details: { cached_tokens: usage.cachedTokens } } : {}),
+  };
+}
+
+function makeId(prefix: string): string {
+  return `${prefix}-${randomBytes(12).toString("hex")}`;
+}
+
+/** Streams OpenAI chunks for one request; `chunk` wraps a choice in the endpoint's envelope. */
+function encodeStream(
+  events: AsyncIterator<ChatEvent>,
+  includeUsage: boolean,
+  chunk: (choice: Record<string, unknown> | null, usage?: Usage) => Record<string, unknown>,
+  textChoice: (text: string) => Record<string, unknown>,
+  finishChoice: (reason: string | null) => Record<string, unknown>,
+  firstChoice?: Record<string, unknown>,
+): ReadableStream<Uint8Array> {
+  let usage: Usage | undefined;
+  let sentFirst = firstChoice === undefined;
+  return sseStream(
+    events,
+    (event) => {
+      const frames: string[] = [];
+      if (!sentFirst) {
+        sentFirst = true;
+        frames.push(JSON.stringify(chunk(firstChoice!)));
+      }
+      switch (event.type) {
+        case "text-delta":
+          frames.push(JSON.stringify(chunk(textChoice(event.text))));
+          break;
+        case "usage":
+          usage = event.usage;
+          break;
+        case "finish":
+          frames.push(JSON.stringify(chunk(finishChoice(finishReasons[event.reason]))));
+          if (includeUsage && usage) frames.push(JSON.stringify(chunk(null, usage)));
+          break;
+        case "error":
+          frames.push(JSON.stringify(openAIErrorBody(toFreeholdError(event.error)).body));
+          break;
+      }
+      return frames.length === 0 ? null : frames.join("\n\ndata: ");
+    },
+    { done: "[DONE]", onError: (error) => JSON.stringify(openAIErrorBody(error).body) },
+  );
+}
+
+export function registerOpenAIRoutes(app: Hono<AppEnv>, gateway: Gateway): void {
+  app.post("/v1/chat/completions", async (c) => {
+    const body = parseBody(chatCompletionSchema, await c.get("json")());
+    const request = toChatRequest(body);
+    const id = makeId("chatcmpl");
+    const created = Math.floor(Date.now() / 1000);
+    const events = gateway.generate(request, c.get("signal"));
+    if (!body.stream) {
+      const answer = await foldChatEvents(events, (event) => toFreeholdError(event.error));
+      return c.json({
+        id,
+        object: "chat.completion",
+        created,
+        model: body.model,
+        system_fingerprint: "freehold",
+        choices: [
+          {
+            index: 0,
+            message: { role: "assistant", content: answer.text, refusal: null },
+            logprobs: null,
+            finish_reason: finishReasons[answer.finishReason],
+          },
+        ],
+        usage: usageBody(answer.usage),
+      });
+    }
+    const iterator = await primeStream(events);
+    const includeUsage = body.stream_options?.include_usage === true;
+    const envelope = (choice: Record<string, unknown> | null, usage?: Usage) => ({
+      id,
+      object: "chat.completion.chunk",
+      created,
+      model: body.model,
+      system_fingerprint: "freehold",
+      choices: choice ? [choice] : [],
+      ...(includeUsage ? { usage: usage ? usageBody(usage) : null } : {}),
+    });
+    const stream = encodeStream(
+      iterator,
+      includeUsage,
+      envelope,
+      (text) => ({ index: 0, delta: { content: text }, logprobs: null, finish_reason: null }),
+      (reason) => ({ index: 0, delta: {}, logprobs: null, finish_reason: reason }),
+      { index: 0, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null },
+    );
+    return new Response(stream, { headers: sseHeaders });
+  });
+
+  app.post("/v1/completions", async (c) => {
+    const body = parseBody(completionSchema, await c.get("json")());
+    const request = toCompletionRequest(body);
+    const id = makeId("cmpl");
+    const created = Math.floor(Date.now() / 1000);
+    const events = gateway.generate(request, c.get("signal"));
+    if (!body.stream) {
+      const answer = await foldChatEvents(events, (event) => toFreeholdError(event.error));
+      return c.json({
+        id,
+        object: "text_completion",
+        created,
+        model: body.model,
+        system_fingerprint: "freehold",
+        choices: [{ text: answer.text, index: 0, logprobs: null, finish_reason: finishReasons[answer.finishReason] }],
+        usage: usageBody(answer.usage),
+      });
+    }
+    const iterator = await primeStream(events);
+    const includeUsage = body.stream_options?.include_usage === true;
+    const envelope = (choice: Record<string, unknown> | null, usage?: Usage) => ({
+      id,
+      object: "text_completion",
+      created,
+      model: body.model,
+      system_fingerprint: "freehold",
+      choices: choice ? [choice] : [],
+      ...(includeUsage ? { usage: usage ? usageBody(usage) : null } : {}),
+    });
+    const stream = encodeStream(
+      iterator,
+      includeUsage,
+      envelope,
+      (text) => ({ text, index: 0, logprobs: null, finish_reason: null }),
+      (reason) => ({ text: "", index: 0, logprobs: null, finish_reason: reason }),
+    );
+    return new Response(stream, { headers: sseHeaders });
+  });
+
+  app.post("/v1/embeddings", async (c) => {
+    const body = parseBody(embeddingSchema, await c.get("json")());
+    const input = typeof body.input === "string" ? [body.input] : body.input;
+    const result = await gateway.embed({ model: body.model, input }, c.get("signal"));
+    const dimensions = result.vectors[0]?.length ?? 0;
+    if (body.dimensions !== undefined && body.dimensions !== dimensions) {
+      throw new InvalidRequestError(
+        `this model's embeddings have ${dimensions} dimensions and cannot be shortened to ${body.dimensions}; leave out "dimensions"`,
+        "dimensions",
+      );
+    }
+    return c.json({
+      object: "list",
+      data: result.vectors.map((vector, index) => ({
+        object: "embedding",
+        index,
+        embedding:
+          body.encoding_format === "base64" ? Buffer.from(new Float32Array(vector).buffer).toString("base64") : vector,
+      })),
+      model: body.model,
+      usage: { prompt_tokens: result.promptTokens, total_tokens: result.promptTokens },
+    });
+  });
+
+  app.get("/v1/models", async (c) => {
+    const models = await gateway.listModels();
+    return c.json({
+      object: "list",
+      data: models.map((model) => ({
+        id: model.name,
+        object: "model",
+        created: model.created,
+        owned_by: model.ownedBy,
+      })),
+    });
+  });
+
+  app.get("/v1/models/:id{.+}", async (c) => {
+    const id = c.req.param("id");
+    const models = await gateway.listModels();
+    const model = models.find((m) => m.name === id || m.name === `${id}:latest`);
+    if (!model) throw new NotFoundError(`The model '${id}' does not exist`, "model_not_found");
+    return c.json({ id: model.name, object: "model", created: model.created, owned_by: model.ownedBy });
+  });
+}

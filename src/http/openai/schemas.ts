@@ -1,0 +1,88 @@
+import { z } from "zod";
+
+/** Requests as OpenAI documents them, plus the llama.cpp-style extensions people use (top_k, min_p, ...). */
+
+const finite = () => z.number().refine(Number.isFinite, "must be a finite number");
+const MAX_TOKENS_LIMIT = 1_048_576;
+
+const textPart = z.object({ type: z.literal("text"), text: z.string() });
+const messageContent = z.union([z.string(), z.array(textPart), z.null()]);
+
+export const chatMessageSchema = z.object({
+  role: z.enum(["system", "developer", "user", "assistant", "tool"]),
+  content: messageContent.optional(),
+  name: z.string().max(256).optional(),
+  tool_call_id: z.string().optional(),
+});
+
+const stopSchema = z.union([z.string(), z.array(z.string()).max(16), z.null()]).optional();
+
+const samplingFields = {
+  model: z.string().min(1).max(512),
+  max_tokens: z.number().int().min(1).max(MAX_TOKENS_LIMIT).nullable().optional(),
+  temperature: finite().min(0).max(2).nullable().optional(),
+  top_p: finite().min(0).max(1).nullable().optional(),
+  top_k: z.number().int().min(0).max(1_000_000).nullable().optional(),
+  min_p: finite().min(0).max(1).nullable().optional(),
+  frequency_penalty: finite().min(-2).max(2).nullable().optional(),
+  presence_penalty: finite().min(-2).max(2).nullable().optional(),
+  repeat_penalty: finite().min(0).max(10).nullable().optional(),
+  repeat_last_n: z.number().int().min(0).max(65_536).nullable().optional(),
+  seed: z
+    .number()
+    .int()
+    .min(-(2 ** 53))
+    .max(2 ** 53)
+    .nullable()
+    .optional(),
+  stop: stopSchema,
+  n: z.number().int().min(1).max(1).nullable().optional(),
+  stream: z.boolean().nullable().optional(),
+  stream_options: z.object({ include_usage: z.boolean().optional() }).nullable().optional(),
+  ignore_eos: z.boolean().optional(),
+  user: z.string().max(256).optional(),
+  logprobs: z.literal(false).nullable().optional(),
+};
+
+export const chatCompletionSchema = z.looseObject({
+  ...samplingFields,
+  messages: z.array(chatMessageSchema).min(1),
+  max_completion_tokens: z.number().int().min(1).max(MAX_TOKENS_LIMIT).nullable().optional(),
+  tools: z.array(z.unknown()).max(0, "tools are not supported by this server yet").nullable().optional(),
+  response_format: z
+    .object({ type: z.literal("text") })
+    .nullable()
+    .optional(),
+});
+
+export type ChatCompletionBody = z.infer<typeof chatCompletionSchema>;
+
+const tokenIds = z
+  .array(
+    z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1),
+  )
+  .min(1);
+
+export const completionSchema = z.looseObject({
+  ...samplingFields,
+  prompt: z.union([z.string(), z.array(z.string()).length(1), tokenIds, z.array(tokenIds).length(1)]),
+  echo: z.literal(false).nullable().optional(),
+  suffix: z.null().optional(),
+  best_of: z.literal(1).nullable().optional(),
+});
+
+export type CompletionBody = z.infer<typeof completionSchema>;
+
+export const embeddingSchema = z.looseObject({
+  model: z.string().min(1).max(512),
+  input: z.union([z.string().min(1), z.array(z.string().min(1)).min(1).max(2048)]),
+  encoding_format: z.enum(["float", "base64"]).optional(),
+  dimensions: z.number().int().min(1).optional(),
+  user: z.string().max(256).optional(),
+});
+
+export type EmbeddingBody = z.infer<typeof embeddingSchema>;

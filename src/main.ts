@@ -1,0 +1,281 @@
+/**
+ * The composition root: the one place that wires concrete parts (store, engine, gateway, HTTP) together.
+ */
+import { mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import type { ServerType } from "@hono/node-server";
+import type { Hono } from "hono";
+import { type Config, type ConfigOverrides, childEnvironment, loadConfig } from "./config/config.js";
+import {
+  type ChatEvent,
+  type ChatMessage,
+  type CompletionRequest,
+  type EmbeddingResult,
+  type FoldedAnswer,
+  foldChatEvents,
+  type GenerationLimits,
+  type SamplingOptions,
+} from "./core/chat.js";
+import { FreeholdError, NotFoundError, StoreError } from "./core/errors.js";
+import { Engine, type EngineEvent, type ModelResolver, type ResolvedModel } from "./engine/engine.js";
+import { Gateway } from "./gateway/gateway.js";
+import { writeSyntheticModel } from "./gguf/synth.js";
+import { type AppEnv, createApp } from "./http/app.js";
+import { ModelStore } from "./store/store.js";
+
+export const DEMO_MODEL = "demo:tiny";
+
+/** Adapts the store to what the engine needs, turning "no such name" into the API's model_not_found. */
+export function storeResolver(store: ModelStore): ModelResolver {
+  const toResolved = async (name: string): Promise<ResolvedModel> => {
+    try {
+      const details = await store.show(name);
+      const paths = await store.resolve(name);
+      return { name: details.name, paths, summary: details.manifest.summary, addedAt: details.manifest.addedAt };
+    } catch (error) {
+      if (error instanceof NotFoundError || (error instanceof StoreError && error.status === 400)) {
+        throw new NotFoundError(
+          `The model '${name}' does not exist here. See installed models with \`freehold list\`; add one with \`freehold import FILE --name ${name}\`.`,
+          "model_not_found",
+        );
+      }
+      throw error;
+    }
+  };
+  return {
+    resolve: toResolved,
+    async list() {
+      const entries = await store.list();
+      const models: ResolvedModel[] = [];
+      for (const entry of entries) {
+        const details = await store.show(entry.name).catch(() => undefined);
+        if (details)
+          models.push({
+            name: details.name,
+            paths: details.blobPaths,
+            summary: details.manifest.summary,
+            addedAt: details.manifest.addedAt,
+          });
+      }
+      return models;
+    },
+  };
+}
+
+/**
+ * With an empty store, installs the `tiny` synthetic model as demo:tiny so the server answers out of the box with no
+ * network. Returns true when it did.
+ */
+export async function ensureDemoModel(store: ModelStore): Promise<boolean> {
+  if ((await store.list()).length > 0) return false;
+  await mkdir(store.home, { recursive: true });
+  const temporary = join(store.home, `demo-tiny-${process.pid}.gguf`);
+  try {
+    writeSyntheticModel(temporary, { preset: "tiny", quant: "f32", seed: 0 });
+    await store.import(temporary, DEMO_MODEL);
+  } finally {
+    await rm(temporary, { force: true });
+  }
+  return true;
+}
+
+export interface ChatOptions extends SamplingOptions, GenerationLimits {
+  model: string;
+  messages: ChatMessage[];
+  signal?: AbortSignal;
+}
+
+export interface CompleteOptions extends SamplingOptions, GenerationLimits {
+  model: string;
+  prompt: string;
+  signal?: AbortSignal;
+}
+
+function split(options: SamplingOptions & GenerationLimits): { sampling: SamplingOptions; limits: GenerationLimits } {
+  const { maxTokens, stop, ignoreEos, ...rest } = options as SamplingOptions &
+    GenerationLimits &
+    Record<string, unknown>;
+  const sampling: SamplingOptions = {};
+  for (const key of [
+    "temperature",
+    "topP",
+    "topK",
+    "minP",
+    "repeatPenalty",
+    "presencePenalty",
+    "frequencyPenalty",
+    "repeatLastN",
+    "seed",
+  ] as const) {
+    if (rest[key] !== undefined) sampling[key] = rest[key] as number;
+  }
+  const limits: GenerationLimits = {};
+  if (maxTokens !== undefined) limits.maxTokens = maxTokens;
+  if (stop !== undefined) limits.stop = stop;
+  if (ignoreEos !== undefined) limits.ignoreEos = ignoreEos;
+  return { sampling, limits };
+}
+
+function eventError(event: Extract<ChatEvent, { type: "error" }>): Error {
+  return new FreeholdError(event.error.message, {
+    code: event.error.code,
+    status: event.error.status,
+    type: "server_error",
+    retryable: event.error.retryable,
+  });
+}
+
+/**
+ * freehold as a library: the same store, engine and calls the server uses, in your process.
+ * @example
+ * const freehold = await Freehold.open({ home: "/tmp/fh" });
+ * for await (const event of freehold.chat({ model: "demo:tiny", messages: [{ role: "user", content: "hi" }] })) {
+ *   if (event.type === "text-delta") process.stdout.write(event.text);
+ * }
+ * await freehold.close();
+ */
+export class Freehold implements AsyncDisposable {
+  private constructor(
+    readonly config: Config,
+    readonly store: ModelStore,
+    readonly engine: Engine,
+    readonly gateway: Gateway,
+  ) {}
+
+  static async open(
+    overrides: ConfigOverrides & { onEngineEvent?: (event: EngineEvent) => void } = {},
+  ): Promise<Freehold> {
+    const { onEngineEvent, ...configOverrides } = overrides;
+    const config = loadConfig(configOverrides);
+    const store = new ModelStore({ home: config.home });
+    const engine = new Engine({
+      resolver: storeResolver(store),
+      threads: config.threads,
+      contextSize: config.contextSize,
+      sequences: 1,
+      keepAliveMs: config.keepAliveSeconds < 0 ? -1 : config.keepAliveSeconds * 1000,
+      environment: childEnvironment,
+      ...(onEngineEvent ? { onEvent: onEngineEvent } : {}),
+    });
+    return new Freehold(config, store, engine, new Gateway(engine));
+  }
+
+  /** Streams a chat answer as events (`text-delta`, `usage`, `finish`). */
+  chat(options: ChatOptions): AsyncIterable<ChatEvent> {
+    const { model, messages, signal, ...rest } = options;
+    return this.gateway.generate({ kind: "chat", model, messages, ...split(rest) }, signal);
+  }
+
+  /** Streams a raw completion of `prompt`. */
+  complete(options: CompleteOptions): AsyncIterable<ChatEvent> {
+    const { model, prompt, signal, ...rest } = options;
+    const request: CompletionRequest = { kind: "completion", model, prompt, ...split(rest) };
+    return this.gateway.generate(request, signal);
+  }
+
+  /** The whole chat answer at once. */
+  chatText(options: ChatOptions): Promise<FoldedAnswer> {
+    return foldChatEvents(this.chat(options), eventError);
+  }
+
+  completeText(options: CompleteOptions): Promise<FoldedAnswer> {
+    return foldChatEvents(this.complete(options), eventError);
+  }
+
+  /** Normalised embedding vectors, one per input. */
+  embed(model: string, input: string | string[]): Promise<EmbeddingResult> {
+    return this.gateway.embed({ model, input: typeof input === "string" ? [input] : input });
+  }
+
+  /** The HTTP app (OpenAI-compatible API), to mount in your own server via `app.fetch`. */
+  httpApp(
+    options: { shutdownSignal?: AbortSignal; onRequestStart?: () => void; onRequestEnd?: () => void } = {},
+  ): Hono<AppEnv> {
+    return createApp({
+      gateway: this.gateway,
+      health: { health: () => engineHealth(this.engine) },
+      listenHost: this.config.host,
+      allowedHosts: this.config.allowedHosts,
+      maxBodyBytes: this.config.maxBodyBytes,
+      ...options,
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.engine.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+export function engineHealth(engine: Engine): { ready: boolean; status: string; detail: Record<string, unknown> } {
+  const status = engine.status();
+  const models = status.models.map((m) => ({ name: m.name, state: m.state, restarts: m.restarts }));
+  if (status.loading) return { ready: false, status: "loading", detail: { models } };
+  if (status.lastStartError)
+    return { ready: false, status: "unavailable", detail: { error: status.lastStartError, models } };
+  return { ready: true, status: "ok", detail: { models } };
+}
+
+export interface RunningServer {
+  url: string;
+  freehold: Freehold;
+  server: ServerType;
+  /** Stops accepting, lets in-flight answers finish within the drain timeout, then stops every runner. */
+  shutdown(drainSeconds?: number): Promise<void>;
+}
+
+/** Starts the HTTP server. Used by `freehold serve`, and by tests and embedders that want a real socket. */
+export async function startServer(freehold: Freehold): Promise<RunningServer> {
+  const { serve } = await import("@hono/node-server");
+  const shutdownController = new AbortController();
+  let inFlight = 0;
+  let idle: (() => void) | undefined;
+  const app = freehold.httpApp({
+    shutdownSignal: shutdownController.signal,
+    onRequestStart: () => {
+      inFlight++;
+    },
+    onRequestEnd: () => {
+      inFlight--;
+      if (inFlight === 0) idle?.();
+    },
+  });
+  const { host, port } = freehold.config;
+  const server = await new Promise<ServerType>((resolve, reject) => {
+    const instance = serve({ fetch: app.fetch, hostname: host, port, overrideGlobalObjects: false }, () =>
+      resolve(instance),
+    );
+    instance.once("error", reject);
+  });
+  const address = server.address();
+  const actualPort = typeof address === "object" && address ? address.port : port;
+  const urlHost = host.includes(":") ? `[${host}]` : host;
+  let shuttingDown: Promise<void> | undefined;
+  return {
+    url: `http://${urlHost}:${actualPort}`,
+    freehold,
+    server,
+    shutdown(drainSeconds = freehold.config.drainTimeoutSeconds) {
+      shuttingDown ??= (async () => {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        if ("closeIdleConnections" in server) server.closeIdleConnections();
+        if (inFlight > 0 && drainSeconds > 0) {
+          await Promise.race([
+            new Promise<void>((resolve) => {
+              idle = resolve;
+            }),
+            new Promise<void>((resolve) => setTimeout(resolve, drainSeconds * 1000).unref()),
+          ]);
+        }
+        shutdownController.abort();
+        if ("closeAllConnections" in server) setTimeout(() => server.closeAllConnections(), 1000).unref();
+        await Promise.race([closed, new Promise<void>((resolve) => setTimeout(resolve, 2000).unref())]);
+        await freehold.close();
+      })();
+      return shuttingDown;
+    },
+  };
+}

@@ -1,0 +1,17 @@
+export { blobFileName, type Digest, digestHex, isDigest, parseDigest } from "./digest.js";
+export { StoreLayout } from "./layout.js";
+export { acquireLock, type HeldLock, type LockOptions, type LockOwner } from "./lock.js";
+export { type Manifest, type ManifestFile, type ManifestSource, manifestSchema, parseManifest } from "./manifest.js";
+export { DEFAULT_TAG, type ModelName, nameLimits, parseModelName, sameModelName } from "./names.js";
+export {
+  type ImportedFile,
+  type ImportOptions,
+  type ImportResult,
+  type ModelDetails,
+  type ModelListEntry,
+  ModelStore,
+  type ModelStoreOptions,
+  type RemoveResult,
+  type StoreHooks,
+  type SweepResult,
+} from "./store.js";

@@ -1,0 +1,90 @@
+import { createHash } from "node:crypto";
+import { link, open, realpath } from "node:fs/promises";
+import type { Digest } from "./digest.js";
+
+export interface IngestedFile {
+  /** The complete, synced copy (or hard link) inside the store's tmp/, ready to be renamed into blobs/. */
+  temporaryPath: string;
+  digest: Digest;
+  size: number;
+  linked: boolean;
+}
+
+const CHUNK_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Brings one file into the store's tmp/: a copy hashed as it is written, or, with `link`, a hard link (still hashed,
+ * since the digest must describe the bytes). A link that cannot be made (another device, a file system without
+ * links) falls back to a copy. Either way the file is synced before this returns.
+ */
+export async function ingestFile(
+  source: string,
+  temporaryPath: string,
+  options: { link: boolean },
+): Promise<IngestedFile> {
+  if (options.link && (await tryLink(source, temporaryPath))) {
+    return { temporaryPath, ...(await hashAndSync(temporaryPath)), linked: true };
+  }
+  return { temporaryPath, ...(await copyHashing(source, temporaryPath)), linked: false };
+}
+
+async function tryLink(source: string, destination: string): Promise<boolean> {
+  try {
+    // link(2) does not follow symbolic links: link the file itself, not a link to it.
+    await link(await realpath(source), destination);
+    return true;
+  } catch (error) {
+    // EXDEV (another device), EPERM/ENOTSUP (no links here), EMLINK (too many): a copy still works.
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") throw error;
+    return false;
+  }
+}
+
+async function hashAndSync(path: string): Promise<{ digest: Digest; size: number }> {
+  const handle = await open(path, "r");
+  try {
+    const hash = createHash("sha256");
+    const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+    let size = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, 0, CHUNK_BYTES, null);
+      if (bytesRead === 0) break;
+      hash.update(buffer.subarray(0, bytesRead));
+      size += bytesRead;
+    }
+    // The linked data may never have been synced by whoever wrote it.
+    await handle.sync();
+    return { digest: `sha256:${hash.digest("hex")}`, size };
+  } finally {
+    await handle.close();
+  }
+}
+
+async function copyHashing(source: string, destination: string): Promise<{ digest: Digest; size: number }> {
+  const input = await open(source, "r");
+  try {
+    const output = await open(destination, "wx", 0o644);
+    try {
+      const hash = createHash("sha256");
+      const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+      let size = 0;
+      for (;;) {
+        const { bytesRead } = await input.read(buffer, 0, CHUNK_BYTES, null);
+        if (bytesRead === 0) break;
+        const chunk = buffer.subarray(0, bytesRead);
+        hash.update(chunk);
+        let written = 0;
+        while (written < bytesRead) {
+          written += (await output.write(chunk, written, bytesRead - written, null)).bytesWritten;
+        }
+        size += bytesRead;
+      }
+      await output.sync();
+      return { digest: `sha256:${hash.digest("hex")}`, size };
+    } finally {
+      await output.close();
+    }
+  } finally {
+    await input.close();
+  }
+}

@@ -1,0 +1,102 @@
+import { readFile } from "node:fs/promises";
+import { z } from "zod";
+import { StoreError } from "../core/errors.js";
+import type { ModelSummary } from "../gguf/index.js";
+import { isDigest, parseDigest } from "./digest.js";
+
+const nullableNumber = z.number().nullable();
+
+const summarySchema = z.object({
+  architecture: z.string(),
+  name: z.string().nullable(),
+  parameters: z.number(),
+  parameterSize: z.string(),
+  fileType: z.string(),
+  tensorTypes: z.record(z.string(), z.number()),
+  contextLength: nullableNumber,
+  embeddingLength: nullableNumber,
+  blockCount: nullableNumber,
+  feedForwardLength: nullableNumber,
+  headCount: nullableNumber,
+  headCountKv: nullableNumber,
+  vocabularySize: nullableNumber,
+  tokenizer: z.string().nullable(),
+  hasChatTemplate: z.boolean(),
+  chatTemplate: z.string().nullable(),
+  specialTokens: z.record(z.string(), z.object({ id: z.number(), text: z.string().nullable() })),
+  license: z.string().nullable(),
+  size: z.number(),
+  tensorCount: z.number(),
+  splitCount: z.number(),
+  synthetic: z.boolean(),
+}) satisfies z.ZodType<ModelSummary>;
+
+// Digests are checked here too: a manifest edited by hand must not smuggle a path into blobs/.
+const digestSchema = z
+  .string()
+  .refine(isDigest, 'expected "sha256:" followed by 64 lowercase hex digits')
+  .transform(parseDigest);
+
+const manifestFileSchema = z.object({
+  digest: digestSchema,
+  size: z.number().int().nonnegative(),
+  /** The file's name when it was imported (informational; never used as a path). */
+  filename: z.string(),
+});
+
+/** Where the model came from. Only imports exist today; pulls and creates get their own kinds. */
+const sourceSchema = z.discriminatedUnion("kind", [z.object({ kind: z.literal("import"), path: z.string() })]);
+
+export const manifestSchema = z.object({
+  schemaVersion: z.literal(1),
+  name: z.string(),
+  files: z.array(manifestFileSchema).min(1),
+  source: sourceSchema,
+  summary: summarySchema,
+  addedAt: z.iso.datetime(),
+});
+
+/** A name's manifest: which blobs (in shard order) make the model, where it came from, and what it is. */
+export type Manifest = z.infer<typeof manifestSchema>;
+export type ManifestFile = Manifest["files"][number];
+export type ManifestSource = Manifest["source"];
+
+export function serializeManifest(manifest: Manifest): string {
+  return `${JSON.stringify(manifest, null, 2)}\n`;
+}
+
+/** Parses manifest text; a bad manifest is a StoreError naming the file and the first wrong field. */
+export function parseManifest(text: string, path: string): Manifest {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new StoreError(
+      `manifest ${path} is not valid JSON; remove it and import the model again`,
+      "corrupt_manifest",
+      500,
+    );
+  }
+  const parsed = manifestSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new StoreError(
+      `manifest ${path} is invalid at ${issue.path.join(".") || "top level"}: ${issue.message}`,
+      "corrupt_manifest",
+      500,
+    );
+  }
+  return parsed.data;
+}
+
+/** Reads and validates a manifest; null when there is none at `path`. */
+export async function readManifest(path: string): Promise<Manifest | null> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw error;
+  }
+  return parseManifest(text, path);
+}

@@ -1,0 +1,390 @@
+import type { Dirent } from "node:fs";
+import { readdir, rename, rm, rmdir, stat } from "node:fs/promises";
+import { basename, dirname, join, resolve, sep } from "node:path";
+import { ModelFileError, NotFoundError, StoreError } from "../core/errors.js";
+import { type GgufFile, type ModelSummary, readGgufFile, summarizeModel } from "../gguf/index.js";
+import { type Digest, isDigest, parseDigest } from "./digest.js";
+import { fsyncDirectory, makeDirectory, renameDurably, writeNewFileSynced } from "./durable.js";
+import { type IngestedFile, ingestFile } from "./ingest.js";
+import { StoreLayout } from "./layout.js";
+import { acquireLock, type LockOptions } from "./lock.js";
+import { type Manifest, type ManifestFile, readManifest, serializeManifest } from "./manifest.js";
+import { type ModelName, parseModelName } from "./names.js";
+import { checkShardMetadata, findShards } from "./shards.js";
+import { removeAbandonedTemporaryFiles, temporaryPath } from "./temporary.js";
+
+/**
+ * Test hooks at the points where a crash matters. A test makes one of them kill the process to check that the store
+ * is left either as it was or as it would be after the operation.
+ */
+export interface StoreHooks {
+  /** Import: every file is hashed into tmp/, before the lock is taken. */
+  afterTempWritten?(): void | Promise<void>;
+  /** Import: the blobs are in blobs/, before the manifest is written. */
+  afterBlobWritten?(): void | Promise<void>;
+  /** Import, copy: the new manifest is complete in tmp/, before it is renamed into place. */
+  beforeManifestRename?(): void | Promise<void>;
+}
+
+export interface ModelStoreOptions {
+  /** The data directory ($FREEHOLD_HOME). Nothing is written outside it. */
+  home: string;
+  lock?: LockOptions;
+  hooks?: StoreHooks;
+}
+
+export interface ImportOptions {
+  /**
+   * Hard-link the file into the store instead of copying it, where the file system allows (else it is copied).
+   * The store then shares the file's bytes: edit the original in place and the stored model changes with it.
+   */
+  link?: boolean;
+}
+
+export interface ImportedFile extends ManifestFile {
+  /** The blob's path in the store. */
+  path: string;
+  /** True when the blob was a hard link to the imported file. */
+  linked: boolean;
+  /** True when the store already held these bytes (under any name) and kept its copy. */
+  reused: boolean;
+}
+
+export interface ImportResult {
+  name: string;
+  files: ImportedFile[];
+  summary: ModelSummary;
+  /** True when the name already existed and now points at the imported model. */
+  replaced: boolean;
+}
+
+export interface ModelListEntry {
+  name: string;
+  /** The first file's digest (the model's id). */
+  digest: Digest;
+  size: number;
+  /** Human parameter count, e.g. "292.9K". */
+  parameters: string;
+  quantization: string;
+  modifiedAt: Date;
+  synthetic: boolean;
+}
+
+export interface ModelDetails {
+  name: string;
+  manifest: Manifest;
+  manifestPath: string;
+  /** Blob paths in shard order. */
+  blobPaths: string[];
+}
+
+export interface SweepResult {
+  /** Temporary files of processes that no longer exist. */
+  temporaryFiles: string[];
+  /** Blobs that no manifest referenced. */
+  blobs: Digest[];
+}
+
+export interface RemoveResult {
+  name: string;
+  /** The model's blobs that were deleted because no other name used them. */
+  removedBlobs: Digest[];
+}
+
+/**
+ * The model store: content-addressed blobs plus one manifest per name, under one home directory.
+ *
+ * Writes are atomic (temporary file, fsync, rename, fsync of the directory), and every change to blobs/ and
+ * manifests/ happens under an exclusive lock file, so concurrent processes and crashes leave either the old state or
+ * the new. Blobs no manifest references (left by a crash) and abandoned temporary files are swept whenever the lock is
+ * taken. Reads take no lock: manifests are only ever replaced whole.
+ * @example
+ * const store = new ModelStore({ home: config.home });
+ * await store.import("stories260K.gguf", "stories");
+ * const [path] = await store.resolve("stories"); // blobs/sha256-…
+ */
+export class ModelStore {
+  readonly layout: StoreLayout;
+  private readonly hooks: StoreHooks;
+  private readonly lockOptions: LockOptions;
+
+  constructor(options: ModelStoreOptions) {
+    this.layout = new StoreLayout(options.home);
+    this.hooks = options.hooks ?? {};
+    this.lockOptions = options.lock ?? {};
+  }
+
+  get home(): string {
+    return this.layout.home;
+  }
+
+  /**
+   * Imports a GGUF file (every shard, for a split model) under `name`, replacing what the name pointed at before.
+   * The file is validated before anything is copied, hashed while it is copied, and validated again as stored.
+   */
+  async import(file: string, name: string, options: ImportOptions = {}): Promise<ImportResult> {
+    const modelName = parseModelName(name);
+    const source = resolve(file);
+    const paths = await findShards(source);
+    checkShardMetadata(
+      paths.map((path) => readGgufFile(path)),
+      paths,
+    );
+    await this.prepare();
+    const temporaries: string[] = [];
+    try {
+      const ingested: IngestedFile[] = [];
+      for (const path of paths) {
+        const temporary = temporaryPath(this.layout, "blob");
+        temporaries.push(temporary);
+        ingested.push(await ingestFile(path, temporary, { link: options.link ?? false }));
+      }
+      const summary = summarizeModel(ingested.map((file, i) => revalidate(file, paths[i]!)));
+      await this.hooks.afterTempWritten?.();
+      const { value } = await this.withLock(async () => {
+        const files: ImportedFile[] = [];
+        for (const [i, file] of ingested.entries()) {
+          files.push({ ...(await this.placeBlob(file)), filename: basename(paths[i]!), linked: file.linked });
+        }
+        await fsyncDirectory(this.layout.blobs);
+        await this.hooks.afterBlobWritten?.();
+        const replaced = (await stat(this.layout.manifestPath(modelName)).catch(() => null)) !== null;
+        await this.writeManifest(modelName, {
+          schemaVersion: 1,
+          name: modelName.display,
+          files: files.map(({ digest, size, filename }) => ({ digest, size, filename })),
+          source: { kind: "import", path: source },
+          summary,
+          addedAt: new Date().toISOString(),
+        });
+        return { name: modelName.display, files, summary, replaced };
+      });
+      return value;
+    } finally {
+      // After a successful rename these are gone already; after a failure they must not linger.
+      await Promise.all(temporaries.map((path) => rm(path, { force: true })));
+    }
+  }
+
+  /** Every model, most recently added first. Manifests that cannot be read are left out (and keep their blobs). */
+  async list(): Promise<ModelListEntry[]> {
+    const entries: ModelListEntry[] = [];
+    for (const path of await this.manifestPaths()) {
+      const manifest = await this.readOwnManifest(path).catch(() => null);
+      if (!manifest) continue;
+      entries.push({
+        name: manifest.name,
+        digest: manifest.files[0]!.digest,
+        size: manifest.files.reduce((total, file) => total + file.size, 0),
+        parameters: manifest.summary.parameterSize,
+        quantization: manifest.summary.fileType,
+        modifiedAt: new Date(manifest.addedAt),
+        synthetic: manifest.summary.synthetic,
+      });
+    }
+    return entries.sort((a, b) => b.modifiedAt.getTime() - a.modifiedAt.getTime() || a.name.localeCompare(b.name));
+  }
+
+  /** A model's manifest and blob paths. Throws NotFoundError when the name is not in the store. */
+  async show(name: string): Promise<ModelDetails> {
+    const modelName = parseModelName(name);
+    const manifestPath = this.layout.manifestPath(modelName);
+    const manifest = await this.readOwnManifest(manifestPath);
+    if (!manifest) throw this.notFound(modelName);
+    return {
+      name: manifest.name,
+      manifest,
+      manifestPath,
+      blobPaths: manifest.files.map((file) => this.layout.blobPath(file.digest)),
+    };
+  }
+
+  /** The model's files in shard order, ready to load; a missing blob is an error that says to import again. */
+  async resolve(name: string): Promise<string[]> {
+    const { name: display, blobPaths } = await this.show(name);
+    for (const path of blobPaths) {
+      const info = await stat(path).catch(() => null);
+      if (!info?.isFile()) {
+        throw new StoreError(`model "${display}" is missing its file ${path}; import it again`, "missing_blob", 500);
+      }
+    }
+    return blobPaths;
+  }
+
+  /**
+   * Removes a name; its blobs go too unless another name still uses them. A name whose manifest is corrupt can be
+   * removed as well (that is how a person recovers from one).
+   */
+  async remove(name: string): Promise<RemoveResult> {
+    const modelName = parseModelName(name);
+    const { value: manifest, swept } = await this.withLock(async () => {
+      const path = this.layout.manifestPath(modelName);
+      const found = await this.readOwnManifest(path).catch((error: unknown) => {
+        if (error instanceof StoreError && error.code === "corrupt_manifest") return undefined;
+        throw error;
+      });
+      if (found === null) throw this.notFound(modelName);
+      await rm(path);
+      await fsyncDirectory(dirname(path));
+      await this.removeEmptyDirectories(dirname(path));
+      return found;
+    });
+    if (manifest === undefined) return { name: modelName.display, removedBlobs: swept.blobs };
+    const digests = new Set(manifest.files.map((file) => file.digest));
+    return { name: manifest.name, removedBlobs: swept.blobs.filter((digest) => digests.has(digest)) };
+  }
+
+  /** Gives a model a second name that shares its blobs (replacing what `destination` pointed at). */
+  async copy(source: string, destination: string): Promise<ModelDetails> {
+    const from = parseModelName(source);
+    const to = parseModelName(destination);
+    await this.withLock(async () => {
+      const manifest = await this.readOwnManifest(this.layout.manifestPath(from));
+      if (!manifest) throw this.notFound(from);
+      await this.writeManifest(to, { ...manifest, name: to.display, addedAt: new Date().toISOString() });
+    });
+    return this.show(to.display);
+  }
+
+  /** Deletes abandoned temporary files and unreferenced blobs now (this also happens whenever the lock is taken). */
+  async prune(): Promise<SweepResult> {
+    return (await this.withLock(async () => undefined)).swept;
+  }
+
+  private notFound(name: ModelName): NotFoundError {
+    return new NotFoundError(`model "${name.display}" is not in the store at ${this.home}`, "model_not_found");
+  }
+
+  private async prepare(): Promise<void> {
+    for (const directory of [this.layout.blobs, this.layout.manifests, this.layout.tmp]) {
+      await makeDirectory(directory);
+    }
+  }
+
+  /** Runs `action` holding the store lock, then sweeps what crashes and replacements left behind. */
+  private async withLock<T>(action: () => Promise<T>): Promise<{ value: T; swept: SweepResult }> {
+    await this.prepare();
+    const lock = await acquireLock(this.layout.lock, this.lockOptions);
+    try {
+      let value: T;
+      try {
+        value = await action();
+      } catch (error) {
+        await this.sweep().catch(() => undefined);
+        throw error;
+      }
+      return { value, swept: await this.sweep() };
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /** Must hold the lock: then every blob a manifest needs is referenced by one already on disk. */
+  private async sweep(): Promise<SweepResult> {
+    const temporaryFiles = await removeAbandonedTemporaryFiles(this.layout);
+    const referenced = new Set<string>();
+    for (const path of await this.manifestPaths()) {
+      const manifest = await readManifest(path).catch(() => undefined);
+      // A manifest we cannot read might reference any blob: delete none.
+      if (manifest === undefined) return { temporaryFiles, blobs: [] };
+      for (const file of manifest?.files ?? []) referenced.add(file.digest);
+    }
+    const blobs: Digest[] = [];
+    for (const entry of await readdir(this.layout.blobs)) {
+      // Files we did not name are not ours to delete.
+      if (!entry.startsWith("sha256-") || !isDigest(entry)) continue;
+      const digest = parseDigest(entry);
+      if (referenced.has(digest)) continue;
+      await rm(this.layout.blobPath(digest), { force: true });
+      blobs.push(digest);
+    }
+    if (blobs.length > 0) await fsyncDirectory(this.layout.blobs);
+    return { temporaryFiles, blobs };
+  }
+
+  /** Moves a hashed temporary file to its blob path, or keeps the blob already there (same digest, same bytes). */
+  private async placeBlob(file: IngestedFile): Promise<Omit<ImportedFile, "filename" | "linked">> {
+    const path = this.layout.blobPath(file.digest);
+    const existing = await stat(path).catch(() => null);
+    // Blobs only ever appear by rename, so one of the right size is complete.
+    const reused = existing?.isFile() === true && existing.size === file.size;
+    if (reused) await rm(file.temporaryPath, { force: true });
+    else await rename(file.temporaryPath, path);
+    return { digest: file.digest, size: file.size, path, reused };
+  }
+
+  private async writeManifest(name: ModelName, manifest: Manifest): Promise<void> {
+    const target = this.layout.manifestPath(name);
+    await makeDirectory(dirname(target));
+    const temporary = temporaryPath(this.layout, "manifest");
+    try {
+      await writeNewFileSynced(temporary, serializeManifest(manifest));
+      await this.hooks.beforeManifestRename?.();
+      await renameDurably(temporary, target);
+    } finally {
+      await rm(temporary, { force: true });
+    }
+  }
+
+  /** Reads a manifest and checks that its name maps back to where it lies (so a moved or edited file is refused). */
+  private async readOwnManifest(path: string): Promise<Manifest | null> {
+    const manifest = await readManifest(path);
+    if (manifest === null) return null;
+    let belongs = false;
+    try {
+      belongs = this.layout.manifestPath(parseModelName(manifest.name)) === path;
+    } catch {
+      belongs = false;
+    }
+    if (!belongs) {
+      throw new StoreError(
+        `manifest ${path} names the model ${JSON.stringify(manifest.name)}, which does not belong there; remove the file`,
+        "corrupt_manifest",
+        500,
+      );
+    }
+    return manifest;
+  }
+
+  /** Every file at manifests/<host>/<namespace>/<model>/<tag>.json, sorted. */
+  private async manifestPaths(): Promise<string[]> {
+    const found: string[] = [];
+    const walk = async (directory: string, depth: number): Promise<void> => {
+      let entries: Dirent[];
+      try {
+        entries = await readdir(directory, { withFileTypes: true });
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
+        throw error;
+      }
+      for (const entry of entries) {
+        const path = join(directory, entry.name);
+        if (depth < 3 && entry.isDirectory()) await walk(path, depth + 1);
+        else if (depth === 3 && entry.isFile() && entry.name.endsWith(".json")) found.push(path);
+      }
+    };
+    await walk(this.layout.manifests, 0);
+    return found.sort();
+  }
+
+  /** Removes now-empty model, namespace and host directories, stopping at manifests/. */
+  private async removeEmptyDirectories(directory: string): Promise<void> {
+    for (let current = directory; current.startsWith(this.layout.manifests + sep); current = dirname(current)) {
+      try {
+        await rmdir(current);
+      } catch {
+        return;
+      }
+    }
+  }
+}
+
+/** Validates the stored copy too: the source may have changed between the first check and the copy. */
+function revalidate(file: IngestedFile, source: string): GgufFile {
+  try {
+    return readGgufFile(file.temporaryPath);
+  } catch (error) {
+    if (!(error instanceof ModelFileError)) throw error;
+    throw new ModelFileError(`${source} changed while it was imported (${error.message}); import it again`, error);
+  }
+}

@@ -1,0 +1,68 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+import { readGgufFile, summarizeModel, synthPresets } from "../src/gguf/index.js";
+import { runCli } from "./helpers/cli.js";
+import { temporaryDirectory } from "./helpers/paths.js";
+
+const directory = temporaryDirectory();
+after(directory.dispose);
+
+function sha256(path: string): string {
+  return createHash("sha256").update(readFileSync(path)).digest("hex");
+}
+
+async function synth(preset: string, quant: string, seed: number, name: string): Promise<string> {
+  const out = join(directory.path, name);
+  const result = await runCli(["synth", "--preset", preset, "--quant", quant, "--seed", String(seed), out]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stdout, /random weights/);
+  return out;
+}
+
+describe("freehold synth", () => {
+  for (const [preset, quant] of [
+    ["tiny", "f32"],
+    ["tiny", "f16"],
+    ["tiny", "q8_0"],
+    ["smol135m", "q8_0"],
+  ] as const) {
+    test(`${preset} ${quant} is byte-identical for the same seed across runs, and has the preset's exact shape`, async () => {
+      const a = await synth(preset, quant, 42, `${preset}-${quant}-a.gguf`);
+      const b = await synth(preset, quant, 42, `${preset}-${quant}-b.gguf`);
+      const c = await synth(preset, quant, 43, `${preset}-${quant}-c.gguf`);
+      assert.equal(sha256(a), sha256(b));
+      assert.notEqual(sha256(a), sha256(c));
+      const summary = summarizeModel([readGgufFile(a)]);
+      const shape = synthPresets[preset];
+      assert.equal(summary.embeddingLength, shape.embedding);
+      assert.equal(summary.blockCount, shape.layers);
+      assert.equal(summary.headCount, shape.heads);
+      assert.equal(summary.headCountKv, shape.kvHeads);
+      assert.equal(summary.feedForwardLength, shape.feedForward);
+      assert.equal(summary.vocabularySize, shape.vocabulary);
+      assert.equal(summary.contextLength, shape.context);
+      assert.equal(summary.fileType, quant.toUpperCase());
+      assert.equal(summary.synthetic, true);
+      assert.equal(summary.hasChatTemplate, true);
+      if (preset === "tiny") assert.ok(summary.size < 2_000_000);
+      if (preset === "smol135m") assert.ok(summary.size > 160e6 && summary.size < 180e6, `size ${summary.size}`);
+    });
+  }
+
+  test("bad options are refused with a clear message", async () => {
+    const out = join(directory.path, "bad.gguf");
+    for (const [args, pattern] of [
+      [["--preset", "huge"], /unknown preset "huge"/],
+      [["--quant", "q4_0"], /unknown --quant "q4_0"/],
+      [["--seed", "-1"], /--seed must be an integer/],
+      [["--seed", "1e3"], /--seed must be an integer/],
+    ] as const) {
+      const result = await runCli(["synth", ...args, out]);
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, pattern);
+    }
+  });
+});
