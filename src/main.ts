@@ -212,7 +212,7 @@ export class Freehold implements AsyncDisposable {
 
 export function engineHealth(engine: Engine): { ready: boolean; status: string; detail: Record<string, unknown> } {
   const status = engine.status();
-  const models = status.models.map((m) => ({ name: m.name, state: m.state, restarts: m.restarts }));
+  const models = status.models.map((m) => ({ name: m.name, state: m.state, pid: m.pid ?? null, restarts: m.restarts }));
   if (status.loading) return { ready: false, status: "loading", detail: { models } };
   if (status.lastStartError)
     return { ready: false, status: "unavailable", detail: { error: status.lastStartError, models } };

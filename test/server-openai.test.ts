@@ -1,0 +1,409 @@
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import OpenAI from "openai";
+import { storiesModelMissing, storiesModelPath } from "./helpers/paths.js";
+import { postJson, readSse, type ServerProcess, startServerProcess } from "./helpers/server.js";
+
+const LILY = ", there was a little girl named Lily";
+
+describe("OpenAI-compatible server on stories260K", { skip: storiesModelMissing }, () => {
+  let server: ServerProcess;
+  let client: OpenAI;
+  before(async () => {
+    server = await startServerProcess({ models: { stories: storiesModelPath } });
+    client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "unused", maxRetries: 0 });
+  });
+  after(() => server?.dispose());
+
+  test("GET /health is 200 when ready", async () => {
+    const response = await fetch(`${server.url}/health`);
+    assert.equal(response.status, 200);
+    assert.equal(((await response.json()) as { status: string }).status, "ok");
+  });
+
+  test("completion at temperature 0 continues as llama.cpp does, with exact usage", async () => {
+    const completion = await client.completions.create({
+      model: "stories",
+      prompt: "Once upon a time",
+      max_tokens: 10,
+      temperature: 0,
+    });
+    assert.equal(completion.object, "text_completion");
+    assert.equal(completion.choices[0]!.text, LILY);
+    assert.equal(completion.choices[0]!.finish_reason, "length");
+    // BOS + 4 prompt tokens; 10 generated.
+    assert.deepEqual(completion.usage, { prompt_tokens: 5, completion_tokens: 10, total_tokens: 15 });
+  });
+
+  test("streamed text equals non-streamed text (completions and chat)", async () => {
+    const whole = await client.completions.create({
+      model: "stories",
+      prompt: "Once upon a time",
+      max_tokens: 40,
+      temperature: 0,
+    });
+    const stream = await client.completions.create({
+      model: "stories",
+      prompt: "Once upon a time",
+      max_tokens: 40,
+      temperature: 0,
+      stream: true,
+    });
+    let streamed = "";
+    for await (const chunk of stream) streamed += chunk.choices[0]?.text ?? "";
+    assert.equal(streamed, whole.choices[0]!.text);
+    assert.ok(streamed.startsWith(LILY));
+
+    const messages = [{ role: "user" as const, content: "Tell me a story." }];
+    const chat = await client.chat.completions.create({ model: "stories", messages, max_tokens: 30, temperature: 0 });
+    const chatStream = await client.chat.completions.create({
+      model: "stories",
+      messages,
+      max_tokens: 30,
+      temperature: 0,
+      stream: true,
+    });
+    let chatStreamed = "";
+    for await (const chunk of chatStream) chatStreamed += chunk.choices[0]?.delta.content ?? "";
+    assert.equal(chatStreamed, chat.choices[0]!.message.content);
+    assert.equal(chat.choices[0]!.message.role, "assistant");
+  });
+
+  test("chat streaming wire shape: role first, one id, finish_reason, usage chunk, [DONE]", async () => {
+    const response = await postJson(`${server.url}/v1/chat/completions`, {
+      model: "stories",
+      messages: [{ role: "user", content: "Once upon a time" }],
+      max_tokens: 5,
+      temperature: 0,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get("content-type") ?? "", /^text\/event-stream/);
+    const frames = await readSse(response);
+    assert.equal(frames.at(-1), "[DONE]");
+    const chunks = frames.slice(0, -1).map((frame) => JSON.parse(frame));
+    assert.deepEqual(chunks[0].choices[0].delta, { role: "assistant", content: "" });
+    assert.equal(new Set(chunks.map((c) => c.id)).size, 1);
+    for (const chunk of chunks) assert.equal(chunk.object, "chat.completion.chunk");
+    const usageChunk = chunks.at(-1);
+    assert.deepEqual(usageChunk.choices, []);
+    assert.equal(usageChunk.usage.completion_tokens, 5);
+    assert.equal(usageChunk.usage.total_tokens, usageChunk.usage.prompt_tokens + 5);
+    const last = chunks.at(-2);
+    assert.equal(last.choices[0].finish_reason, "length");
+    for (const chunk of chunks.slice(0, -2)) {
+      assert.equal(chunk.choices[0].finish_reason, null);
+      assert.equal(chunk.usage, null);
+    }
+  });
+
+  test("stop sequences end the answer without leaking any part of them", async () => {
+    const completion = await client.completions.create({
+      model: "stories",
+      prompt: "Once upon a time",
+      max_tokens: 30,
+      temperature: 0,
+      stop: ["Lily"],
+    });
+    assert.equal(completion.choices[0]!.text, ", there was a little girl named ");
+    assert.equal(completion.choices[0]!.finish_reason, "stop");
+    const stream = await client.completions.create({
+      model: "stories",
+      prompt: "Once upon a time",
+      max_tokens: 30,
+      temperature: 0,
+      stop: [" named Li"],
+      stream: true,
+    });
+    const pieces: string[] = [];
+    for await (const chunk of stream) pieces.push(chunk.choices[0]?.text ?? "");
+    assert.equal(pieces.join(""), ", there was a little girl");
+  });
+
+  test("the same seed gives the same sampled output", async () => {
+    const ask = () =>
+      client.completions.create({
+        model: "stories",
+        prompt: "Once upon a time",
+        max_tokens: 30,
+        temperature: 1,
+        seed: 1234,
+      });
+    const [a, b] = [await ask(), await ask()];
+    assert.equal(a.choices[0]!.text, b.choices[0]!.text);
+  });
+
+  test("ignore_eos keeps generating to max_tokens", async () => {
+    const completion = await postJson(`${server.url}/v1/completions`, {
+      model: "stories",
+      prompt: "Once upon a time",
+      max_tokens: 300,
+      temperature: 0,
+      ignore_eos: true,
+    });
+    const body = (await completion.json()) as {
+      usage: { completion_tokens: number };
+      choices: { finish_reason: string }[];
+    };
+    assert.equal(body.usage.completion_tokens, 300);
+    assert.equal(body.choices[0]!.finish_reason, "length");
+  });
+
+  test("embeddings: string and array input, float and base64, normalised", async () => {
+    const single = await client.embeddings.create({
+      model: "stories",
+      input: "a little girl",
+      encoding_format: "float",
+    });
+    assert.equal(single.data.length, 1);
+    const vector = single.data[0]!.embedding;
+    assert.equal(vector.length, 64);
+    const norm = Math.sqrt(vector.reduce((sum, v) => sum + v * v, 0));
+    assert.ok(Math.abs(norm - 1) < 1e-4, `norm ${norm}`);
+    const many = await postJson(`${server.url}/v1/embeddings`, {
+      model: "stories",
+      input: ["a little girl", "a big dog"],
+      encoding_format: "base64",
+    });
+    const body = (await many.json()) as {
+      data: { index: number; embedding: string }[];
+      usage: { prompt_tokens: number };
+    };
+    assert.equal(body.data.length, 2);
+    const bytes = Buffer.from(body.data[0]!.embedding, "base64");
+    const decoded = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+    assert.equal(decoded.length, 64);
+    assert.ok(Math.abs(decoded[0]! - vector[0]!) < 1e-5);
+    assert.ok(body.usage.prompt_tokens > 0);
+  });
+
+  test("models list and retrieve", async () => {
+    const list = await client.models.list();
+    assert.deepEqual(
+      list.data.map((m) => m.id),
+      ["stories:latest"],
+    );
+    const model = await client.models.retrieve("stories:latest");
+    assert.equal(model.id, "stories:latest");
+    assert.equal(model.owned_by, "freehold");
+    await assert.rejects(client.models.retrieve("nope"), (error: unknown) => error instanceof OpenAI.NotFoundError);
+  });
+
+  test("unknown model is 404 model_not_found", async () => {
+    const response = await postJson(`${server.url}/v1/chat/completions`, {
+      model: "nope",
+      messages: [{ role: "user", content: "x" }],
+    });
+    assert.equal(response.status, 404);
+    const body = (await response.json()) as { error: { code: string; type: string; message: string } };
+    assert.equal(body.error.code, "model_not_found");
+    assert.match(body.error.message, /nope/);
+  });
+
+  test("prompt longer than the context is 400 context_length_exceeded, also with stream: true", async () => {
+    const prompt = "Once upon a time ".repeat(800);
+    for (const stream of [false, true]) {
+      const response = await postJson(`${server.url}/v1/completions`, { model: "stories", prompt, stream });
+      assert.equal(response.status, 400);
+      assert.match(response.headers.get("content-type") ?? "", /application\/json/);
+      const body = (await response.json()) as { error: { code: string; message: string } };
+      assert.equal(body.error.code, "context_length_exceeded");
+      assert.match(body.error.message, /context is 2048 tokens/);
+    }
+  });
+
+  test("a body over the size limit is 413", async () => {
+    const response = await postJson(`${server.url}/v1/chat/completions`, {
+      model: "stories",
+      messages: [{ role: "user", content: "x".repeat(9 * 1024 * 1024) }],
+    });
+    assert.equal(response.status, 413);
+    const body = (await response.json()) as { error: { code: string } };
+    assert.equal(body.error.code, "request_too_large");
+  });
+
+  test("a Host header that is not ours is refused (DNS rebinding)", async () => {
+    const { request } = await import("node:http");
+    const status = await new Promise<number>((resolve, reject) => {
+      const url = new URL(`${server.url}/v1/models`);
+      const req = request(
+        { host: url.hostname, port: url.port, path: url.pathname, headers: { host: "attacker.example:11435" } },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
+      req.on("error", reject);
+      req.end();
+    });
+    assert.equal(status, 403);
+  });
+
+  test("no CORS headers by default", async () => {
+    const response = await fetch(`${server.url}/v1/models`, { headers: { origin: "https://example.com" } });
+    assert.equal(response.headers.get("access-control-allow-origin"), null);
+  });
+
+  describe("bad input: 400 naming the field, in OpenAI's error shape", () => {
+    const chat = { model: "stories", messages: [{ role: "user", content: "hi" }] };
+    const cases: [string, string, Record<string, unknown> | string, string | null][] = [
+      ["malformed JSON", "/v1/chat/completions", "{not json", null],
+      ["body not an object", "/v1/chat/completions", "[1,2]", null],
+      ["missing model", "/v1/chat/completions", { messages: chat.messages }, "model"],
+      ["model not a string", "/v1/chat/completions", { ...chat, model: 5 }, "model"],
+      ["missing messages", "/v1/chat/completions", { model: "stories" }, "messages"],
+      ["empty messages", "/v1/chat/completions", { ...chat, messages: [] }, "messages"],
+      [
+        "bad role",
+        "/v1/chat/completions",
+        { ...chat, messages: [{ role: "wizard", content: "x" }] },
+        "messages[0].role",
+      ],
+      [
+        "content wrong type",
+        "/v1/chat/completions",
+        { ...chat, messages: [{ role: "user", content: 42 }] },
+        "messages[0].content",
+      ],
+      ["temperature a string", "/v1/chat/completions", { ...chat, temperature: "hot" }, "temperature"],
+      ["temperature negative", "/v1/chat/completions", { ...chat, temperature: -1 }, "temperature"],
+      ["temperature too high", "/v1/chat/completions", { ...chat, temperature: 3 }, "temperature"],
+      ["top_p above 1", "/v1/chat/completions", { ...chat, top_p: 1.5 }, "top_p"],
+      ["top_k fractional", "/v1/chat/completions", { ...chat, top_k: 2.5 }, "top_k"],
+      ["min_p negative", "/v1/chat/completions", { ...chat, min_p: -0.1 }, "min_p"],
+      ["max_tokens zero", "/v1/chat/completions", { ...chat, max_tokens: 0 }, "max_tokens"],
+      ["max_tokens absurd", "/v1/chat/completions", { ...chat, max_tokens: 1e12 }, "max_tokens"],
+      ["max_tokens fractional", "/v1/chat/completions", { ...chat, max_tokens: 1.5 }, "max_tokens"],
+      ["presence_penalty out of range", "/v1/chat/completions", { ...chat, presence_penalty: 5 }, "presence_penalty"],
+      [
+        "frequency_penalty out of range",
+        "/v1/chat/completions",
+        { ...chat, frequency_penalty: -5 },
+        "frequency_penalty",
+      ],
+      ["seed fractional", "/v1/chat/completions", { ...chat, seed: 0.5 }, "seed"],
+      ["stop wrong type", "/v1/chat/completions", { ...chat, stop: 7 }, "stop"],
+      ["n above 1", "/v1/chat/completions", { ...chat, n: 2 }, "n"],
+      ["stream not a boolean", "/v1/chat/completions", { ...chat, stream: "yes" }, "stream"],
+      [
+        "tools not supported yet",
+        "/v1/chat/completions",
+        { ...chat, tools: [{ type: "function", function: { name: "f" } }] },
+        "tools",
+      ],
+      ["completion prompt missing", "/v1/completions", { model: "stories" }, "prompt"],
+      ["completion prompt number", "/v1/completions", { model: "stories", prompt: 5 }, "prompt"],
+      ["completion token id negative", "/v1/completions", { model: "stories", prompt: [1, -5] }, "prompt"],
+      ["completion echo", "/v1/completions", { model: "stories", prompt: "x", echo: true }, "echo"],
+      ["embedding input missing", "/v1/embeddings", { model: "stories" }, "input"],
+      ["embedding input empty string", "/v1/embeddings", { model: "stories", input: "" }, "input"],
+      [
+        "embedding bad encoding",
+        "/v1/embeddings",
+        { model: "stories", input: "x", encoding_format: "hex" },
+        "encoding_format",
+      ],
+    ];
+    for (const [name, path, body, param] of cases) {
+      test(name, async () => {
+        const response = await postJson(`${server.url}${path}`, body);
+        assert.equal(response.status, 400, name);
+        const json = (await response.json()) as {
+          error: { message: string; type: string; param: string | null; code: string };
+        };
+        assert.equal(json.error.type, "invalid_request_error");
+        assert.equal(typeof json.error.message, "string");
+        assert.ok(json.error.message.length > 10);
+        if (param !== null) {
+          assert.ok(json.error.param?.startsWith(param), `param ${json.error.param} should name ${param}`);
+          assert.ok(json.error.message.includes(param), `message "${json.error.message}" should name ${param}`);
+        }
+      });
+    }
+
+    test("token id out of the vocabulary never reaches native code", async () => {
+      const response = await postJson(`${server.url}/v1/completions`, { model: "stories", prompt: [1, 99999] });
+      assert.equal(response.status, 400);
+      const json = (await response.json()) as { error: { code: string; param: string } };
+      assert.equal(json.error.code, "invalid_token");
+    });
+
+    test("the server is still healthy after all of that", async () => {
+      const completion = await client.completions.create({
+        model: "stories",
+        prompt: "Once upon a time",
+        max_tokens: 10,
+        temperature: 0,
+      });
+      assert.equal(completion.choices[0]!.text, LILY);
+    });
+  });
+
+  test("100 clients that disconnect mid-stream leave the sequence free within a second", async () => {
+    for (let i = 0; i < 100; i++) {
+      const controller = new AbortController();
+      const response = await postJson(
+        `${server.url}/v1/completions`,
+        {
+          model: "stories",
+          prompt: "Once upon a time",
+          max_tokens: 1900,
+          ignore_eos: true,
+          temperature: 0,
+          stream: true,
+        },
+        { signal: controller.signal },
+      );
+      const reader = response.body!.getReader();
+      await reader.read();
+      controller.abort();
+      await reader.cancel().catch(() => {});
+    }
+    const started = Date.now();
+    const completion = await client.completions.create({
+      model: "stories",
+      prompt: "Once upon a time",
+      max_tokens: 10,
+      temperature: 0,
+    });
+    assert.equal(completion.choices[0]!.text, LILY);
+    assert.ok(Date.now() - started < 1000, `the next request waited ${Date.now() - started} ms`);
+  });
+
+  test("a runner killed with SIGKILL mid-stream: the client gets an error, the next request succeeds", async () => {
+    await client.completions.create({ model: "stories", prompt: "x", max_tokens: 1 });
+    const health = (await (await fetch(`${server.url}/health`)).json()) as { models: { name: string; pid: number }[] };
+    const pid = health.models.find((m) => m.name === "stories:latest")?.pid;
+    assert.ok(pid, "runner pid is reported");
+    const response = await postJson(`${server.url}/v1/completions`, {
+      model: "stories",
+      prompt: "Once upon a time",
+      max_tokens: 1900,
+      ignore_eos: true,
+      stream: true,
+    });
+    assert.equal(response.status, 200);
+    const reader = response.body!.getReader();
+    await reader.read();
+    process.kill(pid, "SIGKILL");
+    let rest = "";
+    const decoder = new TextDecoder();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      rest += decoder.decode(value);
+    }
+    assert.match(rest, /"error":\{"message":"the model runner stopped unexpectedly \(signal SIGKILL\)/);
+    assert.match(rest, /"code":"runner_crashed"/);
+    const after = await client.completions.create({
+      model: "stories",
+      prompt: "Once upon a time",
+      max_tokens: 10,
+      temperature: 0,
+    });
+    assert.equal(after.choices[0]!.text, LILY);
+    const healthAfter = (await (await fetch(`${server.url}/health`)).json()) as { models: { restarts: number }[] };
+    assert.equal(healthAfter.models[0]!.restarts, 1);
+  });
+});
