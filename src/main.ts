@@ -31,7 +31,13 @@ export function storeResolver(store: ModelStore): ModelResolver {
     try {
       const details = await store.show(name);
       const paths = await store.resolve(name);
-      return { name: details.name, paths, summary: details.manifest.summary, addedAt: details.manifest.addedAt };
+      return {
+        name: details.name,
+        digest: details.manifest.files[0]?.digest ?? "",
+        paths,
+        summary: details.manifest.summary,
+        addedAt: details.manifest.addedAt,
+      };
     } catch (error) {
       if (error instanceof NotFoundError || (error instanceof StoreError && error.status === 400)) {
         throw new NotFoundError(
@@ -52,6 +58,7 @@ export function storeResolver(store: ModelStore): ModelResolver {
         if (details)
           models.push({
             name: details.name,
+            digest: details.manifest.files[0]?.digest ?? "",
             paths: details.blobPaths,
             summary: details.manifest.summary,
             addedAt: details.manifest.addedAt,
@@ -194,6 +201,7 @@ export class Freehold implements AsyncDisposable {
     return createApp({
       gateway: this.gateway,
       health: { health: () => engineHealth(this.engine) },
+      loadedModels: { loadedModels: () => this.engine.status().models },
       listenHost: this.config.host,
       allowedHosts: this.config.allowedHosts,
       maxBodyBytes: this.config.maxBodyBytes,

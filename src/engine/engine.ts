@@ -6,7 +6,7 @@ import type {
   ModelInfo,
   ModelPort,
 } from "../core/chat.js";
-import { FreeholdError, NotFoundError } from "../core/errors.js";
+import { FreeholdError } from "../core/errors.js";
 import type { ModelSummary } from "../gguf/types.js";
 import type { LoadOptions } from "./runner/protocol.js";
 import { RunnerProcess, type RunnerStartOptions } from "./runnerProcess.js";
@@ -20,6 +20,8 @@ export interface ModelResolver {
 
 export interface ResolvedModel {
   name: string;
+  /** The first file's digest: the model's identity. */
+  digest: string;
   paths: string[];
   summary: ModelSummary;
   addedAt: string;
@@ -52,6 +54,7 @@ export type EngineEvent =
 
 export interface LoadedModelStatus {
   name: string;
+  digest: string;
   state: "loading" | "ready" | "crashed";
   pid?: number;
   threads?: number;
@@ -66,6 +69,7 @@ export interface LoadedModelStatus {
 
 interface Slot {
   name: string;
+  digest: string;
   summary: ModelSummary;
   runner?: RunnerProcess;
   loading?: Promise<RunnerProcess>;
@@ -109,7 +113,15 @@ export class Engine implements ModelPort {
     const model = await this.options.resolver.resolve(name);
     let slot = this.slots.get(model.name);
     if (!slot) {
-      slot = { name: model.name, summary: model.summary, crashed: false, restarts: 0, active: 0, expiresAt: null };
+      slot = {
+        name: model.name,
+        digest: model.digest,
+        summary: model.summary,
+        crashed: false,
+        restarts: 0,
+        active: 0,
+        expiresAt: null,
+      };
       this.slots.set(model.name, slot);
     }
     if (slot.idleTimer) clearTimeout(slot.idleTimer);
@@ -223,6 +235,7 @@ export class Engine implements ModelPort {
     for (const slot of this.slots.values()) {
       models.push({
         name: slot.name,
+        digest: slot.digest,
         state: slot.loading ? "loading" : slot.crashed ? "crashed" : "ready",
         ...(slot.runner?.pid !== undefined ? { pid: slot.runner.pid } : {}),
         ...(slot.runner?.info
@@ -254,8 +267,4 @@ export class Engine implements ModelPort {
       }),
     );
   }
-}
-
-export function isModelMissing(error: unknown): boolean {
-  return error instanceof NotFoundError;
 }

@@ -3,6 +3,7 @@ import { bodyLimit } from "hono/body-limit";
 import { FreeholdError, InvalidRequestError } from "../core/errors.js";
 import type { Gateway } from "../gateway/gateway.js";
 import { hostAllowed } from "./hostCheck.js";
+import { type LoadedModelsSource, registerOllamaPs } from "./ollama/ps.js";
 import { openAIErrorBody } from "./openai/errors.js";
 import { registerOpenAIRoutes } from "./openai/routes.js";
 
@@ -14,6 +15,7 @@ export interface HealthSource {
 export interface AppOptions {
   gateway: Gateway;
   health: HealthSource;
+  loadedModels: LoadedModelsSource;
   /** The address the server listens on (decides which Host headers are ours). */
   listenHost: string;
   allowedHosts: readonly string[];
@@ -103,6 +105,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   app.get("/", (c) => c.text("freehold is running\n"));
 
   registerOpenAIRoutes(app, options.gateway);
+  registerOllamaPs(app, options.loadedModels);
 
   app.notFound((c) => {
     const { body } = openAIErrorBody(

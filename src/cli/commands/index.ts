@@ -2,7 +2,9 @@ import type { Command } from "commander";
 import { registerCp } from "./cp.js";
 import { registerImport } from "./import.js";
 import { registerList } from "./list.js";
+import { registerPs } from "./ps.js";
 import { registerRm } from "./rm.js";
+import { registerRun } from "./run.js";
 import { registerServe } from "./serve.js";
 import { registerShow } from "./show.js";
 import { registerSynth } from "./synth.js";
@@ -12,6 +14,8 @@ export type RegisterCommand = (program: Command) => void;
 
 export const commands: RegisterCommand[] = [
   registerServe,
+  registerRun,
+  registerPs,
   registerImport,
   registerList,
   registerShow,

@@ -1,0 +1,19 @@
+import type { Sample } from "./sse.js";
+
+export type Engine = "freehold" | "node-llama-cpp" | "llama-server";
+
+/** One engine at one thread setting, started and loaded, ready to time generations one after another. */
+export interface BenchSystem {
+  engine: Engine;
+  /** What was asked for: a thread count, or "auto" (freehold's own choice). */
+  requested: number | "auto";
+  /** The threads it really uses, once known. */
+  threads: number | undefined;
+  /** Generates exactly `tokens` tokens (EOS ignored) after `prompt` at temperature 0, and times it. */
+  run(prompt: string, tokens: number): Promise<Sample>;
+  close(): Promise<void>;
+}
+
+export function systemLabel(system: Pick<BenchSystem, "engine" | "requested">): string {
+  return system.requested === "auto" ? `${system.engine} auto` : `${system.engine} t${system.requested}`;
+}

@@ -1,0 +1,58 @@
+import type { Command } from "commander";
+import { commandConfig, print } from "../context.js";
+import { formatSize } from "../humanize.js";
+import { formatTable } from "../table.js";
+
+interface PsModel {
+  name: string;
+  size: number;
+  expires_at: string | null;
+  details?: { threads?: number; context_length?: number; backend?: string; state?: string; active_requests?: number };
+}
+
+export function registerPs(program: Command): void {
+  program
+    .command("ps")
+    .description("show the models a running `freehold serve` has loaded")
+    .option("--host <host>", "server address (default from config)")
+    .option("--port <port>", "server port (default from config)")
+    .option("--json", "print JSON")
+    .action(async (options: { host?: string; port?: string; json?: boolean }, command: Command) => {
+      const config = commandConfig(command, {
+        ...(options.host ? { host: options.host } : {}),
+        ...(options.port ? { port: options.port } : {}),
+      });
+      const host =
+        config.host === "0.0.0.0" ? "127.0.0.1" : config.host.includes(":") ? `[${config.host}]` : config.host;
+      const url = `http://${host}:${config.port}/api/ps`;
+      let response: Response;
+      try {
+        response = await fetch(url, { signal: AbortSignal.timeout(5000) });
+      } catch {
+        throw new Error(`no freehold server answered at ${url}; start one with \`freehold serve\``);
+      }
+      if (!response.ok) throw new Error(`the server at ${url} answered ${response.status}`);
+      const body = (await response.json()) as { models: PsModel[] };
+      if (options.json) {
+        print(JSON.stringify(body, null, 2));
+        return;
+      }
+      const rows = body.models.map((m) => [
+        m.name,
+        formatSize(m.size),
+        m.details?.state ?? "",
+        String(m.details?.threads ?? ""),
+        String(m.details?.context_length ?? ""),
+        m.details?.backend ?? "",
+        String(m.details?.active_requests ?? 0),
+        m.expires_at
+          ? `${Math.max(0, Math.round((Date.parse(m.expires_at) - Date.now()) / 1000))}s idle left`
+          : "while in use",
+      ]);
+      for (const line of formatTable(
+        ["NAME", "SIZE", "STATE", "THREADS", "CONTEXT", "PROCESSOR", "ACTIVE", "UNLOADS"],
+        rows,
+      ))
+        print(line);
+    });
+}

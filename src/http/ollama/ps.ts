@@ -1,0 +1,39 @@
+import type { Hono } from "hono";
+import type { AppEnv } from "../app.js";
+
+export interface LoadedModelsSource {
+  loadedModels(): {
+    name: string;
+    size: number;
+    digest: string;
+    state: string;
+    threads?: number;
+    contextSize?: number;
+    backend?: string;
+    activeRequests: number;
+    expiresAt: string | null;
+  }[];
+}
+
+/** Ollama's GET /api/ps: what is loaded now. Fields beyond Ollama's go under `details`. */
+export function registerOllamaPs(app: Hono<AppEnv>, source: LoadedModelsSource): void {
+  app.get("/api/ps", (c) =>
+    c.json({
+      models: source.loadedModels().map((m) => ({
+        name: m.name,
+        model: m.name,
+        size: m.size,
+        digest: m.digest,
+        expires_at: m.expiresAt,
+        size_vram: 0,
+        details: {
+          state: m.state,
+          threads: m.threads,
+          context_length: m.contextSize,
+          backend: m.backend,
+          active_requests: m.activeRequests,
+        },
+      })),
+    }),
+  );
+}
