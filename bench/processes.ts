@@ -1,6 +1,6 @@
 // Child processes started by the benchmark: every one is registered here, so that they are all stopped when the
 // benchmark ends, fails or is interrupted.
-import { type ChildProcess, spawn, type SpawnOptions } from "node:child_process";
+import { type ChildProcess, type SpawnOptions, spawn } from "node:child_process";
 import { once } from "node:events";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
@@ -57,7 +57,11 @@ export class Child {
       };
       const exited = () => {
         done();
-        reject(new Error(`${what}: the process exited (${this.process.exitCode ?? this.process.signalCode})\n${this.tail()}`));
+        reject(
+          new Error(
+            `${what}: the process exited (${this.process.exitCode ?? this.process.signalCode})\n${this.tail()}`,
+          ),
+        );
       };
       const timer = setTimeout(() => {
         done();

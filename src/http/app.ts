@@ -26,6 +26,34 @@ export interface AppOptions {
   onRequestEnd?: () => void;
 }
 
+/** Passes a body through and calls `onEnd` once when it finishes, fails or is cancelled by the client. */
+function onStreamEnd(body: ReadableStream<Uint8Array>, onEnd: () => void): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        try {
+          const { done, value } = await reader.read();
+          if (done) {
+            controller.close();
+            onEnd();
+          } else {
+            controller.enqueue(value);
+          }
+        } catch (error) {
+          controller.error(error);
+          onEnd();
+        }
+      },
+      async cancel(reason) {
+        onEnd();
+        await reader.cancel(reason);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
 export type AppEnv = {
   Variables: {
     /** Parses the JSON body once; malformed JSON is a 400. */
@@ -43,7 +71,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
   app.use("*", async (c, next) => {
-    const host = c.req.header("host");
+    const host = c.req.header("host") ?? new URL(c.req.url).host;
     if (!hostAllowed(host, options.listenHost, options.allowedHosts)) {
       // DNS rebinding: a web page may resolve its own name to 127.0.0.1; refuse Host names that are not ours.
       throw new FreeholdError(
@@ -74,10 +102,24 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
       });
       return parsed;
     });
+    let ended = false;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      options.onRequestEnd?.();
+    };
     try {
       await next();
-    } finally {
-      options.onRequestEnd?.();
+    } catch (error) {
+      end();
+      throw error;
+    }
+    // A streamed answer is still in flight after the handler returns: count it until its body ends.
+    const body = c.res.body;
+    if (body && c.res.headers.get("content-type")?.startsWith("text/event-stream")) {
+      c.res = new Response(onStreamEnd(body, end), c.res);
+    } else {
+      end();
     }
   });
 

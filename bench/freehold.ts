@@ -1,0 +1,84 @@
+// freehold as people run it: `freehold serve` in a child process, timed through its OpenAI-compatible HTTP API.
+import { execFile } from "node:child_process";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { Child, projectRoot } from "./processes.js";
+import { timedCompletion } from "./sse.js";
+import type { BenchSystem } from "./system.js";
+
+const run = promisify(execFile);
+const cli = ["--import", "tsx", join(projectRoot, "src/cli/entry.ts")];
+
+/** A fresh FREEHOLD_HOME with `models` (name → GGUF path) imported through the CLI. */
+export async function prepareFreeholdHome(models: Record<string, string>): Promise<string> {
+  const home = await mkdtemp(join(tmpdir(), "freehold-bench-home-"));
+  for (const [name, path] of Object.entries(models)) {
+    await run(process.execPath, [...cli, "import", path, "--name", name, "--link"], {
+      cwd: projectRoot,
+      env: { ...process.env, FREEHOLD_HOME: home },
+    });
+  }
+  return home;
+}
+
+/** Starts `freehold serve` on a free port; `threads` 0 lets freehold choose per model. */
+export async function startFreehold(options: {
+  home: string;
+  model: string;
+  threads: number;
+  contextSize: number;
+}): Promise<BenchSystem> {
+  const child = new Child(
+    process.execPath,
+    [
+      ...cli,
+      "serve",
+      "--port",
+      "0",
+      "--no-demo",
+      "--threads",
+      String(options.threads),
+      "--keep-alive",
+      "-1",
+      "--context-size",
+      String(options.contextSize),
+      "--drain-timeout",
+      "0",
+    ],
+    { cwd: projectRoot, env: { ...process.env, FREEHOLD_HOME: options.home } },
+  );
+  let url: string;
+  try {
+    const listening = await child.waitFor(/freehold is listening on (http:\/\/\S+)/, "freehold serve");
+    url = listening[1]!;
+  } catch (error) {
+    await child.stop();
+    throw error;
+  }
+  const system: BenchSystem = {
+    engine: "freehold",
+    requested: options.threads === 0 ? "auto" : options.threads,
+    threads: undefined,
+    async run(prompt, tokens) {
+      const sample = await timedCompletion(url, {
+        model: options.model,
+        prompt,
+        max_tokens: tokens,
+        temperature: 0,
+        ignore_eos: true,
+        stream: true,
+        stream_options: { include_usage: true },
+      });
+      if (system.threads === undefined) {
+        // Printed once, when the first request loads the model: "loaded NAME in X ms (N threads)".
+        const loaded = await child.waitFor(/loaded \S+ in \d+ ms \((\d+) threads?\)/, "freehold model load", 5_000);
+        system.threads = Number(loaded[1]);
+      }
+      return sample;
+    },
+    close: () => child.stop(),
+  };
+  return system;
+}
