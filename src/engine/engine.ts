@@ -38,7 +38,7 @@ export interface EngineOptions {
   /** How long an idle model stays loaded, ms; negative keeps it forever. */
   keepAliveMs: number;
   flushIntervalMs?: number;
-  /** Builds the child's environment (owned by config, the only reader of process.env). */
+  /** Builds the child's environment (config owns it: nothing else reads the environment). */
   environment: (extra: Record<string, string>) => NodeJS.ProcessEnv;
   /** Starts a runner; injectable so the scheduler logic is testable without a model. */
   startRunner?: (options: RunnerStartOptions) => Promise<RunnerProcess>;

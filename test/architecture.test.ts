@@ -1,0 +1,68 @@
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+import { test } from "node:test";
+import { projectRoot } from "./helpers/paths.js";
+
+/** Which top-level folders of src/ each folder may import (docs/architecture.md). */
+const allowed: Record<string, string[]> = {
+  core: [],
+  config: ["core"],
+  gguf: ["core"],
+  store: ["core", "gguf"],
+  engine: ["core", "gguf"],
+  gateway: ["core"],
+  http: ["core", "gateway"],
+  cli: ["*"],
+};
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return sourceFiles(path);
+    return path.endsWith(".ts") && !path.endsWith(".test.ts") ? [path] : [];
+  });
+}
+
+const src = join(projectRoot, "src");
+const files = sourceFiles(src).map((path) => ({ path, rel: relative(src, path), text: readFileSync(path, "utf8") }));
+
+test("each folder imports only the layers below it", () => {
+  const violations: string[] = [];
+  for (const file of files) {
+    const layer = file.rel.includes("/") ? file.rel.split("/")[0]! : "(root)";
+    const rules = allowed[layer];
+    if (!rules || rules.includes("*")) continue;
+    for (const match of file.text.matchAll(/from\s+"(\.[^"]+)"/g)) {
+      const target = relative(src, join(file.path, "..", match[1]!));
+      const targetLayer = target.includes("/") ? target.split("/")[0]! : "(root)";
+      if (targetLayer !== layer && !rules.includes(targetLayer)) violations.push(`${file.rel} imports ${target}`);
+    }
+  }
+  assert.deepEqual(violations, []);
+});
+
+test("only src/engine imports node-llama-cpp, and only src/config reads process.env", () => {
+  const llama = files.filter(
+    (f) => /from\s+"node-llama-cpp"|import\("node-llama-cpp"\)/.test(f.text) && !f.rel.startsWith("engine/"),
+  );
+  assert.deepEqual(
+    llama.map((f) => f.rel),
+    [],
+  );
+  const env = files.filter((f) => /process\.env/.test(f.text) && !f.rel.startsWith("config/"));
+  assert.deepEqual(
+    env.map((f) => f.rel),
+    [],
+  );
+});
+
+test("nothing below http/ knows the web framework", () => {
+  const hono = files.filter(
+    (f) => /from\s+"(hono|@hono\/[^"]+)"/.test(f.text) && !f.rel.startsWith("http/") && f.rel !== "main.ts",
+  );
+  assert.deepEqual(
+    hono.map((f) => f.rel),
+    [],
+  );
+});
