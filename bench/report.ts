@@ -104,7 +104,7 @@ function table(head: string[], rows: string[][]): string {
 }
 
 export function formatModel(result: ModelResult): string {
-  const title = `### ${result.model}: ${result.tokens} tokens, ${result.promptTokens ?? "?"}-token prompt, median of ${result.runs} runs (min–max)`;
+  const title = `### ${result.model}: ${result.tokens} tokens, ${result.promptTokens ?? "?"}-token prompt, median of ${result.runs} run${result.runs === 1 ? "" : "s"} (min–max)`;
   const systems = table(
     ["system", "threads", "decode tok/s", "TTFT ms"],
     result.systems.map((s) => [

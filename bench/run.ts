@@ -3,7 +3,7 @@
 // Single-stream decode speed and time to first token of freehold's HTTP API, side by side in one run with
 // node-llama-cpp called directly and (when LLAMA_SERVER=/path/to/llama-server is set) llama.cpp's llama-server.
 // Systems are interleaved run by run, so that noise from other work on the machine spreads over all of them.
-// Progress goes to stderr; the tables (or, with --json, one JSON document) go to stdout. See docs/benchmarks.md.
+// Progress goes to stderr and the tables to stdout; with --json, stdout is one JSON document and the tables go to stderr.
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, rename, rm } from "node:fs/promises";
@@ -110,7 +110,7 @@ function parseOptions() {
         "  --runs     timed runs per system (default 5 for stories, 3 for smol135m), after one warm-up",
         "  --tokens   tokens to generate per run (default 256 for stories, 128 for smol135m)",
         "  --threads  explicit thread counts to measure for every engine (freehold also runs at its own choice)",
-        "  --json     print one JSON document instead of the tables",
+        "  --json     print one JSON document on stdout (the tables go to stderr)",
         "env LLAMA_SERVER=/path/to/llama-server adds llama.cpp's server to the comparison",
       ].join("\n"),
     );
@@ -164,7 +164,7 @@ async function benchModel(spec: ModelSpec, options: Options): Promise<ModelResul
       systems.push(system);
       samples.set(system, []);
       const warm = await system.run(PROMPT, tokens);
-      log(`${spec.name} ${systemLabel(system)} (${system.threads ?? "?"} threads) warm-up: ${describe(warm)}`);
+      log(`${spec.name} ${systemLabel(system)} (threads: ${system.threads ?? "?"}) warm-up: ${describe(warm)}`);
     }
     for (let run = 0; run < runs; run++) {
       // Rotate the order each run, so that no system always goes first or always follows the same one.
@@ -214,7 +214,13 @@ async function main(): Promise<void> {
   const results: ModelResult[] = [];
   for (const spec of options.models) results.push(await benchModel(spec, options));
   const loadAverageAtEnd = loadavg().map((l) => Number(l.toFixed(2)));
+  const summary = [
+    `${machine.cores} cores (${machine.cpu}), Node ${machine.node}; load average ${machine.loadAverageAtStart.join(" ")} at start, ${loadAverageAtEnd.join(" ")} at end\n`,
+    ...results.map(formatModel),
+  ].join("\n");
   if (options.json) {
+    // The tables still go to stderr for whoever watches; stdout is one JSON document.
+    log(`\n${summary}`);
     const settings = {
       prompt: PROMPT,
       contextSize: CONTEXT_SIZE,
@@ -225,10 +231,7 @@ async function main(): Promise<void> {
       `${JSON.stringify({ machine: { ...machine, loadAverageAtEnd }, settings, models: results }, null, 2)}\n`,
     );
   } else {
-    process.stdout.write(
-      `${machine.cores} cores (${machine.cpu}), Node ${machine.node}; load average ${machine.loadAverageAtStart.join(" ")} at start, ${loadAverageAtEnd.join(" ")} at end\n\n`,
-    );
-    for (const result of results) process.stdout.write(`${formatModel(result)}\n`);
+    process.stdout.write(summary);
   }
 }
 

@@ -66,3 +66,40 @@ describe("freehold synth", () => {
     }
   });
 });
+
+describe("synthetic models load and generate in node-llama-cpp (through the engine)", () => {
+  for (const [preset, quant] of [
+    ["tiny", "f16"],
+    ["tiny", "q8_0"],
+    ["smol135m", "q8_0"],
+  ] as const) {
+    test(`${preset} ${quant}`, async () => {
+      const path = await synth(preset, quant, 7, `${preset}-${quant}-load.gguf`);
+      const { Freehold } = await import("../src/main.js");
+      const home = temporaryDirectory();
+      const freehold = await Freehold.open({ home: home.path });
+      try {
+        await freehold.store.import(path, `synth-${preset}`);
+        const answer = await freehold.completeText({
+          model: `synth-${preset}`,
+          prompt: "hello",
+          maxTokens: 8,
+          ignoreEos: true,
+          temperature: 0,
+        });
+        assert.equal(answer.usage.completionTokens, 8);
+        assert.equal(answer.finishReason, "length");
+        const chat = await freehold.chatText({
+          model: `synth-${preset}`,
+          messages: [{ role: "user", content: "hi" }],
+          maxTokens: 4,
+          temperature: 0,
+        });
+        assert.ok(chat.usage.promptTokens > 3);
+      } finally {
+        await freehold.close();
+        home.dispose();
+      }
+    });
+  }
+});
