@@ -72,6 +72,19 @@ function encodeStream(
   );
 }
 
+/** The fields every streamed chunk of one answer shares; `usage` is null until the usage chunk when requested. */
+function chunkEnvelope(object: string, id: string, created: number, model: string, includeUsage: boolean) {
+  return (choice: Record<string, unknown> | null, usage?: Usage) => ({
+    id,
+    object,
+    created,
+    model,
+    system_fingerprint: "freehold",
+    choices: choice ? [choice] : [],
+    ...(includeUsage ? { usage: usage ? usageBody(usage) : null } : {}),
+  });
+}
+
 export function registerOpenAIRoutes(app: Hono<AppEnv>, gateway: Gateway): void {
   app.post("/v1/chat/completions", async (c) => {
     const body = parseBody(chatCompletionSchema, await c.get("json")());
@@ -100,15 +113,7 @@ export function registerOpenAIRoutes(app: Hono<AppEnv>, gateway: Gateway): void 
     }
     const iterator = await primeStream(events);
     const includeUsage = body.stream_options?.include_usage === true;
-    const envelope = (choice: Record<string, unknown> | null, usage?: Usage) => ({
-      id,
-      object: "chat.completion.chunk",
-      created,
-      model: body.model,
-      system_fingerprint: "freehold",
-      choices: choice ? [choice] : [],
-      ...(includeUsage ? { usage: usage ? usageBody(usage) : null } : {}),
-    });
+    const envelope = chunkEnvelope("chat.completion.chunk", id, created, body.model, includeUsage);
     const stream = encodeStream(
       iterator,
       includeUsage,
@@ -140,15 +145,7 @@ export function registerOpenAIRoutes(app: Hono<AppEnv>, gateway: Gateway): void 
     }
     const iterator = await primeStream(events);
     const includeUsage = body.stream_options?.include_usage === true;
-    const envelope = (choice: Record<string, unknown> | null, usage?: Usage) => ({
-      id,
-      object: "text_completion",
-      created,
-      model: body.model,
-      system_fingerprint: "freehold",
-      choices: choice ? [choice] : [],
-      ...(includeUsage ? { usage: usage ? usageBody(usage) : null } : {}),
-    });
+    const envelope = chunkEnvelope("text_completion", id, created, body.model, includeUsage);
     const stream = encodeStream(
       iterator,
       includeUsage,
