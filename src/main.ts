@@ -159,8 +159,10 @@ export class Freehold implements AsyncDisposable {
       resolver: storeResolver(store),
       threads: config.threads,
       contextSize: config.contextSize,
-      sequences: 1,
+      sequences: config.parallel,
       keepAliveMs: config.keepAliveSeconds < 0 ? -1 : config.keepAliveSeconds * 1000,
+      maxQueue: config.maxQueue,
+      queueTimeoutMs: config.queueTimeoutSeconds * 1000,
       environment: childEnvironment,
       ...(onEngineEvent ? { onEvent: onEngineEvent } : {}),
     });

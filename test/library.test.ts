@@ -24,7 +24,7 @@ describe("freehold embedded as a library", { skip: storiesModelMissing }, () => 
     });
     assert.equal(answer.text, ", there was a little girl named Lily");
     assert.equal(answer.finishReason, "length");
-    assert.deepEqual(answer.usage, { promptTokens: 5, completionTokens: 10 });
+    assert.deepEqual(answer.usage, { promptTokens: 5, completionTokens: 10, cachedTokens: 0 });
   });
 
   test("streaming is an async iterator of typed events", async () => {

@@ -32,7 +32,12 @@ describe("OpenAI-compatible server on stories260K", { skip: storiesModelMissing 
     assert.equal(completion.choices[0]!.text, LILY);
     assert.equal(completion.choices[0]!.finish_reason, "length");
     // BOS + 4 prompt tokens; 10 generated.
-    assert.deepEqual(completion.usage, { prompt_tokens: 5, completion_tokens: 10, total_tokens: 15 });
+    assert.deepEqual(completion.usage, {
+      prompt_tokens: 5,
+      completion_tokens: 10,
+      total_tokens: 15,
+      prompt_tokens_details: { cached_tokens: 0 },
+    });
   });
 
   test("streamed text equals non-streamed text (completions and chat)", async () => {

@@ -18,6 +18,10 @@ export const environmentKeys = {
     "Context size (tokens) per loaded model, capped by what the model was trained on. Default 8192.",
   FREEHOLD_ALLOWED_HOSTS: "Comma-separated extra Host header names to accept (DNS-rebinding defence); '*' accepts any.",
   FREEHOLD_MAX_BODY_BYTES: "Largest request body accepted, in bytes. Default 8388608 (8 MiB).",
+  FREEHOLD_PARALLEL: "Requests one loaded model answers at once (sequences decoded in shared batches). Default 4.",
+  FREEHOLD_MAX_QUEUE:
+    "Requests that may wait per model when all its slots are busy; past it, 503 with Retry-After. Default 64.",
+  FREEHOLD_QUEUE_TIMEOUT: "Seconds a request may wait for a slot before a 503. Default 120.",
 } as const;
 
 const portSchema = z.coerce.number().int().min(0).max(65535);
@@ -41,6 +45,9 @@ const configSchema = z.object({
     .int()
     .min(1024)
     .max(1 << 30),
+  parallel: z.coerce.number().int().min(1).max(64),
+  maxQueue: z.coerce.number().int().min(0).max(100_000),
+  queueTimeoutSeconds: z.coerce.number().min(0.001).max(86_400),
 });
 
 export type Config = Readonly<z.infer<typeof configSchema>>;
@@ -56,6 +63,9 @@ export interface ConfigOverrides {
   contextSize?: number | string;
   allowedHosts?: string[];
   maxBodyBytes?: number | string;
+  parallel?: number | string;
+  maxQueue?: number | string;
+  queueTimeoutSeconds?: number | string;
 }
 
 /** Builds the one validated Config from flags (highest precedence), then the environment, then defaults. */
@@ -76,6 +86,9 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
         .map((h) => h.trim())
         .filter(Boolean),
     maxBodyBytes: overrides.maxBodyBytes ?? env.FREEHOLD_MAX_BODY_BYTES ?? 8 * 1024 * 1024,
+    parallel: overrides.parallel ?? env.FREEHOLD_PARALLEL ?? 4,
+    maxQueue: overrides.maxQueue ?? env.FREEHOLD_MAX_QUEUE ?? 64,
+    queueTimeoutSeconds: overrides.queueTimeoutSeconds ?? env.FREEHOLD_QUEUE_TIMEOUT ?? 120,
   };
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {

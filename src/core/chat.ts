@@ -42,6 +42,8 @@ interface RequestBase {
   limits: GenerationLimits;
   /** Free-form tags for the ledger and routing (never sent to the model). */
   metadata?: Record<string, string>;
+  /** How long the model stays loaded after this request, in ms (Ollama's keep_alive): 0 unloads, negative keeps. */
+  keepAliveMs?: number;
 }
 
 export interface ChatRequest extends RequestBase {

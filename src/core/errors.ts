@@ -72,9 +72,12 @@ export class ServerError extends FreeholdError {
   }
 }
 
+/** Too busy now; `retryAfterSeconds` becomes the Retry-After header. */
 export class OverloadedError extends FreeholdError {
-  constructor(message: string, code = "overloaded") {
+  readonly retryAfterSeconds: number;
+  constructor(message: string, code = "overloaded", retryAfterSeconds = 1) {
     super(message, { code, status: 503, type: "overloaded_error", retryable: true });
+    this.retryAfterSeconds = retryAfterSeconds;
   }
 }
 

@@ -6,7 +6,7 @@ import type {
   ModelInfo,
   ModelPort,
 } from "../core/chat.js";
-import { FreeholdError } from "../core/errors.js";
+import { FreeholdError, OverloadedError } from "../core/errors.js";
 import type { ModelSummary } from "../gguf/types.js";
 import type { LoadOptions } from "./runner/protocol.js";
 import { RunnerProcess, type RunnerStartOptions } from "./runnerProcess.js";
@@ -38,6 +38,10 @@ export interface EngineOptions {
   /** How long an idle model stays loaded, ms; negative keeps it forever. */
   keepAliveMs: number;
   flushIntervalMs?: number;
+  /** Requests that may wait per model when every slot is busy; past it, 503 at once. */
+  maxQueue: number;
+  /** How long a request may wait for a slot before a 503, ms. */
+  queueTimeoutMs: number;
   /** Builds the child's environment (config owns it: nothing else reads the environment). */
   environment: (extra: Record<string, string>) => NodeJS.ProcessEnv;
   /** Starts a runner; injectable so the scheduler logic is testable without a model. */
@@ -60,11 +64,17 @@ export interface LoadedModelStatus {
   threads?: number;
   contextSize?: number;
   activeRequests: number;
+  queuedRequests: number;
   size: number;
   backend?: string;
   /** ISO time when it unloads if idle; null when kept forever or busy. */
   expiresAt: string | null;
   restarts: number;
+}
+
+interface Waiter {
+  admit: () => void;
+  reject: (error: unknown) => void;
 }
 
 interface Slot {
@@ -75,7 +85,12 @@ interface Slot {
   loading?: Promise<RunnerProcess>;
   crashed: boolean;
   restarts: number;
+  /** Requests admitted to the runner (at most one per sequence). */
   active: number;
+  /** Requests waiting for a sequence, oldest first. */
+  queue: Waiter[];
+  /** The last request's keep-alive wins, as in Ollama. */
+  keepAliveMs: number;
   idleTimer?: NodeJS.Timeout;
   expiresAt: number | null;
 }
@@ -120,6 +135,8 @@ export class Engine implements ModelPort {
         crashed: false,
         restarts: 0,
         active: 0,
+        queue: [],
+        keepAliveMs: this.options.keepAliveMs,
         expiresAt: null,
       };
       this.slots.set(model.name, slot);
@@ -178,19 +195,90 @@ export class Engine implements ModelPort {
     }
   }
 
-  private release(slot: Slot): void {
+  /**
+   * Waits for a free sequence in FIFO order. Past `maxQueue` waiting, or after `queueTimeoutMs`, the request gets a
+   * 503 with Retry-After; a client that gives up (signal) leaves the queue at once.
+   */
+  private async admit(slot: Slot, runner: RunnerProcess, signal?: AbortSignal): Promise<void> {
+    const capacity = runner.info?.sequences ?? 1;
+    if (slot.active < capacity && slot.queue.length === 0) {
+      slot.active++;
+      return;
+    }
+    if (slot.queue.length >= this.options.maxQueue) {
+      throw new OverloadedError(
+        `${slot.name} is busy: all ${capacity} slot(s) are answering and ${slot.queue.length} request(s) are waiting; retry shortly`,
+        "queue_full",
+        2,
+      );
+    }
+    signal?.throwIfAborted();
+    await new Promise<void>((resolve, reject) => {
+      const waiter: Waiter = {
+        admit: () => {
+          cleanup();
+          slot.active++;
+          resolve();
+        },
+        reject: (error) => {
+          cleanup();
+          reject(error);
+        },
+      };
+      const leave = (error: unknown) => {
+        const index = slot.queue.indexOf(waiter);
+        if (index !== -1) slot.queue.splice(index, 1);
+        waiter.reject(error);
+      };
+      const timer = setTimeout(
+        () =>
+          leave(
+            new OverloadedError(
+              `${slot.name} stayed busy for ${Math.round(this.options.queueTimeoutMs / 1000)} s while this request waited for a slot; retry later`,
+              "queue_timeout",
+              5,
+            ),
+          ),
+        this.options.queueTimeoutMs,
+      );
+      const onAbort = () => leave(signal?.reason ?? new Error("aborted"));
+      const cleanup = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      slot.queue.push(waiter);
+    });
+  }
+
+  private release(slot: Slot, keepAliveMs: number | undefined): void {
     slot.active--;
+    if (keepAliveMs !== undefined) slot.keepAliveMs = keepAliveMs;
+    const next = slot.queue.shift();
+    if (next) {
+      next.admit();
+      return;
+    }
     if (slot.active > 0 || this.closed) return;
-    const keepAlive = this.options.keepAliveMs;
+    const keepAlive = slot.keepAliveMs;
     if (keepAlive < 0) return;
+    if (keepAlive === 0) {
+      void this.unload(slot.name);
+      return;
+    }
     slot.expiresAt = Date.now() + keepAlive;
     slot.idleTimer = setTimeout(() => void this.unload(slot.name), keepAlive);
     slot.idleTimer.unref();
   }
 
+  /** Unloads a model now if nothing is running on it; otherwise it unloads when its last request ends. */
   async unload(name: string): Promise<void> {
     const slot = this.slots.get(name);
-    if (!slot || slot.active > 0) return;
+    if (!slot) return;
+    if (slot.active > 0 || slot.queue.length > 0) {
+      slot.keepAliveMs = 0;
+      return;
+    }
     this.slots.delete(name);
     if (slot.idleTimer) clearTimeout(slot.idleTimer);
     await slot.runner?.stop();
@@ -199,7 +287,7 @@ export class Engine implements ModelPort {
 
   async *generate(request: GenerateRequest, signal?: AbortSignal): AsyncGenerator<ChatEvent> {
     const { runner, slot } = await this.acquire(request.model);
-    slot.active++;
+    await this.admit(slot, runner, signal);
     try {
       yield* runner.generate(
         {
@@ -211,17 +299,17 @@ export class Engine implements ModelPort {
         signal,
       );
     } finally {
-      this.release(slot);
+      this.release(slot, request.keepAliveMs);
     }
   }
 
-  async embed(request: EmbeddingRequest): Promise<EmbeddingResult> {
+  async embed(request: EmbeddingRequest, signal?: AbortSignal): Promise<EmbeddingResult> {
     const { runner, slot } = await this.acquire(request.model);
-    slot.active++;
+    await this.admit(slot, runner, signal);
     try {
       return await runner.embed(request.input);
     } finally {
-      this.release(slot);
+      this.release(slot, undefined);
     }
   }
 
@@ -246,6 +334,7 @@ export class Engine implements ModelPort {
             }
           : {}),
         activeRequests: slot.active,
+        queuedRequests: slot.queue.length,
         size: slot.summary.size,
         expiresAt: slot.expiresAt === null ? null : new Date(slot.expiresAt).toISOString(),
         restarts: slot.restarts,

@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { FreeholdError, InvalidRequestError } from "../core/errors.js";
+import { FreeholdError, InvalidRequestError, OverloadedError } from "../core/errors.js";
 import type { Gateway } from "../gateway/gateway.js";
 import { hostAllowed } from "./hostCheck.js";
 import { type LoadedModelsSource, registerOllamaPs } from "./ollama/ps.js";
@@ -162,6 +162,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
 
   app.onError((error, c) => {
     const { status, body } = openAIErrorBody(error);
+    if (error instanceof OverloadedError) c.header("Retry-After", String(error.retryAfterSeconds));
     if (status >= 500 && !(error instanceof FreeholdError)) console.error(error);
     return c.json(body, status as 400);
   });

@@ -13,6 +13,8 @@ export function registerServe(program: Command): void {
     .option("--keep-alive <seconds>", "how long an idle model stays loaded (-1 = forever)")
     .option("--drain-timeout <seconds>", "on shutdown, how long in-flight answers may finish (0 = stop now)")
     .option("--allowed-hosts <names>", "extra Host header names to accept, comma-separated")
+    .option("--parallel <n>", "requests each model answers at once (default 4)")
+    .option("--max-queue <n>", "requests that may wait per model before 503 (default 64)")
     .option("--no-demo", "do not install the demo model when the store is empty")
     .action(async (options: Record<string, string | boolean | undefined>, command: Command) => {
       const overrides = {

@@ -57,19 +57,35 @@ function toHistory(messages: ChatMessage[]): ChatHistoryItem[] {
   return history;
 }
 
-/** A fixed set of sequences (slots) in one context; requests wait for a free one in arrival order. */
+/**
+ * A fixed set of sequences (slots) in one context. A request gets the free slot whose cached tokens share the longest
+ * prefix with its prompt (a follow-up turn lands where its conversation is already evaluated); ties go to the slot
+ * idle the longest. Requests wait in arrival order when none is free (the engine admits at most one per slot).
+ */
 class SequencePool {
   private readonly free: LlamaContextSequence[];
+  private readonly lastUsed = new Map<LlamaContextSequence, number>();
   private readonly waiting: ((sequence: LlamaContextSequence) => void)[] = [];
+  private tick = 0;
   constructor(context: LlamaContext, count: number) {
     this.free = Array.from({ length: count }, () => context.getSequence());
   }
-  async acquire(): Promise<LlamaContextSequence> {
-    const sequence = this.free.pop();
-    if (sequence) return sequence;
-    return new Promise((resolve) => this.waiting.push(resolve));
+  async acquire(tokens: Token[]): Promise<LlamaContextSequence> {
+    if (this.free.length === 0) return new Promise((resolve) => this.waiting.push(resolve));
+    let best = 0;
+    let bestShared = -1;
+    for (const [index, sequence] of this.free.entries()) {
+      const shared = sequence.compareContextTokens(tokens).firstDifferentIndex;
+      const older = (this.lastUsed.get(sequence) ?? 0) < (this.lastUsed.get(this.free[best]!) ?? 0);
+      if (shared > bestShared || (shared === bestShared && older)) {
+        best = index;
+        bestShared = shared;
+      }
+    }
+    return this.free.splice(best, 1)[0]!;
   }
   release(sequence: LlamaContextSequence): void {
+    this.lastUsed.set(sequence, ++this.tick);
     const next = this.waiting.shift();
     if (next) next(sequence);
     else this.free.push(sequence);
@@ -197,8 +213,9 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
     const maxTokens = Math.min(message.limits.maxTokens ?? room, room);
     const matcher = new StopSequenceMatcher([...(message.limits.stop ?? []), ...stops]);
     const sampling = message.sampling;
-    const sequence = await pool.acquire();
+    const sequence = await pool.acquire(tokens);
     let completionTokens = 0;
+    let cachedTokens = 0;
     let reason: FinishReason = "length";
     let firstTokenAt = 0;
     try {
@@ -206,14 +223,18 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
         reason = "cancelled";
         return;
       }
-      await sequence.clearHistory();
+      // Reuse the KV cache of the prefix this slot already holds; at least one token is evaluated for fresh logits.
+      cachedTokens = Math.min(sequence.compareContextTokens(tokens).firstDifferentIndex, tokens.length - 1);
+      if (cachedTokens < sequence.nextTokenIndex) {
+        await sequence.eraseContextTokenRanges([{ start: cachedTokens, end: sequence.nextTokenIndex }]);
+      }
       const penalize =
         (sampling.repeatPenalty ?? 1) !== 1 ||
         (sampling.presencePenalty ?? 0) !== 0 ||
         (sampling.frequencyPenalty ?? 0) !== 0;
       const generated: Token[] = [];
       const lastN = sampling.repeatLastN ?? 64;
-      const iterator = sequence.evaluate(tokens, {
+      const iterator = sequence.evaluate(tokens.slice(cachedTokens), {
         temperature: sampling.temperature ?? 0.8,
         ...(sampling.topK !== undefined ? { topK: sampling.topK } : {}),
         ...(sampling.topP !== undefined ? { topP: sampling.topP } : {}),
@@ -273,7 +294,7 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
     const firstAt = firstTokenAt || now;
     emit({
       type: "usage",
-      usage: { promptTokens: tokens.length, completionTokens },
+      usage: { promptTokens: tokens.length, completionTokens, cachedTokens },
       timing: { timeToFirstTokenMs: firstAt - started, promptMs: firstAt - started, generationMs: now - firstAt },
     });
     emit({ type: "finish", reason });
