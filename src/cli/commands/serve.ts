@@ -24,6 +24,8 @@ export function registerServe(program: Command): void {
         ...(options.contextSize !== undefined ? { contextSize: String(options.contextSize) } : {}),
         ...(options.keepAlive !== undefined ? { keepAliveSeconds: String(options.keepAlive) } : {}),
         ...(options.drainTimeout !== undefined ? { drainTimeoutSeconds: String(options.drainTimeout) } : {}),
+        ...(options.parallel !== undefined ? { parallel: String(options.parallel) } : {}),
+        ...(options.maxQueue !== undefined ? { maxQueue: String(options.maxQueue) } : {}),
         ...(options.allowedHosts
           ? {
               allowedHosts: String(options.allowedHosts)

@@ -11,6 +11,7 @@ export interface LoadedModelsSource {
     contextSize?: number;
     backend?: string;
     activeRequests: number;
+    queuedRequests: number;
     expiresAt: string | null;
   }[];
 }
@@ -32,6 +33,7 @@ export function registerOllamaPs(app: Hono<AppEnv>, source: LoadedModelsSource):
           context_length: m.contextSize,
           backend: m.backend,
           active_requests: m.activeRequests,
+          queued_requests: m.queuedRequests,
         },
       })),
     }),
