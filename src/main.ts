@@ -163,6 +163,7 @@ export class Freehold implements AsyncDisposable {
       keepAliveMs: config.keepAliveSeconds < 0 ? -1 : config.keepAliveSeconds * 1000,
       maxQueue: config.maxQueue,
       queueTimeoutMs: config.queueTimeoutSeconds * 1000,
+      memoryBudget: config.memoryBudget,
       environment: childEnvironment,
       ...(onEngineEvent ? { onEvent: onEngineEvent } : {}),
     });
@@ -204,6 +205,7 @@ export class Freehold implements AsyncDisposable {
       gateway: this.gateway,
       health: { health: () => engineHealth(this.engine) },
       loadedModels: { loadedModels: () => this.engine.status().models },
+      models: { unload: (name) => this.engine.unloadByName(name) },
       listenHost: this.config.host,
       allowedHosts: this.config.allowedHosts,
       maxBodyBytes: this.config.maxBodyBytes,

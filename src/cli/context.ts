@@ -11,3 +11,14 @@ export function commandConfig(command: Command, overrides: ConfigOverrides = {})
 export function print(line = ""): void {
   process.stdout.write(`${line}\n`);
 }
+
+/** The base URL of the server this config points at (a wildcard listen address is reached on loopback). */
+export function serverUrl(config: Config): string {
+  const host =
+    config.host === "0.0.0.0" || config.host === "::"
+      ? "127.0.0.1"
+      : config.host.includes(":")
+        ? `[${config.host}]`
+        : config.host;
+  return `http://${host}:${config.port}`;
+}

@@ -22,6 +22,8 @@ export const environmentKeys = {
   FREEHOLD_MAX_QUEUE:
     "Requests that may wait per model when all its slots are busy; past it, 503 with Retry-After. Default 64.",
   FREEHOLD_QUEUE_TIMEOUT: "Seconds a request may wait for a slot before a 503. Default 120.",
+  FREEHOLD_MEMORY_BUDGET:
+    "Memory all loaded models may use together (bytes, or like 8GiB / 512MB). Default: 90% of the machine's.",
 } as const;
 
 const portSchema = z.coerce.number().int().min(0).max(65535);
@@ -48,6 +50,7 @@ const configSchema = z.object({
   parallel: z.coerce.number().int().min(1).max(64),
   maxQueue: z.coerce.number().int().min(0).max(100_000),
   queueTimeoutSeconds: z.coerce.number().min(0.001).max(86_400),
+  memoryBudget: z.number().int().min(0),
 });
 
 export type Config = Readonly<z.infer<typeof configSchema>>;
@@ -66,6 +69,29 @@ export interface ConfigOverrides {
   parallel?: number | string;
   maxQueue?: number | string;
   queueTimeoutSeconds?: number | string;
+  memoryBudget?: number | string;
+}
+
+const byteUnits: Record<string, number> = {
+  "": 1,
+  b: 1,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  tb: 1e12,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+  tib: 1024 ** 4,
+};
+
+/** "8GiB", "512MB", "1e9" or a number → bytes; NaN (rejected by the schema) when it is none of those. */
+export function parseByteSize(value: number | string): number {
+  if (typeof value === "number") return value;
+  const match = /^\s*([\d.]+(?:e\d+)?)\s*([a-z]*)\s*$/i.exec(value);
+  const unit = match ? byteUnits[match[2]!.toLowerCase()] : undefined;
+  if (!match || unit === undefined) return Number.NaN;
+  return Math.round(Number(match[1]) * unit);
 }
 
 /** Builds the one validated Config from flags (highest precedence), then the environment, then defaults. */
@@ -89,6 +115,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     parallel: overrides.parallel ?? env.FREEHOLD_PARALLEL ?? 4,
     maxQueue: overrides.maxQueue ?? env.FREEHOLD_MAX_QUEUE ?? 64,
     queueTimeoutSeconds: overrides.queueTimeoutSeconds ?? env.FREEHOLD_QUEUE_TIMEOUT ?? 120,
+    memoryBudget: parseByteSize(overrides.memoryBudget ?? env.FREEHOLD_MEMORY_BUDGET ?? 0),
   };
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {

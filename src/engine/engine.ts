@@ -1,3 +1,4 @@
+import { freemem, totalmem } from "node:os";
 import type {
   ChatEvent,
   EmbeddingRequest,
@@ -8,6 +9,7 @@ import type {
 } from "../core/chat.js";
 import { FreeholdError, OverloadedError } from "../core/errors.js";
 import type { ModelSummary } from "../gguf/types.js";
+import { estimateModelMemory, formatMemory, type MemoryEstimate } from "./memory.js";
 import type { LoadOptions } from "./runner/protocol.js";
 import { RunnerProcess, type RunnerStartOptions } from "./runnerProcess.js";
 import { chooseThreads } from "./threads.js";
@@ -42,6 +44,10 @@ export interface EngineOptions {
   maxQueue: number;
   /** How long a request may wait for a slot before a 503, ms. */
   queueTimeoutMs: number;
+  /** Bytes all loaded models may take together; 0 = 90% of the machine's memory. */
+  memoryBudget: number;
+  /** Free system memory now (injectable for tests). */
+  freeMemory?: () => number;
   /** Builds the child's environment (config owns it: nothing else reads the environment). */
   environment: (extra: Record<string, string>) => NodeJS.ProcessEnv;
   /** Starts a runner; injectable so the scheduler logic is testable without a model. */
@@ -65,7 +71,10 @@ export interface LoadedModelStatus {
   contextSize?: number;
   activeRequests: number;
   queuedRequests: number;
+  slots: number;
   size: number;
+  /** Estimated memory in use (weights + KV cache + buffers). */
+  memory: number;
   backend?: string;
   /** ISO time when it unloads if idle; null when kept forever or busy. */
   expiresAt: string | null;
@@ -80,6 +89,8 @@ interface Waiter {
 interface Slot {
   name: string;
   digest: string;
+  estimate: MemoryEstimate;
+  lastUsed: number;
   summary: ModelSummary;
   runner?: RunnerProcess;
   loading?: Promise<RunnerProcess>;
@@ -132,6 +143,8 @@ export class Engine implements ModelPort {
         name: model.name,
         digest: model.digest,
         summary: model.summary,
+        estimate: estimateModelMemory(model.summary, this.options.contextSize, this.options.sequences),
+        lastUsed: Date.now(),
         crashed: false,
         restarts: 0,
         active: 0,
@@ -144,14 +157,64 @@ export class Engine implements ModelPort {
     if (slot.idleTimer) clearTimeout(slot.idleTimer);
     slot.idleTimer = undefined;
     slot.expiresAt = null;
+    slot.lastUsed = Date.now();
     if (slot.runner && slot.runner.state === "ready") return { runner: slot.runner, slot };
     if (!slot.loading) {
       if (slot.crashed) slot.restarts++;
-      slot.loading = this.load(slot, model).finally(() => {
-        if (slot) slot.loading = undefined;
-      });
+      const loadingSlot = slot;
+      slot.loading = this.makeRoom(loadingSlot)
+        .then(() => this.load(loadingSlot, model))
+        .catch((error: unknown) => {
+          if (this.slots.get(loadingSlot.name) === loadingSlot && !loadingSlot.runner)
+            this.slots.delete(loadingSlot.name);
+          throw error;
+        })
+        .finally(() => {
+          loadingSlot.loading = undefined;
+        });
     }
     return { runner: await slot.loading, slot };
+  }
+
+  private budget(): number {
+    return this.options.memoryBudget > 0 ? this.options.memoryBudget : Math.floor(totalmem() * 0.9);
+  }
+
+  /**
+   * Before loading, checks the model's estimated memory against the budget and what the machine has free, unloading
+   * least-recently-used idle models to make room. A model that cannot fit even alone is refused before anything is
+   * allocated, never left for the OS to kill.
+   */
+  private async makeRoom(slot: Slot): Promise<void> {
+    const need = slot.estimate.total;
+    const budget = this.budget();
+    const detail = `weights ${formatMemory(slot.estimate.weights)}, KV cache ${formatMemory(slot.estimate.kvCache)} for ${this.options.sequences} slot(s) of ${slot.estimate.contextSize} tokens`;
+    if (need > budget) {
+      throw new FreeholdError(
+        `${slot.name} needs about ${formatMemory(need)} to load (${detail}), more than the memory budget of ${formatMemory(budget)}. Lower --context-size or --parallel, or raise FREEHOLD_MEMORY_BUDGET.`,
+        { code: "insufficient_memory", status: 500, type: "server_error" },
+      );
+    }
+    const others = () => [...this.slots.values()].filter((other) => other !== slot && (other.runner || other.loading));
+    let used = others().reduce((sum, other) => sum + other.estimate.total, 0);
+    let freed = 0;
+    const free = (this.options.freeMemory ?? freemem)();
+    while (need > Math.min(budget - used, free + freed)) {
+      const victim = others()
+        .filter((other) => other.active === 0 && other.queue.length === 0 && !other.loading)
+        .sort((a, b) => a.lastUsed - b.lastUsed)[0];
+      if (!victim) {
+        const room = Math.max(0, Math.min(budget - used, free + freed));
+        throw new OverloadedError(
+          `not enough memory to load ${slot.name} (needs about ${formatMemory(need)}, ${formatMemory(room)} available) while the loaded models are busy; retry shortly`,
+          "insufficient_memory_busy",
+          5,
+        );
+      }
+      await this.unload(victim.name);
+      used -= victim.estimate.total;
+      freed += victim.estimate.total;
+    }
   }
 
   private async load(slot: Slot, model: ResolvedModel): Promise<RunnerProcess> {
@@ -189,7 +252,6 @@ export class Engine implements ModelPort {
       return runner;
     } catch (error) {
       this.lastStartError = (error as Error).message;
-      this.slots.delete(slot.name);
       this.options.onEvent?.({ type: "model-load-failed", model: slot.name, error: this.lastStartError });
       throw error;
     }
@@ -271,6 +333,14 @@ export class Engine implements ModelPort {
     slot.idleTimer.unref();
   }
 
+  /** Unloads a model by the name a client uses (resolved like a request); false when it was not loaded. */
+  async unloadByName(name: string): Promise<boolean> {
+    const model = await this.options.resolver.resolve(name);
+    if (!this.slots.has(model.name)) return false;
+    await this.unload(model.name);
+    return true;
+  }
+
   /** Unloads a model now if nothing is running on it; otherwise it unloads when its last request ends. */
   async unload(name: string): Promise<void> {
     const slot = this.slots.get(name);
@@ -335,7 +405,9 @@ export class Engine implements ModelPort {
           : {}),
         activeRequests: slot.active,
         queuedRequests: slot.queue.length,
+        slots: this.options.sequences,
         size: slot.summary.size,
+        memory: slot.estimate.total,
         expiresAt: slot.expiresAt === null ? null : new Date(slot.expiresAt).toISOString(),
         restarts: slot.restarts,
       });

@@ -1,11 +1,20 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { z } from "zod";
 import { FreeholdError, InvalidRequestError, OverloadedError } from "../core/errors.js";
 import type { Gateway } from "../gateway/gateway.js";
 import { hostAllowed } from "./hostCheck.js";
 import { type LoadedModelsSource, registerOllamaPs } from "./ollama/ps.js";
 import { openAIErrorBody } from "./openai/errors.js";
 import { registerOpenAIRoutes } from "./openai/routes.js";
+import { parseBody } from "./validate.js";
+
+const unloadSchema = z.object({ model: z.string().min(1).max(512) });
+
+export interface ModelControl {
+  /** Unloads a model now (or after its running requests). Returns false when it was not loaded. */
+  unload(name: string): Promise<boolean>;
+}
 
 export interface HealthSource {
   /** "ok" when ready; otherwise why not (model loading, no runner can start). */
@@ -16,6 +25,7 @@ export interface AppOptions {
   gateway: Gateway;
   health: HealthSource;
   loadedModels: LoadedModelsSource;
+  models: ModelControl;
   /** The address the server listens on (decides which Host headers are ours). */
   listenHost: string;
   allowedHosts: readonly string[];
@@ -148,6 +158,11 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
 
   registerOpenAIRoutes(app, options.gateway);
   registerOllamaPs(app, options.loadedModels);
+  app.post("/freehold/unload", async (c) => {
+    const body = parseBody(unloadSchema, await c.get("json")());
+    const unloaded = await options.models.unload(body.model);
+    return c.json({ model: body.model, unloaded });
+  });
 
   app.notFound((c) => {
     const { body } = openAIErrorBody(

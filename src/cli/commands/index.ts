@@ -7,6 +7,7 @@ import { registerRm } from "./rm.js";
 import { registerRun } from "./run.js";
 import { registerServe } from "./serve.js";
 import { registerShow } from "./show.js";
+import { registerStop } from "./stop.js";
 import { registerSynth } from "./synth.js";
 
 /** A command registers itself on the program. One file per command in this folder. */
@@ -16,6 +17,7 @@ export const commands: RegisterCommand[] = [
   registerServe,
   registerRun,
   registerPs,
+  registerStop,
   registerImport,
   registerList,
   registerShow,

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { commandConfig, print } from "../context.js";
+import { commandConfig, print, serverUrl } from "../context.js";
 import { formatSize } from "../humanize.js";
 import { formatTable } from "../table.js";
 
@@ -7,7 +7,15 @@ interface PsModel {
   name: string;
   size: number;
   expires_at: string | null;
-  details?: { threads?: number; context_length?: number; backend?: string; state?: string; active_requests?: number };
+  details?: {
+    threads?: number;
+    context_length?: number;
+    backend?: string;
+    state?: string;
+    slots?: number;
+    active_requests?: number;
+    queued_requests?: number;
+  };
 }
 
 export function registerPs(program: Command): void {
@@ -22,9 +30,7 @@ export function registerPs(program: Command): void {
         ...(options.host ? { host: options.host } : {}),
         ...(options.port ? { port: options.port } : {}),
       });
-      const host =
-        config.host === "0.0.0.0" ? "127.0.0.1" : config.host.includes(":") ? `[${config.host}]` : config.host;
-      const url = `http://${host}:${config.port}/api/ps`;
+      const url = `${serverUrl(config)}/api/ps`;
       let response: Response;
       try {
         response = await fetch(url, { signal: AbortSignal.timeout(5000) });
@@ -41,18 +47,14 @@ export function registerPs(program: Command): void {
         m.name,
         formatSize(m.size),
         m.details?.state ?? "",
+        `${m.details?.active_requests ?? 0}/${m.details?.slots ?? "?"}`,
+        String(m.details?.queued_requests ?? 0),
         String(m.details?.threads ?? ""),
         String(m.details?.context_length ?? ""),
         m.details?.backend ?? "",
-        String(m.details?.active_requests ?? 0),
-        m.expires_at
-          ? `${Math.max(0, Math.round((Date.parse(m.expires_at) - Date.now()) / 1000))}s idle left`
-          : "while in use",
+        m.expires_at ? `in ${Math.max(0, Math.round((Date.parse(m.expires_at) - Date.now()) / 1000))}s` : "when idle",
       ]);
-      for (const line of formatTable(
-        ["NAME", "SIZE", "STATE", "THREADS", "CONTEXT", "PROCESSOR", "ACTIVE", "UNLOADS"],
-        rows,
-      ))
-        print(line);
+      const head = ["NAME", "MEMORY", "STATE", "BUSY", "QUEUED", "THREADS", "CONTEXT", "PROCESSOR", "UNLOADS"];
+      for (const line of formatTable(head, rows)) print(line);
     });
 }

@@ -5,6 +5,8 @@ export interface LoadedModelsSource {
   loadedModels(): {
     name: string;
     size: number;
+    memory: number;
+    slots: number;
     digest: string;
     state: string;
     threads?: number;
@@ -23,7 +25,7 @@ export function registerOllamaPs(app: Hono<AppEnv>, source: LoadedModelsSource):
       models: source.loadedModels().map((m) => ({
         name: m.name,
         model: m.name,
-        size: m.size,
+        size: m.memory,
         digest: m.digest,
         expires_at: m.expiresAt,
         size_vram: 0,
@@ -32,6 +34,8 @@ export function registerOllamaPs(app: Hono<AppEnv>, source: LoadedModelsSource):
           threads: m.threads,
           context_length: m.contextSize,
           backend: m.backend,
+          file_size: m.size,
+          slots: m.slots,
           active_requests: m.activeRequests,
           queued_requests: m.queuedRequests,
         },

@@ -1,4 +1,5 @@
 import type { ChatMessage, ChatRequest, CompletionRequest, SamplingOptions } from "../../core/chat.js";
+import { parseKeepAlive } from "../../core/duration.js";
 import type { ChatCompletionBody, CompletionBody } from "./schemas.js";
 
 type SamplingBody = Pick<
@@ -46,6 +47,11 @@ function messageText(content: ChatCompletionBody["messages"][number]["content"])
   return content.map((part) => part.text).join("");
 }
 
+/** freehold extension, with Ollama's meaning: how long the model stays loaded after this request. */
+function keepAlive(value: number | string | undefined): { keepAliveMs?: number } {
+  return value === undefined ? {} : { keepAliveMs: parseKeepAlive(value) };
+}
+
 export function toChatRequest(body: ChatCompletionBody): ChatRequest {
   const messages: ChatMessage[] = body.messages.map((message) => ({
     role: message.role === "developer" ? "system" : message.role,
@@ -60,6 +66,7 @@ export function toChatRequest(body: ChatCompletionBody): ChatRequest {
     messages,
     sampling: sampling(body),
     limits: defined({ maxTokens, stop: stops(body.stop), ignoreEos: body.ignore_eos }),
+    ...keepAlive(body.keep_alive),
   };
 }
 
@@ -80,5 +87,6 @@ export function toCompletionRequest(body: CompletionBody): CompletionRequest {
     prompt,
     sampling: sampling(body),
     limits: defined({ maxTokens: body.max_tokens ?? 16, stop: stops(body.stop), ignoreEos: body.ignore_eos }),
+    ...keepAlive(body.keep_alive),
   };
 }

@@ -40,6 +40,7 @@ const samplingFields = {
   stream: z.boolean().nullable().optional(),
   stream_options: z.object({ include_usage: z.boolean().optional() }).nullable().optional(),
   ignore_eos: z.boolean().optional(),
+  keep_alive: z.union([z.number(), z.string().max(32)]).optional(),
   user: z.string().max(256).optional(),
   logprobs: z.literal(false).nullable().optional(),
 };
