@@ -164,6 +164,7 @@ export class Freehold implements AsyncDisposable {
       maxQueue: config.maxQueue,
       queueTimeoutMs: config.queueTimeoutSeconds * 1000,
       memoryBudget: config.memoryBudget,
+      gpuLayers: config.gpuLayers,
       environment: childEnvironment,
       ...(onEngineEvent ? { onEvent: onEngineEvent } : {}),
     });

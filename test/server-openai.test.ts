@@ -218,6 +218,26 @@ describe("OpenAI-compatible server on stories260K", { skip: storiesModelMissing 
     }
   });
 
+  test("a generation that reaches the end of the context stops with finish_reason length", async () => {
+    // About 2,030 prompt tokens in a 2,048-token context: the answer runs out of room long before max_tokens.
+    const prompt = "Once upon a time ".repeat(507);
+    const response = await postJson(`${server.url}/v1/completions`, {
+      model: "stories",
+      prompt,
+      max_tokens: 500,
+      ignore_eos: true,
+      temperature: 0,
+    });
+    assert.equal(response.status, 200);
+    const body = (await response.json()) as {
+      choices: { finish_reason: string }[];
+      usage: { prompt_tokens: number; completion_tokens: number };
+    };
+    assert.equal(body.choices[0]!.finish_reason, "length");
+    assert.ok(body.usage.prompt_tokens < 2048);
+    assert.equal(body.usage.prompt_tokens + body.usage.completion_tokens, 2048);
+  });
+
   test("a body over the size limit is 413", async () => {
     const response = await postJson(`${server.url}/v1/chat/completions`, {
       model: "stories",

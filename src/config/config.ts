@@ -22,6 +22,8 @@ export const environmentKeys = {
   FREEHOLD_MAX_QUEUE:
     "Requests that may wait per model when all its slots are busy; past it, 503 with Retry-After. Default 64.",
   FREEHOLD_QUEUE_TIMEOUT: "Seconds a request may wait for a slot before a 503. Default 120.",
+  FREEHOLD_GPU_LAYERS:
+    "Layers to offload to a GPU: auto (as many as fit), max, or a number (0 = CPU only). Default auto.",
   FREEHOLD_MEMORY_BUDGET:
     "Memory all loaded models may use together (bytes, or like 8GiB / 512MB). Default: 90% of the machine's.",
 } as const;
@@ -51,6 +53,7 @@ const configSchema = z.object({
   maxQueue: z.coerce.number().int().min(0).max(100_000),
   queueTimeoutSeconds: z.coerce.number().min(0.001).max(86_400),
   memoryBudget: z.number().int().min(0),
+  gpuLayers: z.union([z.literal("auto"), z.literal("max"), z.coerce.number().int().min(0).max(10_000)]),
 });
 
 export type Config = Readonly<z.infer<typeof configSchema>>;
@@ -70,6 +73,7 @@ export interface ConfigOverrides {
   maxQueue?: number | string;
   queueTimeoutSeconds?: number | string;
   memoryBudget?: number | string;
+  gpuLayers?: number | string;
 }
 
 const byteUnits: Record<string, number> = {
@@ -116,6 +120,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     maxQueue: overrides.maxQueue ?? env.FREEHOLD_MAX_QUEUE ?? 64,
     queueTimeoutSeconds: overrides.queueTimeoutSeconds ?? env.FREEHOLD_QUEUE_TIMEOUT ?? 120,
     memoryBudget: parseByteSize(overrides.memoryBudget ?? env.FREEHOLD_MEMORY_BUDGET ?? 0),
+    gpuLayers: overrides.gpuLayers ?? env.FREEHOLD_GPU_LAYERS ?? "auto",
   };
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {

@@ -44,6 +44,8 @@ export interface EngineOptions {
   maxQueue: number;
   /** How long a request may wait for a slot before a 503, ms. */
   queueTimeoutMs: number;
+  /** Layers to offload to a GPU when one is present. */
+  gpuLayers?: "auto" | "max" | number;
   /** Bytes all loaded models may take together; 0 = 90% of the machine's memory. */
   memoryBudget: number;
   /** Free system memory now (injectable for tests). */
@@ -76,6 +78,7 @@ export interface LoadedModelStatus {
   /** Estimated memory in use (weights + KV cache + buffers). */
   memory: number;
   backend?: string;
+  gpuLayers?: number;
   /** ISO time when it unloads if idle; null when kept forever or busy. */
   expiresAt: string | null;
   restarts: number;
@@ -225,6 +228,7 @@ export class Engine implements ModelPort {
       threads,
       sequences: this.options.sequences,
       batchSize: 512,
+      gpuLayers: this.options.gpuLayers ?? "auto",
       flushIntervalMs: this.options.flushIntervalMs ?? 4,
     };
     this.options.onEvent?.({ type: "model-loading", model: slot.name });
@@ -398,6 +402,7 @@ export class Engine implements ModelPort {
         ...(slot.runner?.pid !== undefined ? { pid: slot.runner.pid } : {}),
         ...(slot.runner?.info
           ? {
+              gpuLayers: slot.runner.info.gpuLayers,
               threads: slot.runner.info.threads,
               contextSize: slot.runner.info.contextSize,
               backend: slot.runner.info.backend,

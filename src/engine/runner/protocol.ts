@@ -13,6 +13,8 @@ export interface LoadOptions {
   /** Parallel sequences (slots) in the context. */
   sequences: number;
   batchSize: number;
+  /** Layers to offload to a GPU when one is present. */
+  gpuLayers: "auto" | "max" | number;
   /** Milliseconds to gather events into one IPC message (0 = send each at once). */
   flushIntervalMs: number;
 }
@@ -42,6 +44,8 @@ export interface LoadedInfo {
   hasChatTemplate: boolean;
   chatFormat: string;
   backend: string;
+  /** Layers offloaded to the GPU (0 on CPU). */
+  gpuLayers: number;
   loadMs: number;
 }
 

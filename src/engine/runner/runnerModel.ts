@@ -103,7 +103,7 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
   const files = splitLinks(options.paths);
   let model: LlamaModel;
   try {
-    model = await llama.loadModel({ modelPath: files.path });
+    model = await llama.loadModel({ modelPath: files.path, gpuLayers: options.gpuLayers });
   } catch (error) {
     files.cleanup();
     throw requestError(`the model could not be loaded: ${(error as Error).message}`, "model_load_failed", 500);
@@ -151,6 +151,7 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
         ? "jinja"
         : "chatml-fallback",
     backend: llama.gpu === false ? "cpu" : String(llama.gpu),
+    gpuLayers: model.gpuLayers,
     loadMs: Math.round(performance.now() - started),
   };
 

@@ -12,6 +12,7 @@ export interface LoadedModelsSource {
     threads?: number;
     contextSize?: number;
     backend?: string;
+    gpuLayers?: number;
     activeRequests: number;
     queuedRequests: number;
     expiresAt: string | null;
@@ -34,6 +35,7 @@ export function registerOllamaPs(app: Hono<AppEnv>, source: LoadedModelsSource):
           threads: m.threads,
           context_length: m.contextSize,
           backend: m.backend,
+          gpu_layers: m.gpuLayers,
           file_size: m.size,
           slots: m.slots,
           active_requests: m.activeRequests,
