@@ -19,8 +19,7 @@ export async function startLlamaServer(options: {
       ["--host", "127.0.0.1", "--port", String(port)],
       ["-t", threads, "-tb", threads],
       ["-c", String(options.contextSize)],
-      // One slot, as freehold serves one request at a time per model by default here.
-      ["-np", "1"],
+      // Slots left at llama-server's default (4, sharing one KV pool), as freehold's are left at its default (4).
       ["--no-webui"],
     ].flat(),
   );

@@ -83,6 +83,16 @@ export function ratios(systems: SystemResult[]): Ratio[] {
     ...ratio("freehold auto / llama-server best", auto, server),
     ...ratio("freehold best / node-llama-cpp best", freehold, direct),
     ...ratio("node-llama-cpp best / llama-server best", direct, server),
+    // The same thread count on both sides: separates thread-count effects from per-token and per-request costs.
+    ...systems
+      .filter((s) => s.engine === "freehold" && typeof s.requested === "number")
+      .flatMap((s) =>
+        ratio(
+          `freehold / llama-server, ${s.requested} thread${s.requested === 1 ? "" : "s"} each`,
+          s,
+          systems.find((o) => o.engine === "llama-server" && o.requested === s.requested),
+        ),
+      ),
   ];
 }
 

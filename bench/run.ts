@@ -19,8 +19,18 @@ import type { Sample } from "./sse.js";
 import { type BenchSystem, systemLabel } from "./system.js";
 
 const CONTEXT_SIZE = 2048;
-const PROMPT =
+const STORY =
   "Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her friends.";
+
+/**
+ * The prompt of run `index` (-1 for the warm-up): the same story behind a different capital letter, so that no run
+ * starts with the previous run's tokens. freehold reuses a slot's cached prefix (it reports cached_tokens); a new
+ * first letter makes every system evaluate the whole prompt (at most BOS and a leading-space token are shared), so
+ * TTFT compares prompt evaluation, not cache hits. Every system gets the same prompt in the same run.
+ */
+function prompt(index: number): string {
+  return `${String.fromCharCode(65 + ((index + 26) % 26))}. ${STORY}`;
+}
 
 interface ModelSpec {
   /** The name it is imported under in freehold. */
@@ -163,16 +173,21 @@ async function benchModel(spec: ModelSpec, options: Options): Promise<ModelResul
       const system = await start();
       systems.push(system);
       samples.set(system, []);
-      const warm = await system.run(PROMPT, tokens);
+      const warm = await system.run(prompt(-1), tokens);
       log(`${spec.name} ${systemLabel(system)} (threads: ${system.threads ?? "?"}) warm-up: ${describe(warm)}`);
     }
     for (let run = 0; run < runs; run++) {
       // Rotate the order each run, so that no system always goes first or always follows the same one.
       const order = systems.map((_, i) => systems[(i + run) % systems.length]!);
       for (const system of order) {
-        const sample = await system.run(PROMPT, tokens);
+        const sample = await system.run(prompt(run), tokens);
         if (sample.completionTokens !== tokens)
           log(`warning: ${systemLabel(system)} generated ${sample.completionTokens} tokens, not ${tokens}`);
+        // A shared BOS and leading-space token or two is expected; more means a cache hit changed the TTFT.
+        if ((sample.cachedTokens ?? 0) > 2)
+          log(
+            `warning: ${systemLabel(system)} reused ${sample.cachedTokens} cached prompt tokens: its TTFT is not cold`,
+          );
         samples.get(system)!.push(sample);
         log(`${spec.name} run ${run + 1}/${runs} ${systemLabel(system)}: ${describe(sample)}`);
       }
@@ -222,7 +237,8 @@ async function main(): Promise<void> {
     // The tables still go to stderr for whoever watches; stdout is one JSON document.
     log(`\n${summary}`);
     const settings = {
-      prompt: PROMPT,
+      prompt: prompt(0),
+      promptNote: "the first letter changes per run (A, B, C, …; Z for the warm-up)",
       contextSize: CONTEXT_SIZE,
       threads: options.threads,
       llamaServer: options.llamaServer ?? null,

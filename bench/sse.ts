@@ -1,5 +1,5 @@
 // Client-side timing of one streamed /v1/completions request (OpenAI-compatible SSE), the same for every server.
-import { Agent, request } from "node:http";
+import { request } from "node:http";
 
 /** One timed generation. */
 export interface Sample {
@@ -9,6 +9,8 @@ export interface Sample {
   decodeTokensPerSecond: number;
   completionTokens: number;
   promptTokens: number;
+  /** Prompt tokens the server took from its cache, where it says (usage.prompt_tokens_details.cached_tokens). */
+  cachedTokens?: number;
   /** How many non-empty text chunks arrived (a sanity check: about one per token). */
   textChunks: number;
   totalMs: number;
@@ -16,11 +18,13 @@ export interface Sample {
 
 interface CompletionChunk {
   choices?: { text?: string }[];
-  usage?: { prompt_tokens?: number; completion_tokens?: number } | null;
+  usage?: {
+    prompt_tokens?: number;
+    completion_tokens?: number;
+    prompt_tokens_details?: { cached_tokens?: number };
+  } | null;
   error?: unknown;
 }
-
-const agent = new Agent({ keepAlive: true, maxSockets: 1 });
 
 export function decodeRate(completionTokens: number, firstMs: number, lastMs: number): number {
   if (completionTokens < 2 || lastMs <= firstMs) return Number.NaN;
@@ -63,7 +67,9 @@ export function timedCompletion(baseUrl: string, body: Record<string, unknown>):
       url,
       {
         method: "POST",
-        agent,
+        // A new connection per request: an idle kept-alive socket may have been closed by the server meanwhile
+        // (llama-server's keep-alive timeout is 5 s). Connecting over loopback costs the same for every server.
+        agent: false,
         headers: { "content-type": "application/json", "content-length": payload.length, accept: "text/event-stream" },
       },
       (res) => {
@@ -111,6 +117,9 @@ export function timedCompletion(baseUrl: string, body: Record<string, unknown>):
               decodeTokensPerSecond: decodeRate(completionTokens, firstAt, lastAt),
               completionTokens,
               promptTokens: usage?.prompt_tokens ?? 0,
+              ...(usage?.prompt_tokens_details?.cached_tokens !== undefined
+                ? { cachedTokens: usage.prompt_tokens_details.cached_tokens }
+                : {}),
               textChunks,
               totalMs: endedAt - started,
             });

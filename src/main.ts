@@ -1,7 +1,7 @@
 /**
  * The composition root: the one place that wires concrete parts (store, engine, gateway, HTTP) together.
  */
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { ServerType } from "@hono/node-server";
 import type { Hono } from "hono";
@@ -27,17 +27,33 @@ export const DEMO_MODEL = "demo:tiny";
 
 /** Adapts the store to what the engine needs, turning "no such name" into the API's model_not_found. */
 export function storeResolver(store: ModelStore): ModelResolver {
+  // A request resolves its model name on the hot path: remember each answer with its manifest's mtime, and re-read
+  // only when the manifest changed (a stat instead of two reads, a schema parse and a stat per blob).
+  const cache = new Map<string, { model: ResolvedModel; manifestPath: string; mtimeMs: number }>();
   const toResolved = async (name: string): Promise<ResolvedModel> => {
+    const cached = cache.get(name);
+    if (cached) {
+      const mtimeMs = await stat(cached.manifestPath).then(
+        (info) => info.mtimeMs,
+        () => -1,
+      );
+      if (mtimeMs === cached.mtimeMs) return cached.model;
+      cache.delete(name);
+    }
     try {
       const details = await store.show(name);
       const paths = await store.resolve(name);
-      return {
+      const model: ResolvedModel = {
         name: details.name,
         digest: details.manifest.files[0]?.digest ?? "",
         paths,
         summary: details.manifest.summary,
         addedAt: details.manifest.addedAt,
       };
+      const mtimeMs = (await stat(details.manifestPath)).mtimeMs;
+      if (cache.size > 1000) cache.clear();
+      cache.set(name, { model, manifestPath: details.manifestPath, mtimeMs });
+      return model;
     } catch (error) {
       if (error instanceof NotFoundError || (error instanceof StoreError && error.status === 400)) {
         throw new NotFoundError(

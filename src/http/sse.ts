@@ -45,8 +45,13 @@ export function sseStream<T>(
   );
 }
 
+/**
+ * `transfer-encoding: chunked` matters: without it @hono/node-server reads ahead (and sleeps a timer tick) hoping to
+ * send a Content-Length, which delays the first token by a millisecond or more.
+ */
 export const sseHeaders = {
   "content-type": "text/event-stream; charset=utf-8",
+  "transfer-encoding": "chunked",
   "cache-control": "no-cache",
   connection: "keep-alive",
   "x-accel-buffering": "no",
