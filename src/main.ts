@@ -243,8 +243,11 @@ export function engineHealth(engine: Engine): { ready: boolean; status: string; 
   const status = engine.status();
   const models = status.models.map((m) => ({ name: m.name, state: m.state, pid: m.pid ?? null, restarts: m.restarts }));
   if (status.loading) return { ready: false, status: "loading", detail: { models } };
-  if (status.lastStartError)
+  // "No runner can serve": the last start failed and nothing is running. One bad model beside working ones is not that.
+  const serving = status.models.some((m) => m.state === "ready");
+  if (status.lastStartError && !serving) {
     return { ready: false, status: "unavailable", detail: { error: status.lastStartError, models } };
+  }
   return { ready: true, status: "ok", detail: { models } };
 }
 

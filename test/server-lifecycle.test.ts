@@ -160,6 +160,32 @@ describe("untrusted chat templates", () => {
   });
 });
 
+describe("a model file that passes validation but llama.cpp cannot load", () => {
+  const directory = temporaryDirectory();
+  after(directory.dispose);
+
+  test("gets an error that says why, and the server carries on", async () => {
+    const path = join(directory.path, "unknown-arch.gguf");
+    const model = synthesizeModel({ preset: "tiny", quant: "f32", seed: 2 });
+    model.metadata.set("general.architecture", { type: GgufValueType.STRING, value: "nonesuch" });
+    writeGgufFile(path, model);
+    const server = await startServerProcess({ models: { broken: path }, args: ["--no-demo"] });
+    try {
+      const response = await postJson(`${server.url}/v1/completions`, { model: "broken", prompt: "x" });
+      assert.equal(response.status, 500);
+      const body = (await response.json()) as { error: { code: string; message: string } };
+      assert.equal(body.error.code, "model_load_failed");
+      assert.match(body.error.message, /unknown model architecture: 'nonesuch'/);
+      const health = await fetch(`${server.url}/health`);
+      assert.equal(health.status, 503, "nothing can serve: the only model failed to start");
+      assert.match(((await health.json()) as { error: string }).error, /nonesuch/);
+      assert.equal(server.child.exitCode, null, "the server is still running");
+    } finally {
+      await server.dispose();
+    }
+  });
+});
+
 describe("freehold run and ps", { skip: storiesModelMissing }, () => {
   test("run answers one prompt from the command line and from stdin", async () => {
     const home = temporaryDirectory();

@@ -95,10 +95,19 @@ class SequencePool {
 export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel> {
   const started = performance.now();
   const nlc = await import("node-llama-cpp");
+  // llama.cpp says why a load failed only in its log: keep the last warnings and errors for the error message.
+  const recentLog: string[] = [];
   const llama: Llama = await nlc.getLlama({
     gpu: "auto",
-    logLevel: nlc.LlamaLogLevel.error,
+    logLevel: nlc.LlamaLogLevel.warn,
     maxThreads: options.threads,
+    logger: (level, message) => {
+      if (level !== nlc.LlamaLogLevel.error && level !== nlc.LlamaLogLevel.warn) return;
+      const line = message.trim();
+      if (!line) return;
+      recentLog.push(line);
+      if (recentLog.length > 20) recentLog.shift();
+    },
   });
   const files = splitLinks(options.paths);
   let model: LlamaModel;
@@ -106,7 +115,15 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
     model = await llama.loadModel({ modelPath: files.path, gpuLayers: options.gpuLayers });
   } catch (error) {
     files.cleanup();
-    throw requestError(`the model could not be loaded: ${(error as Error).message}`, "model_load_failed", 500);
+    const reason = recentLog
+      .filter((line) => /error|fail|unknown|missing|invalid|unsupported/i.test(line))
+      .slice(-2)
+      .join("; ");
+    throw requestError(
+      `llama.cpp could not load the model: ${reason || (error as Error).message}`,
+      "model_load_failed",
+      500,
+    );
   }
   const contextSize = Math.min(options.contextSize, model.trainContextSize || options.contextSize);
   const context = await model.createContext({
