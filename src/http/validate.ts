@@ -53,3 +53,11 @@ export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.infe
     param || null,
   );
 }
+
+/** Throws a 400 naming the first field of `fields` that is present (not null or absent) in `body`. */
+export function refuseFields(body: Record<string, unknown>, fields: Record<string, string>): void {
+  for (const [field, message] of Object.entries(fields)) {
+    if (body[field] !== undefined && body[field] !== null)
+      throw new InvalidRequestError(`Invalid value for ${field}: ${message}`, field);
+  }
+}

@@ -6,10 +6,10 @@ import type { Gateway } from "../../gateway/gateway.js";
 import type { AppEnv } from "../app.js";
 import { sseHeaders, sseStream } from "../sse.js";
 import { primeStream } from "../stream.js";
-import { parseBody } from "../validate.js";
+import { parseBody, refuseFields } from "../validate.js";
 import { openAIErrorBody, toFreeholdError } from "./errors.js";
 import { toChatRequest, toCompletionRequest } from "./requests.js";
-import { chatCompletionSchema, completionSchema, embeddingSchema } from "./schemas.js";
+import { chatCompletionSchema, completionSchema, embeddingSchema, unsupportedChatFields } from "./schemas.js";
 
 const finishReasons: Record<FinishReason, string | null> = {
   stop: "stop",
@@ -88,6 +88,7 @@ function chunkEnvelope(object: string, id: string, created: number, model: strin
 export function registerOpenAIRoutes(app: Hono<AppEnv>, gateway: Gateway): void {
   app.post("/v1/chat/completions", async (c) => {
     const body = parseBody(chatCompletionSchema, await c.get("json")());
+    refuseFields(body, unsupportedChatFields);
     const request = toChatRequest(body);
     const id = makeId("chatcmpl");
     const created = Math.floor(Date.now() / 1000);

@@ -15,7 +15,8 @@ export const chatMessageSchema = z.object({
   tool_call_id: z.string().optional(),
 });
 
-const stopSchema = z.union([z.string(), z.array(z.string()).max(16), z.null()]).optional();
+const stopString = z.string().max(1000);
+const stopSchema = z.union([stopString, z.array(stopString).max(16), z.null()]).optional();
 
 const samplingFields = {
   model: z.string().min(1).max(512),
@@ -43,6 +44,11 @@ const samplingFields = {
   keep_alive: z.union([z.number(), z.string().max(32)]).optional(),
   user: z.string().max(256).optional(),
   logprobs: z.literal(false).nullable().optional(),
+  logit_bias: z
+    .record(z.string(), z.number())
+    .refine((bias) => Object.keys(bias).length === 0, "logit_bias is not supported by this server yet")
+    .nullable()
+    .optional(),
 };
 
 export const chatCompletionSchema = z.looseObject({
@@ -57,6 +63,15 @@ export const chatCompletionSchema = z.looseObject({
 });
 
 export type ChatCompletionBody = z.infer<typeof chatCompletionSchema>;
+
+/** Chat fields this server does not support yet: refused clearly rather than silently ignored. */
+export const unsupportedChatFields: Record<string, string> = {
+  top_logprobs: "top_logprobs is not supported by this server yet",
+  functions: "functions (the legacy form of tools) is not supported; tools are not supported by this server yet",
+  function_call: "function_call (the legacy form of tool_choice) is not supported",
+  audio: "audio output is not supported",
+  prediction: "predicted outputs are not supported",
+};
 
 const tokenIds = z
   .array(
