@@ -6,6 +6,7 @@ import { join } from "node:path";
 import type { ServerType } from "@hono/node-server";
 import type { Hono } from "hono";
 import { type Config, type ConfigOverrides, childEnvironment, loadConfig } from "./config/config.js";
+import type { ModelCatalog, ModelDescription } from "./core/catalog.js";
 import {
   type ChatEvent,
   type ChatMessage,
@@ -22,6 +23,7 @@ import { Gateway } from "./gateway/gateway.js";
 import { writeSyntheticModel } from "./gguf/synth.js";
 import { type AppEnv, createApp } from "./http/app.js";
 import { ModelStore } from "./store/store.js";
+import { VERSION } from "./version.js";
 
 export const DEMO_MODEL = "demo:tiny";
 
@@ -81,6 +83,70 @@ export function storeResolver(store: ModelStore): ModelResolver {
           });
       }
       return models;
+    },
+  };
+}
+
+function describeModel(details: Awaited<ReturnType<ModelStore["show"]>>): ModelDescription {
+  const summary = details.manifest.summary;
+  return {
+    name: details.name,
+    digest: details.manifest.files[0]?.digest ?? "",
+    size: details.manifest.files.reduce((total, file) => total + file.size, 0),
+    modifiedAt: new Date(details.manifest.addedAt),
+    architecture: summary.architecture,
+    parameters: summary.parameters,
+    parameterSize: summary.parameterSize,
+    quantization: summary.fileType,
+    contextLength: summary.contextLength,
+    embeddingLength: summary.embeddingLength,
+    chatTemplate: summary.chatTemplate,
+    license: summary.license,
+    synthetic: summary.synthetic,
+    facts: {
+      "general.architecture": summary.architecture,
+      "general.name": summary.name,
+      "general.parameter_count": summary.parameters,
+      "general.file_type": summary.fileType,
+      [`${summary.architecture}.context_length`]: summary.contextLength,
+      [`${summary.architecture}.embedding_length`]: summary.embeddingLength,
+      [`${summary.architecture}.block_count`]: summary.blockCount,
+      [`${summary.architecture}.feed_forward_length`]: summary.feedForwardLength,
+      [`${summary.architecture}.attention.head_count`]: summary.headCount,
+      [`${summary.architecture}.attention.head_count_kv`]: summary.headCountKv,
+      [`${summary.architecture}.vocab_size`]: summary.vocabularySize,
+      "tokenizer.ggml.model": summary.tokenizer,
+      "freehold.synthetic": summary.synthetic,
+    },
+  };
+}
+
+/** The store as the API surfaces see it; unknown names become the API's model_not_found. */
+export function storeCatalog(store: ModelStore): ModelCatalog {
+  const notFound = (name: string, error: unknown): never => {
+    if (error instanceof NotFoundError || (error instanceof StoreError && error.status === 400)) {
+      throw new NotFoundError(`The model '${name}' does not exist here.`, "model_not_found");
+    }
+    throw error;
+  };
+  return {
+    async list() {
+      const entries = await store.list();
+      const described: ModelDescription[] = [];
+      for (const entry of entries) {
+        const details = await store.show(entry.name).catch(() => undefined);
+        if (details) described.push(describeModel(details));
+      }
+      return described;
+    },
+    async describe(name) {
+      return describeModel(await store.show(name).catch((error: unknown) => notFound(name, error)));
+    },
+    async copy(source, destination) {
+      await store.copy(source, destination).catch((error: unknown) => notFound(source, error));
+    },
+    async remove(name) {
+      await store.remove(name).catch((error: unknown) => notFound(name, error));
     },
   };
 }
@@ -222,7 +288,12 @@ export class Freehold implements AsyncDisposable {
       gateway: this.gateway,
       health: { health: () => engineHealth(this.engine) },
       loadedModels: { loadedModels: () => this.engine.status().models },
-      models: { unload: (name) => this.engine.unloadByName(name) },
+      models: {
+        load: (name, keepAliveMs) => this.engine.preload(name, keepAliveMs),
+        unload: (name) => this.engine.unloadByName(name),
+      },
+      catalog: storeCatalog(this.store),
+      version: VERSION,
       listenHost: this.config.host,
       allowedHosts: this.config.allowedHosts,
       maxBodyBytes: this.config.maxBodyBytes,

@@ -66,3 +66,9 @@ test("nothing below http/ knows the web framework", () => {
     [],
   );
 });
+
+test("the version the CLI and API report is package.json's", async () => {
+  const { VERSION } = await import("../src/version.js");
+  const pkg = JSON.parse(readFileSync(join(projectRoot, "package.json"), "utf8")) as { version: string };
+  assert.equal(VERSION, pkg.version);
+});

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from "commander";
 import { isFreeholdError } from "../core/errors.js";
+import { VERSION } from "../version.js";
 import { commands } from "./commands/index.js";
 
 /** Builds the `freehold` command-line program. Each command lives in its own file under ./commands. */
@@ -8,7 +9,7 @@ export function buildProgram(): Command {
     .description(
       "Own the AI your work depends on: run open-weight GGUF models locally behind OpenAI/Ollama/Anthropic APIs.",
     )
-    .version("0.1.0")
+    .version(VERSION)
     .option("--home <dir>", "data directory (default $FREEHOLD_HOME or ~/.freehold)")
     .showHelpAfterError()
     .exitOverride();

@@ -28,7 +28,7 @@ export interface SamplingOptions {
 }
 
 export interface GenerationLimits {
-  /** Upper bound on generated tokens; undefined means "until the context is full". */
+  /** Upper bound on generated tokens (0 generates nothing); undefined means "until the context is full". */
   maxTokens?: number;
   stop?: string[];
   /** Keep generating past end-of-generation tokens (benchmarks). */

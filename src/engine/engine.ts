@@ -337,6 +337,13 @@ export class Engine implements ModelPort {
     slot.idleTimer.unref();
   }
 
+  /** Loads a model ahead of requests; it then idles out after `keepAliveMs` like any other. */
+  async preload(name: string, keepAliveMs?: number): Promise<void> {
+    const { slot } = await this.acquire(name);
+    slot.active++;
+    this.release(slot, keepAliveMs);
+  }
+
   /** Unloads a model by the name a client uses (resolved like a request); false when it was not loaded. */
   async unloadByName(name: string): Promise<boolean> {
     const model = await this.options.resolver.resolve(name);

@@ -1,20 +1,18 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { z } from "zod";
+import type { ModelCatalog, ModelControl } from "../core/catalog.js";
 import { FreeholdError, InvalidRequestError, OverloadedError } from "../core/errors.js";
 import type { Gateway } from "../gateway/gateway.js";
 import { hostAllowed } from "./hostCheck.js";
+import { ollamaErrorBody } from "./ollama/errors.js";
 import { type LoadedModelsSource, registerOllamaPs } from "./ollama/ps.js";
+import { registerOllamaRoutes } from "./ollama/routes.js";
 import { openAIErrorBody } from "./openai/errors.js";
 import { registerOpenAIRoutes } from "./openai/routes.js";
 import { parseBody } from "./validate.js";
 
 const unloadSchema = z.object({ model: z.string().min(1).max(512) });
-
-export interface ModelControl {
-  /** Unloads a model now (or after its running requests). Returns false when it was not loaded. */
-  unload(name: string): Promise<boolean>;
-}
 
 export interface HealthSource {
   /** "ok" when ready; otherwise why not (model loading, no runner can start). */
@@ -26,6 +24,8 @@ export interface AppOptions {
   health: HealthSource;
   loadedModels: LoadedModelsSource;
   models: ModelControl;
+  catalog: ModelCatalog;
+  version: string;
   /** The address the server listens on (decides which Host headers are ours). */
   listenHost: string;
   allowedHosts: readonly string[];
@@ -34,6 +34,12 @@ export interface AppOptions {
   shutdownSignal?: AbortSignal;
   onRequestStart?: () => void;
   onRequestEnd?: () => void;
+}
+
+/** Each API answers errors in its own shape: Ollama's under /api/, OpenAI's elsewhere. */
+function errorBodyFor(path: string, error: unknown): { status: number; body: unknown } {
+  if (path.startsWith("/api/")) return ollamaErrorBody(error);
+  return openAIErrorBody(error);
 }
 
 /** Passes a body through and calls `onEnd` once when it finishes, fails or is cancelled by the client. */
@@ -126,7 +132,8 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     }
     // A streamed answer is still in flight after the handler returns: count it until its body ends.
     const body = c.res.body;
-    if (body && c.res.headers.get("content-type")?.startsWith("text/event-stream")) {
+    const type = c.res.headers.get("content-type") ?? "";
+    if (body && (type.startsWith("text/event-stream") || type.startsWith("application/x-ndjson"))) {
       c.res = new Response(onStreamEnd(body, end), c.res);
     } else {
       end();
@@ -154,10 +161,16 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     const health = options.health.health();
     return c.json({ status: health.status, ...health.detail }, health.ready ? 200 : 503);
   });
-  app.get("/", (c) => c.text("freehold is running\n"));
+  app.get("/", (c) => c.text("freehold is running"));
 
   registerOpenAIRoutes(app, options.gateway);
   registerOllamaPs(app, options.loadedModels);
+  registerOllamaRoutes(app, {
+    gateway: options.gateway,
+    catalog: options.catalog,
+    models: options.models,
+    version: options.version,
+  });
   app.post("/freehold/unload", async (c) => {
     const body = parseBody(unloadSchema, await c.get("json")());
     const unloaded = await options.models.unload(body.model);
@@ -165,18 +178,17 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   });
 
   app.notFound((c) => {
-    const { body } = openAIErrorBody(
-      new FreeholdError(`Unknown request URL: ${c.req.method} ${new URL(c.req.url).pathname}`, {
-        code: "unknown_url",
-        status: 404,
-        type: "not_found_error",
-      }),
-    );
+    const error = new FreeholdError(`Unknown request URL: ${c.req.method} ${new URL(c.req.url).pathname}`, {
+      code: "unknown_url",
+      status: 404,
+      type: "not_found_error",
+    });
+    const { body } = errorBodyFor(new URL(c.req.url).pathname, error);
     return c.json(body, 404);
   });
 
   app.onError((error, c) => {
-    const { status, body } = openAIErrorBody(error);
+    const { status, body } = errorBodyFor(new URL(c.req.url).pathname, error);
     if (error instanceof OverloadedError) c.header("Retry-After", String(error.retryAfterSeconds));
     if (status >= 500 && !(error instanceof FreeholdError)) console.error(error);
     return c.json(body, status as 400);

@@ -229,6 +229,12 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
     }
     const room = context.contextSize - tokens.length;
     const maxTokens = Math.min(message.limits.maxTokens ?? room, room);
+    if (maxTokens <= 0) {
+      // Nothing to generate (Ollama's num_predict 0): report the prompt and stop.
+      emit({ type: "usage", usage: { promptTokens: tokens.length, completionTokens: 0 } });
+      emit({ type: "finish", reason: "length" });
+      return;
+    }
     const matcher = new StopSequenceMatcher([...(message.limits.stop ?? []), ...stops]);
     const sampling = message.sampling;
     const sequence = await pool.acquire(tokens);

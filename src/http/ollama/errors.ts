@@ -1,0 +1,13 @@
+import { isFreeholdError } from "../../core/errors.js";
+
+/** Ollama's error body is `{"error": "message"}` with the HTTP status carrying the kind. The one mapper for this API. */
+export function ollamaErrorBody(error: unknown): { status: number; body: { error: string } } {
+  if (isFreeholdError(error)) {
+    if (error.code === "model_not_found") {
+      const name = /'([^']+)'/.exec(error.message)?.[1] ?? "";
+      return { status: 404, body: { error: `model "${name}" not found, try pulling it first` } };
+    }
+    return { status: error.status, body: { error: error.message } };
+  }
+  return { status: 500, body: { error: "internal server error" } };
+}

@@ -1,0 +1,93 @@
+import type { ChatMessage, ChatRequest, GenerateRequest, GenerationLimits, SamplingOptions } from "../../core/chat.js";
+import { parseKeepAlive } from "../../core/duration.js";
+import { InvalidRequestError } from "../../core/errors.js";
+import type { OllamaChatBody, OllamaGenerateBody } from "./schemas.js";
+
+type Options = NonNullable<OllamaChatBody["options"]>;
+
+/** Ollama's defaults (api.DefaultOptions), applied where a request leaves an option out. */
+const defaults = { temperature: 0.8, topK: 40, topP: 0.9, repeatPenalty: 1.1, repeatLastN: 64 } as const;
+
+function sampling(options: Options | undefined): SamplingOptions {
+  const o = options ?? {};
+  const result: SamplingOptions = {
+    temperature: o.temperature ?? defaults.temperature,
+    topK: o.top_k ?? defaults.topK,
+    topP: o.top_p ?? defaults.topP,
+    repeatPenalty: o.repeat_penalty ?? defaults.repeatPenalty,
+    repeatLastN: o.repeat_last_n === -1 ? 65_536 : (o.repeat_last_n ?? defaults.repeatLastN),
+  };
+  if (o.min_p !== undefined) result.minP = o.min_p;
+  if (o.seed !== undefined) result.seed = o.seed;
+  if (o.presence_penalty !== undefined) result.presencePenalty = o.presence_penalty;
+  if (o.frequency_penalty !== undefined) result.frequencyPenalty = o.frequency_penalty;
+  return result;
+}
+
+function limits(options: Options | undefined): GenerationLimits {
+  const result: GenerationLimits = {};
+  // -1: no limit; -2: fill the context; both end at the context's end here.
+  if (options?.num_predict !== undefined && options.num_predict >= 0) result.maxTokens = options.num_predict;
+  if (options?.stop && options.stop.length > 0) result.stop = options.stop;
+  return result;
+}
+
+function refuseFormat(format: unknown): void {
+  if (format !== undefined && format !== "") {
+    throw new InvalidRequestError("format (structured output) is not supported by this server yet", "format");
+  }
+}
+
+function keepAlive(value: number | string | undefined): { keepAliveMs?: number } {
+  return value === undefined ? {} : { keepAliveMs: parseKeepAlive(value) };
+}
+
+export function toChatRequest(body: OllamaChatBody): ChatRequest {
+  refuseFormat(body.format);
+  const messages: ChatMessage[] = (body.messages ?? []).map((message) => ({
+    role: message.role,
+    content: message.content,
+  }));
+  return {
+    kind: "chat",
+    model: body.model,
+    messages,
+    sampling: sampling(body.options),
+    limits: limits(body.options),
+    ...keepAlive(body.keep_alive),
+  };
+}
+
+/**
+ * /api/generate: with `raw` the prompt goes to the model as it is; otherwise it is the user turn of a chat (with
+ * `system` before it) rendered by the model's own template.
+ */
+export function toGenerateRequest(body: OllamaGenerateBody): GenerateRequest {
+  refuseFormat(body.format);
+  if (body.template !== undefined && body.template !== "") {
+    throw new InvalidRequestError(
+      "template overrides (Ollama's Go templates) are not supported; send raw: true with a prompt you have formatted",
+      "template",
+    );
+  }
+  if (body.suffix !== undefined && body.suffix !== "") {
+    throw new InvalidRequestError("suffix (fill-in-the-middle) is not supported by this model", "suffix");
+  }
+  if (body.context !== undefined && body.context.length > 0) {
+    throw new InvalidRequestError(
+      "context (the deprecated token history) is not supported; send the conversation to /api/chat",
+      "context",
+    );
+  }
+  const base = {
+    model: body.model,
+    sampling: sampling(body.options),
+    limits: limits(body.options),
+    ...keepAlive(body.keep_alive),
+  };
+  if (body.raw) return { kind: "completion", prompt: body.prompt ?? "", ...base };
+  const messages: ChatMessage[] = [];
+  if (body.system) messages.push({ role: "system", content: body.system });
+  messages.push({ role: "user", content: body.prompt ?? "" });
+  return { kind: "chat", messages, ...base };
+}

@@ -1,0 +1,271 @@
+import type { Hono } from "hono";
+import type { ModelCatalog, ModelControl, ModelDescription } from "../../core/catalog.js";
+import { type ChatEvent, type FinishReason, foldChatEvents, type TimingInfo, type Usage } from "../../core/chat.js";
+import { parseKeepAlive } from "../../core/duration.js";
+import { FreeholdError } from "../../core/errors.js";
+import type { Gateway } from "../../gateway/gateway.js";
+import type { AppEnv } from "../app.js";
+import { ndjsonHeaders, ndjsonStream } from "../ndjson.js";
+import { toFreeholdError } from "../openai/errors.js";
+import { primeStream } from "../stream.js";
+import { parseBody } from "../validate.js";
+import { ollamaErrorBody } from "./errors.js";
+import { toChatRequest, toGenerateRequest } from "./requests.js";
+import {
+  chatSchema,
+  copySchema,
+  embedSchema,
+  generateSchema,
+  legacyEmbeddingsSchema,
+  modelNameSchema,
+} from "./schemas.js";
+
+export interface OllamaDependencies {
+  gateway: Gateway;
+  catalog: ModelCatalog;
+  models: ModelControl;
+  version: string;
+}
+
+const doneReasons: Record<FinishReason, string> = {
+  stop: "stop",
+  length: "length",
+  "tool-calls": "stop",
+  error: "stop",
+  cancelled: "stop",
+};
+
+const nanoseconds = (ms: number) => Math.round(ms * 1e6);
+
+/** Ollama's closing statistics: counts and durations in nanoseconds. */
+function stats(started: number, usage: Usage | undefined, timing: TimingInfo | undefined) {
+  return {
+    total_duration: nanoseconds(performance.now() - started),
+    load_duration: 0,
+    prompt_eval_count: usage?.promptTokens ?? 0,
+    prompt_eval_duration: nanoseconds(timing?.promptMs ?? 0),
+    eval_count: usage?.completionTokens ?? 0,
+    eval_duration: nanoseconds(timing?.generationMs ?? 0),
+  };
+}
+
+/**
+ * Streams one answer as Ollama's NDJSON: a line per text piece, then a closing line with done, done_reason and
+ * statistics. `piece` and `closing` shape /api/chat's `message` or /api/generate's `response`.
+ */
+function encodeAnswer(
+  events: AsyncIterator<ChatEvent>,
+  model: string,
+  started: number,
+  piece: (text: string) => Record<string, unknown>,
+): ReadableStream<Uint8Array> {
+  let usage: Usage | undefined;
+  let timing: TimingInfo | undefined;
+  return ndjsonStream(
+    events,
+    (event) => {
+      const createdAt = new Date().toISOString();
+      switch (event.type) {
+        case "text-delta":
+          return [{ model, created_at: createdAt, ...piece(event.text), done: false }];
+        case "usage":
+          usage = event.usage;
+          timing = event.timing;
+          return [];
+        case "finish":
+          return [
+            {
+              model,
+              created_at: createdAt,
+              ...piece(""),
+              done: true,
+              done_reason: doneReasons[event.reason],
+              ...stats(started, usage, timing),
+            },
+          ];
+        case "error":
+          return [{ error: event.error.message }];
+      }
+    },
+    (error) => ollamaErrorBody(error).body,
+  );
+}
+
+function details(model: ModelDescription) {
+  return {
+    parent_model: "",
+    format: "gguf",
+    family: model.architecture,
+    families: [model.architecture],
+    parameter_size: model.parameterSize,
+    quantization_level: model.quantization,
+  };
+}
+
+function modelName(body: { model?: string | undefined; name?: string | undefined }): string {
+  const name = body.model ?? body.name;
+  if (!name)
+    throw new FreeholdError("model is required", {
+      code: "invalid_request",
+      status: 400,
+      type: "invalid_request_error",
+      param: "model",
+    });
+  return name;
+}
+
+export function registerOllamaRoutes(app: Hono<AppEnv>, deps: OllamaDependencies): void {
+  const { gateway, catalog, models } = deps;
+
+  /** An empty prompt loads the model (or, with keep_alive 0, unloads it), as Ollama does. */
+  async function loadOrUnload(model: string, keepAlive: number | string | undefined) {
+    const keepAliveMs = keepAlive === undefined ? undefined : parseKeepAlive(keepAlive);
+    if (keepAliveMs === 0) {
+      await models.unload(model);
+      return "unload";
+    }
+    await models.load(model, keepAliveMs);
+    return "load";
+  }
+
+  app.post("/api/chat", async (c) => {
+    const body = parseBody(chatSchema, await c.get("json")());
+    const started = performance.now();
+    if (!body.messages || body.messages.length === 0) {
+      const reason = await loadOrUnload(body.model, body.keep_alive);
+      return c.json({
+        model: body.model,
+        created_at: new Date().toISOString(),
+        message: { role: "assistant", content: "" },
+        done_reason: reason,
+        done: true,
+      });
+    }
+    const events = gateway.generate(toChatRequest(body), c.get("signal"));
+    if (body.stream === false) {
+      const answer = await foldChatEvents(events, (event) => toFreeholdError(event.error));
+      return c.json({
+        model: body.model,
+        created_at: new Date().toISOString(),
+        message: { role: "assistant", content: answer.text },
+        done_reason: doneReasons[answer.finishReason],
+        done: true,
+        ...stats(started, answer.usage, answer.timing),
+      });
+    }
+    const iterator = await primeStream(events);
+    return new Response(
+      encodeAnswer(iterator, body.model, started, (text) => ({ message: { role: "assistant", content: text } })),
+      { headers: ndjsonHeaders },
+    );
+  });
+
+  app.post("/api/generate", async (c) => {
+    const body = parseBody(generateSchema, await c.get("json")());
+    const started = performance.now();
+    if (!body.prompt && !body.system) {
+      const reason = await loadOrUnload(body.model, body.keep_alive);
+      return c.json({
+        model: body.model,
+        created_at: new Date().toISOString(),
+        response: "",
+        done_reason: reason,
+        done: true,
+      });
+    }
+    const events = gateway.generate(toGenerateRequest(body), c.get("signal"));
+    if (body.stream === false) {
+      const answer = await foldChatEvents(events, (event) => toFreeholdError(event.error));
+      return c.json({
+        model: body.model,
+        created_at: new Date().toISOString(),
+        response: answer.text,
+        done_reason: doneReasons[answer.finishReason],
+        done: true,
+        ...stats(started, answer.usage, answer.timing),
+      });
+    }
+    const iterator = await primeStream(events);
+    return new Response(
+      encodeAnswer(iterator, body.model, started, (text) => ({ response: text })),
+      { headers: ndjsonHeaders },
+    );
+  });
+
+  app.post("/api/embed", async (c) => {
+    const body = parseBody(embedSchema, await c.get("json")());
+    const started = performance.now();
+    const input = typeof body.input === "string" ? [body.input] : body.input;
+    const result = await gateway.embed({ model: body.model, input }, c.get("signal"));
+    return c.json({
+      model: body.model,
+      embeddings: result.vectors,
+      total_duration: nanoseconds(performance.now() - started),
+      load_duration: 0,
+      prompt_eval_count: result.promptTokens,
+    });
+  });
+
+  app.post("/api/embeddings", async (c) => {
+    const body = parseBody(legacyEmbeddingsSchema, await c.get("json")());
+    if (body.prompt === "") return c.json({ embedding: [] });
+    const result = await gateway.embed({ model: body.model, input: [body.prompt] }, c.get("signal"));
+    return c.json({ embedding: result.vectors[0] ?? [] });
+  });
+
+  app.get("/api/tags", async (c) => {
+    const list = await catalog.list();
+    return c.json({
+      models: list.map((model) => ({
+        name: model.name,
+        model: model.name,
+        modified_at: model.modifiedAt.toISOString(),
+        size: model.size,
+        digest: model.digest.replace(/^sha256:/, ""),
+        details: details(model),
+      })),
+    });
+  });
+
+  app.post("/api/show", async (c) => {
+    const body = parseBody(modelNameSchema, await c.get("json")());
+    const model = await catalog.describe(modelName(body));
+    return c.json({
+      license: model.license ?? "",
+      modelfile: `# freehold does not use Modelfiles; this model is ${model.name}\nFROM ${model.name}\n`,
+      parameters: "",
+      template: model.chatTemplate ?? "",
+      details: details(model),
+      model_info: model.facts,
+      capabilities: ["completion", "embedding"],
+      modified_at: model.modifiedAt.toISOString(),
+    });
+  });
+
+  app.post("/api/copy", async (c) => {
+    const body = parseBody(copySchema, await c.get("json")());
+    await catalog.copy(body.source, body.destination);
+    return c.body(null, 200);
+  });
+
+  app.delete("/api/delete", async (c) => {
+    const body = parseBody(modelNameSchema, await c.get("json")());
+    const name = modelName(body);
+    await models.unload(name).catch(() => false);
+    await catalog.remove(name);
+    return c.body(null, 200);
+  });
+
+  app.get("/api/version", (c) => c.json({ version: deps.version }));
+
+  for (const path of ["/api/pull", "/api/create", "/api/push"]) {
+    app.post(path, (c) =>
+      c.json(
+        {
+          error: `${path} is not available yet in freehold: add models with \`freehold import FILE --name NAME\` (pulling from a hub comes in a later release)`,
+        },
+        501,
+      ),
+    );
+  }
+}
