@@ -161,7 +161,8 @@ describe("Ollama's native API, driven by the official ollama client", { skip: st
       [{ model: "stories", prompt: "x", options: { temperature: "hot" } }, "options.temperature"],
       [{ model: "stories", prompt: "x", options: { num_predict: 1.5 } }, "options.num_predict"],
       [{ prompt: "x" }, "model"],
-      [{ model: "stories", prompt: "x", format: "json" }, "format"],
+      [{ model: "stories", prompt: "x", format: "yaml" }, "format"],
+      [{ model: "stories", prompt: "x", format: { type: "string", pattern: "a" } }, "format"],
       [{ model: "stories", prompt: "x", template: "{{ .Prompt }}" }, "template"],
       [{ model: "stories", prompt: "x", suffix: "end" }, "suffix"],
     ] as const) {

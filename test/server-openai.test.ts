@@ -326,9 +326,9 @@ describe("OpenAI-compatible server on stories260K", { skip: storiesModelMissing 
       ["functions not supported", "/v1/chat/completions", { ...chat, functions: [{ name: "f" }] }, "functions"],
       ["stop string too long", "/v1/chat/completions", { ...chat, stop: "x".repeat(2000) }, "stop"],
       [
-        "response_format json not yet",
+        "response_format unknown type",
         "/v1/chat/completions",
-        { ...chat, response_format: { type: "json_object" } },
+        { ...chat, response_format: { type: "xml" } },
         "response_format",
       ],
       ["completion prompt missing", "/v1/completions", { model: "stories" }, "prompt"],

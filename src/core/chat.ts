@@ -35,11 +35,18 @@ export interface GenerationLimits {
   ignoreEos?: boolean;
 }
 
+/** Structured output, enforced by a grammar while generating. Schemas are already normalised (core/jsonSchema.ts). */
+export type ResponseFormat =
+  | { type: "text" }
+  | { type: "json" }
+  | { type: "json-schema"; schema: Record<string, unknown>; name?: string };
+
 interface RequestBase {
   /** Model name as the client asked for it. */
   model: string;
   sampling: SamplingOptions;
   limits: GenerationLimits;
+  responseFormat?: ResponseFormat;
   /** Free-form tags for the ledger and routing (never sent to the model). */
   metadata?: Record<string, string>;
   /** How long the model stays loaded after this request, in ms (Ollama's keep_alive): 0 unloads, negative keeps. */

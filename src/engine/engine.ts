@@ -376,6 +376,7 @@ export class Engine implements ModelPort {
           ...(request.kind === "chat" ? { messages: request.messages } : { prompt: request.prompt }),
           sampling: request.sampling,
           limits: request.limits,
+          ...(request.responseFormat ? { responseFormat: request.responseFormat } : {}),
         },
         signal,
       );

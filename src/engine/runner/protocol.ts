@@ -1,4 +1,4 @@
-import type { ChatEvent, ChatMessage, GenerationLimits, SamplingOptions } from "../../core/chat.js";
+import type { ChatEvent, ChatMessage, GenerationLimits, ResponseFormat, SamplingOptions } from "../../core/chat.js";
 
 /**
  * The lean protocol between the server and a runner child process (Node IPC, structured clone).
@@ -29,6 +29,7 @@ export type ParentMessage =
       prompt?: string | number[];
       sampling: SamplingOptions;
       limits: GenerationLimits;
+      responseFormat?: ResponseFormat;
     }
   | { type: "embed"; id: number; input: string[] }
   | { type: "cancel"; id: number }

@@ -8,10 +8,12 @@ import type {
   LlamaContext,
   LlamaContextSequence,
   LlamaEmbeddingContext,
+  LlamaGrammar,
   LlamaModel,
   Token,
 } from "node-llama-cpp";
-import type { ChatEvent, ChatMessage, FinishReason } from "../../core/chat.js";
+import type { ChatEvent, ChatMessage, FinishReason, ResponseFormat } from "../../core/chat.js";
+import { JsonEndTracker } from "../../core/jsonEnd.js";
 import { StopSequenceMatcher } from "../../core/stopSequences.js";
 import type { LoadedInfo, LoadOptions, ParentMessage } from "./protocol.js";
 
@@ -208,12 +210,41 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
     return { tokens: state.contextText.tokenize(model.tokenizer), stops };
   }
 
+  // Grammars compile once per distinct schema; a few dozen cover any real workload.
+  const grammars = new Map<string, Promise<LlamaGrammar>>();
+  function grammarFor(format: ResponseFormat | undefined): Promise<LlamaGrammar> | undefined {
+    if (!format || format.type === "text") return undefined;
+    const key = format.type === "json" ? "json" : JSON.stringify(format.schema);
+    let grammar = grammars.get(key);
+    if (!grammar) {
+      grammar =
+        format.type === "json"
+          ? llama.getGrammarFor("json")
+          : llama.createGrammarForJsonSchema(format.schema as Parameters<Llama["createGrammarForJsonSchema"]>[0]);
+      grammar.catch(() => grammars.delete(key));
+      if (grammars.size >= 32) grammars.delete(grammars.keys().next().value!);
+      grammars.set(key, grammar);
+    }
+    return grammar;
+  }
+
   async function generate(
     message: GenerateMessage,
     signal: AbortSignal,
     emit: (event: ChatEvent) => void,
   ): Promise<void> {
     const started = performance.now();
+    let grammar: LlamaGrammar | undefined;
+    try {
+      grammar = await grammarFor(message.responseFormat);
+    } catch (error) {
+      throw requestError(
+        `the JSON schema cannot be turned into a grammar: ${(error as Error).message.split("\n")[0]}`,
+        "invalid_schema",
+        400,
+        "response_format",
+      );
+    }
     const { tokens, stops } = promptTokens(message);
     for (const token of tokens) {
       if (token < 0 || token >= vocabularySize)
@@ -276,8 +307,10 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
             }
           : {}),
         yieldEogToken: true,
+        ...(grammar ? { grammarEvaluationState: new nlc.LlamaGrammarEvaluationState({ model, grammar }) } : {}),
       });
       let pending: Token[] = [];
+      const jsonTracker = grammar ? new JsonEndTracker() : undefined;
       for await (const token of iterator) {
         if (signal.aborted) {
           reason = "cancelled";
@@ -296,10 +329,17 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
         if (text.endsWith("\uFFFD") && pending.length < 4 && completionTokens < maxTokens) continue;
         pending = [];
         if (eogTokens.includes(token)) text = "";
+        // With a JSON grammar, the closing bracket ends the answer (the grammar would allow endless whitespace).
+        const jsonEnd = jsonTracker?.push(text) ?? -1;
+        if (jsonEnd >= 0) text = text.slice(0, jsonEnd);
         const result = matcher.push(text);
         if (result.text) emit({ type: "text-delta", text: result.text });
-        if (result.stopped) {
+        if (result.stopped || jsonEnd >= 0) {
           reason = "stop";
+          if (jsonEnd >= 0) {
+            const rest = matcher.flush();
+            if (rest) emit({ type: "text-delta", text: rest });
+          }
           break;
         }
         if (completionTokens >= maxTokens) {

@@ -1,6 +1,14 @@
-import type { ChatMessage, ChatRequest, GenerateRequest, GenerationLimits, SamplingOptions } from "../../core/chat.js";
+import type {
+  ChatMessage,
+  ChatRequest,
+  GenerateRequest,
+  GenerationLimits,
+  ResponseFormat,
+  SamplingOptions,
+} from "../../core/chat.js";
 import { parseKeepAlive } from "../../core/duration.js";
 import { InvalidRequestError } from "../../core/errors.js";
+import { prepareJsonSchema } from "../../core/jsonSchema.js";
 import type { OllamaChatBody, OllamaGenerateBody } from "./schemas.js";
 
 type Options = NonNullable<OllamaChatBody["options"]>;
@@ -32,10 +40,11 @@ function limits(options: Options | undefined): GenerationLimits {
   return result;
 }
 
-function refuseFormat(format: unknown): void {
-  if (format !== undefined && format !== "") {
-    throw new InvalidRequestError("format (structured output) is not supported by this server yet", "format");
-  }
+/** Ollama's `format`: "json", or a JSON schema; enforced by a grammar. */
+function responseFormat(format: OllamaChatBody["format"]): { responseFormat?: ResponseFormat } {
+  if (format === undefined || format === "") return {};
+  if (format === "json") return { responseFormat: { type: "json" } };
+  return { responseFormat: { type: "json-schema", schema: prepareJsonSchema(format, "format") } };
 }
 
 function keepAlive(value: number | string | undefined): { keepAliveMs?: number } {
@@ -43,7 +52,6 @@ function keepAlive(value: number | string | undefined): { keepAliveMs?: number }
 }
 
 export function toChatRequest(body: OllamaChatBody): ChatRequest {
-  refuseFormat(body.format);
   const messages: ChatMessage[] = (body.messages ?? []).map((message) => ({
     role: message.role,
     content: message.content,
@@ -54,6 +62,7 @@ export function toChatRequest(body: OllamaChatBody): ChatRequest {
     messages,
     sampling: sampling(body.options),
     limits: limits(body.options),
+    ...responseFormat(body.format),
     ...keepAlive(body.keep_alive),
   };
 }
@@ -63,7 +72,6 @@ export function toChatRequest(body: OllamaChatBody): ChatRequest {
  * `system` before it) rendered by the model's own template.
  */
 export function toGenerateRequest(body: OllamaGenerateBody): GenerateRequest {
-  refuseFormat(body.format);
   if (body.template !== undefined && body.template !== "") {
     throw new InvalidRequestError(
       "template overrides (Ollama's Go templates) are not supported; send raw: true with a prompt you have formatted",
@@ -83,6 +91,7 @@ export function toGenerateRequest(body: OllamaGenerateBody): GenerateRequest {
     model: body.model,
     sampling: sampling(body.options),
     limits: limits(body.options),
+    ...responseFormat(body.format),
     ...keepAlive(body.keep_alive),
   };
   if (body.raw) return { kind: "completion", prompt: body.prompt ?? "", ...base };

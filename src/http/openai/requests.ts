@@ -1,5 +1,6 @@
-import type { ChatMessage, ChatRequest, CompletionRequest, SamplingOptions } from "../../core/chat.js";
+import type { ChatMessage, ChatRequest, CompletionRequest, ResponseFormat, SamplingOptions } from "../../core/chat.js";
 import { parseKeepAlive } from "../../core/duration.js";
+import { prepareJsonSchema } from "../../core/jsonSchema.js";
 import type { ChatCompletionBody, CompletionBody } from "./schemas.js";
 
 type SamplingBody = Pick<
@@ -52,6 +53,19 @@ function keepAlive(value: number | string | undefined): { keepAliveMs?: number }
   return value === undefined ? {} : { keepAliveMs: parseKeepAlive(value) };
 }
 
+/** OpenAI's response_format → the internal one; schemas are checked and normalised before anything is generated. */
+function responseFormat(format: ChatCompletionBody["response_format"]): { responseFormat?: ResponseFormat } {
+  if (!format || format.type === "text") return {};
+  if (format.type === "json_object" || !format.json_schema.schema) return { responseFormat: { type: "json" } };
+  return {
+    responseFormat: {
+      type: "json-schema",
+      schema: prepareJsonSchema(format.json_schema.schema, "response_format"),
+      name: format.json_schema.name,
+    },
+  };
+}
+
 export function toChatRequest(body: ChatCompletionBody): ChatRequest {
   const messages: ChatMessage[] = body.messages.map((message) => ({
     role: message.role === "developer" ? "system" : message.role,
@@ -66,6 +80,7 @@ export function toChatRequest(body: ChatCompletionBody): ChatRequest {
     messages,
     sampling: sampling(body),
     limits: defined({ maxTokens, stop: stops(body.stop), ignoreEos: body.ignore_eos }),
+    ...responseFormat(body.response_format),
     ...keepAlive(body.keep_alive),
   };
 }

@@ -57,7 +57,19 @@ export const chatCompletionSchema = z.looseObject({
   max_completion_tokens: z.number().int().min(1).max(MAX_TOKENS_LIMIT).nullable().optional(),
   tools: z.array(z.unknown()).max(0, "tools are not supported by this server yet").nullable().optional(),
   response_format: z
-    .object({ type: z.literal("text") })
+    .discriminatedUnion("type", [
+      z.object({ type: z.literal("text") }),
+      z.object({ type: z.literal("json_object") }),
+      z.object({
+        type: z.literal("json_schema"),
+        json_schema: z.looseObject({
+          name: z.string().max(64),
+          description: z.string().optional(),
+          schema: z.record(z.string(), z.unknown()).optional(),
+          strict: z.boolean().nullable().optional(),
+        }),
+      }),
+    ])
     .nullable()
     .optional(),
 });
