@@ -312,10 +312,37 @@ describe("OpenAI-compatible server on stories260K", { skip: storiesModelMissing 
       ["n above 1", "/v1/chat/completions", { ...chat, n: 2 }, "n"],
       ["stream not a boolean", "/v1/chat/completions", { ...chat, stream: "yes" }, "stream"],
       [
-        "tools not supported yet",
+        "tool name with spaces",
         "/v1/chat/completions",
-        { ...chat, tools: [{ type: "function", function: { name: "f" } }] },
-        "tools",
+        { ...chat, tools: [{ type: "function", function: { name: "get weather" } }] },
+        "tools[0].function.name",
+      ],
+      [
+        "tool_choice naming an unknown tool",
+        "/v1/chat/completions",
+        {
+          ...chat,
+          tools: [{ type: "function", function: { name: "f" } }],
+          tool_choice: { type: "function", function: { name: "g" } },
+        },
+        "tool_choice",
+      ],
+      [
+        "tool parameters the grammar cannot enforce",
+        "/v1/chat/completions",
+        {
+          ...chat,
+          tools: [
+            {
+              type: "function",
+              function: {
+                name: "f",
+                parameters: { type: "object", properties: { n: { type: "number", minimum: 0 } } },
+              },
+            },
+          ],
+        },
+        "tools[0].function.parameters",
       ],
       [
         "logit_bias not supported yet",

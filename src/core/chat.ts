@@ -6,9 +6,28 @@
 
 export type Role = "system" | "user" | "assistant" | "tool";
 
+/** A function call the model made (arguments as a JSON text, as OpenAI sends them). */
+export interface ToolCall {
+  id: string;
+  name: string;
+  arguments: string;
+}
+
+/** A function the model may call; `parameters` is a JSON schema already normalised (core/jsonSchema.ts). */
+export interface ToolDefinition {
+  name: string;
+  description?: string;
+  parameters: Record<string, unknown>;
+}
+
+/** "required" and a named tool force a call (by grammar); "auto" lets the model choose; "none" hides the tools. */
+export type ToolChoice = "auto" | "none" | "required" | { name: string };
+
 export interface ChatMessage {
   role: Role;
   content: string;
+  /** For role "assistant": the calls it made. */
+  toolCalls?: ToolCall[];
   /** For role "tool": the call this message answers. */
   toolCallId?: string;
   name?: string;
@@ -56,6 +75,8 @@ interface RequestBase {
 export interface ChatRequest extends RequestBase {
   kind: "chat";
   messages: ChatMessage[];
+  tools?: ToolDefinition[];
+  toolChoice?: ToolChoice;
 }
 
 export interface CompletionRequest extends RequestBase {
@@ -96,6 +117,7 @@ export interface TimingInfo {
 
 export type ChatEvent =
   | { type: "text-delta"; text: string }
+  | { type: "tool-call"; call: ToolCall }
   | { type: "usage"; usage: Usage; timing?: TimingInfo }
   | { type: "finish"; reason: FinishReason }
   | { type: "error"; error: { message: string; code: string; status: number; retryable: boolean } };
@@ -117,6 +139,7 @@ export interface ModelPort {
 
 export interface FoldedAnswer {
   text: string;
+  toolCalls: ToolCall[];
   finishReason: FinishReason;
   usage: Usage;
   timing?: TimingInfo;
@@ -128,6 +151,7 @@ export async function foldChatEvents(
   toError: (event: Extract<ChatEvent, { type: "error" }>) => Error,
 ): Promise<FoldedAnswer> {
   let text = "";
+  const toolCalls: ToolCall[] = [];
   let finishReason: FinishReason = "stop";
   let usage: Usage = { promptTokens: 0, completionTokens: 0 };
   let timing: TimingInfo | undefined;
@@ -135,6 +159,9 @@ export async function foldChatEvents(
     switch (event.type) {
       case "text-delta":
         text += event.text;
+        break;
+      case "tool-call":
+        toolCalls.push(event.call);
         break;
       case "usage":
         usage = event.usage;
@@ -149,5 +176,5 @@ export async function foldChatEvents(
         event satisfies never;
     }
   }
-  return timing ? { text, finishReason, usage, timing } : { text, finishReason, usage };
+  return timing ? { text, toolCalls, finishReason, usage, timing } : { text, toolCalls, finishReason, usage };
 }

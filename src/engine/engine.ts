@@ -373,7 +373,13 @@ export class Engine implements ModelPort {
       yield* runner.generate(
         {
           kind: request.kind,
-          ...(request.kind === "chat" ? { messages: request.messages } : { prompt: request.prompt }),
+          ...(request.kind === "chat"
+            ? {
+                messages: request.messages,
+                ...(request.tools ? { tools: request.tools } : {}),
+                ...(request.toolChoice ? { toolChoice: request.toolChoice } : {}),
+              }
+            : { prompt: request.prompt }),
           sampling: request.sampling,
           limits: request.limits,
           ...(request.responseFormat ? { responseFormat: request.responseFormat } : {}),

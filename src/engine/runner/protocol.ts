@@ -1,4 +1,12 @@
-import type { ChatEvent, ChatMessage, GenerationLimits, ResponseFormat, SamplingOptions } from "../../core/chat.js";
+import type {
+  ChatEvent,
+  ChatMessage,
+  GenerationLimits,
+  ResponseFormat,
+  SamplingOptions,
+  ToolChoice,
+  ToolDefinition,
+} from "../../core/chat.js";
 
 /**
  * The lean protocol between the server and a runner child process (Node IPC, structured clone).
@@ -30,6 +38,8 @@ export type ParentMessage =
       sampling: SamplingOptions;
       limits: GenerationLimits;
       responseFormat?: ResponseFormat;
+      tools?: ToolDefinition[];
+      toolChoice?: ToolChoice;
     }
   | { type: "embed"; id: number; input: string[] }
   | { type: "cancel"; id: number }

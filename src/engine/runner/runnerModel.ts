@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,6 +16,7 @@ import type {
 import type { ChatEvent, ChatMessage, FinishReason, ResponseFormat } from "../../core/chat.js";
 import { JsonEndTracker } from "../../core/jsonEnd.js";
 import { StopSequenceMatcher } from "../../core/stopSequences.js";
+import { forcesToolCall, messagesWithTools, parseToolCall, toolCallSchema } from "../../core/tools.js";
 import type { LoadedInfo, LoadOptions, ParentMessage } from "./protocol.js";
 
 type GenerateMessage = Extract<ParentMessage, { type: "generate" }>;
@@ -194,7 +196,8 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
     }
     let state: ReturnType<ChatWrapper["generateContextState"]>;
     try {
-      state = chatWrapper.generateContextState({ chatHistory: toHistory(message.messages ?? []) });
+      const messages = messagesWithTools(message.messages ?? [], message.tools, message.toolChoice);
+      state = chatWrapper.generateContextState({ chatHistory: toHistory(messages) });
     } catch (error) {
       throw requestError(
         `the model's chat template failed to render: ${(error as Error).message.split("\n")[0]}`,
@@ -236,7 +239,12 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
     const started = performance.now();
     let grammar: LlamaGrammar | undefined;
     try {
-      grammar = await grammarFor(message.responseFormat);
+      const forced = forcesToolCall(message.tools, message.toolChoice);
+      grammar = await grammarFor(
+        forced
+          ? { type: "json-schema", schema: toolCallSchema(message.tools ?? [], message.toolChoice ?? "required") }
+          : message.responseFormat,
+      );
     } catch (error) {
       throw requestError(
         `the JSON schema cannot be turned into a grammar: ${(error as Error).message.split("\n")[0]}`,
@@ -310,7 +318,16 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
         ...(grammar ? { grammarEvaluationState: new nlc.LlamaGrammarEvaluationState({ model, grammar }) } : {}),
       });
       let pending: Token[] = [];
-      const jsonTracker = grammar ? new JsonEndTracker() : undefined;
+      // Tool calls: a forced call is buffered from the start; with "auto", an answer that opens with "{" is held
+      // back until it ends, then becomes a call if it is one (else it is sent as text).
+      const toolsOffered = message.kind === "chat" && (message.tools?.length ?? 0) > 0 && message.toolChoice !== "none";
+      let toolMode: "undecided" | "tool" | "text" = forcesToolCall(message.tools, message.toolChoice)
+        ? "tool"
+        : toolsOffered
+          ? "undecided"
+          : "text";
+      let toolBuffer = "";
+      let jsonTracker = grammar || toolMode === "tool" ? new JsonEndTracker() : undefined;
       for await (const token of iterator) {
         if (signal.aborted) {
           reason = "cancelled";
@@ -329,9 +346,36 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
         if (text.endsWith("\uFFFD") && pending.length < 4 && completionTokens < maxTokens) continue;
         pending = [];
         if (eogTokens.includes(token)) text = "";
+        if (toolMode === "undecided") {
+          toolBuffer += text;
+          const start = toolBuffer.trimStart();
+          if (start.length === 0) {
+            if (completionTokens >= maxTokens) {
+              reason = "length";
+              break;
+            }
+            continue;
+          }
+          toolMode = start.startsWith("{") ? "tool" : "text";
+          text = toolBuffer;
+          toolBuffer = "";
+          if (toolMode === "tool") jsonTracker ??= new JsonEndTracker();
+        }
         // With a JSON grammar, the closing bracket ends the answer (the grammar would allow endless whitespace).
         const jsonEnd = jsonTracker?.push(text) ?? -1;
         if (jsonEnd >= 0) text = text.slice(0, jsonEnd);
+        if (toolMode === "tool") {
+          toolBuffer += text;
+          if (jsonEnd >= 0) {
+            reason = "stop";
+            break;
+          }
+          if (completionTokens >= maxTokens) {
+            reason = "length";
+            break;
+          }
+          continue;
+        }
         const result = matcher.push(text);
         if (result.text) emit({ type: "text-delta", text: result.text });
         if (result.stopped || jsonEnd >= 0) {
@@ -347,7 +391,15 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
           break;
         }
       }
-      if (reason !== "stop" || completionTokens === 0) {
+      if (toolBuffer && reason !== "cancelled") {
+        const call = parseToolCall(toolBuffer, message.tools ?? []);
+        if (call) {
+          emit({ type: "tool-call", call: { id: `call_${randomBytes(12).toString("hex")}`, ...call } });
+          reason = "tool-calls";
+        } else {
+          emit({ type: "text-delta", text: toolBuffer });
+        }
+      } else if (reason !== "stop" || completionTokens === 0) {
         const rest = matcher.flush();
         if (rest && reason !== "cancelled") emit({ type: "text-delta", text: rest });
       }

@@ -52,14 +52,40 @@ function keepAlive(value: number | string | undefined): { keepAliveMs?: number }
 }
 
 export function toChatRequest(body: OllamaChatBody): ChatRequest {
-  const messages: ChatMessage[] = (body.messages ?? []).map((message) => ({
+  const messages: ChatMessage[] = (body.messages ?? []).map((message, index) => ({
     role: message.role,
     content: message.content,
+    ...(message.tool_name ? { name: message.tool_name } : {}),
+    ...(message.tool_calls
+      ? {
+          toolCalls: message.tool_calls.map((call, callIndex) => ({
+            id: `call_${index}_${callIndex}`,
+            name: call.function.name,
+            arguments: JSON.stringify(call.function.arguments ?? {}),
+          })),
+        }
+      : {}),
   }));
+  // Ollama has no tool_choice: tools are offered and the model decides.
+  const tools =
+    body.tools && body.tools.length > 0
+      ? {
+          tools: body.tools.map((tool, toolIndex) => ({
+            name: tool.function.name,
+            ...(tool.function.description ? { description: tool.function.description } : {}),
+            parameters: prepareJsonSchema(
+              tool.function.parameters ?? { type: "object", properties: {} },
+              `tools[${toolIndex}].function.parameters`,
+            ),
+          })),
+          toolChoice: "auto" as const,
+        }
+      : {};
   return {
     kind: "chat",
     model: body.model,
     messages,
+    ...tools,
     sampling: sampling(body.options),
     limits: limits(body.options),
     ...responseFormat(body.format),

@@ -1,6 +1,13 @@
 import type { Hono } from "hono";
 import type { ModelCatalog, ModelControl, ModelDescription } from "../../core/catalog.js";
-import { type ChatEvent, type FinishReason, foldChatEvents, type TimingInfo, type Usage } from "../../core/chat.js";
+import {
+  type ChatEvent,
+  type FinishReason,
+  foldChatEvents,
+  type TimingInfo,
+  type ToolCall,
+  type Usage,
+} from "../../core/chat.js";
 import { parseKeepAlive } from "../../core/duration.js";
 import { FreeholdError } from "../../core/errors.js";
 import type { Gateway } from "../../gateway/gateway.js";
@@ -68,6 +75,15 @@ function encodeAnswer(
       switch (event.type) {
         case "text-delta":
           return [{ model, created_at: createdAt, ...piece(event.text), done: false }];
+        case "tool-call":
+          return [
+            {
+              model,
+              created_at: createdAt,
+              message: { role: "assistant", content: "", tool_calls: [ollamaToolCall(event.call)] },
+              done: false,
+            },
+          ];
         case "usage":
           usage = event.usage;
           timing = event.timing;
@@ -89,6 +105,11 @@ function encodeAnswer(
     },
     (error) => ollamaErrorBody(error).body,
   );
+}
+
+/** Ollama sends a call's arguments as an object, not a JSON text. */
+function ollamaToolCall(call: ToolCall) {
+  return { function: { name: call.name, arguments: JSON.parse(call.arguments || "{}") as unknown } };
 }
 
 function details(model: ModelDescription) {
@@ -147,7 +168,11 @@ export function registerOllamaRoutes(app: Hono<AppEnv>, deps: OllamaDependencies
       return c.json({
         model: body.model,
         created_at: new Date().toISOString(),
-        message: { role: "assistant", content: answer.text },
+        message: {
+          role: "assistant",
+          content: answer.text,
+          ...(answer.toolCalls.length > 0 ? { tool_calls: answer.toolCalls.map(ollamaToolCall) } : {}),
+        },
         done_reason: doneReasons[answer.finishReason],
         done: true,
         ...stats(started, answer.usage, answer.timing),

@@ -30,7 +30,18 @@ export const ollamaMessageSchema = z.looseObject({
   role: z.enum(["system", "user", "assistant", "tool"]),
   content: z.string(),
   images: z.array(z.string()).max(0, "images are not supported: no vision models yet").nullable().optional(),
-  tool_calls: z.array(z.unknown()).optional(),
+  tool_calls: z
+    .array(
+      z.looseObject({
+        function: z.object({
+          name: z.string().min(1).max(64),
+          arguments: z.record(z.string(), z.unknown()).optional(),
+        }),
+      }),
+    )
+    .max(128)
+    .optional(),
+  tool_name: z.string().max(64).optional(),
 });
 
 export const chatSchema = z.looseObject({
@@ -40,7 +51,20 @@ export const chatSchema = z.looseObject({
   format,
   options: optionsSchema,
   keep_alive: keepAlive,
-  tools: z.array(z.unknown()).max(0, "tools are not supported by this server yet").nullable().optional(),
+  tools: z
+    .array(
+      z.looseObject({
+        type: z.literal("function"),
+        function: z.looseObject({
+          name: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, "must be 1-64 letters, digits, underscores or dashes"),
+          description: z.string().max(4096).optional(),
+          parameters: z.record(z.string(), z.unknown()).optional(),
+        }),
+      }),
+    )
+    .max(128)
+    .nullable()
+    .optional(),
   think: z.union([z.boolean(), z.string()]).optional(),
 });
 

@@ -1,5 +1,14 @@
-import type { ChatMessage, ChatRequest, CompletionRequest, ResponseFormat, SamplingOptions } from "../../core/chat.js";
+import type {
+  ChatMessage,
+  ChatRequest,
+  CompletionRequest,
+  ResponseFormat,
+  SamplingOptions,
+  ToolChoice,
+  ToolDefinition,
+} from "../../core/chat.js";
 import { parseKeepAlive } from "../../core/duration.js";
+import { InvalidRequestError } from "../../core/errors.js";
 import { prepareJsonSchema } from "../../core/jsonSchema.js";
 import type { ChatCompletionBody, CompletionBody } from "./schemas.js";
 
@@ -66,12 +75,47 @@ function responseFormat(format: ChatCompletionBody["response_format"]): { respon
   };
 }
 
+/** OpenAI tools → internal ones, each parameter schema checked and normalised like a response_format schema. */
+function tools(body: ChatCompletionBody): { tools?: ToolDefinition[]; toolChoice?: ToolChoice } {
+  if (!body.tools || body.tools.length === 0) {
+    if (body.tool_choice && body.tool_choice !== "none" && body.tool_choice !== "auto") {
+      throw new InvalidRequestError("tool_choice needs tools: send the tools the model may call", "tool_choice");
+    }
+    return {};
+  }
+  const definitions = body.tools.map((tool, index) => ({
+    name: tool.function.name,
+    ...(tool.function.description ? { description: tool.function.description } : {}),
+    parameters: prepareJsonSchema(
+      tool.function.parameters ?? { type: "object", properties: {} },
+      `tools[${index}].function.parameters`,
+    ),
+  }));
+  const choice = body.tool_choice ?? "auto";
+  if (typeof choice === "object" && !definitions.some((tool) => tool.name === choice.function.name)) {
+    throw new InvalidRequestError(
+      `tool_choice names "${choice.function.name}", which is not among the tools`,
+      "tool_choice",
+    );
+  }
+  return { tools: definitions, toolChoice: typeof choice === "object" ? { name: choice.function.name } : choice };
+}
+
 export function toChatRequest(body: ChatCompletionBody): ChatRequest {
   const messages: ChatMessage[] = body.messages.map((message) => ({
     role: message.role === "developer" ? "system" : message.role,
     content: messageText(message.content),
     ...(message.name ? { name: message.name } : {}),
     ...(message.tool_call_id ? { toolCallId: message.tool_call_id } : {}),
+    ...(message.tool_calls
+      ? {
+          toolCalls: message.tool_calls.map((call) => ({
+            id: call.id,
+            name: call.function.name,
+            arguments: call.function.arguments,
+          })),
+        }
+      : {}),
   }));
   const maxTokens = body.max_completion_tokens ?? body.max_tokens;
   return {
@@ -81,6 +125,7 @@ export function toChatRequest(body: ChatCompletionBody): ChatRequest {
     sampling: sampling(body),
     limits: defined({ maxTokens, stop: stops(body.stop), ignoreEos: body.ignore_eos }),
     ...responseFormat(body.response_format),
+    ...tools(body),
     ...keepAlive(body.keep_alive),
   };
 }

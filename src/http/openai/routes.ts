@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { Hono } from "hono";
-import { type ChatEvent, type FinishReason, foldChatEvents, type Usage } from "../../core/chat.js";
+import { type ChatEvent, type FinishReason, foldChatEvents, type ToolCall, type Usage } from "../../core/chat.js";
 import { InvalidRequestError, NotFoundError } from "../../core/errors.js";
 import type { Gateway } from "../../gateway/gateway.js";
 import type { AppEnv } from "../app.js";
@@ -43,6 +43,7 @@ function encodeStream(
 ): ReadableStream<Uint8Array> {
   let usage: Usage | undefined;
   let sentFirst = firstChoice === undefined;
+  let toolIndex = 0;
   return sseStream(
     events,
     (event) => {
@@ -55,6 +56,20 @@ function encodeStream(
         case "text-delta":
           frames.push(JSON.stringify(chunk(textChoice(event.text))));
           break;
+        case "tool-call": {
+          // As OpenAI streams calls: the id and name first, then the arguments, under the call's index.
+          const index = toolIndex++;
+          const call = event.call;
+          frames.push(
+            JSON.stringify(
+              chunk(
+                toolCallChoice({ index, id: call.id, type: "function", function: { name: call.name, arguments: "" } }),
+              ),
+            ),
+            JSON.stringify(chunk(toolCallChoice({ index, function: { arguments: call.arguments } }))),
+          );
+          break;
+        }
         case "usage":
           usage = event.usage;
           break;
@@ -70,6 +85,18 @@ function encodeStream(
     },
     { done: "[DONE]", onError: (error) => JSON.stringify(openAIErrorBody(error).body) },
   );
+}
+
+function toolCallChoice(call: Record<string, unknown>): Record<string, unknown> {
+  return { index: 0, delta: { tool_calls: [call] }, logprobs: null, finish_reason: null };
+}
+
+function toolCallsBody(calls: ToolCall[]) {
+  return calls.map((call) => ({
+    id: call.id,
+    type: "function",
+    function: { name: call.name, arguments: call.arguments },
+  }));
 }
 
 /** The fields every streamed chunk of one answer shares; `usage` is null until the usage chunk when requested. */
@@ -104,7 +131,12 @@ export function registerOpenAIRoutes(app: Hono<AppEnv>, gateway: Gateway): void 
         choices: [
           {
             index: 0,
-            message: { role: "assistant", content: answer.text, refusal: null },
+            message: {
+              role: "assistant",
+              content: answer.toolCalls.length > 0 && !answer.text ? null : answer.text,
+              ...(answer.toolCalls.length > 0 ? { tool_calls: toolCallsBody(answer.toolCalls) } : {}),
+              refusal: null,
+            },
             logprobs: null,
             finish_reason: finishReasons[answer.finishReason],
           },

@@ -8,12 +8,39 @@ const MAX_TOKENS_LIMIT = 1_048_576;
 const textPart = z.object({ type: z.literal("text"), text: z.string() });
 const messageContent = z.union([z.string(), z.array(textPart), z.null()]);
 
+const toolName = z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, "must be 1-64 letters, digits, underscores or dashes");
+
 export const chatMessageSchema = z.object({
   role: z.enum(["system", "developer", "user", "assistant", "tool"]),
   content: messageContent.optional(),
   name: z.string().max(256).optional(),
-  tool_call_id: z.string().optional(),
+  tool_call_id: z.string().max(256).optional(),
+  tool_calls: z
+    .array(
+      z.object({
+        id: z.string().max(256),
+        type: z.literal("function"),
+        function: z.object({ name: toolName, arguments: z.string() }),
+      }),
+    )
+    .max(128)
+    .optional(),
 });
+
+export const toolSchema = z.object({
+  type: z.literal("function"),
+  function: z.object({
+    name: toolName,
+    description: z.string().max(4096).optional(),
+    parameters: z.record(z.string(), z.unknown()).optional(),
+    strict: z.boolean().nullable().optional(),
+  }),
+});
+
+const toolChoiceSchema = z.union([
+  z.enum(["none", "auto", "required"]),
+  z.object({ type: z.literal("function"), function: z.object({ name: toolName }) }),
+]);
 
 const stopString = z.string().max(1000);
 const stopSchema = z.union([stopString, z.array(stopString).max(16), z.null()]).optional();
@@ -55,7 +82,9 @@ export const chatCompletionSchema = z.looseObject({
   ...samplingFields,
   messages: z.array(chatMessageSchema).min(1),
   max_completion_tokens: z.number().int().min(1).max(MAX_TOKENS_LIMIT).nullable().optional(),
-  tools: z.array(z.unknown()).max(0, "tools are not supported by this server yet").nullable().optional(),
+  tools: z.array(toolSchema).max(128).nullable().optional(),
+  tool_choice: toolChoiceSchema.nullable().optional(),
+  parallel_tool_calls: z.boolean().nullable().optional(),
   response_format: z
     .discriminatedUnion("type", [
       z.object({ type: z.literal("text") }),
@@ -79,7 +108,7 @@ export type ChatCompletionBody = z.infer<typeof chatCompletionSchema>;
 /** Chat fields this server does not support yet: refused clearly rather than silently ignored. */
 export const unsupportedChatFields: Record<string, string> = {
   top_logprobs: "top_logprobs is not supported by this server yet",
-  functions: "functions (the legacy form of tools) is not supported; tools are not supported by this server yet",
+  functions: "functions (the legacy form of tools) is not supported; send tools",
   function_call: "function_call (the legacy form of tool_choice) is not supported",
   audio: "audio output is not supported",
   prediction: "predicted outputs are not supported",
