@@ -17,7 +17,7 @@ function registeredRoutes(): string[] {
   const unused = () => {
     throw new Error("not called");
   };
-  const gateway = new Gateway({ generate: unused, embed: unused, listModels: unused });
+  const gateway = new Gateway({ generate: unused, embed: unused, listModels: unused, countTokens: unused });
   const app = createApp({
     gateway,
     health: { health: () => ({ ready: true, status: "ok", detail: {} }) },

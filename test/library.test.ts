@@ -78,6 +78,20 @@ describe("freehold embedded as a library", { skip: storiesModelMissing }, () => 
     );
   });
 
+  test("countTokens gives the prompt tokens a request will use, template applied", async () => {
+    const messages = [{ role: "user" as const, content: "Once upon a time there was a dog." }];
+    const counted = await freehold.gateway.countTokens({
+      kind: "chat",
+      model: "stories",
+      messages,
+      sampling: {},
+      limits: {},
+    });
+    const answer = await freehold.chatText({ model: "stories", messages, maxTokens: 1 });
+    assert.equal(counted, answer.usage.promptTokens);
+    assert.ok(counted > 10);
+  });
+
   test("the HTTP app can be mounted in-process through app.fetch, with no socket", async () => {
     const app = freehold.httpApp();
     const response = await app.request("http://localhost/v1/completions", {

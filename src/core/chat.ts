@@ -135,6 +135,8 @@ export interface ModelPort {
   generate(request: GenerateRequest, signal?: AbortSignal): AsyncIterable<ChatEvent>;
   embed(request: EmbeddingRequest, signal?: AbortSignal): Promise<EmbeddingResult>;
   listModels(): Promise<ModelInfo[]>;
+  /** Prompt tokens the request would use, without generating (Anthropic's count_tokens). */
+  countTokens(request: GenerateRequest): Promise<number>;
 }
 
 export interface FoldedAnswer {

@@ -14,6 +14,23 @@ import type { LoadOptions } from "./runner/protocol.js";
 import { RunnerProcess, type RunnerStartOptions } from "./runnerProcess.js";
 import { chooseThreads } from "./threads.js";
 
+/** The part of a request the runner needs. */
+function toRunnerRequest(request: GenerateRequest) {
+  return {
+    kind: request.kind,
+    ...(request.kind === "chat"
+      ? {
+          messages: request.messages,
+          ...(request.tools ? { tools: request.tools } : {}),
+          ...(request.toolChoice ? { toolChoice: request.toolChoice } : {}),
+        }
+      : { prompt: request.prompt }),
+    sampling: request.sampling,
+    limits: request.limits,
+    ...(request.responseFormat ? { responseFormat: request.responseFormat } : {}),
+  };
+}
+
 /** What the engine needs from the model store: a name → files and facts. Injected, so tests can fake it. */
 export interface ModelResolver {
   resolve(name: string): Promise<ResolvedModel>;
@@ -370,25 +387,16 @@ export class Engine implements ModelPort {
     const { runner, slot } = await this.acquire(request.model);
     await this.admit(slot, runner, signal);
     try {
-      yield* runner.generate(
-        {
-          kind: request.kind,
-          ...(request.kind === "chat"
-            ? {
-                messages: request.messages,
-                ...(request.tools ? { tools: request.tools } : {}),
-                ...(request.toolChoice ? { toolChoice: request.toolChoice } : {}),
-              }
-            : { prompt: request.prompt }),
-          sampling: request.sampling,
-          limits: request.limits,
-          ...(request.responseFormat ? { responseFormat: request.responseFormat } : {}),
-        },
-        signal,
-      );
+      yield* runner.generate(toRunnerRequest(request), signal);
     } finally {
       this.release(slot, request.keepAliveMs);
     }
+  }
+
+  /** The prompt tokens a request would use (template and tools applied); loads the model if needed. */
+  async countTokens(request: GenerateRequest): Promise<number> {
+    const { runner } = await this.acquire(request.model);
+    return runner.countTokens(toRunnerRequest(request));
   }
 
   async embed(request: EmbeddingRequest, signal?: AbortSignal): Promise<EmbeddingResult> {

@@ -36,8 +36,9 @@ function runnerEntry(): { path: string; execArgv: string[] } {
 
 interface PendingRequest {
   channel?: Channel<ChatEvent>;
+  resolveCount?: (tokens: number) => void;
   resolveEmbedding?: (value: { vectors: number[][]; promptTokens: number }) => void;
-  rejectEmbedding?: (error: unknown) => void;
+  reject?: (error: unknown) => void;
 }
 
 /**
@@ -100,7 +101,7 @@ export class RunnerProcess {
         reject(error);
         for (const request of this.pending.values()) {
           request.channel?.fail(error);
-          request.rejectEmbedding?.(error);
+          request.reject?.(error);
         }
         this.pending.clear();
         options.onExit?.({ code, signal, expected });
@@ -147,9 +148,13 @@ export class RunnerProcess {
         this.pending.delete(message.id);
         const error = errorFromPayload(message.error);
         request.channel?.fail(error);
-        request.rejectEmbedding?.(error);
+        request.reject?.(error);
         return;
       }
+      case "counted":
+        this.pending.delete(message.id);
+        request.resolveCount?.(message.promptTokens);
+        return;
       case "embeddings":
         this.pending.delete(message.id);
         request.resolveEmbedding?.({ vectors: message.vectors, promptTokens: message.promptTokens });
@@ -185,8 +190,18 @@ export class RunnerProcess {
       return Promise.reject(new ServerError("the model runner is not available; retry", "runner_unavailable", true));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolveEmbedding: resolve, rejectEmbedding: reject });
+      this.pending.set(id, { resolveEmbedding: resolve, reject: reject });
       this.send({ type: "embed", id, input });
+    });
+  }
+
+  countTokens(request: Omit<Extract<ParentMessage, { type: "generate" }>, "type" | "id">): Promise<number> {
+    if (this.state !== "ready")
+      return Promise.reject(new ServerError("the model runner is not available; retry", "runner_unavailable", true));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolveCount: resolve, reject: reject });
+      this.send({ type: "count", id, request });
     });
   }
 

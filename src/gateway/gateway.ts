@@ -25,4 +25,8 @@ export class Gateway {
   listModels(): Promise<ModelInfo[]> {
     return this.local.listModels();
   }
+
+  countTokens(request: GenerateRequest): Promise<number> {
+    return this.local.countTokens(request);
+  }
 }

@@ -88,6 +88,19 @@ async function handle(message: ParentMessage): Promise<void> {
       }
       return;
     }
+    case "count": {
+      try {
+        if (!model) throw Object.assign(new Error("model is not loaded"), { code: "model_not_loaded", status: 503 });
+        send({
+          type: "counted",
+          id: message.id,
+          promptTokens: model.countTokens({ ...message.request, type: "generate", id: message.id }),
+        });
+      } catch (error) {
+        send({ type: "failed", id: message.id, error: toPayload(error) });
+      }
+      return;
+    }
     case "cancel":
       cancels.get(message.id)?.abort();
       return;

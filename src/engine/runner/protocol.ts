@@ -42,6 +42,7 @@ export type ParentMessage =
       toolChoice?: ToolChoice;
     }
   | { type: "embed"; id: number; input: string[] }
+  | { type: "count"; id: number; request: Omit<Extract<ParentMessage, { type: "generate" }>, "type" | "id"> }
   | { type: "cancel"; id: number }
   | { type: "shutdown" };
 
@@ -75,4 +76,5 @@ export type RunnerMessage =
   | { type: "events"; id: number; events: ChatEvent[] }
   | { type: "done"; id: number }
   | { type: "failed"; id: number; error: ErrorPayload }
-  | { type: "embeddings"; id: number; vectors: number[][]; promptTokens: number };
+  | { type: "embeddings"; id: number; vectors: number[][]; promptTokens: number }
+  | { type: "counted"; id: number; promptTokens: number };

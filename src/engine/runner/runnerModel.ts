@@ -30,6 +30,8 @@ const FALLBACK_STOP = "<|im_end|>";
 
 export interface RunnerModel {
   info: LoadedInfo;
+  /** Prompt tokens a request would use (its chat template and tools applied), without generating. */
+  countTokens(message: GenerateMessage): number;
   generate(message: GenerateMessage, signal: AbortSignal, emit: (event: ChatEvent) => void): Promise<void>;
   embed(input: string[]): Promise<{ vectors: number[][]; promptTokens: number }>;
   dispose(): Promise<void>;
@@ -447,6 +449,7 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
 
   return {
     info,
+    countTokens: (message) => promptTokens(message).tokens.length,
     generate,
     embed,
     async dispose() {
