@@ -61,6 +61,7 @@ export async function startFreehold(options: {
     engine: "freehold",
     requested: options.threads === 0 ? "auto" : options.threads,
     threads: undefined,
+    url,
     async run(prompt, tokens) {
       const sample = await timedCompletion(url, {
         model: options.model,

@@ -42,6 +42,7 @@ export async function startLlamaServer(options: {
     engine: "llama-server",
     requested: options.threads,
     threads: options.threads,
+    url,
     run: (prompt, tokens) =>
       timedCompletion(url, {
         prompt,

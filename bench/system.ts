@@ -9,6 +9,8 @@ export interface BenchSystem {
   requested: number | "auto";
   /** The threads it really uses, once known. */
   threads: number | undefined;
+  /** Base URL of its OpenAI-compatible API (HTTP servers only). */
+  url?: string;
   /** Generates exactly `tokens` tokens (EOS ignored) after `prompt` at temperature 0, and times it. */
   run(prompt: string, tokens: number): Promise<Sample>;
   close(): Promise<void>;
