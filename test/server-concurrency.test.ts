@@ -88,6 +88,43 @@ describe("many requests on one model", { skip: storiesModelMissing }, () => {
       );
     });
 
+    test("a request arriving while other streams run starts at once, though every slot holds someone's cache", async () => {
+      // Give every slot a cached history, so a newcomer would have to trim one while the others generate.
+      for (const letter of ["P", "Q", "R", "S", "T"]) {
+        await postJson(`${server.url}/v1/completions`, {
+          model: "stories",
+          prompt: `${letter}. A story about a cat`,
+          max_tokens: 4,
+        });
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const controllers = [0, 1, 2].map(() => new AbortController());
+      const readers = await Promise.all(
+        controllers.map(async (controller, i) => {
+          const response = await postJson(
+            `${server.url}/v1/completions`,
+            { ...longStream, prompt: `${"UVW"[i]}. Once upon a time` },
+            { signal: controller.signal },
+          );
+          const reader = response.body!.getReader();
+          await reader.read();
+          return reader;
+        }),
+      );
+      const started = Date.now();
+      const response = await postJson(`${server.url}/v1/completions`, {
+        model: "stories",
+        prompt: "Z. Something new entirely",
+        max_tokens: 5,
+      });
+      assert.equal(response.status, 200);
+      await response.json();
+      const waited = Date.now() - started;
+      for (const controller of controllers) controller.abort();
+      for (const reader of readers) await reader.cancel().catch(() => {});
+      assert.ok(waited < 1000, `the newcomer waited ${waited} ms for the running streams`);
+    });
+
     test("100 clients that disconnect after their first token leave no busy slot", async () => {
       for (let i = 0; i < 100; i++) {
         const controller = new AbortController();

@@ -163,7 +163,8 @@ export class Engine implements ModelPort {
         name: model.name,
         digest: model.digest,
         summary: model.summary,
-        estimate: estimateModelMemory(model.summary, this.options.contextSize, this.options.sequences),
+        // The runner keeps one slot more than it admits (see SequencePool).
+        estimate: estimateModelMemory(model.summary, this.options.contextSize, this.options.sequences + 1),
         lastUsed: Date.now(),
         crashed: false,
         restarts: 0,

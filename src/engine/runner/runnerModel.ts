@@ -64,37 +64,72 @@ function toHistory(messages: ChatMessage[]): ChatHistoryItem[] {
 }
 
 /**
- * A fixed set of sequences (slots) in one context. A request gets the free slot whose cached tokens share the longest
- * prefix with its prompt (a follow-up turn lands where its conversation is already evaluated); ties go to the slot
- * idle the longest. Requests wait in arrival order when none is free (the engine admits at most one per slot).
+ * The sequences (slots) of one context. A request gets the free slot whose cached tokens share the longest prefix
+ * with its prompt (a follow-up turn lands where its conversation is already evaluated); ties go to the slot idle the
+ * longest. Requests wait in arrival order when none is free (the engine admits at most one per slot).
+ *
+ * Trimming a slot's cache while other slots generate can wait until they all finish: node-llama-cpp holds its context
+ * lock while any decode is queued (measured: a trim started at 0.3 s ran at 2.1 s). So the pool keeps one slot more
+ * than it admits, kept empty while idle, and a request arriving while others generate takes a slot that needs no trim.
  */
 class SequencePool {
   private readonly free: LlamaContextSequence[];
   private readonly lastUsed = new Map<LlamaContextSequence, number>();
   private readonly waiting: ((sequence: LlamaContextSequence) => void)[] = [];
   private tick = 0;
+  private active = 0;
   constructor(context: LlamaContext, count: number) {
     this.free = Array.from({ length: count }, () => context.getSequence());
   }
   async acquire(tokens: Token[]): Promise<LlamaContextSequence> {
+    this.active++;
     if (this.free.length === 0) return new Promise((resolve) => this.waiting.push(resolve));
-    let best = 0;
+    const othersGenerating = this.active > 1;
+    let best = -1;
     let bestShared = -1;
+    let bestNeedsTrim = true;
     for (const [index, sequence] of this.free.entries()) {
       const shared = sequence.compareContextTokens(tokens).firstDifferentIndex;
-      const older = (this.lastUsed.get(sequence) ?? 0) < (this.lastUsed.get(this.free[best]!) ?? 0);
-      if (shared > bestShared || (shared === bestShared && older)) {
+      const needsTrim = Math.min(shared, tokens.length - 1) < sequence.nextTokenIndex;
+      const older = best === -1 || (this.lastUsed.get(sequence) ?? 0) < (this.lastUsed.get(this.free[best]!) ?? 0);
+      // While others generate, a slot that needs no trim beats any cache hit that does.
+      const better =
+        best === -1 ||
+        (othersGenerating && bestNeedsTrim && !needsTrim) ||
+        ((!othersGenerating || needsTrim === bestNeedsTrim) &&
+          (shared > bestShared || (shared === bestShared && older)));
+      if (better) {
         best = index;
         bestShared = shared;
+        bestNeedsTrim = needsTrim;
       }
     }
     return this.free.splice(best, 1)[0]!;
   }
   release(sequence: LlamaContextSequence): void {
+    this.active--;
     this.lastUsed.set(sequence, ++this.tick);
     const next = this.waiting.shift();
-    if (next) next(sequence);
-    else this.free.push(sequence);
+    if (next) {
+      next(sequence);
+      return;
+    }
+    this.free.push(sequence);
+    if (this.active === 0) void this.keepOneEmpty();
+  }
+  /** When nothing generates (so a trim is quick), empties the least recently used slot if none is empty. */
+  private async keepOneEmpty(): Promise<void> {
+    if (this.free.length < 2 || this.free.some((sequence) => sequence.nextTokenIndex === 0)) return;
+    const oldest = [...this.free].sort((a, b) => (this.lastUsed.get(a) ?? 0) - (this.lastUsed.get(b) ?? 0))[0]!;
+    const index = this.free.indexOf(oldest);
+    this.free.splice(index, 1);
+    try {
+      await oldest.clearHistory();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next(oldest);
+      else this.free.push(oldest);
+    }
   }
 }
 
@@ -134,11 +169,11 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
   const contextSize = Math.min(options.contextSize, model.trainContextSize || options.contextSize);
   const context = await model.createContext({
     contextSize,
-    sequences: options.sequences,
+    sequences: options.sequences + 1,
     threads: { ideal: options.threads, min: options.threads },
     batchSize: Math.min(options.batchSize, contextSize),
   });
-  const pool = new SequencePool(context, options.sequences);
+  const pool = new SequencePool(context, options.sequences + 1);
 
   const template = model.fileInfo.metadata.tokenizer?.chat_template;
   let chatWrapper: ChatWrapper | undefined;
