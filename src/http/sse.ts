@@ -1,47 +1,21 @@
-const encoder = new TextEncoder();
+import { textStream } from "./textStream.js";
 
-/**
- * A pull-based SSE body over an async iterator: one `data:` frame per item, then the optional terminator.
- * Pull-based so a slow client applies backpressure to generation; cancel() (client gone) ends the iterator,
- * whose `finally` blocks cancel the work upstream.
- */
+/** An SSE body: one `data:` frame per item (`encode` may return several frames joined by "\n\ndata: "). */
 export function sseStream<T>(
   iterator: AsyncIterator<T>,
   encode: (item: T) => string | null,
   options: { done?: string; onError?: (error: unknown) => string } = {},
 ): ReadableStream<Uint8Array> {
-  let finished = false;
-  return new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        // Loop until something is enqueued: a pull that resolves without enqueuing is never called again.
-        while (!finished) {
-          try {
-            const result = await iterator.next();
-            if (result.done) {
-              finished = true;
-              if (options.done) controller.enqueue(encoder.encode(`data: ${options.done}\n\n`));
-              controller.close();
-              return;
-            }
-            const frame = encode(result.value);
-            if (frame !== null) {
-              controller.enqueue(encoder.encode(`data: ${frame}\n\n`));
-              return;
-            }
-          } catch (error) {
-            finished = true;
-            if (options.onError) controller.enqueue(encoder.encode(`data: ${options.onError(error)}\n\n`));
-            controller.close();
-          }
-        }
-      },
-      async cancel() {
-        finished = true;
-        await iterator.return?.();
-      },
+  return textStream(
+    iterator,
+    (item) => {
+      const frame = encode(item);
+      return frame === null ? null : `data: ${frame}\n\n`;
     },
-    { highWaterMark: 0 },
+    {
+      ...(options.done ? { close: () => `data: ${options.done}\n\n` } : {}),
+      fail: (error) => (options.onError ? `data: ${options.onError(error)}\n\n` : ""),
+    },
   );
 }
 
