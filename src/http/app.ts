@@ -9,6 +9,7 @@ import { ollamaErrorBody } from "./ollama/errors.js";
 import { type LoadedModelsSource, registerOllamaPs } from "./ollama/ps.js";
 import { registerOllamaRoutes } from "./ollama/routes.js";
 import { openAIErrorBody } from "./openai/errors.js";
+import { registerResponsesRoutes } from "./openai/responses.js";
 import { registerOpenAIRoutes } from "./openai/routes.js";
 import { parseBody } from "./validate.js";
 
@@ -164,6 +165,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   app.get("/", (c) => c.text("freehold is running"));
 
   registerOpenAIRoutes(app, options.gateway);
+  registerResponsesRoutes(app, options.gateway);
   registerOllamaPs(app, options.loadedModels);
   registerOllamaRoutes(app, {
     gateway: options.gateway,

@@ -30,3 +30,33 @@ export const sseHeaders = {
   connection: "keep-alive",
   "x-accel-buffering": "no",
 } as const;
+
+/** One named SSE event: an `event:` line, then its JSON as the `data:` line (Anthropic's framing). */
+export interface SseEvent {
+  event: string;
+  data: unknown;
+}
+
+function eventFrames(events: readonly SseEvent[]): string {
+  return events.map((item) => `event: ${item.event}\ndata: ${JSON.stringify(item.data)}\n\n`).join("");
+}
+
+/**
+ * An SSE body of named events: `encode` turns each item into zero or more events; `close` adds the last ones when
+ * the iterator ends, `onError` renders a failure as a final event. Pull-based like sseStream.
+ */
+export function sseEventStream<T>(
+  iterator: AsyncIterator<T>,
+  encode: (item: T) => readonly SseEvent[],
+  options: { close?: () => readonly SseEvent[]; onError: (error: unknown) => SseEvent },
+): ReadableStream<Uint8Array> {
+  const { close, onError } = options;
+  return textStream(
+    iterator,
+    (item) => {
+      const events = encode(item);
+      return events.length === 0 ? null : eventFrames(events);
+    },
+    { ...(close ? { close: () => eventFrames(close()) } : {}), fail: (error) => eventFrames([onError(error)]) },
+  );
+}

@@ -26,13 +26,13 @@ type SamplingBody = Pick<
 >;
 
 /** Drops nulls and absent fields so defaults stay the engine's. */
-function defined<T extends object>(value: T): { [K in keyof T]: Exclude<T[K], null | undefined> } {
+export function defined<T extends object>(value: T): { [K in keyof T]: Exclude<T[K], null | undefined> } {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null && v !== undefined)) as {
     [K in keyof T]: Exclude<T[K], null | undefined>;
   };
 }
 
-function sampling(body: SamplingBody): SamplingOptions {
+export function sampling(body: SamplingBody): SamplingOptions {
   return defined({
     temperature: body.temperature,
     topP: body.top_p,

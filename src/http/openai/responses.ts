@@ -1,0 +1,161 @@
+import type { Hono } from "hono";
+import type { ChatMessage, ChatRequest, ResponseFormat, ToolChoice, ToolDefinition } from "../../core/chat.js";
+import { InvalidRequestError } from "../../core/errors.js";
+import { prepareJsonSchema } from "../../core/jsonSchema.js";
+import type { Gateway } from "../../gateway/gateway.js";
+import type { AppEnv } from "../app.js";
+import { sseHeaders } from "../sse.js";
+import { primeStream } from "../stream.js";
+import { parseBody, refuseFields } from "../validate.js";
+import { toFreeholdError } from "./errors.js";
+import { defined, sampling } from "./requests.js";
+import {
+  type ResponseCreateBody,
+  type ResponseInputItem,
+  responseCreateSchema,
+  statefulResponseFields,
+} from "./responsesSchemas.js";
+import { ResponseAssembler, type ResponseEnvelope, responseItemId, responsesEventStream } from "./responsesStream.js";
+
+type ContentParts = Exclude<Extract<ResponseInputItem, { type: "message" }>["content"], string>;
+
+function contentText(content: string | ContentParts): string {
+  if (typeof content === "string") return content;
+  return content.map((part) => (part.type === "refusal" ? part.refusal : part.text)).join("");
+}
+
+/**
+ * Input items → chat messages. A function_call joins the assistant turn before it (text and calls are one turn in
+ * chat form); a function_call_output becomes a tool message named after the call it answers.
+ */
+function messages(body: ResponseCreateBody): ChatMessage[] {
+  const out: ChatMessage[] = body.instructions ? [{ role: "system", content: body.instructions }] : [];
+  if (typeof body.input === "string") return [...out, { role: "user", content: body.input }];
+  const callNames = new Map<string, string>();
+  for (const item of body.input) {
+    switch (item.type) {
+      case "message":
+        out.push({ role: item.role === "developer" ? "system" : item.role, content: contentText(item.content) });
+        break;
+      case "function_call": {
+        callNames.set(item.call_id, item.name);
+        const call = { id: item.call_id, name: item.name, arguments: item.arguments };
+        const last = out.at(-1);
+        if (last?.role === "assistant") last.toolCalls = [...(last.toolCalls ?? []), call];
+        else out.push({ role: "assistant", content: "", toolCalls: [call] });
+        break;
+      }
+      case "function_call_output": {
+        const name = callNames.get(item.call_id);
+        out.push({
+          role: "tool",
+          content: contentText(item.output),
+          toolCallId: item.call_id,
+          ...(name ? { name } : {}),
+        });
+        break;
+      }
+      default:
+        item satisfies never;
+    }
+  }
+  return out;
+}
+
+function tools(body: ResponseCreateBody): { tools?: ToolDefinition[]; toolChoice?: ToolChoice } {
+  const choice = body.tool_choice ?? "auto";
+  if (!body.tools || body.tools.length === 0) {
+    if (choice !== "none" && choice !== "auto") {
+      throw new InvalidRequestError("tool_choice needs tools: send the tools the model may call", "tool_choice");
+    }
+    return {};
+  }
+  const definitions = body.tools.map((tool, index) => ({
+    name: tool.name,
+    ...(tool.description ? { description: tool.description } : {}),
+    parameters: prepareJsonSchema(tool.parameters ?? { type: "object", properties: {} }, `tools[${index}].parameters`),
+  }));
+  if (typeof choice === "object" && !definitions.some((tool) => tool.name === choice.name)) {
+    throw new InvalidRequestError(`tool_choice names "${choice.name}", which is not among the tools`, "tool_choice");
+  }
+  return { tools: definitions, toolChoice: typeof choice === "object" ? { name: choice.name } : choice };
+}
+
+/** text.format → the internal response format; a schema is checked and normalised before anything is generated. */
+function responseFormat(body: ResponseCreateBody): { responseFormat?: ResponseFormat } {
+  const format = body.text?.format;
+  if (!format || format.type === "text") return {};
+  if (format.type === "json_object") return { responseFormat: { type: "json" } };
+  return {
+    responseFormat: {
+      type: "json-schema",
+      schema: prepareJsonSchema(format.schema, "text.format.schema"),
+      name: format.name,
+    },
+  };
+}
+
+export function toResponsesChatRequest(body: ResponseCreateBody): ChatRequest {
+  return {
+    kind: "chat",
+    model: body.model,
+    messages: messages(body),
+    // Only the validated fields: the body is a loose object, so it may carry unchecked extras such as `top_k`.
+    sampling: sampling({ temperature: body.temperature, top_p: body.top_p }),
+    limits: defined({ maxTokens: body.max_output_tokens }),
+    ...responseFormat(body),
+    ...tools(body),
+    ...(body.metadata ? { metadata: body.metadata } : {}),
+  };
+}
+
+/** What the Response echoes from the request, in the SDK's shape (defaults filled in). */
+function envelope(body: ResponseCreateBody): ResponseEnvelope {
+  return {
+    id: responseItemId("resp"),
+    createdAt: Math.floor(Date.now() / 1000),
+    model: body.model,
+    echo: {
+      instructions: body.instructions ?? null,
+      max_output_tokens: body.max_output_tokens ?? null,
+      parallel_tool_calls: body.parallel_tool_calls ?? true,
+      temperature: body.temperature ?? null,
+      text: { format: body.text?.format ?? { type: "text" } },
+      tool_choice: body.tool_choice ?? "auto",
+      tools: (body.tools ?? []).map((tool) => ({
+        type: "function",
+        name: tool.name,
+        description: tool.description ?? null,
+        parameters: tool.parameters ?? null,
+        strict: tool.strict ?? null,
+      })),
+      top_p: body.top_p ?? null,
+      ...(body.user !== undefined ? { user: body.user } : {}),
+      metadata: body.metadata ?? {},
+    },
+  };
+}
+
+/**
+ * `POST /v1/responses`, stateless: the whole conversation comes in `input` every time; nothing is stored, so
+ * `previous_response_id`, `conversation` and `background` are refused.
+ */
+export function registerResponsesRoutes(app: Hono<AppEnv>, gateway: Gateway): void {
+  app.post("/v1/responses", async (c) => {
+    const body = parseBody(responseCreateSchema, await c.get("json")());
+    refuseFields(body, statefulResponseFields);
+    const request = toResponsesChatRequest(body);
+    const assembler = new ResponseAssembler(envelope(body));
+    const events = gateway.generate(request, c.get("signal"));
+    if (!body.stream) {
+      for await (const event of events) {
+        if (event.type === "error") throw toFreeholdError(event.error);
+        assembler.push(event);
+      }
+      assembler.end();
+      return c.json(assembler.response());
+    }
+    const iterator = await primeStream(events);
+    return new Response(responsesEventStream(iterator, assembler), { headers: sseHeaders });
+  });
+}

@@ -1,0 +1,167 @@
+import { z } from "zod";
+import { toolSchema } from "./schemas.js";
+
+/**
+ * The Responses API request (`POST /v1/responses`), the stateless part, as the official SDK types describe it
+ * (openai/resources/responses/responses.d.ts). Fields that need stored state or features this server lacks are
+ * refused with a 400 that says so; fields not listed are ignored.
+ */
+
+const finite = () => z.number().refine(Number.isFinite, "must be a finite number");
+const toolName = toolSchema.shape.function.shape.name;
+
+/** A message's text parts; images and files are refused, since the models here read text only. */
+const contentPart = z.discriminatedUnion(
+  "type",
+  [
+    z.looseObject({ type: z.literal("input_text"), text: z.string() }),
+    z.looseObject({ type: z.literal("output_text"), text: z.string() }),
+    z.looseObject({ type: z.literal("refusal"), refusal: z.string() }),
+  ],
+  {
+    error: (issue) =>
+      `content of type ${JSON.stringify(typeOf(issue.input))} is not supported: this server reads text only (input_text, output_text)`,
+  },
+);
+
+const messageItem = z.looseObject({
+  type: z.literal("message"),
+  role: z.enum(["user", "assistant", "system", "developer"]),
+  content: z.union([z.string(), z.array(contentPart)]),
+});
+
+const functionCallItem = z.looseObject({
+  type: z.literal("function_call"),
+  call_id: z.string().min(1).max(256),
+  name: toolName,
+  arguments: z.string(),
+});
+
+const functionCallOutputItem = z.looseObject({
+  type: z.literal("function_call_output"),
+  call_id: z.string().min(1).max(256),
+  output: z.union([z.string(), z.array(contentPart)]),
+});
+
+function typeOf(input: unknown): unknown {
+  return input !== null && typeof input === "object" ? (input as { type?: unknown }).type : undefined;
+}
+
+function unsupportedItem(type: unknown): string {
+  if (type === undefined) return 'an input item needs a "role" (a message) or a "type"';
+  if (type === "item_reference")
+    return "item references point at stored items, and this server stores none: send the items themselves";
+  return `input items of type ${JSON.stringify(type)} are not supported (supported: message, function_call, function_call_output)`;
+}
+
+/** An item without `type` but with `role` is a message (EasyInputMessage). */
+const inputItem = z.preprocess(
+  (item) =>
+    item !== null && typeof item === "object" && !Array.isArray(item) && !("type" in item) && "role" in item
+      ? { ...item, type: "message" }
+      : item,
+  z.discriminatedUnion("type", [messageItem, functionCallItem, functionCallOutputItem], {
+    error: (issue) => unsupportedItem(typeOf(issue.input)),
+  }),
+);
+
+const functionTool = z.looseObject({
+  type: z.literal("function"),
+  name: toolName,
+  description: z.string().max(4096).nullable().optional(),
+  parameters: z.record(z.string(), z.unknown()).nullable().optional(),
+  strict: z.boolean().nullable().optional(),
+});
+
+const tool = z.discriminatedUnion("type", [functionTool], {
+  error: (issue) =>
+    `${JSON.stringify(typeOf(issue.input))} tools are not supported by this server: only function tools (type "function")`,
+});
+
+const toolChoice = z.union([
+  z.enum(["none", "auto", "required"]),
+  z.object({ type: z.literal("function"), name: toolName }),
+]);
+
+const textFormat = z.discriminatedUnion(
+  "type",
+  [
+    z.object({ type: z.literal("text") }),
+    z.object({ type: z.literal("json_object") }),
+    z.looseObject({
+      type: z.literal("json_schema"),
+      name: z.string().min(1).max(64),
+      schema: z.record(z.string(), z.unknown()),
+      description: z.string().optional(),
+      strict: z.boolean().nullable().optional(),
+    }),
+  ],
+  { error: () => 'must be {"type": "text"}, {"type": "json_object"} or {"type": "json_schema", "name", "schema"}' },
+);
+
+const noState = "this server keeps no response state";
+
+export const responseCreateSchema = z.looseObject({
+  model: z.string().min(1).max(512),
+  input: z.union([z.string(), z.array(inputItem).min(1)]),
+  instructions: z.string().nullable().optional(),
+  tools: z.array(tool).max(128).nullable().optional(),
+  tool_choice: toolChoice.nullable().optional(),
+  parallel_tool_calls: z.boolean().nullable().optional(),
+  temperature: finite().min(0).max(2).nullable().optional(),
+  top_p: finite().min(0).max(1).nullable().optional(),
+  max_output_tokens: z.number().int().min(1).max(1_048_576).nullable().optional(),
+  stream: z.boolean().nullable().optional(),
+  text: z.looseObject({ format: textFormat.optional() }).optional(),
+  metadata: z
+    .record(z.string().max(64), z.string().max(512))
+    .refine((metadata) => Object.keys(metadata).length <= 16, "must have at most 16 keys")
+    .nullable()
+    .optional(),
+  store: z.boolean().nullable().optional(),
+  user: z.string().max(256).optional(),
+  background: z
+    .boolean()
+    .nullable()
+    .optional()
+    .refine(
+      (background) => background !== true,
+      `background responses are not supported: ${noState}; use stream: true for long answers`,
+    ),
+  include: z
+    .array(z.string())
+    .nullable()
+    .optional()
+    .refine((include) => !include?.length, "include is not supported: this server has none of the extra outputs"),
+  reasoning: z
+    .record(z.string(), z.unknown())
+    .nullable()
+    .optional()
+    .refine(
+      (reasoning) => !reasoning || Object.values(reasoning).every((value) => value === null || value === undefined),
+      "reasoning options are not supported by this server's models",
+    ),
+  top_logprobs: z
+    .number()
+    .nullable()
+    .optional()
+    .refine((count) => !count, "top_logprobs is not supported by this server yet"),
+  truncation: z
+    .enum(["auto", "disabled"])
+    .nullable()
+    .optional()
+    .refine(
+      (truncation) => truncation !== "auto",
+      'truncation "auto" is not supported: input is never dropped here; send what fits the context',
+    ),
+});
+
+export type ResponseCreateBody = z.infer<typeof responseCreateSchema>;
+export type ResponseInputItem = Exclude<ResponseCreateBody["input"], string>[number];
+
+/** Fields that refer to state this server does not keep: refused whenever present. */
+export const statefulResponseFields: Record<string, string> = {
+  previous_response_id: `${noState}; leave out previous_response_id and send the whole conversation as input (earlier output items included)`,
+  conversation: `${noState}; leave out conversation and send the whole conversation as input`,
+  prompt: "stored prompt templates are not supported; send instructions and input instead",
+};

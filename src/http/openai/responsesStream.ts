@@ -1,0 +1,264 @@
+import { randomBytes } from "node:crypto";
+import type { ChatEvent, FinishReason, ToolCall, Usage } from "../../core/chat.js";
+import { textStream } from "../textStream.js";
+import { openAIErrorBody, toFreeholdError } from "./errors.js";
+
+/** `resp_…`, `msg_…`, `fc_…`: the Responses API's id style. */
+export function responseItemId(prefix: string): string {
+  return `${prefix}_${randomBytes(16).toString("hex")}`;
+}
+
+/** The fields a Response echoes from its request, and its identity; everything else the assembler fills in. */
+export interface ResponseEnvelope {
+  id: string;
+  createdAt: number;
+  model: string;
+  echo: {
+    instructions: string | null;
+    max_output_tokens: number | null;
+    parallel_tool_calls: boolean;
+    temperature: number | null;
+    text: { format: Record<string, unknown> };
+    tool_choice: unknown;
+    tools: Record<string, unknown>[];
+    top_p: number | null;
+    user?: string;
+    metadata: Record<string, string>;
+  };
+}
+
+interface OutputText {
+  type: "output_text";
+  text: string;
+  annotations: never[];
+}
+
+type ItemStatus = "in_progress" | "completed" | "incomplete";
+
+interface MessageItem {
+  type: "message";
+  id: string;
+  status: ItemStatus;
+  role: "assistant";
+  content: OutputText[];
+}
+
+interface FunctionCallItem {
+  type: "function_call";
+  id: string;
+  call_id: string;
+  name: string;
+  arguments: string;
+  status: ItemStatus;
+}
+
+type OutputItem = MessageItem | FunctionCallItem;
+
+/** One Responses streaming event: its `type` names the SSE event; `sequence_number` is added when it is emitted. */
+export type ResponsesEvent = { type: string } & Record<string, unknown>;
+
+function outputText(text: string): OutputText {
+  return { type: "output_text", text, annotations: [] };
+}
+
+function usageBody(usage: Usage) {
+  return {
+    input_tokens: usage.promptTokens,
+    input_tokens_details: { cached_tokens: usage.cachedTokens ?? 0, cache_write_tokens: 0 },
+    output_tokens: usage.completionTokens,
+    output_tokens_details: { reasoning_tokens: 0 },
+    total_tokens: usage.promptTokens + usage.completionTokens,
+  };
+}
+
+/**
+ * Turns the internal event stream into the Responses API's: output items (a message for text, one function_call per
+ * call, in the order they happen), their lifecycle events, and the Response object itself. The streamed route sends
+ * every event it returns; the non-streamed route pushes the same events and answers `response()`, so both agree.
+ */
+export class ResponseAssembler {
+  private sequence = 0;
+  private started = false;
+  private ended = false;
+  private readonly output: OutputItem[] = [];
+  private message: MessageItem | undefined;
+  private usage: Usage | undefined;
+  private finishReason: FinishReason = "stop";
+
+  constructor(private readonly envelope: ResponseEnvelope) {}
+
+  /** The events one internal event becomes (none after the answer ended or failed). */
+  push(event: ChatEvent): ResponsesEvent[] {
+    if (this.ended) return [];
+    const events = this.start();
+    switch (event.type) {
+      case "text-delta":
+        if (event.text) events.push(...this.appendText(event.text));
+        break;
+      case "tool-call":
+        events.push(...this.closeMessage("completed"), ...this.addCall(event.call));
+        break;
+      case "usage":
+        this.usage = event.usage;
+        break;
+      case "finish":
+        this.finishReason = event.reason;
+        break;
+      case "error":
+        events.push(this.error(toFreeholdError(event.error)));
+        break;
+      default:
+        event satisfies never;
+    }
+    return events;
+  }
+
+  /** Closes what is open and sends the final Response (`response.completed`, or `response.incomplete` when cut). */
+  end(): ResponsesEvent[] {
+    if (this.ended) return [];
+    const events = this.start();
+    const incomplete = this.finishReason === "length";
+    // An answer with neither text nor calls is still an (empty) message, as OpenAI answers.
+    if (this.output.length === 0) events.push(...this.appendText(""));
+    events.push(...this.closeMessage(incomplete ? "incomplete" : "completed"));
+    this.ended = true;
+    events.push(this.emit({ type: incomplete ? "response.incomplete" : "response.completed", response: this.response() }));
+    return events;
+  }
+
+  /** An `error` event; the answer ends with it. */
+  error(error: unknown): ResponsesEvent {
+    this.ended = true;
+    const { body } = openAIErrorBody(error);
+    return this.emit({ type: "error", code: body.error.code, message: body.error.message, param: body.error.param });
+  }
+
+  /** The Response object as it stands: in progress until `end()`, then completed or incomplete. */
+  response(): Record<string, unknown> {
+    const { echo } = this.envelope;
+    const incomplete = this.ended && this.finishReason === "length";
+    return {
+      id: this.envelope.id,
+      object: "response",
+      created_at: this.envelope.createdAt,
+      status: this.ended ? (incomplete ? "incomplete" : "completed") : "in_progress",
+      background: false,
+      completed_at: this.ended ? Math.floor(Date.now() / 1000) : null,
+      error: null,
+      incomplete_details: incomplete ? { reason: "max_output_tokens" } : null,
+      instructions: echo.instructions,
+      max_output_tokens: echo.max_output_tokens,
+      model: this.envelope.model,
+      output: this.ended ? structuredClone(this.output) : [],
+      parallel_tool_calls: echo.parallel_tool_calls,
+      previous_response_id: null,
+      temperature: echo.temperature,
+      text: echo.text,
+      tool_choice: echo.tool_choice,
+      tools: echo.tools,
+      top_p: echo.top_p,
+      truncation: "disabled",
+      ...(this.ended && this.usage ? { usage: usageBody(this.usage) } : {}),
+      ...(echo.user !== undefined ? { user: echo.user } : {}),
+      metadata: echo.metadata,
+    };
+  }
+
+  private emit(event: ResponsesEvent): ResponsesEvent {
+    return { ...event, sequence_number: this.sequence++ };
+  }
+
+  private start(): ResponsesEvent[] {
+    if (this.started) return [];
+    this.started = true;
+    return [
+      this.emit({ type: "response.created", response: this.response() }),
+      this.emit({ type: "response.in_progress", response: this.response() }),
+    ];
+  }
+
+  private appendText(text: string): ResponsesEvent[] {
+    const events: ResponsesEvent[] = [];
+    let message = this.message;
+    if (!message) {
+      message = { type: "message", id: responseItemId("msg"), status: "in_progress", role: "assistant", content: [] };
+      this.message = message;
+      this.output.push(message);
+      const location = { item_id: message.id, output_index: this.output.length - 1, content_index: 0 };
+      events.push(
+        this.emit({ type: "response.output_item.added", output_index: location.output_index, item: { ...message } }),
+        this.emit({ type: "response.content_part.added", ...location, part: outputText("") }),
+      );
+      message.content.push(outputText(""));
+    }
+    if (text) {
+      message.content[0]!.text += text;
+      events.push(
+        this.emit({
+          type: "response.output_text.delta",
+          item_id: message.id,
+          output_index: this.output.length - 1,
+          content_index: 0,
+          delta: text,
+          logprobs: [],
+        }),
+      );
+    }
+    return events;
+  }
+
+  private closeMessage(status: ItemStatus): ResponsesEvent[] {
+    const message = this.message;
+    if (!message) return [];
+    this.message = undefined;
+    message.status = status;
+    const location = { item_id: message.id, output_index: this.output.indexOf(message), content_index: 0 };
+    const part = message.content[0]!;
+    return [
+      this.emit({ type: "response.output_text.done", ...location, text: part.text, logprobs: [] }),
+      this.emit({ type: "response.content_part.done", ...location, part: { ...part } }),
+      this.emit({ type: "response.output_item.done", output_index: location.output_index, item: structuredClone(message) }),
+    ];
+  }
+
+  private addCall(call: ToolCall): ResponsesEvent[] {
+    const item: FunctionCallItem = {
+      type: "function_call",
+      id: responseItemId("fc"),
+      call_id: call.id,
+      name: call.name,
+      arguments: "",
+      status: "in_progress",
+    };
+    this.output.push(item);
+    const location = { item_id: item.id, output_index: this.output.length - 1 };
+    const events = [
+      this.emit({ type: "response.output_item.added", output_index: location.output_index, item: { ...item } }),
+      this.emit({ type: "response.function_call_arguments.delta", ...location, delta: call.arguments }),
+      this.emit({ type: "response.function_call_arguments.done", ...location, name: call.name, arguments: call.arguments }),
+    ];
+    item.arguments = call.arguments;
+    item.status = "completed";
+    events.push(this.emit({ type: "response.output_item.done", output_index: location.output_index, item: { ...item } }));
+    return events;
+  }
+}
+
+function frame(event: ResponsesEvent): string {
+  return `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
+}
+
+/**
+ * The Responses API's SSE body: named events (`event: <type>` then `data: <json>`), no `[DONE]`. A failure after the
+ * headers are sent becomes an `error` event.
+ */
+export function responsesEventStream(
+  events: AsyncIterator<ChatEvent>,
+  assembler: ResponseAssembler,
+): ReadableStream<Uint8Array> {
+  const render = (items: ResponsesEvent[]) => (items.length === 0 ? null : items.map(frame).join(""));
+  return textStream(events, (event) => render(assembler.push(event)), {
+    close: () => render(assembler.end()) ?? "",
+    fail: (error) => frame(assembler.error(error)),
+  });
+}
