@@ -122,7 +122,9 @@ export class ResponseAssembler {
     if (this.output.length === 0) events.push(...this.appendText(""));
     events.push(...this.closeMessage(incomplete ? "incomplete" : "completed"));
     this.ended = true;
-    events.push(this.emit({ type: incomplete ? "response.incomplete" : "response.completed", response: this.response() }));
+    events.push(
+      this.emit({ type: incomplete ? "response.incomplete" : "response.completed", response: this.response() }),
+    );
     return events;
   }
 
@@ -217,7 +219,11 @@ export class ResponseAssembler {
     return [
       this.emit({ type: "response.output_text.done", ...location, text: part.text, logprobs: [] }),
       this.emit({ type: "response.content_part.done", ...location, part: { ...part } }),
-      this.emit({ type: "response.output_item.done", output_index: location.output_index, item: structuredClone(message) }),
+      this.emit({
+        type: "response.output_item.done",
+        output_index: location.output_index,
+        item: structuredClone(message),
+      }),
     ];
   }
 
@@ -235,11 +241,18 @@ export class ResponseAssembler {
     const events = [
       this.emit({ type: "response.output_item.added", output_index: location.output_index, item: { ...item } }),
       this.emit({ type: "response.function_call_arguments.delta", ...location, delta: call.arguments }),
-      this.emit({ type: "response.function_call_arguments.done", ...location, name: call.name, arguments: call.arguments }),
+      this.emit({
+        type: "response.function_call_arguments.done",
+        ...location,
+        name: call.name,
+        arguments: call.arguments,
+      }),
     ];
     item.arguments = call.arguments;
     item.status = "completed";
-    events.push(this.emit({ type: "response.output_item.done", output_index: location.output_index, item: { ...item } }));
+    events.push(
+      this.emit({ type: "response.output_item.done", output_index: location.output_index, item: { ...item } }),
+    );
     return events;
   }
 }
