@@ -156,8 +156,11 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
     model = await llama.loadModel({ modelPath: files.path, gpuLayers: options.gpuLayers });
   } catch (error) {
     files.cleanup();
-    const reason = recentLog
-      .filter((line) => /error|fail|unknown|missing|invalid|unsupported/i.test(line))
+    // llama.cpp's "error loading model: <why>" line says it best; other warnings only when it is missing.
+    const errors = recentLog.filter((line) => /error loading model|error:/i.test(line));
+    const reason = (
+      errors.length > 0 ? errors : recentLog.filter((line) => /fail|unknown|missing|invalid|unsupported/i.test(line))
+    )
       .slice(-2)
       .join("; ");
     throw requestError(
