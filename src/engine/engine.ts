@@ -396,8 +396,14 @@ export class Engine implements ModelPort {
 
   /** The prompt tokens a request would use (template and tools applied); loads the model if needed. */
   async countTokens(request: GenerateRequest): Promise<number> {
-    const { runner } = await this.acquire(request.model);
-    return runner.countTokens(toRunnerRequest(request));
+    const { runner, slot } = await this.acquire(request.model);
+    slot.active++;
+    try {
+      return await runner.countTokens(toRunnerRequest(request));
+    } finally {
+      // Re-arms the idle timer that acquire() cleared.
+      this.release(slot, undefined);
+    }
   }
 
   async embed(request: EmbeddingRequest, signal?: AbortSignal): Promise<EmbeddingResult> {

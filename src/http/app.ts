@@ -4,6 +4,8 @@ import { z } from "zod";
 import type { ModelCatalog, ModelControl } from "../core/catalog.js";
 import { FreeholdError, InvalidRequestError, OverloadedError } from "../core/errors.js";
 import type { Gateway } from "../gateway/gateway.js";
+import { anthropicErrorBody } from "./anthropic/errors.js";
+import { registerAnthropicRoutes } from "./anthropic/routes.js";
 import { hostAllowed } from "./hostCheck.js";
 import { ollamaErrorBody } from "./ollama/errors.js";
 import { type LoadedModelsSource, registerOllamaPs } from "./ollama/ps.js";
@@ -37,8 +39,9 @@ export interface AppOptions {
   onRequestEnd?: () => void;
 }
 
-/** Each API answers errors in its own shape: Ollama's under /api/, OpenAI's elsewhere. */
+/** Each API answers errors in its own shape: Anthropic's under /v1/messages, Ollama's under /api/, OpenAI's elsewhere. */
 function errorBodyFor(path: string, error: unknown): { status: number; body: unknown } {
+  if (path.startsWith("/v1/messages")) return anthropicErrorBody(error);
   if (path.startsWith("/api/")) return ollamaErrorBody(error);
   return openAIErrorBody(error);
 }
@@ -166,6 +169,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
 
   registerOpenAIRoutes(app, options.gateway);
   registerResponsesRoutes(app, options.gateway);
+  registerAnthropicRoutes(app, options.gateway);
   registerOllamaPs(app, options.loadedModels);
   registerOllamaRoutes(app, {
     gateway: options.gateway,

@@ -36,7 +36,8 @@ function describe(issue: z.core.$ZodIssue): string {
 
 /** Parses `body` with `schema`, or throws a 400 that names the first bad field and says what it must be. */
 export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.infer<S> {
-  const result = schema.safeParse(body);
+  // reportInput: the issue then says whether the field was missing or of the wrong type.
+  const result = schema.safeParse(body, { reportInput: true });
   if (result.success) return result.data;
   // Prefer the deepest issue of a union: it names the field that is actually wrong.
   let issue = result.error.issues[0]!;

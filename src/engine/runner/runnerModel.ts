@@ -70,7 +70,8 @@ function toHistory(messages: ChatMessage[]): ChatHistoryItem[] {
  *
  * Trimming a slot's cache while other slots generate can wait until they all finish: node-llama-cpp holds its context
  * lock while any decode is queued (measured: a trim started at 0.3 s ran at 2.1 s). So the pool keeps one slot more
- * than it admits, kept empty while idle, and a request arriving while others generate takes a slot that needs no trim.
+ * than it admits, empties all but the two most recent while idle, and a request arriving while others generate takes
+ * a slot that needs no trim.
  */
 class SequencePool {
   private readonly free: LlamaContextSequence[];
@@ -115,20 +116,26 @@ class SequencePool {
       return;
     }
     this.free.push(sequence);
-    if (this.active === 0) void this.keepOneEmpty();
+    if (this.active === 0) void this.keepEmptySlots();
   }
-  /** When nothing generates (so a trim is quick), empties the least recently used slot if none is empty. */
-  private async keepOneEmpty(): Promise<void> {
-    if (this.free.length < 2 || this.free.some((sequence) => sequence.nextTokenIndex === 0)) return;
-    const oldest = [...this.free].sort((a, b) => (this.lastUsed.get(a) ?? 0) - (this.lastUsed.get(b) ?? 0))[0]!;
-    const index = this.free.indexOf(oldest);
-    this.free.splice(index, 1);
-    try {
-      await oldest.clearHistory();
-    } finally {
-      const next = this.waiting.shift();
-      if (next) next(oldest);
-      else this.free.push(oldest);
+  /**
+   * When nothing generates (so a trim is quick), empties every free slot but the two most recently used: those keep
+   * their conversations for follow-up turns, and a burst of new requests finds slots that need no trim.
+   */
+  private async keepEmptySlots(): Promise<void> {
+    const byRecency = [...this.free].sort((a, b) => (this.lastUsed.get(b) ?? 0) - (this.lastUsed.get(a) ?? 0));
+    const toEmpty = byRecency.slice(2).filter((sequence) => sequence.nextTokenIndex > 0);
+    for (const sequence of toEmpty) {
+      const index = this.free.indexOf(sequence);
+      if (index === -1 || this.active > 0) return;
+      this.free.splice(index, 1);
+      try {
+        await sequence.clearHistory();
+      } finally {
+        const next = this.waiting.shift();
+        if (next) next(sequence);
+        else this.free.push(sequence);
+      }
     }
   }
 }

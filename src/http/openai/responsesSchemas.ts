@@ -126,7 +126,7 @@ export const responseCreateSchema = z.looseObject({
     .optional()
     .refine(
       (background) => background !== true,
-      `background responses are not supported: ${noState}; use stream: true for long answers`,
+      `background is not supported: ${noState}; use stream: true for long answers`,
     ),
   include: z
     .array(z.string())

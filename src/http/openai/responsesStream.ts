@@ -84,6 +84,7 @@ export class ResponseAssembler {
   private message: MessageItem | undefined;
   private usage: Usage | undefined;
   private finishReason: FinishReason = "stop";
+  private completedAt: number | null = null;
 
   constructor(private readonly envelope: ResponseEnvelope) {}
 
@@ -122,6 +123,7 @@ export class ResponseAssembler {
     if (this.output.length === 0) events.push(...this.appendText(""));
     events.push(...this.closeMessage(incomplete ? "incomplete" : "completed"));
     this.ended = true;
+    this.completedAt = Math.floor(Date.now() / 1000);
     events.push(
       this.emit({ type: incomplete ? "response.incomplete" : "response.completed", response: this.response() }),
     );
@@ -138,20 +140,21 @@ export class ResponseAssembler {
   /** The Response object as it stands: in progress until `end()`, then completed or incomplete. */
   response(): Record<string, unknown> {
     const { echo } = this.envelope;
-    const incomplete = this.ended && this.finishReason === "length";
+    const done = this.completedAt !== null;
+    const incomplete = done && this.finishReason === "length";
     return {
       id: this.envelope.id,
       object: "response",
       created_at: this.envelope.createdAt,
-      status: this.ended ? (incomplete ? "incomplete" : "completed") : "in_progress",
+      status: done ? (incomplete ? "incomplete" : "completed") : "in_progress",
       background: false,
-      completed_at: this.ended ? Math.floor(Date.now() / 1000) : null,
+      completed_at: this.completedAt,
       error: null,
       incomplete_details: incomplete ? { reason: "max_output_tokens" } : null,
       instructions: echo.instructions,
       max_output_tokens: echo.max_output_tokens,
       model: this.envelope.model,
-      output: this.ended ? structuredClone(this.output) : [],
+      output: done ? structuredClone(this.output) : [],
       parallel_tool_calls: echo.parallel_tool_calls,
       previous_response_id: null,
       temperature: echo.temperature,
@@ -160,7 +163,7 @@ export class ResponseAssembler {
       tools: echo.tools,
       top_p: echo.top_p,
       truncation: "disabled",
-      ...(this.ended && this.usage ? { usage: usageBody(this.usage) } : {}),
+      ...(done && this.usage ? { usage: usageBody(this.usage) } : {}),
       ...(echo.user !== undefined ? { user: echo.user } : {}),
       metadata: echo.metadata,
     };
@@ -188,7 +191,11 @@ export class ResponseAssembler {
       this.output.push(message);
       const location = { item_id: message.id, output_index: this.output.length - 1, content_index: 0 };
       events.push(
-        this.emit({ type: "response.output_item.added", output_index: location.output_index, item: { ...message } }),
+        this.emit({
+          type: "response.output_item.added",
+          output_index: location.output_index,
+          item: structuredClone(message),
+        }),
         this.emit({ type: "response.content_part.added", ...location, part: outputText("") }),
       );
       message.content.push(outputText(""));
@@ -239,7 +246,11 @@ export class ResponseAssembler {
     this.output.push(item);
     const location = { item_id: item.id, output_index: this.output.length - 1 };
     const events = [
-      this.emit({ type: "response.output_item.added", output_index: location.output_index, item: { ...item } }),
+      this.emit({
+        type: "response.output_item.added",
+        output_index: location.output_index,
+        item: structuredClone(item),
+      }),
       this.emit({ type: "response.function_call_arguments.delta", ...location, delta: call.arguments }),
       this.emit({
         type: "response.function_call_arguments.done",
@@ -251,7 +262,11 @@ export class ResponseAssembler {
     item.arguments = call.arguments;
     item.status = "completed";
     events.push(
-      this.emit({ type: "response.output_item.done", output_index: location.output_index, item: { ...item } }),
+      this.emit({
+        type: "response.output_item.done",
+        output_index: location.output_index,
+        item: structuredClone(item),
+      }),
     );
     return events;
   }

@@ -1,0 +1,133 @@
+import type { ChatEvent, FinishReason, Usage } from "../../core/chat.js";
+import { toFreeholdError } from "../openai/errors.js";
+import { type SseEvent, sseEventStream } from "../sse.js";
+import { anthropicErrorBody } from "./errors.js";
+import { messageEnvelope, stopReasons, toolUseBlock, usageBody } from "./messageBody.js";
+
+/** An event whose name is its data's `type`, as Anthropic sends them all. */
+function named<T extends { type: string }>(data: T): SseEvent {
+  return { event: data.type, data };
+}
+
+function errorEvent(error: unknown): SseEvent {
+  return named(anthropicErrorBody(error).body);
+}
+
+/**
+ * Streams one answer as Anthropic's events: message_start; per content block content_block_start (the first
+ * followed by ping), its deltas and content_block_stop; then message_delta (stop_reason, usage) and message_stop.
+ * A text block opens at the first text and a tool_use block per call, each at the next index. A failure is an
+ * `error` event, after which nothing more is sent. `inputTokens` is the prompt as counted before generating; the
+ * closing message_delta carries the final split into input and cache-read tokens.
+ */
+export function messageStream(
+  events: AsyncIterator<ChatEvent>,
+  message: { id: string; model: string; inputTokens: number },
+): ReadableStream<Uint8Array> {
+  let index = -1;
+  let textOpen = false;
+  let started = false;
+  let ended = false;
+  let usage: Usage | undefined;
+
+  const start = (out: SseEvent[]) => {
+    if (started) return;
+    started = true;
+    out.push(
+      named({
+        type: "message_start",
+        message: {
+          ...messageEnvelope(message.id, message.model),
+          content: [],
+          stop_reason: null,
+          stop_sequence: null,
+          stop_details: null,
+          usage: usageBody({ promptTokens: message.inputTokens, completionTokens: 0 }),
+        },
+      }),
+    );
+  };
+  const openBlock = (out: SseEvent[], block: Record<string, unknown>) => {
+    index++;
+    out.push(named({ type: "content_block_start", index, content_block: block }));
+    if (index === 0) out.push(named({ type: "ping" }));
+  };
+  const closeText = (out: SseEvent[]) => {
+    if (!textOpen) return;
+    textOpen = false;
+    out.push(named({ type: "content_block_stop", index }));
+  };
+  const finish = (out: SseEvent[], reason: FinishReason) => {
+    ended = true;
+    // Like the non-streamed message, an answer with no content still has one (empty) text block.
+    if (index < 0) {
+      openBlock(out, { type: "text", text: "" });
+      textOpen = true;
+    }
+    closeText(out);
+    out.push(
+      named({
+        type: "message_delta",
+        delta: { stop_reason: stopReasons[reason], stop_sequence: null, stop_details: null },
+        usage: usage ? usageBody(usage) : { output_tokens: 0 },
+      }),
+      named({ type: "message_stop" }),
+    );
+  };
+
+  return sseEventStream(
+    events,
+    (event) => {
+      if (ended) return [];
+      const out: SseEvent[] = [];
+      start(out);
+      switch (event.type) {
+        case "text-delta":
+          if (!event.text) break;
+          if (!textOpen) {
+            openBlock(out, { type: "text", text: "" });
+            textOpen = true;
+          }
+          out.push(named({ type: "content_block_delta", index, delta: { type: "text_delta", text: event.text } }));
+          break;
+        case "tool-call":
+          // The whole call is known at once: its block opens with empty input, then the arguments in one delta.
+          closeText(out);
+          openBlock(out, toolUseBlock(event.call, {}));
+          out.push(
+            named({
+              type: "content_block_delta",
+              index,
+              delta: { type: "input_json_delta", partial_json: event.call.arguments },
+            }),
+            named({ type: "content_block_stop", index }),
+          );
+          break;
+        case "usage":
+          usage = event.usage;
+          break;
+        case "finish":
+          finish(out, event.reason);
+          break;
+        case "error":
+          ended = true;
+          out.push(errorEvent(toFreeholdError(event.error)));
+          break;
+        default:
+          event satisfies never;
+      }
+      return out;
+    },
+    {
+      // A source that ends without a finish event still gets a well-formed ending.
+      close: () => {
+        if (ended) return [];
+        const out: SseEvent[] = [];
+        start(out);
+        finish(out, "stop");
+        return out;
+      },
+      onError: errorEvent,
+    },
+  );
+}
