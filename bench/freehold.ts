@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { Child, projectRoot } from "./processes.js";
-import { timedCompletion } from "./sse.js";
+import { timedChat, timedCompletion } from "./sse.js";
 import type { BenchSystem } from "./system.js";
 
 const run = promisify(execFile);
@@ -79,6 +79,16 @@ export async function startFreehold(options: {
       }
       return sample;
     },
+    chat: (messages, tokens) =>
+      timedChat(url, {
+        model: options.model,
+        messages,
+        max_tokens: tokens,
+        temperature: 0,
+        ignore_eos: true,
+        stream: true,
+        stream_options: { include_usage: true },
+      }),
     close: () => child.stop(),
   };
   return system;

@@ -1,14 +1,19 @@
 // llama.cpp's own llama-server (LLAMA_SERVER=/path/to/llama-server), timed through its OpenAI-compatible API.
 import { setTimeout as sleep } from "node:timers/promises";
 import { Child, freePort } from "./processes.js";
-import { getStatus, timedCompletion } from "./sse.js";
+import { getStatus, timedChat, timedCompletion } from "./sse.js";
 import type { BenchSystem } from "./system.js";
 
 export async function startLlamaServer(options: {
   binary: string;
   modelPath: string;
   threads: number;
+  /** Total KV context, shared by the slots: with `parallel` slots each gets contextSize / parallel. */
   contextSize: number;
+  /** -np: slots. Unset, llama-server's default (auto: 4 slots in one unified KV pool of contextSize). */
+  parallel?: number;
+  /** logit_bias for every request (see ModelSpec.llamaServerLogitBias). */
+  logitBias?: Record<string, number> | undefined;
 }): Promise<BenchSystem> {
   const port = await freePort();
   const threads = String(options.threads);
@@ -19,7 +24,8 @@ export async function startLlamaServer(options: {
       ["--host", "127.0.0.1", "--port", String(port)],
       ["-t", threads, "-tb", threads],
       ["-c", String(options.contextSize)],
-      // Slots left at llama-server's default (4, sharing one KV pool), as freehold's are left at its default (4).
+      // Unset, slots are left at llama-server's default (4, sharing one KV pool), as freehold's are at its default (4).
+      options.parallel === undefined ? [] : ["-np", String(options.parallel)],
       ["--no-webui"],
     ].flat(),
   );
@@ -51,6 +57,19 @@ export async function startLlamaServer(options: {
         temperature: 0,
         ignore_eos: true,
         cache_prompt: false,
+        ...(options.logitBias ? { logit_bias: options.logitBias } : {}),
+        stream: true,
+        stream_options: { include_usage: true },
+      }),
+    chat: (messages, tokens) =>
+      timedChat(url, {
+        messages,
+        n_predict: tokens,
+        max_tokens: tokens,
+        temperature: 0,
+        ignore_eos: true,
+        cache_prompt: true,
+        ...(options.logitBias ? { logit_bias: options.logitBias } : {}),
         stream: true,
         stream_options: { include_usage: true },
       }),

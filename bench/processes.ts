@@ -120,3 +120,8 @@ export async function freePort(): Promise<number> {
   if (address === null || typeof address === "string") throw new Error("could not find a free port");
   return address.port;
 }
+
+/** Progress goes to stderr (stdout carries the tables or the JSON document). */
+export function log(line: string): void {
+  process.stderr.write(`${line}\n`);
+}

@@ -45,6 +45,13 @@ export function median(values: number[]): number {
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
+/** Nearest-rank percentile (p in 0–1): the smallest value with at least p of the values at or below it. */
+export function percentile(values: number[], p: number): number {
+  const sorted = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
+}
+
 export function spread(values: number[]): Spread {
   const valid = values.filter((v) => !Number.isNaN(v));
   return { median: median(valid), min: Math.min(...valid), max: Math.max(...valid) };
@@ -96,18 +103,18 @@ export function ratios(systems: SystemResult[]): Ratio[] {
   ];
 }
 
-function number(value: number): string {
+export function number(value: number): string {
   if (Number.isNaN(value)) return "n/a";
   if (value >= 100) return Math.round(value).toLocaleString("en-US");
   if (value >= 10) return value.toFixed(1);
   return value.toFixed(2);
 }
 
-function range(s: Spread): string {
+export function range(s: Spread): string {
   return `${number(s.median)} (${number(s.min)}–${number(s.max)})`;
 }
 
-function table(head: string[], rows: string[][]): string {
+export function table(head: string[], rows: string[][]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`;
   return [line(head), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");

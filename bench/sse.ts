@@ -1,4 +1,5 @@
-// Client-side timing of one streamed /v1/completions request (OpenAI-compatible SSE), the same for every server.
+// Client-side timing of one streamed OpenAI-compatible request (SSE), the same for every server: /v1/completions for
+// the single-stream and concurrency modes, /v1/chat/completions for the multi-turn mode.
 import { request } from "node:http";
 
 /** One timed generation. */
@@ -14,15 +15,22 @@ export interface Sample {
   /** How many non-empty text chunks arrived (a sanity check: about one per token). */
   textChunks: number;
   totalMs: number;
+  /** performance.now() when the request was sent and when its last text chunk arrived (HTTP systems). */
+  sentAt?: number;
+  lastTextAt?: number;
+  /** The generated text (chat requests, whose answers go back into the history). */
+  text?: string;
 }
 
-interface CompletionChunk {
-  choices?: { text?: string }[];
+interface StreamChunk {
+  choices?: { text?: string; delta?: { content?: string | null } }[];
   usage?: {
     prompt_tokens?: number;
     completion_tokens?: number;
     prompt_tokens_details?: { cached_tokens?: number };
   } | null;
+  /** llama-server's own numbers: cache_n = prompt tokens taken from the slot's cache. */
+  timings?: { cache_n?: number };
   error?: unknown;
 }
 
@@ -31,19 +39,31 @@ export function decodeRate(completionTokens: number, firstMs: number, lastMs: nu
   return ((completionTokens - 1) * 1000) / (lastMs - firstMs);
 }
 
+/** POSTs `body` to `${baseUrl}/v1/completions` (which must ask for `stream: true`) and times the stream. */
+export async function timedCompletion(baseUrl: string, body: Record<string, unknown>): Promise<Sample> {
+  const { text: _text, ...sample } = await timedStream(new URL("/v1/completions", baseUrl), body);
+  return sample;
+}
+
+/** The same for `${baseUrl}/v1/chat/completions`; the sample carries the answer's text. */
+export function timedChat(baseUrl: string, body: Record<string, unknown>): Promise<Sample> {
+  return timedStream(new URL("/v1/chat/completions", baseUrl), body);
+}
+
 /**
- * POSTs `body` (which must ask for `stream: true`) to `${baseUrl}/v1/completions` and times the stream as it arrives.
- * The token count comes from the stream's usage (`stream_options.include_usage`).
+ * POSTs a streaming request and times the stream as it arrives. The token counts come from the stream's usage
+ * (`stream_options.include_usage`); cached tokens from usage.prompt_tokens_details or llama-server's timings.cache_n.
  */
-export function timedCompletion(baseUrl: string, body: Record<string, unknown>): Promise<Sample> {
-  const url = new URL("/v1/completions", baseUrl);
+function timedStream(url: URL, body: Record<string, unknown>): Promise<Sample> {
   const payload = Buffer.from(JSON.stringify(body));
   return new Promise<Sample>((resolve, reject) => {
     const started = performance.now();
     let firstAt = 0;
     let lastAt = 0;
     let textChunks = 0;
-    let usage: CompletionChunk["usage"];
+    let text = "";
+    let usage: StreamChunk["usage"];
+    let cacheN: number | undefined;
     let buffer = "";
     let finished = false;
 
@@ -52,15 +72,18 @@ export function timedCompletion(baseUrl: string, body: Record<string, unknown>):
         finished = true;
         return;
       }
-      const chunk = JSON.parse(data) as CompletionChunk;
+      const chunk = JSON.parse(data) as StreamChunk;
       if (chunk.error) throw new Error(`server error in stream: ${JSON.stringify(chunk.error)}`);
-      const text = chunk.choices?.[0]?.text ?? "";
-      if (text.length > 0) {
+      const choice = chunk.choices?.[0];
+      const piece = choice?.text ?? choice?.delta?.content ?? "";
+      if (piece.length > 0) {
         if (firstAt === 0) firstAt = at;
         lastAt = at;
         textChunks++;
+        text += piece;
       }
       if (chunk.usage) usage = chunk.usage;
+      if (chunk.timings?.cache_n !== undefined) cacheN = chunk.timings.cache_n;
     };
 
     const req = request(
@@ -105,6 +128,7 @@ export function timedCompletion(baseUrl: string, body: Record<string, unknown>):
         res.on("end", () => {
           const endedAt = performance.now();
           const completionTokens = usage?.completion_tokens;
+          const cachedTokens = usage?.prompt_tokens_details?.cached_tokens ?? cacheN;
           if (!finished && completionTokens === undefined) {
             reject(new Error(`the stream from ${url} ended without [DONE] or usage`));
           } else if (completionTokens === undefined) {
@@ -117,11 +141,12 @@ export function timedCompletion(baseUrl: string, body: Record<string, unknown>):
               decodeTokensPerSecond: decodeRate(completionTokens, firstAt, lastAt),
               completionTokens,
               promptTokens: usage?.prompt_tokens ?? 0,
-              ...(usage?.prompt_tokens_details?.cached_tokens !== undefined
-                ? { cachedTokens: usage.prompt_tokens_details.cached_tokens }
-                : {}),
+              ...(cachedTokens !== undefined ? { cachedTokens } : {}),
               textChunks,
               totalMs: endedAt - started,
+              sentAt: started,
+              lastTextAt: lastAt,
+              text,
             });
           }
         });

@@ -1,5 +1,10 @@
 import type { Sample } from "./sse.js";
 
+export interface ChatMessage {
+  role: "user" | "assistant";
+  content: string;
+}
+
 export type Engine = "freehold" | "node-llama-cpp" | "llama-server";
 
 /** One engine at one thread setting, started and loaded, ready to time generations one after another. */
@@ -13,6 +18,8 @@ export interface BenchSystem {
   url?: string;
   /** Generates exactly `tokens` tokens (EOS ignored) after `prompt` at temperature 0, and times it. */
   run(prompt: string, tokens: number): Promise<Sample>;
+  /** A streamed chat turn (HTTP servers only): exactly `tokens` tokens at temperature 0, prompt cache on. */
+  chat?(messages: ChatMessage[], tokens: number): Promise<Sample>;
   close(): Promise<void>;
 }
 

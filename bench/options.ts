@@ -1,0 +1,93 @@
+// Command-line flags of `npm run bench`, with each mode's defaults.
+import { parseArgs } from "node:util";
+import { type ModelSpec, models } from "./models.js";
+import { log } from "./processes.js";
+
+export type Mode = "single" | "concurrency" | "multiturn";
+
+export interface Options {
+  mode: Mode;
+  models: ModelSpec[];
+  /** Unset: the mode's (and in single mode the model's) default. */
+  runs: number | undefined;
+  tokens: number | undefined;
+  threads: number[];
+  streams: number[];
+  turns: number;
+  turnTokens: number;
+  json: boolean;
+  llamaServer: string | undefined;
+}
+
+const usage = `usage: npm run bench -- [--mode single|concurrency|multiturn] [--models stories,smol135m] [--runs N]
+                      [--tokens N] [--threads 1,2] [--streams 1,2,4,8] [--turns 10] [--turn-tokens 100] [--json]
+  --mode         single (default): one stream at a time, with node-llama-cpp called directly as well;
+                 concurrency: N streams at once, aggregate and per-stream tok/s, TTFT p50/p95;
+                 multiturn: a chat whose turns reuse the prompt cache, TTFT and cached tokens per turn
+  --models       stories = stories260K, smol135m = synthetic 135M-shape q8_0
+                 (default: both in single mode, smol135m in the others)
+  --runs         timed runs per system (single: 5 for stories, 3 for smol135m; concurrency and multiturn: 3)
+  --tokens       tokens per generation (single: 256 for stories, 128 for smol135m; concurrency: 64;
+                 multiturn: 16 per assistant answer)
+  --threads      explicit thread counts for every engine, besides freehold's own choice (default 1,2; in the
+                 concurrency and multiturn modes freehold skips the count its own choice already uses)
+  --streams      concurrency: how many streams at once, one batch per count per run (default 1,2,4,8)
+  --turns        multiturn: turns per chat (default 10)
+  --turn-tokens  multiturn: about how many tokens each user message adds (default 100; calibrated on the model)
+  --json         print one JSON document on stdout (the tables go to stderr)
+env LLAMA_SERVER=/path/to/llama-server adds llama.cpp's server to the comparison`;
+
+function positiveIntegers(value: string, flag: string): number[] {
+  return value.split(",").map((part) => {
+    const text = part.trim();
+    const n = Number(text);
+    if (!/^\d+$/.test(text) || n < 1) throw new Error(`${flag} must be positive integers, not "${value}"`);
+    return n;
+  });
+}
+
+function positiveInteger(value: string | undefined, flag: string): number | undefined {
+  return value === undefined ? undefined : positiveIntegers(value, flag)[0];
+}
+
+export function parseOptions(): Options {
+  const { values } = parseArgs({
+    options: {
+      mode: { type: "string", default: "single" },
+      models: { type: "string" },
+      runs: { type: "string" },
+      tokens: { type: "string" },
+      threads: { type: "string", default: "1,2" },
+      streams: { type: "string", default: "1,2,4,8" },
+      turns: { type: "string", default: "10" },
+      "turn-tokens": { type: "string", default: "100" },
+      json: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    log(usage);
+    process.exit(0);
+  }
+  const mode = values.mode;
+  if (mode !== "single" && mode !== "concurrency" && mode !== "multiturn")
+    throw new Error(`--mode must be single, concurrency or multiturn, not "${mode}"`);
+  const chosen = (values.models ?? (mode === "single" ? "stories,smol135m" : "smol135m"))
+    .split(",")
+    .map((m) => m.trim());
+  for (const m of chosen)
+    if (!(m in models)) throw new Error(`unknown model "${m}"; choose from ${Object.keys(models).join(", ")}`);
+  return {
+    mode,
+    models: chosen.map((m) => models[m]!),
+    runs: positiveInteger(values.runs, "--runs"),
+    tokens: positiveInteger(values.tokens, "--tokens"),
+    threads: positiveIntegers(values.threads, "--threads"),
+    streams: positiveIntegers(values.streams, "--streams"),
+    turns: positiveInteger(values.turns, "--turns")!,
+    turnTokens: positiveInteger(values["turn-tokens"], "--turn-tokens")!,
+    json: values.json,
+    llamaServer: process.env.LLAMA_SERVER || undefined,
+  };
+}
