@@ -1,6 +1,7 @@
 /**
  * The composition root: the one place that wires concrete parts (store, engine, gateway, HTTP) together.
  */
+import { randomUUID } from "node:crypto";
 import { mkdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { ServerType } from "@hono/node-server";
@@ -17,6 +18,7 @@ import {
   type GenerationLimits,
   type SamplingOptions,
 } from "./core/chat.js";
+import { libraryContext } from "./core/context.js";
 import { FreeholdError, NotFoundError, StoreError } from "./core/errors.js";
 import { Engine, type EngineEvent, type ModelResolver, type ResolvedModel } from "./engine/engine.js";
 import { Gateway } from "./gateway/gateway.js";
@@ -256,14 +258,14 @@ export class Freehold implements AsyncDisposable {
   /** Streams a chat answer as events (`text-delta`, `usage`, `finish`). */
   chat(options: ChatOptions): AsyncIterable<ChatEvent> {
     const { model, messages, signal, ...rest } = options;
-    return this.gateway.generate({ kind: "chat", model, messages, ...split(rest) }, signal);
+    return this.gateway.generate({ kind: "chat", model, messages, ...split(rest) }, newLibraryContext(), signal);
   }
 
   /** Streams a raw completion of `prompt`. */
   complete(options: CompleteOptions): AsyncIterable<ChatEvent> {
     const { model, prompt, signal, ...rest } = options;
     const request: CompletionRequest = { kind: "completion", model, prompt, ...split(rest) };
-    return this.gateway.generate(request, signal);
+    return this.gateway.generate(request, newLibraryContext(), signal);
   }
 
   /** The whole chat answer at once. */
@@ -277,7 +279,7 @@ export class Freehold implements AsyncDisposable {
 
   /** Normalised embedding vectors, one per input. */
   embed(model: string, input: string | string[]): Promise<EmbeddingResult> {
-    return this.gateway.embed({ model, input: typeof input === "string" ? [input] : input });
+    return this.gateway.embed({ model, input: typeof input === "string" ? [input] : input }, newLibraryContext());
   }
 
   /** The HTTP app (OpenAI-compatible API), to mount in your own server via `app.fetch`. */
@@ -381,4 +383,8 @@ export async function startServer(freehold: Freehold): Promise<RunningServer> {
       return shuttingDown;
     },
   };
+}
+
+function newLibraryContext() {
+  return libraryContext(`lib_${randomUUID().replaceAll("-", "")}`);
 }

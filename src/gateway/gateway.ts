@@ -6,6 +6,7 @@ import type {
   ModelInfo,
   ModelPort,
 } from "../core/chat.js";
+import type { RequestContext } from "../core/context.js";
 
 /**
  * The use case every API surface calls: (later) authorize, classify, apply policy, pick a target, meter.
@@ -14,19 +15,19 @@ import type {
 export class Gateway {
   constructor(private readonly local: ModelPort) {}
 
-  generate(request: GenerateRequest, signal?: AbortSignal): AsyncIterable<ChatEvent> {
+  generate(request: GenerateRequest, _context: RequestContext, signal?: AbortSignal): AsyncIterable<ChatEvent> {
     return this.local.generate(request, signal);
   }
 
-  embed(request: EmbeddingRequest, signal?: AbortSignal): Promise<EmbeddingResult> {
+  embed(request: EmbeddingRequest, _context: RequestContext, signal?: AbortSignal): Promise<EmbeddingResult> {
     return this.local.embed(request, signal);
   }
 
-  listModels(): Promise<ModelInfo[]> {
+  listModels(_context?: RequestContext): Promise<ModelInfo[]> {
     return this.local.listModels();
   }
 
-  countTokens(request: GenerateRequest): Promise<number> {
+  countTokens(request: GenerateRequest, _context?: RequestContext): Promise<number> {
     return this.local.countTokens(request);
   }
 }

@@ -1,7 +1,9 @@
+import { randomUUID } from "node:crypto";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { z } from "zod";
 import type { ModelCatalog, ModelControl } from "../core/catalog.js";
+import type { ApiSurface, RequestContext } from "../core/context.js";
 import { FreeholdError, InvalidRequestError, OverloadedError } from "../core/errors.js";
 import type { Gateway } from "../gateway/gateway.js";
 import { anthropicErrorBody } from "./anthropic/errors.js";
@@ -46,6 +48,13 @@ function errorBodyFor(path: string, error: unknown): { status: number; body: unk
   return openAIErrorBody(error);
 }
 
+function apiSurfaceFor(path: string): ApiSurface {
+  if (path.startsWith("/v1/messages")) return "anthropic";
+  if (path.startsWith("/api/") || path === "/") return "ollama";
+  if (path.startsWith("/v1/")) return "openai";
+  return "freehold";
+}
+
 /** Passes a body through and calls `onEnd` once when it finishes, fails or is cancelled by the client. */
 function onStreamEnd(body: ReadableStream<Uint8Array>, onEnd: () => void): ReadableStream<Uint8Array> {
   const reader = body.getReader();
@@ -80,6 +89,8 @@ export type AppEnv = {
     json: () => Promise<unknown>;
     /** Aborted when the client goes away or the server stops waiting. */
     signal: AbortSignal;
+    /** Who is asking, through which API (the control plane adds the caller's key). */
+    context: RequestContext;
   };
 };
 
@@ -107,6 +118,10 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     const signals = [c.req.raw.signal];
     if (options.shutdownSignal) signals.push(options.shutdownSignal);
     c.set("signal", AbortSignal.any(signals));
+    const path = new URL(c.req.url).pathname;
+    const requestId = `req_${randomUUID().replaceAll("-", "")}`;
+    c.set("context", { requestId, api: apiSurfaceFor(path), route: path });
+    c.header("x-request-id", requestId);
     let parsed: Promise<unknown> | undefined;
     c.set("json", () => {
       parsed ??= c.req.text().then((text) => {

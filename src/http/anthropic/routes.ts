@@ -1,6 +1,7 @@
 import type { Context, Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { type ChatEvent, type ChatRequest, foldChatEvents } from "../../core/chat.js";
+import type { RequestContext } from "../../core/context.js";
 import { FreeholdError, OverloadedError } from "../../core/errors.js";
 import type { Gateway } from "../../gateway/gateway.js";
 import type { AppEnv } from "../app.js";
@@ -40,11 +41,12 @@ function withAnthropicErrors(handler: Handler): Handler {
 async function startStream(
   gateway: Gateway,
   request: ChatRequest,
+  context: RequestContext,
   signal: AbortSignal,
 ): Promise<{ events: AsyncIterator<ChatEvent>; inputTokens: number }> {
   const [events, counted] = await Promise.allSettled([
-    primeStream(gateway.generate(request, signal)),
-    gateway.countTokens(request),
+    primeStream(gateway.generate(request, context, signal)),
+    gateway.countTokens(request, context),
   ]);
   if (events.status === "rejected") throw events.reason;
   if (counted.status === "rejected") {
@@ -66,11 +68,11 @@ export function registerAnthropicRoutes(app: Hono<AppEnv>, gateway: Gateway): vo
       const request = toChatRequest(body);
       const id = messageId();
       if (!body.stream) {
-        const events = gateway.generate(request, c.get("signal"));
+        const events = gateway.generate(request, c.get("context"), c.get("signal"));
         const answer = await foldChatEvents(events, (event) => toFreeholdError(event.error));
         return c.json(messageBody(id, body.model, answer));
       }
-      const { events, inputTokens } = await startStream(gateway, request, c.get("signal"));
+      const { events, inputTokens } = await startStream(gateway, request, c.get("context"), c.get("signal"));
       return new Response(messageStream(events, { id, model: body.model, inputTokens }), { headers: sseHeaders });
     }),
   );
@@ -79,7 +81,7 @@ export function registerAnthropicRoutes(app: Hono<AppEnv>, gateway: Gateway): vo
     "/v1/messages/count_tokens",
     withAnthropicErrors(async (c) => {
       const body = parseBody(countTokensSchema, await c.get("json")());
-      return c.json({ input_tokens: await gateway.countTokens(toCountRequest(body)) });
+      return c.json({ input_tokens: await gateway.countTokens(toCountRequest(body), c.get("context")) });
     }),
   );
 }

@@ -162,7 +162,7 @@ export function registerOllamaRoutes(app: Hono<AppEnv>, deps: OllamaDependencies
         done: true,
       });
     }
-    const events = gateway.generate(toChatRequest(body), c.get("signal"));
+    const events = gateway.generate(toChatRequest(body), c.get("context"), c.get("signal"));
     if (body.stream === false) {
       const answer = await foldChatEvents(events, (event) => toFreeholdError(event.error));
       return c.json({
@@ -198,7 +198,7 @@ export function registerOllamaRoutes(app: Hono<AppEnv>, deps: OllamaDependencies
         done: true,
       });
     }
-    const events = gateway.generate(toGenerateRequest(body), c.get("signal"));
+    const events = gateway.generate(toGenerateRequest(body), c.get("context"), c.get("signal"));
     if (body.stream === false) {
       const answer = await foldChatEvents(events, (event) => toFreeholdError(event.error));
       return c.json({
@@ -221,7 +221,7 @@ export function registerOllamaRoutes(app: Hono<AppEnv>, deps: OllamaDependencies
     const body = parseBody(embedSchema, await c.get("json")());
     const started = performance.now();
     const input = typeof body.input === "string" ? [body.input] : body.input;
-    const result = await gateway.embed({ model: body.model, input }, c.get("signal"));
+    const result = await gateway.embed({ model: body.model, input }, c.get("context"), c.get("signal"));
     return c.json({
       model: body.model,
       embeddings: result.vectors,
@@ -234,7 +234,7 @@ export function registerOllamaRoutes(app: Hono<AppEnv>, deps: OllamaDependencies
   app.post("/api/embeddings", async (c) => {
     const body = parseBody(legacyEmbeddingsSchema, await c.get("json")());
     if (body.prompt === "") return c.json({ embedding: [] });
-    const result = await gateway.embed({ model: body.model, input: [body.prompt] }, c.get("signal"));
+    const result = await gateway.embed({ model: body.model, input: [body.prompt] }, c.get("context"), c.get("signal"));
     return c.json({ embedding: result.vectors[0] ?? [] });
   });
 

@@ -146,7 +146,7 @@ export function registerResponsesRoutes(app: Hono<AppEnv>, gateway: Gateway): vo
     refuseFields(body, statefulResponseFields);
     const request = toResponsesChatRequest(body);
     const assembler = new ResponseAssembler(envelope(body));
-    const events = gateway.generate(request, c.get("signal"));
+    const events = gateway.generate(request, c.get("context"), c.get("signal"));
     if (!body.stream) {
       for await (const event of events) {
         if (event.type === "error") throw toFreeholdError(event.error);

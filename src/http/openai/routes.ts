@@ -119,7 +119,7 @@ export function registerOpenAIRoutes(app: Hono<AppEnv>, gateway: Gateway): void 
     const request = toChatRequest(body);
     const id = makeId("chatcmpl");
     const created = Math.floor(Date.now() / 1000);
-    const events = gateway.generate(request, c.get("signal"));
+    const events = gateway.generate(request, c.get("context"), c.get("signal"));
     if (!body.stream) {
       const answer = await foldChatEvents(events, (event) => toFreeholdError(event.error));
       return c.json({
@@ -163,7 +163,7 @@ export function registerOpenAIRoutes(app: Hono<AppEnv>, gateway: Gateway): void 
     const request = toCompletionRequest(body);
     const id = makeId("cmpl");
     const created = Math.floor(Date.now() / 1000);
-    const events = gateway.generate(request, c.get("signal"));
+    const events = gateway.generate(request, c.get("context"), c.get("signal"));
     if (!body.stream) {
       const answer = await foldChatEvents(events, (event) => toFreeholdError(event.error));
       return c.json({
@@ -192,7 +192,7 @@ export function registerOpenAIRoutes(app: Hono<AppEnv>, gateway: Gateway): void 
   app.post("/v1/embeddings", async (c) => {
     const body = parseBody(embeddingSchema, await c.get("json")());
     const input = typeof body.input === "string" ? [body.input] : body.input;
-    const result = await gateway.embed({ model: body.model, input }, c.get("signal"));
+    const result = await gateway.embed({ model: body.model, input }, c.get("context"), c.get("signal"));
     const dimensions = result.vectors[0]?.length ?? 0;
     if (body.dimensions !== undefined && body.dimensions !== dimensions) {
       throw new InvalidRequestError(
