@@ -215,7 +215,7 @@ describe("Anthropic Messages API on stories260K, with the official client", { sk
     assert.deepEqual(fromBlocks.content, fromString.content);
   });
 
-  test("stop_sequences end the text before the stop sequence (reported as end_turn for now)", async () => {
+  test("stop_sequences end the text before the stop sequence; stop_reason stop_sequence names it", async () => {
     const whole = await create(story(40));
     const text = whole.content[0]!.type === "text" ? whole.content[0]!.text : "";
     const stop = text.slice(12, 16);
@@ -223,9 +223,27 @@ describe("Anthropic Messages API on stories260K, with the official client", { sk
     const stopped = await create({ ...story(40), stop_sequences: ["never appears", stop] });
     assert.deepEqual(stopped.content, [{ type: "text", text: expected }]);
     assert.ok(stopped.usage.output_tokens < 40);
-    // The engine's finish event does not yet say that a stop sequence (rather than end of text) ended the answer.
-    assert.equal(stopped.stop_reason, "end_turn");
-    assert.equal(stopped.stop_sequence, null);
+    assert.equal(stopped.stop_reason, "stop_sequence");
+    assert.equal(stopped.stop_sequence, stop);
+    const streamed = await postJson(`${server.url}/v1/messages`, {
+      ...story(40),
+      stop_sequences: ["never appears", stop],
+      stream: true,
+    });
+    const delta = (await readEvents(streamed)).find((e) => e.event === "message_delta")!;
+    assert.deepEqual(
+      {
+        reason: (delta.data.delta as { stop_reason: string }).stop_reason,
+        sequence: (delta.data.delta as { stop_sequence: string }).stop_sequence,
+      },
+      { reason: "stop_sequence", sequence: stop },
+    );
+    // An answer that ends by itself is still end_turn with no stop_sequence.
+    const natural = await create({ ...story(400), stop_sequences: ["never appears"] });
+    if (natural.stop_reason !== "max_tokens") {
+      assert.equal(natural.stop_reason, "end_turn");
+      assert.equal(natural.stop_sequence, null);
+    }
   });
 
   test("tools: a forced call is a tool_use block, streamed as input_json_delta; stop_reason tool_use", async () => {

@@ -123,6 +123,96 @@ describe("tool calls (a synthetic model, calls forced by grammar)", () => {
     assert.notEqual(none.choices[0]!.finish_reason, "tool_calls");
   });
 
+  test("parallel calls: an answer that is an array of calls becomes several calls (OpenAI, Anthropic, Ollama)", async () => {
+    // The model chooses parallel calls itself ("auto"); here a response_format shaped like two calls makes this
+    // small model write them, so the whole path (runner parse, each API's wire shape) runs for real.
+    const call = (name: string, parameters: object) => ({
+      type: "object",
+      properties: { name: { const: name }, arguments: parameters },
+      required: ["name", "arguments"],
+      additionalProperties: false,
+    });
+    const twoCalls = {
+      type: "array",
+      prefixItems: [
+        call("get_weather", weatherTool.function.parameters),
+        call("get_time", timeTool.function.parameters),
+      ],
+      items: false,
+      minItems: 2,
+      maxItems: 2,
+    };
+    const request = {
+      model: "tiny",
+      messages: [{ role: "user" as const, content: "Weather and time in Oslo?" }],
+      tools: [weatherTool, timeTool],
+      tool_choice: "auto" as const,
+      response_format: { type: "json_schema" as const, json_schema: { name: "calls", schema: twoCalls } },
+      temperature: 0.7,
+      seed: 4,
+      max_tokens: 300,
+    };
+    const answer = await client.chat.completions.create(request);
+    const choice = answer.choices[0]!;
+    assert.equal(choice.finish_reason, "tool_calls");
+    const calls = (choice.message.tool_calls ?? []).map((c) => (c.type === "function" ? c.function : null));
+    assert.deepEqual(
+      calls.map((c) => c?.name),
+      ["get_weather", "get_time"],
+    );
+    assertWeatherArguments(calls[0]!.arguments);
+    assert.ok(["UTC", "CET"].includes((JSON.parse(calls[1]!.arguments) as { zone: string }).zone));
+    assert.notEqual(choice.message.tool_calls![0]!.id, choice.message.tool_calls![1]!.id);
+
+    const frames = await readSse(await postJson(`${server.url}/v1/chat/completions`, { ...request, stream: true }));
+    const deltas = frames
+      .slice(0, -1)
+      .map((frame) => JSON.parse(frame))
+      .filter((c) => c.choices[0]?.delta?.tool_calls)
+      .map((c) => c.choices[0].delta.tool_calls[0]);
+    assert.deepEqual(
+      deltas.map((d) => [d.index, d.function.name ?? null]),
+      [
+        [0, "get_weather"],
+        [0, null],
+        [1, "get_time"],
+        [1, null],
+      ],
+    );
+
+    const anthropic = await postJson(`${server.url}/v1/messages`, {
+      model: "tiny",
+      max_tokens: 300,
+      temperature: 0.7,
+      messages: request.messages,
+      tools: [weatherTool, timeTool].map((t) => ({ name: t.function.name, input_schema: t.function.parameters })),
+      output_config: { format: { type: "json_schema", schema: twoCalls } },
+    });
+    const message = (await anthropic.json()) as { stop_reason: string; content: { type: string; name: string }[] };
+    assert.equal(message.stop_reason, "tool_use");
+    assert.deepEqual(
+      message.content.map((block) => [block.type, block.name]),
+      [
+        ["tool_use", "get_weather"],
+        ["tool_use", "get_time"],
+      ],
+    );
+
+    const ollama = await postJson(`${server.url}/api/chat`, {
+      model: "tiny",
+      messages: request.messages,
+      tools: [weatherTool, timeTool],
+      format: twoCalls,
+      stream: false,
+      options: { temperature: 0.7, seed: 4, num_predict: 300 },
+    });
+    const ollamaAnswer = (await ollama.json()) as { message: { tool_calls: { function: { name: string } }[] } };
+    assert.deepEqual(
+      ollamaAnswer.message.tool_calls.map((c) => c.function.name),
+      ["get_weather", "get_time"],
+    );
+  });
+
   test("a conversation carrying a call and its result continues; tools add their description to the prompt", async () => {
     const messages: OpenAI.ChatCompletionMessageParam[] = [
       { role: "user", content: "Weather in Lima?" },

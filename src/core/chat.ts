@@ -70,6 +70,12 @@ interface RequestBase {
   metadata?: Record<string, string>;
   /** How long the model stays loaded after this request, in ms (Ollama's keep_alive): 0 unloads, negative keeps. */
   keepAliveMs?: number;
+  /**
+   * Report each generated token's log probability and this many most likely alternatives (0–20); undefined
+   * reports none. The probabilities are the sampler's: the model's own at temperature 0, otherwise after
+   * temperature, top_k, top_p and min_p have shaped them.
+   */
+  logprobs?: number;
 }
 
 export interface ChatRequest extends RequestBase {
@@ -77,6 +83,8 @@ export interface ChatRequest extends RequestBase {
   messages: ChatMessage[];
   tools?: ToolDefinition[];
   toolChoice?: ToolChoice;
+  /** May the model call several tools in one answer (OpenAI's parallel_tool_calls; default true). */
+  parallelToolCalls?: boolean;
 }
 
 export interface CompletionRequest extends RequestBase {
@@ -115,11 +123,26 @@ export interface TimingInfo {
   generationMs: number;
 }
 
+/** One alternative for a generated token. `bytes` is the token's UTF-8 (a token may be part of a character). */
+export interface TokenAlternative {
+  token: string;
+  bytes: number[];
+  /** Natural log of the probability; -9999 stands for "practically impossible" (as OpenAI reports it). */
+  logprob: number;
+}
+
+export interface TokenLogprob extends TokenAlternative {
+  /** The most likely tokens at this position, most likely first. */
+  top: TokenAlternative[];
+}
+
 export type ChatEvent =
-  | { type: "text-delta"; text: string }
+  /** `logprobs`, when asked for: one entry per token whose text this delta completes. */
+  | { type: "text-delta"; text: string; logprobs?: TokenLogprob[] }
   | { type: "tool-call"; call: ToolCall }
   | { type: "usage"; usage: Usage; timing?: TimingInfo }
-  | { type: "finish"; reason: FinishReason }
+  /** `stopSequence`: the caller's stop sequence that ended the answer (reason "stop"), if one did. */
+  | { type: "finish"; reason: FinishReason; stopSequence?: string }
   | { type: "error"; error: { message: string; code: string; status: number; retryable: boolean } };
 
 export interface ModelInfo {
@@ -143,6 +166,10 @@ export interface FoldedAnswer {
   text: string;
   toolCalls: ToolCall[];
   finishReason: FinishReason;
+  /** The caller's stop sequence that ended the answer, if one did. */
+  stopSequence?: string;
+  /** Per token, when the request asked for logprobs. */
+  logprobs?: TokenLogprob[];
   usage: Usage;
   timing?: TimingInfo;
 }
@@ -157,10 +184,17 @@ export async function foldChatEvents(
   let finishReason: FinishReason = "stop";
   let usage: Usage = { promptTokens: 0, completionTokens: 0 };
   let timing: TimingInfo | undefined;
+  let stopSequence: string | undefined;
+  const logprobs: TokenLogprob[] = [];
+  let sawLogprobs = false;
   for await (const event of events) {
     switch (event.type) {
       case "text-delta":
         text += event.text;
+        if (event.logprobs) {
+          sawLogprobs = true;
+          logprobs.push(...event.logprobs);
+        }
         break;
       case "tool-call":
         toolCalls.push(event.call);
@@ -171,6 +205,7 @@ export async function foldChatEvents(
         break;
       case "finish":
         finishReason = event.reason;
+        stopSequence = event.stopSequence;
         break;
       case "error":
         throw toError(event);
@@ -178,5 +213,13 @@ export async function foldChatEvents(
         event satisfies never;
     }
   }
-  return timing ? { text, toolCalls, finishReason, usage, timing } : { text, toolCalls, finishReason, usage };
+  return {
+    text,
+    toolCalls,
+    finishReason,
+    usage,
+    ...(timing ? { timing } : {}),
+    ...(stopSequence !== undefined ? { stopSequence } : {}),
+    ...(sawLogprobs ? { logprobs } : {}),
+  };
 }

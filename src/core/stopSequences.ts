@@ -10,19 +10,23 @@ export class StopSequenceMatcher {
     this.longest = Math.max(0, ...stops.map((s) => s.length));
   }
 
-  /** Feeds new text; returns the text safe to emit and whether a stop sequence was reached. */
-  push(text: string): { text: string; stopped: boolean } {
+  /** Feeds new text; returns the text safe to emit and whether a stop sequence was reached (and which). */
+  push(text: string): { text: string; stopped: boolean; stop?: string } {
     if (this.stops.length === 0) return { text, stopped: false };
     const buffer = this.held + text;
     let firstStop = -1;
+    let matched = "";
     for (const stop of this.stops) {
       if (stop.length === 0) continue;
       const at = buffer.indexOf(stop);
-      if (at !== -1 && (firstStop === -1 || at < firstStop)) firstStop = at;
+      if (at !== -1 && (firstStop === -1 || at < firstStop)) {
+        firstStop = at;
+        matched = stop;
+      }
     }
     if (firstStop !== -1) {
       this.held = "";
-      return { text: buffer.slice(0, firstStop), stopped: true };
+      return { text: buffer.slice(0, firstStop), stopped: true, stop: matched };
     }
     // Hold back the longest suffix that is a prefix of some stop sequence.
     let keep = 0;

@@ -6,7 +6,7 @@ import type { ChatMessage, ToolChoice, ToolDefinition } from "./chat.js";
  * the tools' parameter schemas. Earlier calls and results are rendered back into the conversation as text.
  */
 
-export function toolsInstruction(tools: ToolDefinition[]): string {
+export function toolsInstruction(tools: ToolDefinition[], parallel = false): string {
   const listing = tools.map((tool) => ({
     name: tool.name,
     description: tool.description ?? "",
@@ -16,6 +16,7 @@ export function toolsInstruction(tools: ToolDefinition[]): string {
     "You can call these tools:",
     JSON.stringify(listing),
     'To call a tool, answer with only a JSON object: {"name": "<tool name>", "arguments": {<arguments>}}.',
+    ...(parallel ? ["To call several tools at once, answer with only a JSON array of such objects."] : []),
   ].join("\n");
 }
 
@@ -24,6 +25,7 @@ export function messagesWithTools(
   messages: ChatMessage[],
   tools: ToolDefinition[] | undefined,
   choice: ToolChoice | undefined,
+  parallel = false,
 ): ChatMessage[] {
   const active = tools && tools.length > 0 && choice !== "none";
   const rendered: ChatMessage[] = messages.map((message) => {
@@ -31,7 +33,9 @@ export function messagesWithTools(
       const calls = message.toolCalls.map(
         (call) => `{"name": ${JSON.stringify(call.name)}, "arguments": ${call.arguments || "{}"}}`,
       );
-      return { role: "assistant", content: [message.content, ...calls].filter(Boolean).join("\n") };
+      // Several calls of one turn are shown as the array the model is told to write for parallel calls.
+      const written = calls.length === 1 ? calls : [`[${calls.join(", ")}]`];
+      return { role: "assistant", content: [message.content, ...written].filter(Boolean).join("\n") };
     }
     if (message.role === "tool") {
       return {
@@ -42,14 +46,21 @@ export function messagesWithTools(
     return message;
   });
   if (!active) return rendered;
-  const instruction = toolsInstruction(tools);
+  const instruction = toolsInstruction(tools, parallel && choice === "auto");
   const first = rendered[0];
   if (first?.role === "system")
     return [{ role: "system", content: `${first.content}\n\n${instruction}` }, ...rendered.slice(1)];
   return [{ role: "system", content: instruction }, ...rendered];
 }
 
-/** The JSON schema a forced call must match: one of the allowed tools, with its own parameters. */
+/** The most calls one answer may hold. */
+export const MAX_PARALLEL_CALLS = 8;
+
+/**
+ * The JSON schema a forced call must match: one call to one of the allowed tools, with its own parameters. A forced
+ * answer is always one call: a grammar-forced array lets a small model add calls until it runs out of tokens.
+ * Several calls in one answer come from the model's own choice ("auto"), written as an array.
+ */
 export function toolCallSchema(tools: ToolDefinition[], choice: ToolChoice): Record<string, unknown> {
   const allowed = typeof choice === "object" ? tools.filter((tool) => tool.name === choice.name) : tools;
   const variants = allowed.map((tool) => ({
@@ -61,7 +72,31 @@ export function toolCallSchema(tools: ToolDefinition[], choice: ToolChoice): Rec
   return variants.length === 1 ? variants[0]! : { oneOf: variants };
 }
 
-/** Reads a tool call from a model's answer; null when the answer is not a call to one of the tools. */
+/**
+ * Reads the tool calls in a model's answer: one call object, or (parallel calls) an array of them. Null when the
+ * answer is not entirely calls to the offered tools, in which case it is text.
+ */
+export function parseToolCalls(
+  text: string,
+  tools: ToolDefinition[],
+  parallel = true,
+): { name: string; arguments: string }[] | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(text.trim());
+  } catch {
+    return null;
+  }
+  if (!Array.isArray(value)) {
+    const call = toolCallFrom(value, tools);
+    return call ? [call] : null;
+  }
+  if (!parallel || value.length === 0 || value.length > MAX_PARALLEL_CALLS) return null;
+  const calls = value.map((item) => toolCallFrom(item, tools));
+  return calls.every((call) => call !== null) ? (calls as { name: string; arguments: string }[]) : null;
+}
+
+/** Reads one tool call from a model's answer; null when the answer is not a call to one of the tools. */
 export function parseToolCall(text: string, tools: ToolDefinition[]): { name: string; arguments: string } | null {
   let value: unknown;
   try {
@@ -69,6 +104,10 @@ export function parseToolCall(text: string, tools: ToolDefinition[]): { name: st
   } catch {
     return null;
   }
+  return toolCallFrom(value, tools);
+}
+
+function toolCallFrom(value: unknown, tools: ToolDefinition[]): { name: string; arguments: string } | null {
   if (value === null || typeof value !== "object" || Array.isArray(value)) return null;
   const { name, arguments: args } = value as { name?: unknown; arguments?: unknown };
   if (typeof name !== "string" || !tools.some((tool) => tool.name === name)) return null;

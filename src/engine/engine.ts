@@ -23,11 +23,13 @@ function toRunnerRequest(request: GenerateRequest) {
           messages: request.messages,
           ...(request.tools ? { tools: request.tools } : {}),
           ...(request.toolChoice ? { toolChoice: request.toolChoice } : {}),
+          ...(request.parallelToolCalls !== undefined ? { parallelToolCalls: request.parallelToolCalls } : {}),
         }
       : { prompt: request.prompt }),
     sampling: request.sampling,
     limits: request.limits,
     ...(request.responseFormat ? { responseFormat: request.responseFormat } : {}),
+    ...(request.logprobs !== undefined ? { logprobs: request.logprobs } : {}),
   };
 }
 

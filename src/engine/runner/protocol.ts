@@ -40,6 +40,9 @@ export type ParentMessage =
       responseFormat?: ResponseFormat;
       tools?: ToolDefinition[];
       toolChoice?: ToolChoice;
+      parallelToolCalls?: boolean;
+      /** Alternatives per token when logprobs are wanted (see GenerateRequest.logprobs). */
+      logprobs?: number;
     }
   | { type: "embed"; id: number; input: string[] }
   | { type: "count"; id: number; request: Omit<Extract<ParentMessage, { type: "generate" }>, "type" | "id"> }

@@ -13,10 +13,10 @@ import type {
   LlamaModel,
   Token,
 } from "node-llama-cpp";
-import type { ChatEvent, ChatMessage, FinishReason, ResponseFormat } from "../../core/chat.js";
+import type { ChatEvent, ChatMessage, FinishReason, ResponseFormat, TokenLogprob } from "../../core/chat.js";
 import { JsonEndTracker } from "../../core/jsonEnd.js";
 import { StopSequenceMatcher } from "../../core/stopSequences.js";
-import { forcesToolCall, messagesWithTools, parseToolCall, toolCallSchema } from "../../core/tools.js";
+import { forcesToolCall, messagesWithTools, parseToolCalls, toolCallSchema } from "../../core/tools.js";
 import type { LoadedInfo, LoadOptions, ParentMessage } from "./protocol.js";
 
 type GenerateMessage = Extract<ParentMessage, { type: "generate" }>;
@@ -243,7 +243,12 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
     }
     let state: ReturnType<ChatWrapper["generateContextState"]>;
     try {
-      const messages = messagesWithTools(message.messages ?? [], message.tools, message.toolChoice);
+      const messages = messagesWithTools(
+        message.messages ?? [],
+        message.tools,
+        message.toolChoice,
+        message.parallelToolCalls ?? false,
+      );
       state = chatWrapper.generateContextState({ chatHistory: toHistory(messages) });
     } catch (error) {
       throw requestError(
@@ -327,6 +332,7 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
     let completionTokens = 0;
     let cachedTokens = 0;
     let reason: FinishReason = "length";
+    let stopSequence: string | undefined;
     let firstTokenAt = 0;
     try {
       if (signal.aborted) {
@@ -344,7 +350,7 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
         (sampling.frequencyPenalty ?? 0) !== 0;
       const generated: Token[] = [];
       const lastN = sampling.repeatLastN ?? 64;
-      const iterator = sequence.evaluate(tokens.slice(cachedTokens), {
+      const evaluateOptions = {
         temperature: sampling.temperature ?? 0.8,
         ...(sampling.topK !== undefined ? { topK: sampling.topK } : {}),
         ...(sampling.topP !== undefined ? { topP: sampling.topP } : {}),
@@ -363,7 +369,18 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
           : {}),
         yieldEogToken: true,
         ...(grammar ? { grammarEvaluationState: new nlc.LlamaGrammarEvaluationState({ model, grammar }) } : {}),
-      });
+      };
+      const input = tokens.slice(cachedTokens);
+      const logprobs = message.logprobs !== undefined ? new LogprobTracker(model, message.logprobs) : undefined;
+      const iterator: AsyncIterable<{ token: Token; probabilities?: Map<Token, number> }> = logprobs
+        ? sequence.evaluateWithMetadata(input, { probabilities: true }, evaluateOptions)
+        : tokensOnly(sequence.evaluate(input, evaluateOptions));
+      /** Sends released text with the logprobs of the tokens it completes. */
+      const send = (text: string) => {
+        const entries = logprobs?.release(text);
+        if (text || entries?.length)
+          emit(entries ? { type: "text-delta", text, logprobs: entries } : { type: "text-delta", text });
+      };
       let pending: Token[] = [];
       // Tool calls: a forced call is buffered from the start; with "auto", an answer that opens with "{" is held
       // back until it ends, then becomes a call if it is one (else it is sent as text).
@@ -375,7 +392,8 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
           : "text";
       let toolBuffer = "";
       let jsonTracker = grammar || toolMode === "tool" ? new JsonEndTracker() : undefined;
-      for await (const token of iterator) {
+      let stoppedBySequence = false;
+      for await (const { token, probabilities } of iterator) {
         if (signal.aborted) {
           reason = "cancelled";
           break;
@@ -388,6 +406,13 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
         completionTokens++;
         generated.push(token);
         pending.push(token);
+        if (logprobs && probabilities && toolMode !== "tool")
+          // The tokens before it decide how it reads (a word-start token's leading space, say).
+          logprobs.add(
+            token,
+            probabilities,
+            generated.length > 8 ? generated.slice(-9, -1) : [...tokens.slice(-8), ...generated].slice(-9, -1),
+          );
         let text = model.detokenize(pending, false, generated.slice(-pending.length - 8, -pending.length));
         // A token can end inside a UTF-8 character (byte fallback): wait for the rest, up to 4 bytes.
         if (text.endsWith("\uFFFD") && pending.length < 4 && completionTokens < maxTokens) continue;
@@ -403,10 +428,13 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
             }
             continue;
           }
-          toolMode = start.startsWith("{") ? "tool" : "text";
+          toolMode = start.startsWith("{") || (message.parallelToolCalls && start.startsWith("[")) ? "tool" : "text";
           text = toolBuffer;
           toolBuffer = "";
-          if (toolMode === "tool") jsonTracker ??= new JsonEndTracker();
+          if (toolMode === "tool") {
+            jsonTracker ??= new JsonEndTracker();
+            logprobs?.clear();
+          }
         }
         // With a JSON grammar, the closing bracket ends the answer (the grammar would allow endless whitespace).
         const jsonEnd = jsonTracker?.push(text) ?? -1;
@@ -423,14 +451,14 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
           }
           continue;
         }
+        logprobs?.place(text);
         const result = matcher.push(text);
-        if (result.text) emit({ type: "text-delta", text: result.text });
+        send(result.text);
         if (result.stopped || jsonEnd >= 0) {
           reason = "stop";
-          if (jsonEnd >= 0) {
-            const rest = matcher.flush();
-            if (rest) emit({ type: "text-delta", text: rest });
-          }
+          if (result.stopped) stoppedBySequence = true;
+          if (result.stop !== undefined && message.limits.stop?.includes(result.stop)) stopSequence = result.stop;
+          if (jsonEnd >= 0) send(matcher.flush());
           break;
         }
         if (completionTokens >= maxTokens) {
@@ -439,16 +467,18 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
         }
       }
       if (toolBuffer && reason !== "cancelled") {
-        const call = parseToolCall(toolBuffer, message.tools ?? []);
-        if (call) {
-          emit({ type: "tool-call", call: { id: `call_${randomBytes(12).toString("hex")}`, ...call } });
+        const calls = parseToolCalls(toolBuffer, message.tools ?? [], message.parallelToolCalls ?? false);
+        if (calls) {
+          for (const call of calls)
+            emit({ type: "tool-call", call: { id: `call_${randomBytes(12).toString("hex")}`, ...call } });
           reason = "tool-calls";
         } else {
           emit({ type: "text-delta", text: toolBuffer });
         }
-      } else if (reason !== "stop" || completionTokens === 0) {
-        const rest = matcher.flush();
-        if (rest && reason !== "cancelled") emit({ type: "text-delta", text: rest });
+      } else if (reason !== "cancelled" && !stoppedBySequence) {
+        // Text held back for a stop sequence that never came, with its tokens' logprobs.
+        logprobs?.place("");
+        send(matcher.flush());
       }
     } finally {
       pool.release(sequence);
@@ -460,7 +490,7 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
       usage: { promptTokens: tokens.length, completionTokens, cachedTokens },
       timing: { timeToFirstTokenMs: firstAt - started, promptMs: firstAt - started, generationMs: now - firstAt },
     });
-    emit({ type: "finish", reason });
+    emit(stopSequence !== undefined ? { type: "finish", reason, stopSequence } : { type: "finish", reason });
   }
 
   let embeddingContext: Promise<LlamaEmbeddingContext> | undefined;
@@ -504,4 +534,65 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
       files.cleanup();
     },
   };
+}
+
+async function* tokensOnly(tokens: AsyncIterable<Token>): AsyncGenerator<{ token: Token }> {
+  for await (const token of tokens) yield { token };
+}
+
+/** log(p), floored at -9999 the way OpenAI reports tokens that were practically impossible. */
+function logOf(probability: number): number {
+  return probability > 0 ? Math.max(Math.log(probability), -9999) : -9999;
+}
+
+/**
+ * Pairs generated tokens' log probabilities with the text the client receives. Each token's entry is "placed" at
+ * the end of the text it produced, and "released" with the delta that completes that text, so text held back for
+ * a possible stop sequence keeps its entries back too, and the tokens of a stop sequence never appear.
+ */
+class LogprobTracker {
+  private unplaced: TokenLogprob[] = [];
+  private placed: { end: number; entry: TokenLogprob }[] = [];
+  private rawLength = 0;
+  private releasedLength = 0;
+
+  constructor(
+    private readonly model: LlamaModel,
+    private readonly alternatives: number,
+  ) {}
+
+  private alternative(token: Token, probability: number, before: Token[]) {
+    const text = this.model.detokenize([token], true, before);
+    return { token: text, bytes: [...Buffer.from(text, "utf8")], logprob: logOf(probability) };
+  }
+
+  /** `before`: the tokens preceding this one (prompt, then generated). */
+  add(token: Token, probabilities: Map<Token, number>, before: Token[]): void {
+    const top: TokenLogprob["top"] = [];
+    for (const [candidate, probability] of probabilities) {
+      if (top.length >= this.alternatives) break;
+      top.push(this.alternative(candidate, probability, before));
+    }
+    this.unplaced.push({ ...this.alternative(token, probabilities.get(token) ?? 0, before), top });
+  }
+
+  /** `text` (the output of the tokens added since the last call) goes to the client's stream next. */
+  place(text: string): void {
+    this.rawLength += text.length;
+    for (const entry of this.unplaced) this.placed.push({ end: this.rawLength, entry });
+    this.unplaced = [];
+  }
+
+  /** `text` was sent: the entries whose text it completes. */
+  release(text: string): TokenLogprob[] {
+    this.releasedLength += text.length;
+    let count = 0;
+    while (count < this.placed.length && this.placed[count]!.end <= this.releasedLength) count++;
+    return this.placed.splice(0, count).map((item) => item.entry);
+  }
+
+  clear(): void {
+    this.unplaced = [];
+    this.placed = [];
+  }
 }

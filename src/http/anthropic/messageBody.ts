@@ -4,17 +4,21 @@ import type { FinishReason, FoldedAnswer, ToolCall, Usage } from "../../core/cha
 /** Anthropic's stop_reason for each way a generation ends. */
 export type StopReason = "end_turn" | "max_tokens" | "stop_sequence" | "tool_use";
 
-/**
- * "stop" covers both end-of-generation and a stop sequence: the internal finish event does not say which, so a
- * stop sequence is reported as end_turn with stop_sequence null (see the proposed `finish.stopSequence`).
- */
-export const stopReasons: Record<FinishReason, StopReason> = {
+/** Internal finish reasons → Anthropic's; a "stop" that names the caller's stop sequence is "stop_sequence". */
+const stopReasons: Record<FinishReason, StopReason> = {
   stop: "end_turn",
   length: "max_tokens",
   "tool-calls": "tool_use",
   error: "end_turn",
   cancelled: "end_turn",
 };
+
+/** stop_reason and stop_sequence, as both the message and the stream's message_delta carry them. */
+export function stopFields(reason: FinishReason, stopSequence: string | undefined) {
+  return stopSequence !== undefined && reason === "stop"
+    ? { stop_reason: "stop_sequence" as const, stop_sequence: stopSequence }
+    : { stop_reason: stopReasons[reason], stop_sequence: null };
+}
 
 export function messageId(): string {
   return `msg_${randomBytes(12).toString("hex")}`;
@@ -54,8 +58,7 @@ export function messageBody(id: string, model: string, answer: FoldedAnswer) {
   return {
     ...messageEnvelope(id, model),
     content,
-    stop_reason: stopReasons[answer.finishReason],
-    stop_sequence: null,
+    ...stopFields(answer.finishReason, answer.stopSequence),
     stop_details: null,
     usage: usageBody(answer.usage),
   };

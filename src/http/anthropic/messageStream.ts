@@ -2,7 +2,7 @@ import type { ChatEvent, FinishReason, Usage } from "../../core/chat.js";
 import { toFreeholdError } from "../openai/errors.js";
 import { type SseEvent, sseEventStream } from "../sse.js";
 import { anthropicErrorBody } from "./errors.js";
-import { messageEnvelope, stopReasons, toolUseBlock, usageBody } from "./messageBody.js";
+import { messageEnvelope, stopFields, toolUseBlock, usageBody } from "./messageBody.js";
 
 /** An event whose name is its data's `type`, as Anthropic sends them all. */
 function named<T extends { type: string }>(data: T): SseEvent {
@@ -57,7 +57,7 @@ export function messageStream(
     textOpen = false;
     out.push(named({ type: "content_block_stop", index }));
   };
-  const finish = (out: SseEvent[], reason: FinishReason) => {
+  const finish = (out: SseEvent[], reason: FinishReason, stopSequence?: string) => {
     ended = true;
     // Like the non-streamed message, an answer with no content still has one (empty) text block.
     if (index < 0) {
@@ -68,7 +68,7 @@ export function messageStream(
     out.push(
       named({
         type: "message_delta",
-        delta: { stop_reason: stopReasons[reason], stop_sequence: null, stop_details: null },
+        delta: { ...stopFields(reason, stopSequence), stop_details: null },
         usage: usage ? usageBody(usage) : { output_tokens: 0 },
       }),
       named({ type: "message_stop" }),
@@ -107,7 +107,7 @@ export function messageStream(
           usage = event.usage;
           break;
         case "finish":
-          finish(out, event.reason);
+          finish(out, event.reason, event.stopSequence);
           break;
         case "error":
           ended = true;

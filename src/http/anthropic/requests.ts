@@ -79,7 +79,11 @@ function toMessages(body: CountTokensBody): ChatMessage[] {
 }
 
 /** Anthropic tools → internal ones, each input_schema checked and normalised as a grammar will need it. */
-function tools(body: CountTokensBody): { tools?: ToolDefinition[]; toolChoice?: ToolChoice } {
+function tools(body: CountTokensBody): {
+  tools?: ToolDefinition[];
+  toolChoice?: ToolChoice;
+  parallelToolCalls?: boolean;
+} {
   const choice = body.tool_choice;
   if (!body.tools || body.tools.length === 0) {
     if (choice && (choice.type === "any" || choice.type === "tool"))
@@ -107,7 +111,8 @@ function tools(body: CountTokensBody): { tools?: ToolDefinition[]; toolChoice?: 
         : choice.type === "none"
           ? "none"
           : { name: choice.name };
-  return { tools: definitions, toolChoice };
+  const parallel = !(choice && "disable_parallel_tool_use" in choice && choice.disable_parallel_tool_use);
+  return { tools: definitions, toolChoice, parallelToolCalls: parallel };
 }
 
 function responseFormat(body: CountTokensBody): { responseFormat?: ResponseFormat } {

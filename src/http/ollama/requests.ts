@@ -51,6 +51,12 @@ function keepAlive(value: number | string | undefined): { keepAliveMs?: number }
   return value === undefined ? {} : { keepAliveMs: parseKeepAlive(value) };
 }
 
+function logprobs(body: { logprobs?: boolean | undefined; top_logprobs?: number | undefined }): { logprobs?: number } {
+  if (body.top_logprobs !== undefined && body.logprobs !== true)
+    throw new InvalidRequestError("top_logprobs needs logprobs: true", "top_logprobs");
+  return body.logprobs ? { logprobs: body.top_logprobs ?? 0 } : {};
+}
+
 export function toChatRequest(body: OllamaChatBody): ChatRequest {
   const messages: ChatMessage[] = (body.messages ?? []).map((message, index) => ({
     role: message.role,
@@ -79,6 +85,7 @@ export function toChatRequest(body: OllamaChatBody): ChatRequest {
             ),
           })),
           toolChoice: "auto" as const,
+          parallelToolCalls: true,
         }
       : {};
   return {
@@ -90,6 +97,7 @@ export function toChatRequest(body: OllamaChatBody): ChatRequest {
     limits: limits(body.options),
     ...responseFormat(body.format),
     ...keepAlive(body.keep_alive),
+    ...logprobs(body),
   };
 }
 
@@ -119,6 +127,7 @@ export function toGenerateRequest(body: OllamaGenerateBody): GenerateRequest {
     limits: limits(body.options),
     ...responseFormat(body.format),
     ...keepAlive(body.keep_alive),
+    ...logprobs(body),
   };
   if (body.raw) return { kind: "completion", prompt: body.prompt ?? "", ...base };
   const messages: ChatMessage[] = [];

@@ -5,6 +5,7 @@ import {
   type FinishReason,
   foldChatEvents,
   type TimingInfo,
+  type TokenLogprob,
   type ToolCall,
   type Usage,
 } from "../../core/chat.js";
@@ -74,7 +75,9 @@ function encodeAnswer(
       const createdAt = new Date().toISOString();
       switch (event.type) {
         case "text-delta":
-          return [{ model, created_at: createdAt, ...piece(event.text), done: false }];
+          return [
+            { model, created_at: createdAt, ...piece(event.text), ...logprobsField(event.logprobs), done: false },
+          ];
         case "tool-call":
           return [
             {
@@ -105,6 +108,13 @@ function encodeAnswer(
     },
     (error) => ollamaErrorBody(error).body,
   );
+}
+
+/** Ollama's `logprobs`: one entry per token, each with its `top_logprobs`. */
+function logprobsField(entries: TokenLogprob[] | undefined) {
+  if (!entries) return {};
+  const entry = (item: Omit<TokenLogprob, "top">) => ({ token: item.token, logprob: item.logprob, bytes: item.bytes });
+  return { logprobs: entries.map((item) => ({ ...entry(item), top_logprobs: item.top.map(entry) })) };
 }
 
 /** Ollama sends a call's arguments as an object, not a JSON text. */
@@ -176,6 +186,7 @@ export function registerOllamaRoutes(app: Hono<AppEnv>, deps: OllamaDependencies
         done_reason: doneReasons[answer.finishReason],
         done: true,
         ...stats(started, answer.usage, answer.timing),
+        ...logprobsField(answer.logprobs),
       });
     }
     const iterator = await primeStream(events);
@@ -208,6 +219,7 @@ export function registerOllamaRoutes(app: Hono<AppEnv>, deps: OllamaDependencies
         done_reason: doneReasons[answer.finishReason],
         done: true,
         ...stats(started, answer.usage, answer.timing),
+        ...logprobsField(answer.logprobs),
       });
     }
     const iterator = await primeStream(events);

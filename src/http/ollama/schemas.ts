@@ -66,6 +66,8 @@ export const chatSchema = z.looseObject({
     .nullable()
     .optional(),
   think: z.union([z.boolean(), z.string()]).optional(),
+  logprobs: z.boolean().optional(),
+  top_logprobs: z.number().int().min(0).max(20).optional(),
 });
 
 export type OllamaChatBody = z.infer<typeof chatSchema>;
@@ -82,6 +84,8 @@ export const generateSchema = z.looseObject({
   format,
   options: optionsSchema,
   keep_alive: keepAlive,
+  logprobs: z.boolean().optional(),
+  top_logprobs: z.number().int().min(0).max(20).optional(),
   images: z.array(z.string()).max(0, "images are not supported: no vision models yet").nullable().optional(),
 });
 

@@ -118,6 +118,9 @@ export function toChatRequest(body: ChatCompletionBody): ChatRequest {
       : {}),
   }));
   const maxTokens = body.max_completion_tokens ?? body.max_tokens;
+  if (body.top_logprobs !== undefined && body.top_logprobs !== null && body.logprobs !== true) {
+    throw new InvalidRequestError("top_logprobs needs logprobs: true", "top_logprobs");
+  }
   return {
     kind: "chat",
     model: body.model,
@@ -126,6 +129,9 @@ export function toChatRequest(body: ChatCompletionBody): ChatRequest {
     limits: defined({ maxTokens, stop: stops(body.stop), ignoreEos: body.ignore_eos }),
     ...responseFormat(body.response_format),
     ...tools(body),
+    // OpenAI's default: the model may call several tools in one answer.
+    ...(body.tools && body.tools.length > 0 ? { parallelToolCalls: body.parallel_tool_calls ?? true } : {}),
+    ...(body.logprobs ? { logprobs: body.top_logprobs ?? 0 } : {}),
     ...keepAlive(body.keep_alive),
   };
 }
@@ -147,6 +153,7 @@ export function toCompletionRequest(body: CompletionBody): CompletionRequest {
     prompt,
     sampling: sampling(body),
     limits: defined({ maxTokens: body.max_tokens ?? 16, stop: stops(body.stop), ignoreEos: body.ignore_eos }),
+    ...(body.logprobs !== undefined && body.logprobs !== null ? { logprobs: body.logprobs } : {}),
     ...keepAlive(body.keep_alive),
   };
 }

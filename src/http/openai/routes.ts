@@ -1,6 +1,13 @@
 import { randomBytes } from "node:crypto";
 import type { Hono } from "hono";
-import { type ChatEvent, type FinishReason, foldChatEvents, type ToolCall, type Usage } from "../../core/chat.js";
+import {
+  type ChatEvent,
+  type FinishReason,
+  foldChatEvents,
+  type TokenLogprob,
+  type ToolCall,
+  type Usage,
+} from "../../core/chat.js";
 import { InvalidRequestError, NotFoundError } from "../../core/errors.js";
 import type { Gateway } from "../../gateway/gateway.js";
 import type { AppEnv } from "../app.js";
@@ -8,6 +15,7 @@ import { sseHeaders, sseStream } from "../sse.js";
 import { primeStream } from "../stream.js";
 import { parseBody, refuseFields } from "../validate.js";
 import { openAIErrorBody, toFreeholdError } from "./errors.js";
+import { chatLogprobs, completionLogprobs } from "./logprobs.js";
 import { toChatRequest, toCompletionRequest } from "./requests.js";
 import { chatCompletionSchema, completionSchema, embeddingSchema, unsupportedChatFields } from "./schemas.js";
 
@@ -37,7 +45,7 @@ function encodeStream(
   events: AsyncIterator<ChatEvent>,
   includeUsage: boolean,
   chunk: (choice: Record<string, unknown> | null, usage?: Usage) => Record<string, unknown>,
-  textChoice: (text: string) => Record<string, unknown>,
+  textChoice: (text: string, logprobs: TokenLogprob[] | undefined) => Record<string, unknown>,
   finishChoice: (reason: string | null) => Record<string, unknown>,
   firstChoice?: Record<string, unknown>,
 ): ReadableStream<Uint8Array> {
@@ -54,7 +62,7 @@ function encodeStream(
       }
       switch (event.type) {
         case "text-delta":
-          frames.push(JSON.stringify(chunk(textChoice(event.text))));
+          frames.push(JSON.stringify(chunk(textChoice(event.text, event.logprobs))));
           break;
         case "tool-call": {
           // As OpenAI streams calls: the id and name first, then the arguments, under the call's index.
@@ -137,7 +145,7 @@ export function registerOpenAIRoutes(app: Hono<AppEnv>, gateway: Gateway): void 
               ...(answer.toolCalls.length > 0 ? { tool_calls: toolCallsBody(answer.toolCalls) } : {}),
               refusal: null,
             },
-            logprobs: null,
+            logprobs: chatLogprobs(answer.logprobs),
             finish_reason: finishReasons[answer.finishReason],
           },
         ],
@@ -151,7 +159,12 @@ export function registerOpenAIRoutes(app: Hono<AppEnv>, gateway: Gateway): void 
       iterator,
       includeUsage,
       envelope,
-      (text) => ({ index: 0, delta: { content: text }, logprobs: null, finish_reason: null }),
+      (text, logprobs) => ({
+        index: 0,
+        delta: { content: text },
+        logprobs: chatLogprobs(logprobs),
+        finish_reason: null,
+      }),
       (reason) => ({ index: 0, delta: {}, logprobs: null, finish_reason: reason }),
       { index: 0, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null },
     );
@@ -172,18 +185,30 @@ export function registerOpenAIRoutes(app: Hono<AppEnv>, gateway: Gateway): void 
         created,
         model: body.model,
         system_fingerprint: "freehold",
-        choices: [{ text: answer.text, index: 0, logprobs: null, finish_reason: finishReasons[answer.finishReason] }],
+        choices: [
+          {
+            text: answer.text,
+            index: 0,
+            logprobs: completionLogprobs(answer.logprobs, 0),
+            finish_reason: finishReasons[answer.finishReason],
+          },
+        ],
         usage: usageBody(answer.usage),
       });
     }
     const iterator = await primeStream(events);
     const includeUsage = body.stream_options?.include_usage === true;
     const envelope = chunkEnvelope("text_completion", id, created, body.model, includeUsage);
+    let offset = 0;
     const stream = encodeStream(
       iterator,
       includeUsage,
       envelope,
-      (text) => ({ text, index: 0, logprobs: null, finish_reason: null }),
+      (text, logprobs) => {
+        const choice = { text, index: 0, logprobs: completionLogprobs(logprobs, offset), finish_reason: null };
+        offset += text.length;
+        return choice;
+      },
       (reason) => ({ text: "", index: 0, logprobs: null, finish_reason: reason }),
     );
     return new Response(stream, { headers: sseHeaders });

@@ -70,7 +70,6 @@ const samplingFields = {
   ignore_eos: z.boolean().optional(),
   keep_alive: z.union([z.number(), z.string().max(32)]).optional(),
   user: z.string().max(256).optional(),
-  logprobs: z.literal(false).nullable().optional(),
   logit_bias: z
     .record(z.string(), z.number())
     .refine((bias) => Object.keys(bias).length === 0, "logit_bias is not supported by this server yet")
@@ -85,6 +84,8 @@ export const chatCompletionSchema = z.looseObject({
   tools: z.array(toolSchema).max(128).nullable().optional(),
   tool_choice: toolChoiceSchema.nullable().optional(),
   parallel_tool_calls: z.boolean().nullable().optional(),
+  logprobs: z.boolean().nullable().optional(),
+  top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
   response_format: z
     .discriminatedUnion("type", [
       z.object({ type: z.literal("text") }),
@@ -107,7 +108,6 @@ export type ChatCompletionBody = z.infer<typeof chatCompletionSchema>;
 
 /** Chat fields this server does not support yet: refused clearly rather than silently ignored. */
 export const unsupportedChatFields: Record<string, string> = {
-  top_logprobs: "top_logprobs is not supported by this server yet",
   functions: "functions (the legacy form of tools) is not supported; send tools",
   function_call: "function_call (the legacy form of tool_choice) is not supported",
   audio: "audio output is not supported",
@@ -130,6 +130,8 @@ export const completionSchema = z.looseObject({
   echo: z.literal(false).nullable().optional(),
   suffix: z.null().optional(),
   best_of: z.literal(1).nullable().optional(),
+  /** The legacy form: how many alternatives per token (OpenAI allows up to 5; we allow 20, as chat does). */
+  logprobs: z.number().int().min(0).max(20).nullable().optional(),
 });
 
 export type CompletionBody = z.infer<typeof completionSchema>;
