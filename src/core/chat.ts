@@ -76,6 +76,19 @@ interface RequestBase {
    * temperature, top_k, top_p and min_p have shaped them.
    */
   logprobs?: number;
+  /**
+   * How the model should be loaded (Ollama's num_ctx, num_thread, num_gpu). A value that differs from the loaded
+   * model's reloads it once its running requests end; a value left out accepts whatever is loaded.
+   */
+  load?: LoadSettings;
+}
+
+export interface LoadSettings {
+  contextSize?: number;
+  /** CPU threads; 0 picks automatically. */
+  threads?: number;
+  /** Layers offloaded to a GPU; "auto" as many as fit. */
+  gpuLayers?: number | "auto";
 }
 
 export interface ChatRequest extends RequestBase {

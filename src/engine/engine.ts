@@ -4,6 +4,7 @@ import type {
   EmbeddingRequest,
   EmbeddingResult,
   GenerateRequest,
+  LoadSettings,
   ModelInfo,
   ModelPort,
 } from "../core/chat.js";
@@ -31,6 +32,16 @@ function toRunnerRequest(request: GenerateRequest) {
     ...(request.responseFormat ? { responseFormat: request.responseFormat } : {}),
     ...(request.logprobs !== undefined ? { logprobs: request.logprobs } : {}),
   };
+}
+
+/** True when a request asks for a setting the loaded model does not have (left-out values accept any). */
+function differs(loaded: Settings, wanted: LoadSettings | undefined): boolean {
+  if (!wanted) return false;
+  return (
+    (wanted.contextSize !== undefined && wanted.contextSize !== loaded.contextSize) ||
+    (wanted.threads !== undefined && wanted.threads !== loaded.threads) ||
+    (wanted.gpuLayers !== undefined && wanted.gpuLayers !== loaded.gpuLayers)
+  );
 }
 
 /** What the engine needs from the model store: a name → files and facts. Injected, so tests can fake it. */
@@ -108,9 +119,22 @@ interface Waiter {
   reject: (error: unknown) => void;
 }
 
+/** What a model is loaded with; a request can ask for other values (Ollama's options), which reloads it. */
+interface Settings {
+  contextSize: number;
+  /** 0 = chosen per model. */
+  threads: number;
+  gpuLayers: "auto" | "max" | number;
+}
+
 interface Slot {
   name: string;
   digest: string;
+  settings: Settings;
+  /** Set while the model waits to go idle to be reloaded with other settings; requests wait for it. */
+  reloading?: Promise<void>;
+  /** Called when the last running or queued request ends. */
+  onIdle?: () => void;
   estimate: MemoryEstimate;
   lastUsed: number;
   summary: ModelSummary;
@@ -149,8 +173,11 @@ export class Engine implements ModelPort {
     }));
   }
 
-  /** Loads (or returns the loaded) runner for a model name; concurrent callers share one load. */
-  async acquire(name: string): Promise<{ runner: RunnerProcess; slot: Slot }> {
+  /**
+   * Loads (or returns the loaded) runner for a model name; concurrent callers share one load. `wanted` settings
+   * that differ from the loaded ones reload the model once it is idle.
+   */
+  async acquire(name: string, wanted?: LoadSettings): Promise<{ runner: RunnerProcess; slot: Slot }> {
     if (this.closed)
       throw new FreeholdError("the server is shutting down", {
         code: "shutting_down",
@@ -160,13 +187,33 @@ export class Engine implements ModelPort {
       });
     const model = await this.options.resolver.resolve(name);
     let slot = this.slots.get(model.name);
+    while (slot?.reloading) {
+      await slot.reloading;
+      slot = this.slots.get(model.name);
+    }
+    // Settings the request leaves out keep what the model had.
+    const settings = this.settingsFor(slot?.settings, wanted);
+    if (slot && !slot.runner && !slot.loading && differs(slot.settings, wanted)) {
+      // Crashed: the next load simply uses the new settings.
+      slot.settings = settings;
+      slot.estimate = estimateModelMemory(model.summary, settings.contextSize, this.options.sequences + 1);
+    }
+    if (slot && (slot.runner || slot.loading) && differs(slot.settings, wanted)) {
+      const reloading = slot;
+      reloading.reloading = this.reloadWhenIdle(reloading).finally(() => {
+        reloading.reloading = undefined;
+      });
+      await reloading.reloading;
+      slot = this.slots.get(model.name);
+    }
     if (!slot) {
       slot = {
         name: model.name,
         digest: model.digest,
         summary: model.summary,
+        settings,
         // The runner keeps one slot more than it admits (see SequencePool).
-        estimate: estimateModelMemory(model.summary, this.options.contextSize, this.options.sequences + 1),
+        estimate: estimateModelMemory(model.summary, settings.contextSize, this.options.sequences + 1),
         lastUsed: Date.now(),
         crashed: false,
         restarts: 0,
@@ -199,6 +246,52 @@ export class Engine implements ModelPort {
     return { runner: await slot.loading, slot };
   }
 
+  private settingsFor(loaded: Settings | undefined, wanted: LoadSettings | undefined): Settings {
+    return {
+      contextSize: wanted?.contextSize ?? loaded?.contextSize ?? this.options.contextSize,
+      threads: wanted?.threads ?? loaded?.threads ?? this.options.threads,
+      gpuLayers: wanted?.gpuLayers ?? loaded?.gpuLayers ?? this.options.gpuLayers ?? "auto",
+    };
+  }
+
+  /**
+   * Waits until nothing runs or waits on the model (as Ollama does before reloading with other options), then
+   * unloads it; the caller loads it again with its settings. Bounded by the queue timeout.
+   */
+  private async reloadWhenIdle(slot: Slot): Promise<void> {
+    if (slot.active > 0 || slot.queue.length > 0 || slot.loading) {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          slot.onIdle = undefined;
+          reject(
+            new OverloadedError(
+              `${slot.name} stayed busy for ${Math.round(this.options.queueTimeoutMs / 1000)} s while this request waited to reload it with other options (num_ctx, num_thread, num_gpu); retry later`,
+              "queue_timeout",
+              5,
+            ),
+          );
+        }, this.options.queueTimeoutMs);
+        slot.onIdle = () => {
+          clearTimeout(timer);
+          slot.onIdle = undefined;
+          resolve();
+        };
+        // A load in progress: once the requests that waited for it are admitted (after this turn), it may be idle.
+        const checkIdle = () =>
+          setImmediate(() => {
+            if (slot.active === 0 && slot.queue.length === 0) slot.onIdle?.();
+          });
+        void slot.loading?.then(checkIdle, checkIdle);
+      });
+    }
+    if (this.slots.get(slot.name) === slot) {
+      this.slots.delete(slot.name);
+      if (slot.idleTimer) clearTimeout(slot.idleTimer);
+      await slot.runner?.stop();
+      this.options.onEvent?.({ type: "model-unloaded", model: slot.name });
+    }
+  }
+
   private budget(): number {
     return this.options.memoryBudget > 0 ? this.options.memoryBudget : Math.floor(totalmem() * 0.9);
   }
@@ -212,9 +305,10 @@ export class Engine implements ModelPort {
     const need = slot.estimate.total;
     const budget = this.budget();
     const detail = `weights ${formatMemory(slot.estimate.weights)}, KV cache ${formatMemory(slot.estimate.kvCache)} for ${this.options.sequences} slot(s) of ${slot.estimate.contextSize} tokens`;
+    const lower = slot.settings.contextSize !== this.options.contextSize ? "num_ctx" : "--context-size";
     if (need > budget) {
       throw new FreeholdError(
-        `${slot.name} needs about ${formatMemory(need)} to load (${detail}), more than the memory budget of ${formatMemory(budget)}. Lower --context-size or --parallel, or raise FREEHOLD_MEMORY_BUDGET.`,
+        `${slot.name} needs about ${formatMemory(need)} to load (${detail}), more than the memory budget of ${formatMemory(budget)}. Lower ${lower} or --parallel, or raise FREEHOLD_MEMORY_BUDGET.`,
         { code: "insufficient_memory", status: 500, type: "server_error" },
       );
     }
@@ -241,14 +335,14 @@ export class Engine implements ModelPort {
   }
 
   private async load(slot: Slot, model: ResolvedModel): Promise<RunnerProcess> {
-    const threads = this.options.threads > 0 ? this.options.threads : chooseThreads(model.summary);
+    const threads = slot.settings.threads > 0 ? slot.settings.threads : chooseThreads(model.summary);
     const load: LoadOptions = {
       paths: model.paths,
-      contextSize: this.options.contextSize,
+      contextSize: slot.settings.contextSize,
       threads,
       sequences: this.options.sequences,
       batchSize: 512,
-      gpuLayers: this.options.gpuLayers ?? "auto",
+      gpuLayers: slot.settings.gpuLayers,
       flushIntervalMs: this.options.flushIntervalMs ?? 4,
     };
     this.options.onEvent?.({ type: "model-loading", model: slot.name });
@@ -346,6 +440,10 @@ export class Engine implements ModelPort {
       return;
     }
     if (slot.active > 0 || this.closed) return;
+    if (slot.onIdle) {
+      slot.onIdle();
+      return;
+    }
     const keepAlive = slot.keepAliveMs;
     if (keepAlive < 0) return;
     if (keepAlive === 0) {
@@ -387,7 +485,7 @@ export class Engine implements ModelPort {
   }
 
   async *generate(request: GenerateRequest, signal?: AbortSignal): AsyncGenerator<ChatEvent> {
-    const { runner, slot } = await this.acquire(request.model);
+    const { runner, slot } = await this.acquire(request.model, request.load);
     await this.admit(slot, runner, signal);
     try {
       yield* runner.generate(toRunnerRequest(request), signal);

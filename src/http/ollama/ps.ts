@@ -30,6 +30,7 @@ export function registerOllamaPs(app: Hono<AppEnv>, source: LoadedModelsSource):
         digest: m.digest,
         expires_at: m.expiresAt,
         size_vram: 0,
+        context_length: m.contextSize,
         details: {
           state: m.state,
           threads: m.threads,

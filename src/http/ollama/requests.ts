@@ -3,6 +3,7 @@ import type {
   ChatRequest,
   GenerateRequest,
   GenerationLimits,
+  LoadSettings,
   ResponseFormat,
   SamplingOptions,
 } from "../../core/chat.js";
@@ -45,6 +46,17 @@ function responseFormat(format: OllamaChatBody["format"]): { responseFormat?: Re
   if (format === undefined || format === "") return {};
   if (format === "json") return { responseFormat: { type: "json" } };
   return { responseFormat: { type: "json-schema", schema: prepareJsonSchema(format, "format") } };
+}
+
+/** num_ctx, num_thread, num_gpu: how the model is loaded; a different value reloads it (as Ollama does). */
+function load(options: Options | undefined): { load?: LoadSettings } {
+  if (!options) return {};
+  const settings: LoadSettings = {};
+  if (options.num_ctx !== undefined) settings.contextSize = options.num_ctx;
+  if (options.num_thread !== undefined) settings.threads = options.num_thread;
+  // -1: as many layers as fit (Ollama's default); 0: CPU only.
+  if (options.num_gpu !== undefined) settings.gpuLayers = options.num_gpu < 0 ? "auto" : options.num_gpu;
+  return Object.keys(settings).length > 0 ? { load: settings } : {};
 }
 
 function keepAlive(value: number | string | undefined): { keepAliveMs?: number } {
@@ -98,6 +110,7 @@ export function toChatRequest(body: OllamaChatBody): ChatRequest {
     ...responseFormat(body.format),
     ...keepAlive(body.keep_alive),
     ...logprobs(body),
+    ...load(body.options),
   };
 }
 
@@ -128,6 +141,7 @@ export function toGenerateRequest(body: OllamaGenerateBody): GenerateRequest {
     ...responseFormat(body.format),
     ...keepAlive(body.keep_alive),
     ...logprobs(body),
+    ...load(body.options),
   };
   if (body.raw) return { kind: "completion", prompt: body.prompt ?? "", ...base };
   const messages: ChatMessage[] = [];

@@ -6,7 +6,12 @@ const finite = () => z.number().refine(Number.isFinite, "must be a finite number
 
 export const optionsSchema = z
   .looseObject({
-    num_ctx: z.number().int().min(1).optional(),
+    num_ctx: z
+      .number()
+      .int()
+      .min(64)
+      .max(1 << 22)
+      .optional(),
     num_predict: z.number().int().min(-2).optional(),
     temperature: finite().min(0).max(2).optional(),
     top_k: z.number().int().min(0).optional(),
@@ -18,8 +23,8 @@ export const optionsSchema = z
     repeat_last_n: z.number().int().min(-1).max(65_536).optional(),
     presence_penalty: finite().min(-2).max(2).optional(),
     frequency_penalty: finite().min(-2).max(2).optional(),
-    num_thread: z.number().int().min(0).optional(),
-    num_gpu: z.number().int().min(-1).optional(),
+    num_thread: z.number().int().min(0).max(1024).optional(),
+    num_gpu: z.number().int().min(-1).max(10_000).optional(),
   })
   .optional();
 
