@@ -75,6 +75,38 @@ describe("Anthropic Messages API on stories260K, with the official client", { sk
   });
   after(() => server?.dispose());
 
+  test("models: list (paged) and retrieve in Anthropic's shape; OpenAI clients still get theirs", async () => {
+    for (const destination of ["stories-b", "stories-c"]) {
+      const copied = await postJson(`${server.url}/api/copy`, { source: "stories", destination });
+      assert.equal(copied.status, 200);
+    }
+    try {
+      const ids: string[] = [];
+      for await (const model of client.models.list({ limit: 2 })) {
+        assert.equal(model.type, "model");
+        assert.ok(!Number.isNaN(Date.parse(model.created_at)));
+        assert.equal(model.max_input_tokens, 2048, "the context stories260K was trained with");
+        ids.push(model.id);
+      }
+      assert.deepEqual([...ids].sort(), ["stories-b:latest", "stories-c:latest", "stories:latest"]);
+      const first = await client.models.list({ limit: 2 });
+      assert.equal(first.data.length, 2);
+      assert.equal(first.has_more, true);
+      const retrieved = await client.models.retrieve("stories");
+      assert.equal(retrieved.id, "stories:latest");
+      await assert.rejects(client.models.retrieve("nope"), (error: unknown) => {
+        assert.ok(error instanceof Anthropic.NotFoundError);
+        assert.equal((error.error as { type: string }).type, "error");
+        return true;
+      });
+      const openai = (await (await fetch(`${server.url}/v1/models`)).json()) as { object: string };
+      assert.equal(openai.object, "list");
+    } finally {
+      for (const name of ["stories-b", "stories-c"])
+        await fetch(`${server.url}/api/delete`, { method: "DELETE", body: JSON.stringify({ model: name }) });
+    }
+  });
+
   test("a message: one text block, stop_reason max_tokens, usage that adds up", async () => {
     const message = await create(story(20));
     assert.match(message.id, /^msg_[0-9a-f]{24}$/);

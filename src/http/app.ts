@@ -30,6 +30,8 @@ export interface AppOptions {
   loadedModels: LoadedModelsSource;
   models: ModelControl;
   catalog: ModelCatalog;
+  /** Routing decisions by request id, for GET /freehold/explain/{id}. */
+  decisions?: { get(requestId: string): unknown };
   version: string;
   /** The address the server listens on (decides which Host headers are ours). */
   listenHost: string;
@@ -198,6 +200,16 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     return c.json({ model: body.model, unloaded });
   });
 
+  app.get("/freehold/explain/:id", (c) => {
+    const decision = options.decisions?.get(c.req.param("id"));
+    if (!decision)
+      throw new FreeholdError(
+        `No routing decision is kept for request ${c.req.param("id")}: it is unknown, or older than the in-memory log holds`,
+        { code: "decision_not_found", status: 404, type: "not_found_error" },
+      );
+    return c.json(decision);
+  });
+
   app.notFound((c) => {
     const error = new FreeholdError(`Unknown request URL: ${c.req.method} ${new URL(c.req.url).pathname}`, {
       code: "unknown_url",
@@ -211,6 +223,12 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   app.onError((error, c) => {
     const { status, body } = errorBodyFor(new URL(c.req.url).pathname, error);
     if (error instanceof OverloadedError) c.header("Retry-After", String(error.retryAfterSeconds));
+    else if (
+      error instanceof FreeholdError &&
+      "retryAfterSeconds" in error &&
+      typeof error.retryAfterSeconds === "number"
+    )
+      c.header("Retry-After", String(Math.ceil(error.retryAfterSeconds)));
     if (status >= 500 && !(error instanceof FreeholdError)) console.error(error);
     return c.json(body, status as 400);
   });
