@@ -109,6 +109,8 @@ export interface LoadedModelStatus {
   memory: number;
   backend?: string;
   gpuLayers?: number;
+  /** GPU memory in use by this model (measured at load; 0 on CPU). */
+  vram?: number;
   /** ISO time when it unloads if idle; null when kept forever or busy. */
   expiresAt: string | null;
   restarts: number;
@@ -535,6 +537,7 @@ export class Engine implements ModelPort {
               threads: slot.runner.info.threads,
               contextSize: slot.runner.info.contextSize,
               backend: slot.runner.info.backend,
+              vram: slot.runner.info.vramBytes,
             }
           : {}),
         activeRequests: slot.active,

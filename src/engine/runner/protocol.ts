@@ -50,6 +50,8 @@ export type ParentMessage =
   | { type: "shutdown" };
 
 export interface LoadedInfo {
+  /** GPU memory the model and its context took when loaded (0 on CPU). */
+  vramBytes: number;
   contextSize: number;
   trainContextSize: number;
   threads: number;

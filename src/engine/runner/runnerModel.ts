@@ -158,6 +158,8 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
     },
   });
   const files = splitLinks(options.paths);
+  // What this model takes on the GPU: the device's used memory before and after loading it (0 on CPU).
+  const vramBefore = llama.gpu ? (await llama.getVramState()).used : 0;
   let model: LlamaModel;
   try {
     model = await llama.loadModel({ modelPath: files.path, gpuLayers: options.gpuLayers });
@@ -205,7 +207,9 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
   for (let token = 0; token < vocabularySize; token++)
     if (model.isEogToken(token as Token)) eogTokens.push(token as Token);
 
+  const vramAfter = llama.gpu ? (await llama.getVramState()).used : 0;
   const info: LoadedInfo = {
+    vramBytes: Math.max(0, vramAfter - vramBefore),
     contextSize: context.contextSize,
     trainContextSize: model.trainContextSize,
     threads: context.currentThreads,

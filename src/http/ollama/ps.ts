@@ -13,6 +13,7 @@ export interface LoadedModelsSource {
     contextSize?: number;
     backend?: string;
     gpuLayers?: number;
+    vram?: number;
     activeRequests: number;
     queuedRequests: number;
     expiresAt: string | null;
@@ -29,7 +30,7 @@ export function registerOllamaPs(app: Hono<AppEnv>, source: LoadedModelsSource):
         size: m.memory,
         digest: m.digest,
         expires_at: m.expiresAt,
-        size_vram: 0,
+        size_vram: m.vram ?? 0,
         context_length: m.contextSize,
         details: {
           state: m.state,
