@@ -6,7 +6,8 @@ import { mkdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { ServerType } from "@hono/node-server";
 import type { Hono } from "hono";
-import { type Config, type ConfigOverrides, childEnvironment, loadConfig } from "./config/config.js";
+import { type Config, type ConfigOverrides, childEnvironment } from "./config/config.js";
+import { loadSettings, type Settings } from "./config/fileConfig.js";
 import type { ModelCatalog, ModelDescription } from "./core/catalog.js";
 import {
   type ChatEvent,
@@ -18,12 +19,14 @@ import {
   type GenerationLimits,
   type SamplingOptions,
 } from "./core/chat.js";
-import { libraryContext } from "./core/context.js";
+import { type AuditSink, libraryContext } from "./core/context.js";
 import { FreeholdError, NotFoundError, StoreError } from "./core/errors.js";
 import { Engine, type EngineEvent, type ModelResolver, type ResolvedModel } from "./engine/engine.js";
 import { Gateway } from "./gateway/gateway.js";
 import { writeSyntheticModel } from "./gguf/synth.js";
 import { type AppEnv, createApp } from "./http/app.js";
+import { Router } from "./routing/router.js";
+import { buildRoutingTable } from "./routing/table.js";
 import { ModelStore } from "./store/store.js";
 import { VERSION } from "./version.js";
 
@@ -231,13 +234,29 @@ export class Freehold implements AsyncDisposable {
     readonly store: ModelStore,
     readonly engine: Engine,
     readonly gateway: Gateway,
+    /** Routes, providers and privacy policy from freehold.yaml (with none, everything stays local). */
+    readonly router: Router,
+    readonly settings: Settings,
   ) {}
 
   static async open(
-    overrides: ConfigOverrides & { onEngineEvent?: (event: EngineEvent) => void } = {},
+    overrides: ConfigOverrides & {
+      onEngineEvent?: (event: EngineEvent) => void;
+      /** freehold.yaml to read (default $FREEHOLD_CONFIG, else $FREEHOLD_HOME/freehold.yaml when present). */
+      configPath?: string;
+      /** Forbid egress even when remote providers are configured (default FREEHOLD_OFFLINE, else the file's). */
+      offline?: boolean;
+      /** Where routing decisions are recorded besides the in-memory log `explain` reads. */
+      audit?: AuditSink;
+    } = {},
   ): Promise<Freehold> {
-    const { onEngineEvent, ...configOverrides } = overrides;
-    const config = loadConfig(configOverrides);
+    const { onEngineEvent, configPath, offline, audit, ...configOverrides } = overrides;
+    const settings = loadSettings({
+      overrides: configOverrides,
+      ...(configPath ? { configPath } : {}),
+      ...(offline !== undefined ? { offline } : {}),
+    });
+    const config = settings.config;
     const store = new ModelStore({ home: config.home });
     const engine = new Engine({
       resolver: storeResolver(store),
@@ -252,7 +271,22 @@ export class Freehold implements AsyncDisposable {
       environment: childEnvironment,
       ...(onEngineEvent ? { onEvent: onEngineEvent } : {}),
     });
-    return new Freehold(config, store, engine, new Gateway(engine));
+    const router = new Router(buildRoutingTable(settings.file, engine, settings.offline), audit ? { audit } : {});
+    return new Freehold(config, store, engine, new Gateway(engine, router), router, settings);
+  }
+
+  /**
+   * Re-reads freehold.yaml and swaps the routing table at once (SIGHUP); requests in flight finish on the old one.
+   * An invalid file throws and leaves the running table as it was. Server settings (host, port) need a restart.
+   */
+  reloadRouting(offline?: boolean): Settings {
+    const settings = loadSettings({
+      overrides: { home: this.config.home },
+      ...(this.settings.filePath ? { configPath: this.settings.filePath } : {}),
+      ...(offline !== undefined ? { offline } : {}),
+    });
+    this.router.reload(buildRoutingTable(settings.file, this.engine, settings.offline));
+    return settings;
   }
 
   /** Streams a chat answer as events (`text-delta`, `usage`, `finish`). */
@@ -295,6 +329,7 @@ export class Freehold implements AsyncDisposable {
         unload: (name) => this.engine.unloadByName(name),
       },
       catalog: storeCatalog(this.store),
+      decisions: this.router.decisions,
       version: VERSION,
       listenHost: this.config.host,
       allowedHosts: this.config.allowedHosts,
@@ -304,6 +339,7 @@ export class Freehold implements AsyncDisposable {
   }
 
   async close(): Promise<void> {
+    this.router.dispose();
     await this.engine.close();
   }
 

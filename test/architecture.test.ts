@@ -12,7 +12,11 @@ const allowed: Record<string, string[]> = {
   store: ["core", "gguf"],
   engine: ["core", "gguf"],
   gateway: ["core"],
+  privacy: ["core"],
+  providers: ["core"],
+  routing: ["core", "config", "privacy", "providers"],
   http: ["core", "gateway"],
+  control: ["core", "config"],
   cli: ["*"],
 };
 
@@ -63,6 +67,20 @@ test("nothing below http/ knows the web framework", () => {
   );
   assert.deepEqual(
     hono.map((f) => f.rel),
+    [],
+  );
+});
+
+test("only src/providers (and the hub client, and the CLI talking to a local server) open network connections", () => {
+  // What `freehold doctor --egress` promises: the configured providers are the only destinations requests reach.
+  const network = files.filter((f) => {
+    if (/^(providers|hub|cli)\//.test(f.rel)) return false;
+    // node:net's address parsers (isIP, isIPv6) open nothing.
+    const text = f.text.replace(/import \{ (isIP|isIPv4|isIPv6)(, (isIP|isIPv4|isIPv6))* \} from "node:net";/g, "");
+    return /\bfetch\(|from\s+"node:(https?|net|tls|http2)"|from\s+"(undici|axios|node-fetch)"/.test(text);
+  });
+  assert.deepEqual(
+    network.map((f) => f.rel),
     [],
   );
 });

@@ -1,10 +1,20 @@
 import type { Command } from "commander";
-import { type Config, type ConfigOverrides, loadConfig } from "../config/config.js";
+import type { Config, ConfigOverrides } from "../config/config.js";
+import { loadSettings, type Settings } from "../config/fileConfig.js";
 
-/** The validated Config for a command, from its global flags (`--home`) and the environment. */
+/** The validated Config for a command, from its global flags (`--home`, `--config`), the environment and freehold.yaml. */
 export function commandConfig(command: Command, overrides: ConfigOverrides = {}): Config {
-  const globals = command.optsWithGlobals() as { home?: string };
-  return loadConfig({ ...(globals.home ? { home: globals.home } : {}), ...overrides });
+  return commandSettings(command, overrides).config;
+}
+
+/** Config plus the freehold.yaml it came from (providers, routes, privacy, offline). */
+export function commandSettings(command: Command, overrides: ConfigOverrides = {}, offline?: boolean): Settings {
+  const globals = command.optsWithGlobals() as { home?: string; config?: string };
+  return loadSettings({
+    overrides: { ...(globals.home ? { home: globals.home } : {}), ...overrides },
+    ...(globals.config ? { configPath: globals.config } : {}),
+    ...(offline !== undefined ? { offline } : {}),
+  });
 }
 
 /** Writes a line to stdout (the commands' output; errors go through main's handler to stderr). */

@@ -11,6 +11,7 @@ export function buildProgram(): Command {
     )
     .version(VERSION)
     .option("--home <dir>", "data directory (default $FREEHOLD_HOME or ~/.freehold)")
+    .option("--config <file>", "freehold.yaml to read (default $FREEHOLD_CONFIG, else $FREEHOLD_HOME/freehold.yaml)")
     .showHelpAfterError()
     .exitOverride();
   for (const register of commands) register(program);

@@ -26,6 +26,9 @@ export const environmentKeys = {
     "Layers to offload to a GPU: auto (as many as fit), max, or a number (0 = CPU only). Default auto.",
   FREEHOLD_MEMORY_BUDGET:
     "Memory all loaded models may use together (bytes, or like 8GiB / 512MB). Default: 90% of the machine's.",
+  FREEHOLD_CONFIG:
+    "The freehold.yaml to read (providers, routes, privacy). Default $FREEHOLD_HOME/freehold.yaml if present.",
+  FREEHOLD_OFFLINE: "1 forbids every request from leaving the machine, even with remote providers configured.",
 } as const;
 
 const portSchema = z.coerce.number().int().min(0).max(65535);
@@ -54,6 +57,9 @@ const configSchema = z.object({
   queueTimeoutSeconds: z.coerce.number().min(0.001).max(86_400),
   memoryBudget: z.number().int().min(0),
   gpuLayers: z.union([z.literal("auto"), z.literal("max"), z.coerce.number().int().min(0).max(10_000)]),
+  hfEndpoint: z.url({ protocol: /^https?$/ }),
+  hfToken: z.string().min(1).optional(),
+  offline: z.boolean(),
 });
 
 export type Config = Readonly<z.infer<typeof configSchema>>;
@@ -74,6 +80,8 @@ export interface ConfigOverrides {
   queueTimeoutSeconds?: number | string;
   memoryBudget?: number | string;
   gpuLayers?: number | string;
+  hfEndpoint?: string;
+  offline?: boolean;
 }
 
 const byteUnits: Record<string, number> = {
@@ -121,6 +129,9 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     queueTimeoutSeconds: overrides.queueTimeoutSeconds ?? env.FREEHOLD_QUEUE_TIMEOUT ?? 120,
     memoryBudget: parseByteSize(overrides.memoryBudget ?? env.FREEHOLD_MEMORY_BUDGET ?? 0),
     gpuLayers: overrides.gpuLayers ?? env.FREEHOLD_GPU_LAYERS ?? "auto",
+    hfEndpoint: overrides.hfEndpoint ?? env.HF_ENDPOINT ?? "https://huggingface.co",
+    ...(env.HF_TOKEN ? { hfToken: env.HF_TOKEN } : {}),
+    offline: overrides.offline ?? ["1", "true", "yes"].includes((env.FREEHOLD_OFFLINE ?? "").toLowerCase()),
   };
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {

@@ -1,5 +1,8 @@
 import type { Command } from "commander";
+import { registerConfig } from "./config.js";
 import { registerCp } from "./cp.js";
+import { registerDoctor } from "./doctor.js";
+import { registerExplain } from "./explain.js";
 import { registerImport } from "./import.js";
 import { registerList } from "./list.js";
 import { registerPs } from "./ps.js";
@@ -24,4 +27,7 @@ export const commands: RegisterCommand[] = [
   registerCp,
   registerRm,
   registerSynth,
+  registerConfig,
+  registerExplain,
+  registerDoctor,
 ];

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
+import type { Settings } from "../../config/fileConfig.js";
 import { DEMO_MODEL, ensureDemoModel, Freehold, startServer } from "../../main.js";
-import { commandConfig, print } from "../context.js";
+import { commandSettings, print } from "../context.js";
 
 export function registerServe(program: Command): void {
   program
@@ -16,6 +17,7 @@ export function registerServe(program: Command): void {
     .option("--parallel <n>", "requests each model answers at once (default 4)")
     .option("--max-queue <n>", "requests that may wait per model before 503 (default 64)")
     .option("--no-demo", "do not install the demo model when the store is empty")
+    .option("--offline", "nothing leaves this machine, even with remote providers configured")
     .action(async (options: Record<string, string | boolean | undefined>, command: Command) => {
       const overrides = {
         ...(options.host ? { host: String(options.host) } : {}),
@@ -35,9 +37,13 @@ export function registerServe(program: Command): void {
             }
           : {}),
       };
-      const config = commandConfig(command, overrides);
+      const offline = options.offline === true ? true : undefined;
+      const settings = commandSettings(command, overrides, offline);
+      const config = settings.config;
       const freehold = await Freehold.open({
         ...config,
+        ...(settings.filePath ? { configPath: settings.filePath } : {}),
+        ...(offline !== undefined ? { offline } : {}),
         allowedHosts: [...config.allowedHosts],
         onEngineEvent: (event) => {
           if (event.type === "model-loaded")
@@ -60,6 +66,16 @@ export function registerServe(program: Command): void {
       const models = await freehold.store.list();
       print(`freehold is listening on ${running.url} (OpenAI-compatible API at ${running.url}/v1)`);
       print(`models: ${models.map((m) => m.name).join(", ") || "none"}`);
+      reportRouting(freehold.settings);
+      // SIGHUP re-reads freehold.yaml and swaps the routing table; requests in flight keep the old one.
+      process.on("SIGHUP", () => {
+        try {
+          reportRouting(freehold.reloadRouting(offline));
+          print("SIGHUP: reloaded the configuration");
+        } catch (error) {
+          print(`SIGHUP: kept the running configuration: ${error instanceof Error ? error.message : String(error)}`);
+        }
+      });
       await new Promise<void>((resolve) => {
         let stopping = false;
         const stop = (signal: NodeJS.Signals) => {
@@ -76,4 +92,16 @@ export function registerServe(program: Command): void {
       });
       print("stopped");
     });
+}
+
+function reportRouting(settings: Settings): void {
+  if (!settings.file) return;
+  const routes = Object.keys(settings.file.routes);
+  const remote = Object.entries(settings.file.providers).filter(([, provider]) => provider.kind !== "local");
+  print(`config: ${settings.filePath} (routes: ${routes.join(", ") || "none"})`);
+  if (settings.offline) print("offline: no request leaves this machine");
+  else if (remote.length > 0)
+    print(
+      `may send to: ${remote.map(([name, provider]) => `${name} (${new URL(provider.base_url ?? "").origin})`).join(", ")}`,
+    );
 }

@@ -1,0 +1,301 @@
+import { existsSync, readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
+import { isMap, isSeq, LineCounter, type Node, parseDocument } from "yaml";
+import { z } from "zod";
+import { type Config, type ConfigOverrides, loadConfig } from "./config.js";
+
+/**
+ * `freehold.yaml`: server settings, providers, routes, privacy rules and per-key policies in one file. Strings may
+ * reference the environment as `${NAME}` (or `${NAME:-default}`), so secrets stay out of the file. Validated at
+ * start; every error names the file, the line and the field.
+ */
+
+const seconds = z.number().positive().max(86_400);
+const policy = z.enum(["local-only", "redact", "block", "allow"]);
+
+const targetSchema = z.strictObject({
+  provider: z.string().min(1),
+  model: z.string().min(1),
+  /** Share of traffic among the targets of one `balance` group. */
+  weight: z.number().positive().max(1000).default(1),
+  /** Seconds to wait for the first token before giving up on this target. */
+  timeout: seconds.optional(),
+});
+
+const tierSchema = z.union([targetSchema, z.strictObject({ balance: z.array(targetSchema).min(1) })]);
+
+const providerSchema = z.strictObject({
+  kind: z.enum(["openai", "anthropic", "ollama", "local"]),
+  base_url: z.url({ protocol: /^https?$/ }).optional(),
+  api_key: z.string().min(1).optional(),
+  headers: z.record(z.string(), z.string()).optional(),
+  /** Default per-target timeout (seconds to the first token). */
+  timeout: seconds.optional(),
+  /** Anthropic: max_tokens when the client sets none. */
+  max_tokens: z.number().int().positive().optional(),
+  /** Seconds between health probes; 0 = no probes (the circuit breaker still applies). */
+  health_check: z.number().min(0).max(86_400).optional(),
+});
+
+const routeSchema = z.strictObject({
+  targets: z.array(tierSchema).min(1),
+  /** What happens to a request that carries personal data or secrets. Default: local-only (fails closed). */
+  privacy: policy.optional(),
+  /** Extra tries of the same target on a retryable error, before falling back. */
+  retries: z.number().int().min(0).max(10).default(1),
+  /** Seconds before the first retry; doubles each time. */
+  backoff: z.number().min(0).max(60).default(0.2),
+  /** The longest Retry-After we wait for before retrying; longer ones fall back at once. */
+  max_retry_wait: z.number().min(0).max(600).default(2),
+  breaker: z
+    .strictObject({
+      failures: z.number().int().min(1).max(1000).default(3),
+      cooldown: z.number().min(0).max(86_400).default(30),
+    })
+    .default({ failures: 3, cooldown: 30 }),
+});
+
+const serverSchema = z.strictObject({
+  host: z.string().min(1).optional(),
+  port: z.number().int().min(0).max(65535).optional(),
+  threads: z.number().int().min(0).optional(),
+  context_size: z.number().int().optional(),
+  keep_alive: z.number().int().min(-1).optional(),
+  drain_timeout: z.number().min(0).optional(),
+  allowed_hosts: z.array(z.string().min(1)).optional(),
+  max_body_bytes: z.union([z.number().int(), z.string()]).optional(),
+  parallel: z.number().int().min(1).optional(),
+  max_queue: z.number().int().min(0).optional(),
+  queue_timeout: z.number().positive().optional(),
+  memory_budget: z.union([z.number().int(), z.string()]).optional(),
+  gpu_layers: z.union([z.number().int(), z.enum(["auto", "max"])]).optional(),
+  log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).optional(),
+});
+
+export const fileConfigSchema = z
+  .strictObject({
+    server: serverSchema.default({}),
+    /** Forbid every request from leaving the machine, even with providers configured. */
+    offline: z.boolean().default(false),
+    providers: z
+      .record(z.string().regex(/^[\w.-]+$/, "provider names are letters, digits, _ . -"), providerSchema)
+      .default({}),
+    routes: z.record(z.string().min(1), routeSchema).default({}),
+    privacy: z
+      .strictObject({
+        /** The policy of routes that set none. */
+        default: policy.default("local-only"),
+        patterns: z.record(z.string().regex(/^[\w-]+$/), z.string().min(1)).default({}),
+        keywords: z.record(z.string().regex(/^[\w-]+$/), z.array(z.string().min(1))).default({}),
+        disable: z.array(z.string()).default([]),
+      })
+      .default({ default: "local-only", patterns: {}, keywords: {}, disable: [] }),
+    /** Per API key (by name): a privacy policy that overrides the route's, or local_only for everything. */
+    keys: z
+      .record(z.string().min(1), z.strictObject({ privacy: policy.optional(), local_only: z.boolean().optional() }))
+      .default({}),
+  })
+  .superRefine((file, context) => {
+    for (const [name, provider] of Object.entries(file.providers)) {
+      if (provider.kind !== "local" && !provider.base_url)
+        context.addIssue({
+          code: "custom",
+          path: ["providers", name, "base_url"],
+          message: `provider ${name} (${provider.kind}) needs a base_url`,
+        });
+    }
+    for (const [name, pattern] of Object.entries(file.privacy.patterns)) {
+      try {
+        new RegExp(pattern.replace(/^\(\?i\)/, ""));
+      } catch (error) {
+        context.addIssue({
+          code: "custom",
+          path: ["privacy", "patterns", name],
+          message: `not a valid regular expression: ${(error as Error).message}`,
+        });
+      }
+    }
+    for (const [name, route] of Object.entries(file.routes)) {
+      route.targets.forEach((tier, i) => {
+        const targets = "balance" in tier ? tier.balance : [tier];
+        targets.forEach((target, j) => {
+          if (target.provider !== "local" && !file.providers[target.provider])
+            context.addIssue({
+              code: "custom",
+              path: ["routes", name, "targets", i, ...("balance" in tier ? ["balance", j] : []), "provider"],
+              message: `no provider named ${JSON.stringify(target.provider)} (known: local${Object.keys(file.providers)
+                .map((p) => `, ${p}`)
+                .join("")})`,
+            });
+        });
+      });
+    }
+  });
+
+export type FileConfig = z.infer<typeof fileConfigSchema>;
+export type RouteConfig = FileConfig["routes"][string];
+export type TargetConfig = z.infer<typeof targetSchema>;
+export type ProviderConfig = FileConfig["providers"][string];
+export type PrivacyPolicy = z.infer<typeof policy>;
+
+/** A freehold.yaml problem: `file:line: field: what is wrong`. */
+export class ConfigFileError extends Error {}
+
+function lineOf(
+  doc: ReturnType<typeof parseDocument>,
+  counter: LineCounter,
+  path: readonly PropertyKey[],
+): number | undefined {
+  // The deepest node that exists on the path (a missing field is reported at its parent).
+  for (let depth = path.length; depth >= 0; depth--) {
+    const node = doc.getIn(path.slice(0, depth) as unknown[], true) as Node | undefined;
+    if (node && typeof node === "object" && "range" in node && node.range) return counter.linePos(node.range[0]).line;
+    if (depth === 0 && doc.contents?.range) return counter.linePos(doc.contents.range[0]).line;
+  }
+  return undefined;
+}
+
+function fieldName(path: readonly PropertyKey[]): string {
+  return (
+    path.map((part, i) => (typeof part === "number" ? `[${part}]` : `${i === 0 ? "" : "."}${String(part)}`)).join("") ||
+    "(top level)"
+  );
+}
+
+/** Replaces `${NAME}` / `${NAME:-default}` in every string; a variable that is not set is an error naming it. */
+function substitute(
+  value: unknown,
+  env: NodeJS.ProcessEnv,
+  path: PropertyKey[],
+  fail: (path: PropertyKey[], message: string) => never,
+): unknown {
+  if (typeof value === "string") {
+    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_, name: string, fallback?: string) => {
+      const found = env[name];
+      if (found !== undefined && found !== "") return found;
+      if (fallback !== undefined) return fallback;
+      return fail(path, `the environment variable ${name} is not set (referenced as \${${name}})`);
+    });
+  }
+  if (Array.isArray(value)) return value.map((item, i) => substitute(item, env, [...path, i], fail));
+  if (value && typeof value === "object")
+    return Object.fromEntries(
+      Object.entries(value).map(([key, item]) => [key, substitute(item, env, [...path, key], fail)]),
+    );
+  return value;
+}
+
+/** Parses and validates freehold.yaml text; `${ENV}` references are resolved from `env`. */
+export function parseFileConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): FileConfig {
+  const counter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, uniqueKeys: true });
+  const syntax = doc.errors[0];
+  if (syntax) {
+    const line = syntax.linePos?.[0]?.line ?? counter.linePos(syntax.pos[0]).line;
+    throw new ConfigFileError(`${file}:${line}: ${syntax.message.split("\n")[0]}`);
+  }
+  const fail = (path: readonly PropertyKey[], message: string): never => {
+    const line = lineOf(doc, counter, path);
+    throw new ConfigFileError(`${file}${line ? `:${line}` : ""}: ${fieldName(path)}: ${message}`);
+  };
+  const raw = doc.contents === null ? {} : (doc.toJS() as unknown);
+  if (raw !== null && (typeof raw !== "object" || Array.isArray(raw)) && !isMap(doc.contents))
+    fail([], "the file must be a mapping of sections (server, providers, routes, privacy, keys)");
+  const resolved = substitute(raw ?? {}, env, [], fail);
+  const parsed = fileConfigSchema.safeParse(resolved);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    let path = issue.path;
+    let message = issue.message;
+    if (issue.code === "unrecognized_keys") {
+      path = [...path, issue.keys[0]!];
+      message = "unknown field (check the spelling)";
+    } else if (issue.code === "invalid_union" && isSeq(doc.getIn(path.slice(0, -1) as unknown[], true))) {
+      message = "must be a target ({provider, model}) or a group ({balance: [targets]})";
+    }
+    fail(path, message);
+  }
+  return parsed.data!;
+}
+
+/** The config file to read: `--config`, else $FREEHOLD_CONFIG, else $FREEHOLD_HOME/freehold.yaml when it exists. */
+export function configFilePath(
+  explicit: string | undefined,
+  home: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): { path: string; required: boolean } {
+  const chosen = explicit ?? env.FREEHOLD_CONFIG;
+  if (chosen) return { path: resolve(chosen), required: true };
+  return {
+    path: join(resolve(home ?? env.FREEHOLD_HOME ?? join(homedir(), ".freehold")), "freehold.yaml"),
+    required: false,
+  };
+}
+
+/** Reads the file (null when there is none at the default place; an error when a named one is missing). */
+export function readFileConfig(
+  location: { path: string; required: boolean },
+  env: NodeJS.ProcessEnv = process.env,
+): FileConfig | null {
+  if (!existsSync(location.path)) {
+    if (location.required) throw new ConfigFileError(`${location.path}: the config file does not exist`);
+    return null;
+  }
+  return parseFileConfig(readFileSync(location.path, "utf8"), location.path, env);
+}
+
+/** server.* keys of the file → the Config overrides they stand for, with the environment variable that beats each. */
+const serverKeys: Record<string, [keyof ConfigOverrides, string]> = {
+  host: ["host", "FREEHOLD_HOST"],
+  port: ["port", "FREEHOLD_PORT"],
+  threads: ["threads", "FREEHOLD_THREADS"],
+  context_size: ["contextSize", "FREEHOLD_CONTEXT_SIZE"],
+  keep_alive: ["keepAliveSeconds", "FREEHOLD_KEEP_ALIVE"],
+  drain_timeout: ["drainTimeoutSeconds", "FREEHOLD_DRAIN_TIMEOUT"],
+  allowed_hosts: ["allowedHosts", "FREEHOLD_ALLOWED_HOSTS"],
+  max_body_bytes: ["maxBodyBytes", "FREEHOLD_MAX_BODY_BYTES"],
+  parallel: ["parallel", "FREEHOLD_PARALLEL"],
+  max_queue: ["maxQueue", "FREEHOLD_MAX_QUEUE"],
+  queue_timeout: ["queueTimeoutSeconds", "FREEHOLD_QUEUE_TIMEOUT"],
+  memory_budget: ["memoryBudget", "FREEHOLD_MEMORY_BUDGET"],
+  gpu_layers: ["gpuLayers", "FREEHOLD_GPU_LAYERS"],
+  log_level: ["logLevel", "FREEHOLD_LOG_LEVEL"],
+};
+
+export interface Settings {
+  config: Config;
+  /** null: no config file; everything is local, as without one. */
+  file: FileConfig | null;
+  filePath: string | null;
+  offline: boolean;
+}
+
+/**
+ * Config from flags, then the environment, then freehold.yaml, then defaults; plus the file's providers and routes.
+ * `offline`: the --offline flag (undefined when not given), else FREEHOLD_OFFLINE, else the file's `offline`.
+ */
+export function loadSettings(
+  options: { overrides?: ConfigOverrides; configPath?: string; offline?: boolean } = {},
+  env: NodeJS.ProcessEnv = process.env,
+): Settings {
+  const overrides = options.overrides ?? {};
+  const location = configFilePath(options.configPath, overrides.home, env);
+  const file = readFileConfig(location, env);
+  const merged: Record<string, unknown> = { ...overrides };
+  for (const [key, [field, variable]] of Object.entries(serverKeys)) {
+    const value = file?.server[key as keyof FileConfig["server"]];
+    if (value !== undefined && merged[field] === undefined && env[variable] === undefined) merged[field] = value;
+  }
+  let config: Config;
+  try {
+    config = loadConfig(merged as ConfigOverrides, env);
+  } catch (error) {
+    throw file ? new ConfigFileError(`${(error as Error).message} (flags, environment or ${location.path})`) : error;
+  }
+  const offlineEnv = env.FREEHOLD_OFFLINE;
+  const offline =
+    options.offline ??
+    (offlineEnv !== undefined && offlineEnv !== "" ? /^(1|true|yes)$/i.test(offlineEnv) : (file?.offline ?? false));
+  return { config, file, filePath: file ? location.path : null, offline };
+}

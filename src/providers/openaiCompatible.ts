@@ -1,0 +1,241 @@
+import type {
+  ChatEvent,
+  ChatMessage,
+  EmbeddingRequest,
+  EmbeddingResult,
+  FinishReason,
+  GenerateRequest,
+  ModelInfo,
+  ToolCall,
+  Usage,
+} from "../core/chat.js";
+import { InvalidRequestError } from "../core/errors.js";
+import type { Provider } from "./provider.js";
+import { droppedStream, serverSentEvents, Upstream } from "./upstream.js";
+
+/** OpenAI's Chat Completions API, spoken by OpenAI, vLLM, llama.cpp's server, LM Studio and another freehold. */
+
+export interface OpenAICompatibleOptions {
+  name: string;
+  /** Including the version prefix, as clients use it: `https://api.openai.com/v1`, `http://node-b:11435/v1`. */
+  baseUrl: string;
+  apiKey?: string;
+  headers?: Record<string, string>;
+}
+
+const finishReasons: Record<string, FinishReason> = {
+  stop: "stop",
+  length: "length",
+  tool_calls: "tool-calls",
+  function_call: "tool-calls",
+  content_filter: "stop",
+};
+
+function messageBody(message: ChatMessage): Record<string, unknown> {
+  if (message.role === "tool")
+    return { role: "tool", tool_call_id: message.toolCallId ?? "", content: message.content };
+  return {
+    role: message.role,
+    content: message.role === "assistant" && message.toolCalls?.length && !message.content ? null : message.content,
+    ...(message.name ? { name: message.name } : {}),
+    ...(message.toolCalls?.length
+      ? {
+          tool_calls: message.toolCalls.map((call) => ({
+            id: call.id,
+            type: "function",
+            function: { name: call.name, arguments: call.arguments },
+          })),
+        }
+      : {}),
+  };
+}
+
+/** The internal request as an OpenAI body (always streamed: a non-streaming answer is a fold of the stream). */
+export function openAIRequestBody(request: GenerateRequest, model: string): Record<string, unknown> {
+  const { sampling, limits } = request;
+  const body: Record<string, unknown> = {
+    model,
+    stream: true,
+    stream_options: { include_usage: true },
+    ...(limits.maxTokens !== undefined ? { max_tokens: limits.maxTokens } : {}),
+    ...(limits.stop?.length ? { stop: limits.stop } : {}),
+    ...(sampling.temperature !== undefined ? { temperature: sampling.temperature } : {}),
+    ...(sampling.topP !== undefined ? { top_p: sampling.topP } : {}),
+    ...(sampling.topK !== undefined ? { top_k: sampling.topK } : {}),
+    ...(sampling.minP !== undefined ? { min_p: sampling.minP } : {}),
+    ...(sampling.seed !== undefined ? { seed: sampling.seed } : {}),
+    ...(sampling.presencePenalty !== undefined ? { presence_penalty: sampling.presencePenalty } : {}),
+    ...(sampling.frequencyPenalty !== undefined ? { frequency_penalty: sampling.frequencyPenalty } : {}),
+    ...(sampling.repeatPenalty !== undefined ? { repeat_penalty: sampling.repeatPenalty } : {}),
+  };
+  const format = request.responseFormat;
+  if (format?.type === "json") body.response_format = { type: "json_object" };
+  else if (format?.type === "json-schema")
+    body.response_format = {
+      type: "json_schema",
+      json_schema: { name: format.name ?? "response", schema: format.schema },
+    };
+  if (request.kind === "completion") return { ...body, prompt: request.prompt };
+  body.messages = request.messages.map(messageBody);
+  if (request.tools?.length) {
+    body.tools = request.tools.map((tool) => ({
+      type: "function",
+      function: {
+        name: tool.name,
+        ...(tool.description ? { description: tool.description } : {}),
+        parameters: tool.parameters,
+      },
+    }));
+    const choice = request.toolChoice;
+    if (choice)
+      body.tool_choice = typeof choice === "string" ? choice : { type: "function", function: { name: choice.name } };
+    if (request.parallelToolCalls !== undefined) body.parallel_tool_calls = request.parallelToolCalls;
+  }
+  return body;
+}
+
+interface ChunkBody {
+  choices?: {
+    delta?: {
+      content?: string | null;
+      tool_calls?: { index?: number; id?: string; function?: { name?: string; arguments?: string } }[];
+    };
+    text?: string;
+    finish_reason?: string | null;
+  }[];
+  usage?: {
+    prompt_tokens?: number;
+    completion_tokens?: number;
+    prompt_tokens_details?: { cached_tokens?: number };
+  } | null;
+  error?: { message?: string };
+}
+
+/** OpenAI stream chunks → ChatEvents: text as it comes, tool calls once complete, then usage and finish. */
+export async function* openAIEvents(name: string, body: ReadableStream<Uint8Array>): AsyncGenerator<ChatEvent> {
+  const calls = new Map<number, ToolCall>();
+  let usage: Usage | undefined;
+  let finish: FinishReason | undefined;
+  let done = false;
+  try {
+    for await (const frame of serverSentEvents(body)) {
+      if (frame.data === "[DONE]") {
+        done = true;
+        break;
+      }
+      const chunk = JSON.parse(frame.data) as ChunkBody;
+      if (chunk.error) {
+        yield {
+          type: "error",
+          error: {
+            message: `provider ${name}: ${chunk.error.message ?? "stream error"}`,
+            code: "upstream_error",
+            status: 502,
+            retryable: true,
+          },
+        };
+        return;
+      }
+      if (chunk.usage) {
+        usage = {
+          promptTokens: chunk.usage.prompt_tokens ?? 0,
+          completionTokens: chunk.usage.completion_tokens ?? 0,
+          ...(chunk.usage.prompt_tokens_details?.cached_tokens !== undefined
+            ? { cachedTokens: chunk.usage.prompt_tokens_details.cached_tokens }
+            : {}),
+        };
+      }
+      const choice = chunk.choices?.[0];
+      if (!choice) continue;
+      const text = choice.delta?.content ?? choice.text;
+      if (text) yield { type: "text-delta", text };
+      for (const part of choice.delta?.tool_calls ?? []) {
+        const index = part.index ?? 0;
+        const call = calls.get(index) ?? { id: "", name: "", arguments: "" };
+        if (part.id) call.id = part.id;
+        if (part.function?.name) call.name += part.function.name;
+        if (part.function?.arguments) call.arguments += part.function.arguments;
+        calls.set(index, call);
+      }
+      if (choice.finish_reason) finish = finishReasons[choice.finish_reason] ?? "stop";
+    }
+  } catch (error) {
+    yield errorEvent(droppedStream(name, error));
+    return;
+  }
+  if (!done && finish === undefined) {
+    yield errorEvent(droppedStream(name, new Error("ended without a finish reason")));
+    return;
+  }
+  for (const [index, call] of [...calls.entries()].sort((a, b) => a[0] - b[0]))
+    yield { type: "tool-call", call: { ...call, id: call.id || `call_${index}` } };
+  if (usage) yield { type: "usage", usage };
+  yield { type: "finish", reason: finish ?? "stop" };
+}
+
+export function errorEvent(error: { message: string; code: string; status: number; retryable: boolean }): ChatEvent {
+  return {
+    type: "error",
+    error: { message: error.message, code: error.code, status: error.status, retryable: error.retryable },
+  };
+}
+
+export class OpenAICompatibleProvider implements Provider {
+  readonly kind = "openai";
+  readonly name: string;
+  private readonly upstream: Upstream;
+
+  constructor(options: OpenAICompatibleOptions) {
+    this.name = options.name;
+    this.upstream = new Upstream({
+      name: options.name,
+      baseUrl: options.baseUrl,
+      headers: { ...(options.headers ?? {}), ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}) },
+    });
+  }
+
+  get origin(): string {
+    return this.upstream.origin;
+  }
+
+  async *generate(request: GenerateRequest, signal?: AbortSignal): AsyncGenerator<ChatEvent> {
+    const path = request.kind === "completion" ? "completions" : "chat/completions";
+    const response = await this.upstream.request("POST", path, openAIRequestBody(request, request.model), signal);
+    if (!response.body) throw droppedStream(this.name, new Error("no body"));
+    yield* openAIEvents(this.name, response.body);
+  }
+
+  async embed(request: EmbeddingRequest, signal?: AbortSignal): Promise<EmbeddingResult> {
+    const body = await this.upstream.json<{
+      data: { embedding: number[]; index: number }[];
+      usage?: { prompt_tokens?: number };
+    }>("POST", "embeddings", { model: request.model, input: request.input }, signal);
+    const vectors = [...body.data].sort((a, b) => a.index - b.index).map((item) => item.embedding);
+    return { vectors, promptTokens: body.usage?.prompt_tokens ?? 0 };
+  }
+
+  async listModels(): Promise<ModelInfo[]> {
+    const body = await this.upstream.json<{ data?: { id: string; created?: number; owned_by?: string }[] }>(
+      "GET",
+      "models",
+    );
+    return (body.data ?? []).map((model) => ({
+      name: model.id,
+      created: model.created ?? 0,
+      ownedBy: model.owned_by ?? this.name,
+      contextLength: null,
+    }));
+  }
+
+  async countTokens(): Promise<number> {
+    throw new InvalidRequestError(
+      `provider ${this.name} (OpenAI-compatible) cannot count tokens`,
+      "model",
+      "unsupported",
+    );
+  }
+
+  async health(signal?: AbortSignal): Promise<void> {
+    await this.upstream.json("GET", "models", undefined, signal);
+  }
+}

@@ -1,0 +1,182 @@
+import { FreeholdError } from "../core/errors.js";
+
+/**
+ * HTTP to a configured upstream. Credentials are pinned to the configured base URL's origin: a path can never
+ * point elsewhere, and redirects are never followed (a redirect to another host would carry the key there).
+ */
+
+/** An upstream answered with an error, could not be reached, or broke off; `retryAfterSeconds` from its header. */
+export class UpstreamError extends FreeholdError {
+  readonly retryAfterSeconds: number | undefined;
+  constructor(
+    message: string,
+    options: { status: number; code: string; retryable: boolean; retryAfterSeconds?: number; cause?: unknown },
+  ) {
+    super(message, {
+      code: options.code,
+      status: options.status,
+      type:
+        options.status === 429
+          ? "rate_limit_error"
+          : options.status === 503
+            ? "overloaded_error"
+            : options.status >= 500
+              ? "server_error"
+              : "invalid_request_error",
+      retryable: options.retryable,
+      cause: options.cause,
+    });
+    this.retryAfterSeconds = options.retryAfterSeconds;
+  }
+}
+
+export interface UpstreamOptions {
+  /** The provider's name in freehold.yaml, for messages. */
+  name: string;
+  baseUrl: string;
+  headers: Record<string, string>;
+}
+
+/** Parses Retry-After (seconds or an HTTP date) into seconds. */
+export function retryAfterSeconds(header: string | null): number | undefined {
+  if (!header) return undefined;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds);
+  const date = Date.parse(header);
+  return Number.isNaN(date) ? undefined : Math.max(0, (date - Date.now()) / 1000);
+}
+
+function upstreamMessage(text: string): string {
+  try {
+    const body = JSON.parse(text) as { error?: unknown; message?: unknown };
+    const error = body.error;
+    if (typeof error === "string") return error;
+    if (error && typeof error === "object" && typeof (error as { message?: unknown }).message === "string")
+      return (error as { message: string }).message;
+    if (typeof body.message === "string") return body.message;
+  } catch {}
+  return text.slice(0, 300).trim() || "(empty body)";
+}
+
+export class Upstream {
+  private readonly base: URL;
+  constructor(readonly options: UpstreamOptions) {
+    this.base = new URL(options.baseUrl.endsWith("/") ? options.baseUrl : `${options.baseUrl}/`);
+    if (this.base.protocol !== "http:" && this.base.protocol !== "https:")
+      throw new Error(`provider ${options.name}: base_url must be http:// or https://, not ${this.base.protocol}`);
+  }
+
+  get origin(): string {
+    return this.base.origin;
+  }
+
+  /** `path` (relative, like "chat/completions") under the base URL; refuses anything that leaves its origin. */
+  url(path: string): URL {
+    const url = new URL(path.replace(/^\/+/, ""), this.base);
+    if (url.origin !== this.base.origin)
+      throw new Error(`provider ${this.options.name}: ${path} leaves ${this.base.origin}`);
+    return url;
+  }
+
+  /** Sends a request; a non-2xx answer, a redirect or a network failure becomes an UpstreamError. */
+  async request(method: string, path: string, body: unknown, signal?: AbortSignal): Promise<Response> {
+    const name = this.options.name;
+    let response: Response;
+    try {
+      response = await fetch(this.url(path), {
+        method,
+        headers: { ...(body === undefined ? {} : { "content-type": "application/json" }), ...this.options.headers },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        redirect: "manual",
+        ...(signal ? { signal } : {}),
+      });
+    } catch (error) {
+      if (signal?.aborted) throw signal.reason ?? error;
+      throw new UpstreamError(`provider ${name} (${this.base.origin}) could not be reached: ${describeCause(error)}`, {
+        status: 502,
+        code: "upstream_unreachable",
+        retryable: true,
+        cause: error,
+      });
+    }
+    if (response.status >= 300 && response.status < 400) {
+      await response.body?.cancel();
+      throw new UpstreamError(
+        `provider ${name} answered with a redirect (${response.status} to ${response.headers.get("location") ?? "?"}); freehold does not follow redirects with credentials — fix base_url`,
+        { status: 502, code: "upstream_redirect", retryable: false },
+      );
+    }
+    if (!response.ok) {
+      const text = await response.text().catch(() => "");
+      const status = response.status;
+      const retryAfter = retryAfterSeconds(response.headers.get("retry-after"));
+      const mapped = status === 429 || status === 529 ? (status === 429 ? 429 : 503) : status >= 500 ? 502 : status;
+      throw new UpstreamError(`provider ${name} answered ${status}: ${upstreamMessage(text)}`, {
+        status: mapped,
+        code:
+          status === 429
+            ? "upstream_rate_limited"
+            : status >= 500 || status === 529
+              ? "upstream_error"
+              : "upstream_rejected",
+        retryable: status === 408 || status === 429 || status >= 500,
+        ...(retryAfter !== undefined ? { retryAfterSeconds: retryAfter } : {}),
+      });
+    }
+    return response;
+  }
+
+  async json<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+    const response = await this.request(method, path, body, signal);
+    return (await response.json()) as T;
+  }
+}
+
+function describeCause(error: unknown): string {
+  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+  return cause?.code ?? cause?.message ?? (error instanceof Error ? error.message : String(error));
+}
+
+/** The stream broke off (connection dropped, malformed frame) before the upstream said it was done. */
+export function droppedStream(name: string, error: unknown): UpstreamError {
+  return new UpstreamError(`provider ${name}: the stream broke off: ${describeCause(error)}`, {
+    status: 502,
+    code: "upstream_stream_dropped",
+    retryable: true,
+    cause: error,
+  });
+}
+
+/** Text lines of a body, as they arrive. */
+export async function* lines(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+    buffer += decoder.decode(chunk, { stream: true });
+    let newline = buffer.indexOf("\n");
+    while (newline >= 0) {
+      yield buffer.slice(0, newline).replace(/\r$/, "");
+      buffer = buffer.slice(newline + 1);
+      newline = buffer.indexOf("\n");
+    }
+  }
+  buffer += decoder.decode();
+  if (buffer) yield buffer;
+}
+
+/** Server-sent events: `event` (or "message") and the joined `data` lines. */
+export async function* serverSentEvents(
+  body: ReadableStream<Uint8Array>,
+): AsyncGenerator<{ event: string; data: string }> {
+  let event = "message";
+  let data: string[] = [];
+  for await (const line of lines(body)) {
+    if (line === "") {
+      if (data.length > 0) yield { event, data: data.join("\n") };
+      event = "message";
+      data = [];
+    } else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+    else if (line.startsWith("event:")) event = line.slice(6).trim();
+  }
+  if (data.length > 0) yield { event, data: data.join("\n") };
+}

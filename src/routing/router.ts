@@ -1,0 +1,487 @@
+import type { ChatEvent, EmbeddingRequest, EmbeddingResult, GenerateRequest, ModelInfo } from "../core/chat.js";
+import type { AuditSink, RequestContext } from "../core/context.js";
+import { FreeholdError, InvalidRequestError, isFreeholdError } from "../core/errors.js";
+import { classifyText, countKinds } from "../privacy/classifier.js";
+import type { Finding } from "../privacy/detectors.js";
+import { Redaction } from "../privacy/redactor.js";
+import { UpstreamError } from "../providers/upstream.js";
+import { type Decision, DecisionLog } from "./decisions.js";
+import { HealthMonitor } from "./health.js";
+import type { Route, RoutingTable, TargetState } from "./table.js";
+
+/**
+ * Decides where each request may go and sends it there: routes map a model name to tiers of targets, balanced by
+ * least outstanding requests (weighted) among healthy ones, with retries, per-target timeouts, fallback on error,
+ * timeout, overload or a stream that drops before its first token, and a circuit breaker per target. Before
+ * anything leaves the machine the request is classified and the privacy policy applied (fails closed).
+ */
+export class Router {
+  private table: RoutingTable;
+  private health: HealthMonitor;
+  readonly decisions: DecisionLog;
+
+  constructor(table: RoutingTable, options: { audit?: AuditSink; decisionCapacity?: number } = {}) {
+    this.table = table;
+    this.health = new HealthMonitor(table);
+    this.decisions = new DecisionLog(options.decisionCapacity ?? 5000, options.audit);
+  }
+
+  /** Swaps the whole table (SIGHUP): requests already running keep the one they started with. */
+  reload(table: RoutingTable): void {
+    this.health.dispose();
+    this.table = table;
+    this.health = new HealthMonitor(table);
+  }
+
+  get current(): RoutingTable {
+    return this.table;
+  }
+
+  dispose(): void {
+    this.health.dispose();
+  }
+
+  generate(request: GenerateRequest, context: RequestContext, signal?: AbortSignal): AsyncIterable<ChatEvent> {
+    return this.run(this.table, request, context, signal);
+  }
+
+  async embed(request: EmbeddingRequest, context: RequestContext, signal?: AbortSignal): Promise<EmbeddingResult> {
+    const table = this.table;
+    const route = table.routes.get(request.model);
+    if (!route) return table.local.embed(request, signal);
+    // Embeddings go to the route's local targets only: an embedding request is all content, nothing to redact around.
+    const target = route.tiers.flat().find((candidate) => !candidate.remote);
+    const decision = this.newDecision(context, request.model, route);
+    if (!target) {
+      decision.outcome = "refused";
+      decision.explanation.push("embeddings through a route use its local targets only; this route has none");
+      this.decisions.record(decision);
+      throw new InvalidRequestError(
+        `route ${route.name} has no local target; embeddings through routes stay on this machine`,
+        "model",
+        "route_no_local_target",
+      );
+    }
+    decision.servedBy = { provider: target.provider.name, model: target.model, remote: false };
+    decision.outcome = "served";
+    this.decisions.record(decision);
+    return target.provider.embed({ ...request, model: target.model }, signal);
+  }
+
+  /** The local engine's models and every route name (routes answer under the name clients use). */
+  async listModels(): Promise<ModelInfo[]> {
+    const table = this.table;
+    const models = await table.local.listModels();
+    const names = new Set(models.map((model) => model.name));
+    for (const route of table.routes.keys())
+      if (!names.has(route)) models.push({ name: route, created: 0, ownedBy: "freehold-route", contextLength: null });
+    return models;
+  }
+
+  /**
+   * Prompt tokens for a routed name: counted by the route's local model when it has one, by a remote provider only
+   * when the request may leave anyway, otherwise estimated (about four characters a token) so nothing leaves early.
+   */
+  async countTokens(request: GenerateRequest): Promise<number> {
+    const table = this.table;
+    const route = table.routes.get(request.model);
+    if (!route) return table.local.countTokens(request);
+    const estimate = estimateTokens(request);
+    const local = route.tiers.flat().find((target) => !target.remote);
+    if (local) return local.provider.countTokens({ ...request, model: local.model }).catch(() => estimate);
+    const remote = route.tiers.flat()[0]!;
+    if (table.offline || route.policy !== "allow" || classifyRequest(request, table).length > 0) return estimate;
+    return remote.provider.countTokens({ ...request, model: remote.model }).catch(() => estimate);
+  }
+
+  private newDecision(context: RequestContext, model: string, route: Route | undefined): Decision {
+    return {
+      requestId: context.requestId,
+      at: new Date().toISOString(),
+      api: context.api,
+      path: context.route,
+      key: context.key?.name ?? null,
+      model,
+      route: route?.name ?? null,
+      policy: null,
+      findings: {},
+      rules: [],
+      redacted: null,
+      excluded: [],
+      attempts: [],
+      servedBy: null,
+      outcome: "failed",
+      explanation: [],
+    };
+  }
+
+  private async *run(
+    table: RoutingTable,
+    request: GenerateRequest,
+    context: RequestContext,
+    signal?: AbortSignal,
+  ): AsyncGenerator<ChatEvent> {
+    const route = table.routes.get(request.model);
+    const decision = this.newDecision(context, request.model, route);
+    if (!route) {
+      decision.servedBy = { provider: "local", model: request.model, remote: false };
+      decision.outcome = "served";
+      decision.explanation.push(
+        `no route is named ${request.model}: the local engine serves it, nothing leaves the machine`,
+      );
+      this.decisions.record(decision);
+      yield* table.local.generate(request, signal);
+      return;
+    }
+    let plan: Plan;
+    try {
+      plan = planRoute(table, route, request, context, decision);
+    } catch (error) {
+      decision.outcome = "refused";
+      decision.explanation.push(error instanceof Error ? error.message : String(error));
+      this.decisions.record(decision);
+      throw error;
+    }
+    let lastError: unknown;
+    for (const tier of plan.tiers) {
+      const remaining = [...tier];
+      while (remaining.length > 0) {
+        const target = pickTarget(remaining, decision);
+        if (!target) break;
+        remaining.splice(remaining.indexOf(target), 1);
+        const outgoing = target.remote && plan.redaction ? plan.redaction.redactRequest(request) : request;
+        for (let attempt = 0; ; attempt++) {
+          const started = Date.now();
+          const result = await startTarget(target, { ...outgoing, model: target.model }, signal);
+          if (result.ok) {
+            decision.attempts.push({
+              provider: target.provider.name,
+              model: target.model,
+              remote: target.remote,
+              outcome: "served",
+              ms: Date.now() - started,
+            });
+            decision.servedBy = { provider: target.provider.name, model: target.model, remote: target.remote };
+            decision.outcome = "served";
+            decision.explanation.push(
+              `served by ${target.label} (${target.remote ? `remote: ${target.provider.origin}` : "local"})${plan.redaction && target.remote ? ", with findings replaced by placeholders" : ""}`,
+            );
+            this.decisions.record(decision);
+            const events = finishTarget(target, result.first, result.iterator);
+            yield* target.remote && plan.redaction ? plan.redaction.restoreEvents(events) : events;
+            return;
+          }
+          lastError = result.error;
+          const outcome = result.timedOut ? "timeout" : "error";
+          decision.attempts.push({
+            provider: target.provider.name,
+            model: target.model,
+            remote: target.remote,
+            outcome,
+            error: errorText(result.error),
+            ms: Date.now() - started,
+          });
+          if (signal?.aborted) {
+            decision.explanation.push("the client went away");
+            this.decisions.record(decision);
+            throw result.error;
+          }
+          if (isClientError(result.error)) {
+            decision.explanation.push(
+              `${target.label} refused the request itself (${errorText(result.error)}); not retried elsewhere`,
+            );
+            this.decisions.record(decision);
+            throw result.error;
+          }
+          const wait = retryWait(route, attempt, result.error);
+          if (attempt >= route.retries || wait === null || !target.breaker.tryAcquire()) {
+            decision.explanation.push(`${target.label} failed (${outcome}: ${errorText(result.error)}); falling back`);
+            break;
+          }
+          decision.explanation.push(`${target.label} failed (${outcome}); retrying in ${wait} ms`);
+          await sleep(wait, signal);
+        }
+      }
+    }
+    decision.outcome = "failed";
+    decision.explanation.push("every target failed or was unavailable");
+    this.decisions.record(decision);
+    throw finalError(route, lastError);
+  }
+}
+
+interface Plan {
+  tiers: TargetState[][];
+  redaction: Redaction | null;
+}
+
+/** Every text of a request that would leave: message contents, tool-call arguments, the prompt. */
+export function classifyRequest(request: GenerateRequest, table: RoutingTable): Finding[] {
+  const texts =
+    request.kind === "completion"
+      ? [typeof request.prompt === "string" ? request.prompt : ""]
+      : request.messages.flatMap((message) => [
+          message.content,
+          ...(message.toolCalls ?? []).map((call) => call.arguments),
+        ]);
+  return texts.flatMap((text) => classifyText(text, table.detectors));
+}
+
+function estimateTokens(request: GenerateRequest): number {
+  const texts =
+    request.kind === "completion"
+      ? [typeof request.prompt === "string" ? request.prompt : ""]
+      : request.messages.map((message) => message.content);
+  return Math.max(1, Math.ceil(texts.join("\n").length / 4));
+}
+
+function permissionError(message: string, code: string): FreeholdError {
+  return new FreeholdError(message, { code, status: 403, type: "permission_error" });
+}
+
+/** Applies --offline, the key's and the route's privacy policy; what remains may be tried. Throws when nothing may. */
+function planRoute(
+  table: RoutingTable,
+  route: Route,
+  request: GenerateRequest,
+  context: RequestContext,
+  decision: Decision,
+): Plan {
+  const keyRules = context.key ? table.keys[context.key.name] : undefined;
+  const keyLocalOnly = context.key?.localOnly === true || keyRules?.local_only === true;
+  const policy = keyRules?.privacy ?? route.policy;
+  decision.policy = keyLocalOnly ? "key local-only" : policy;
+  const hasRemote = route.tiers.some((tier) => tier.some((target) => target.remote));
+  const findings = hasRemote ? classifyRequest(request, table) : [];
+  decision.findings = countKinds(findings);
+  decision.rules = [...new Set(findings.map((finding) => finding.rule))];
+  const described = Object.entries(decision.findings)
+    .map(([kind, count]) => `${kind}: ${count}`)
+    .join(", ");
+  if (findings.length > 0)
+    decision.explanation.push(`the request carries ${described} (rules: ${decision.rules.join(", ")})`);
+  let excludeRemote: string | null = null;
+  let redaction: Redaction | null = null;
+  if (table.offline) excludeRemote = "freehold runs offline: nothing may leave the machine";
+  else if (keyLocalOnly) excludeRemote = `the API key ${context.key?.name ?? ""} is local-only`;
+  else if (findings.length > 0) {
+    if (policy === "block") {
+      throw permissionError(
+        `This request carries personal data or secrets (${described}) and route ${route.name} blocks such requests: nothing was sent. Remove them, or ask the owner to change the route's privacy policy.`,
+        "privacy_blocked",
+      );
+    }
+    if (policy === "local-only") excludeRemote = `the request carries ${described} and the policy is local-only`;
+    if (policy === "redact" && hasRemote) {
+      redaction = new Redaction(table.detectors);
+      decision.redacted = decision.findings;
+      decision.explanation.push(
+        `remote targets get placeholders for ${described}; the originals are restored in the answer`,
+      );
+    }
+  } else if (hasRemote) decision.explanation.push("no personal data or secrets found: remote targets allowed");
+  const tiers = route.tiers
+    .map((tier) =>
+      tier.filter((target) => {
+        if (excludeRemote && target.remote) {
+          decision.excluded.push({ provider: target.provider.name, model: target.model, reason: excludeRemote });
+          return false;
+        }
+        return true;
+      }),
+    )
+    .filter((tier) => tier.length > 0);
+  if (excludeRemote) decision.explanation.push(`remote targets excluded: ${excludeRemote}`);
+  if (tiers.length === 0) {
+    const remotes = [...new Set(route.tiers.flat().map((target) => target.provider.name))].join(", ");
+    const offline = table.offline;
+    throw permissionError(
+      `Route ${route.name} has only remote targets (${remotes}) and ${excludeRemote}, so nothing was sent. ${offline ? "Run without --offline, or add" : "Add"} a local target to the route${offline ? "" : " or send the request without that data"}.`,
+      offline ? "egress_forbidden" : keyLocalOnly ? "key_local_only" : "privacy_local_only",
+    );
+  }
+  return { tiers, redaction };
+}
+
+/**
+ * The target to try next in a tier: breaker closed (or its probe due), healthy first, then the fewest requests in
+ * flight per unit of weight; ties go by smooth weighted round-robin so equal load still splits by weight.
+ */
+function pickTarget(remaining: TargetState[], decision: Decision): TargetState | undefined {
+  const open = remaining.filter((target) => target.breaker.state === "open" && target.breaker.retryInMs() > 0);
+  for (const target of open) {
+    decision.attempts.push({
+      provider: target.provider.name,
+      model: target.model,
+      remote: target.remote,
+      outcome: "circuit open",
+      ms: 0,
+    });
+    remaining.splice(remaining.indexOf(target), 1);
+  }
+  if (remaining.length === 0) return undefined;
+  const healthy = remaining.filter((target) => target.healthy);
+  const pool = healthy.length > 0 ? healthy : remaining;
+  const load = (target: TargetState) => target.outstanding / target.weight;
+  const least = Math.min(...pool.map(load));
+  const tied = pool.filter((target) => load(target) === least);
+  let chosen = tied[0]!;
+  if (tied.length > 1) {
+    const total = tied.reduce((sum, target) => sum + target.weight, 0);
+    for (const target of tied) target.credit += target.weight;
+    chosen = tied.reduce((best, target) => (target.credit > best.credit ? target : best));
+    chosen.credit -= total;
+  }
+  if (!chosen.breaker.tryAcquire()) {
+    remaining.splice(remaining.indexOf(chosen), 1);
+    decision.attempts.push({
+      provider: chosen.provider.name,
+      model: chosen.model,
+      remote: chosen.remote,
+      outcome: "circuit open",
+      ms: 0,
+    });
+    return pickTarget(remaining, decision);
+  }
+  return chosen;
+}
+
+class TargetTimeout extends Error {}
+
+type Started =
+  | { ok: true; first: ChatEvent[]; iterator: AsyncIterator<ChatEvent> }
+  | { ok: false; error: unknown; timedOut: boolean };
+
+/**
+ * Starts a target and waits for its first content (a token, a tool call, or the end of an empty answer) within the
+ * target's timeout. Until then a failure can still fall back; after it, the stream belongs to the client.
+ */
+async function startTarget(target: TargetState, request: GenerateRequest, signal?: AbortSignal): Promise<Started> {
+  const controller = new AbortController();
+  const onAbort = () => controller.abort(signal?.reason);
+  signal?.addEventListener("abort", onAbort, { once: true });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort(new TargetTimeout(`no answer from ${target.label} within ${target.timeoutMs / 1000}s`));
+  }, target.timeoutMs);
+  target.outstanding++;
+  const first: ChatEvent[] = [];
+  let iterator: AsyncIterator<ChatEvent> | undefined;
+  try {
+    iterator = target.provider.generate(request, controller.signal)[Symbol.asyncIterator]();
+    const timeout = new Promise<never>((_, reject) =>
+      controller.signal.addEventListener("abort", () => reject(controller.signal.reason), { once: true }),
+    );
+    timeout.catch(() => {});
+    for (;;) {
+      const next = await Promise.race([iterator.next(), timeout]);
+      if (next.done) break;
+      const event = next.value;
+      if (event.type === "error") throw eventToError(event.error);
+      first.push(event);
+      if (event.type === "text-delta" || event.type === "tool-call" || event.type === "finish") break;
+    }
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort);
+    // The signal stays linked: a client that goes away still cancels the upstream request.
+    signal?.addEventListener("abort", onAbort, { once: true });
+    return { ok: true, first, iterator };
+  } catch (error) {
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort);
+    target.outstanding--;
+    target.breaker.failure();
+    if (!controller.signal.aborted) controller.abort();
+    void iterator?.return?.().catch(() => {});
+    const reason = timedOut
+      ? new UpstreamError(
+          `provider ${target.provider.name}: no first token from ${target.model} within ${target.timeoutMs / 1000}s`,
+          {
+            status: 504,
+            code: "upstream_timeout",
+            retryable: true,
+          },
+        )
+      : error;
+    return { ok: false, error: reason, timedOut };
+  }
+}
+
+/** Replays the first events, then streams the rest; settles load and breaker when the stream ends. */
+async function* finishTarget(
+  target: TargetState,
+  first: ChatEvent[],
+  iterator: AsyncIterator<ChatEvent>,
+): AsyncGenerator<ChatEvent> {
+  let failed = false;
+  try {
+    for (const event of first) yield event;
+    for (;;) {
+      const next = await iterator.next();
+      if (next.done) break;
+      if (next.value.type === "error") failed = true;
+      yield next.value;
+    }
+  } catch (error) {
+    failed = true;
+    throw error;
+  } finally {
+    target.outstanding--;
+    if (failed) target.breaker.failure();
+    else target.breaker.success();
+    await iterator.return?.().catch(() => {});
+  }
+}
+
+function eventToError(error: { message: string; code: string; status: number; retryable: boolean }): FreeholdError {
+  return new UpstreamError(error.message, { status: error.status, code: error.code, retryable: error.retryable });
+}
+
+/** The caller's own mistake (bad field, prompt too long): no other target will do better. */
+function isClientError(error: unknown): boolean {
+  return isFreeholdError(error) && !(error instanceof UpstreamError) && [400, 413, 422].includes(error.status);
+}
+
+/** Milliseconds before retrying the same target, or null to fall back now (not retryable, or Retry-After too long). */
+function retryWait(route: Route, attempt: number, error: unknown): number | null {
+  if (!isFreeholdError(error) || !error.retryable) return null;
+  const after = error instanceof UpstreamError ? error.retryAfterSeconds : undefined;
+  if (after !== undefined) return after * 1000 <= route.maxRetryWaitMs ? Math.round(after * 1000) : null;
+  return Math.round(route.backoffMs * 2 ** attempt);
+}
+
+function finalError(route: Route, lastError: unknown): Error {
+  if (lastError === undefined) {
+    const retryIn = Math.min(...route.tiers.flat().map((target) => target.breaker.retryInMs()));
+    return new UpstreamError(
+      `every target of route ${route.name} is unavailable (circuit open after repeated failures); retry in ${Math.ceil(retryIn / 1000)}s`,
+      {
+        status: 503,
+        code: "route_unavailable",
+        retryable: true,
+        retryAfterSeconds: Math.max(1, Math.ceil(retryIn / 1000)),
+      },
+    );
+  }
+  if (isFreeholdError(lastError)) return lastError;
+  return lastError instanceof Error ? lastError : new Error(String(lastError));
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}
