@@ -125,8 +125,8 @@ export const builtInDetectors: readonly Detector[] = [
   {
     rule: "ipv6",
     kind: "ip",
-    pattern: /(?<![\w:])(?:[A-Fa-f0-9]{1,4}:){2,7}(?::|[A-Fa-f0-9]{1,4})(?::[A-Fa-f0-9]{1,4})*(?![\w:])/g,
-    accept: (match) => isIPv6(match),
+    pattern: /(?<![\w:.])[A-Fa-f0-9]{0,4}(?::[A-Fa-f0-9]{0,4}){2,7}(?![\w:])/g,
+    accept: (match) => match.length > 2 && isIPv6(match),
   },
   { rule: "high-entropy", kind: "high-entropy", pattern: /[A-Za-z0-9+/_=-]{24,}/g, accept: highEntropyAccept },
 ];
