@@ -1,4 +1,4 @@
-// npm run bench -- [--mode single|concurrency|multiturn] [--models stories,smol135m] [--runs N] [--tokens N]
+// npm run bench -- [--mode single|concurrency|multiturn|gateway] [--models stories,smol135m] [--runs N] [--tokens N]
 //                  [--threads 1,2] [--streams 1,2,4,8] [--turns 10] [--turn-tokens 100] [--json]
 //
 // Speed of freehold's HTTP API, side by side in one run with (when LLAMA_SERVER=/path/to/llama-server is set)
@@ -11,6 +11,7 @@
 import { existsSync } from "node:fs";
 import { availableParallelism, cpus, loadavg } from "node:os";
 import { benchConcurrency, formatConcurrency } from "./concurrency.js";
+import { benchGateway, formatGateway } from "./gateway.js";
 import { CONTEXT_SIZE, prompt, SLOTS } from "./models.js";
 import { benchMultiturn, formatMultiturn } from "./multiturn.js";
 import { type Options, parseOptions } from "./options.js";
@@ -41,6 +42,17 @@ async function runModes(options: Options): Promise<{ results: unknown[]; tables:
 
 async function main(): Promise<void> {
   installCleanup();
+  // The gateway's own overhead needs no model (bench/gateway.ts); its flags are --mode gateway and --json only.
+  if (process.argv.includes("gateway")) {
+    const result = await benchGateway();
+    const table = formatGateway(result);
+    if (process.argv.includes("--json")) {
+      log(table);
+      process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    } else process.stdout.write(`${table}\n`);
+    await stopAll();
+    return;
+  }
   const options = parseOptions();
   if (!options.llamaServer)
     log(
