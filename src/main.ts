@@ -8,6 +8,8 @@ import type { ServerType } from "@hono/node-server";
 import type { Hono } from "hono";
 import { type Config, type ConfigOverrides, childEnvironment } from "./config/config.js";
 import { loadSettings, type Settings } from "./config/fileConfig.js";
+import { ControlPlane } from "./control/controlPlane.js";
+import { httpFacade } from "./control/httpFacade.js";
 import type { ModelCatalog, ModelDescription } from "./core/catalog.js";
 import {
   type ChatEvent,
@@ -237,6 +239,8 @@ export class Freehold implements AsyncDisposable {
     /** Routes, providers and privacy policy from freehold.yaml (with none, everything stays local). */
     readonly router: Router,
     readonly settings: Settings,
+    /** Keys, limits, the usage ledger, audit trail and metrics ($FREEHOLD_HOME/freehold.db). */
+    readonly control: ControlPlane,
   ) {}
 
   static async open(
@@ -271,8 +275,12 @@ export class Freehold implements AsyncDisposable {
       environment: childEnvironment,
       ...(onEngineEvent ? { onEvent: onEngineEvent } : {}),
     });
-    const router = new Router(buildRoutingTable(settings.file, engine, settings.offline), audit ? { audit } : {});
-    return new Freehold(config, store, engine, new Gateway(engine, router), router, settings);
+    const control = new ControlPlane({ home: config.home, logLevel: config.logLevel });
+    control.metrics.setStatusSource(() => engine.status());
+    const router = new Router(buildRoutingTable(settings.file, engine, settings.offline), {
+      audit: audit ?? control.audit,
+    });
+    return new Freehold(config, store, engine, new Gateway(engine, router, control), router, settings, control);
   }
 
   /**
@@ -334,6 +342,7 @@ export class Freehold implements AsyncDisposable {
       listenHost: this.config.host,
       allowedHosts: this.config.allowedHosts,
       maxBodyBytes: this.config.maxBodyBytes,
+      control: httpFacade(this.control),
       ...options,
     });
   }
@@ -341,6 +350,7 @@ export class Freehold implements AsyncDisposable {
   async close(): Promise<void> {
     this.router.dispose();
     await this.engine.close();
+    this.control.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -368,8 +378,23 @@ export interface RunningServer {
   shutdown(drainSeconds?: number): Promise<void>;
 }
 
-/** Starts the HTTP server. Used by `freehold serve`, and by tests and embedders that want a real socket. */
-export async function startServer(freehold: Freehold): Promise<RunningServer> {
+function isLoopbackHost(host: string): boolean {
+  return host === "localhost" || host === "::1" || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/**
+ * Starts the HTTP server. Used by `freehold serve`, and by tests and embedders that want a real socket. Listening
+ * beyond loopback with no API keys is refused (anyone on the network could use it) unless `insecureNoAuth`.
+ */
+export async function startServer(
+  freehold: Freehold,
+  options: { insecureNoAuth?: boolean } = {},
+): Promise<RunningServer> {
+  if (!isLoopbackHost(freehold.config.host) && !freehold.control.requiresKeys() && !options.insecureNoAuth)
+    throw new FreeholdError(
+      `refusing to listen on ${freehold.config.host} with no API keys: anyone who can reach this address could use it. Create a key first (freehold keys create --name NAME --admin), or pass --insecure-no-auth if the network is trusted`,
+      { code: "no_keys_on_public_address", status: 400, type: "invalid_request_error" },
+    );
   const { serve } = await import("@hono/node-server");
   const shutdownController = new AbortController();
   let inFlight = 0;

@@ -81,6 +81,29 @@ export class OverloadedError extends FreeholdError {
   }
 }
 
+/** No key, or a key that is unknown, revoked or expired. */
+export class AuthenticationError extends FreeholdError {
+  constructor(message: string, code = "invalid_api_key") {
+    super(message, { code, status: 401, type: "authentication_error" });
+  }
+}
+
+/** A valid key that may not do this (an admin route, a model outside its scope). */
+export class PermissionError extends FreeholdError {
+  constructor(message: string, code = "permission_denied") {
+    super(message, { code, status: 403, type: "permission_error" });
+  }
+}
+
+/** A key is over one of its limits; `retryAfterSeconds` becomes the Retry-After header. */
+export class RateLimitError extends FreeholdError {
+  readonly retryAfterSeconds: number;
+  constructor(message: string, code = "rate_limit_exceeded", retryAfterSeconds = 1) {
+    super(message, { code, status: 429, type: "rate_limit_error", retryable: true });
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
 export function isFreeholdError(error: unknown): error is FreeholdError {
   return error instanceof FreeholdError;
 }

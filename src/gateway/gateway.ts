@@ -7,6 +7,8 @@ import type {
   ModelPort,
 } from "../core/chat.js";
 import type { RequestContext } from "../core/context.js";
+import type { RequestMeter } from "../core/metering.js";
+import { authorizeModel, localTarget, meteredEmbedding, meteredGeneration, modelAllowed } from "./metering.js";
 
 /** Routes requests by model name to local or remote targets under the owner's rules (src/routing's Router). */
 export interface RoutingPort {
@@ -25,23 +27,30 @@ export class Gateway {
   constructor(
     private readonly local: ModelPort,
     private readonly router?: RoutingPort,
+    /** Keys' scopes and limits, and the ledger (src/control); absent = unmetered. */
+    private readonly meter?: RequestMeter,
   ) {}
 
   generate(request: GenerateRequest, context: RequestContext, signal?: AbortSignal): AsyncIterable<ChatEvent> {
-    if (this.router) return this.router.generate(request, context, signal);
-    return this.local.generate(request, signal);
+    const run = (admitted: GenerateRequest) =>
+      this.router ? this.router.generate(admitted, context, signal) : this.local.generate(admitted, signal);
+    if (this.meter) return meteredGeneration(this.meter, request, context, localTarget(request.model), run);
+    return run(request);
   }
 
   embed(request: EmbeddingRequest, context: RequestContext, signal?: AbortSignal): Promise<EmbeddingResult> {
-    if (this.router) return this.router.embed(request, context, signal);
-    return this.local.embed(request, signal);
+    const run = () => (this.router ? this.router.embed(request, context, signal) : this.local.embed(request, signal));
+    if (this.meter) return meteredEmbedding(this.meter, request, context, localTarget(request.model), run);
+    return run();
   }
 
-  listModels(_context?: RequestContext): Promise<ModelInfo[]> {
-    return this.router ? this.router.listModels() : this.local.listModels();
+  async listModels(context?: RequestContext): Promise<ModelInfo[]> {
+    const models = await (this.router ? this.router.listModels() : this.local.listModels());
+    return models.filter((model) => modelAllowed(context, model.name));
   }
 
-  countTokens(request: GenerateRequest, _context?: RequestContext): Promise<number> {
+  countTokens(request: GenerateRequest, context?: RequestContext): Promise<number> {
+    if (context) authorizeModel(context, request.model);
     return this.router ? this.router.countTokens(request) : this.local.countTokens(request);
   }
 }

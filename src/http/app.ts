@@ -6,8 +6,11 @@ import type { ModelCatalog, ModelControl } from "../core/catalog.js";
 import type { ApiSurface, RequestContext } from "../core/context.js";
 import { FreeholdError, InvalidRequestError, OverloadedError } from "../core/errors.js";
 import type { Gateway } from "../gateway/gateway.js";
+import { registerAdminRoutes } from "./admin.js";
 import { anthropicErrorBody } from "./anthropic/errors.js";
 import { registerAnthropicRoutes } from "./anthropic/routes.js";
+import { registerControlMiddleware } from "./auth.js";
+import type { HttpControl } from "./control.js";
 import { hostAllowed } from "./hostCheck.js";
 import { ollamaErrorBody } from "./ollama/errors.js";
 import { type LoadedModelsSource, registerOllamaPs } from "./ollama/ps.js";
@@ -41,6 +44,8 @@ export interface AppOptions {
   shutdownSignal?: AbortSignal;
   onRequestStart?: () => void;
   onRequestEnd?: () => void;
+  /** Keys, limits, ledger, audit and metrics (src/control); absent = an open server with no /admin routes. */
+  control?: HttpControl;
 }
 
 /** Each API answers errors in its own shape: Anthropic's under /v1/messages, Ollama's under /api/, OpenAI's elsewhere. */
@@ -161,6 +166,8 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     }
   });
 
+  if (options.control) registerControlMiddleware(app, options.control);
+
   app.use(
     "*",
     bodyLimit({
@@ -209,6 +216,8 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
       );
     return c.json(decision);
   });
+
+  if (options.control) registerAdminRoutes(app, options.control);
 
   app.notFound((c) => {
     const error = new FreeholdError(`Unknown request URL: ${c.req.method} ${new URL(c.req.url).pathname}`, {

@@ -1,9 +1,11 @@
 import type { Command } from "commander";
+import { registerAudit } from "./audit.js";
 import { registerConfig } from "./config.js";
 import { registerCp } from "./cp.js";
 import { registerDoctor } from "./doctor.js";
 import { registerExplain } from "./explain.js";
 import { registerImport } from "./import.js";
+import { registerKeys } from "./keys.js";
 import { registerList } from "./list.js";
 import { registerPs } from "./ps.js";
 import { registerRm } from "./rm.js";
@@ -12,6 +14,7 @@ import { registerServe } from "./serve.js";
 import { registerShow } from "./show.js";
 import { registerStop } from "./stop.js";
 import { registerSynth } from "./synth.js";
+import { registerUsage } from "./usage.js";
 
 /** A command registers itself on the program. One file per command in this folder. */
 export type RegisterCommand = (program: Command) => void;
@@ -27,6 +30,9 @@ export const commands: RegisterCommand[] = [
   registerCp,
   registerRm,
   registerSynth,
+  registerKeys,
+  registerUsage,
+  registerAudit,
   registerConfig,
   registerExplain,
   registerDoctor,

@@ -17,6 +17,10 @@ export function registerServe(program: Command): void {
     .option("--parallel <n>", "requests each model answers at once (default 4)")
     .option("--max-queue <n>", "requests that may wait per model before 503 (default 64)")
     .option("--no-demo", "do not install the demo model when the store is empty")
+    .option(
+      "--insecure-no-auth",
+      "allow listening beyond loopback with no API keys (anyone who can reach it may use it)",
+    )
     .option("--offline", "nothing leaves this machine, even with remote providers configured")
     .action(async (options: Record<string, string | boolean | undefined>, command: Command) => {
       const overrides = {
@@ -62,7 +66,12 @@ export function registerServe(program: Command): void {
         );
         print("weights. It answers, but its text is noise. To use a real model: freehold import FILE.gguf --name NAME");
       }
-      const running = await startServer(freehold);
+      const running = await startServer(freehold, { insecureNoAuth: options.insecureNoAuth === true }).catch(
+        async (error: unknown) => {
+          await freehold.close();
+          throw error;
+        },
+      );
       const models = await freehold.store.list();
       print(`freehold is listening on ${running.url} (OpenAI-compatible API at ${running.url}/v1)`);
       print(`models: ${models.map((m) => m.name).join(", ") || "none"}`);

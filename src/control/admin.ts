@@ -1,0 +1,97 @@
+import type { AuditEntry, AuditVerification } from "./audit.js";
+import type { ControlPlane } from "./controlPlane.js";
+import { parseExpiry, parseSince } from "./durations.js";
+import type { KeyRecord, KeySettings } from "./keys.js";
+import { parseUsageGroups, type UsageLine } from "./ledger.js";
+
+/** A key as the admin API and `freehold keys list --format json` show it (never the secret or its hash). */
+export function keyView(key: KeyRecord): Record<string, unknown> {
+  return {
+    id: key.id,
+    name: key.name,
+    admin: key.admin,
+    models: key.models,
+    rpm: key.rpm,
+    tpm: key.tpm,
+    max_concurrent: key.maxConcurrent,
+    daily_tokens: key.dailyTokens,
+    monthly_tokens: key.monthlyTokens,
+    budget_usd: key.budgetUsd,
+    local_only: key.localOnly,
+    store_content: key.storeContent,
+    content_retention_days: key.contentRetentionDays,
+    created_at: key.createdAt,
+    expires_at: key.expiresAt,
+    revoked_at: key.revokedAt,
+  };
+}
+
+/** What creating or changing a key asks for; `expires` is a duration from now ("30d") or a date. */
+export interface KeyRequest extends Omit<KeySettings, "expiresAt"> {
+  expires?: string | null;
+}
+
+function settings(request: KeyRequest): KeySettings {
+  const { expires, ...rest } = request;
+  return { ...rest, ...(expires !== undefined ? { expiresAt: expires === null ? null : parseExpiry(expires) } : {}) };
+}
+
+/** Limits worth recording in the audit trail (no secret ever reaches it). */
+function limitsDetail(key: KeyRecord): Record<string, unknown> {
+  const { id: _id, createdAt: _created, revokedAt: _revoked, ...rest } = key;
+  return rest as unknown as Record<string, unknown>;
+}
+
+/** The administrative use cases, shared by the CLI and the /admin API; each change is audited. */
+export class ControlAdmin {
+  constructor(private readonly plane: ControlPlane) {}
+
+  usage(query: { by?: string; since?: string; key?: string }): UsageLine[] {
+    return this.plane.ledger.usage({
+      by: parseUsageGroups(query.by),
+      ...(query.since ? { sinceMs: parseSince(query.since) } : {}),
+      ...(query.key ? { key: query.key } : {}),
+    });
+  }
+
+  listKeys(includeRevoked = false): KeyRecord[] {
+    return this.plane.keys.list({ includeRevoked });
+  }
+
+  createKey(name: string, request: KeyRequest, actor: string, why?: string): { secret: string; key: KeyRecord } {
+    const created = this.plane.keys.create(name, settings(request));
+    this.plane.audit.record({
+      actor,
+      action: "key.create",
+      target: created.key.name,
+      detail: { id: created.key.id, ...limitsDetail(created.key), ...(why ? { why } : {}) },
+    });
+    return created;
+  }
+
+  updateKey(idOrName: string, request: KeyRequest, actor: string): KeyRecord {
+    const key = this.plane.keys.update(idOrName, settings(request));
+    this.plane.audit.record({
+      actor,
+      action: "key.update",
+      target: key.name,
+      detail: { id: key.id, changes: request },
+    });
+    return key;
+  }
+
+  revokeKey(idOrName: string, actor: string, why?: string): KeyRecord {
+    const key = this.plane.keys.revoke(idOrName);
+    this.plane.audit.record({
+      actor,
+      action: "key.revoke",
+      target: key.name,
+      detail: { id: key.id, ...(why ? { why } : {}) },
+    });
+    return key;
+  }
+
+  auditTrail(limit = 100): { entries: AuditEntry[]; verification: AuditVerification } {
+    return { entries: this.plane.audit.list({ limit }), verification: this.plane.audit.verify() };
+  }
+}

@@ -1,0 +1,152 @@
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+
+/** What the metrics read from the engine at scrape time (the engine's status, structurally). */
+export interface RuntimeStatus {
+  models: readonly {
+    name: string;
+    state: string;
+    activeRequests: number;
+    queuedRequests: number;
+    memory: number;
+    restarts: number;
+  }[];
+}
+
+export interface RequestObservation {
+  model: string;
+  keyName: string | null;
+  provider: string;
+  status: number;
+  promptTokens: number;
+  completionTokens: number;
+  durationMs: number;
+  ttftMs: number | null;
+}
+
+/**
+ * Prometheus metrics in their own registry (never the global one). Names follow OpenTelemetry's gen-ai
+ * conventions where one exists. Labels are model, key *name*, provider and status: never a secret or content.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly requests;
+  private readonly tokens;
+  private readonly duration;
+  private readonly ttft;
+  private readonly httpRequests;
+  private status: () => RuntimeStatus = () => ({ models: [] });
+
+  constructor() {
+    const registers = [this.registry];
+    this.requests = new Counter({
+      name: "freehold_requests_total",
+      help: "Model requests answered, by model, key name, provider and status",
+      labelNames: ["model", "key", "provider", "status"] as const,
+      registers,
+    });
+    this.tokens = new Counter({
+      name: "gen_ai_client_token_usage_total",
+      help: "Tokens used, by model, key name and type (input or output)",
+      labelNames: ["model", "key", "type"] as const,
+      registers,
+    });
+    this.duration = new Histogram({
+      name: "gen_ai_server_request_duration_seconds",
+      help: "Time from admission to the end of the answer",
+      labelNames: ["model", "provider"] as const,
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+      registers,
+    });
+    this.ttft = new Histogram({
+      name: "gen_ai_server_time_to_first_token_seconds",
+      help: "Time from admission to the first generated token",
+      labelNames: ["model", "provider"] as const,
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.httpRequests = new Counter({
+      name: "freehold_http_requests_total",
+      help: "HTTP requests by API surface and status (including those refused before reaching a model)",
+      labelNames: ["api", "status"] as const,
+      registers,
+    });
+    const status = () => this.status();
+    new Gauge({
+      name: "freehold_queue_depth",
+      help: "Requests waiting for a slot, by model",
+      labelNames: ["model"] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const model of status().models) this.set({ model: model.name }, model.queuedRequests);
+      },
+    });
+    new Gauge({
+      name: "freehold_slots_in_use",
+      help: "Requests being generated now, by model",
+      labelNames: ["model"] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const model of status().models) this.set({ model: model.name }, model.activeRequests);
+      },
+    });
+    new Gauge({
+      name: "freehold_models_loaded",
+      help: "Models loaded (or loading) in runner processes",
+      registers,
+      collect() {
+        this.set(status().models.length);
+      },
+    });
+    new Gauge({
+      name: "freehold_model_memory_bytes",
+      help: "Estimated memory of each loaded model (weights, KV cache, buffers)",
+      labelNames: ["model"] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const model of status().models) this.set({ model: model.name }, model.memory);
+      },
+    });
+    new Gauge({
+      name: "freehold_runner_restarts",
+      help: "Times each model's runner process was restarted after a crash",
+      labelNames: ["model"] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const model of status().models) this.set({ model: model.name }, model.restarts);
+      },
+    });
+  }
+
+  /** Where gauges read the engine's state from at scrape time. */
+  setStatusSource(source: () => RuntimeStatus): void {
+    this.status = source;
+  }
+
+  observeRequest(observation: RequestObservation): void {
+    const key = observation.keyName ?? "";
+    // A model that does not exist is any string a client sent: one label value for all of them, not one each.
+    const model = observation.status === 404 ? "(unknown)" : observation.model;
+    const { provider } = observation;
+    this.requests.inc({ model, key, provider, status: String(observation.status) });
+    this.tokens.inc({ model, key, type: "input" }, observation.promptTokens);
+    this.tokens.inc({ model, key, type: "output" }, observation.completionTokens);
+    this.duration.observe({ model, provider }, observation.durationMs / 1000);
+    if (observation.ttftMs !== null) this.ttft.observe({ model, provider }, observation.ttftMs / 1000);
+  }
+
+  observeHttp(api: string, status: number): void {
+    this.httpRequests.inc({ api, status: String(status) });
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

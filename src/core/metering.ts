@@ -1,0 +1,56 @@
+import type { RequestContext } from "./context.js";
+
+/**
+ * Metering, as the gateway sees it: before a request runs it is admitted (its worst case reserved against the
+ * caller's limits), and when it ends it is settled (the reservation replaced by what it really used, and one ledger
+ * row written). The control plane implements it; the gateway calls it around every port.
+ */
+
+/** Where a request is answered. */
+export interface MeterTarget {
+  /** "local" for the engine; a provider's name for a remote one. */
+  provider: string;
+  /** The model name as the target knows it (prices are looked up by it). */
+  model: string;
+  /** Remote requests cost money and count against a key's USD budget. */
+  remote: boolean;
+}
+
+export interface MeterWork {
+  kind: "generate" | "embed" | "count-tokens";
+  /** An upper bound on the prompt's tokens (from its bytes). */
+  promptTokenBound: number;
+  /** The request's own max_tokens, if it set one. */
+  maxTokens: number | undefined;
+  /** The request as received, kept only for keys that store content. */
+  content?: unknown;
+}
+
+export interface MeterOutcome {
+  promptTokens: number;
+  completionTokens: number;
+  cachedTokens: number;
+  timeToFirstTokenMs: number | null;
+  /** HTTP-like: 200 answered, 499 cancelled by the client, otherwise the error's status. */
+  status: number;
+  errorCode?: string;
+  /** The answer's text, kept only for keys that store content. */
+  responseText?: string;
+  /** Where it was really answered, when a router chose another target than the one admitted. */
+  servedBy?: MeterTarget;
+}
+
+export interface Admission {
+  /**
+   * The max_tokens the port must be asked for: the request's own, or (when it set none and the key has token
+   * limits) the ceiling that was reserved, so the worst case holds.
+   */
+  maxTokens: number | undefined;
+  /** Ends the reservation with what really happened and writes the ledger row. Only the first call counts. */
+  settle(outcome: MeterOutcome): void;
+}
+
+export interface RequestMeter {
+  /** Reserves the worst case against the caller's limits; throws RateLimitError (429) when a limit is reached. */
+  admit(work: MeterWork, context: RequestContext, target: MeterTarget): Admission;
+}

@@ -1,0 +1,146 @@
+import type { Context, Hono } from "hono";
+import type { CallerKey } from "../core/context.js";
+import { PermissionError, RateLimitError } from "../core/errors.js";
+import type { AppEnv } from "./app.js";
+import type { HttpControl } from "./control.js";
+
+/** Answered without a key: liveness probes and Ollama clients' "is it running" check. */
+const openPaths = new Set(["/", "/health"]);
+
+/** Administrative routes: only an admin key may call them (once keys exist). */
+export function isAdminRoute(method: string, path: string): boolean {
+  if (path.startsWith("/admin/") || path === "/admin" || path === "/metrics") return true;
+  if (path === "/freehold/unload") return true;
+  return (
+    (method === "POST" && ["/api/pull", "/api/create", "/api/push", "/api/copy"].includes(path)) ||
+    (method === "DELETE" && path === "/api/delete")
+  );
+}
+
+/** The secret a client presented: `Authorization: Bearer …` (OpenAI, Ollama clients) or `x-api-key` (Anthropic). */
+export function presentedSecret(headers: Headers): string | undefined {
+  const authorization = headers.get("authorization");
+  const bearer = authorization ? /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1] : undefined;
+  return bearer ?? headers.get("x-api-key")?.trim() ?? undefined;
+}
+
+function actorOf(key: CallerKey | undefined): string {
+  return key ? `key:${key.name}` : "anonymous (open loopback server)";
+}
+
+/** Counts a body's bytes as it is sent and calls `onEnd` once when it finishes, fails or is cancelled. */
+function countedBody(body: ReadableStream<Uint8Array>, onEnd: (bytes: number) => void): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  let bytes = 0;
+  let ended = false;
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    onEnd(bytes);
+  };
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        try {
+          const { done, value } = await reader.read();
+          if (done) {
+            end();
+            controller.close();
+          } else {
+            bytes += value.byteLength;
+            controller.enqueue(value);
+          }
+        } catch (error) {
+          end();
+          controller.error(error);
+        }
+      },
+      async cancel(reason) {
+        end();
+        await reader.cancel(reason);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+/** What an administrative request acted on, from its JSON body (a model name), for the audit trail. */
+async function auditTarget(c: Context<AppEnv>): Promise<string | undefined> {
+  const body = (await c
+    .get("json")()
+    .catch(() => undefined)) as Record<string, unknown> | undefined;
+  const pick = (name: string) => (typeof body?.[name] === "string" ? (body[name] as string) : undefined);
+  const source = pick("source");
+  return source ? `${source} -> ${pick("destination") ?? ""}` : (pick("model") ?? pick("name"));
+}
+
+/**
+ * Two middlewares: the outer one reports every finished request (rate-limit headers, Retry-After, ledger bytes and
+ * status, metrics, one log line, the audit entry of an administrative action); the inner one resolves the caller's
+ * key and guards admin routes, so its refusals pass through the outer one like any other answer.
+ */
+export function registerControlMiddleware(app: Hono<AppEnv>, control: HttpControl): void {
+  app.use("*", async (c, next) => {
+    const started = performance.now();
+    await next();
+    const context = c.get("context");
+    const method = c.req.method;
+    // The request id on every answer, streamed ones included (the ledger row is found by it).
+    const headers = new Headers({ "x-request-id": context.requestId });
+    if (context.key)
+      for (const [name, value] of Object.entries(control.rateLimitHeaders(context.key))) headers.set(name, value);
+    if (c.error instanceof RateLimitError) headers.set("retry-after", String(Math.ceil(c.error.retryAfterSeconds)));
+    const status = c.res.status;
+    if (
+      isAdminRoute(method, context.route) &&
+      method !== "GET" &&
+      status < 400 &&
+      !context.route.startsWith("/admin/")
+    ) {
+      const target = await auditTarget(c);
+      control.audit.record({
+        actor: actorOf(context.key),
+        action: `${method} ${context.route}`,
+        requestId: context.requestId,
+        ...(target ? { target } : {}),
+      });
+    }
+    const finish = (bytes: number) =>
+      control.completeRequest({
+        method,
+        path: context.route,
+        status,
+        durationMs: Math.round((performance.now() - started) * 10) / 10,
+        requestId: context.requestId,
+        api: context.api,
+        key: context.key?.name ?? null,
+        bytes,
+      });
+    const type = c.res.headers.get("content-type") ?? "";
+    const body = c.res.body;
+    if (body && (type.startsWith("text/event-stream") || type.startsWith("application/x-ndjson"))) {
+      const response = new Response(countedBody(body, finish), c.res);
+      for (const [name, value] of headers) response.headers.set(name, value);
+      c.res = response;
+      return;
+    }
+    const buffer = body ? await c.res.arrayBuffer() : null;
+    const response = new Response(buffer, c.res);
+    for (const [name, value] of headers) response.headers.set(name, value);
+    c.res = response;
+    finish(buffer?.byteLength ?? 0);
+  });
+
+  app.use("*", async (c, next) => {
+    const context = c.get("context");
+    if (openPaths.has(context.route)) return next();
+    const key = control.authenticate(presentedSecret(c.req.raw.headers));
+    if (key) context.key = key;
+    if (isAdminRoute(c.req.method, context.route) && control.requiresKeys() && !key?.admin)
+      throw new PermissionError(
+        `${c.req.method} ${context.route} needs an admin key; key ${key?.name ?? ""} is not one (create one with \`freehold keys create --admin\`)`,
+        "admin_key_required",
+      );
+    return next();
+  });
+}

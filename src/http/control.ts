@@ -1,0 +1,51 @@
+import type { AuditSink, CallerKey } from "../core/context.js";
+
+/** A key's settings as the admin API accepts them (validated by the control plane). */
+export interface KeyChanges {
+  models?: string[] | null;
+  admin?: boolean;
+  rpm?: number | null;
+  tpm?: number | null;
+  maxConcurrent?: number | null;
+  dailyTokens?: number | null;
+  monthlyTokens?: number | null;
+  budgetUsd?: number | null;
+  localOnly?: boolean;
+  storeContent?: boolean;
+  contentRetentionDays?: number | null;
+  expires?: string | null;
+}
+
+export interface CompletedRequest {
+  method: string;
+  path: string;
+  status: number;
+  durationMs: number;
+  requestId: string;
+  api: string;
+  key: string | null;
+  bytes: number;
+}
+
+/**
+ * What the HTTP layer needs from the control plane (src/control implements it; main.ts passes it in): who is
+ * asking, their rate-limit state, where finished requests are reported, and the admin use cases.
+ */
+export interface HttpControl {
+  requiresKeys(): boolean;
+  /** The caller's key; undefined on an open server; throws AuthenticationError otherwise. */
+  authenticate(secret: string | undefined): CallerKey | undefined;
+  rateLimitHeaders(key: CallerKey): Record<string, string>;
+  completeRequest(entry: CompletedRequest): void;
+  readonly audit: AuditSink;
+  readonly metrics: { text(): Promise<string>; readonly contentType: string };
+  readonly admin: {
+    /** Usage lines as JSON objects, and the same as CSV. */
+    usage(query: { by?: string; since?: string; key?: string }): { data: object[]; csv(): string };
+    /** Keys as the API shows them (snake_case, never the secret). */
+    listKeys(includeRevoked?: boolean): object[];
+    createKey(name: string, changes: KeyChanges, actor: string, why?: string): { secret: string; key: object };
+    revokeKey(idOrName: string, actor: string, why?: string): object;
+    auditTrail(limit?: number): { entries: object[]; verification: object };
+  };
+}
