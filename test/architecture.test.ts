@@ -12,6 +12,8 @@ const allowed: Record<string, string[]> = {
   store: ["core", "gguf"],
   engine: ["core", "gguf"],
   gateway: ["core"],
+  hub: ["core"],
+  supply: ["core", "gguf", "store", "hub"],
   privacy: ["core"],
   providers: ["core"],
   routing: ["core", "config", "privacy", "providers"],

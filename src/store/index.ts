@@ -1,9 +1,18 @@
 export { blobFileName, type Digest, digestHex, isDigest, parseDigest } from "./digest.js";
+export { hashFile } from "./ingest.js";
 export { StoreLayout } from "./layout.js";
 export { acquireLock, type HeldLock, type LockOptions, type LockOwner } from "./lock.js";
-export { type Manifest, type ManifestFile, type ManifestSource, manifestSchema, parseManifest } from "./manifest.js";
+export {
+  type Manifest,
+  type ManifestFile,
+  type ManifestSource,
+  manifestSchema,
+  parseManifest,
+  profileSchema,
+} from "./manifest.js";
 export { DEFAULT_TAG, type ModelName, nameLimits, parseModelName, sameModelName } from "./names.js";
 export {
+  type DownloadedFile,
   type ImportedFile,
   type ImportOptions,
   type ImportResult,
@@ -14,4 +23,5 @@ export {
   type RemoveResult,
   type StoreHooks,
   type SweepResult,
+  type VerifiedFile,
 } from "./store.js";

@@ -40,6 +40,25 @@ async function tryLink(source: string, destination: string): Promise<boolean> {
   }
 }
 
+/** The sha256 and size of a file's bytes. */
+export async function hashFile(path: string): Promise<{ digest: Digest; size: number }> {
+  const handle = await open(path, "r");
+  try {
+    const hash = createHash("sha256");
+    const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+    let size = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, 0, CHUNK_BYTES, null);
+      if (bytesRead === 0) break;
+      hash.update(buffer.subarray(0, bytesRead));
+      size += bytesRead;
+    }
+    return { digest: `sha256:${hash.digest("hex")}`, size };
+  } finally {
+    await handle.close();
+  }
+}
+
 async function hashAndSync(path: string): Promise<{ digest: Digest; size: number }> {
   const handle = await open(path, "r");
   try {

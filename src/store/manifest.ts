@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import { StoreError } from "../core/errors.js";
+import type { ModelProfile } from "../core/profile.js";
 import type { ModelSummary } from "../gguf/index.js";
 import { isDigest, parseDigest } from "./digest.js";
 
@@ -42,10 +43,55 @@ const manifestFileSchema = z.object({
   size: z.number().int().nonnegative(),
   /** The file's name when it was imported (informational; never used as a path). */
   filename: z.string(),
+  /**
+   * Imported by reference (`import --link`): the bytes stay at `path`, outside the store. `size` and `mtimeMs` are
+   * what they were when hashed; a file that no longer matches is refused until it is imported again.
+   */
+  link: z.object({ path: z.string().min(1), size: z.number().int().nonnegative(), mtimeMs: z.number() }).optional(),
 });
 
-/** Where the model came from. Only imports exist today; pulls and creates get their own kinds. */
-const sourceSchema = z.discriminatedUnion("kind", [z.object({ kind: z.literal("import"), path: z.string() })]);
+const samplingSchema = z
+  .object({
+    temperature: z.number(),
+    topP: z.number(),
+    topK: z.number(),
+    minP: z.number(),
+    repeatPenalty: z.number(),
+    presencePenalty: z.number(),
+    frequencyPenalty: z.number(),
+    repeatLastN: z.number(),
+    seed: z.number(),
+  })
+  .partial();
+
+export const profileSchema = z.object({
+  system: z.string().optional(),
+  template: z.string().optional(),
+  sampling: samplingSchema.optional(),
+  limits: z
+    .object({ maxTokens: z.number().int().nonnegative(), stop: z.array(z.string()) })
+    .partial()
+    .optional(),
+  messages: z
+    .array(z.object({ role: z.enum(["system", "user", "assistant", "tool"]), content: z.string() }))
+    .optional(),
+  license: z.string().optional(),
+}) satisfies z.ZodType<ModelProfile>;
+
+/** Where the model came from: a local file, the hub (pinned to a commit), or a profile over another model. */
+const sourceSchema = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("import"), path: z.string() }),
+  z.object({
+    kind: z.literal("hub"),
+    /** The hub's base URL it was pulled from. */
+    endpoint: z.string(),
+    repo: z.string(),
+    /** The revision as asked for, and the commit it named then. */
+    revision: z.string(),
+    commit: z.string(),
+  }),
+  z.object({ kind: z.literal("profile"), base: z.string() }),
+]);
 
 export const manifestSchema = z.object({
   schemaVersion: z.literal(1),
@@ -54,6 +100,8 @@ export const manifestSchema = z.object({
   source: sourceSchema,
   summary: summarySchema,
   addedAt: z.iso.datetime(),
+  /** A profile (`freehold create`): defaults and prompts applied to every request. */
+  profile: profileSchema.optional(),
 });
 
 /** A name's manifest: which blobs (in shard order) make the model, where it came from, and what it is. */

@@ -1,14 +1,15 @@
 import type { Dirent } from "node:fs";
-import { readdir, rename, rm, rmdir, stat } from "node:fs/promises";
+import { readdir, realpath, rename, rm, rmdir, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve, sep } from "node:path";
 import { ModelFileError, NotFoundError, StoreError } from "../core/errors.js";
+import type { ModelProfile } from "../core/profile.js";
 import { type GgufFile, type ModelSummary, readGgufFile, summarizeModel } from "../gguf/index.js";
-import { type Digest, isDigest, parseDigest } from "./digest.js";
+import { blobFileName, type Digest, isDigest, parseDigest } from "./digest.js";
 import { fsyncDirectory, makeDirectory, renameDurably, writeNewFileSynced } from "./durable.js";
-import { type IngestedFile, ingestFile } from "./ingest.js";
+import { hashFile, type IngestedFile, ingestFile } from "./ingest.js";
 import { StoreLayout } from "./layout.js";
 import { acquireLock, type LockOptions } from "./lock.js";
-import { type Manifest, type ManifestFile, readManifest, serializeManifest } from "./manifest.js";
+import { type Manifest, type ManifestFile, type ManifestSource, readManifest, serializeManifest } from "./manifest.js";
 import { type ModelName, parseModelName } from "./names.js";
 import { checkShardMetadata, findShards } from "./shards.js";
 import { removeAbandonedTemporaryFiles, temporaryPath } from "./temporary.js";
@@ -39,6 +40,29 @@ export interface ImportOptions {
    * The store then shares the file's bytes: edit the original in place and the stored model changes with it.
    */
   link?: boolean;
+  /**
+   * Store a reference to the file instead of its bytes (`freehold import --link`): nothing is copied, the digest,
+   * size and modification time are recorded, and a file that changes afterwards is refused until imported again.
+   */
+  reference?: boolean;
+}
+
+/** A complete, verified file (a finished download) to become a blob by rename. */
+export interface DownloadedFile {
+  path: string;
+  digest: Digest;
+  size: number;
+  /** The name it had at its source (informational). */
+  filename: string;
+}
+
+/** One file of a model, re-hashed. */
+export interface VerifiedFile {
+  filename: string;
+  path: string;
+  expected: Digest;
+  /** The digest of the bytes now there; null when the file is missing. */
+  actual: Digest | null;
 }
 
 export interface ImportedFile extends ManifestFile {
@@ -131,6 +155,7 @@ export class ModelStore {
       paths,
     );
     await this.prepare();
+    if (options.reference) return this.importReference(paths, modelName, source);
     const temporaries: string[] = [];
     try {
       const ingested: IngestedFile[] = [];
@@ -195,20 +220,141 @@ export class ModelStore {
       name: manifest.name,
       manifest,
       manifestPath,
-      blobPaths: manifest.files.map((file) => this.layout.blobPath(file.digest)),
+      blobPaths: manifest.files.map((file) => file.link?.path ?? this.layout.blobPath(file.digest)),
     };
   }
 
-  /** The model's files in shard order, ready to load; a missing blob is an error that says to import again. */
+  /**
+   * The model's files in shard order, ready to load; a missing blob is an error that says to import again, and a
+   * file imported by reference that changed since (size or modification time) is refused.
+   */
   async resolve(name: string): Promise<string[]> {
-    const { name: display, blobPaths } = await this.show(name);
-    for (const path of blobPaths) {
-      const info = await stat(path).catch(() => null);
-      if (!info?.isFile()) {
-        throw new StoreError(`model "${display}" is missing its file ${path}; import it again`, "missing_blob", 500);
-      }
+    const { name: display, manifest, blobPaths } = await this.show(name);
+    for (const [i, path] of blobPaths.entries()) {
+      await checkFile(display, path, manifest.files[i]!);
     }
     return blobPaths;
+  }
+
+  /**
+   * Adds finished downloads as a model: validates them as GGUF, renames them into blobs/ (or keeps the blob already
+   * there) and writes the manifest, under the lock. The digests must already be verified by whoever downloaded.
+   */
+  async addDownloaded(
+    name: string,
+    files: DownloadedFile[],
+    source: ManifestSource,
+    profile?: ModelProfile,
+  ): Promise<ImportResult> {
+    const modelName = parseModelName(name);
+    const paths = files.map((file) => file.path);
+    const ggufs = paths.map((path) => readGgufFile(path));
+    checkShardMetadata(ggufs, paths);
+    const summary = summarizeModel(ggufs);
+    const { value } = await this.withLock(async () => {
+      const placed: ImportedFile[] = [];
+      for (const file of files) {
+        const blobPath = this.layout.blobPath(file.digest);
+        if (file.path === blobPath) {
+          // Already a blob: it must still be there now that the lock is held (a removal may have swept it).
+          if (!(await this.hasBlob(file.digest, file.size))) {
+            throw new StoreError(
+              `${file.digest} left the store while it was being added; try again`,
+              "blob_removed",
+              409,
+            );
+          }
+          placed.push({
+            digest: file.digest,
+            size: file.size,
+            path: blobPath,
+            reused: true,
+            filename: file.filename,
+            linked: false,
+          });
+          continue;
+        }
+        const blob = await this.placeBlob({
+          temporaryPath: file.path,
+          digest: file.digest,
+          size: file.size,
+          linked: false,
+        });
+        placed.push({ ...blob, filename: file.filename, linked: false });
+      }
+      await fsyncDirectory(this.layout.blobs);
+      const replaced = (await stat(this.layout.manifestPath(modelName)).catch(() => null)) !== null;
+      await this.writeManifest(modelName, {
+        schemaVersion: 1,
+        name: modelName.display,
+        files: placed.map(({ digest, size, filename }) => ({ digest, size, filename })),
+        source,
+        summary,
+        addedAt: new Date().toISOString(),
+        ...(profile ? { profile } : {}),
+      });
+      return { name: modelName.display, files: placed, summary, replaced };
+    });
+    return value;
+  }
+
+  /**
+   * Creates `name` as `base` plus a profile (system prompt, defaults, template, examples): a new manifest over the
+   * same blobs, no copy. A base that has a profile of its own passes it on; the new profile's values win.
+   */
+  async create(name: string, base: string, profile: ModelProfile): Promise<ModelDetails> {
+    const to = parseModelName(name);
+    const from = parseModelName(base);
+    await this.withLock(async () => {
+      const manifest = await this.readOwnManifest(this.layout.manifestPath(from));
+      if (!manifest) throw this.notFound(from);
+      const inherited = manifest.profile ?? {};
+      const merged: ModelProfile = { ...inherited, ...profile };
+      if (inherited.sampling || profile.sampling) merged.sampling = { ...inherited.sampling, ...profile.sampling };
+      if (inherited.limits || profile.limits) merged.limits = { ...inherited.limits, ...profile.limits };
+      await this.writeManifest(to, {
+        schemaVersion: 1,
+        name: to.display,
+        files: manifest.files,
+        source: { kind: "profile", base: manifest.name },
+        summary: manifest.summary,
+        addedAt: new Date().toISOString(),
+        profile: merged,
+      });
+    });
+    return this.show(to.display);
+  }
+
+  /** Where a download of `digest` collects its bytes until verified (kept across runs, so it can resume). */
+  async downloadPath(digest: string): Promise<string> {
+    await makeDirectory(this.layout.inside("downloads"));
+    return this.layout.inside("downloads", `${blobFileName(digest)}.partial`);
+  }
+
+  /** The lock file that makes processes share one download of `digest`. */
+  downloadLockPath(digest: string): string {
+    return this.layout.inside("downloads", `${blobFileName(digest)}.lock`);
+  }
+
+  /** True when the store holds a complete blob with these bytes. */
+  async hasBlob(digest: Digest, size: number): Promise<boolean> {
+    const info = await stat(this.layout.blobPath(digest)).catch(() => null);
+    return info?.isFile() === true && info.size === size;
+  }
+
+  /** Re-hashes every file of a model (blob or referenced file) against its manifest. */
+  async verify(name: string): Promise<VerifiedFile[]> {
+    const { manifest, blobPaths } = await this.show(name);
+    const results: VerifiedFile[] = [];
+    for (const [i, file] of manifest.files.entries()) {
+      const path = blobPaths[i]!;
+      const actual = await hashFile(path).then(
+        (hashed) => hashed.digest,
+        () => null,
+      );
+      results.push({ filename: file.filename, path, expected: file.digest, actual });
+    }
+    return results;
   }
 
   /**
@@ -249,6 +395,45 @@ export class ModelStore {
   /** Deletes abandoned temporary files and unreferenced blobs now (this also happens whenever the lock is taken). */
   async prune(): Promise<SweepResult> {
     return (await this.withLock(async () => undefined)).swept;
+  }
+
+  /** Import by reference: hash each file where it is and record where, how big and how recent it was. */
+  private async importReference(paths: string[], modelName: ModelName, source: string): Promise<ImportResult> {
+    const files: ImportedFile[] = [];
+    const manifestFiles: ManifestFile[] = [];
+    for (const path of paths) {
+      const real = await realpath(path);
+      const before = await stat(real);
+      const { digest, size } = await hashFile(real);
+      const after = await stat(real);
+      if (after.mtimeMs !== before.mtimeMs || after.size !== size) {
+        throw new StoreError(
+          `${real} changed while it was hashed; import it again when nothing writes to it`,
+          "file_changed",
+        );
+      }
+      files.push({ digest, size, filename: basename(path), path: real, linked: true, reused: false });
+      manifestFiles.push({
+        digest,
+        size,
+        filename: basename(path),
+        link: { path: real, size, mtimeMs: after.mtimeMs },
+      });
+    }
+    const summary = summarizeModel(files.map((file) => readGgufFile(file.path)));
+    const { value } = await this.withLock(async () => {
+      const replaced = (await stat(this.layout.manifestPath(modelName)).catch(() => null)) !== null;
+      await this.writeManifest(modelName, {
+        schemaVersion: 1,
+        name: modelName.display,
+        files: manifestFiles,
+        source: { kind: "import", path: source },
+        summary,
+        addedAt: new Date().toISOString(),
+      });
+      return { name: modelName.display, files, summary, replaced };
+    });
+    return value;
   }
 
   private notFound(name: ModelName): NotFoundError {
@@ -376,6 +561,22 @@ export class ModelStore {
         return;
       }
     }
+  }
+}
+
+/** A model file must exist; one imported by reference must also be as it was when hashed. */
+async function checkFile(model: string, path: string, file: ManifestFile): Promise<void> {
+  const info = await stat(path).catch(() => null);
+  if (!info?.isFile()) {
+    const how = file.link ? "the file it was imported from by reference is gone" : "import it again";
+    throw new StoreError(`model "${model}" is missing its file ${path}; ${how}`, "missing_blob", 500);
+  }
+  if (file.link && (info.size !== file.link.size || info.mtimeMs !== file.link.mtimeMs)) {
+    throw new StoreError(
+      `model "${model}" refers to ${path}, which changed after it was imported by reference (it may no longer be the model that was hashed); check it with \`freehold verify\`, then import it again with \`freehold import --link\``,
+      "linked_file_changed",
+      409,
+    );
   }
 }
 

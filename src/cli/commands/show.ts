@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import type { ModelSummary } from "../../gguf/index.js";
-import { type ModelDetails, ModelStore } from "../../store/index.js";
+import { type Manifest, type ModelDetails, ModelStore } from "../../store/index.js";
+import { formatProfile } from "../../supply/index.js";
 import { commandConfig, print } from "../context.js";
 import { formatSize } from "../humanize.js";
 import { formatTable } from "../table.js";
@@ -73,9 +74,33 @@ function describeModel(details: ModelDetails): string[] {
   ]);
   for (const line of formatTable(["DIGEST", "SIZE", "IMPORTED AS", "PATH"], fileRows)) lines.push(`  ${line}`);
 
-  lines.push("", "Source", `  imported from ${manifest.source.path}`, `  added ${manifest.addedAt}`);
-  lines.push("", "Chat template");
+  lines.push("", "Source", `  ${describeSource(manifest)}`, `  added ${manifest.addedAt}`);
+  if (manifest.profile) {
+    const base = manifest.source.kind === "profile" ? manifest.source.base : manifest.name;
+    lines.push("", "Profile (applied to every request; a request's own values win)");
+    for (const line of formatProfile(base, manifest.profile).trimEnd().split("\n")) lines.push(`  ${line}`);
+  }
+  lines.push(
+    "",
+    manifest.profile?.template ? "Chat template (the model's own; the profile's replaces it)" : "Chat template",
+  );
   if (summary.chatTemplate) for (const line of summary.chatTemplate.split("\n")) lines.push(`  ${line}`);
   else lines.push("  none (the model has no chat template, so it suits plain completion better than chat)");
   return lines;
+}
+
+function describeSource(manifest: Manifest): string {
+  const { source } = manifest;
+  switch (source.kind) {
+    case "import":
+      return manifest.files.some((file) => file.link)
+        ? `imported by reference from ${source.path} (not copied; refused if the file changes)`
+        : `imported from ${source.path}`;
+    case "hub":
+      return `pulled from hf.co/${source.repo} at ${source.revision} (commit ${source.commit}) via ${source.endpoint}`;
+    case "profile":
+      return `a profile over ${source.base} (same files, no copy)`;
+    default:
+      return source satisfies never;
+  }
 }

@@ -1,0 +1,146 @@
+import type { Dirent } from "node:fs";
+import { readdir, readFile, stat } from "node:fs/promises";
+import { basename, join, relative } from "node:path";
+import { quantizationOf } from "../hub/index.js";
+
+/** A GGUF model another tool already keeps on this machine. */
+export interface FoundModel {
+  tool: "ollama" | "lm-studio" | "huggingface";
+  /** The file to import (the first shard of a split model). */
+  path: string;
+  /** A store name for it, derived from where the tool keeps it. */
+  suggestedName: string;
+  /** Bytes of the file (the first shard's, for split models). */
+  size: number;
+}
+
+const shardPattern = /-(\d{5})-of-(\d{5})\.gguf$/i;
+
+/** One store-name part from arbitrary text: letters, digits, ".", "_", "-", starting with a letter or digit. */
+function namePart(text: string, fallback: string): string {
+  const cleaned = text
+    .replace(/[^A-Za-z0-9._-]/g, "_")
+    .replace(/^[^A-Za-z0-9]+/, "")
+    .slice(0, 80);
+  return cleaned === "" ? fallback : cleaned;
+}
+
+async function entries(directory: string): Promise<Dirent[]> {
+  return readdir(directory, { withFileTypes: true }).catch(() => []);
+}
+
+/** GGUF files under a directory, at most `depth` levels down; first shards only, projectors left out. */
+async function ggufFiles(directory: string, depth: number): Promise<string[]> {
+  const found: string[] = [];
+  for (const entry of await entries(directory)) {
+    const path = join(directory, entry.name);
+    const isFile = entry.isFile() || (entry.isSymbolicLink() && (await stat(path).catch(() => null))?.isFile());
+    if (entry.isDirectory() && depth > 0) found.push(...(await ggufFiles(path, depth - 1)));
+    else if (isFile && entry.name.toLowerCase().endsWith(".gguf")) {
+      const lower = entry.name.toLowerCase();
+      if (lower.startsWith("mmproj") || lower.includes("-mmproj")) continue;
+      const shard = shardPattern.exec(entry.name);
+      if (shard && Number(shard[1]) !== 1) continue;
+      found.push(path);
+    }
+  }
+  return found.sort();
+}
+
+const sizeOf = async (path: string) => (await stat(path).catch(() => null))?.size ?? 0;
+
+/** Ollama: manifests/<registry>/<namespace>/<model>/<tag> name a model layer in blobs/sha256-<hex>. */
+async function findOllama(root: string): Promise<FoundModel[]> {
+  const found: FoundModel[] = [];
+  const manifests = join(root, "manifests");
+  for (const registry of await entries(manifests)) {
+    for (const namespace of await entries(join(manifests, registry.name))) {
+      for (const model of await entries(join(manifests, registry.name, namespace.name))) {
+        for (const tag of await entries(join(manifests, registry.name, namespace.name, model.name))) {
+          const file = join(manifests, registry.name, namespace.name, model.name, tag.name);
+          let layers: { mediaType?: unknown; digest?: unknown }[] = [];
+          try {
+            const manifest = JSON.parse(await readFile(file, "utf8")) as { layers?: typeof layers };
+            layers = Array.isArray(manifest.layers) ? manifest.layers : [];
+          } catch {
+            continue;
+          }
+          const layer = layers.find((entry) => entry.mediaType === "application/vnd.ollama.image.model");
+          const digest = typeof layer?.digest === "string" ? /^sha256[:-]([0-9a-f]{64})$/.exec(layer.digest) : null;
+          if (!digest) continue;
+          const blob = join(root, "blobs", `sha256-${digest[1]}`);
+          const size = await sizeOf(blob);
+          if (size === 0) continue;
+          const prefix = namespace.name === "library" ? "" : `${namePart(namespace.name, "ollama")}/`;
+          found.push({
+            tool: "ollama",
+            path: blob,
+            suggestedName: `${prefix}${namePart(model.name, "model")}:${namePart(tag.name, "latest")}`,
+            size,
+          });
+        }
+      }
+    }
+  }
+  return found;
+}
+
+/** LM Studio: models/<publisher>/<repository>/<file>.gguf. */
+async function findLmStudio(root: string): Promise<FoundModel[]> {
+  const found: FoundModel[] = [];
+  for (const path of await ggufFiles(root, 3)) {
+    const parts = relative(root, path).split("/");
+    const repository = parts.length >= 2 ? parts[parts.length - 2]! : basename(path, ".gguf");
+    const tag = quantizationOf(path) ?? basename(path).replace(/\.gguf$/i, "");
+    found.push({
+      tool: "lm-studio",
+      path,
+      suggestedName: `${namePart(repository, "model")}:${namePart(tag, "latest")}`,
+      size: await sizeOf(path),
+    });
+  }
+  return found;
+}
+
+/** The Hugging Face cache: hub/models--OWNER--REPO/snapshots/<commit>/<path>.gguf. */
+async function findHuggingFace(root: string): Promise<FoundModel[]> {
+  const found: FoundModel[] = [];
+  for (const repository of await entries(root)) {
+    const match = /^models--([^-].*?)--(.+)$/.exec(repository.name);
+    if (!match || !repository.isDirectory()) continue;
+    const snapshots = join(root, repository.name, "snapshots");
+    for (const snapshot of await entries(snapshots)) {
+      for (const path of await ggufFiles(join(snapshots, snapshot.name), 3)) {
+        const tag = quantizationOf(path) ?? basename(path).replace(/\.gguf$/i, "");
+        found.push({
+          tool: "huggingface",
+          path,
+          suggestedName: `hf.co/${namePart(match[1]!, "owner")}/${namePart(match[2]!, "model")}:${namePart(tag, "latest")}`,
+          size: await sizeOf(path),
+        });
+      }
+    }
+  }
+  return found;
+}
+
+/** Where each tool keeps models, under a home directory. */
+export function modelLocations(home: string): { tool: FoundModel["tool"]; path: string }[] {
+  return [
+    { tool: "ollama", path: join(home, ".ollama", "models") },
+    { tool: "lm-studio", path: join(home, ".lmstudio", "models") },
+    { tool: "lm-studio", path: join(home, ".cache", "lm-studio", "models") },
+    { tool: "huggingface", path: join(home, ".cache", "huggingface", "hub") },
+  ];
+}
+
+/** Finds GGUF models kept by Ollama, LM Studio and the Hugging Face cache under `home`. Nothing is read but names. */
+export async function findAdoptableModels(home: string): Promise<FoundModel[]> {
+  const found: FoundModel[] = [];
+  for (const location of modelLocations(home)) {
+    if (location.tool === "ollama") found.push(...(await findOllama(location.path)));
+    else if (location.tool === "lm-studio") found.push(...(await findLmStudio(location.path)));
+    else found.push(...(await findHuggingFace(location.path)));
+  }
+  return found;
+}

@@ -1,0 +1,32 @@
+export { type FoundModel, findAdoptableModels, modelLocations } from "./adopt.js";
+export { installLocked, type LockedInstall } from "./installLocked.js";
+export {
+  LOCKFILE_NAME,
+  type LockEntry,
+  type Lockfile,
+  lockEntry,
+  lockModels,
+  parseLockfile,
+  readLockfile,
+  serializeLockfile,
+  type VerifyProblem,
+  type VerifyReport,
+  verifyStore,
+} from "./lockfile.js";
+export {
+  checkTemplate,
+  formatProfile,
+  type ProfileDefinition,
+  parseModelfile,
+  parseProfile,
+  parseYamlProfile,
+  profileParameters,
+} from "./profileFile.js";
+export {
+  defaultName,
+  ModelPuller,
+  type PinnedFiles,
+  type PullOptions,
+  type PullProgress,
+  type PullResult,
+} from "./pull.js";
