@@ -106,11 +106,17 @@ export class ControlPlane implements RequestMeter {
     const startedMs = Date.now();
     const started = performance.now();
     const key = context.key ? this.keys.get(context.key.id) : undefined;
+    // Any target that might answer (a route's fallbacks too) may cost money: reserve the costliest.
+    const remote = [target, ...(work.candidates ?? [])].filter((candidate) => candidate.remote);
     const worstUsd = (completionTokens: number) =>
-      target.remote ? (this.prices.cost(target.model, work.promptTokenBound, completionTokens) ?? 0) : 0;
-    if (key && key.budgetUsd !== null && target.remote && !this.prices.lookup(target.model))
+      Math.max(
+        0,
+        ...remote.map((candidate) => this.prices.cost(candidate.model, work.promptTokenBound, completionTokens) ?? 0),
+      );
+    const unpriced = remote.find((candidate) => !this.prices.lookup(candidate.model));
+    if (key && key.budgetUsd !== null && unpriced)
       throw new PermissionError(
-        `The model '${target.model}' has no price, so key ${key.name}'s budget cannot be enforced for it; add its price to prices.yaml`,
+        `The model '${unpriced.model}' (provider ${unpriced.provider}) has no price, so key ${key.name}'s budget cannot be enforced for it; add its price to prices.yaml`,
         "price_unknown",
       );
     let reservation: Reservation | undefined;

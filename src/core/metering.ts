@@ -24,6 +24,11 @@ export interface MeterWork {
   maxTokens: number | undefined;
   /** The request as received, kept only for keys that store content. */
   content?: unknown;
+  /**
+   * Every target that might answer (a route's fallbacks included); the worst-case cost reserved is the costliest
+   * of them. Absent: only the admission target.
+   */
+  candidates?: MeterTarget[];
 }
 
 export interface MeterOutcome {

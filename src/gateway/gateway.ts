@@ -7,7 +7,7 @@ import type {
   ModelPort,
 } from "../core/chat.js";
 import type { RequestContext } from "../core/context.js";
-import type { RequestMeter } from "../core/metering.js";
+import type { MeterTarget, RequestMeter } from "../core/metering.js";
 import { authorizeModel, localTarget, meteredEmbedding, meteredGeneration, modelAllowed } from "./metering.js";
 
 /** Routes requests by model name to local or remote targets under the owner's rules (src/routing's Router). */
@@ -16,6 +16,8 @@ export interface RoutingPort {
   embed(request: EmbeddingRequest, context: RequestContext, signal?: AbortSignal): Promise<EmbeddingResult>;
   listModels(): Promise<ModelInfo[]>;
   countTokens(request: GenerateRequest): Promise<number>;
+  /** Every target a request for this model might be served by (for the worst-case reservation). */
+  candidates(model: string): MeterTarget[];
 }
 
 /**
@@ -34,8 +36,13 @@ export class Gateway {
   generate(request: GenerateRequest, context: RequestContext, signal?: AbortSignal): AsyncIterable<ChatEvent> {
     const run = (admitted: GenerateRequest) =>
       this.router ? this.router.generate(admitted, context, signal) : this.local.generate(admitted, signal);
-    if (this.meter) return meteredGeneration(this.meter, request, context, localTarget(request.model), run);
+    if (this.meter)
+      return meteredGeneration(this.meter, request, context, localTarget(request.model), run, this.candidates(request));
     return run(request);
+  }
+
+  private candidates(request: { model: string }): MeterTarget[] | undefined {
+    return this.router?.candidates(request.model);
   }
 
   embed(request: EmbeddingRequest, context: RequestContext, signal?: AbortSignal): Promise<EmbeddingResult> {

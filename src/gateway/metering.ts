@@ -73,6 +73,7 @@ export async function* meteredGeneration(
   context: RequestContext,
   target: MeterTarget,
   run: (request: GenerateRequest) => AsyncIterable<ChatEvent>,
+  candidates?: MeterTarget[],
 ): AsyncGenerator<ChatEvent> {
   authorizeModel(context, request.model);
   const keepContent = context.key?.storeContent === true;
@@ -82,6 +83,7 @@ export async function* meteredGeneration(
       promptTokenBound: promptTokenBound(request),
       maxTokens: request.limits.maxTokens,
       ...(keepContent ? { content: request } : {}),
+      ...(candidates ? { candidates } : {}),
     },
     context,
     target,

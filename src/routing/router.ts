@@ -63,9 +63,22 @@ export class Router {
       );
     }
     decision.servedBy = { provider: target.provider.name, model: target.model, remote: false };
+    context.servedBy = decision.servedBy;
     decision.outcome = "served";
     this.decisions.record(decision);
     return target.provider.embed({ ...request, model: target.model }, signal);
+  }
+
+  /**
+   * Every target a request for `model` might be served by (the local engine when no route has that name), so the
+   * control plane can reserve the costliest one before the router has picked: fallbacks never overshoot a budget.
+   */
+  candidates(model: string): { provider: string; model: string; remote: boolean }[] {
+    const route = this.table.routes.get(model);
+    if (!route) return [{ provider: "local", model, remote: false }];
+    return route.tiers
+      .flat()
+      .map((target) => ({ provider: target.provider.name, model: target.model, remote: target.remote }));
   }
 
   /** The local engine's models and every route name (routes answer under the name clients use). */
@@ -125,6 +138,7 @@ export class Router {
     const decision = this.newDecision(context, request.model, route);
     if (!route) {
       decision.servedBy = { provider: "local", model: request.model, remote: false };
+      context.servedBy = decision.servedBy;
       decision.outcome = "served";
       decision.explanation.push(
         `no route is named ${request.model}: the local engine serves it, nothing leaves the machine`,
@@ -162,6 +176,8 @@ export class Router {
               ms: Date.now() - started,
             });
             decision.servedBy = { provider: target.provider.name, model: target.model, remote: target.remote };
+            // The ledger row and its cost follow where the answer really came from.
+            context.servedBy = decision.servedBy;
             decision.outcome = "served";
             decision.explanation.push(
               `served by ${target.label} (${target.remote ? `remote: ${target.provider.origin}` : "local"})${plan.redaction && target.remote ? ", with findings replaced by placeholders" : ""}`,
