@@ -244,6 +244,10 @@ describe("control plane", () => {
     assert.equal(prices.cost("gpt-4o", 1_000_000, 1_000_000), 12.5);
     assert.equal(prices.lookup("openai/gpt-4o-2024-08-06")?.model, "gpt-4o");
     assert.equal(prices.lookup("gpt-4o-mini-2024-07-18")?.model, "gpt-4o-mini");
+    // A newer model whose name extends an older one's is priced as itself, not as the older (dearer) one.
+    assert.equal(prices.lookup("claude-opus-4-5-20251101")?.model, "claude-opus-4-5");
+    assert.equal(prices.cost("claude-opus-4-5-20251101", 1_000_000, 1_000_000), 30);
+    assert.equal(prices.lookup("claude-opus-4-20250514")?.model, "claude-opus-4");
     assert.equal(prices.cost("llama-local", 1, 1), null);
     assert.ok(Math.abs(prices.energyCost(3_600_000) - 0.065 * 0.15) < 1e-12);
     for (const entry of Object.values(prices.prices)) {

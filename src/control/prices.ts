@@ -27,6 +27,9 @@ function price(inputPerMillion: number, outputPerMillion: number, source: string
  * entry says when and where it was read; override or extend them in `$FREEHOLD_HOME/prices.yaml`.
  */
 export const defaultPrices: Readonly<Record<string, ModelPrice>> = {
+  "gpt-5": price(1.25, 10, openai, "2026-03-01"),
+  "gpt-5-mini": price(0.25, 2, openai, "2026-03-01"),
+  "gpt-5-nano": price(0.05, 0.4, openai, "2026-03-01"),
   "gpt-4o": price(2.5, 10, openai),
   "gpt-4o-mini": price(0.15, 0.6, openai),
   "gpt-4.1": price(2, 8, openai),
@@ -35,6 +38,11 @@ export const defaultPrices: Readonly<Record<string, ModelPrice>> = {
   o3: price(2, 8, openai),
   "o3-mini": price(1.1, 4.4, openai),
   "o4-mini": price(1.1, 4.4, openai),
+  // Newer names first in meaning: "claude-opus-4-5-…" must not fall back to claude-opus-4's older, higher price.
+  "claude-opus-4-5": price(5, 25, anthropic, "2026-03-21"),
+  "claude-opus-4-1": price(15, 75, anthropic, "2026-03-21"),
+  "claude-sonnet-4-5": price(3, 15, anthropic, "2026-03-21"),
+  "claude-haiku-4-5": price(1, 5, anthropic, "2026-03-21"),
   "claude-opus-4": price(15, 75, anthropic),
   "claude-sonnet-4": price(3, 15, anthropic),
   "claude-3-7-sonnet": price(3, 15, anthropic),
