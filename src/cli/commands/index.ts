@@ -3,6 +3,7 @@ import { registerAudit } from "./audit.js";
 import { registerConfig } from "./config.js";
 import { registerCp } from "./cp.js";
 import { registerDoctor } from "./doctor.js";
+import { registerEval } from "./eval.js";
 import { registerExplain } from "./explain.js";
 import { registerImport } from "./import.js";
 import { registerKeys } from "./keys.js";
@@ -36,4 +37,5 @@ export const commands: RegisterCommand[] = [
   registerConfig,
   registerExplain,
   registerDoctor,
+  registerEval,
 ];
