@@ -27,15 +27,20 @@ import { Engine, type EngineEvent, type ModelResolver, type ResolvedModel } from
 import { Gateway } from "./gateway/gateway.js";
 import { writeSyntheticModel } from "./gguf/synth.js";
 import { type AppEnv, createApp } from "./http/app.js";
+import { hubClientFor, lockedModelsCheck, ModelPuller, profileDescription, storeSupply } from "./modelSupply.js";
 import { Router } from "./routing/router.js";
 import { buildRoutingTable } from "./routing/table.js";
+import type { Manifest } from "./store/index.js";
 import { ModelStore } from "./store/store.js";
 import { VERSION } from "./version.js";
 
 export const DEMO_MODEL = "demo:tiny";
 
 /** Adapts the store to what the engine needs, turning "no such name" into the API's model_not_found. */
-export function storeResolver(store: ModelStore): ModelResolver {
+export function storeResolver(
+  store: ModelStore,
+  options: { allow?: (manifest: Manifest) => void } = {},
+): ModelResolver {
   // A request resolves its model name on the hot path: remember each answer with its manifest's mtime, and re-read
   // only when the manifest changed (a stat instead of two reads, a schema parse and a stat per blob).
   const cache = new Map<string, { model: ResolvedModel; manifestPath: string; mtimeMs: number }>();
@@ -51,6 +56,7 @@ export function storeResolver(store: ModelStore): ModelResolver {
     }
     try {
       const details = await store.show(name);
+      options.allow?.(details.manifest);
       const paths = await store.resolve(name);
       const model: ResolvedModel = {
         name: details.name,
@@ -58,10 +64,14 @@ export function storeResolver(store: ModelStore): ModelResolver {
         paths,
         summary: details.manifest.summary,
         addedAt: details.manifest.addedAt,
+        ...(details.manifest.profile ? { profile: details.manifest.profile } : {}),
       };
       const mtimeMs = (await stat(details.manifestPath)).mtimeMs;
       if (cache.size > 1000) cache.clear();
-      cache.set(name, { model, manifestPath: details.manifestPath, mtimeMs });
+      // Files imported by reference are checked (size, mtime) on every resolve: they can change outside the store.
+      if (!details.manifest.files.some((file) => file.link)) {
+        cache.set(name, { model, manifestPath: details.manifestPath, mtimeMs });
+      }
       return model;
     } catch (error) {
       if (error instanceof NotFoundError || (error instanceof StoreError && error.status === 400)) {
@@ -110,6 +120,7 @@ function describeModel(details: Awaited<ReturnType<ModelStore["show"]>>): ModelD
     chatTemplate: summary.chatTemplate,
     license: summary.license,
     synthetic: summary.synthetic,
+    ...profileDescription(details.manifest),
     facts: {
       "general.architecture": summary.architecture,
       "general.name": summary.name,
@@ -252,9 +263,11 @@ export class Freehold implements AsyncDisposable {
       offline?: boolean;
       /** Where routing decisions are recorded besides the in-memory log `explain` reads. */
       audit?: AuditSink;
+      /** Serve only the models this lockfile pins (`serve --locked`). */
+      lockfile?: string;
     } = {},
   ): Promise<Freehold> {
-    const { onEngineEvent, configPath, offline, audit, ...configOverrides } = overrides;
+    const { onEngineEvent, configPath, offline, audit, lockfile, ...configOverrides } = overrides;
     const settings = loadSettings({
       overrides: configOverrides,
       ...(configPath ? { configPath } : {}),
@@ -263,7 +276,7 @@ export class Freehold implements AsyncDisposable {
     const config = settings.config;
     const store = new ModelStore({ home: config.home });
     const engine = new Engine({
-      resolver: storeResolver(store),
+      resolver: storeResolver(store, lockfile ? { allow: await lockedModelsCheck(lockfile) } : {}),
       threads: config.threads,
       contextSize: config.contextSize,
       sequences: config.parallel,
@@ -337,6 +350,7 @@ export class Freehold implements AsyncDisposable {
         unload: (name) => this.engine.unloadByName(name),
       },
       catalog: storeCatalog(this.store),
+      supply: storeSupply(this.store, new ModelPuller(this.store, hubClientFor(this.config, this.settings.offline))),
       decisions: this.router.decisions,
       version: VERSION,
       listenHost: this.config.host,

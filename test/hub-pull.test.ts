@@ -45,7 +45,9 @@ before(async () => {
     "owner/busy": { files: [fakeFile("busy-Q4_K_M.gguf", model(10))], rateLimitOnce: true },
     "owner/evil": {
       files: [fakeFile("ok-Q4_K_M.gguf", model(11))],
-      extraEntries: [{ type: "file", oid: "e".repeat(40), size: 4, path: "../evil.gguf", lfs: { oid: "b".repeat(64), size: 4 } }],
+      extraEntries: [
+        { type: "file", oid: "e".repeat(40), size: 4, path: "../evil.gguf", lfs: { oid: "b".repeat(64), size: 4 } },
+      ],
     },
     "owner/shared": { files: [fakeFile("shared-Q4_K_M.gguf", model(12))] },
   });
@@ -82,7 +84,10 @@ describe("pull from a hub", () => {
     const last = progress.filter((p) => p.digest).at(-1)!;
     assert.equal(last.completed, last.total);
     // Nothing is left in downloads/ once the blob is in place.
-    assert.deepEqual(readdirSync(join(store.home, "downloads")).filter((name) => name.endsWith(".partial")), []);
+    assert.deepEqual(
+      readdirSync(join(store.home, "downloads")).filter((name) => name.endsWith(".partial")),
+      [],
+    );
   });
 
   test("a quantization is matched case-insensitively and names the model", async (t) => {
@@ -135,11 +140,17 @@ describe("pull from a hub", () => {
     const { puller, store } = fixture(t);
     await assert.rejects(puller.pull("hf.co/owner/wrong"), (error: Error & { code?: string }) => {
       assert.equal(error.code, "digest_mismatch");
-      assert.match(error.message, /wrong-Q4_K_M\.gguf .* has sha256 .* but the hub lists a{64}; the download was deleted/);
+      assert.match(
+        error.message,
+        /wrong-Q4_K_M\.gguf .* has sha256 .* but the hub lists a{64}; the download was deleted/,
+      );
       return true;
     });
     assert.deepEqual(await store.list(), []);
-    assert.deepEqual(readdirSync(join(store.home, "downloads")).filter((name) => name.endsWith(".partial")), []);
+    assert.deepEqual(
+      readdirSync(join(store.home, "downloads")).filter((name) => name.endsWith(".partial")),
+      [],
+    );
     assert.equal(existsSync(join(store.home, "blobs")) ? readdirSync(join(store.home, "blobs")).length : 0, 0);
   });
 
@@ -174,16 +185,16 @@ describe("pull from a hub", () => {
 
   test("offline refuses before any request", async (t) => {
     const before = hub.log.length;
-    await assert.rejects(fixture(t, { offline: true }).puller.pull("hf.co/owner/model-GGUF"), /offline .*FREEHOLD_OFFLINE/);
+    await assert.rejects(
+      fixture(t, { offline: true }).puller.pull("hf.co/owner/model-GGUF"),
+      /offline .*FREEHOLD_OFFLINE/,
+    );
     assert.equal(hub.log.length, before);
   });
 
   test("concurrent pulls of the same file share one download", async (t) => {
     const { puller } = fixture(t);
-    const [a, b] = await Promise.all([
-      puller.pull("hf.co/owner/shared"),
-      puller.pull("hf.co/owner/shared:Q4_K_M"),
-    ]);
+    const [a, b] = await Promise.all([puller.pull("hf.co/owner/shared"), puller.pull("hf.co/owner/shared:Q4_K_M")]);
     assert.equal(a.files[0]!.digest, b.files[0]!.digest);
     assert.equal(hubRequests("shared-Q4_K_M.gguf").filter((entry) => entry.server === "cdn").length, 1);
   });

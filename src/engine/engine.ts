@@ -9,6 +9,7 @@ import type {
   ModelPort,
 } from "../core/chat.js";
 import { FreeholdError, OverloadedError } from "../core/errors.js";
+import { applyProfile, type ModelProfile } from "../core/profile.js";
 import type { ModelSummary } from "../gguf/types.js";
 import { estimateModelMemory, formatMemory, type MemoryEstimate } from "./memory.js";
 import type { LoadOptions } from "./runner/protocol.js";
@@ -57,6 +58,8 @@ export interface ResolvedModel {
   paths: string[];
   summary: ModelSummary;
   addedAt: string;
+  /** A profile's defaults, prompts and template (`freehold create`), applied to every request for this name. */
+  profile?: ModelProfile;
 }
 
 export interface EngineOptions {
@@ -132,6 +135,8 @@ interface Settings {
 interface Slot {
   name: string;
   digest: string;
+  /** The model's profile as last resolved. */
+  profile?: ModelProfile;
   settings: Settings;
   /** Set while the model waits to go idle to be reloaded with other settings; requests wait for it. */
   reloading?: Promise<void>;
@@ -226,6 +231,7 @@ export class Engine implements ModelPort {
       };
       this.slots.set(model.name, slot);
     }
+    slot.profile = model.profile;
     if (slot.idleTimer) clearTimeout(slot.idleTimer);
     slot.idleTimer = undefined;
     slot.expiresAt = null;
@@ -346,6 +352,7 @@ export class Engine implements ModelPort {
       batchSize: 512,
       gpuLayers: slot.settings.gpuLayers,
       flushIntervalMs: this.options.flushIntervalMs ?? 4,
+      ...(model.profile?.template ? { chatTemplate: model.profile.template } : {}),
     };
     this.options.onEvent?.({ type: "model-loading", model: slot.name });
     const start = this.options.startRunner ?? RunnerProcess.start;
@@ -490,7 +497,7 @@ export class Engine implements ModelPort {
     const { runner, slot } = await this.acquire(request.model, request.load);
     await this.admit(slot, runner, signal);
     try {
-      yield* runner.generate(toRunnerRequest(request), signal);
+      yield* runner.generate(toRunnerRequest(applyProfile(request, slot.profile)), signal);
     } finally {
       this.release(slot, request.keepAliveMs);
     }
@@ -501,7 +508,7 @@ export class Engine implements ModelPort {
     const { runner, slot } = await this.acquire(request.model);
     slot.active++;
     try {
-      return await runner.countTokens(toRunnerRequest(request));
+      return await runner.countTokens(toRunnerRequest(applyProfile(request, slot.profile)));
     } finally {
       // Re-arms the idle timer that acquire() cleared.
       this.release(slot, undefined);

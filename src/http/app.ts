@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { z } from "zod";
-import type { ModelCatalog, ModelControl } from "../core/catalog.js";
+import type { ModelCatalog, ModelControl, ModelSupply } from "../core/catalog.js";
 import type { ApiSurface, RequestContext } from "../core/context.js";
 import { FreeholdError, InvalidRequestError, OverloadedError } from "../core/errors.js";
 import type { Gateway } from "../gateway/gateway.js";
@@ -33,6 +33,8 @@ export interface AppOptions {
   loadedModels: LoadedModelsSource;
   models: ModelControl;
   catalog: ModelCatalog;
+  /** Pull from the hub and create profiles (POST /api/pull, /api/create); 501 without it. */
+  supply?: ModelSupply;
   /** Routing decisions by request id, for GET /freehold/explain/{id}. */
   decisions?: { get(requestId: string): unknown };
   version: string;
@@ -200,6 +202,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     catalog: options.catalog,
     models: options.models,
     version: options.version,
+    ...(options.supply ? { supply: options.supply } : {}),
   });
   app.post("/freehold/unload", async (c) => {
     const body = parseBody(unloadSchema, await c.get("json")());

@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { projectRoot } from "./paths.js";
 
 export interface CliResult {
@@ -11,11 +12,13 @@ export interface CliResult {
 /** Runs `freehold ARGS` from source in a child process, as a person would from a shell. */
 export function runCli(
   args: string[],
-  options: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {},
+  options: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number; cwd?: string } = {},
 ): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", resolve(projectRoot, "src/cli/entry.ts"), ...args], {
-      cwd: projectRoot,
+    // tsx by path, so a run from another directory (cwd) still finds it.
+    const tsx = pathToFileURL(resolve(projectRoot, "node_modules/tsx/dist/loader.mjs")).href;
+    const child = spawn(process.execPath, ["--import", tsx, resolve(projectRoot, "src/cli/entry.ts"), ...args], {
+      cwd: options.cwd ?? projectRoot,
       env: { ...process.env, ...options.env },
       stdio: ["pipe", "pipe", "pipe"],
     });

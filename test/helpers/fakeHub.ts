@@ -90,13 +90,19 @@ export async function startFakeHub(repos: Record<string, FakeRepo>): Promise<Fak
         path: file.path,
         lfs: { oid: file.listedSha256 ?? sha256(file.bytes), size: file.bytes.length, pointerSize: 134 },
       }));
-      return json(200, [{ type: "directory", oid: "d".repeat(40), size: 0, path: "sub" }, ...entries, ...(repo.extraEntries ?? [])]);
+      return json(200, [
+        { type: "directory", oid: "d".repeat(40), size: 0, path: "sub" },
+        ...entries,
+        ...(repo.extraEntries ?? []),
+      ]);
     }
     if (parts[3] === "resolve") {
       const path = parts.slice(5).join("/");
       const file = repo.files.find((entry) => entry.path === path);
       if (!file) return json(404, { error: "Entry not found" });
-      response.writeHead(302, { location: `${cdnUrl}/blobs/${encodeURIComponent(repoName)}/${encodeURIComponent(path)}?signed=1` });
+      response.writeHead(302, {
+        location: `${cdnUrl}/blobs/${encodeURIComponent(repoName)}/${encodeURIComponent(path)}?signed=1`,
+      });
       return response.end();
     }
     json(404, { error: "unknown" });

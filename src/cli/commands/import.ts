@@ -12,13 +12,23 @@ export function registerImport(program: Command): void {
       "--name <name>",
       "the name to give it: model[:tag], namespace/model[:tag] or host/namespace/model[:tag]",
     )
-    .option("--link", "hard-link instead of copying where possible (then do not edit the original file in place)")
-    .action(async (file: string, options: { name: string; link?: boolean }, command: Command) => {
+    .option("--link", "store a reference to the file instead of a copy (it is refused if the file changes later)")
+    .option("--hardlink", "hard-link instead of copying where possible (then do not edit the original file in place)")
+    .action(async (file: string, options: { name: string; link?: boolean; hardlink?: boolean }, command: Command) => {
       const store = new ModelStore({ home: commandConfig(command).home });
-      const result = await store.import(file, options.name, { link: options.link === true });
+      const result = await store.import(file, options.name, {
+        link: options.hardlink === true,
+        reference: options.link === true,
+      });
       print(`imported ${result.name}${result.replaced ? " (replacing the model it named before)" : ""}`);
       for (const entry of result.files) {
-        const how = entry.reused ? "already in the store" : entry.linked ? "linked" : "copied";
+        const how = options.link
+          ? `referenced at ${entry.path}`
+          : entry.reused
+            ? "already in the store"
+            : entry.linked
+              ? "linked"
+              : "copied";
         print(`${entry.digest}  ${entry.filename}  ${formatSize(entry.size)}  ${how}`);
       }
       if (result.summary.synthetic) print("note: this is a synthetic model (random weights): its text is noise.");

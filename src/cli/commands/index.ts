@@ -1,14 +1,18 @@
 import type { Command } from "commander";
+import { registerAdopt } from "./adopt.js";
 import { registerAudit } from "./audit.js";
 import { registerConfig } from "./config.js";
 import { registerCp } from "./cp.js";
+import { registerCreate } from "./create.js";
 import { registerDoctor } from "./doctor.js";
 import { registerEval } from "./eval.js";
 import { registerExplain } from "./explain.js";
 import { registerImport } from "./import.js";
 import { registerKeys } from "./keys.js";
 import { registerList } from "./list.js";
+import { registerLock } from "./lock.js";
 import { registerPs } from "./ps.js";
+import { registerPull } from "./pull.js";
 import { registerRm } from "./rm.js";
 import { registerRun } from "./run.js";
 import { registerServe } from "./serve.js";
@@ -16,6 +20,7 @@ import { registerShow } from "./show.js";
 import { registerStop } from "./stop.js";
 import { registerSynth } from "./synth.js";
 import { registerUsage } from "./usage.js";
+import { registerVerify } from "./verify.js";
 
 /** A command registers itself on the program. One file per command in this folder. */
 export type RegisterCommand = (program: Command) => void;
@@ -26,6 +31,11 @@ export const commands: RegisterCommand[] = [
   registerPs,
   registerStop,
   registerImport,
+  registerPull,
+  registerAdopt,
+  registerLock,
+  registerVerify,
+  registerCreate,
   registerList,
   registerShow,
   registerCp,

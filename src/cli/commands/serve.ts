@@ -1,3 +1,4 @@
+import { resolve } from "node:path";
 import type { Command } from "commander";
 import type { Settings } from "../../config/fileConfig.js";
 import { DEMO_MODEL, ensureDemoModel, Freehold, startServer } from "../../main.js";
@@ -22,6 +23,7 @@ export function registerServe(program: Command): void {
       "allow listening beyond loopback with no API keys (anyone who can reach it may use it)",
     )
     .option("--offline", "nothing leaves this machine, even with remote providers configured")
+    .option("--locked", "serve only the models ./freehold.lock pins, as it pins them (others are refused)")
     .action(async (options: Record<string, string | boolean | undefined>, command: Command) => {
       const overrides = {
         ...(options.host ? { host: String(options.host) } : {}),
@@ -48,6 +50,7 @@ export function registerServe(program: Command): void {
         ...config,
         ...(settings.filePath ? { configPath: settings.filePath } : {}),
         ...(offline !== undefined ? { offline } : {}),
+        ...(options.locked ? { lockfile: resolve("freehold.lock") } : {}),
         allowedHosts: [...config.allowedHosts],
         onEngineEvent: (event) => {
           if (event.type === "model-loaded")

@@ -25,6 +25,8 @@ export interface LoadOptions {
   gpuLayers: "auto" | "max" | number;
   /** Milliseconds to gather events into one IPC message (0 = send each at once). */
   flushIntervalMs: number;
+  /** A chat template (Jinja) to use instead of the model's own (a profile's override). */
+  chatTemplate?: string;
 }
 
 export type ParentMessage =

@@ -187,7 +187,7 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
   });
   const pool = new SequencePool(context, options.sequences + 1);
 
-  const template = model.fileInfo.metadata.tokenizer?.chat_template;
+  const template = options.chatTemplate ?? model.fileInfo.metadata.tokenizer?.chat_template;
   let chatWrapper: ChatWrapper | undefined;
   let templateError: string | undefined;
   if (typeof template === "string" && template.length > 0) {

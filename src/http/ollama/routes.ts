@@ -1,5 +1,5 @@
 import type { Hono } from "hono";
-import type { ModelCatalog, ModelControl, ModelDescription } from "../../core/catalog.js";
+import type { ModelCatalog, ModelControl, ModelDescription, ModelSupply } from "../../core/catalog.js";
 import {
   type ChatEvent,
   type FinishReason,
@@ -27,12 +27,15 @@ import {
   legacyEmbeddingsSchema,
   modelNameSchema,
 } from "./schemas.js";
+import { registerOllamaSupplyRoutes } from "./supply.js";
 
 export interface OllamaDependencies {
   gateway: Gateway;
   catalog: ModelCatalog;
   models: ModelControl;
   version: string;
+  /** Pull and create; without it those routes answer 501. */
+  supply?: ModelSupply;
 }
 
 const doneReasons: Record<FinishReason, string> = {
@@ -269,9 +272,10 @@ export function registerOllamaRoutes(app: Hono<AppEnv>, deps: OllamaDependencies
     const model = await catalog.describe(modelName(body));
     return c.json({
       license: model.license ?? "",
-      modelfile: `# freehold does not use Modelfiles; this model is ${model.name}\nFROM ${model.name}\n`,
-      parameters: "",
-      template: model.chatTemplate ?? "",
+      modelfile: model.modelfile ?? `# this model is ${model.name}, with no profile\nfrom: ${model.name}\n`,
+      parameters: model.profileParameters ?? "",
+      template: model.profile?.template ?? model.chatTemplate ?? "",
+      ...(model.profile?.system !== undefined ? { system: model.profile.system } : {}),
       details: details(model),
       model_info: model.facts,
       capabilities: ["completion", "embedding"],
@@ -295,7 +299,8 @@ export function registerOllamaRoutes(app: Hono<AppEnv>, deps: OllamaDependencies
 
   app.get("/api/version", (c) => c.json({ version: deps.version }));
 
-  for (const path of ["/api/pull", "/api/create", "/api/push"]) {
+  if (deps.supply) registerOllamaSupplyRoutes(app, deps.supply);
+  for (const path of deps.supply ? ["/api/push"] : ["/api/pull", "/api/create", "/api/push"]) {
     app.post(path, (c) =>
       c.json(
         {
