@@ -19,6 +19,7 @@ const allowed: Record<string, string[]> = {
   routing: ["core", "config", "privacy", "providers"],
   http: ["core", "gateway"],
   control: ["core", "config"],
+  eval: ["core", "control"],
   cli: ["*"],
 };
 

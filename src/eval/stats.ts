@@ -14,7 +14,8 @@ export function wilsonInterval(passes: number, trials: number, z = Z95): { low: 
   const denominator = 1 + z2 / trials;
   const centre = (p + z2 / (2 * trials)) / denominator;
   const half = (z * Math.sqrt((p * (1 - p)) / trials + z2 / (4 * trials * trials))) / denominator;
-  return { low: Math.max(0, centre - half), high: Math.min(1, centre + half) };
+  // At 0 or all passes one end is exactly 0 or 1 (rounding would leave 1e-16 off).
+  return { low: passes === 0 ? 0 : centre - half, high: passes === trials ? 1 : centre + half };
 }
 
 /** The q-th percentile (0–100) by linear interpolation between closest ranks; null for no values. */

@@ -179,7 +179,10 @@ export function parseSuite(source: string, file: string): Suite {
   const counter = new LineCounter();
   const doc = parseDocument(source, { lineCounter: counter, prettyErrors: false, uniqueKeys: true });
   const syntax = doc.errors[0];
-  if (syntax) throw new SuiteError(`${file}:${syntax.linePos?.[0]?.line ?? "?"}: ${syntax.message.split("\n")[0]}`);
+  if (syntax)
+    throw new SuiteError(
+      `${file}:${syntax.linePos?.[0]?.line ?? counter.linePos(syntax.pos[0]).line}: ${syntax.message.split("\n")[0]}`,
+    );
   const raw = doc.toJS() as Record<string, unknown> | null;
   const lineOf = (path: readonly PropertyKey[]): string => {
     for (let depth = path.length; depth >= 0; depth--) {
