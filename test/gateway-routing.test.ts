@@ -242,6 +242,7 @@ test("config check names the line and field; doctor --egress lists every destina
   const path = join(directory.path, "freehold.yaml");
   writeFileSync(
     path,
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: freehold.yaml's own ${ENV} references, not a JS template
     "providers:\n  cloud:\n    kind: openai\n    base_url: ${CLOUD_URL}\n    api_key: ${CLOUD_KEY}\nroutes:\n  smart:\n    targets:\n      - { provider: cloud, model: m, wieght: 2 }\n",
   );
   const env = { FREEHOLD_HOME: directory.path, CLOUD_URL: "https://api.example.com/v1", CLOUD_KEY: "sk-x" };
@@ -257,6 +258,7 @@ test("config check names the line and field; doctor --egress lists every destina
   );
   writeFileSync(
     path,
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: freehold.yaml's own ${ENV} references, not a JS template
     'providers:\n  cloud: { kind: openai, base_url: "${CLOUD_URL}", api_key: "${CLOUD_KEY}" }\nroutes:\n  smart: { targets: [{ provider: cloud, model: m }, { provider: local, model: l }] }\n',
   );
   const good = await runCli(["--config", path, "config", "check"], { env });

@@ -29,7 +29,8 @@ export const environmentKeys = {
   FREEHOLD_CONFIG:
     "The freehold.yaml to read (providers, routes, privacy). Default $FREEHOLD_HOME/freehold.yaml if present.",
   FREEHOLD_OFFLINE: "1 forbids every request from leaving the machine, even with remote providers configured.",
-  HF_ENDPOINT: "Hugging Face hub that `freehold pull` uses (a mirror, or a test server). Default https://huggingface.co.",
+  HF_ENDPOINT:
+    "Hugging Face hub that `freehold pull` uses (a mirror, or a test server). Default https://huggingface.co.",
   HF_TOKEN: "Hugging Face access token for gated or private repositories; sent only to HF_ENDPOINT's own host.",
 } as const;
 
