@@ -351,7 +351,8 @@ export class Freehold implements AsyncDisposable {
       },
       catalog: storeCatalog(this.store),
       supply: storeSupply(this.store, new ModelPuller(this.store, hubClientFor(this.config, this.settings.offline))),
-      decisions: this.router.decisions,
+      // Recent decisions from memory; older ones (or from before a restart) from the audit trail.
+      decisions: { get: (id) => this.router.decisions.get(id) ?? this.control.audit.decision(id) },
       version: VERSION,
       listenHost: this.config.host,
       allowedHosts: this.config.allowedHosts,

@@ -17,9 +17,9 @@ describe("routed requests in the ledger: provider, real cost, budgets over fallb
   let server: ServerProcess;
   let admin: string;
   let budgeted: string;
+  const config = join(directory.path, "freehold.yaml");
   before(async () => {
     cloud = await startFakeUpstream();
-    const config = join(directory.path, "freehold.yaml");
     writeFileSync(
       config,
       [
@@ -83,6 +83,33 @@ describe("routed requests in the ledger: provider, real cost, budgets over fallb
       assert.deepEqual(localRow, { provider: "local", cost_usd: 0 });
     } finally {
       db.close();
+    }
+  });
+
+  test("explain still answers after a restart: decisions are read back from the audit trail", async () => {
+    const response = await ask(admin, "paid", 5);
+    assert.equal(response.status, 200);
+    const requestId = response.headers.get("x-request-id")!;
+    const again = await startServerProcess({ args: ["--config", config], env: { FREEHOLD_HOME: server.home } });
+    try {
+      const explained = await fetch(`${again.url}/freehold/explain/${requestId}`, {
+        headers: { authorization: `Bearer ${admin}` },
+      });
+      assert.equal(explained.status, 200);
+      const decision = (await explained.json()) as {
+        requestId: string;
+        outcome: string;
+        servedBy: { provider: string };
+      };
+      assert.equal(decision.requestId, requestId);
+      assert.equal(decision.outcome, "served");
+      assert.equal(decision.servedBy.provider, "cloud");
+      const unknown = await fetch(`${again.url}/freehold/explain/req_unknown`, {
+        headers: { authorization: `Bearer ${admin}` },
+      });
+      assert.equal(unknown.status, 404);
+    } finally {
+      await again.dispose();
     }
   });
 

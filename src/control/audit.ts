@@ -94,6 +94,16 @@ export class AuditLog implements AuditSink {
     return rows.reverse().map(toEntry);
   }
 
+  /** The last routing decision recorded for a request (what `freehold explain` shows once memory has moved on). */
+  decision(requestId: string): Record<string, unknown> | undefined {
+    const row = this.db
+      .prepare<[string], { detail: string | null }>(
+        "SELECT detail FROM audit WHERE request_id = ? AND action LIKE 'route.%' ORDER BY seq DESC LIMIT 1",
+      )
+      .get(requestId);
+    return row?.detail ? (JSON.parse(row.detail) as Record<string, unknown>) : undefined;
+  }
+
   verify(): AuditVerification {
     let previous = genesis;
     let expectedSeq = 1;

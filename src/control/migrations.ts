@@ -142,6 +142,10 @@ export const migrations: readonly string[] = [
     PRIMARY KEY (run_id, model, case_id)
   );
   `,
+  // 3: a request's audit entries by id (freehold explain after a restart) without scanning the whole trail.
+  `
+  CREATE INDEX audit_request ON audit(request_id);
+  `,
 ];
 
 /** Brings the database to the newest schema. Refuses a database written by a newer freehold. */
