@@ -300,13 +300,32 @@ export class Freehold implements AsyncDisposable {
    * Re-reads freehold.yaml and swaps the routing table at once (SIGHUP); requests in flight finish on the old one.
    * An invalid file throws and leaves the running table as it was. Server settings (host, port) need a restart.
    */
-  reloadRouting(offline?: boolean): Settings {
-    const settings = loadSettings({
-      overrides: { home: this.config.home },
-      ...(this.settings.filePath ? { configPath: this.settings.filePath } : {}),
-      ...(offline !== undefined ? { offline } : {}),
+  reloadRouting(offline?: boolean, actor = "signal:SIGHUP"): Settings {
+    const target = this.settings.filePath ?? "(no freehold.yaml)";
+    let settings: Settings;
+    try {
+      settings = loadSettings({
+        overrides: { home: this.config.home },
+        ...(this.settings.filePath ? { configPath: this.settings.filePath } : {}),
+        ...(offline !== undefined ? { offline } : {}),
+      });
+      this.router.reload(buildRoutingTable(settings.file, this.engine, settings.offline));
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      this.control.audit.record({ actor, action: "config.reload-refused", target, detail: { reason } });
+      throw error;
+    }
+    // A configuration change is an administrative action: who, what, when (the file's routes and providers).
+    this.control.audit.record({
+      actor,
+      action: "config.reload",
+      target,
+      detail: {
+        routes: Object.keys(settings.file?.routes ?? {}),
+        providers: Object.keys(settings.file?.providers ?? {}),
+        offline: settings.offline,
+      },
     });
-    this.router.reload(buildRoutingTable(settings.file, this.engine, settings.offline));
     return settings;
   }
 

@@ -233,6 +233,20 @@ routes:
     });
     assert.equal(still.status, 200);
     writeFileSync(frontConfig, frontYaml());
+    // Both reloads are in the audit trail: who (the signal), what (the file), the new routes or the reason refused.
+    const audit = await runCli(["audit", "list", "--format", "json"], { env: { FREEHOLD_HOME: front.home } });
+    const entries = (
+      JSON.parse(audit.stdout) as { action: string; actor: string; target: string; detail: Record<string, unknown> }[]
+    ).filter((entry) => entry.action.startsWith("config."));
+    assert.deepEqual(
+      entries.map((entry) => [entry.action, entry.actor, entry.target]),
+      [
+        ["config.reload", "signal:SIGHUP", frontConfig],
+        ["config.reload-refused", "signal:SIGHUP", frontConfig],
+      ],
+    );
+    assert.ok((entries[0]!.detail.routes as string[]).includes("late"));
+    assert.match(String(entries[1]!.detail.reason), /no provider named "nowhere"/);
   });
 });
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { writeSyntheticModel } from "../src/gguf/index.js";
@@ -21,6 +21,33 @@ function freshHome(): { home: string; cli: (...args: string[]) => ReturnType<typ
 const sha256 = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex");
 
 describe("freehold import, list, show, cp, rm", () => {
+  test("import, cp, create and rm from the CLI are in the audit trail, which still verifies", async () => {
+    const { home, cli } = freshHome();
+    const model = join(directory.path, "audited.gguf");
+    writeSyntheticModel(model, { preset: "tiny", quant: "q8_0", seed: 5 });
+    assert.equal((await cli("import", model, "--name", "audited")).code, 0);
+    assert.equal((await cli("cp", "audited", "audited-copy")).code, 0);
+    const profile = join(directory.path, "audited.yaml");
+    writeFileSync(profile, "from: audited\nsystem: Be brief.\n");
+    const created = await cli("create", "audited-brief", "-f", profile);
+    assert.equal(created.code, 0, created.stderr);
+    assert.equal((await cli("rm", "audited-copy")).code, 0);
+    const listed = await cli("audit", "list", "--format", "json");
+    const entries = JSON.parse(listed.stdout) as { actor: string; action: string; target: string }[];
+    assert.deepEqual(
+      entries.map((entry) => [entry.action, entry.target]),
+      [
+        ["model.import", "audited:latest"],
+        ["model.copy", "audited-copy:latest"],
+        ["model.create", "audited-brief:latest"],
+        ["model.delete", "audited-copy:latest"],
+      ],
+    );
+    for (const entry of entries) assert.match(entry.actor, /^cli:/);
+    const verified = await cli("audit", "verify");
+    assert.equal(verified.code, 0, verified.stdout + verified.stderr);
+  });
+
   test("round-trip on the real tiny model", async (t) => {
     if (storiesModelMissing) return t.skip(storiesModelMissing);
     const { home, cli } = freshHome();

@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { StoreError } from "../../core/errors.js";
 import { ModelStore } from "../../store/index.js";
 import { findAdoptableModels, modelLocations } from "../../supply/index.js";
+import { auditCli } from "../audit.js";
 import { commandConfig, print } from "../context.js";
 import { formatSize } from "../humanize.js";
 import { formatTable } from "../table.js";
@@ -19,7 +20,8 @@ export function registerAdopt(program: Command): void {
     .action(async (numbers: string[], options: { all?: boolean; searchHome?: string }, command: Command) => {
       const home = options.searchHome ?? homedir();
       const found = await findAdoptableModels(home);
-      const store = new ModelStore({ home: commandConfig(command).home });
+      const freeholdHome = commandConfig(command).home;
+      const store = new ModelStore({ home: freeholdHome });
       if (found.length === 0) {
         print(
           `no GGUF models found in ${modelLocations(home)
@@ -53,6 +55,11 @@ export function registerAdopt(program: Command): void {
           });
       for (const model of chosen) {
         const result = await store.import(model.path, model.suggestedName, { reference: true });
+        auditCli(freeholdHome, {
+          action: "model.adopt",
+          target: result.name,
+          detail: { path: model.path, digest: result.files[0]!.digest },
+        });
         print(`adopted ${result.name} (${result.files[0]!.digest}) by reference to ${model.path}`);
       }
     });

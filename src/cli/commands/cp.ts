@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { ModelStore, parseModelName } from "../../store/index.js";
+import { auditCli } from "../audit.js";
 import { commandConfig, print } from "../context.js";
 
 export function registerCp(program: Command): void {
@@ -9,8 +10,10 @@ export function registerCp(program: Command): void {
     .argument("<source>", "the existing model's name")
     .argument("<destination>", "the new name (replaces the model it named, if any)")
     .action(async (source: string, destination: string, _options: unknown, command: Command) => {
-      const store = new ModelStore({ home: commandConfig(command).home });
+      const home = commandConfig(command).home;
+      const store = new ModelStore({ home });
       const copied = await store.copy(source, destination);
+      auditCli(home, { action: "model.copy", target: copied.name, detail: { from: source } });
       print(`copied ${parseModelName(source).display} to ${copied.name}`);
     });
 }

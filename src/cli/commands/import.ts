@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { ModelStore } from "../../store/index.js";
+import { auditCli } from "../audit.js";
 import { commandConfig, print } from "../context.js";
 import { formatSize } from "../humanize.js";
 
@@ -15,10 +16,16 @@ export function registerImport(program: Command): void {
     .option("--link", "store a reference to the file instead of a copy (it is refused if the file changes later)")
     .option("--hardlink", "hard-link instead of copying where possible (then do not edit the original file in place)")
     .action(async (file: string, options: { name: string; link?: boolean; hardlink?: boolean }, command: Command) => {
-      const store = new ModelStore({ home: commandConfig(command).home });
+      const home = commandConfig(command).home;
+      const store = new ModelStore({ home });
       const result = await store.import(file, options.name, {
         link: options.hardlink === true,
         reference: options.link === true,
+      });
+      auditCli(home, {
+        action: "model.import",
+        target: result.name,
+        detail: { file, digests: result.files.map((entry) => entry.digest), reference: options.link === true },
       });
       print(`imported ${result.name}${result.replaced ? " (replacing the model it named before)" : ""}`);
       for (const entry of result.files) {

@@ -4,6 +4,7 @@ import { StoreError } from "../../core/errors.js";
 import { hubClientFor } from "../../modelSupply.js";
 import { ModelStore } from "../../store/index.js";
 import { installLocked, LOCKFILE_NAME, ModelPuller, readLockfile } from "../../supply/index.js";
+import { auditCli } from "../audit.js";
 import { commandSettings, print } from "../context.js";
 import { formatSize } from "../humanize.js";
 import { PullDisplay } from "../pullProgress.js";
@@ -40,7 +41,10 @@ export function registerPull(program: Command): void {
             const results = await installLocked(store, puller, lockfile, { onProgress: display.onProgress });
             for (const result of results) display.downloaded(result.downloaded);
             const summary = display.finish();
-            for (const result of results) print(`${result.name}: ${result.action}`);
+            for (const result of results) {
+              auditCli(settings.config.home, { action: "model.pull", target: result.name, detail: { locked: true } });
+              print(`${result.name}: ${result.action}`);
+            }
             print(`${results.length} locked model(s) match ${LOCKFILE_NAME}; ${summary}`);
           } finally {
             display.finish();
@@ -55,6 +59,11 @@ export function registerPull(program: Command): void {
             onProgress: display.onProgress,
           });
           display.downloaded(result.downloaded);
+          auditCli(settings.config.home, {
+            action: "model.pull",
+            target: result.name,
+            detail: { reference, repo: result.repo, commit: result.commit, digests: result.files.map((f) => f.digest) },
+          });
           const summary = display.finish();
           const size = result.files.reduce((total, file) => total + file.size, 0);
           const files = result.files.length === 1 ? "1 file" : `${result.files.length} files`;

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { errorMessage, StoreError } from "../../core/errors.js";
 import { ModelStore } from "../../store/index.js";
+import { auditCli } from "../audit.js";
 import { commandConfig, print } from "../context.js";
 
 export function registerRm(program: Command): void {
@@ -9,12 +10,15 @@ export function registerRm(program: Command): void {
     .description("remove models from the store (their files go too, unless another name still uses them)")
     .argument("<names...>", "the models' names")
     .action(async (names: string[], _options: unknown, command: Command) => {
-      const store = new ModelStore({ home: commandConfig(command).home });
+      const home = commandConfig(command).home;
+      const store = new ModelStore({ home });
       // Remove what can be removed, then report every name that could not be.
       const failures: unknown[] = [];
       for (const name of names) {
         try {
-          print(`deleted ${(await store.remove(name)).name}`);
+          const removed = await store.remove(name);
+          auditCli(home, { action: "model.delete", target: removed.name });
+          print(`deleted ${removed.name}`);
         } catch (error) {
           failures.push(error);
         }
