@@ -60,9 +60,9 @@ cases:
 
 /** The candidate's answer in a judge request (rubric or agreement), so the fake judge can give fixed verdicts. */
 function judgedAnswer(question: string): string {
-  const candidate = /Candidate answer:\n([^]*?)\n\nDoes the candidate/.exec(question);
+  const candidate = /Candidate answer:\n([\s\S]*?)\n\nDoes the candidate/.exec(question);
   if (candidate) return candidate[1]!;
-  return /\nAnswer:\n([^]*?)\n\nRubric:/.exec(question)?.[1] ?? "";
+  return /\nAnswer:\n([\s\S]*?)\n\nRubric:/.exec(question)?.[1] ?? "";
 }
 
 interface ModelJson {

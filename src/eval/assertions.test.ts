@@ -11,7 +11,7 @@ const graders: Graders = {
   async verdict(request) {
     asked.push(request.model);
     const content = request.messages.at(-1)!.content;
-    const answer = /(?:\nAnswer|Candidate answer):\n([^]*?)\n\n/.exec(content)?.[1] ?? "";
+    const answer = /(?:\nAnswer|Candidate answer):\n([\s\S]*?)\n\n/.exec(content)?.[1] ?? "";
     return { pass: answer.includes("Lily"), reason: "fixed" };
   },
   async embed(_model, texts) {
