@@ -22,7 +22,7 @@ const sha256 = (path: string) => createHash("sha256").update(readFileSync(path))
 
 describe("freehold import, list, show, cp, rm", () => {
   test("import, cp, create and rm from the CLI are in the audit trail, which still verifies", async () => {
-    const { home, cli } = freshHome();
+    const { cli } = freshHome();
     const model = join(directory.path, "audited.gguf");
     writeSyntheticModel(model, { preset: "tiny", quant: "q8_0", seed: 5 });
     assert.equal((await cli("import", model, "--name", "audited")).code, 0);
