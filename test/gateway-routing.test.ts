@@ -124,6 +124,37 @@ routes:
     assert.equal(body.model, "via-node");
   });
 
+  test("logprobs pass through an OpenAI-compatible provider (streamed and not); an Anthropic one refuses them", async () => {
+    const ask = (model: string, stream: boolean) =>
+      postJson(`${front.url}/v1/chat/completions`, {
+        model,
+        messages: [{ role: "user", content: "Once upon a time" }],
+        max_tokens: 6,
+        temperature: 0,
+        logprobs: true,
+        top_logprobs: 2,
+        stream,
+      });
+    const whole = (await (await ask("via-node", false)).json()) as {
+      choices: { message: { content: string }; logprobs: { content: { token: string; top_logprobs: unknown[] }[] } }[];
+    };
+    const entries = whole.choices[0]!.logprobs.content;
+    assert.ok(entries.length > 0);
+    assert.equal(entries.map((entry) => entry.token).join(""), whole.choices[0]!.message.content);
+    for (const entry of entries) assert.equal(entry.top_logprobs.length, 2);
+    const frames = (await readSse(await ask("via-node", true))).filter((frame) => frame !== "[DONE]");
+    const streamed = frames.flatMap(
+      (frame) => (JSON.parse(frame).choices[0]?.logprobs?.content ?? []) as { token: string }[],
+    );
+    assert.deepEqual(
+      streamed.map((entry) => entry.token),
+      entries.map((entry) => entry.token),
+    );
+    const refused = await ask("claude-route", false);
+    assert.equal(refused.status, 400);
+    assert.match(((await refused.json()) as { error: { message: string } }).error.message, /log probabilities/);
+  });
+
   test("OpenAI client → Anthropic upstream, streamed, with tools", async () => {
     const response = await postJson(`${front.url}/v1/chat/completions`, {
       model: "claude-route",

@@ -216,6 +216,11 @@ export class AnthropicProvider implements Provider {
   }
 
   async *generate(request: GenerateRequest, signal?: AbortSignal): AsyncGenerator<ChatEvent> {
+    if (request.logprobs !== undefined)
+      throw new InvalidRequestError(
+        `provider ${this.name} (Anthropic's API) has no token log probabilities; leave out logprobs for this model`,
+        "logprobs",
+      );
     const body = anthropicRequestBody(request, request.model, this.defaultMaxTokens);
     const response = await this.upstream.request("POST", "v1/messages", body, signal);
     if (!response.body) throw droppedStream(this.name, new Error("no body"));

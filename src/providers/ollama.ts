@@ -7,7 +7,7 @@ import type {
   ModelInfo,
 } from "../core/chat.js";
 import { InvalidRequestError } from "../core/errors.js";
-import { errorEvent } from "./openaiCompatible.js";
+import { errorEvent, upstreamLogprobs, type WireAlternative } from "./openaiCompatible.js";
 import type { Provider } from "./provider.js";
 import { droppedStream, lines, Upstream } from "./upstream.js";
 
@@ -47,6 +47,7 @@ export function ollamaRequestBody(request: GenerateRequest, model: string): Reco
     stream: true,
     options,
     ...(format?.type === "json" ? { format: "json" } : format?.type === "json-schema" ? { format: format.schema } : {}),
+    ...(request.logprobs !== undefined ? { logprobs: true, top_logprobs: request.logprobs } : {}),
   };
   if (request.kind === "completion") return { ...body, prompt: request.prompt, raw: true };
   body.messages = request.messages.map((message) => ({
@@ -69,6 +70,7 @@ export function ollamaRequestBody(request: GenerateRequest, model: string): Reco
 }
 
 interface OllamaLine {
+  logprobs?: { token?: string; logprob?: number; bytes?: number[] | null; top_logprobs?: WireAlternative[] }[] | null;
   message?: { content?: string; tool_calls?: { function?: { name?: string; arguments?: unknown } }[] };
   response?: string;
   done?: boolean;
@@ -115,7 +117,12 @@ export class OllamaProvider implements Provider {
           return;
         }
         const text = item.message?.content ?? item.response;
-        if (text) yield { type: "text-delta", text };
+        // Ollama's logprobs entries have the chat form (token, logprob, bytes, top_logprobs).
+        const logprobs = upstreamLogprobs(item.logprobs ? { content: item.logprobs } : null);
+        if (text || logprobs?.length)
+          yield logprobs?.length
+            ? { type: "text-delta", text: text ?? "", logprobs }
+            : { type: "text-delta", text: text ?? "" };
         for (const call of item.message?.tool_calls ?? []) {
           const args = call.function?.arguments;
           yield {

@@ -6,6 +6,7 @@ import type {
   FinishReason,
   GenerateRequest,
   ModelInfo,
+  TokenLogprob,
   ToolCall,
   Usage,
 } from "../core/chat.js";
@@ -68,6 +69,10 @@ export function openAIRequestBody(request: GenerateRequest, model: string): Reco
     ...(sampling.frequencyPenalty !== undefined ? { frequency_penalty: sampling.frequencyPenalty } : {}),
     ...(sampling.repeatPenalty !== undefined ? { repeat_penalty: sampling.repeatPenalty } : {}),
   };
+  if (request.logprobs !== undefined) {
+    if (request.kind === "completion") body.logprobs = request.logprobs;
+    else Object.assign(body, { logprobs: true, top_logprobs: request.logprobs });
+  }
   const format = request.responseFormat;
   if (format?.type === "json") body.response_format = { type: "json_object" };
   else if (format?.type === "json-schema")
@@ -102,6 +107,7 @@ interface ChunkBody {
     };
     text?: string;
     finish_reason?: string | null;
+    logprobs?: ChatLogprobs | CompletionLogprobs | null;
   }[];
   usage?: {
     prompt_tokens?: number;
@@ -109,6 +115,44 @@ interface ChunkBody {
     prompt_tokens_details?: { cached_tokens?: number };
   } | null;
   error?: { message?: string };
+}
+
+export interface WireAlternative {
+  token?: string;
+  logprob?: number;
+  bytes?: number[] | null;
+}
+interface ChatLogprobs {
+  content?: (WireAlternative & { top_logprobs?: WireAlternative[] })[] | null;
+}
+interface CompletionLogprobs {
+  tokens?: string[];
+  token_logprobs?: (number | null)[];
+  top_logprobs?: (Record<string, number> | null)[] | null;
+}
+
+function alternative(token: string, logprob: number | null | undefined, bytes?: number[] | null) {
+  return { token, logprob: logprob ?? -9999, bytes: bytes ?? [...Buffer.from(token, "utf8")] };
+}
+
+/** An upstream chunk's logprobs (the chat form or the legacy completions form) in the internal shape. */
+export function upstreamLogprobs(
+  value: ChatLogprobs | CompletionLogprobs | null | undefined,
+): TokenLogprob[] | undefined {
+  if (!value) return undefined;
+  if ("content" in value && Array.isArray(value.content))
+    return value.content.map((entry) => ({
+      ...alternative(entry.token ?? "", entry.logprob, entry.bytes),
+      top: (entry.top_logprobs ?? []).map((top) => alternative(top.token ?? "", top.logprob, top.bytes)),
+    }));
+  const legacy = value as CompletionLogprobs;
+  if (!Array.isArray(legacy.tokens)) return undefined;
+  return legacy.tokens.map((token, index) => ({
+    ...alternative(token, legacy.token_logprobs?.[index]),
+    top: Object.entries(legacy.top_logprobs?.[index] ?? {})
+      .sort((a, b) => b[1] - a[1])
+      .map(([candidate, logprob]) => alternative(candidate, logprob)),
+  }));
 }
 
 /** OpenAI stream chunks → ChatEvents: text as it comes, tool calls once complete, then usage and finish. */
@@ -148,7 +192,11 @@ export async function* openAIEvents(name: string, body: ReadableStream<Uint8Arra
       const choice = chunk.choices?.[0];
       if (!choice) continue;
       const text = choice.delta?.content ?? choice.text;
-      if (text) yield { type: "text-delta", text };
+      const logprobs = upstreamLogprobs(choice.logprobs);
+      if (text || logprobs?.length)
+        yield logprobs?.length
+          ? { type: "text-delta", text: text ?? "", logprobs }
+          : { type: "text-delta", text: text ?? "" };
       for (const part of choice.delta?.tool_calls ?? []) {
         const index = part.index ?? 0;
         const call = calls.get(index) ?? { id: "", name: "", arguments: "" };
