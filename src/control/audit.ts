@@ -56,38 +56,82 @@ function toEntry(row: AuditRow): AuditEntry {
  * previous entry's hash, and a head row holds the newest, so `verify` finds an edited, inserted or deleted entry.
  */
 export class AuditLog implements AuditSink {
-  constructor(private readonly db: ControlDatabase) {}
+  private readonly readHead;
+  private readonly insertEntry;
+  private readonly writeHead;
+  /** Entries queued by recordSoon, with the time they happened; written in order by the next flush. */
+  private pending: { event: AuditEvent; time: string }[] = [];
+  private flushScheduled = false;
 
+  constructor(private readonly db: ControlDatabase) {
+    this.readHead = db.prepare<[], { seq: number; hash: string }>("SELECT seq, hash FROM audit_head");
+    this.insertEntry = db.prepare(
+      "INSERT INTO audit (seq, time, actor, action, target, request_id, detail, prev_hash, hash) VALUES (@seq, @time, @actor, @action, @target, @request_id, @detail, @prev_hash, @hash)",
+    );
+    this.writeHead = db.prepare(
+      "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+    );
+  }
+
+  /** Appends an entry now, in its own transaction (administrative actions: written before the caller goes on). */
   record(event: AuditEvent): void {
+    this.flush();
+    this.append([{ event, time: new Date().toISOString() }]);
+  }
+
+  /**
+   * Appends an entry at the end of this turn of the event loop, with every other entry queued in it, in one
+   * transaction: per-request routing decisions, so writing them is off the answer's path and costs one commit per
+   * burst rather than per request. Reads (list, verify, decision) and close() flush first.
+   */
+  recordSoon(event: AuditEvent): void {
+    this.pending.push({ event, time: new Date().toISOString() });
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      try {
+        this.flush();
+      } catch {
+        // Like a failed record(): the request is not failed for it; the entries stay queued for the next flush.
+      }
+    });
+  }
+
+  /** Writes what recordSoon queued. */
+  flush(): void {
+    this.flushScheduled = false;
+    if (this.pending.length === 0 || !this.db.open) return;
+    const batch = this.pending;
+    this.append(batch);
+    this.pending = this.pending === batch ? [] : this.pending.slice(batch.length);
+  }
+
+  private append(entries: { event: AuditEvent; time: string }[]): void {
     this.db
       .transaction(() => {
-        const head = this.db.prepare<[], { seq: number; hash: string }>("SELECT seq, hash FROM audit_head").get();
-        const row = {
-          seq: (head?.seq ?? 0) + 1,
-          time: new Date().toISOString(),
-          actor: event.actor,
-          action: event.action,
-          target: event.target ?? null,
-          request_id: event.requestId ?? null,
-          detail: event.detail ? JSON.stringify(event.detail) : null,
-          prev_hash: head?.hash ?? genesis,
-        };
-        const hash = entryHash(row);
-        this.db
-          .prepare(
-            "INSERT INTO audit (seq, time, actor, action, target, request_id, detail, prev_hash, hash) VALUES (@seq, @time, @actor, @action, @target, @request_id, @detail, @prev_hash, @hash)",
-          )
-          .run({ ...row, hash });
-        this.db
-          .prepare(
-            "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-          )
-          .run(row.seq, hash);
+        let head = this.readHead.get();
+        for (const { event, time } of entries) {
+          const row = {
+            seq: (head?.seq ?? 0) + 1,
+            time,
+            actor: event.actor,
+            action: event.action,
+            target: event.target ?? null,
+            request_id: event.requestId ?? null,
+            detail: event.detail ? JSON.stringify(event.detail) : null,
+            prev_hash: head?.hash ?? genesis,
+          };
+          const hash = entryHash(row);
+          this.insertEntry.run({ ...row, hash });
+          head = { seq: row.seq, hash };
+        }
+        if (head) this.writeHead.run(head.seq, head.hash);
       })
       .immediate();
   }
 
   list(options: { limit?: number; sinceMs?: number } = {}): AuditEntry[] {
+    this.flush();
     const rows = this.db
       .prepare<[string, number], AuditRow>("SELECT * FROM audit WHERE time >= ? ORDER BY seq DESC LIMIT ?")
       .all(new Date(options.sinceMs ?? 0).toISOString(), options.limit ?? 100);
@@ -96,6 +140,7 @@ export class AuditLog implements AuditSink {
 
   /** The last routing decision recorded for a request (what `freehold explain` shows once memory has moved on). */
   decision(requestId: string): Record<string, unknown> | undefined {
+    this.flush();
     const row = this.db
       .prepare<[string], { detail: string | null }>(
         "SELECT detail FROM audit WHERE request_id = ? AND action LIKE 'route.%' ORDER BY seq DESC LIMIT 1",
@@ -105,6 +150,7 @@ export class AuditLog implements AuditSink {
   }
 
   verify(): AuditVerification {
+    this.flush();
     let previous = genesis;
     let expectedSeq = 1;
     let entries = 0;

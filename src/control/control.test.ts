@@ -276,6 +276,24 @@ describe("control plane", () => {
     assert.ok(Math.abs(line.remoteCostUsd - (800 * 2.5 + 50 * 10) / 1e6) < 1e-12);
   });
 
+  test("entries recorded soon are written in order, in one batch, and chained with those recorded at once", async () => {
+    const before = control.audit.list({ limit: 100_000 }).length;
+    control.audit.recordSoon({ actor: "router", action: "route.served", requestId: "req_a" });
+    control.audit.recordSoon({ actor: "router", action: "route.served", requestId: "req_b" });
+    const unwritten = control.db.prepare("SELECT COUNT(*) AS n FROM audit WHERE request_id IN ('req_a', 'req_b')");
+    assert.equal((unwritten.get() as { n: number }).n, 0, "not written yet: off the request's path");
+    // An entry recorded at once goes after the queued ones: the trail keeps the order things happened in.
+    control.audit.record({ actor: "test", action: "key.revoke", target: "x" });
+    await new Promise((resolve) => setImmediate(resolve));
+    control.audit.recordSoon({ actor: "router", action: "route.failed", requestId: "req_c" });
+    const entries = control.audit.list({ limit: 100_000 }).slice(before);
+    assert.deepEqual(
+      entries.map((entry) => entry.requestId ?? entry.action),
+      ["req_a", "req_b", "key.revoke", "req_c"],
+    );
+    assert.equal(control.audit.verify().ok, true);
+  });
+
   test("the audit trail is a hash chain: verify finds an edited, a deleted and a truncated entry", () => {
     for (let i = 0; i < 5; i++) control.audit.record({ actor: "test", action: "model.delete", target: `m${i}` });
     assert.equal(control.audit.verify().ok, true);

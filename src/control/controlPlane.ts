@@ -222,6 +222,7 @@ export class ControlPlane implements RequestMeter {
   }
 
   close(): void {
+    if (this.db.open) this.audit.flush();
     if (this.db.open) this.db.close();
   }
 }

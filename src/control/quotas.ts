@@ -66,8 +66,14 @@ export class Quotas {
   private readonly reservedSums;
   private readonly total;
   private readonly addTotal;
+  private readonly insertReservation;
+  private readonly deleteReservation;
 
   constructor(private readonly db: ControlDatabase) {
+    this.insertReservation = db.prepare(
+      "INSERT INTO reservations (id, key_id, tokens, usd, pid, created_ms) VALUES (?, ?, ?, ?, ?, ?)",
+    );
+    this.deleteReservation = db.prepare("DELETE FROM reservations WHERE id = ?");
     this.bucketRow = db.prepare<[string, string], { level: number; updated_ms: number }>(
       "SELECT level, updated_ms FROM buckets WHERE key_id = ? AND kind = ?",
     );
@@ -170,9 +176,7 @@ export class Quotas {
     if (key.rpm !== null) this.saveBucket.run(key.id, "rpm", rpmLevel - 1, now);
     if (key.tpm !== null) this.saveBucket.run(key.id, "tpm", tpmLevel - tokens, now);
     const id = `rsv_${randomUUID().replaceAll("-", "")}`;
-    this.db
-      .prepare("INSERT INTO reservations (id, key_id, tokens, usd, pid, created_ms) VALUES (?, ?, ?, ?, ?, ?)")
-      .run(id, key.id, tokens, usd, process.pid, now);
+    this.insertReservation.run(id, key.id, tokens, usd, process.pid, now);
     return { id, keyId: key.id, tokens, usd, maxTokens };
   }
 
@@ -181,7 +185,7 @@ export class Quotas {
    * tokens-per-minute bucket gets back what was reserved but not used. Run inside the ledger row's transaction.
    */
   settle(key: QuotaKey, reservation: Reservation, tokens: number, costUsd: number, now = Date.now()): void {
-    this.db.prepare("DELETE FROM reservations WHERE id = ?").run(reservation.id);
+    this.deleteReservation.run(reservation.id);
     if (key.tpm !== null) {
       const level = this.level(key.id, "tpm", key.tpm, now);
       this.saveBucket.run(key.id, "tpm", Math.min(key.tpm, level + reservation.tokens - tokens), now);

@@ -42,6 +42,8 @@ export interface AuditEvent {
 /** Where administrative actions and routing decisions are recorded (the control plane implements it). */
 export interface AuditSink {
   record(event: AuditEvent): void;
+  /** Records soon, batched with others, off the caller's path (per-request entries); record() when absent. */
+  recordSoon?(event: AuditEvent): void;
 }
 
 export function libraryContext(requestId: string): RequestContext {

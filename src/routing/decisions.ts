@@ -49,7 +49,8 @@ export class DecisionLog {
     this.entries.set(decision.requestId, decision);
     if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value!);
     try {
-      this.audit?.record({
+      const audit = this.audit;
+      (audit?.recordSoon ?? audit?.record)?.call(audit, {
         actor: decision.key ?? "anonymous",
         action: `route.${decision.outcome}`,
         ...(decision.servedBy ? { target: `${decision.servedBy.provider}/${decision.servedBy.model}` } : {}),
