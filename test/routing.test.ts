@@ -303,3 +303,31 @@ routes:
   assert.deepEqual(sent.body?.tool_choice, { type: "any" });
   assert.equal((sent.body!.tools as { name: string }[])[0]!.name, "get_weather");
 });
+
+test("a client that takes the answer whole gets it from the upstream in one piece; a streaming one gets a stream", async (t) => {
+  const { fakes, router, dispose } = await setup(cloudRoute, [
+    () => ({ kind: "reply", text: "Whole answer.", toolCall: { name: "lookup", arguments: '{"q":"rain"}' } }),
+  ]);
+  t.after(dispose);
+  const ask = (wholeAnswer: boolean) =>
+    foldChatEvents(
+      router.generate({ ...chat("smart", "Look up rain."), ...(wholeAnswer ? { wholeAnswer } : {}) }, context()),
+      toError,
+    );
+  const whole = await ask(true);
+  const streamed = await ask(false);
+  assert.equal(fakes[0]!.received[0]!.body?.stream, false);
+  assert.equal(fakes[0]!.received[1]!.body?.stream, true);
+  // The same answer either way: text, the tool call, usage and finish reason.
+  assert.equal(whole.text, streamed.text);
+  assert.deepEqual(
+    whole.toolCalls.map((call) => [call.name, call.arguments]),
+    [["lookup", '{"q":"rain"}']],
+  );
+  assert.deepEqual(
+    streamed.toolCalls.map((call) => [call.name, call.arguments]),
+    [["lookup", '{"q":"rain"}']],
+  );
+  assert.deepEqual(whole.usage, streamed.usage);
+  assert.equal(whole.finishReason, streamed.finishReason);
+});

@@ -246,6 +246,30 @@ describe("OpenAI-compatible server on stories260K", { skip: storiesModelMissing 
     assert.equal(response.status, 413);
     const body = (await response.json()) as { error: { code: string } };
     assert.equal(body.error.code, "request_too_large");
+    // Chunked (no Content-Length): counted as it arrives; a small chunked body is served as usual.
+    const chunked = (text: string) => {
+      const bytes = new TextEncoder().encode(text);
+      return fetch(`${server.url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: new ReadableStream({
+          start(controller) {
+            for (let at = 0; at < bytes.length; at += 65_536) controller.enqueue(bytes.subarray(at, at + 65_536));
+            controller.close();
+          },
+        }),
+        duplex: "half",
+      } as RequestInit);
+    };
+    const big = JSON.stringify({
+      model: "stories",
+      messages: [{ role: "user", content: "x".repeat(9 * 1024 * 1024) }],
+    });
+    const refused = await chunked(big);
+    assert.equal(refused.status, 413);
+    assert.equal(((await refused.json()) as { error: { code: string } }).error.code, "request_too_large");
+    const small = JSON.stringify({ model: "stories", messages: [{ role: "user", content: "Hi" }], max_tokens: 2 });
+    assert.equal((await chunked(small)).status, 200);
   });
 
   test("a Host header that is not ours is refused (DNS rebinding)", async () => {

@@ -213,15 +213,40 @@ export class ControlPlane implements RequestMeter {
     });
   }
 
-  /** The HTTP layer's end of a request: its status and bytes reach the ledger row (if any), metrics and the log. */
+  private completed: (RequestLogEntry & { bytes: number })[] = [];
+
+  /**
+   * The HTTP layer's end of a request: its status and bytes reach the ledger row (if any), metrics and the log.
+   * The answer has been sent by then; the ledger row itself was committed before its end. These finishing touches
+   * are queued and written at the end of the event-loop turn, all of that turn's in one transaction.
+   */
   completeRequest(entry: RequestLogEntry & { bytes: number }): void {
-    this.ledger.complete(entry.requestId, entry.status, entry.bytes);
-    this.metrics.observeHttp(entry.api, entry.status);
-    const { bytes: _bytes, ...line } = entry;
-    this.logger.info(line, "request");
+    this.completed.push(entry);
+    if (this.completed.length === 1) setImmediate(() => this.flushCompleted());
+  }
+
+  private flushCompleted(): void {
+    const entries = this.completed;
+    this.completed = [];
+    if (entries.length === 0 || !this.db.open) return;
+    try {
+      this.db
+        .transaction(() => {
+          for (const entry of entries) this.ledger.complete(entry.requestId, entry.status, entry.bytes);
+        })
+        .immediate();
+    } catch (error) {
+      this.logger.error({ error: error instanceof Error ? error.message : String(error) }, "ledger completion failed");
+    }
+    for (const entry of entries) {
+      this.metrics.observeHttp(entry.api, entry.status);
+      const { bytes: _bytes, ...line } = entry;
+      this.logger.info(line, "request");
+    }
   }
 
   close(): void {
+    this.flushCompleted();
     if (this.db.open) this.audit.flush();
     if (this.db.open) this.db.close();
   }

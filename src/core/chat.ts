@@ -81,6 +81,11 @@ interface RequestBase {
    * model's reloads it once its running requests end; a value left out accepts whatever is loaded.
    */
   load?: LoadSettings;
+  /**
+   * The client takes the answer whole, not streamed: a remote provider may be asked for it in one piece (cheaper
+   * to relay than a stream folded back together). The events are the same either way.
+   */
+  wholeAnswer?: boolean;
 }
 
 export interface LoadSettings {

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
+import type { ServerResponse } from "node:http";
 import { Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { z } from "zod";
 import type { ModelCatalog, ModelControl, ModelSupply } from "../core/catalog.js";
 import type { ApiSurface, RequestContext } from "../core/context.js";
@@ -92,6 +92,51 @@ function onStreamEnd(body: ReadableStream<Uint8Array>, onEnd: () => void): Reada
   );
 }
 
+/** The request body as text, at most `max` bytes however it is sent (chunked bodies are counted as they arrive). */
+async function readBody(request: Request, max: number, tooLarge: () => Error): Promise<string> {
+  if (!request.body) return "";
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/**
+ * One AbortSignal per request, aborted when the client goes away or the server stops waiting. Served by
+ * @hono/node-server, the response's `close` (before it finished) says the client left, which is cheaper than the
+ * adapter's own request signal combined with AbortSignal.any; anywhere else (app.fetch), the request's signal.
+ */
+function requestAborts(
+  env: unknown,
+  request: Request,
+  shutdown: AbortSignal | undefined,
+): { signal: AbortSignal; release: () => void } {
+  const controller = new AbortController();
+  const outgoing = (env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+  if (outgoing && typeof outgoing.once === "function") {
+    outgoing.once("close", () => {
+      if (!outgoing.writableFinished) controller.abort(new Error("the client closed the connection"));
+    });
+  } else {
+    request.signal.addEventListener("abort", () => controller.abort(request.signal.reason), { once: true });
+  }
+  if (!shutdown) return { signal: controller.signal, release: () => {} };
+  const onShutdown = () => controller.abort(shutdown.reason);
+  if (shutdown.aborted) onShutdown();
+  else shutdown.addEventListener("abort", onShutdown, { once: true });
+  return { signal: controller.signal, release: () => shutdown.removeEventListener("abort", onShutdown) };
+}
+
 export type AppEnv = {
   Variables: {
     /** Parses the JSON body once; malformed JSON is a 400. */
@@ -124,16 +169,15 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
       );
     }
     options.onRequestStart?.();
-    const signals = [c.req.raw.signal];
-    if (options.shutdownSignal) signals.push(options.shutdownSignal);
-    c.set("signal", AbortSignal.any(signals));
+    const aborts = requestAborts(c.env, c.req.raw, options.shutdownSignal);
+    c.set("signal", aborts.signal);
     const path = new URL(c.req.url).pathname;
     const requestId = `req_${randomUUID().replaceAll("-", "")}`;
     c.set("context", { requestId, api: apiSurfaceFor(path), route: path });
     c.header("x-request-id", requestId);
     let parsed: Promise<unknown> | undefined;
     c.set("json", () => {
-      parsed ??= c.req.text().then((text) => {
+      parsed ??= readBody(c.req.raw, options.maxBodyBytes, tooLarge).then((text) => {
         try {
           return JSON.parse(text) as unknown;
         } catch {
@@ -150,6 +194,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     const end = () => {
       if (ended) return;
       ended = true;
+      aborts.release();
       options.onRequestEnd?.();
     };
     try {
@@ -170,22 +215,23 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
 
   if (options.control) registerControlMiddleware(app, options.control);
 
-  app.use(
-    "*",
-    bodyLimit({
-      maxSize: options.maxBodyBytes,
-      onError: () => {
-        throw new FreeholdError(
-          `request body is larger than the limit of ${options.maxBodyBytes.toLocaleString("en-US")} bytes`,
-          {
-            code: "request_too_large",
-            status: 413,
-            type: "invalid_request_error",
-          },
-        );
+  function tooLarge() {
+    return new FreeholdError(
+      `request body is larger than the limit of ${options.maxBodyBytes.toLocaleString("en-US")} bytes`,
+      {
+        code: "request_too_large",
+        status: 413,
+        type: "invalid_request_error",
       },
-    }),
-  );
+    );
+  }
+  // A body with a Content-Length is judged by it at once (the HTTP parser never delivers more than it says); a
+  // chunked one is counted as it is read (readBody), and refused the moment it passes the limit.
+  app.use("*", async (c, next) => {
+    const length = c.req.header("content-length");
+    if (length !== undefined && (!/^\d+$/.test(length) || Number(length) > options.maxBodyBytes)) throw tooLarge();
+    return next();
+  });
 
   app.get("/health", (c) => {
     const health = options.health.health();
@@ -234,6 +280,8 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
 
   app.onError((error, c) => {
     const { status, body } = errorBodyFor(new URL(c.req.url).pathname, error);
+    // The rest of a refused body was never read: the connection cannot carry another request.
+    if (status === 413) c.header("Connection", "close");
     if (error instanceof OverloadedError) c.header("Retry-After", String(error.retryAfterSeconds));
     else if (
       error instanceof FreeholdError &&

@@ -56,8 +56,7 @@ export function openAIRequestBody(request: GenerateRequest, model: string): Reco
   const { sampling, limits } = request;
   const body: Record<string, unknown> = {
     model,
-    stream: true,
-    stream_options: { include_usage: true },
+    ...(request.wholeAnswer ? { stream: false } : { stream: true, stream_options: { include_usage: true } }),
     ...(limits.maxTokens !== undefined ? { max_tokens: limits.maxTokens } : {}),
     ...(limits.stop?.length ? { stop: limits.stop } : {}),
     ...(sampling.temperature !== undefined ? { temperature: sampling.temperature } : {}),
@@ -221,6 +220,60 @@ export async function* openAIEvents(name: string, body: ReadableStream<Uint8Arra
   yield { type: "finish", reason: finish ?? "stop" };
 }
 
+interface AnswerBody {
+  choices?: {
+    message?: {
+      content?: string | null;
+      tool_calls?: { id?: string; function?: { name?: string; arguments?: string } }[];
+    };
+    text?: string;
+    finish_reason?: string | null;
+    logprobs?: ChatLogprobs | CompletionLogprobs | null;
+  }[];
+  usage?: ChunkBody["usage"];
+}
+
+/** A whole (non-streamed) OpenAI answer → the same events a stream of it gives. */
+export function* openAIAnswerEvents(name: string, text: string): Generator<ChatEvent> {
+  let body: AnswerBody;
+  try {
+    body = JSON.parse(text) as AnswerBody;
+  } catch {
+    yield errorEvent(droppedStream(name, new Error("the answer is not JSON")));
+    return;
+  }
+  const choice = body.choices?.[0];
+  if (!choice) {
+    yield errorEvent(droppedStream(name, new Error("the answer has no choices")));
+    return;
+  }
+  const content = choice.message?.content ?? choice.text ?? "";
+  const logprobs = upstreamLogprobs(choice.logprobs);
+  if (content || logprobs?.length)
+    yield logprobs?.length ? { type: "text-delta", text: content, logprobs } : { type: "text-delta", text: content };
+  for (const [index, call] of (choice.message?.tool_calls ?? []).entries())
+    yield {
+      type: "tool-call",
+      call: {
+        id: call.id || `call_${index}`,
+        name: call.function?.name ?? "",
+        arguments: call.function?.arguments ?? "",
+      },
+    };
+  if (body.usage)
+    yield {
+      type: "usage",
+      usage: {
+        promptTokens: body.usage.prompt_tokens ?? 0,
+        completionTokens: body.usage.completion_tokens ?? 0,
+        ...(body.usage.prompt_tokens_details?.cached_tokens !== undefined
+          ? { cachedTokens: body.usage.prompt_tokens_details.cached_tokens }
+          : {}),
+      },
+    };
+  yield { type: "finish", reason: finishReasons[choice.finish_reason ?? "stop"] ?? "stop" };
+}
+
 export function errorEvent(error: { message: string; code: string; status: number; retryable: boolean }): ChatEvent {
   return {
     type: "error",
@@ -250,7 +303,17 @@ export class OpenAICompatibleProvider implements Provider {
     const path = request.kind === "completion" ? "completions" : "chat/completions";
     const response = await this.upstream.request("POST", path, openAIRequestBody(request, request.model), signal);
     if (!response.body) throw droppedStream(this.name, new Error("no body"));
-    yield* openAIEvents(this.name, response.body);
+    if (!request.wholeAnswer) {
+      yield* openAIEvents(this.name, response.body);
+      return;
+    }
+    let text: string;
+    try {
+      text = await response.text();
+    } catch (error) {
+      throw droppedStream(this.name, error);
+    }
+    yield* openAIAnswerEvents(this.name, text);
   }
 
   async embed(request: EmbeddingRequest, signal?: AbortSignal): Promise<EmbeddingResult> {

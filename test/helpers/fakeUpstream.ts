@@ -67,7 +67,8 @@ function openAIReply(
             index: 0,
             message: {
               role: "assistant",
-              content: toolCall ? null : deltas.join(""),
+              // The same text the streamed form sends (OpenAI may send text and calls together).
+              content: deltas.join("") || null,
               ...(toolCall ? { tool_calls: [{ id: "call_fake", type: "function", function: toolCall }] } : {}),
             },
             finish_reason: finish,

@@ -68,7 +68,7 @@ export function registerAnthropicRoutes(app: Hono<AppEnv>, gateway: Gateway): vo
       const request = toChatRequest(body);
       const id = messageId();
       if (!body.stream) {
-        const events = gateway.generate(request, c.get("context"), c.get("signal"));
+        const events = gateway.generate({ ...request, wholeAnswer: true }, c.get("context"), c.get("signal"));
         const answer = await foldChatEvents(events, (event) => toFreeholdError(event.error));
         return c.json(messageBody(id, body.model, answer));
       }

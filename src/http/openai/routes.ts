@@ -136,7 +136,7 @@ export function registerOpenAIRoutes(app: Hono<AppEnv>, gateway: Gateway): void 
   app.post("/v1/chat/completions", async (c) => {
     const body = parseBody(chatCompletionSchema, await c.get("json")());
     refuseFields(body, unsupportedChatFields);
-    const request = toChatRequest(body);
+    const request = { ...toChatRequest(body), ...(body.stream ? {} : { wholeAnswer: true }) };
     const id = makeId("chatcmpl");
     const created = Math.floor(Date.now() / 1000);
     const events = gateway.generate(request, c.get("context"), c.get("signal"));
@@ -185,7 +185,7 @@ export function registerOpenAIRoutes(app: Hono<AppEnv>, gateway: Gateway): void 
 
   app.post("/v1/completions", async (c) => {
     const body = parseBody(completionSchema, await c.get("json")());
-    const request = toCompletionRequest(body);
+    const request = { ...toCompletionRequest(body), ...(body.stream ? {} : { wholeAnswer: true }) };
     const id = makeId("cmpl");
     const created = Math.floor(Date.now() / 1000);
     const events = gateway.generate(request, c.get("context"), c.get("signal"));
