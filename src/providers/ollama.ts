@@ -9,7 +9,7 @@ import type {
 import { InvalidRequestError } from "../core/errors.js";
 import { errorEvent, upstreamLogprobs, type WireAlternative } from "./openaiCompatible.js";
 import type { Provider } from "./provider.js";
-import { droppedStream, lines, Upstream } from "./upstream.js";
+import { bearerUpstream, droppedStream, lines, type Upstream } from "./upstream.js";
 
 /** Ollama's native API (/api/chat, NDJSON stream), for an Ollama the owner already runs. */
 
@@ -87,11 +87,7 @@ export class OllamaProvider implements Provider {
 
   constructor(options: OllamaOptions) {
     this.name = options.name;
-    this.upstream = new Upstream({
-      name: options.name,
-      baseUrl: options.baseUrl,
-      headers: { ...(options.headers ?? {}), ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}) },
-    });
+    this.upstream = bearerUpstream(options);
   }
 
   get origin(): string {

@@ -12,7 +12,7 @@ import type {
 } from "../core/chat.js";
 import { InvalidRequestError } from "../core/errors.js";
 import type { Provider } from "./provider.js";
-import { droppedStream, serverSentEvents, Upstream } from "./upstream.js";
+import { bearerUpstream, droppedStream, serverSentEvents, type Upstream } from "./upstream.js";
 
 /** OpenAI's Chat Completions API, spoken by OpenAI, vLLM, llama.cpp's server, LM Studio and another freehold. */
 
@@ -288,11 +288,7 @@ export class OpenAICompatibleProvider implements Provider {
 
   constructor(options: OpenAICompatibleOptions) {
     this.name = options.name;
-    this.upstream = new Upstream({
-      name: options.name,
-      baseUrl: options.baseUrl,
-      headers: { ...(options.headers ?? {}), ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}) },
-    });
+    this.upstream = bearerUpstream(options);
   }
 
   get origin(): string {

@@ -58,6 +58,20 @@ function upstreamMessage(text: string): string {
   return text.slice(0, 300).trim() || "(empty body)";
 }
 
+/** An upstream that sends `apiKey` (if any) as a Bearer token, with the provider's extra headers. */
+export function bearerUpstream(options: {
+  name: string;
+  baseUrl: string;
+  apiKey?: string | undefined;
+  headers?: Record<string, string> | undefined;
+}): Upstream {
+  return new Upstream({
+    name: options.name,
+    baseUrl: options.baseUrl,
+    headers: { ...(options.headers ?? {}), ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}) },
+  });
+}
+
 export class Upstream {
   private readonly base: URL;
   constructor(readonly options: UpstreamOptions) {

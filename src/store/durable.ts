@@ -1,4 +1,4 @@
-import { type FileHandle, mkdir, open, rename } from "node:fs/promises";
+import { type FileHandle, mkdir, open, readFile, rename } from "node:fs/promises";
 import { dirname } from "node:path";
 
 const directorySyncUnsupported = new Set(["EPERM", "EISDIR", "EINVAL", "EBADF", "ENOTSUP"]);
@@ -49,4 +49,14 @@ export async function writeNewFileSynced(path: string, data: string | Uint8Array
 export async function renameDurably(temporary: string, target: string): Promise<void> {
   await rename(temporary, target);
   await fsyncDirectory(dirname(target));
+}
+
+/** A text file's contents; null when it does not exist (any other failure is thrown). */
+export async function readTextIfExists(path: string): Promise<string | null> {
+  try {
+    return await readFile(path, "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw error;
+  }
 }

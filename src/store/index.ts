@@ -1,4 +1,5 @@
 export { blobFileName, type Digest, digestHex, isDigest, parseDigest } from "./digest.js";
+export { readTextIfExists } from "./durable.js";
 export { hashFile } from "./ingest.js";
 export { StoreLayout } from "./layout.js";
 export { acquireLock, type HeldLock, type LockOptions, type LockOwner } from "./lock.js";

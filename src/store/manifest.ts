@@ -1,9 +1,9 @@
-import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import { StoreError } from "../core/errors.js";
 import type { ModelProfile } from "../core/profile.js";
 import type { ModelSummary } from "../gguf/index.js";
 import { isDigest, parseDigest } from "./digest.js";
+import { readTextIfExists } from "./durable.js";
 
 const nullableNumber = z.number().nullable();
 
@@ -139,12 +139,6 @@ export function parseManifest(text: string, path: string): Manifest {
 
 /** Reads and validates a manifest; null when there is none at `path`. */
 export async function readManifest(path: string): Promise<Manifest | null> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw error;
-  }
-  return parseManifest(text, path);
+  const text = await readTextIfExists(path);
+  return text === null ? null : parseManifest(text, path);
 }

@@ -1,4 +1,4 @@
-import { readFile, rename, writeFile } from "node:fs/promises";
+import { rename, writeFile } from "node:fs/promises";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { z } from "zod";
 import { StoreError } from "../core/errors.js";
@@ -9,6 +9,7 @@ import {
   type ModelStore,
   parseDigest,
   profileSchema,
+  readTextIfExists,
   sameModelName,
 } from "../store/index.js";
 
@@ -84,14 +85,8 @@ export function parseLockfile(text: string, path: string): Lockfile {
 
 /** Reads a lockfile; null when there is none at `path`. */
 export async function readLockfile(path: string): Promise<Lockfile | null> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw error;
-  }
-  return parseLockfile(text, path);
+  const text = await readTextIfExists(path);
+  return text === null ? null : parseLockfile(text, path);
 }
 
 export async function writeLockfile(path: string, lockfile: Lockfile): Promise<void> {
