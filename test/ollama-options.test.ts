@@ -6,7 +6,7 @@ import { postJson, type ServerProcess, startServerProcess } from "./helpers/serv
 interface PsModel {
   name: string;
   context_length: number;
-  details: { threads: number; gpu_layers: number; backend: string };
+  details: { threads: number; threads_when_busy: number; gpu_layers: number; backend: string };
 }
 
 describe("Ollama's num_ctx, num_thread, num_gpu apply per request", { skip: storiesModelMissing }, () => {
@@ -65,6 +65,7 @@ describe("Ollama's num_ctx, num_thread, num_gpu apply per request", { skip: stor
     assert.equal((await generate({ num_thread: 2 })).status, 200);
     const model = await loaded();
     assert.equal(model.details.threads, 2);
+    assert.equal(model.details.threads_when_busy, 2, "a thread count set by hand holds under load too");
     assert.equal(model.context_length, 512, "options left out keep what the model had");
     assert.equal((await generate({ num_gpu: 0 })).status, 200);
     assert.equal((await loaded()).details.gpu_layers, 0);

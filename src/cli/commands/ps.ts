@@ -11,6 +11,7 @@ interface PsModel {
     threads?: number;
     context_length?: number;
     backend?: string;
+    threads_when_busy?: number;
     state?: string;
     slots?: number;
     active_requests?: number;
@@ -49,7 +50,10 @@ export function registerPs(program: Command): void {
         m.details?.state ?? "",
         `${m.details?.active_requests ?? 0}/${m.details?.slots ?? "?"}`,
         String(m.details?.queued_requests ?? 0),
-        String(m.details?.threads ?? ""),
+        // "1–2": one thread while one request generates, two while several share each decode.
+        m.details?.threads_when_busy !== undefined && m.details.threads_when_busy !== m.details.threads
+          ? `${m.details.threads}–${m.details.threads_when_busy}`
+          : String(m.details?.threads ?? ""),
         String(m.details?.context_length ?? ""),
         m.details?.backend ?? "",
         m.expires_at ? `in ${Math.max(0, Math.round((Date.parse(m.expires_at) - Date.now()) / 1000))}s` : "when idle",

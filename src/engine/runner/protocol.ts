@@ -18,6 +18,8 @@ export interface LoadOptions {
   paths: string[];
   contextSize: number;
   threads: number;
+  /** Threads per decode while several requests generate (default: `threads`). */
+  busyThreads?: number;
   /** Parallel sequences (slots) in the context. */
   sequences: number;
   batchSize: number;
@@ -57,6 +59,8 @@ export interface LoadedInfo {
   contextSize: number;
   trainContextSize: number;
   threads: number;
+  /** Threads per decode while several requests generate (the same as `threads` when it does not change). */
+  busyThreads: number;
   sequences: number;
   vocabularySize: number;
   embeddingLength: number;

@@ -79,6 +79,10 @@ class SequencePool {
   private readonly waiting: ((sequence: LlamaContextSequence) => void)[] = [];
   private tick = 0;
   private active = 0;
+  /** Requests holding or waiting for a sequence. */
+  get busy(): number {
+    return this.active;
+  }
   constructor(context: LlamaContext, count: number) {
     this.free = Array.from({ length: count }, () => context.getSequence());
   }
@@ -148,7 +152,7 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
   const llama: Llama = await nlc.getLlama({
     gpu: "auto",
     logLevel: nlc.LlamaLogLevel.warn,
-    maxThreads: options.threads,
+    maxThreads: Math.max(options.threads, options.busyThreads ?? options.threads),
     logger: (level, message) => {
       if (level !== nlc.LlamaLogLevel.error && level !== nlc.LlamaLogLevel.warn) return;
       const line = message.trim();
@@ -179,13 +183,15 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
     );
   }
   const contextSize = Math.min(options.contextSize, model.trainContextSize || options.contextSize);
+  const busyThreads = Math.max(options.threads, options.busyThreads ?? options.threads);
   const context = await model.createContext({
     contextSize,
     sequences: options.sequences + 1,
-    threads: { ideal: options.threads, min: options.threads },
+    threads: { ideal: busyThreads, min: options.threads },
     batchSize: Math.min(options.batchSize, contextSize),
   });
   const pool = new SequencePool(context, options.sequences + 1);
+  const threadsInUse = useMoreThreadsWhenBusy(context, options.threads, busyThreads, () => pool.busy);
 
   const template = options.chatTemplate ?? model.fileInfo.metadata.tokenizer?.chat_template;
   let chatWrapper: ChatWrapper | undefined;
@@ -212,7 +218,8 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
     vramBytes: Math.max(0, vramAfter - vramBefore),
     contextSize: context.contextSize,
     trainContextSize: model.trainContextSize,
-    threads: context.currentThreads,
+    threads: threadsInUse.idle,
+    busyThreads: threadsInUse.busy,
     sequences: options.sequences,
     vocabularySize,
     embeddingLength: model.embeddingVectorSize,
@@ -599,4 +606,39 @@ class LogprobTracker {
     this.unplaced = [];
     this.placed = [];
   }
+}
+
+/**
+ * Threads per decode that follow the load (docs/threads.md): `threads` while one request generates, `busyThreads`
+ * while several share each decode, where a second thread pays off (a bigger batch per barrier). Before every batch
+ * it decodes, node-llama-cpp asks the context's thread-splitter consumer (made by `_reserveThreads`, dropped when
+ * idle) how many threads to use; this caps that answer by how many requests are generating. It reaches into
+ * node-llama-cpp 3.21.1's internals (pinned): when they are not there, the context keeps `threads` throughout.
+ * Returns the thread counts in use for one request and for several.
+ */
+function useMoreThreadsWhenBusy(
+  context: LlamaContext,
+  threads: number,
+  busyThreads: number,
+  busy: () => number,
+): { idle: number; busy: number } {
+  type Allocation = [number, unknown] | undefined;
+  type Consumer = { getAllocationToConsume?: () => Allocation | Promise<Allocation>; capped?: boolean };
+  const internals = context as unknown as { _reserveThreads?: () => void; _threadSplitterConsumer?: Consumer };
+  const reserve = internals._reserveThreads;
+  if (busyThreads === threads || typeof reserve !== "function") return { idle: threads, busy: threads };
+  const cap = (allocation: Allocation): Allocation =>
+    allocation && [Math.min(allocation[0], busy() > 1 ? busyThreads : threads), allocation[1]];
+  internals._reserveThreads = function (this: typeof internals) {
+    reserve.call(this);
+    const consumer = this._threadSplitterConsumer;
+    const allocate = consumer?.getAllocationToConsume;
+    if (!consumer || consumer.capped || typeof allocate !== "function") return;
+    consumer.capped = true;
+    consumer.getAllocationToConsume = () => {
+      const allocation = allocate.call(consumer);
+      return allocation instanceof Promise ? allocation.then(cap) : cap(allocation);
+    };
+  };
+  return { idle: threads, busy: busyThreads };
 }

@@ -10,6 +10,7 @@ export interface LoadedModelsSource {
     digest: string;
     state: string;
     threads?: number;
+    busyThreads?: number;
     contextSize?: number;
     backend?: string;
     gpuLayers?: number;
@@ -35,6 +36,7 @@ export function registerOllamaPs(app: Hono<AppEnv>, source: LoadedModelsSource):
         details: {
           state: m.state,
           threads: m.threads,
+          threads_when_busy: m.busyThreads,
           context_length: m.contextSize,
           backend: m.backend,
           gpu_layers: m.gpuLayers,
