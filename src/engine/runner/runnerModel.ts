@@ -191,7 +191,14 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
     batchSize: Math.min(options.batchSize, contextSize),
   });
   const pool = new SequencePool(context, options.sequences + 1);
-  const threadsInUse = useMoreThreadsWhenBusy(context, options.threads, busyThreads, () => pool.busy);
+  // Prompts being evaluated: a long batch of tokens, where a second thread pays off even for a single request.
+  let promptsEvaluating = 0;
+  const threadsInUse = useMoreThreadsWhenBusy(
+    context,
+    options.threads,
+    busyThreads,
+    () => pool.busy > 1 || promptsEvaluating > 0,
+  );
 
   const template = options.chatTemplate ?? model.fileInfo.metadata.tokenizer?.chat_template;
   let chatWrapper: ChatWrapper | undefined;
@@ -345,6 +352,7 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
     let reason: FinishReason = "length";
     let stopSequence: string | undefined;
     let firstTokenAt = 0;
+    let inPrompt = false;
     try {
       if (signal.aborted) {
         reason = "cancelled";
@@ -382,6 +390,8 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
         ...(grammar ? { grammarEvaluationState: new nlc.LlamaGrammarEvaluationState({ model, grammar }) } : {}),
       };
       const input = tokens.slice(cachedTokens);
+      promptsEvaluating++;
+      inPrompt = true;
       const logprobs = message.logprobs !== undefined ? new LogprobTracker(model, message.logprobs) : undefined;
       const iterator: AsyncIterable<{ token: Token; probabilities?: Map<Token, number> }> = logprobs
         ? sequence.evaluateWithMetadata(input, { probabilities: true }, evaluateOptions)
@@ -410,6 +420,10 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
           break;
         }
         if (completionTokens === 0) firstTokenAt = performance.now();
+        if (inPrompt) {
+          inPrompt = false;
+          promptsEvaluating--;
+        }
         if (!message.limits.ignoreEos && model.isEogToken(token)) {
           reason = "stop";
           break;
@@ -492,6 +506,7 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
         send(matcher.flush());
       }
     } finally {
+      if (inPrompt) promptsEvaluating--;
       pool.release(sequence);
     }
     const now = performance.now();
@@ -610,7 +625,8 @@ class LogprobTracker {
 
 /**
  * Threads per decode that follow the load (docs/threads.md): `threads` while one request generates, `busyThreads`
- * while several share each decode, where a second thread pays off (a bigger batch per barrier). Before every batch
+ * while several share each decode or a prompt is being evaluated, where a second thread pays off (a bigger batch
+ * per barrier). Before every batch
  * it decodes, node-llama-cpp asks the context's thread-splitter consumer (made by `_reserveThreads`, dropped when
  * idle) how many threads to use; this caps that answer by how many requests are generating. It reaches into
  * node-llama-cpp 3.21.1's internals (pinned): when they are not there, the context keeps `threads` throughout.
@@ -620,7 +636,7 @@ function useMoreThreadsWhenBusy(
   context: LlamaContext,
   threads: number,
   busyThreads: number,
-  busy: () => number,
+  busy: () => boolean,
 ): { idle: number; busy: number } {
   type Allocation = [number, unknown] | undefined;
   type Consumer = { getAllocationToConsume?: () => Allocation | Promise<Allocation>; capped?: boolean };
@@ -628,7 +644,7 @@ function useMoreThreadsWhenBusy(
   const reserve = internals._reserveThreads;
   if (busyThreads === threads || typeof reserve !== "function") return { idle: threads, busy: threads };
   const cap = (allocation: Allocation): Allocation =>
-    allocation && [Math.min(allocation[0], busy() > 1 ? busyThreads : threads), allocation[1]];
+    allocation && [Math.min(allocation[0], busy() ? busyThreads : threads), allocation[1]];
   internals._reserveThreads = function (this: typeof internals) {
     reserve.call(this);
     const consumer = this._threadSplitterConsumer;
