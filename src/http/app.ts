@@ -204,13 +204,11 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
       throw error;
     }
     // A streamed answer is still in flight after the handler returns: count it until its body ends.
-    const body = c.res.body;
+    // (The body is only touched for streams: reading it from a plain answer would cost the adapter's fast path.)
     const type = c.res.headers.get("content-type") ?? "";
-    if (body && (type.startsWith("text/event-stream") || type.startsWith("application/x-ndjson"))) {
-      c.res = new Response(onStreamEnd(body, end), c.res);
-    } else {
-      end();
-    }
+    const body = type.startsWith("text/event-stream") || type.startsWith("application/x-ndjson") ? c.res.body : null;
+    if (body) c.res = new Response(onStreamEnd(body, end), c.res);
+    else end();
   });
 
   if (options.control) registerControlMiddleware(app, options.control);

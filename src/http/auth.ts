@@ -1,3 +1,4 @@
+import type { ServerResponse } from "node:http";
 import type { Context, Hono } from "hono";
 import type { CallerKey } from "../core/context.js";
 import { PermissionError, RateLimitError } from "../core/errors.js";
@@ -105,7 +106,10 @@ export function registerControlMiddleware(app: Hono<AppEnv>, control: HttpContro
         ...(target ? { target } : {}),
       });
     }
-    const finish = (bytes: number) =>
+    let finished = false;
+    const finish = (bytes: number) => {
+      if (finished) return;
+      finished = true;
       control.completeRequest({
         method,
         path: context.route,
@@ -116,15 +120,28 @@ export function registerControlMiddleware(app: Hono<AppEnv>, control: HttpContro
         key: context.key?.name ?? null,
         bytes,
       });
+    };
     const type = c.res.headers.get("content-type") ?? "";
-    const body = c.res.body;
-    if (body && (type.startsWith("text/event-stream") || type.startsWith("application/x-ndjson"))) {
-      const response = new Response(countedBody(body, finish), c.res);
-      for (const [name, value] of headers) response.headers.set(name, value);
-      c.res = response;
+    if (type.startsWith("text/event-stream") || type.startsWith("application/x-ndjson")) {
+      const body = c.res.body;
+      if (body) {
+        const response = new Response(countedBody(body, finish), c.res);
+        for (const [name, value] of headers) response.headers.set(name, value);
+        c.res = response;
+        return;
+      }
+    }
+    const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+    if (outgoing && typeof outgoing.once === "function") {
+      // Served by @hono/node-server: leave the answer untouched (the adapter writes a string body in one go, and
+      // reading it here would cost a copy) and take its size from the Content-Length the adapter sets.
+      for (const [name, value] of headers) c.res.headers.set(name, value);
+      const sent = () => finish(Number(outgoing.getHeader("content-length") ?? 0) || 0);
+      outgoing.once("finish", sent);
+      outgoing.once("close", sent);
       return;
     }
-    const buffer = body ? await c.res.arrayBuffer() : null;
+    const buffer = c.res.body ? await c.res.arrayBuffer() : null;
     const response = new Response(buffer, c.res);
     for (const [name, value] of headers) response.headers.set(name, value);
     c.res = response;
