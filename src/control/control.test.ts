@@ -346,6 +346,8 @@ describe("control plane", () => {
       key: "canary-key",
       bytes: 10,
     });
+    // Request completions are written at the end of the event-loop turn.
+    await new Promise((resolve) => setImmediate(resolve));
     const metrics = await control.metrics.text();
     const dump = control.db
       .prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'")

@@ -1,5 +1,4 @@
 import { randomUUID } from "node:crypto";
-import type { ServerResponse } from "node:http";
 import { Hono } from "hono";
 import { z } from "zod";
 import type { ModelCatalog, ModelControl, ModelSupply } from "../core/catalog.js";
@@ -12,6 +11,7 @@ import { registerAnthropicRoutes } from "./anthropic/routes.js";
 import { registerControlMiddleware } from "./auth.js";
 import type { HttpControl } from "./control.js";
 import { hostAllowed } from "./hostCheck.js";
+import type { NodeResponse } from "./nodeResponse.js";
 import { ollamaErrorBody } from "./ollama/errors.js";
 import { type LoadedModelsSource, registerOllamaPs } from "./ollama/ps.js";
 import { registerOllamaRoutes } from "./ollama/routes.js";
@@ -122,7 +122,7 @@ function requestAborts(
   shutdown: AbortSignal | undefined,
 ): { signal: AbortSignal; release: () => void } {
   const controller = new AbortController();
-  const outgoing = (env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+  const outgoing = (env as { outgoing?: NodeResponse } | undefined)?.outgoing;
   if (outgoing && typeof outgoing.once === "function") {
     outgoing.once("close", () => {
       if (!outgoing.writableFinished) controller.abort(new Error("the client closed the connection"));

@@ -1,9 +1,9 @@
-import type { ServerResponse } from "node:http";
 import type { Context, Hono } from "hono";
 import type { CallerKey } from "../core/context.js";
 import { PermissionError, RateLimitError } from "../core/errors.js";
 import type { AppEnv } from "./app.js";
 import type { HttpControl } from "./control.js";
+import type { NodeResponse } from "./nodeResponse.js";
 
 /** Answered without a key: liveness probes and Ollama clients' "is it running" check. */
 const openPaths = new Set(["/", "/health"]);
@@ -131,7 +131,7 @@ export function registerControlMiddleware(app: Hono<AppEnv>, control: HttpContro
         return;
       }
     }
-    const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+    const outgoing = (c.env as { outgoing?: NodeResponse } | undefined)?.outgoing;
     if (outgoing && typeof outgoing.once === "function") {
       // Served by @hono/node-server: leave the answer untouched (the adapter writes a string body in one go, and
       // reading it here would cost a copy) and take its size from the Content-Length the adapter sets.
