@@ -121,7 +121,7 @@ interface StreamFrame {
 }
 
 /** Anthropic stream events → ChatEvents. */
-export async function* anthropicEvents(name: string, body: ReadableStream<Uint8Array>): AsyncGenerator<ChatEvent> {
+export async function* anthropicEvents(name: string, body: AsyncIterable<Uint8Array>): AsyncGenerator<ChatEvent> {
   const calls = new Map<number, ToolCall>();
   const usage: Usage = { promptTokens: 0, completionTokens: 0 };
   let finish: FinishReason = "stop";

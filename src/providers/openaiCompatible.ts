@@ -155,7 +155,7 @@ export function upstreamLogprobs(
 }
 
 /** OpenAI stream chunks → ChatEvents: text as it comes, tool calls once complete, then usage and finish. */
-export async function* openAIEvents(name: string, body: ReadableStream<Uint8Array>): AsyncGenerator<ChatEvent> {
+export async function* openAIEvents(name: string, body: AsyncIterable<Uint8Array>): AsyncGenerator<ChatEvent> {
   const calls = new Map<number, ToolCall>();
   let usage: Usage | undefined;
   let finish: FinishReason | undefined;
