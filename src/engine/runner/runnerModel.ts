@@ -183,7 +183,13 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
     );
   }
   const contextSize = Math.min(options.contextSize, model.trainContextSize || options.contextSize);
-  const busyThreads = Math.max(options.threads, options.busyThreads ?? options.threads);
+  // Threads that follow the load need node-llama-cpp's internals (useMoreThreadsWhenBusy); without them the context
+  // is made for `threads` alone, so it can never run more threads than asked for a single request.
+  const canFollowLoad =
+    typeof (nlc.LlamaContext?.prototype as { _reserveThreads?: unknown } | undefined)?._reserveThreads === "function";
+  const busyThreads = canFollowLoad
+    ? Math.max(options.threads, options.busyThreads ?? options.threads)
+    : options.threads;
   const context = await model.createContext({
     contextSize,
     sequences: options.sequences + 1,
