@@ -223,7 +223,6 @@ export class AnthropicProvider implements Provider {
       );
     const body = anthropicRequestBody(request, request.model, this.defaultMaxTokens);
     const response = await this.upstream.request("POST", "v1/messages", body, signal);
-    if (!response.body) throw droppedStream(this.name, new Error("no body"));
     yield* anthropicEvents(this.name, response.body);
   }
 

@@ -97,7 +97,6 @@ export class OllamaProvider implements Provider {
   async *generate(request: GenerateRequest, signal?: AbortSignal): AsyncGenerator<ChatEvent> {
     const path = request.kind === "completion" ? "api/generate" : "api/chat";
     const response = await this.upstream.request("POST", path, ollamaRequestBody(request, request.model), signal);
-    if (!response.body) throw droppedStream(this.name, new Error("no body"));
     let calls = 0;
     try {
       for await (const line of lines(response.body)) {

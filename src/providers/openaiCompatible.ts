@@ -298,7 +298,6 @@ export class OpenAICompatibleProvider implements Provider {
   async *generate(request: GenerateRequest, signal?: AbortSignal): AsyncGenerator<ChatEvent> {
     const path = request.kind === "completion" ? "completions" : "chat/completions";
     const response = await this.upstream.request("POST", path, openAIRequestBody(request, request.model), signal);
-    if (!response.body) throw droppedStream(this.name, new Error("no body"));
     if (!request.wholeAnswer) {
       yield* openAIEvents(this.name, response.body);
       return;

@@ -100,17 +100,21 @@ export function toChatRequest(body: OllamaChatBody): ChatRequest {
           parallelToolCalls: true,
         }
       : {};
+  return { kind: "chat", messages, ...tools, ...common(body) };
+}
+
+/** What /api/chat and /api/generate map alike: options, format, keep_alive, logprobs, and how the answer is taken. */
+function common(body: OllamaChatBody | OllamaGenerateBody) {
   return {
-    kind: "chat",
     model: body.model,
-    messages,
-    ...tools,
     sampling: sampling(body.options),
     limits: limits(body.options),
     ...responseFormat(body.format),
     ...keepAlive(body.keep_alive),
     ...logprobs(body),
     ...load(body.options),
+    // Ollama streams unless told otherwise; a whole answer may be fetched whole from a remote provider.
+    ...(body.stream === false ? { wholeAnswer: true } : {}),
   };
 }
 
@@ -134,15 +138,7 @@ export function toGenerateRequest(body: OllamaGenerateBody): GenerateRequest {
       "context",
     );
   }
-  const base = {
-    model: body.model,
-    sampling: sampling(body.options),
-    limits: limits(body.options),
-    ...responseFormat(body.format),
-    ...keepAlive(body.keep_alive),
-    ...logprobs(body),
-    ...load(body.options),
-  };
+  const base = common(body);
   if (body.raw) return { kind: "completion", prompt: body.prompt ?? "", ...base };
   const messages: ChatMessage[] = [];
   if (body.system) messages.push({ role: "system", content: body.system });
