@@ -18,7 +18,7 @@ export interface AuditVerification {
   problem?: string;
 }
 
-interface AuditRow {
+export interface AuditRow {
   seq: number;
   time: string;
   actor: string;
@@ -30,14 +30,14 @@ interface AuditRow {
   hash: string;
 }
 
-const genesis = "0".repeat(64);
+export const genesis = "0".repeat(64);
 
 function entryHash(row: Omit<AuditRow, "hash">): string {
   const fields = [row.seq, row.time, row.actor, row.action, row.target, row.request_id, row.detail, row.prev_hash];
   return createHash("sha256").update(JSON.stringify(fields)).digest("hex");
 }
 
-function toEntry(row: AuditRow): AuditEntry {
+export function toEntry(row: AuditRow): AuditEntry {
   return {
     seq: row.seq,
     time: row.time,
@@ -49,6 +49,72 @@ function toEntry(row: AuditRow): AuditEntry {
     prevHash: row.prev_hash,
     hash: row.hash,
   };
+}
+
+/** The rows a batch of events becomes after `head`: each numbered and chained to the one before. */
+export function chainRows(
+  head: { seq: number; hash: string } | undefined,
+  entries: readonly { event: AuditEvent; time: string }[],
+): AuditRow[] {
+  const rows: AuditRow[] = [];
+  let seq = head?.seq ?? 0;
+  let previous = head?.hash ?? genesis;
+  for (const { event, time } of entries) {
+    const row = {
+      seq: seq + 1,
+      time,
+      actor: event.actor,
+      action: event.action,
+      target: event.target ?? null,
+      request_id: event.requestId ?? null,
+      detail: event.detail ? JSON.stringify(event.detail) : null,
+      prev_hash: previous,
+    };
+    const hash = entryHash(row);
+    rows.push({ ...row, hash });
+    seq = row.seq;
+    previous = hash;
+  }
+  return rows;
+}
+
+/** Checks a trail read in seq order against its head row: the same answer for every store. */
+export class ChainVerifier {
+  private previous = genesis;
+  private expectedSeq = 1;
+  private entries = 0;
+  private problem: string | undefined;
+
+  /** Feeds the next row; false once a problem was found (stop reading). */
+  add(row: AuditRow): boolean {
+    if (this.problem) return false;
+    if (row.seq !== this.expectedSeq)
+      this.problem = `entry ${this.expectedSeq} is missing (the next entry is ${row.seq}): entries were deleted`;
+    else if (row.prev_hash !== this.previous)
+      this.problem = `entry ${row.seq} does not follow entry ${row.seq - 1}: an entry before it was changed or removed`;
+    else {
+      const { hash, ...rest } = row;
+      if (entryHash(rest) !== hash) this.problem = `entry ${row.seq} (${row.action}) was edited after it was written`;
+    }
+    if (this.problem) return false;
+    this.previous = row.hash;
+    this.expectedSeq++;
+    this.entries++;
+    return true;
+  }
+
+  /** The verdict, given the head row the store holds. */
+  result(head: { seq: number; hash: string } | undefined): AuditVerification {
+    const base = { entries: this.entries, head: this.previous };
+    if (this.problem) return { ok: false, ...base, problem: this.problem };
+    if ((head?.seq ?? 0) !== this.entries || (head?.hash ?? genesis) !== this.previous)
+      return {
+        ok: false,
+        ...base,
+        problem: `the trail ends at entry ${this.entries} but its head says ${head?.seq ?? 0}: the newest entries were deleted`,
+      };
+    return { ok: true, ...base };
+  }
 }
 
 /**
@@ -106,26 +172,14 @@ export class AuditLog implements AuditSink {
     this.pending = this.pending === batch ? [] : this.pending.slice(batch.length);
   }
 
-  private append(entries: { event: AuditEvent; time: string }[]): void {
+  /** Appends entries, chained after the head, in one transaction (the store's port uses it). */
+  append(entries: readonly { event: AuditEvent; time: string }[]): void {
     this.db
       .transaction(() => {
-        let head = this.readHead.get();
-        for (const { event, time } of entries) {
-          const row = {
-            seq: (head?.seq ?? 0) + 1,
-            time,
-            actor: event.actor,
-            action: event.action,
-            target: event.target ?? null,
-            request_id: event.requestId ?? null,
-            detail: event.detail ? JSON.stringify(event.detail) : null,
-            prev_hash: head?.hash ?? genesis,
-          };
-          const hash = entryHash(row);
-          this.insertEntry.run({ ...row, hash });
-          head = { seq: row.seq, hash };
-        }
-        if (head) this.writeHead.run(head.seq, head.hash);
+        const rows = chainRows(this.readHead.get(), entries);
+        for (const row of rows) this.insertEntry.run(row);
+        const last = rows.at(-1);
+        if (last) this.writeHead.run(last.seq, last.hash);
       })
       .immediate();
   }
@@ -151,26 +205,9 @@ export class AuditLog implements AuditSink {
 
   verify(): AuditVerification {
     this.flush();
-    let previous = genesis;
-    let expectedSeq = 1;
-    let entries = 0;
-    const fail = (problem: string): AuditVerification => ({ ok: false, entries, head: previous, problem });
-    for (const row of this.db.prepare<[], AuditRow>("SELECT * FROM audit ORDER BY seq").iterate()) {
-      if (row.seq !== expectedSeq)
-        return fail(`entry ${expectedSeq} is missing (the next entry is ${row.seq}): entries were deleted`);
-      if (row.prev_hash !== previous)
-        return fail(`entry ${row.seq} does not follow entry ${row.seq - 1}: an entry before it was changed or removed`);
-      const { hash, ...rest } = row;
-      if (entryHash(rest) !== hash) return fail(`entry ${row.seq} (${row.action}) was edited after it was written`);
-      previous = hash;
-      expectedSeq++;
-      entries++;
-    }
-    const head = this.db.prepare<[], { seq: number; hash: string }>("SELECT seq, hash FROM audit_head").get();
-    if ((head?.seq ?? 0) !== entries || (head?.hash ?? genesis) !== previous)
-      return fail(
-        `the trail ends at entry ${entries} but its head says ${head?.seq ?? 0}: the newest entries were deleted`,
-      );
-    return { ok: true, entries, head: previous };
+    const verifier = new ChainVerifier();
+    for (const row of this.db.prepare<[], AuditRow>("SELECT * FROM audit ORDER BY seq").iterate())
+      if (!verifier.add(row)) break;
+    return verifier.result(this.readHead.get());
   }
 }

@@ -5,7 +5,7 @@ import type { ControlDatabase } from "./database.js";
 
 /** Every secret starts with this, so a leaked one is recognisable (secret scanners, logs). */
 export const KEY_PREFIX = "fh-";
-const secretPattern = /^fh-[A-Za-z0-9_-]{43}$/;
+export const secretPattern = /^fh-[A-Za-z0-9_-]{43}$/;
 const namePattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const modelPattern = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$/;
 
@@ -37,7 +37,7 @@ export interface KeySettings extends Partial<KeyLimits> {
   expiresAt?: string | null;
 }
 
-interface KeyRow {
+export interface KeyRow {
   id: string;
   name: string;
   hash: string;
@@ -57,7 +57,7 @@ interface KeyRow {
   revoked_at: string | null;
 }
 
-function toRecord(row: KeyRow): KeyRecord {
+export function toRecord(row: KeyRow): KeyRecord {
   return {
     id: row.id,
     name: row.name,
@@ -78,7 +78,7 @@ function toRecord(row: KeyRow): KeyRecord {
   };
 }
 
-function hashSecret(secret: string): Buffer {
+export function hashSecret(secret: string): Buffer {
   return createHash("sha256").update(secret).digest();
 }
 
@@ -88,7 +88,7 @@ function checkCount(value: number | null | undefined, field: string, integer = t
     throw new InvalidRequestError(`${field} must be a ${integer ? "whole " : ""}number of at least 0`, field);
 }
 
-function checkSettings(settings: KeySettings): void {
+export function checkSettings(settings: KeySettings): void {
   if (settings.models) {
     for (const model of settings.models)
       if (!modelPattern.test(model))
@@ -108,7 +108,7 @@ function checkSettings(settings: KeySettings): void {
     throw new InvalidRequestError("expires_at must be a date", "expires_at");
 }
 
-const columns: Record<keyof KeySettings, string> = {
+export const columns: Record<keyof KeySettings, string> = {
   models: "models",
   admin: "admin",
   localOnly: "local_only",
@@ -123,11 +123,63 @@ const columns: Record<keyof KeySettings, string> = {
   budgetUsd: "budget_usd",
 };
 
-function columnValue(field: keyof KeySettings, value: unknown): unknown {
+export function columnValue(field: keyof KeySettings, value: unknown): unknown {
   if (value === undefined || value === null) return null;
   if (field === "models") return JSON.stringify(value);
   if (typeof value === "boolean") return value ? 1 : 0;
   return value;
+}
+
+/** A new key's id, secret, hash and column values, after checking its name and settings. */
+export function mintKey(
+  name: string,
+  settings: KeySettings,
+): { id: string; secret: string; hash: string; createdAt: string; columns: Record<string, unknown> } {
+  if (!namePattern.test(name))
+    throw new InvalidRequestError(
+      `key name ${JSON.stringify(name.slice(0, 80))} is not allowed: use 1-64 letters, digits, '.', '_' or '-'`,
+      "name",
+    );
+  checkSettings(settings);
+  const secret = `${KEY_PREFIX}${randomBytes(32).toString("base64url")}`;
+  const fields = (Object.keys(columns) as (keyof KeySettings)[]).filter((field) => settings[field] !== undefined);
+  return {
+    id: `key_${randomUUID().replaceAll("-", "").slice(0, 16)}`,
+    secret,
+    hash: hashSecret(secret).toString("hex"),
+    createdAt: new Date().toISOString(),
+    columns: Object.fromEntries(fields.map((field) => [columns[field], columnValue(field, settings[field])])),
+  };
+}
+
+/** The columns an update changes (checked; a revoked key cannot be changed). */
+export function keyChanges(key: KeyRecord, settings: KeySettings): Record<string, unknown> {
+  checkSettings(settings);
+  if (key.revokedAt) throw new InvalidRequestError(`key ${key.name} is revoked and cannot be changed`, "name");
+  const fields = (Object.keys(settings) as (keyof KeySettings)[]).filter(
+    (field) => field in columns && settings[field] !== undefined,
+  );
+  return Object.fromEntries(fields.map((field) => [columns[field], columnValue(field, settings[field])]));
+}
+
+/** The hash a presented secret is looked up by; an AuthenticationError for anything not shaped like a key. */
+export function presentedHash(secret: string): Buffer {
+  if (!secretPattern.test(secret))
+    throw new AuthenticationError(
+      `Incorrect API key provided: freehold keys look like ${KEY_PREFIX}… (create one with \`freehold keys create\`).`,
+    );
+  return hashSecret(secret);
+}
+
+/** The key a looked-up row stands for, or an AuthenticationError that never repeats the secret. */
+export function activeKey(row: KeyRow | undefined, hash: Buffer, now: number): KeyRecord {
+  if (!row || !timingSafeEqual(Buffer.from(row.hash, "hex"), hash))
+    throw new AuthenticationError("Incorrect API key provided: no such key on this server.");
+  const key = toRecord(row);
+  if (key.revokedAt) throw new AuthenticationError(`The API key ${key.name} was revoked.`, "key_revoked");
+  if (key.expiresAt && Date.parse(key.expiresAt) <= now)
+    throw new AuthenticationError(`The API key ${key.name} expired at ${key.expiresAt}.`, "key_expired");
+  return key;
 }
 
 /**
@@ -145,24 +197,16 @@ export class KeyStore {
 
   /** Creates a key; the secret is returned here once and never again. */
   create(name: string, settings: KeySettings = {}): { secret: string; key: KeyRecord } {
-    if (!namePattern.test(name))
-      throw new InvalidRequestError(
-        `key name ${JSON.stringify(name.slice(0, 80))} is not allowed: use 1-64 letters, digits, '.', '_' or '-'`,
-        "name",
-      );
-    checkSettings(settings);
+    const minted = mintKey(name, settings);
     if (this.find(name)) throw new InvalidRequestError(`a key named ${name} already exists`, "name", "key_exists");
-    const secret = `${KEY_PREFIX}${randomBytes(32).toString("base64url")}`;
-    const id = `key_${randomUUID().replaceAll("-", "").slice(0, 16)}`;
-    const fields = (Object.keys(columns) as (keyof KeySettings)[]).filter((field) => settings[field] !== undefined);
-    const values = fields.map((field) => columnValue(field, settings[field]));
+    const names = Object.keys(minted.columns);
     this.db
       .prepare(
-        `INSERT INTO keys (id, name, hash, created_at${fields.map((f) => `, ${columns[f]}`).join("")})
-         VALUES (?, ?, ?, ?${fields.map(() => ", ?").join("")})`,
+        `INSERT INTO keys (id, name, hash, created_at${names.map((column) => `, ${column}`).join("")})
+         VALUES (?, ?, ?, ?${names.map(() => ", ?").join("")})`,
       )
-      .run(id, name, hashSecret(secret).toString("hex"), new Date().toISOString(), ...values);
-    return { secret, key: this.get(id) };
+      .run(minted.id, name, minted.hash, minted.createdAt, ...Object.values(minted.columns));
+    return { secret: minted.secret, key: this.get(minted.id) };
   }
 
   /** The key with this id or (active) name. */
@@ -192,16 +236,13 @@ export class KeyStore {
   }
 
   update(idOrName: string, settings: KeySettings): KeyRecord {
-    checkSettings(settings);
     const key = this.get(idOrName);
-    if (key.revokedAt) throw new InvalidRequestError(`key ${key.name} is revoked and cannot be changed`, "name");
-    const fields = (Object.keys(settings) as (keyof KeySettings)[]).filter(
-      (field) => field in columns && settings[field] !== undefined,
-    );
-    if (fields.length === 0) return key;
+    const changes = keyChanges(key, settings);
+    const names = Object.keys(changes);
+    if (names.length === 0) return key;
     this.db
-      .prepare(`UPDATE keys SET ${fields.map((f) => `${columns[f]} = ?`).join(", ")} WHERE id = ?`)
-      .run(...fields.map((field) => columnValue(field, settings[field])), key.id);
+      .prepare(`UPDATE keys SET ${names.map((column) => `${column} = ?`).join(", ")} WHERE id = ?`)
+      .run(...Object.values(changes), key.id);
     return this.get(key.id);
   }
 
@@ -219,18 +260,7 @@ export class KeyStore {
 
   /** The active key for a presented secret, or an AuthenticationError that never repeats the secret. */
   resolve(secret: string, now = Date.now()): KeyRecord {
-    if (!secretPattern.test(secret))
-      throw new AuthenticationError(
-        `Incorrect API key provided: freehold keys look like ${KEY_PREFIX}… (create one with \`freehold keys create\`).`,
-      );
-    const hash = hashSecret(secret);
-    const row = this.byHash.get(hash.toString("hex"));
-    if (!row || !timingSafeEqual(Buffer.from(row.hash, "hex"), hash))
-      throw new AuthenticationError("Incorrect API key provided: no such key on this server.");
-    const key = toRecord(row);
-    if (key.revokedAt) throw new AuthenticationError(`The API key ${key.name} was revoked.`, "key_revoked");
-    if (key.expiresAt && Date.parse(key.expiresAt) <= now)
-      throw new AuthenticationError(`The API key ${key.name} expired at ${key.expiresAt}.`, "key_expired");
-    return key;
+    const hash = presentedHash(secret);
+    return activeKey(this.byHash.get(hash.toString("hex")), hash, now);
   }
 }

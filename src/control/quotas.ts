@@ -54,62 +54,54 @@ export function formatReset(ms: number): string {
   return seconds < 60 ? `${seconds}s` : `${Math.floor(seconds / 60)}m${seconds % 60}s`;
 }
 
+/** What a key has used and holds when a request asks to be admitted (read in the admitting transaction). */
+export interface QuotaState {
+  reservedTokens: number;
+  reservedUsd: number;
+  /** Reservations held now (requests running). */
+  running: number;
+  day: { tokens: number; costUsd: number };
+  month: { tokens: number; costUsd: number };
+  /** Bucket levels now (refilled); +Infinity for a limit the key does not have. */
+  rpmLevel: number;
+  tpmLevel: number;
+}
+
+export function utcDayPeriod(now: number): string {
+  return `day:${utcDay(now)}`;
+}
+
+export function utcMonthPeriod(now: number): string {
+  return `month:${utcMonth(now)}`;
+}
+
+export function newReservationId(): string {
+  return `rsv_${randomUUID().replaceAll("-", "")}`;
+}
+
+/** A bucket's level now from its stored row: refilled at capacity per minute, never above capacity. */
+export function refilledLevel(
+  row: { level: number; updated_ms: number } | undefined,
+  capacity: number,
+  now: number,
+): number {
+  if (!row) return capacity;
+  return Math.min(capacity, row.level + ((now - row.updated_ms) * capacity) / minute);
+}
+
 /**
- * Per-key limits, all state in SQLite so every process sharing the database enforces the same numbers: token
- * buckets for requests and tokens per minute (refilling continuously), in-flight reservations for concurrency, and
- * per-day/per-month totals written in the same transaction as the ledger row. Callers run `reserve` and `settle`
- * inside an immediate transaction, so check-and-reserve is atomic across concurrent requests and processes.
+ * The admission decision, the same for every store: the worst case to reserve (tokens, USD, max_tokens) given the
+ * key's state, or a RateLimitError naming the limit. The store reads the state and writes the result in one
+ * transaction that no other admission or settlement of the key interleaves with.
  */
-export class Quotas {
-  private readonly bucketRow;
-  private readonly saveBucket;
-  private readonly reservedSums;
-  private readonly total;
-  private readonly addTotal;
-  private readonly insertReservation;
-  private readonly deleteReservation;
-
-  constructor(private readonly db: ControlDatabase) {
-    this.insertReservation = db.prepare(
-      "INSERT INTO reservations (id, key_id, tokens, usd, pid, created_ms) VALUES (?, ?, ?, ?, ?, ?)",
-    );
-    this.deleteReservation = db.prepare("DELETE FROM reservations WHERE id = ?");
-    this.bucketRow = db.prepare<[string, string], { level: number; updated_ms: number }>(
-      "SELECT level, updated_ms FROM buckets WHERE key_id = ? AND kind = ?",
-    );
-    this.saveBucket = db.prepare(
-      "INSERT INTO buckets (key_id, kind, level, updated_ms) VALUES (?, ?, ?, ?) ON CONFLICT (key_id, kind) DO UPDATE SET level = excluded.level, updated_ms = excluded.updated_ms",
-    );
-    this.reservedSums = db.prepare<[string], { tokens: number; usd: number; count: number }>(
-      "SELECT COALESCE(SUM(tokens), 0) AS tokens, COALESCE(SUM(usd), 0) AS usd, COUNT(*) AS count FROM reservations WHERE key_id = ?",
-    );
-    this.total = db.prepare<[string, string], { tokens: number; cost_usd: number }>(
-      "SELECT tokens, cost_usd FROM usage_totals WHERE key_id = ? AND period = ?",
-    );
-    this.addTotal = db.prepare(
-      "INSERT INTO usage_totals (key_id, period, tokens, cost_usd) VALUES (?, ?, ?, ?) ON CONFLICT (key_id, period) DO UPDATE SET tokens = tokens + excluded.tokens, cost_usd = cost_usd + excluded.cost_usd",
-    );
-  }
-
-  /** A bucket's level now: refilled at capacity per minute since it was last written, never above capacity. */
-  private level(keyId: string, kind: "rpm" | "tpm", capacity: number, now: number): number {
-    const row = this.bucketRow.get(keyId, kind);
-    if (!row) return capacity;
-    return Math.min(capacity, row.level + ((now - row.updated_ms) * capacity) / minute);
-  }
-
-  private usage(keyId: string, period: string): { tokens: number; costUsd: number } {
-    const row = this.total.get(keyId, period);
-    return { tokens: row?.tokens ?? 0, costUsd: row?.cost_usd ?? 0 };
-  }
-
-  /** Reserves the request's worst case or throws RateLimitError naming the limit. Run inside a transaction. */
-  reserve(key: QuotaKey, request: ReserveRequest, now = Date.now()): Reservation {
-    const reserved = this.reservedSums.get(key.id)!;
-    const day = this.usage(key.id, `day:${utcDay(now)}`);
-    const month = this.usage(key.id, `month:${utcMonth(now)}`);
-    const rpmLevel = key.rpm === null ? Number.POSITIVE_INFINITY : this.level(key.id, "rpm", key.rpm, now);
-    const tpmLevel = key.tpm === null ? Number.POSITIVE_INFINITY : this.level(key.id, "tpm", key.tpm, now);
+export function decideReservation(
+  key: QuotaKey,
+  request: ReserveRequest,
+  state: QuotaState,
+  now = Date.now(),
+): { tokens: number; usd: number; maxTokens: number | undefined } {
+  const { day, month, rpmLevel, tpmLevel } = state;
+  const reserved = { tokens: state.reservedTokens, usd: state.reservedUsd, count: state.running };
     const tokenRoom = Math.min(
       tpmLevel,
       key.dailyTokens === null ? Number.POSITIVE_INFINITY : key.dailyTokens - day.tokens - reserved.tokens,
@@ -173,11 +165,90 @@ export class Quotas {
         reserved.count > 0 ? 1 : secondsToNextMonth(now),
       );
 
-    if (key.rpm !== null) this.saveBucket.run(key.id, "rpm", rpmLevel - 1, now);
-    if (key.tpm !== null) this.saveBucket.run(key.id, "tpm", tpmLevel - tokens, now);
-    const id = `rsv_${randomUUID().replaceAll("-", "")}`;
-    this.insertReservation.run(id, key.id, tokens, usd, process.pid, now);
-    return { id, keyId: key.id, tokens, usd, maxTokens };
+    return { tokens, usd, maxTokens };
+}
+
+/** OpenAI's x-ratelimit-* headers from a key's bucket levels now (empty without per-minute limits). */
+export function rateLimitHeaders(key: QuotaKey, rpmLevel: number, tpmLevel: number): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (key.rpm !== null) {
+    headers["x-ratelimit-limit-requests"] = String(key.rpm);
+    headers["x-ratelimit-remaining-requests"] = String(Math.max(0, Math.floor(rpmLevel)));
+    headers["x-ratelimit-reset-requests"] = formatReset(((key.rpm - rpmLevel) * minute) / Math.max(1, key.rpm));
+  }
+  if (key.tpm !== null) {
+    headers["x-ratelimit-limit-tokens"] = String(key.tpm);
+    headers["x-ratelimit-remaining-tokens"] = String(Math.max(0, Math.floor(tpmLevel)));
+    headers["x-ratelimit-reset-tokens"] = formatReset(((key.tpm - tpmLevel) * minute) / Math.max(1, key.tpm));
+  }
+  return headers;
+}
+
+/**
+ * Per-key limits, all state in SQLite so every process sharing the database enforces the same numbers: token
+ * buckets for requests and tokens per minute (refilling continuously), in-flight reservations for concurrency, and
+ * per-day/per-month totals written in the same transaction as the ledger row. Callers run `reserve` and `settle`
+ * inside an immediate transaction, so check-and-reserve is atomic across concurrent requests and processes.
+ */
+export class Quotas {
+  private readonly bucketRow;
+  private readonly saveBucket;
+  private readonly reservedSums;
+  private readonly total;
+  private readonly addTotal;
+  private readonly insertReservation;
+  private readonly deleteReservation;
+
+  constructor(private readonly db: ControlDatabase) {
+    this.insertReservation = db.prepare(
+      "INSERT INTO reservations (id, key_id, tokens, usd, pid, created_ms) VALUES (?, ?, ?, ?, ?, ?)",
+    );
+    this.deleteReservation = db.prepare("DELETE FROM reservations WHERE id = ?");
+    this.bucketRow = db.prepare<[string, string], { level: number; updated_ms: number }>(
+      "SELECT level, updated_ms FROM buckets WHERE key_id = ? AND kind = ?",
+    );
+    this.saveBucket = db.prepare(
+      "INSERT INTO buckets (key_id, kind, level, updated_ms) VALUES (?, ?, ?, ?) ON CONFLICT (key_id, kind) DO UPDATE SET level = excluded.level, updated_ms = excluded.updated_ms",
+    );
+    this.reservedSums = db.prepare<[string], { tokens: number; usd: number; count: number }>(
+      "SELECT COALESCE(SUM(tokens), 0) AS tokens, COALESCE(SUM(usd), 0) AS usd, COUNT(*) AS count FROM reservations WHERE key_id = ?",
+    );
+    this.total = db.prepare<[string, string], { tokens: number; cost_usd: number }>(
+      "SELECT tokens, cost_usd FROM usage_totals WHERE key_id = ? AND period = ?",
+    );
+    this.addTotal = db.prepare(
+      "INSERT INTO usage_totals (key_id, period, tokens, cost_usd) VALUES (?, ?, ?, ?) ON CONFLICT (key_id, period) DO UPDATE SET tokens = tokens + excluded.tokens, cost_usd = cost_usd + excluded.cost_usd",
+    );
+  }
+
+  /** A bucket's level now: refilled at capacity per minute since it was last written, never above capacity. */
+  private level(keyId: string, kind: "rpm" | "tpm", capacity: number, now: number): number {
+    return refilledLevel(this.bucketRow.get(keyId, kind), capacity, now);
+  }
+
+  private usage(keyId: string, period: string): { tokens: number; costUsd: number } {
+    const row = this.total.get(keyId, period);
+    return { tokens: row?.tokens ?? 0, costUsd: row?.cost_usd ?? 0 };
+  }
+
+  /** Reserves the request's worst case or throws RateLimitError naming the limit. Run inside a transaction. */
+  reserve(key: QuotaKey, request: ReserveRequest, now = Date.now()): Reservation {
+    const reserved = this.reservedSums.get(key.id)!;
+    const state: QuotaState = {
+      reservedTokens: reserved.tokens,
+      reservedUsd: reserved.usd,
+      running: reserved.count,
+      day: this.usage(key.id, `day:${utcDay(now)}`),
+      month: this.usage(key.id, `month:${utcMonth(now)}`),
+      rpmLevel: key.rpm === null ? Number.POSITIVE_INFINITY : this.level(key.id, "rpm", key.rpm, now),
+      tpmLevel: key.tpm === null ? Number.POSITIVE_INFINITY : this.level(key.id, "tpm", key.tpm, now),
+    };
+    const decision = decideReservation(key, request, state);
+    if (key.rpm !== null) this.saveBucket.run(key.id, "rpm", state.rpmLevel - 1, now);
+    if (key.tpm !== null) this.saveBucket.run(key.id, "tpm", state.tpmLevel - decision.tokens, now);
+    const id = newReservationId();
+    this.insertReservation.run(id, key.id, decision.tokens, decision.usd, process.pid, now);
+    return { id, keyId: key.id, ...decision };
   }
 
   /**
@@ -201,20 +272,11 @@ export class Quotas {
 
   /** OpenAI's x-ratelimit-* headers for a key with per-minute limits (empty without them). */
   headers(key: QuotaKey, now = Date.now()): Record<string, string> {
-    const headers: Record<string, string> = {};
-    if (key.rpm !== null) {
-      const level = this.level(key.id, "rpm", key.rpm, now);
-      headers["x-ratelimit-limit-requests"] = String(key.rpm);
-      headers["x-ratelimit-remaining-requests"] = String(Math.max(0, Math.floor(level)));
-      headers["x-ratelimit-reset-requests"] = formatReset(((key.rpm - level) * minute) / Math.max(1, key.rpm));
-    }
-    if (key.tpm !== null) {
-      const level = this.level(key.id, "tpm", key.tpm, now);
-      headers["x-ratelimit-limit-tokens"] = String(key.tpm);
-      headers["x-ratelimit-remaining-tokens"] = String(Math.max(0, Math.floor(level)));
-      headers["x-ratelimit-reset-tokens"] = formatReset(((key.tpm - level) * minute) / Math.max(1, key.tpm));
-    }
-    return headers;
+    return rateLimitHeaders(
+      key,
+      key.rpm === null ? 0 : this.level(key.id, "rpm", key.rpm, now),
+      key.tpm === null ? 0 : this.level(key.id, "tpm", key.tpm, now),
+    );
   }
 
   /** Drops reservations left by processes that died (kill -9) so they do not hold a key's limits forever. */
