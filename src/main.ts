@@ -288,7 +288,11 @@ export class Freehold implements AsyncDisposable {
       environment: childEnvironment,
       ...(onEngineEvent ? { onEvent: onEngineEvent } : {}),
     });
-    const control = new ControlPlane({ home: config.home, logLevel: config.logLevel });
+    const control = await ControlPlane.open({
+      home: config.home,
+      logLevel: config.logLevel,
+      ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}),
+    });
     control.metrics.setStatusSource(() => engine.status());
     const router = new Router(buildRoutingTable(settings.file, engine, settings.offline), {
       audit: audit ?? control.audit,
@@ -312,11 +316,11 @@ export class Freehold implements AsyncDisposable {
       this.router.reload(buildRoutingTable(settings.file, this.engine, settings.offline));
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
-      this.control.audit.record({ actor, action: "config.reload-refused", target, detail: { reason } });
+      this.control.audit.recordSoon({ actor, action: "config.reload-refused", target, detail: { reason } });
       throw error;
     }
     // A configuration change is an administrative action: who, what, when (the file's routes and providers).
-    this.control.audit.record({
+    this.control.audit.recordSoon({
       actor,
       action: "config.reload",
       target,
@@ -384,7 +388,7 @@ export class Freehold implements AsyncDisposable {
   async close(): Promise<void> {
     this.router.dispose();
     await this.engine.close();
-    this.control.close();
+    await this.control.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

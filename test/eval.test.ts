@@ -368,12 +368,19 @@ routes:
         sampling: { temperature: 0 },
         limits: { maxTokens: 10 },
       });
-      control.ledger.storeContent("req_a", "key_1", now - 1000, null, request("Once upon a time"), lily);
-      control.ledger.storeContent("req_b", "key_1", now - 900, null, request("Once upon a time"), lily);
-      control.ledger.storeContent("req_old", "key_1", now - 30 * 86_400_000, null, request("Once"), lily);
-      control.ledger.storeContent("req_other", "key_1", now - 800, null, { ...request("x"), model: "other" }, "y");
+      control.sqlite.ledger.storeContent("req_a", "key_1", now - 1000, null, request("Once upon a time"), lily);
+      control.sqlite.ledger.storeContent("req_b", "key_1", now - 900, null, request("Once upon a time"), lily);
+      control.sqlite.ledger.storeContent("req_old", "key_1", now - 30 * 86_400_000, null, request("Once"), lily);
+      control.sqlite.ledger.storeContent(
+        "req_other",
+        "key_1",
+        now - 800,
+        null,
+        { ...request("x"), model: "other" },
+        "y",
+      );
     } finally {
-      control.close();
+      await control.close();
     }
     const result = await evaluate([
       "--from-ledger",

@@ -28,6 +28,8 @@ export const environmentKeys = {
     "Memory all loaded models may use together (bytes, or like 8GiB / 512MB). Default: 90% of the machine's.",
   FREEHOLD_CONFIG:
     "The freehold.yaml to read (providers, routes, privacy). Default $FREEHOLD_HOME/freehold.yaml if present.",
+  FREEHOLD_DATABASE_URL:
+    "postgres://user:password@host:5432/db keeps keys, limits, ledger and audit in PostgreSQL (replicas share it). Default: the SQLite file in FREEHOLD_HOME.",
   FREEHOLD_OFFLINE: "1 forbids every request from leaving the machine, even with remote providers configured.",
   HF_ENDPOINT:
     "Hugging Face hub that `freehold pull` uses (a mirror, or a test server). Default https://huggingface.co.",
@@ -63,6 +65,10 @@ const configSchema = z.object({
   hfEndpoint: z.url({ protocol: /^https?$/ }),
   hfToken: z.string().min(1).optional(),
   offline: z.boolean(),
+  databaseUrl: z
+    .string()
+    .regex(/^postgres(ql)?:\/\/./i, "must be a postgres:// or postgresql:// URL (unset it for the SQLite file)")
+    .optional(),
 });
 
 export type Config = Readonly<z.infer<typeof configSchema>>;
@@ -85,6 +91,7 @@ export interface ConfigOverrides {
   gpuLayers?: number | string;
   hfEndpoint?: string;
   offline?: boolean;
+  databaseUrl?: string;
 }
 
 const byteUnits: Record<string, number> = {
@@ -134,6 +141,9 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     gpuLayers: overrides.gpuLayers ?? env.FREEHOLD_GPU_LAYERS ?? "auto",
     hfEndpoint: overrides.hfEndpoint ?? env.HF_ENDPOINT ?? "https://huggingface.co",
     ...(env.HF_TOKEN ? { hfToken: env.HF_TOKEN } : {}),
+    ...((overrides.databaseUrl ?? env.FREEHOLD_DATABASE_URL)
+      ? { databaseUrl: overrides.databaseUrl ?? env.FREEHOLD_DATABASE_URL }
+      : {}),
     offline: overrides.offline ?? ["1", "true", "yes"].includes((env.FREEHOLD_OFFLINE ?? "").toLowerCase()),
   };
   const parsed = configSchema.safeParse(raw);

@@ -76,6 +76,8 @@ const serverSchema = z.strictObject({
 export const fileConfigSchema = z
   .strictObject({
     server: serverSchema.default({}),
+    /** The control plane's database (FREEHOLD_DATABASE_URL beats it); absent: the SQLite file in FREEHOLD_HOME. */
+    database: z.strictObject({ url: z.string().min(1).optional() }).default({}),
     /** Forbid every request from leaving the machine, even with providers configured. */
     offline: z.boolean().default(false),
     providers: z
@@ -287,6 +289,8 @@ export function loadSettings(
     const value = file?.server[key as keyof FileConfig["server"]];
     if (value !== undefined && merged[field] === undefined && env[variable] === undefined) merged[field] = value;
   }
+  if (file?.database.url !== undefined && merged.databaseUrl === undefined && !env.FREEHOLD_DATABASE_URL)
+    merged.databaseUrl = file.database.url;
   let config: Config;
   try {
     config = loadConfig(merged as ConfigOverrides, env);

@@ -46,21 +46,26 @@ function limitsDetail(key: KeyRecord): Record<string, unknown> {
 export class ControlAdmin {
   constructor(private readonly plane: ControlPlane) {}
 
-  usage(query: { by?: string; since?: string; key?: string }): UsageLine[] {
-    return this.plane.ledger.usage({
+  usage(query: { by?: string; since?: string; key?: string }): Promise<UsageLine[]> {
+    return this.plane.store.usage({
       by: parseUsageGroups(query.by),
       ...(query.since ? { sinceMs: parseSince(query.since) } : {}),
       ...(query.key ? { key: query.key } : {}),
     });
   }
 
-  listKeys(includeRevoked = false): KeyRecord[] {
-    return this.plane.keys.list({ includeRevoked });
+  listKeys(includeRevoked = false): Promise<KeyRecord[]> {
+    return this.plane.store.listKeys(includeRevoked);
   }
 
-  createKey(name: string, request: KeyRequest, actor: string, why?: string): { secret: string; key: KeyRecord } {
-    const created = this.plane.keys.create(name, settings(request));
-    this.plane.audit.record({
+  async createKey(
+    name: string,
+    request: KeyRequest,
+    actor: string,
+    why?: string,
+  ): Promise<{ secret: string; key: KeyRecord }> {
+    const created = await this.plane.store.createKey(name, settings(request));
+    await this.plane.audit.record({
       actor,
       action: "key.create",
       target: created.key.name,
@@ -69,9 +74,9 @@ export class ControlAdmin {
     return created;
   }
 
-  updateKey(idOrName: string, request: KeyRequest, actor: string): KeyRecord {
-    const key = this.plane.keys.update(idOrName, settings(request));
-    this.plane.audit.record({
+  async updateKey(idOrName: string, request: KeyRequest, actor: string): Promise<KeyRecord> {
+    const key = await this.plane.store.updateKey(idOrName, settings(request));
+    await this.plane.audit.record({
       actor,
       action: "key.update",
       target: key.name,
@@ -80,9 +85,9 @@ export class ControlAdmin {
     return key;
   }
 
-  revokeKey(idOrName: string, actor: string, why?: string): KeyRecord {
-    const key = this.plane.keys.revoke(idOrName);
-    this.plane.audit.record({
+  async revokeKey(idOrName: string, actor: string, why?: string): Promise<KeyRecord> {
+    const key = await this.plane.store.revokeKey(idOrName);
+    await this.plane.audit.record({
       actor,
       action: "key.revoke",
       target: key.name,
@@ -91,7 +96,7 @@ export class ControlAdmin {
     return key;
   }
 
-  auditTrail(limit = 100): { entries: AuditEntry[]; verification: AuditVerification } {
-    return { entries: this.plane.audit.list({ limit }), verification: this.plane.audit.verify() };
+  async auditTrail(limit = 100): Promise<{ entries: AuditEntry[]; verification: AuditVerification }> {
+    return { entries: await this.plane.audit.list({ limit }), verification: await this.plane.audit.verify() };
   }
 }

@@ -38,7 +38,7 @@ function request(prompt = "Once upon a time", maxTokens = 20): GenerateRequest {
 
 let counter = 0;
 function contextFor(control: ControlPlane, keyName: string): RequestContext {
-  const record = control.keys.get(keyName);
+  const record = control.sqlite.keys.get(keyName);
   return {
     requestId: `req_test_${++counter}`,
     api: "openai",
@@ -71,52 +71,54 @@ describe("control plane", () => {
   before(() => {
     control = new ControlPlane({ home: home.path, logOutput: logs });
   });
-  after(() => {
-    control.close();
+  after(async () => {
+    await control.close();
     home.dispose();
   });
 
-  test("a key's secret is fh- and 256 random bits, shown once; only its hash is stored", () => {
-    const { secret, key } = control.keys.create("hashing");
+  test("a key's secret is fh- and 256 random bits, shown once; only its hash is stored", async () => {
+    const { secret, key } = control.sqlite.keys.create("hashing");
     assert.match(secret, /^fh-[A-Za-z0-9_-]{43}$/);
     assert.equal(Buffer.from(secret.slice(3), "base64url").length, 32);
     const row = control.db.prepare("SELECT * FROM keys WHERE id = ?").get(key.id) as Record<string, unknown>;
     assert.ok(!JSON.stringify(row).includes(secret.slice(3)));
     assert.match(String(row.hash), /^[0-9a-f]{64}$/);
-    assert.equal(control.authenticate(secret)?.name, "hashing");
+    assert.equal((await control.authenticate(secret))?.name, "hashing");
   });
 
-  test("unknown, malformed, revoked and expired keys are 401s that never echo the secret", () => {
-    const { secret } = control.keys.create("short-lived", { expiresAt: new Date(Date.now() - 1000).toISOString() });
-    assert.throws(
+  test("unknown, malformed, revoked and expired keys are 401s that never echo the secret", async () => {
+    const { secret } = control.sqlite.keys.create("short-lived", {
+      expiresAt: new Date(Date.now() - 1000).toISOString(),
+    });
+    await assert.rejects(
       () => control.authenticate(secret),
       (e: unknown) => e instanceof AuthenticationError && e.code === "key_expired",
     );
-    const revoked = control.keys.create("revoked-one");
-    control.admin.revokeKey("revoked-one", "test");
-    assert.throws(
+    const revoked = control.sqlite.keys.create("revoked-one");
+    await control.admin.revokeKey("revoked-one", "test");
+    await assert.rejects(
       () => control.authenticate(revoked.secret),
       (e: unknown) => e instanceof AuthenticationError && e.code === "key_revoked",
     );
     const forged = `fh-${"A".repeat(43)}`;
-    assert.throws(
+    await assert.rejects(
       () => control.authenticate(forged),
       (e: unknown) => e instanceof AuthenticationError && !e.message.includes(forged),
     );
-    assert.throws(
+    await assert.rejects(
       () => control.authenticate(undefined),
       (e: unknown) => e instanceof AuthenticationError && e.code === "missing_api_key",
     );
   });
 
-  test("SQL-injection strings as keys, key names and model names are refused, and the tables stay intact", () => {
+  test("SQL-injection strings as keys, key names and model names are refused, and the tables stay intact", async () => {
     const injections = ["' OR '1'='1", "x'; DROP TABLE keys; --", 'a" OR 1=1 --', "fh-' OR 1=1 --"];
     for (const text of injections) {
-      assert.throws(() => control.authenticate(text), AuthenticationError);
-      assert.throws(() => control.keys.create(text), InvalidRequestError);
-      assert.throws(() => control.keys.create("scoped-bad", { models: [text] }), InvalidRequestError);
+      await assert.rejects(() => control.authenticate(text), AuthenticationError);
+      assert.throws(() => control.sqlite.keys.create(text), InvalidRequestError);
+      assert.throws(() => control.sqlite.keys.create("scoped-bad", { models: [text] }), InvalidRequestError);
       assert.throws(
-        () => control.keys.get(text),
+        () => control.sqlite.keys.get(text),
         (e: unknown) => e instanceof FreeholdError && e.status === 404,
       );
     }
@@ -129,7 +131,7 @@ describe("control plane", () => {
     const { port, release, started } = gatedPort({ promptTokens: 7, completionTokens: 13 });
     const gateway = new Gateway(port, undefined, control);
     const worst = Buffer.byteLength("Once upon a time") + 2 + 20;
-    control.keys.create("budgeted", { dailyTokens: worst * 10 });
+    control.sqlite.keys.create("budgeted", { dailyTokens: worst * 10 });
     const attempts = Array.from({ length: 50 }, () => {
       const iterator = gateway.generate(request(), contextFor(control, "budgeted"))[Symbol.asyncIterator]();
       return iterator.next().then(
@@ -153,7 +155,7 @@ describe("control plane", () => {
       assert.equal(result.error.code, "daily_tokens_exceeded");
       assert.ok(result.error.retryAfterSeconds >= 1);
     }
-    const key = control.keys.get("budgeted");
+    const key = control.sqlite.keys.get("budgeted");
     const ledger = control.db
       .prepare(
         "SELECT COUNT(*) AS n, SUM(prompt_tokens + completion_tokens) AS tokens FROM ledger WHERE key_id = ? AND status = 200",
@@ -177,8 +179,8 @@ describe("control plane", () => {
   test("one key at its limit never slows another; concurrency limits hold and free up", async () => {
     const { port, release } = gatedPort({ promptTokens: 1, completionTokens: 1 });
     const gateway = new Gateway(port, undefined, control);
-    control.keys.create("one-at-a-time", { maxConcurrent: 1 });
-    control.keys.create("neighbour");
+    control.sqlite.keys.create("one-at-a-time", { maxConcurrent: 1 });
+    control.sqlite.keys.create("neighbour");
     const first = gateway.generate(request(), contextFor(control, "one-at-a-time"))[Symbol.asyncIterator]();
     const firstEvent = first.next();
     await new Promise((resolve) => setTimeout(resolve, 10));
@@ -199,7 +201,7 @@ describe("control plane", () => {
     const { port, release } = gatedPort({ promptTokens: 2, completionTokens: 3 });
     release();
     const gateway = new Gateway(port, undefined, control);
-    control.keys.create("rpm-two", { rpm: 2, tpm: 1000 });
+    control.sqlite.keys.create("rpm-two", { rpm: 2, tpm: 1000 });
     await drain(gateway.generate(request(), contextFor(control, "rpm-two")));
     await drain(gateway.generate(request(), contextFor(control, "rpm-two")));
     await assert.rejects(
@@ -207,7 +209,7 @@ describe("control plane", () => {
       (e: unknown) =>
         e instanceof RateLimitError && e.code === "requests_per_minute_exceeded" && e.retryAfterSeconds > 1,
     );
-    const headers = control.rateLimitHeaders(control.keys.get("rpm-two"));
+    const headers = await control.rateLimitHeaders(control.sqlite.keys.get("rpm-two"));
     assert.equal(headers["x-ratelimit-limit-requests"], "2");
     assert.equal(headers["x-ratelimit-remaining-requests"], "0");
     assert.equal(headers["x-ratelimit-limit-tokens"], "1000");
@@ -219,7 +221,7 @@ describe("control plane", () => {
   test("a worst case larger than the tokens-per-minute limit is refused before it runs, naming max_tokens", async () => {
     const { port, release } = gatedPort({ promptTokens: 1, completionTokens: 1 });
     release();
-    control.keys.create("tiny-tpm", { tpm: 10 });
+    control.sqlite.keys.create("tiny-tpm", { tpm: 10 });
     const gateway = new Gateway(port, undefined, control);
     await assert.rejects(
       drain(gateway.generate(request("Once upon a time", 100), contextFor(control, "tiny-tpm"))),
@@ -230,7 +232,7 @@ describe("control plane", () => {
   test("model scopes: a key limited to some models gets a 403 for others", async () => {
     const { port, release } = gatedPort({ promptTokens: 1, completionTokens: 1 });
     release();
-    control.keys.create("scoped", { models: ["stories"] });
+    control.sqlite.keys.create("scoped", { models: ["stories"] });
     const gateway = new Gateway(port, undefined, control);
     await drain(gateway.generate(request(), contextFor(control, "scoped")));
     await assert.rejects(
@@ -239,7 +241,7 @@ describe("control plane", () => {
     );
   });
 
-  test("remote requests cost their price; local ones what they would have cost, and electricity", () => {
+  test("remote requests cost their price; local ones what they would have cost, and electricity", async () => {
     const prices = new PriceTable();
     assert.equal(prices.cost("gpt-4o", 1_000_000, 1_000_000), 12.5);
     assert.equal(prices.lookup("openai/gpt-4o-2024-08-06")?.model, "gpt-4o");
@@ -256,47 +258,53 @@ describe("control plane", () => {
     }
   });
 
-  test("a USD budget for remote models is reserved at the worst case and settled at the price", () => {
-    control.keys.create("spender", { budgetUsd: 0.01 });
+  test("a USD budget for remote models is reserved at the worst case and settled at the price", async () => {
+    control.sqlite.keys.create("spender", { budgetUsd: 0.01 });
     const target = { provider: "openai", model: "gpt-4o", remote: true };
     const context = contextFor(control, "spender");
     // 1000 tokens of prompt bound + 1000 output at gpt-4o: $0.0025 + $0.01 = $0.0125 > $0.01.
-    assert.throws(
+    await assert.rejects(
       () => control.admit({ kind: "generate", promptTokenBound: 1000, maxTokens: 1000 }, context, target),
       (e: unknown) => e instanceof RateLimitError && e.code === "budget_exceeded",
     );
-    const admission = control.admit(
+    const admission = await control.admit(
       { kind: "generate", promptTokenBound: 1000, maxTokens: 100 },
       contextFor(control, "spender"),
       target,
     );
-    admission.settle({ promptTokens: 800, completionTokens: 50, cachedTokens: 0, timeToFirstTokenMs: 5, status: 200 });
-    const [line] = control.admin.usage({ by: "key", key: "spender" });
+    await admission.settle({
+      promptTokens: 800,
+      completionTokens: 50,
+      cachedTokens: 0,
+      timeToFirstTokenMs: 5,
+      status: 200,
+    });
+    const [line] = await control.admin.usage({ by: "key", key: "spender" });
     assert.ok(line);
     assert.ok(Math.abs(line.remoteCostUsd - (800 * 2.5 + 50 * 10) / 1e6) < 1e-12);
   });
 
   test("entries recorded soon are written in order, in one batch, and chained with those recorded at once", async () => {
-    const before = control.audit.list({ limit: 100_000 }).length;
+    const before = (await control.audit.list({ limit: 100_000 })).length;
     control.audit.recordSoon({ actor: "router", action: "route.served", requestId: "req_a" });
     control.audit.recordSoon({ actor: "router", action: "route.served", requestId: "req_b" });
     const unwritten = control.db.prepare("SELECT COUNT(*) AS n FROM audit WHERE request_id IN ('req_a', 'req_b')");
     assert.equal((unwritten.get() as { n: number }).n, 0, "not written yet: off the request's path");
     // An entry recorded at once goes after the queued ones: the trail keeps the order things happened in.
-    control.audit.record({ actor: "test", action: "key.revoke", target: "x" });
+    void control.audit.record({ actor: "test", action: "key.revoke", target: "x" });
     await new Promise((resolve) => setImmediate(resolve));
     control.audit.recordSoon({ actor: "router", action: "route.failed", requestId: "req_c" });
-    const entries = control.audit.list({ limit: 100_000 }).slice(before);
+    const entries = (await control.audit.list({ limit: 100_000 })).slice(before);
     assert.deepEqual(
       entries.map((entry) => entry.requestId ?? entry.action),
       ["req_a", "req_b", "key.revoke", "req_c"],
     );
-    assert.equal(control.audit.verify().ok, true);
+    assert.equal((await control.audit.verify()).ok, true);
   });
 
-  test("the audit trail is a hash chain: verify finds an edited, a deleted and a truncated entry", () => {
-    for (let i = 0; i < 5; i++) control.audit.record({ actor: "test", action: "model.delete", target: `m${i}` });
-    assert.equal(control.audit.verify().ok, true);
+  test("the audit trail is a hash chain: verify finds an edited, a deleted and a truncated entry", async () => {
+    for (let i = 0; i < 5; i++) await control.audit.record({ actor: "test", action: "model.delete", target: `m${i}` });
+    assert.equal((await control.audit.verify()).ok, true);
     const edited = control.db
       .prepare("SELECT seq, target FROM audit WHERE action = 'model.delete' ORDER BY seq LIMIT 1")
       .get() as {
@@ -304,37 +312,37 @@ describe("control plane", () => {
       target: string;
     };
     control.db.prepare("UPDATE audit SET target = 'someone-else' WHERE seq = ?").run(edited.seq);
-    const result = control.audit.verify();
+    const result = await control.audit.verify();
     assert.equal(result.ok, false);
     assert.match(result.problem!, new RegExp(`entry ${edited.seq} .*edited`));
     control.db.prepare("UPDATE audit SET target = ? WHERE seq = ?").run(edited.target, edited.seq);
-    assert.equal(control.audit.verify().ok, true);
+    assert.equal((await control.audit.verify()).ok, true);
 
     const backup = control.db.prepare("SELECT * FROM audit WHERE seq = ?").get(edited.seq + 1) as Record<
       string,
       unknown
     >;
     control.db.prepare("DELETE FROM audit WHERE seq = ?").run(edited.seq + 1);
-    assert.match(control.audit.verify().problem!, /missing|deleted/);
+    assert.match((await control.audit.verify()).problem!, /missing|deleted/);
     control.db
       .prepare(
         "INSERT INTO audit VALUES (@seq, @time, @actor, @action, @target, @request_id, @detail, @prev_hash, @hash)",
       )
       .run(backup);
-    assert.equal(control.audit.verify().ok, true);
+    assert.equal((await control.audit.verify()).ok, true);
 
     const last = control.db.prepare("SELECT MAX(seq) AS seq FROM audit").get() as { seq: number };
     control.db.prepare("DELETE FROM audit WHERE seq = ?").run(last.seq);
-    assert.match(control.audit.verify().problem!, /newest entries were deleted/);
+    assert.match((await control.audit.verify()).problem!, /newest entries were deleted/);
   });
 
   test("nothing secret reaches logs, metrics or the database's non-hash columns", async () => {
-    const { secret } = control.admin.createKey("canary-key", { storeContent: false }, "test");
+    const { secret } = await control.admin.createKey("canary-key", { storeContent: false }, "test");
     const canary = `CANARY-${Date.now()}-do-not-log`;
     const { port, release } = gatedPort({ promptTokens: 3, completionTokens: 4 });
     release();
     const gateway = new Gateway(port, undefined, control);
-    const context = { ...contextFor(control, "canary-key"), key: control.authenticate(secret)! };
+    const context = { ...contextFor(control, "canary-key"), key: (await control.authenticate(secret))! };
     await drain(gateway.generate(request(`${canary} ${secret}`), context));
     control.completeRequest({
       method: "POST",
@@ -366,7 +374,7 @@ describe("control plane", () => {
   test("content is stored only for keys that turn it on, with their retention", async () => {
     const { port, release } = gatedPort({ promptTokens: 3, completionTokens: 4 });
     release();
-    control.keys.create("replay", { storeContent: true, contentRetentionDays: 7 });
+    control.sqlite.keys.create("replay", { storeContent: true, contentRetentionDays: 7 });
     const gateway = new Gateway(port, undefined, control);
     const context = contextFor(control, "replay");
     await drain(gateway.generate(request("remember me"), context));
@@ -377,6 +385,6 @@ describe("control plane", () => {
     assert.match(String(row.request), /remember me/);
     assert.equal(row.response, "hello");
     assert.ok(Number(row.expires_ms) - Date.now() > 6.9 * 86_400_000);
-    assert.equal(control.ledger.expireContent(Date.now() + 8 * 86_400_000), 1);
+    assert.equal(control.sqlite.ledger.expireContent(Date.now() + 8 * 86_400_000), 1);
   });
 });

@@ -1,15 +1,17 @@
 import type { CallerKey, RequestContext } from "../core/context.js";
-import { AuthenticationError, PermissionError, RateLimitError } from "../core/errors.js";
+import { AuthenticationError, InvalidRequestError, PermissionError, RateLimitError } from "../core/errors.js";
 import type { Admission, MeterOutcome, MeterTarget, MeterWork, RequestMeter } from "../core/metering.js";
 import { ControlAdmin } from "./admin.js";
-import { AuditLog } from "./audit.js";
-import { type ControlDatabase, openControlDatabase } from "./database.js";
-import { type KeyRecord, KeyStore } from "./keys.js";
-import { Ledger } from "./ledger.js";
+import { AuditTrail } from "./auditTrail.js";
+import type { ControlDatabase } from "./database.js";
+import type { KeyRecord } from "./keys.js";
 import { createLogger, type Logger } from "./logger.js";
 import { Metrics } from "./metrics.js";
+import { PostgresStore } from "./postgresStore.js";
 import { loadPriceTable, type PriceTable } from "./prices.js";
-import { Quotas, type Reservation } from "./quotas.js";
+import type { Reservation } from "./quotas.js";
+import { SqliteStore } from "./sqliteStore.js";
+import { type ControlStore, isPostgresUrl, redactUrl, type StoreStatus } from "./store.js";
 
 export interface ControlPlaneOptions {
   home: string;
@@ -17,6 +19,11 @@ export interface ControlPlaneOptions {
   /** Where log lines go (default stdout). */
   logOutput?: NodeJS.WritableStream;
   prices?: PriceTable;
+  /**
+   * postgres://… to keep the control plane in PostgreSQL (replicas sharing it); absent: $FREEHOLD_HOME/freehold.db.
+   * Only ControlPlane.open can connect to one.
+   */
+  databaseUrl?: string;
 }
 
 export interface RequestLogEntry {
@@ -27,15 +34,6 @@ export interface RequestLogEntry {
   requestId: string;
   api: string;
   key: string | null;
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 function callerKey(key: KeyRecord): CallerKey {
@@ -49,63 +47,121 @@ function callerKey(key: KeyRecord): CallerKey {
   };
 }
 
+/** Opens the store a database URL names: PostgreSQL for postgres://…, the SQLite file in `home` without one. */
+export async function openControlStore(home: string, databaseUrl: string | undefined): Promise<ControlStore> {
+  if (databaseUrl === undefined || databaseUrl === "") return new SqliteStore(home);
+  if (!isPostgresUrl(databaseUrl))
+    throw new InvalidRequestError(
+      `database.url (FREEHOLD_DATABASE_URL) must start with postgres:// or postgresql://, not ${JSON.stringify(redactUrl(databaseUrl).slice(0, 80))}; leave it unset for the SQLite file in FREEHOLD_HOME`,
+      "database.url",
+    );
+  return PostgresStore.open(databaseUrl);
+}
+
 /**
- * The control plane: keys, quotas, the usage ledger, prices, the audit trail, metrics and logs over one SQLite
- * database. The gateway meters through it (RequestMeter); the HTTP layer authenticates and reports through it.
+ * The control plane: keys, quotas, the usage ledger, prices, the audit trail, metrics and logs over one store
+ * (SQLite on one box, PostgreSQL for replicas; see store.ts). The gateway meters through it (RequestMeter); the HTTP
+ * layer authenticates and reports through it.
  */
 export class ControlPlane implements RequestMeter {
-  readonly db: ControlDatabase;
-  readonly keys: KeyStore;
-  readonly quotas: Quotas;
-  readonly ledger: Ledger;
-  readonly audit: AuditLog;
+  readonly store: ControlStore;
+  readonly audit: AuditTrail;
   readonly metrics = new Metrics();
   readonly prices: PriceTable;
   readonly logger: Logger;
   readonly admin: ControlAdmin;
+  /** Whether any key was ever created, once seen (keys are never deleted, so a yes never turns back into a no). */
+  private keysSeen = false;
 
-  constructor(options: ControlPlaneOptions) {
+  /** The SQLite control plane in `options.home`, or the given store. ControlPlane.open also connects to PostgreSQL. */
+  constructor(options: ControlPlaneOptions, store?: ControlStore) {
+    if (!store && options.databaseUrl)
+      throw new Error("a database URL needs ControlPlane.open (connecting to it is asynchronous)");
     this.prices = options.prices ?? loadPriceTable(options.home);
-    this.db = openControlDatabase(options.home);
-    this.keys = new KeyStore(this.db);
-    this.quotas = new Quotas(this.db);
-    this.ledger = new Ledger(this.db);
-    this.audit = new AuditLog(this.db);
-    this.admin = new ControlAdmin(this);
+    this.store = store ?? new SqliteStore(options.home);
     this.logger = createLogger(options.logLevel ?? "info", options.logOutput);
-    this.quotas.sweepOrphans(processAlive);
-    this.ledger.expireContent();
+    this.audit = new AuditTrail(this.store, (error) =>
+      this.logger.error({ error: error instanceof Error ? error.message : String(error) }, "audit write failed"),
+    );
+    this.admin = new ControlAdmin(this);
+    if (this.store instanceof SqliteStore) {
+      this.store.quotas.sweepOrphans((pid) => {
+        try {
+          process.kill(pid, 0);
+          return true;
+        } catch (error) {
+          return (error as NodeJS.ErrnoException).code === "EPERM";
+        }
+      });
+      this.store.ledger.expireContent();
+    }
+  }
+
+  /** Opens the control plane on the store `options.databaseUrl` names (PostgreSQL), else on SQLite. */
+  static async open(options: ControlPlaneOptions): Promise<ControlPlane> {
+    const store = await openControlStore(options.home, options.databaseUrl);
+    const plane = new ControlPlane(options, store);
+    if (store.engine === "postgres") {
+      await store.sweepOrphans(Date.now());
+      await store.expireContent(Date.now());
+    }
+    return plane;
+  }
+
+  /** The SQLite store (its tables directly: tests, evaluation runs); a clear error on PostgreSQL. */
+  get sqlite(): SqliteStore {
+    if (this.store instanceof SqliteStore) return this.store;
+    throw new InvalidRequestError(
+      "evaluation runs are kept in the SQLite control database only; run `freehold eval` without FREEHOLD_DATABASE_URL",
+      "database.url",
+    );
+  }
+
+  /** The SQLite database, for what is kept only there (evaluation runs). */
+  get db(): ControlDatabase {
+    return this.sqlite.db;
+  }
+
+  /** Readiness: the store answers and is at this freehold's schema; throws saying what is wrong otherwise. */
+  async ready(): Promise<StoreStatus> {
+    const status = await this.store.status();
+    if (status.schemaVersion !== status.latestVersion)
+      throw new Error(
+        `the control database is at schema version ${status.schemaVersion}, this freehold writes ${status.latestVersion}`,
+      );
+    return status;
   }
 
   /** Whether the server must ask for keys: yes once any key was ever created. */
-  requiresKeys(): boolean {
-    return this.keys.hasKeys();
+  async requiresKeys(): Promise<boolean> {
+    if (!this.keysSeen) this.keysSeen = await this.store.hasKeys();
+    return this.keysSeen;
   }
 
   /**
    * The caller for a presented secret: undefined on an open server (no keys ever created), otherwise the key or an
    * AuthenticationError. Error messages never repeat what was presented.
    */
-  authenticate(secret: string | undefined): CallerKey | undefined {
-    if (!this.keys.hasKeys()) return undefined;
+  async authenticate(secret: string | undefined): Promise<CallerKey | undefined> {
+    if (!(await this.requiresKeys())) return undefined;
     if (!secret)
       throw new AuthenticationError(
         "Missing API key: this server requires one. Send it as `Authorization: Bearer fh-…` or `x-api-key: fh-…`.",
         "missing_api_key",
       );
-    return callerKey(this.keys.resolve(secret));
+    return callerKey(await this.store.resolveKey(secret, Date.now()));
   }
 
   /** OpenAI's x-ratelimit-* headers for the caller's key (empty when it has no per-minute limits). */
-  rateLimitHeaders(key: { id: string }): Record<string, string> {
-    const record = this.keys.get(key.id);
-    return this.quotas.headers(record);
+  async rateLimitHeaders(key: { id: string }): Promise<Record<string, string>> {
+    const record = await this.store.getKey(key.id);
+    return this.store.rateLimitHeaders(record, Date.now());
   }
 
-  admit(work: MeterWork, context: RequestContext, target: MeterTarget): Admission {
+  async admit(work: MeterWork, context: RequestContext, target: MeterTarget): Promise<Admission> {
     const startedMs = Date.now();
     const started = performance.now();
-    const key = context.key ? this.keys.get(context.key.id) : undefined;
+    const key = context.key ? await this.store.getKey(context.key.id) : undefined;
     // Any target that might answer (a route's fallbacks too) may cost money: reserve the costliest.
     const remote = [target, ...(work.candidates ?? [])].filter((candidate) => candidate.remote);
     const worstUsd = (completionTokens: number) =>
@@ -122,14 +178,14 @@ export class ControlPlane implements RequestMeter {
     let reservation: Reservation | undefined;
     if (key) {
       try {
-        reservation = this.db
-          .transaction(() =>
-            this.quotas.reserve(key, { promptTokenBound: work.promptTokenBound, maxTokens: work.maxTokens, worstUsd }),
-          )
-          .immediate();
+        reservation = await this.store.reserve(
+          key,
+          { promptTokenBound: work.promptTokenBound, maxTokens: work.maxTokens, worstUsd },
+          startedMs,
+        );
       } catch (error) {
         if (error instanceof RateLimitError)
-          this.write(work, context, target, key, undefined, startedMs, started, {
+          await this.write(work, context, target, key, undefined, startedMs, started, {
             promptTokens: 0,
             completionTokens: 0,
             cachedTokens: 0,
@@ -140,19 +196,18 @@ export class ControlPlane implements RequestMeter {
         throw error;
       }
     }
-    let settled = false;
+    let settled: Promise<void> | undefined;
     return {
       maxTokens: reservation ? reservation.maxTokens : work.maxTokens,
       settle: (outcome) => {
-        if (settled) return;
-        settled = true;
-        this.write(work, context, target, key, reservation, startedMs, started, outcome);
+        settled ??= this.write(work, context, target, key, reservation, startedMs, started, outcome);
+        return settled;
       },
     };
   }
 
   /** Settles the reservation and writes the ledger row (and opted-in content) in one transaction. */
-  private write(
+  private async write(
     work: MeterWork,
     context: RequestContext,
     target: MeterTarget,
@@ -161,7 +216,7 @@ export class ControlPlane implements RequestMeter {
     startedMs: number,
     started: number,
     outcome: MeterOutcome,
-  ): void {
+  ): Promise<void> {
     target = outcome.servedBy ?? target;
     const durationMs = performance.now() - started;
     const { promptTokens, completionTokens } = outcome;
@@ -169,38 +224,44 @@ export class ControlPlane implements RequestMeter {
     const localCostUsd = target.remote ? 0 : this.prices.energyCost(durationMs);
     const equivalentUsd = target.remote ? 0 : this.prices.equivalentCost(promptTokens, completionTokens);
     const now = Date.now();
-    this.db
-      .transaction(() => {
-        if (key && reservation) this.quotas.settle(key, reservation, promptTokens + completionTokens, costUsd, now);
-        this.ledger.insert({
-          requestId: context.requestId,
-          timeMs: startedMs,
-          keyId: key?.id ?? null,
-          keyName: key?.name ?? null,
-          api: context.api,
-          route: context.route,
-          kind: work.kind,
-          model: target.model,
-          provider: target.provider,
-          promptTokens,
-          completionTokens,
-          cachedTokens: outcome.cachedTokens,
-          ttftMs: outcome.timeToFirstTokenMs,
-          durationMs,
-          status: outcome.status,
-          errorCode: outcome.errorCode ?? null,
-          bytes: null,
-          costUsd,
-          localCostUsd,
-          equivalentUsd,
-          equivalentModel: target.remote ? null : this.prices.local.equivalentModel,
-        });
-        if (key?.storeContent && work.content !== undefined) {
-          const expires = key.contentRetentionDays === null ? null : now + key.contentRetentionDays * 86_400_000;
-          this.ledger.storeContent(context.requestId, key.id, now, expires, work.content, outcome.responseText ?? "");
-        }
-      })
-      .immediate();
+    await this.store.settle({
+      key,
+      reservation,
+      now,
+      row: {
+        requestId: context.requestId,
+        timeMs: startedMs,
+        keyId: key?.id ?? null,
+        keyName: key?.name ?? null,
+        api: context.api,
+        route: context.route,
+        kind: work.kind,
+        model: target.model,
+        provider: target.provider,
+        promptTokens,
+        completionTokens,
+        cachedTokens: outcome.cachedTokens,
+        ttftMs: outcome.timeToFirstTokenMs,
+        durationMs,
+        status: outcome.status,
+        errorCode: outcome.errorCode ?? null,
+        bytes: null,
+        costUsd,
+        localCostUsd,
+        equivalentUsd,
+        equivalentModel: target.remote ? null : this.prices.local.equivalentModel,
+      },
+      ...(key?.storeContent && work.content !== undefined
+        ? {
+            content: {
+              keyId: key.id,
+              expiresMs: key.contentRetentionDays === null ? null : now + key.contentRetentionDays * 86_400_000,
+              request: work.content,
+              response: outcome.responseText ?? "",
+            },
+          }
+        : {}),
+    });
     this.metrics.observeRequest({
       model: target.model,
       keyName: key?.name ?? null,
@@ -225,29 +286,23 @@ export class ControlPlane implements RequestMeter {
     if (this.completed.length === 1) setImmediate(() => this.flushCompleted());
   }
 
-  private flushCompleted(): void {
+  private flushCompleted(): Promise<void> {
     const entries = this.completed;
     this.completed = [];
-    if (entries.length === 0 || !this.db.open) return;
-    try {
-      this.db
-        .transaction(() => {
-          for (const entry of entries) this.ledger.complete(entry.requestId, entry.status, entry.bytes);
-        })
-        .immediate();
-    } catch (error) {
-      this.logger.error({ error: error instanceof Error ? error.message : String(error) }, "ledger completion failed");
-    }
+    if (entries.length === 0) return Promise.resolve();
     for (const entry of entries) {
       this.metrics.observeHttp(entry.api, entry.status);
       const { bytes: _bytes, ...line } = entry;
       this.logger.info(line, "request");
     }
+    return this.store.completeRequests(entries).catch((error) => {
+      this.logger.error({ error: error instanceof Error ? error.message : String(error) }, "ledger completion failed");
+    });
   }
 
-  close(): void {
-    this.flushCompleted();
-    if (this.db.open) this.audit.flush();
-    if (this.db.open) this.db.close();
+  async close(): Promise<void> {
+    await this.flushCompleted();
+    await this.audit.flush().catch(() => {});
+    await this.store.close();
   }
 }

@@ -8,21 +8,22 @@ export function httpFacade(control: ControlPlane) {
     requiresKeys: () => control.requiresKeys(),
     authenticate: (secret: string | undefined) => control.authenticate(secret),
     rateLimitHeaders: (key: { id: string }) => control.rateLimitHeaders(key),
+    ready: () => control.ready(),
     completeRequest: (entry: Parameters<ControlPlane["completeRequest"]>[0]) => control.completeRequest(entry),
     audit: control.audit,
     metrics: control.metrics,
     admin: {
-      usage(query: { by?: string; since?: string; key?: string }) {
-        const lines = control.admin.usage(query);
+      async usage(query: { by?: string; since?: string; key?: string }) {
+        const lines = await control.admin.usage(query);
         return { data: lines, csv: () => usageCsv(lines) };
       },
-      listKeys: (includeRevoked?: boolean) => control.admin.listKeys(includeRevoked).map(keyView),
-      createKey(...args: Parameters<ControlPlane["admin"]["createKey"]>) {
-        const created = control.admin.createKey(...args);
+      listKeys: async (includeRevoked?: boolean) => (await control.admin.listKeys(includeRevoked)).map(keyView),
+      async createKey(...args: Parameters<ControlPlane["admin"]["createKey"]>) {
+        const created = await control.admin.createKey(...args);
         return { secret: created.secret, key: keyView(created.key) };
       },
-      revokeKey: (idOrName: string, actor: string, why?: string) =>
-        keyView(control.admin.revokeKey(idOrName, actor, why)),
+      revokeKey: async (idOrName: string, actor: string, why?: string) =>
+        keyView(await control.admin.revokeKey(idOrName, actor, why)),
       auditTrail: (limit?: number) => control.admin.auditTrail(limit),
     },
   };

@@ -102,70 +102,70 @@ export function decideReservation(
 ): { tokens: number; usd: number; maxTokens: number | undefined } {
   const { day, month, rpmLevel, tpmLevel } = state;
   const reserved = { tokens: state.reservedTokens, usd: state.reservedUsd, count: state.running };
-    const tokenRoom = Math.min(
-      tpmLevel,
-      key.dailyTokens === null ? Number.POSITIVE_INFINITY : key.dailyTokens - day.tokens - reserved.tokens,
-      key.monthlyTokens === null ? Number.POSITIVE_INFINITY : key.monthlyTokens - month.tokens - reserved.tokens,
+  const tokenRoom = Math.min(
+    tpmLevel,
+    key.dailyTokens === null ? Number.POSITIVE_INFINITY : key.dailyTokens - day.tokens - reserved.tokens,
+    key.monthlyTokens === null ? Number.POSITIVE_INFINITY : key.monthlyTokens - month.tokens - reserved.tokens,
+  );
+  const tokenLimited = key.tpm !== null || key.dailyTokens !== null || key.monthlyTokens !== null;
+  const maxTokens =
+    request.maxTokens ??
+    (tokenLimited || key.budgetUsd !== null
+      ? Math.max(1, Math.min(DEFAULT_TOKEN_CEILING, Math.floor(tokenRoom) - request.promptTokenBound))
+      : undefined);
+  const tokens = request.promptTokenBound + (maxTokens ?? 0);
+  const usd = request.worstUsd(maxTokens ?? DEFAULT_TOKEN_CEILING);
+  const worst = `this request's worst case is ${tokens} tokens (prompt up to ${request.promptTokenBound} + max_tokens ${maxTokens ?? "unset"})`;
+  const refuse = (message: string, code: string, retryAfter: number): never => {
+    throw new RateLimitError(`Rate limit reached for key ${key.name}: ${message}`, code, Math.max(1, retryAfter));
+  };
+
+  if (key.maxConcurrent !== null && reserved.count >= key.maxConcurrent)
+    refuse(
+      `${key.maxConcurrent} concurrent requests are already running; retry when one ends`,
+      "concurrency_limit_exceeded",
+      1,
     );
-    const tokenLimited = key.tpm !== null || key.dailyTokens !== null || key.monthlyTokens !== null;
-    const maxTokens =
-      request.maxTokens ??
-      (tokenLimited || key.budgetUsd !== null
-        ? Math.max(1, Math.min(DEFAULT_TOKEN_CEILING, Math.floor(tokenRoom) - request.promptTokenBound))
-        : undefined);
-    const tokens = request.promptTokenBound + (maxTokens ?? 0);
-    const usd = request.worstUsd(maxTokens ?? DEFAULT_TOKEN_CEILING);
-    const worst = `this request's worst case is ${tokens} tokens (prompt up to ${request.promptTokenBound} + max_tokens ${maxTokens ?? "unset"})`;
-    const refuse = (message: string, code: string, retryAfter: number): never => {
-      throw new RateLimitError(`Rate limit reached for key ${key.name}: ${message}`, code, Math.max(1, retryAfter));
-    };
+  if (key.rpm !== null && rpmLevel < 1)
+    refuse(
+      `${key.rpm} requests per minute`,
+      "requests_per_minute_exceeded",
+      ((1 - rpmLevel) * minute) / key.rpm / 1000,
+    );
+  if (key.tpm !== null) {
+    if (tokens > key.tpm)
+      refuse(
+        `${worst}, more than its ${key.tpm} tokens per minute; lower max_tokens`,
+        "tokens_per_minute_exceeded",
+        60,
+      );
+    if (tpmLevel < tokens)
+      refuse(
+        `${key.tpm} tokens per minute (${worst})`,
+        "tokens_per_minute_exceeded",
+        ((tokens - tpmLevel) * minute) / key.tpm / 1000,
+      );
+  }
+  if (key.dailyTokens !== null && day.tokens + reserved.tokens + tokens > key.dailyTokens)
+    refuse(
+      `${key.dailyTokens} tokens per day (${day.tokens} used, ${reserved.tokens} reserved by running requests; ${worst})`,
+      "daily_tokens_exceeded",
+      tokens > key.dailyTokens ? 86_400 : reserved.count > 0 ? 1 : secondsToNextDay(now),
+    );
+  if (key.monthlyTokens !== null && month.tokens + reserved.tokens + tokens > key.monthlyTokens)
+    refuse(
+      `${key.monthlyTokens} tokens per month (${month.tokens} used, ${reserved.tokens} reserved by running requests; ${worst})`,
+      "monthly_tokens_exceeded",
+      reserved.count > 0 ? 1 : secondsToNextMonth(now),
+    );
+  if (key.budgetUsd !== null && usd > 0 && month.costUsd + reserved.usd + usd > key.budgetUsd)
+    refuse(
+      `budget of $${key.budgetUsd} per month ($${month.costUsd.toFixed(4)} spent, $${reserved.usd.toFixed(4)} reserved; this request may cost up to $${usd.toFixed(4)})`,
+      "budget_exceeded",
+      reserved.count > 0 ? 1 : secondsToNextMonth(now),
+    );
 
-    if (key.maxConcurrent !== null && reserved.count >= key.maxConcurrent)
-      refuse(
-        `${key.maxConcurrent} concurrent requests are already running; retry when one ends`,
-        "concurrency_limit_exceeded",
-        1,
-      );
-    if (key.rpm !== null && rpmLevel < 1)
-      refuse(
-        `${key.rpm} requests per minute`,
-        "requests_per_minute_exceeded",
-        ((1 - rpmLevel) * minute) / key.rpm / 1000,
-      );
-    if (key.tpm !== null) {
-      if (tokens > key.tpm)
-        refuse(
-          `${worst}, more than its ${key.tpm} tokens per minute; lower max_tokens`,
-          "tokens_per_minute_exceeded",
-          60,
-        );
-      if (tpmLevel < tokens)
-        refuse(
-          `${key.tpm} tokens per minute (${worst})`,
-          "tokens_per_minute_exceeded",
-          ((tokens - tpmLevel) * minute) / key.tpm / 1000,
-        );
-    }
-    if (key.dailyTokens !== null && day.tokens + reserved.tokens + tokens > key.dailyTokens)
-      refuse(
-        `${key.dailyTokens} tokens per day (${day.tokens} used, ${reserved.tokens} reserved by running requests; ${worst})`,
-        "daily_tokens_exceeded",
-        tokens > key.dailyTokens ? 86_400 : reserved.count > 0 ? 1 : secondsToNextDay(now),
-      );
-    if (key.monthlyTokens !== null && month.tokens + reserved.tokens + tokens > key.monthlyTokens)
-      refuse(
-        `${key.monthlyTokens} tokens per month (${month.tokens} used, ${reserved.tokens} reserved by running requests; ${worst})`,
-        "monthly_tokens_exceeded",
-        reserved.count > 0 ? 1 : secondsToNextMonth(now),
-      );
-    if (key.budgetUsd !== null && usd > 0 && month.costUsd + reserved.usd + usd > key.budgetUsd)
-      refuse(
-        `budget of $${key.budgetUsd} per month ($${month.costUsd.toFixed(4)} spent, $${reserved.usd.toFixed(4)} reserved; this request may cost up to $${usd.toFixed(4)})`,
-        "budget_exceeded",
-        reserved.count > 0 ? 1 : secondsToNextMonth(now),
-      );
-
-    return { tokens, usd, maxTokens };
+  return { tokens, usd, maxTokens };
 }
 
 /** OpenAI's x-ratelimit-* headers from a key's bucket levels now (empty without per-minute limits). */

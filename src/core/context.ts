@@ -41,7 +41,8 @@ export interface AuditEvent {
 
 /** Where administrative actions and routing decisions are recorded (the control plane implements it). */
 export interface AuditSink {
-  record(event: AuditEvent): void;
+  /** Resolves once written (a store that writes synchronously may return nothing). */
+  record(event: AuditEvent): void | Promise<void>;
   /** Records soon, batched with others, off the caller's path (per-request entries); record() when absent. */
   recordSoon?(event: AuditEvent): void;
 }

@@ -81,6 +81,18 @@ export class OverloadedError extends FreeholdError {
   }
 }
 
+/**
+ * A dependency every answer needs is unreachable (the control plane's database): the request is refused rather than
+ * served unmetered.
+ */
+export class UnavailableError extends FreeholdError {
+  readonly retryAfterSeconds: number;
+  constructor(message: string, code = "control_plane_unavailable", cause?: unknown) {
+    super(message, { code, status: 503, type: "server_error", retryable: true, cause });
+    this.retryAfterSeconds = 1;
+  }
+}
+
 /** No key, or a key that is unknown, revoked or expired. */
 export class AuthenticationError extends FreeholdError {
   constructor(message: string, code = "invalid_api_key") {

@@ -51,11 +51,14 @@ export interface Admission {
    * limits) the ceiling that was reserved, so the worst case holds.
    */
   maxTokens: number | undefined;
-  /** Ends the reservation with what really happened and writes the ledger row. Only the first call counts. */
-  settle(outcome: MeterOutcome): void;
+  /**
+   * Ends the reservation with what really happened and writes the ledger row; resolves once it is committed. Only
+   * the first call counts (later calls return the first one's promise).
+   */
+  settle(outcome: MeterOutcome): Promise<void>;
 }
 
 export interface RequestMeter {
   /** Reserves the worst case against the caller's limits; throws RateLimitError (429) when a limit is reached. */
-  admit(work: MeterWork, context: RequestContext, target: MeterTarget): Admission;
+  admit(work: MeterWork, context: RequestContext, target: MeterTarget): Promise<Admission>;
 }

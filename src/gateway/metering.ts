@@ -77,7 +77,7 @@ export async function* meteredGeneration(
 ): AsyncGenerator<ChatEvent> {
   authorizeModel(context, request.model);
   const keepContent = context.key?.storeContent === true;
-  const admission: Admission = meter.admit(
+  const admission: Admission = await meter.admit(
     {
       kind: "generate",
       promptTokenBound: promptTokenBound(request),
@@ -102,7 +102,7 @@ export async function* meteredGeneration(
     errorCode: "cancelled",
   };
   let text = "";
-  const settle = (status: number, errorCode?: string) => {
+  const settle = (status: number, errorCode?: string) =>
     admission.settle({
       ...outcome,
       status,
@@ -110,7 +110,6 @@ export async function* meteredGeneration(
       ...(keepContent ? { responseText: text } : {}),
       ...(context.servedBy ? { servedBy: context.servedBy } : {}),
     });
-  };
   try {
     for await (const event of run(limited)) {
       switch (event.type) {
@@ -126,20 +125,21 @@ export async function* meteredGeneration(
           if (event.timing) outcome.timeToFirstTokenMs = event.timing.timeToFirstTokenMs;
           break;
         case "finish":
-          settle(event.reason === "cancelled" ? 499 : event.reason === "error" ? 500 : 200);
+          await settle(event.reason === "cancelled" ? 499 : event.reason === "error" ? 500 : 200);
           break;
         case "error":
-          settle(event.error.status, event.error.code);
+          await settle(event.error.status, event.error.code);
           break;
       }
       yield event;
     }
-    settle(200);
+    await settle(200);
   } catch (error) {
-    settle(failure(error).status, failure(error).errorCode);
+    await settle(failure(error).status, failure(error).errorCode);
     throw error;
   } finally {
-    settle(499, "cancelled");
+    // A consumer that stopped early: settled as cancelled. Never throws from here (it would hide the first error).
+    await settle(499, "cancelled").catch(() => {});
   }
 }
 
@@ -153,11 +153,11 @@ export async function meteredEmbedding<T extends { promptTokens: number }>(
 ): Promise<T> {
   authorizeModel(context, request.model);
   const bound = request.input.reduce((total, text) => total + bytes(text) + 2, 0);
-  const admission = meter.admit({ kind: "embed", promptTokenBound: bound, maxTokens: 0 }, context, target);
+  const admission = await meter.admit({ kind: "embed", promptTokenBound: bound, maxTokens: 0 }, context, target);
   const base = { completionTokens: 0, cachedTokens: 0, timeToFirstTokenMs: null };
   try {
     const result = await run();
-    admission.settle({
+    await admission.settle({
       ...base,
       promptTokens: result.promptTokens,
       status: 200,
@@ -165,7 +165,7 @@ export async function meteredEmbedding<T extends { promptTokens: number }>(
     });
     return result;
   } catch (error) {
-    admission.settle({ ...base, promptTokens: 0, ...failure(error) });
+    await admission.settle({ ...base, promptTokens: 0, ...failure(error) }).catch(() => {});
     throw error;
   }
 }

@@ -49,15 +49,15 @@ export function registerAdminRoutes(app: Hono<AppEnv>, control: HttpControl): vo
     c.body(await control.metrics.text(), 200, { "content-type": control.metrics.contentType }),
   );
 
-  app.get("/admin/usage", (c) => {
+  app.get("/admin/usage", async (c) => {
     const query = parseBody(usageSchema, c.req.query());
-    const usage = control.admin.usage(query);
+    const usage = await control.admin.usage(query);
     if (query.format === "csv") return c.body(usage.csv(), 200, { "content-type": "text/csv; charset=utf-8" });
     return c.json({ object: "list", data: usage.data });
   });
 
-  app.get("/admin/keys", (c) =>
-    c.json({ object: "list", data: control.admin.listKeys(c.req.query("revoked") === "true") }),
+  app.get("/admin/keys", async (c) =>
+    c.json({ object: "list", data: await control.admin.listKeys(c.req.query("revoked") === "true") }),
   );
 
   app.post("/admin/keys", async (c) => {
@@ -74,7 +74,7 @@ export function registerAdminRoutes(app: Hono<AppEnv>, control: HttpControl): vo
       content_retention_days,
       ...rest
     } = body;
-    const created = control.admin.createKey(
+    const created = await control.admin.createKey(
       name,
       {
         ...rest,
@@ -94,12 +94,12 @@ export function registerAdminRoutes(app: Hono<AppEnv>, control: HttpControl): vo
 
   app.post("/admin/keys/:id/revoke", async (c) => {
     const body = parseBody(revokeSchema, await c.get("json")());
-    return c.json(control.admin.revokeKey(c.req.param("id"), actor(c), body.why));
+    return c.json(await control.admin.revokeKey(c.req.param("id"), actor(c), body.why));
   });
 
-  app.get("/admin/audit", (c) => {
+  app.get("/admin/audit", async (c) => {
     const query = parseBody(auditSchema, c.req.query());
-    const trail = control.admin.auditTrail(query.limit ?? 100);
+    const trail = await control.admin.auditTrail(query.limit ?? 100);
     return c.json(trail);
   });
 }

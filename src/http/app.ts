@@ -36,7 +36,7 @@ export interface AppOptions {
   /** Pull from the hub and create profiles (POST /api/pull, /api/create); 501 without it. */
   supply?: ModelSupply;
   /** Routing decisions by request id, for GET /freehold/explain/{id}. */
-  decisions?: { get(requestId: string): unknown };
+  decisions?: { get(requestId: string): unknown | Promise<unknown> };
   version: string;
   /** The address the server listens on (decides which Host headers are ours). */
   listenHost: string;
@@ -254,8 +254,8 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     return c.json({ model: body.model, unloaded });
   });
 
-  app.get("/freehold/explain/:id", (c) => {
-    const decision = options.decisions?.get(c.req.param("id"));
+  app.get("/freehold/explain/:id", async (c) => {
+    const decision = await options.decisions?.get(c.req.param("id"));
     if (!decision)
       throw new FreeholdError(
         `No routing decision is kept for request ${c.req.param("id")}: it is unknown, or older than the in-memory log holds`,

@@ -80,6 +80,18 @@ async function auditTarget(c: Context<AppEnv>): Promise<string | undefined> {
  * status, metrics, one log line, the audit entry of an administrative action); the inner one resolves the caller's
  * key and guards admin routes, so its refusals pass through the outer one like any other answer.
  */
+/**
+ * The rate-limit headers, or none when the store cannot say: the answer is already made (and metered), so a store
+ * that went away after it must not turn it into an error.
+ */
+async function rateHeaders(control: HttpControl, key: CallerKey): Promise<Record<string, string>> {
+  try {
+    return await control.rateLimitHeaders(key);
+  } catch {
+    return {};
+  }
+}
+
 export function registerControlMiddleware(app: Hono<AppEnv>, control: HttpControl): void {
   app.use("*", async (c, next) => {
     const started = performance.now();
@@ -89,7 +101,7 @@ export function registerControlMiddleware(app: Hono<AppEnv>, control: HttpContro
     // The request id on every answer, streamed ones included (the ledger row is found by it).
     const headers = new Headers({ "x-request-id": context.requestId });
     if (context.key)
-      for (const [name, value] of Object.entries(control.rateLimitHeaders(context.key))) headers.set(name, value);
+      for (const [name, value] of Object.entries(await rateHeaders(control, context.key))) headers.set(name, value);
     if (c.error instanceof RateLimitError) headers.set("retry-after", String(Math.ceil(c.error.retryAfterSeconds)));
     const status = c.res.status;
     if (
@@ -99,7 +111,7 @@ export function registerControlMiddleware(app: Hono<AppEnv>, control: HttpContro
       !context.route.startsWith("/admin/")
     ) {
       const target = await auditTarget(c);
-      control.audit.record({
+      await control.audit.record({
         actor: actorOf(context.key),
         action: `${method} ${context.route}`,
         requestId: context.requestId,
@@ -151,9 +163,9 @@ export function registerControlMiddleware(app: Hono<AppEnv>, control: HttpContro
   app.use("*", async (c, next) => {
     const context = c.get("context");
     if (openPaths.has(context.route)) return next();
-    const key = control.authenticate(presentedSecret(c.req.raw.headers));
+    const key = await control.authenticate(presentedSecret(c.req.raw.headers));
     if (key) context.key = key;
-    if (isAdminRoute(c.req.method, context.route) && control.requiresKeys() && !key?.admin)
+    if (isAdminRoute(c.req.method, context.route) && !key?.admin && (await control.requiresKeys()))
       throw new PermissionError(
         `${c.req.method} ${context.route} needs an admin key; key ${key?.name ?? ""} is not one (create one with \`freehold keys create --admin\`)`,
         "admin_key_required",

@@ -32,20 +32,22 @@ export interface CompletedRequest {
  * asking, their rate-limit state, where finished requests are reported, and the admin use cases.
  */
 export interface HttpControl {
-  requiresKeys(): boolean;
+  requiresKeys(): Promise<boolean>;
   /** The caller's key; undefined on an open server; throws AuthenticationError otherwise. */
-  authenticate(secret: string | undefined): CallerKey | undefined;
-  rateLimitHeaders(key: CallerKey): Record<string, string>;
+  authenticate(secret: string | undefined): Promise<CallerKey | undefined>;
+  rateLimitHeaders(key: CallerKey): Promise<Record<string, string>>;
+  /** Readiness: resolves when the control plane's store answers at the current schema; rejects saying why not. */
+  ready(): Promise<{ engine: string; schemaVersion: number }>;
   completeRequest(entry: CompletedRequest): void;
   readonly audit: AuditSink;
   readonly metrics: { text(): Promise<string>; readonly contentType: string };
   readonly admin: {
     /** Usage lines as JSON objects, and the same as CSV. */
-    usage(query: { by?: string; since?: string; key?: string }): { data: object[]; csv(): string };
+    usage(query: { by?: string; since?: string; key?: string }): Promise<{ data: object[]; csv(): string }>;
     /** Keys as the API shows them (snake_case, never the secret). */
-    listKeys(includeRevoked?: boolean): object[];
-    createKey(name: string, changes: KeyChanges, actor: string, why?: string): { secret: string; key: object };
-    revokeKey(idOrName: string, actor: string, why?: string): object;
-    auditTrail(limit?: number): { entries: object[]; verification: object };
+    listKeys(includeRevoked?: boolean): Promise<object[]>;
+    createKey(name: string, changes: KeyChanges, actor: string, why?: string): Promise<{ secret: string; key: object }>;
+    revokeKey(idOrName: string, actor: string, why?: string): Promise<object>;
+    auditTrail(limit?: number): Promise<{ entries: object[]; verification: object }>;
   };
 }

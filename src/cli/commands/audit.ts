@@ -1,6 +1,6 @@
 import type { Command } from "commander";
-import { ControlPlane } from "../../control/controlPlane.js";
-import { commandConfig, print } from "../context.js";
+import { print } from "../context.js";
+import { openCommandControl } from "../controlPlane.js";
 import { formatTable } from "../table.js";
 
 export function registerAudit(program: Command): void {
@@ -11,10 +11,10 @@ export function registerAudit(program: Command): void {
   audit
     .command("verify")
     .description("check the hash chain: exits 1 if any entry was edited, inserted or deleted")
-    .action((_options: unknown, command: Command) => {
-      const control = new ControlPlane({ home: commandConfig(command).home, logLevel: "silent" });
+    .action(async (_options: unknown, command: Command) => {
+      const control = await openCommandControl(command);
       try {
-        const result = control.audit.verify();
+        const result = await control.audit.verify();
         if (!result.ok) {
           process.exitCode = 1;
           print(`audit trail is NOT intact: ${result.problem}`);
@@ -22,7 +22,7 @@ export function registerAudit(program: Command): void {
         }
         print(`audit trail intact: ${result.entries} entries, head ${result.head}`);
       } finally {
-        control.close();
+        await control.close();
       }
     });
 
@@ -31,12 +31,12 @@ export function registerAudit(program: Command): void {
     .description("show the most recent entries")
     .option("--limit <n>", "how many", "50")
     .option("--format <format>", "table or json", "table")
-    .action((options: Record<string, string>, command: Command) => {
+    .action(async (options: Record<string, string>, command: Command) => {
       const limit = Number(options.limit);
       if (!Number.isInteger(limit) || limit < 1) throw new Error(`--limit must be a whole number of at least 1`);
-      const control = new ControlPlane({ home: commandConfig(command).home, logLevel: "silent" });
+      const control = await openCommandControl(command);
       try {
-        const entries = control.audit.list({ limit });
+        const entries = await control.audit.list({ limit });
         if (options.format === "json") return print(JSON.stringify(entries, null, 2));
         const rows = entries.map((entry) => [
           String(entry.seq),
@@ -48,7 +48,7 @@ export function registerAudit(program: Command): void {
         ]);
         for (const line of formatTable(["SEQ", "TIME", "ACTOR", "ACTION", "TARGET", "WHY"], rows)) print(line);
       } finally {
-        control.close();
+        await control.close();
       }
     });
 }

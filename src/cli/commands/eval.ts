@@ -312,7 +312,7 @@ async function promote(
   const temporary = `${file}.${process.pid}.tmp`;
   writeFileSync(temporary, change.text);
   renameSync(temporary, file);
-  freehold.control.audit.record({
+  await freehold.control.audit.record({
     actor: cliActor(),
     action: "route.promote",
     target: route,

@@ -1,9 +1,9 @@
 import { userInfo } from "node:os";
 import type { Command } from "commander";
 import { type KeyRequest, keyView } from "../../control/admin.js";
-import { ControlPlane } from "../../control/controlPlane.js";
 import type { KeyRecord } from "../../control/keys.js";
-import { commandConfig, print } from "../context.js";
+import { print } from "../context.js";
+import { openCommandControl } from "../controlPlane.js";
 import { formatTable } from "../table.js";
 
 type Options = Record<string, string | boolean | undefined>;
@@ -89,10 +89,10 @@ export function registerKeys(program: Command): void {
   withKeyFlags(keys.command("create").description("create a key and print its secret (shown only once)"))
     .requiredOption("--name <name>", "a name for the key (shown in usage, logs and metrics)")
     .option("--why <reason>", "recorded in the audit trail")
-    .action((options: Options, command: Command) => {
-      const control = new ControlPlane({ home: commandConfig(command).home, logLevel: "silent" });
+    .action(async (options: Options, command: Command) => {
+      const control = await openCommandControl(command);
       try {
-        const { secret, key } = control.admin.createKey(
+        const { secret, key } = await control.admin.createKey(
           String(options.name),
           keyRequest(options),
           cliActor(),
@@ -103,7 +103,7 @@ export function registerKeys(program: Command): void {
           `created key ${key.name} (${key.id}${key.admin ? ", admin" : ""}; limits: ${limits(key)}). The secret above is shown only once: store it now.\n`,
         );
       } finally {
-        control.close();
+        await control.close();
       }
     });
 
@@ -112,10 +112,10 @@ export function registerKeys(program: Command): void {
     .description("list keys (never their secrets)")
     .option("--all", "include revoked keys")
     .option("--format <format>", "table or json", "table")
-    .action((options: Options, command: Command) => {
-      const control = new ControlPlane({ home: commandConfig(command).home, logLevel: "silent" });
+    .action(async (options: Options, command: Command) => {
+      const control = await openCommandControl(command);
       try {
-        const list = control.admin.listKeys(options.all === true);
+        const list = await control.admin.listKeys(options.all === true);
         if (options.format === "json") return print(JSON.stringify(list.map(keyView), null, 2));
         const rows = list.map((key) => [
           key.name,
@@ -129,7 +129,7 @@ export function registerKeys(program: Command): void {
         for (const line of formatTable(["NAME", "ID", "ROLE", "MODELS", "LIMITS", "EXPIRES", "STATE"], rows))
           print(line);
       } finally {
-        control.close();
+        await control.close();
       }
     });
 
@@ -142,13 +142,13 @@ export function registerKeys(program: Command): void {
     .option("--no-admin", "no longer an admin key")
     .option("--no-local-only", "requests may be routed to remote providers")
     .option("--no-store-content", "stop keeping content")
-    .action((idOrName: string, options: Options, command: Command) => {
-      const control = new ControlPlane({ home: commandConfig(command).home, logLevel: "silent" });
+    .action(async (idOrName: string, options: Options, command: Command) => {
+      const control = await openCommandControl(command);
       try {
-        const key = control.admin.updateKey(idOrName, keyRequest(options), cliActor());
+        const key = await control.admin.updateKey(idOrName, keyRequest(options), cliActor());
         print(`updated key ${key.name}: limits ${limits(key)}; models ${key.models?.join(",") ?? "any"}`);
       } finally {
-        control.close();
+        await control.close();
       }
     });
 
@@ -157,13 +157,13 @@ export function registerKeys(program: Command): void {
     .argument("<key>", "name or id")
     .option("--why <reason>", "recorded in the audit trail")
     .description("revoke a key: it stops working at once, also on a running server")
-    .action((idOrName: string, options: Options, command: Command) => {
-      const control = new ControlPlane({ home: commandConfig(command).home, logLevel: "silent" });
+    .action(async (idOrName: string, options: Options, command: Command) => {
+      const control = await openCommandControl(command);
       try {
-        const key = control.admin.revokeKey(idOrName, cliActor(), options.why as string | undefined);
+        const key = await control.admin.revokeKey(idOrName, cliActor(), options.why as string | undefined);
         print(`revoked key ${key.name} (${key.id})`);
       } finally {
-        control.close();
+        await control.close();
       }
     });
 }

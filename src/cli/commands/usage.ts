@@ -1,7 +1,7 @@
 import type { Command } from "commander";
-import { ControlPlane } from "../../control/controlPlane.js";
 import { usageColumns, usageCsv } from "../../control/usageReport.js";
-import { commandConfig, print } from "../context.js";
+import { print } from "../context.js";
+import { openCommandControl } from "../controlPlane.js";
 import { formatTable } from "../table.js";
 
 export function registerUsage(program: Command): void {
@@ -12,12 +12,12 @@ export function registerUsage(program: Command): void {
     .option("--since <when>", "a duration back from now (7d, 24h) or a date (default: everything)")
     .option("--key <name>", "only this key")
     .option("--format <format>", "table, csv or json", "table")
-    .action((options: Record<string, string | undefined>, command: Command) => {
+    .action(async (options: Record<string, string | undefined>, command: Command) => {
       if (!["table", "csv", "json"].includes(options.format ?? ""))
         throw new Error(`--format must be table, csv or json, not ${JSON.stringify(options.format)}`);
-      const control = new ControlPlane({ home: commandConfig(command).home, logLevel: "silent" });
+      const control = await openCommandControl(command);
       try {
-        const lines = control.admin.usage({
+        const lines = await control.admin.usage({
           ...(options.by ? { by: options.by } : {}),
           ...(options.since ? { since: options.since } : {}),
           ...(options.key ? { key: options.key } : {}),
@@ -36,7 +36,7 @@ export function registerUsage(program: Command): void {
           `WOULD_HAVE_COST prices local requests as ${local.equivalentModel}; ELECTRICITY assumes ${local.watts} W at $${local.usdPerKwh}/kWh (set both in prices.yaml).`,
         );
       } finally {
-        control.close();
+        await control.close();
       }
     });
 }

@@ -1,0 +1,62 @@
+import type { AuditEvent, AuditSink } from "../core/context.js";
+import type { AuditEntry, AuditVerification } from "./audit.js";
+import type { ControlStore } from "./store.js";
+
+/**
+ * The audit trail over whichever store holds it. Administrative actions are written before their caller goes on
+ * (`record`); per-request entries (routing decisions) are queued and written at the end of the event-loop turn,
+ * all of that turn's in one transaction (`recordSoon`), so the chain costs one commit per burst, not per request.
+ */
+export class AuditTrail implements AuditSink {
+  private pending: { event: AuditEvent; time: string }[] = [];
+  private flushScheduled = false;
+  /** The write in progress, so entries are appended in the order they were queued. */
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly store: ControlStore,
+    private readonly onError: (error: unknown) => void = () => {},
+  ) {}
+
+  /** Appends an entry now; resolves once it is committed (rejects when the store fails). */
+  record(event: AuditEvent): Promise<void> {
+    this.pending.push({ event, time: new Date().toISOString() });
+    return this.flush();
+  }
+
+  recordSoon(event: AuditEvent): void {
+    this.pending.push({ event, time: new Date().toISOString() });
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      // Like a failed record(): the request is not failed for it; what could not be written is reported.
+      this.flush().catch(this.onError);
+    });
+  }
+
+  /** Writes everything queued so far, after any write already in progress. */
+  flush(): Promise<void> {
+    this.flushScheduled = false;
+    const batch = this.pending;
+    this.pending = [];
+    const write = this.writing.catch(() => {}).then(() => this.store.appendAudit(batch));
+    this.writing = write;
+    return write;
+  }
+
+  async list(options: { limit?: number; sinceMs?: number } = {}): Promise<AuditEntry[]> {
+    await this.flush();
+    return this.store.auditList(options);
+  }
+
+  /** The last routing decision recorded for a request (what `freehold explain` shows once memory has moved on). */
+  async decision(requestId: string): Promise<Record<string, unknown> | undefined> {
+    await this.flush();
+    return this.store.auditDecision(requestId);
+  }
+
+  async verify(): Promise<AuditVerification> {
+    await this.flush();
+    return this.store.auditVerify();
+  }
+}

@@ -1,0 +1,523 @@
+import postgres from "postgres";
+import type { AuditEvent } from "../core/context.js";
+import { AuthenticationError, InvalidRequestError, NotFoundError, UnavailableError } from "../core/errors.js";
+import { type AuditEntry, type AuditRow, type AuditVerification, ChainVerifier, chainRows, toEntry } from "./audit.js";
+import {
+  activeKey,
+  type KeyRecord,
+  type KeyRow,
+  type KeySettings,
+  keyChanges,
+  mintKey,
+  presentedHash,
+  toRecord,
+} from "./keys.js";
+import type { LedgerRow, UsageGroup, UsageLine, UsageQuery } from "./ledger.js";
+import { postgresMigrations } from "./migrations.js";
+import {
+  decideReservation,
+  newReservationId,
+  type QuotaKey,
+  type QuotaState,
+  type Reservation,
+  type ReserveRequest,
+  rateLimitHeaders,
+  refilledLevel,
+  utcDayPeriod,
+  utcMonthPeriod,
+} from "./quotas.js";
+import { type ControlStore, redactUrl, type Settlement, type StoreStatus } from "./store.js";
+
+type Sql = postgres.Sql<Record<string, never>>;
+type Tx = postgres.TransactionSql<Record<string, never>>;
+
+/**
+ * How long a reservation may outlive its request before any replica drops it: a replica killed mid-request leaves
+ * its reservations behind, and on a shared database a process id says nothing about another machine.
+ */
+export const RESERVATION_LEASE_MS = 15 * 60_000;
+
+/** Held while migrating, so replicas starting together migrate once. */
+const MIGRATION_LOCK = 1_717_017;
+
+const groupColumns: Record<UsageGroup, string> = {
+  key: "COALESCE(key_name, '(no key)')",
+  model: "model",
+  day: "to_char(to_timestamp(time_ms / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+  provider: "provider",
+  api: "api",
+  status: "status::text",
+};
+
+/** The driver's errors that mean "the database is not there" rather than "this statement is wrong". */
+function unreachable(error: unknown): boolean {
+  const code = (error as { code?: string } | null)?.code ?? "";
+  return (
+    /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH|EPIPE|CONNECT_TIMEOUT|CONNECTION_CLOSED|CONNECTION_ENDED|CONNECTION_DESTROYED)$/.test(
+      code,
+    ) ||
+    code.startsWith("08") || // connection exception
+    code === "57P01" || // admin shutdown
+    code === "57P03" // cannot connect now (starting up)
+  );
+}
+
+/**
+ * The control plane on PostgreSQL, for several gateway replicas sharing one database. Admission locks the key's row
+ * (SELECT … FOR UPDATE) and reads its limits and state in the same transaction; settlement takes the same lock, so
+ * two replicas never both admit against the same room, and a revoked or changed key counts at once everywhere. The
+ * audit chain is extended under a lock on its head row, so concurrent writers make one chain.
+ */
+export class PostgresStore implements ControlStore {
+  readonly engine = "postgres" as const;
+  private readonly sql: Sql;
+
+  private constructor(
+    private readonly url: string,
+    options: { max?: number } = {},
+  ) {
+    this.sql = postgres(url, {
+      max: options.max ?? 10,
+      prepare: true,
+      connect_timeout: 5,
+      idle_timeout: 60,
+      onnotice: () => {},
+      // Counters and milliseconds are BIGINT; they stay far below 2^53, so numbers (not strings) are exact.
+      types: {
+        bigint: {
+          to: 20,
+          from: [20],
+          serialize: (value: number) => String(value),
+          parse: (value: string) => Number(value),
+        },
+      } as unknown as Record<string, never>,
+    }) as unknown as Sql;
+  }
+
+  /** Connects and migrates (one replica at a time, under an advisory lock). */
+  static async open(url: string, options: { max?: number } = {}): Promise<PostgresStore> {
+    const store = new PostgresStore(url, options);
+    try {
+      await store.migrate();
+    } catch (error) {
+      await store.sql.end({ timeout: 1 });
+      throw store.wrap(error);
+    }
+    return store;
+  }
+
+  private async migrate(): Promise<void> {
+    await this.sql.begin(async (tx) => {
+      await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`;
+      await tx`CREATE TABLE IF NOT EXISTS freehold_schema (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)`;
+      const [row] = await tx<{ version: number }[]>`SELECT version FROM freehold_schema WHERE id = 1`;
+      const current = row?.version ?? 0;
+      if (current > postgresMigrations.length)
+        throw new Error(
+          `the control database is at schema version ${current}, newer than this freehold knows (${postgresMigrations.length}); upgrade freehold`,
+        );
+      for (let version = current + 1; version <= postgresMigrations.length; version++)
+        await tx.unsafe(postgresMigrations[version - 1]!).simple();
+      await tx`INSERT INTO freehold_schema (id, version) VALUES (1, ${postgresMigrations.length})
+               ON CONFLICT (id) DO UPDATE SET version = excluded.version`;
+    });
+  }
+
+  /** A database that cannot be reached becomes a 503 that names it (without its password); others pass through. */
+  private wrap(error: unknown): unknown {
+    if (unreachable(error))
+      return new UnavailableError(
+        `The control plane's database (${redactUrl(this.url)}) is unreachable, so no request can be metered; retry shortly`,
+        "control_plane_unavailable",
+        error,
+      );
+    return error;
+  }
+
+  private async run<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      throw this.wrap(error);
+    }
+  }
+
+  async hasKeys(): Promise<boolean> {
+    return this.run(async () => (await this.sql`SELECT EXISTS (SELECT 1 FROM keys) AS found`)[0]!.found === true);
+  }
+
+  async resolveKey(secret: string, now: number): Promise<KeyRecord> {
+    const hash = presentedHash(secret);
+    const [row] = await this.run(() => this.sql<KeyRow[]>`SELECT * FROM keys WHERE hash = ${hash.toString("hex")}`);
+    return activeKey(row, hash, now);
+  }
+
+  private async findKey(db: Sql | Tx, idOrName: string): Promise<KeyRecord | undefined> {
+    const [row] = await db<
+      KeyRow[]
+    >`SELECT * FROM keys WHERE id = ${idOrName} OR (name = ${idOrName} AND revoked_at IS NULL)
+      ORDER BY revoked_at IS NULL DESC LIMIT 1`;
+    return row ? toRecord(row) : undefined;
+  }
+
+  async getKey(idOrName: string): Promise<KeyRecord> {
+    const key = await this.run(() => this.findKey(this.sql, idOrName));
+    if (!key)
+      throw new NotFoundError(`no key named or with id ${JSON.stringify(idOrName.slice(0, 80))}`, "key_not_found");
+    return key;
+  }
+
+  async listKeys(includeRevoked: boolean): Promise<KeyRecord[]> {
+    const rows = await this.run(
+      () => this.sql<KeyRow[]>`SELECT * FROM keys ${includeRevoked ? this.sql`` : this.sql`WHERE revoked_at IS NULL`}
+        ORDER BY created_at, name`,
+    );
+    return rows.map(toRecord);
+  }
+
+  async createKey(name: string, settings: KeySettings): Promise<{ secret: string; key: KeyRecord }> {
+    const minted = mintKey(name, settings);
+    const row = { id: minted.id, name, hash: minted.hash, created_at: minted.createdAt, ...minted.columns };
+    try {
+      await this.sql`INSERT INTO keys ${this.sql(row as Record<string, postgres.SerializableParameter>)}`;
+    } catch (error) {
+      // The active-name index is the arbiter when two replicas create the same name at once.
+      if ((error as { code?: string }).code === "23505")
+        throw new InvalidRequestError(`a key named ${name} already exists`, "name", "key_exists");
+      throw this.wrap(error);
+    }
+    return { secret: minted.secret, key: await this.getKey(minted.id) };
+  }
+
+  async updateKey(idOrName: string, settings: KeySettings): Promise<KeyRecord> {
+    const key = await this.getKey(idOrName);
+    const changes = keyChanges(key, settings);
+    if (Object.keys(changes).length === 0) return key;
+    await this.run(
+      () =>
+        this
+          .sql`UPDATE keys SET ${this.sql(changes as Record<string, postgres.SerializableParameter>)} WHERE id = ${key.id}`,
+    );
+    return this.getKey(key.id);
+  }
+
+  async revokeKey(idOrName: string): Promise<KeyRecord> {
+    const key = await this.getKey(idOrName);
+    if (!key.revokedAt)
+      await this.run(
+        () =>
+          this
+            .sql`UPDATE keys SET revoked_at = ${new Date().toISOString()} WHERE id = ${key.id} AND revoked_at IS NULL`,
+      );
+    return this.getKey(key.id);
+  }
+
+  /** Locks the key's row for the transaction and returns its limits as they are now. */
+  private async lockKey(tx: Tx, keyId: string): Promise<KeyRecord> {
+    const [row] = await tx<KeyRow[]>`SELECT * FROM keys WHERE id = ${keyId} FOR UPDATE`;
+    if (!row) throw new AuthenticationError("Incorrect API key provided: no such key on this server.");
+    return toRecord(row);
+  }
+
+  async reserve(key: QuotaKey, request: ReserveRequest, now: number): Promise<Reservation> {
+    return this.run(() =>
+      this.sql.begin(async (tx) => {
+        // The row lock orders this key's admissions and settlements across replicas; the limits are re-read under
+        // it, so a key revoked or changed on another replica counts from this request on.
+        const current = await this.lockKey(tx, key.id);
+        if (current.revokedAt) throw new AuthenticationError(`The API key ${current.name} was revoked.`, "key_revoked");
+        const day = utcDayPeriod(now);
+        const month = utcMonthPeriod(now);
+        const [state] = await tx<
+          {
+            tokens: number;
+            usd: number;
+            running: number;
+            day_tokens: number;
+            day_usd: number;
+            month_tokens: number;
+            month_usd: number;
+            rpm_level: number | null;
+            rpm_ms: number | null;
+            tpm_level: number | null;
+            tpm_ms: number | null;
+          }[]
+        >`SELECT
+            (SELECT COALESCE(SUM(tokens), 0)::float8 FROM reservations WHERE key_id = ${key.id}) AS tokens,
+            (SELECT COALESCE(SUM(usd), 0)::float8 FROM reservations WHERE key_id = ${key.id}) AS usd,
+            (SELECT COUNT(*)::float8 FROM reservations WHERE key_id = ${key.id}) AS running,
+            (SELECT tokens::float8 FROM usage_totals WHERE key_id = ${key.id} AND period = ${day}) AS day_tokens,
+            (SELECT cost_usd FROM usage_totals WHERE key_id = ${key.id} AND period = ${day}) AS day_usd,
+            (SELECT tokens::float8 FROM usage_totals WHERE key_id = ${key.id} AND period = ${month}) AS month_tokens,
+            (SELECT cost_usd FROM usage_totals WHERE key_id = ${key.id} AND period = ${month}) AS month_usd,
+            (SELECT level FROM buckets WHERE key_id = ${key.id} AND kind = 'rpm') AS rpm_level,
+            (SELECT updated_ms::float8 FROM buckets WHERE key_id = ${key.id} AND kind = 'rpm') AS rpm_ms,
+            (SELECT level FROM buckets WHERE key_id = ${key.id} AND kind = 'tpm') AS tpm_level,
+            (SELECT updated_ms::float8 FROM buckets WHERE key_id = ${key.id} AND kind = 'tpm') AS tpm_ms`;
+        const bucket = (level: number | null, ms: number | null) =>
+          level === null || ms === null ? undefined : { level, updated_ms: ms };
+        const quotaState: QuotaState = {
+          reservedTokens: state!.tokens,
+          reservedUsd: state!.usd,
+          running: state!.running,
+          day: { tokens: state!.day_tokens ?? 0, costUsd: state!.day_usd ?? 0 },
+          month: { tokens: state!.month_tokens ?? 0, costUsd: state!.month_usd ?? 0 },
+          rpmLevel:
+            current.rpm === null
+              ? Number.POSITIVE_INFINITY
+              : refilledLevel(bucket(state!.rpm_level, state!.rpm_ms), current.rpm, now),
+          tpmLevel:
+            current.tpm === null
+              ? Number.POSITIVE_INFINITY
+              : refilledLevel(bucket(state!.tpm_level, state!.tpm_ms), current.tpm, now),
+        };
+        const decision = decideReservation(current, request, quotaState, now);
+        const id = newReservationId();
+        const writes: Promise<unknown>[] = [
+          tx`INSERT INTO reservations (id, key_id, tokens, usd, pid, created_ms)
+             VALUES (${id}, ${key.id}, ${decision.tokens}, ${decision.usd}, ${process.pid}, ${now})`,
+        ];
+        if (current.rpm !== null) writes.push(this.saveBucket(tx, key.id, "rpm", quotaState.rpmLevel - 1, now));
+        if (current.tpm !== null)
+          writes.push(this.saveBucket(tx, key.id, "tpm", quotaState.tpmLevel - decision.tokens, now));
+        await Promise.all(writes);
+        return { id, keyId: key.id, ...decision };
+      }),
+    );
+  }
+
+  private saveBucket(tx: Tx, keyId: string, kind: string, level: number, now: number) {
+    return tx`INSERT INTO buckets (key_id, kind, level, updated_ms) VALUES (${keyId}, ${kind}, ${level}, ${now})
+      ON CONFLICT (key_id, kind) DO UPDATE SET level = excluded.level, updated_ms = excluded.updated_ms`;
+  }
+
+  async settle({ key, reservation, row, content, now }: Settlement): Promise<void> {
+    const ledgerRow = {
+      request_id: row.requestId,
+      time_ms: row.timeMs,
+      key_id: row.keyId,
+      key_name: row.keyName,
+      api: row.api,
+      route: row.route,
+      kind: row.kind,
+      model: row.model,
+      provider: row.provider,
+      prompt_tokens: row.promptTokens,
+      completion_tokens: row.completionTokens,
+      cached_tokens: row.cachedTokens,
+      ttft_ms: row.ttftMs,
+      duration_ms: row.durationMs,
+      status: row.status,
+      error_code: row.errorCode,
+      bytes: row.bytes,
+      cost_usd: row.costUsd,
+      local_cost_usd: row.localCostUsd,
+      equivalent_usd: row.equivalentUsd,
+      equivalent_model: row.equivalentModel,
+    };
+    const insertLedger = (db: Sql | Tx) => db`INSERT INTO ledger ${db(ledgerRow)} ON CONFLICT (request_id) DO NOTHING`;
+    if (!key || !reservation) {
+      await this.run(() => insertLedger(this.sql));
+      return;
+    }
+    const tokens = row.promptTokens + row.completionTokens;
+    await this.run(() =>
+      this.sql.begin(async (tx) => {
+        const current = await this.lockKey(tx, key.id);
+        const writes: Promise<unknown>[] = [
+          tx`DELETE FROM reservations WHERE id = ${reservation.id}`,
+          insertLedger(tx),
+          tx`INSERT INTO usage_totals (key_id, period, tokens, cost_usd)
+             VALUES (${key.id}, ${utcDayPeriod(now)}, ${tokens}, ${row.costUsd}),
+                    (${key.id}, ${utcMonthPeriod(now)}, ${tokens}, ${row.costUsd})
+             ON CONFLICT (key_id, period) DO UPDATE SET tokens = usage_totals.tokens + excluded.tokens,
+               cost_usd = usage_totals.cost_usd + excluded.cost_usd`,
+        ];
+        if (current.tpm !== null) {
+          const [bucket] = await tx<{ level: number; updated_ms: number }[]>`SELECT level, updated_ms FROM buckets
+            WHERE key_id = ${key.id} AND kind = 'tpm'`;
+          const level = refilledLevel(bucket, current.tpm, now);
+          writes.push(
+            this.saveBucket(tx, key.id, "tpm", Math.min(current.tpm, level + reservation.tokens - tokens), now),
+          );
+        }
+        if (content)
+          writes.push(tx`INSERT INTO content (request_id, key_id, time_ms, expires_ms, request, response)
+            VALUES (${row.requestId}, ${content.keyId}, ${now}, ${content.expiresMs}, ${JSON.stringify(content.request)},
+              ${content.response})
+            ON CONFLICT (request_id) DO UPDATE SET key_id = excluded.key_id, time_ms = excluded.time_ms,
+              expires_ms = excluded.expires_ms, request = excluded.request, response = excluded.response`);
+        await Promise.all(writes);
+      }),
+    );
+  }
+
+  async rateLimitHeaders(key: QuotaKey, now: number): Promise<Record<string, string>> {
+    if (key.rpm === null && key.tpm === null) return {};
+    const rows = await this.run(
+      () => this.sql<{ kind: string; level: number; updated_ms: number }[]>`SELECT kind, level, updated_ms
+        FROM buckets WHERE key_id = ${key.id}`,
+    );
+    const level = (kind: string, capacity: number | null) =>
+      capacity === null
+        ? 0
+        : refilledLevel(
+            rows.find((row) => row.kind === kind),
+            capacity,
+            now,
+          );
+    return rateLimitHeaders(key, level("rpm", key.rpm), level("tpm", key.tpm));
+  }
+
+  async completeRequests(entries: readonly { requestId: string; status: number; bytes: number }[]): Promise<void> {
+    if (entries.length === 0) return;
+    const ids = entries.map((entry) => entry.requestId);
+    const statuses = entries.map((entry) => entry.status);
+    const bytes = entries.map((entry) => entry.bytes);
+    // One statement for the whole batch: the rows come in as parallel arrays.
+    await this.run(
+      () => this.sql`UPDATE ledger SET status = CASE WHEN ledger.status = 200 THEN batch.status ELSE ledger.status END,
+          bytes = batch.bytes
+        FROM (SELECT * FROM unnest(${ids}::text[], ${statuses}::int[], ${bytes}::bigint[])
+              AS t(request_id, status, bytes)) AS batch
+        WHERE ledger.request_id = batch.request_id`,
+    );
+  }
+
+  async usage(query: UsageQuery): Promise<UsageLine[]> {
+    const by = query.by.length > 0 ? query.by : (["key"] as const);
+    const selects = by.map((group, index) => `${groupColumns[group]} AS g${index}`).join(", ");
+    const params: (string | number)[] = [query.sinceMs ?? 0, query.untilMs ?? Number.MAX_SAFE_INTEGER];
+    const where = ["time_ms >= $1", "time_ms < $2"];
+    if (query.key !== undefined) {
+      params.push(query.key);
+      where.push("key_name = $3");
+    }
+    const groups = by.map((_, index) => `g${index}`).join(", ");
+    const rows = await this.run(
+      () =>
+        this.sql.unsafe(
+          `SELECT ${selects}, COUNT(*)::float8 AS requests, SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END)::float8 AS errors,
+         SUM(prompt_tokens)::float8 AS prompt_tokens, SUM(completion_tokens)::float8 AS completion_tokens,
+         SUM(cached_tokens)::float8 AS cached_tokens, SUM(cost_usd) AS remote, SUM(local_cost_usd) AS local,
+         SUM(equivalent_usd) AS equivalent, AVG(ttft_ms) AS ttft
+         FROM ledger WHERE ${where.join(" AND ")} GROUP BY ${groups} ORDER BY ${groups}`,
+          params,
+        ) as Promise<Record<string, number | string | null>[]>,
+    );
+    return rows.map((row) => {
+      const remote = Number(row.remote ?? 0);
+      const local = Number(row.local ?? 0);
+      const equivalent = Number(row.equivalent ?? 0);
+      return {
+        group: Object.fromEntries(by.map((group, index) => [group, String(row[`g${index}`])])),
+        requests: Number(row.requests),
+        errors: Number(row.errors ?? 0),
+        promptTokens: Number(row.prompt_tokens ?? 0),
+        completionTokens: Number(row.completion_tokens ?? 0),
+        cachedTokens: Number(row.cached_tokens ?? 0),
+        costUsd: remote + local,
+        remoteCostUsd: remote,
+        localCostUsd: local,
+        equivalentUsd: equivalent,
+        savedUsd: equivalent - local,
+        averageTtftMs: row.ttft === null ? null : Number(row.ttft),
+      };
+    });
+  }
+
+  async ledgerRows(options: { sinceMs?: number; limit?: number } = {}): Promise<LedgerRow[]> {
+    return this.run(
+      () => this.sql<LedgerRow[]>`SELECT request_id AS "requestId", time_ms AS "timeMs", key_id AS "keyId",
+        key_name AS "keyName", api, route, kind, model, provider, prompt_tokens AS "promptTokens",
+        completion_tokens AS "completionTokens", cached_tokens AS "cachedTokens", ttft_ms AS "ttftMs",
+        duration_ms AS "durationMs", status, error_code AS "errorCode", bytes, cost_usd AS "costUsd",
+        local_cost_usd AS "localCostUsd", equivalent_usd AS "equivalentUsd", equivalent_model AS "equivalentModel"
+        FROM ledger WHERE time_ms >= ${options.sinceMs ?? 0} ORDER BY id LIMIT ${options.limit ?? 1_000_000}`,
+    );
+  }
+
+  async sweepOrphans(now: number): Promise<number> {
+    const result = await this.run(
+      () => this.sql`DELETE FROM reservations WHERE created_ms < ${now - RESERVATION_LEASE_MS}`,
+    );
+    return result.count;
+  }
+
+  async expireContent(now: number): Promise<number> {
+    const result = await this.run(
+      () => this.sql`DELETE FROM content WHERE expires_ms IS NOT NULL AND expires_ms <= ${now}`,
+    );
+    return result.count;
+  }
+
+  async appendAudit(entries: readonly { event: AuditEvent; time: string }[]): Promise<void> {
+    if (entries.length === 0) return;
+    await this.run(() =>
+      this.sql.begin(async (tx) => {
+        // The head row (created with the table) is the chain's lock: writers on every replica queue on it.
+        const [head] = await tx<
+          { seq: number; hash: string }[]
+        >`SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE`;
+        const rows = chainRows(head, entries);
+        const last = rows.at(-1)!;
+        await tx`INSERT INTO audit ${tx(rows as unknown as Record<string, postgres.SerializableParameter>[])}`;
+        await tx`UPDATE audit_head SET seq = ${last.seq}, hash = ${last.hash} WHERE id = 1`;
+      }),
+    );
+  }
+
+  async auditList(options: { limit?: number; sinceMs?: number }): Promise<AuditEntry[]> {
+    const rows = await this.run(
+      () => this.sql<AuditRow[]>`SELECT * FROM audit WHERE time >= ${new Date(options.sinceMs ?? 0).toISOString()}
+        ORDER BY seq DESC LIMIT ${options.limit ?? 100}`,
+    );
+    return rows.reverse().map(toEntry);
+  }
+
+  async auditDecision(requestId: string): Promise<Record<string, unknown> | undefined> {
+    const [row] = await this.run(
+      () => this.sql<{ detail: string | null }[]>`SELECT detail FROM audit WHERE request_id = ${requestId}
+        AND action LIKE 'route.%' ORDER BY seq DESC LIMIT 1`,
+    );
+    return row?.detail ? (JSON.parse(row.detail) as Record<string, unknown>) : undefined;
+  }
+
+  async auditVerify(): Promise<AuditVerification> {
+    return this.run(() =>
+      // One snapshot for the rows and the head, so entries appended meanwhile by other replicas do not look like
+      // a broken chain.
+      this.sql.begin("ISOLATION LEVEL REPEATABLE READ READ ONLY", async (tx) => {
+        const verifier = new ChainVerifier();
+        const [head] = await tx<{ seq: number; hash: string }[]>`SELECT seq, hash FROM audit_head WHERE id = 1`;
+        let going = true;
+        for await (const rows of tx<AuditRow[]>`SELECT * FROM audit ORDER BY seq`.cursor(1000)) {
+          for (const row of rows) if (going) going = verifier.add(row);
+          if (!going) break;
+        }
+        return verifier.result(head && head.seq === 0 ? undefined : head);
+      }),
+    );
+  }
+
+  async status(): Promise<StoreStatus> {
+    const [row] = await this.run(
+      () => this.sql<{ version: number }[]>`SELECT version FROM freehold_schema WHERE id = 1`,
+    );
+    return {
+      engine: "postgres",
+      location: redactUrl(this.url),
+      schemaVersion: row?.version ?? 0,
+      latestVersion: postgresMigrations.length,
+    };
+  }
+
+  /** The raw connection pool, for `freehold db migrate --to` (bulk copy) and tests. */
+  get connection(): Sql {
+    return this.sql;
+  }
+
+  async close(): Promise<void> {
+    await this.sql.end({ timeout: 5 });
+  }
+}
