@@ -428,7 +428,7 @@ export async function startServer(
   freehold: Freehold,
   options: { insecureNoAuth?: boolean } = {},
 ): Promise<RunningServer> {
-  if (!isLoopbackHost(freehold.config.host) && !freehold.control.requiresKeys() && !options.insecureNoAuth)
+  if (!isLoopbackHost(freehold.config.host) && !(await freehold.control.requiresKeys()) && !options.insecureNoAuth)
     throw new FreeholdError(
       `refusing to listen on ${freehold.config.host} with no API keys: anyone who can reach this address could use it. Create a key first (freehold keys create --name NAME --admin), or pass --insecure-no-auth if the network is trusted`,
       { code: "no_keys_on_public_address", status: 400, type: "invalid_request_error" },
