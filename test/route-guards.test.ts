@@ -5,13 +5,11 @@ import { after, before, describe, test } from "node:test";
 import { serve } from "@hono/node-server";
 import type { Hono } from "hono";
 import { ControlPlane } from "../src/control/controlPlane.js";
-import { httpFacade } from "../src/control/httpFacade.js";
-import type { ModelCatalog, ModelControl, ModelSupply } from "../src/core/catalog.js";
-import { FreeholdError } from "../src/core/errors.js";
-import type { Gateway } from "../src/gateway/gateway.js";
-import { type AppEnv, type AppOptions, createApp } from "../src/http/app.js";
+import type { ModelCatalog } from "../src/core/catalog.js";
+import type { AppEnv } from "../src/http/app.js";
 import { type Access, declarationOf, isAppWide } from "../src/http/guard.js";
 import { temporaryDirectory } from "./helpers/paths.js";
+import { buildApp, concrete, reached, recorder, routesOf } from "./helpers/stubApp.js";
 
 /**
  * The standing authorization suite (issue 13 item 1). Who may call each route is declared on the route
@@ -51,75 +49,6 @@ const expected: Record<string, Access> = {
   "POST /admin/keys/:id/revoke": "admin",
   "GET /admin/audit": "admin",
 };
-
-/** Every call that reaches a dependency behind a route (model store, engine, hub, admin use cases) is recorded. */
-const reached: string[] = [];
-
-function recorder<T>(name: string, answer?: (property: string) => unknown): T {
-  return new Proxy(
-    {},
-    {
-      get(_, property) {
-        if (property === "then" || typeof property === "symbol") return undefined;
-        return (..._args: unknown[]) => {
-          reached.push(`${name}.${property}`);
-          if (answer) return answer(property);
-          // A FreeholdError, so the app answers 500 without logging a stack for each of thousands of calls.
-          throw new FreeholdError(`stub ${name}.${property} reached`, {
-            code: "stub_reached",
-            status: 500,
-            type: "server_error",
-          });
-        };
-      },
-    },
-  ) as T;
-}
-
-function buildApp(control: ControlPlane, overrides: Partial<AppOptions> = {}): Hono<AppEnv> {
-  const facade = httpFacade(control);
-  return createApp({
-    gateway: recorder<Gateway>("gateway"),
-    health: recorder("health", () => ({ ready: true, status: "ok", detail: {} })),
-    loadedModels: recorder("loadedModels", () => []),
-    models: recorder<ModelControl>("models"),
-    catalog: recorder<ModelCatalog>("catalog"),
-    supply: recorder<ModelSupply>("supply"),
-    decisions: recorder("decisions", () => undefined),
-    version: "0.0.0-test",
-    listenHost: "127.0.0.1",
-    allowedHosts: [],
-    maxBodyBytes: 1 << 20,
-    control: {
-      ...facade,
-      metrics: recorder("metrics", () => Promise.resolve("")),
-      admin: recorder("admin", (property) =>
-        property === "listKeys" ? [] : { data: [], csv: () => "", entries: [], verification: {} },
-      ),
-    },
-    ...overrides,
-  });
-}
-
-interface Route {
-  method: string;
-  path: string;
-}
-
-/** The routes an app registers (one per method and path, app-wide middleware left out). */
-function routesOf(app: Hono<AppEnv>): Route[] {
-  const seen = new Map<string, Route>();
-  for (const route of app.routes) {
-    if (isAppWide(route.handler)) continue;
-    seen.set(`${route.method} ${route.path}`, { method: route.method, path: route.path });
-  }
-  return [...seen.values()];
-}
-
-/** A concrete path for a route pattern (`:id{.+}` → a value). */
-function concrete(pattern: string): string {
-  return pattern.replace(/:(\w+)(\{[^}]*\})?/g, "stories");
-}
 
 const encodeLetter = (letter: string, upper: boolean) => {
   const hex = letter.charCodeAt(0).toString(16);

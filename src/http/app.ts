@@ -20,6 +20,7 @@ import { registerOllamaRoutes } from "./ollama/routes.js";
 import { openAIErrorBody } from "./openai/errors.js";
 import { registerResponsesRoutes } from "./openai/responses.js";
 import { registerOpenAIRoutes } from "./openai/routes.js";
+import { assertJsonBody, registerOriginMiddleware } from "./origins.js";
 import { parseBody } from "./validate.js";
 
 const unloadSchema = z.object({ model: z.string().min(1).max(512) });
@@ -43,6 +44,8 @@ export interface AppOptions {
   /** The address the server listens on (decides which Host headers are ours). */
   listenHost: string;
   allowedHosts: readonly string[];
+  /** Web origins beyond loopback whose pages may call the API (FREEHOLD_ORIGINS); others are refused (origins.ts). */
+  allowedOrigins?: readonly string[];
   maxBodyBytes: number;
   /** Aborted when the server gives up on in-flight requests (shutdown after the drain timeout). */
   shutdownSignal?: AbortSignal;
@@ -185,17 +188,21 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
       c.header("x-request-id", requestId);
       let parsed: Promise<unknown> | undefined;
       c.set("json", () => {
-        parsed ??= readBody(c.req.raw, options.maxBodyBytes, tooLarge).then((text) => {
-          try {
-            return JSON.parse(text) as unknown;
-          } catch {
-            throw new InvalidRequestError(
-              "We could not parse the JSON body of your request: it is not valid JSON. Send a JSON object with Content-Type: application/json.",
-              null,
-              "invalid_json",
-            );
-          }
-        });
+        // Every route that reads a JSON body comes through here: the body's declared type is checked first.
+        parsed ??= Promise.resolve()
+          .then(() => assertJsonBody(c.req.raw.headers))
+          .then(() => readBody(c.req.raw, options.maxBodyBytes, tooLarge))
+          .then((text) => {
+            try {
+              return JSON.parse(text) as unknown;
+            } catch {
+              throw new InvalidRequestError(
+                "We could not parse the JSON body of your request: it is not valid JSON. Send a JSON object with Content-Type: application/json.",
+                null,
+                "invalid_json",
+              );
+            }
+          });
         return parsed;
       });
       let ended = false;
@@ -221,6 +228,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   );
 
   if (options.control) registerReportingMiddleware(app, options.control);
+  registerOriginMiddleware(app, options.allowedOrigins ?? []);
   registerAccessMiddleware(app, options.control);
 
   function tooLarge() {
