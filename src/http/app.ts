@@ -256,6 +256,18 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     const health = options.health.health();
     return c.json({ status: health.status, ...health.detail }, health.ready ? 200 : 503);
   });
+  // Readiness beside liveness: a load balancer sends traffic only to replicas whose control plane answers at the
+  // current schema (a replica without its database would refuse every request anyway, with 503s).
+  app.get("/ready", guard("public"), async (c) => {
+    if (!options.control) return c.json({ status: "ready", database: null });
+    try {
+      const store = await options.control.ready();
+      return c.json({ status: "ready", database: { engine: store.engine, schema_version: store.schemaVersion } });
+    } catch (error) {
+      c.header("Retry-After", "1");
+      return c.json({ status: "not-ready", reason: error instanceof Error ? error.message : String(error) }, 503);
+    }
+  });
   app.get("/", guard("public"), (c) => c.text("freehold is running"));
 
   registerOpenAIRoutes(app, options.gateway);

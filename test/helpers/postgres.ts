@@ -78,6 +78,7 @@ export async function startPostgres(): Promise<TestPostgres> {
     "start",
   ]);
   const created = new Set<string>();
+  let stopped = false;
   return {
     database(name: string): string {
       if (!/^[a-z][a-z0-9_]{0,40}$/.test(name)) throw new Error(`bad test database name ${name}`);
@@ -88,6 +89,8 @@ export async function startPostgres(): Promise<TestPostgres> {
       return `postgres://freehold@127.0.0.1:${port}/${name}`;
     },
     stop() {
+      if (stopped) return;
+      stopped = true;
       try {
         run("pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"]);
       } finally {

@@ -4,6 +4,7 @@ import { registerAudit } from "./audit.js";
 import { registerConfig } from "./config.js";
 import { registerCp } from "./cp.js";
 import { registerCreate } from "./create.js";
+import { registerDb } from "./db.js";
 import { registerDoctor } from "./doctor.js";
 import { registerEval } from "./eval.js";
 import { registerExplain } from "./explain.js";
@@ -44,6 +45,7 @@ export const commands: RegisterCommand[] = [
   registerKeys,
   registerUsage,
   registerAudit,
+  registerDb,
   registerConfig,
   registerExplain,
   registerDoctor,
