@@ -42,7 +42,10 @@ async function freePort(): Promise<number> {
   });
 }
 
-export async function startPostgres(): Promise<TestPostgres> {
+/** `fsync`, `synchronousCommit`: PostgreSQL's durability settings (benchmarks); tests turn fsync off for speed. */
+export async function startPostgres(
+  options: { fsync?: boolean; synchronousCommit?: boolean } = {},
+): Promise<TestPostgres> {
   if (!bin) throw new Error(String(postgresMissing));
   const folder = mkdtempSync(join(tmpdir(), "freehold-pg-"));
   const data = join(folder, "data");
@@ -74,7 +77,7 @@ export async function startPostgres(): Promise<TestPostgres> {
     "-t",
     "60",
     "-o",
-    `-p ${port} -k ${folder} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`,
+    `-p ${port} -k ${folder} -c listen_addresses=127.0.0.1 -c fsync=${options.fsync ? "on" : "off"} -c synchronous_commit=${options.synchronousCommit === false ? "off" : "on"} -c max_connections=200`,
     "start",
   ]);
   const created = new Set<string>();
