@@ -212,23 +212,17 @@ export class PostgresStore implements ControlStore {
     return this.getKey(key.id);
   }
 
-  /** Locks the key's row for the transaction and returns its limits as they are now. */
-  private async lockKey(tx: Tx, keyId: string): Promise<KeyRecord> {
-    const [row] = await tx<KeyRow[]>`SELECT * FROM keys WHERE id = ${keyId} FOR UPDATE`;
-    if (!row) throw new AuthenticationError("Incorrect API key provided: no such key on this server.");
-    return toRecord(row);
-  }
-
   async reserve(key: QuotaKey, request: ReserveRequest, now: number): Promise<Reservation> {
     return this.run(() =>
       this.sql.begin(async (tx) => {
         // The row lock orders this key's admissions and settlements across replicas; the limits are re-read under
         // it, so a key revoked or changed on another replica counts from this request on.
-        const current = await this.lockKey(tx, key.id);
-        if (current.revokedAt) throw new AuthenticationError(`The API key ${current.name} was revoked.`, "key_revoked");
         const day = utcDayPeriod(now);
         const month = utcMonthPeriod(now);
-        const [state] = await tx<
+        // Sent together (one round trip), run in order: the state query starts, and takes its snapshot, only once
+        // the lock is held, so it sees every settlement committed before.
+        const locked = tx<KeyRow[]>`SELECT * FROM keys WHERE id = ${key.id} FOR UPDATE`.execute();
+        const read = tx<
           {
             tokens: number;
             usd: number;
@@ -253,7 +247,11 @@ export class PostgresStore implements ControlStore {
             (SELECT level FROM buckets WHERE key_id = ${key.id} AND kind = 'rpm') AS rpm_level,
             (SELECT updated_ms::float8 FROM buckets WHERE key_id = ${key.id} AND kind = 'rpm') AS rpm_ms,
             (SELECT level FROM buckets WHERE key_id = ${key.id} AND kind = 'tpm') AS tpm_level,
-            (SELECT updated_ms::float8 FROM buckets WHERE key_id = ${key.id} AND kind = 'tpm') AS tpm_ms`;
+            (SELECT updated_ms::float8 FROM buckets WHERE key_id = ${key.id} AND kind = 'tpm') AS tpm_ms`.execute();
+        const [[keyRow], [state]] = await Promise.all([locked, read]);
+        if (!keyRow) throw new AuthenticationError("Incorrect API key provided: no such key on this server.");
+        const current = toRecord(keyRow);
+        if (current.revokedAt) throw new AuthenticationError(`The API key ${current.name} was revoked.`, "key_revoked");
         const bucket = (level: number | null, ms: number | null) =>
           level === null || ms === null ? undefined : { level, updated_ms: ms };
         const quotaState: QuotaState = {
@@ -323,35 +321,38 @@ export class PostgresStore implements ControlStore {
     const tokens = row.promptTokens + row.completionTokens;
     await this.run(() =>
       this.sql.begin(async (tx) => {
-        const current = await this.lockKey(tx, key.id);
-        const writes: Promise<unknown>[] = [
-          tx`DELETE FROM reservations WHERE id = ${reservation.id}`,
-          insertLedger(tx),
+        // Pipelined like reserve: the lock, then the bucket read and the writes, sent in one round trip and run in
+        // that order (so the bucket is read under the lock).
+        const first = Promise.all([
+          tx<KeyRow[]>`SELECT * FROM keys WHERE id = ${key.id} FOR UPDATE`.execute(),
+          tx<{ level: number; updated_ms: number }[]>`SELECT level, updated_ms FROM buckets
+            WHERE key_id = ${key.id} AND kind = 'tpm'`.execute(),
+          tx`DELETE FROM reservations WHERE id = ${reservation.id}`.execute(),
+          insertLedger(tx).execute(),
           tx`INSERT INTO usage_totals (key_id, period, tokens, cost_usd)
              VALUES (${key.id}, ${utcDayPeriod(now)}, ${tokens}, ${row.costUsd}),
                     (${key.id}, ${utcMonthPeriod(now)}, ${tokens}, ${row.costUsd})
              ON CONFLICT (key_id, period) DO UPDATE SET tokens = usage_totals.tokens + excluded.tokens,
-               cost_usd = usage_totals.cost_usd + excluded.cost_usd`,
-        ];
-        if (current.tpm !== null) {
-          const [bucket] = await tx<{ level: number; updated_ms: number }[]>`SELECT level, updated_ms FROM buckets
-            WHERE key_id = ${key.id} AND kind = 'tpm'`;
-          const level = refilledLevel(bucket, current.tpm, now);
-          writes.push(
-            this.saveBucket(tx, key.id, "tpm", Math.min(current.tpm, level + reservation.tokens - tokens), now),
-          );
-        }
-        if (content)
-          writes.push(tx`INSERT INTO content (request_id, key_id, time_ms, expires_ms, request, response)
+               cost_usd = usage_totals.cost_usd + excluded.cost_usd`.execute(),
+          ...(content
+            ? [
+                tx`INSERT INTO content (request_id, key_id, time_ms, expires_ms, request, response)
             VALUES (${row.requestId}, ${content.keyId}, ${now}, ${content.expiresMs}, ${JSON.stringify(content.request)},
               ${content.response})
             ON CONFLICT (request_id) DO UPDATE SET key_id = excluded.key_id, time_ms = excluded.time_ms,
-              expires_ms = excluded.expires_ms, request = excluded.request, response = excluded.response`);
-        await Promise.all(writes);
+              expires_ms = excluded.expires_ms, request = excluded.request, response = excluded.response`.execute(),
+              ]
+            : []),
+        ]);
+        const [[keyRow], [bucket]] = await first;
+        const tpm = keyRow?.tpm ?? null;
+        if (tpm !== null) {
+          const level = refilledLevel(bucket, tpm, now);
+          await this.saveBucket(tx, key.id, "tpm", Math.min(tpm, level + reservation.tokens - tokens), now);
+        }
       }),
     );
   }
-
   async rateLimitHeaders(key: QuotaKey, now: number): Promise<Record<string, string>> {
     if (key.rpm === null && key.tpm === null) return {};
     const rows = await this.run(
