@@ -19,6 +19,8 @@ import { buildApp, concrete, reached, recorder, routesOf } from "./helpers/stubA
 const expected: Record<string, Access> = {
   "GET /": "public",
   "GET /health": "public",
+  // Readiness for load balancers (issue 17): whether the control plane answers, nothing about keys or models.
+  "GET /ready": "public",
   "GET /api/version": "public",
   "POST /v1/chat/completions": "key",
   "POST /v1/completions": "key",
