@@ -2,6 +2,7 @@ import type { Context, Hono } from "hono";
 import type { CallerKey } from "../core/context.js";
 import { PermissionError, RateLimitError } from "../core/errors.js";
 import type { AppEnv } from "./app.js";
+import { isConsolePath } from "./console.js";
 import type { HttpControl } from "./control.js";
 import type { NodeResponse } from "./nodeResponse.js";
 
@@ -150,7 +151,7 @@ export function registerControlMiddleware(app: Hono<AppEnv>, control: HttpContro
 
   app.use("*", async (c, next) => {
     const context = c.get("context");
-    if (openPaths.has(context.route)) return next();
+    if (openPaths.has(context.route) || isConsolePath(context.route)) return next();
     const key = control.authenticate(presentedSecret(c.req.raw.headers));
     if (key) context.key = key;
     if (isAdminRoute(c.req.method, context.route) && control.requiresKeys() && !key?.admin)
