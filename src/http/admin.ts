@@ -61,8 +61,16 @@ const listSchema = z.object({ limit: z.coerce.number().int().min(1).max(1000).op
 
 /** The API's snake_case key fields as the control plane's KeyChanges (absent fields stay absent: unchanged). */
 function keyChanges(body: z.infer<typeof keyUpdateSchema>): KeyChanges {
-  const { max_concurrent, daily_tokens, monthly_tokens, budget_usd, local_only, store_content, content_retention_days, ...rest } =
-    body;
+  const {
+    max_concurrent,
+    daily_tokens,
+    monthly_tokens,
+    budget_usd,
+    local_only,
+    store_content,
+    content_retention_days,
+    ...rest
+  } = body;
   return {
     ...rest,
     ...(max_concurrent !== undefined ? { maxConcurrent: max_concurrent } : {}),
@@ -143,6 +151,8 @@ export function registerAdminRoutes(app: Hono<AppEnv>, control: HttpControl, sou
         type: "not_found_error",
       });
     // The report is self-contained (inline CSS and SVG, no scripts): a sandboxing CSP keeps it that way.
-    return c.html(html, 200, { "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox" });
+    return c.html(html, 200, {
+      "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox",
+    });
   });
 }
