@@ -63,6 +63,7 @@ describe("the web console", { skip: storiesModelMissing }, () => {
   let admin: string;
   let plain: string;
   let browser: Browser;
+  let evaluation: ReturnType<typeof runCli>;
 
   const createKey = async (args: string[]) => {
     const result = await runCli(["keys", "create", ...args], { env: { FREEHOLD_HOME: server.home } });
@@ -85,7 +86,9 @@ describe("the web console", { skip: storiesModelMissing }, () => {
     hub = await startFakeHub({
       "owner/tiny-GGUF": {
         // Not byte-identical to the imported stories model: the store shares identical blobs and would skip the download.
-        files: [{ path: "tiny-Q4_K_M.gguf", bytes: Buffer.concat([readFileSync(storiesModelPath), Buffer.alloc(4096)]) }],
+        files: [
+          { path: "tiny-Q4_K_M.gguf", bytes: Buffer.concat([readFileSync(storiesModelPath), Buffer.alloc(4096)]) },
+        ],
         slow: { chunkBytes: 64 * 1024, delayMs: 60 },
       },
     });
@@ -107,6 +110,28 @@ describe("the web console", { skip: storiesModelMissing }, () => {
     });
     admin = await createKey(["--name", "ops", "--admin"]);
     plain = await createKey(["--name", "reader"]);
+    // An evaluation run for the Evaluations page, recorded by the CLI while the other tests run (it loads its own
+    // copy of the model, which takes a while on two cores).
+    const suite = join(directory.path, "suite.yaml");
+    writeFileSync(
+      suite,
+      [
+        "name: console-check",
+        "defaults: { temperature: 0, max_tokens: 8 }",
+        "cases:",
+        "  - id: short",
+        "    prompt: Once upon a time",
+        "    assert: [{ type: max-tokens, value: 8 }]",
+        "  - id: dragon",
+        "    prompt: Once upon a time",
+        "    assert: [{ type: contains, value: dragon }]",
+        "",
+      ].join("\n"),
+    );
+    evaluation = runCli(["eval", suite, "--models", "stories"], {
+      env: { FREEHOLD_HOME: server.home },
+      timeoutMs: 90_000,
+    });
     assert.ok(existsSync(chromium), `Chromium is missing at ${chromium}: install it (apt-get install -y chromium)`);
     const { chromium: launcher } = await import("playwright-core");
     browser = await launcher.launch({
@@ -332,7 +357,9 @@ describe("the web console", { skip: storiesModelMissing }, () => {
         [[["cloud", "closed", true]], [["local", "closed", true]]],
       );
       assert.equal((await get("/admin/routes?limit=0", admin)).status, 400);
-      assert.deepEqual(((await (await get("/admin/evals", admin)).json()) as { data: unknown[] }).data, []);
+      const evals = await get("/admin/evals", admin);
+      assert.equal(evals.status, 200);
+      assert.ok(Array.isArray(((await evals.json()) as { data: unknown[] }).data));
       const missing = await get("/admin/evals/run_nothing/report", admin);
       assert.equal(missing.status, 404);
       assert.match(JSON.stringify(await missing.json()), /GET \/admin\/evals lists them/);
@@ -356,7 +383,9 @@ describe("the web console", { skip: storiesModelMissing }, () => {
         { model: "stories", messages: [{ role: "user", content: "Once upon a time" }], max_tokens: 10, temperature: 0 },
         { headers: { authorization: `Bearer ${admin}` } },
       );
-      return ((await response.json()) as { choices: { message: { content: string } }[] }).choices[0]!.message.content.trim();
+      return (
+        (await response.json()) as { choices: { message: { content: string } }[] }
+      ).choices[0]!.message.content.trim();
     };
     const go = async (name: string) => {
       await page.getByRole("navigation", { name: "Console" }).getByRole("link", { name, exact: true }).click();
@@ -401,7 +430,10 @@ describe("the web console", { skip: storiesModelMissing }, () => {
       await page.getByRole("button", { name: "Send" }).click();
       const stats = page.locator(".playground > .stats");
       await stats.waitFor({ timeout: 20_000 });
-      assert.match(await stats.innerText(), /TTFT \d+ ms · [\d.]+ tokens\/s · latency \d+ ms · \d+ prompt \+ \d+ completion/);
+      assert.match(
+        await stats.innerText(),
+        /TTFT \d+ ms · [\d.]+ tokens\/s · latency \d+ ms · \d+ prompt \+ \d+ completion/,
+      );
       // At temperature 0 the streamed answer is the one the API gives whole.
       const expected = await referenceAnswer();
       assert.ok(expected.length > 0);
@@ -526,9 +558,19 @@ describe("the web console", { skip: storiesModelMissing }, () => {
       await page.getByRole("alert").filter({ hasText: "No routing decision is kept" }).waitFor();
     });
 
-    test("evaluations: the empty state says how to record a run", async () => {
+    test("evaluations: a run's pass rate with its interval, and its HTML report opened in a sandboxed frame", async () => {
       await go("Evaluations");
-      await page.getByText("No evaluation runs yet").waitFor();
+      const evaluated = await evaluation;
+      assert.ok(evaluated.code === 0 || evaluated.code === 1, evaluated.stderr);
+      await page.reload();
+      const runs = page.getByRole("table", { name: "Evaluation runs" });
+      const row = runs.getByRole("row").filter({ hasText: "console-check" });
+      await row.waitFor();
+      assert.match(await row.innerText(), /stories(:latest)?: 50% \(\d+%–\s*\d+%\)/);
+      await row.getByRole("button", { name: /^Open report of / }).click();
+      const frame = page.frameLocator("iframe[title^='Evaluation report']");
+      await frame.getByText("console-check").first().waitFor();
+      assert.equal(await page.locator("iframe.report").getAttribute("sandbox"), "", "no scripts, no same-origin");
       await shot("evaluations");
     });
 

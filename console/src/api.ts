@@ -90,5 +90,11 @@ export const formatBytes = (bytes: number) =>
       ? `${(bytes / 1e6).toFixed(1)} MB`
       : `${(bytes / 1e3).toFixed(0)} KB`;
 
-export const formatUsd = (value: number) =>
-  value === 0 ? "$0" : Math.abs(value) >= 0.01 ? `$${value.toFixed(2)}` : `$${value.toPrecision(2)}`;
+/** Dollars with two significant digits for fractions of a cent (local answers cost millionths), never "1e-7". */
+export const formatUsd = (value: number) => {
+  if (value === 0) return "$0";
+  const sign = value < 0 ? "-" : "";
+  const size = Math.abs(value);
+  const digits = size >= 0.01 ? 2 : Math.min(12, 1 - Math.floor(Math.log10(size)));
+  return `${sign}$${size.toFixed(digits)}`;
+};

@@ -13,6 +13,8 @@ interface Stats {
   completionTokens: number | null;
   tokensPerSecond: number | null;
   costUsd: number | null;
+  /** What the same tokens would have cost on the paid equivalent (local answers). */
+  equivalentUsd: number | null;
   requestId: string | null;
 }
 
@@ -83,22 +85,28 @@ async function streamChat(
     tokensPerSecond:
       usage && usage.completion_tokens > 1 && generating > 0 ? (usage.completion_tokens - 1) / generating : null,
     costUsd: null,
+    equivalentUsd: null,
     requestId: response.headers.get("x-request-id"),
   };
 }
 
-/** The ledger's cost of one request (it is written as the stream ends: ask twice if the first is too early). */
-async function costOf(requestId: string | null): Promise<number | null> {
-  if (!requestId) return null;
+/**
+ * The ledger's cost of one request: the provider's price plus electricity for local work, and the paid equivalent.
+ * The row is written as the stream ends, so a first ask can be early: ask a few times.
+ */
+async function costOf(requestId: string | null): Promise<Pick<Stats, "costUsd" | "equivalentUsd">> {
+  if (!requestId) return { costUsd: null, equivalentUsd: null };
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      const row = await getJson<{ costUsd: number }>(`/freehold/requests/${encodeURIComponent(requestId)}`);
-      return row.costUsd;
+      const row = await getJson<{ costUsd: number; localCostUsd: number; equivalentUsd: number }>(
+        `/freehold/requests/${encodeURIComponent(requestId)}`,
+      );
+      return { costUsd: row.costUsd + row.localCostUsd, equivalentUsd: row.equivalentUsd || null };
     } catch {
       await new Promise((resolve) => setTimeout(resolve, 150));
     }
   }
-  return null;
+  return { costUsd: null, equivalentUsd: null };
 }
 
 function StatsLine(props: { stats: Stats | null }) {
@@ -110,6 +118,7 @@ function StatsLine(props: { stats: Stats | null }) {
     `latency ${Math.round(s.totalMs)} ms`,
     `${s.promptTokens ?? "?"} prompt + ${s.completionTokens ?? "?"} completion tokens`,
     `cost ${s.costUsd === null ? "—" : formatUsd(s.costUsd)}`,
+    ...(s.equivalentUsd !== null ? [`paid equivalent ${formatUsd(s.equivalentUsd)}`] : []),
   ];
   return <p class="stats">{parts.join(" · ")}</p>;
 }
@@ -175,7 +184,7 @@ export function Playground() {
         answer += text;
         setTurns([...history, { role: "assistant", content: answer }]);
       });
-      setStats({ ...measured, costUsd: await costOf(measured.requestId) });
+      setStats({ ...measured, ...(await costOf(measured.requestId)) });
     } catch (failure) {
       setError(errorText(failure));
     } finally {
@@ -202,7 +211,7 @@ export function Playground() {
           const measured = await streamChat(name, [{ role: "user", content: message }], settings, signal, (text) =>
             update(index, { text: sides[index]!.text + text }),
           );
-          update(index, { stats: { ...measured, costUsd: await costOf(measured.requestId) } });
+          update(index, { stats: { ...measured, ...(await costOf(measured.requestId)) } });
         } catch (failure) {
           update(index, { error: errorText(failure) });
         }

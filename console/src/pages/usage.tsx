@@ -15,17 +15,31 @@ interface Line {
 }
 
 const ranges = [
-  { value: "24h", label: "Last 24 hours", bucket: "hour" },
-  { value: "7d", label: "Last 7 days", bucket: "day" },
-  { value: "30d", label: "Last 30 days", bucket: "day" },
+  { value: "24h", label: "Last 24 hours", bucket: "hour", buckets: 24 },
+  { value: "7d", label: "Last 7 days", bucket: "day", buckets: 7 },
+  { value: "30d", label: "Last 30 days", bucket: "day", buckets: 30 },
 ] as const;
 
 /** A bucket label ("2026-11-30T04:00Z" or "2026-11-30") as seconds since the epoch, for uPlot's time axis. */
 const bucketSeconds = (label: string) =>
   Date.parse(label.length === 10 ? `${label}T00:00:00Z` : label.replace("Z", ":00Z")) / 1000;
 
+/**
+ * Every bucket of the range, oldest first, with the ledger's totals where it has a line and zero where it has none
+ * (the ledger only groups hours or days that saw traffic; a chart needs the quiet ones too).
+ */
+function series(lines: Line[], bucket: "hour" | "day", count: number, pick: ((line: Line) => number)[]): number[][] {
+  const step = bucket === "hour" ? 3600 : 86400;
+  const last = Math.floor(Date.now() / 1000 / step) * step;
+  const times = Array.from({ length: count }, (_, index) => last - (count - 1 - index) * step);
+  const byTime = new Map(lines.map((line) => [bucketSeconds(line.group[bucket]!), line]));
+  return [times, ...pick.map((value) => times.map((time) => (byTime.has(time) ? value(byTime.get(time)!) : 0)))];
+}
+
+const usdAxis = (values: number[]) => values.map((value) => formatUsd(value));
+
 /** A uPlot chart inside a figure that carries its accessible name (a canvas has none of its own). */
-function Chart(props: { title: string; series: { label: string; color: string }[]; data: number[][] }) {
+function Chart(props: { title: string; series: { label: string; color: string }[]; data: number[][]; usd?: boolean }) {
   const box = useRef<HTMLDivElement>(null);
   useEffect(() => {
     if (!box.current) return;
@@ -37,7 +51,7 @@ function Chart(props: { title: string; series: { label: string; color: string }[
           {},
           ...props.series.map((s) => ({ label: s.label, stroke: s.color, width: 2, points: { show: true } })),
         ],
-        axes: [{}, { size: 60 }],
+        axes: [{}, { size: 90, ...(props.usd ? { values: (_: uPlot, splits: number[]) => usdAxis(splits) } : {}) }],
       },
       props.data as uPlot.AlignedData,
       box.current,
@@ -57,7 +71,7 @@ export function Usage(props: { admin: boolean }) {
   const [overTime, setOverTime] = useState<Line[]>([]);
   const [table, setTable] = useState<Line[]>([]);
   const [error, setError] = useState<string | null>(null);
-  const bucket = ranges.find((r) => r.value === range)!.bucket;
+  const { bucket, buckets } = ranges.find((r) => r.value === range)!;
 
   useEffect(() => {
     setError(null);
@@ -72,9 +86,8 @@ export function Usage(props: { admin: boolean }) {
       .catch((failure) => setError(errorText(failure)));
   }, [range]);
 
-  const times = overTime.map((line) => bucketSeconds(line.group[bucket]!));
-  const tokens = [times, overTime.map((l) => l.promptTokens), overTime.map((l) => l.completionTokens)];
-  const cost = [times, overTime.map((l) => l.costUsd), overTime.map((l) => l.equivalentUsd)];
+  const tokens = series(overTime, bucket, buckets, [(l) => l.promptTokens, (l) => l.completionTokens]);
+  const cost = series(overTime, bucket, buckets, [(l) => l.costUsd, (l) => l.equivalentUsd]);
 
   const download = async () => {
     try {
@@ -136,6 +149,7 @@ export function Usage(props: { admin: boolean }) {
               { label: "Paid equivalent (USD)", color: "#9333ea" },
             ]}
             data={cost}
+            usd
           />
         </>
       )}
