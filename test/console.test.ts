@@ -108,8 +108,6 @@ describe("the web console", { skip: storiesModelMissing }, () => {
       args: ["--config", config],
       env: { HF_ENDPOINT: hub.url },
     });
-    admin = await createKey(["--name", "ops", "--admin"]);
-    plain = await createKey(["--name", "reader"]);
     // An evaluation run for the Evaluations page, recorded by the CLI while the other tests run (it loads its own
     // copy of the model, which takes a while on two cores).
     const suite = join(directory.path, "suite.yaml");
@@ -148,7 +146,24 @@ describe("the web console", { skip: storiesModelMissing }, () => {
     directory.dispose();
   });
 
+  test("with no keys on a loopback server the console opens without a sign-in", async () => {
+    const page = await browser.newPage();
+    try {
+      await page.goto(`${server.url}/console/`);
+      await page.getByRole("navigation", { name: "Console" }).getByRole("link", { name: "Keys" }).waitFor();
+      await page.getByText("open loopback server").waitFor();
+      assert.equal(await page.getByLabel("API key").count(), 0);
+    } finally {
+      await page.close();
+    }
+  });
+
   describe("serving", () => {
+    before(async () => {
+      admin = await createKey(["--name", "ops", "--admin"]);
+      plain = await createKey(["--name", "reader"]);
+    });
+
     test("/console redirects to /console/, which is HTML under a strict CSP, with no key needed", async () => {
       const redirect = await rawGet(server.url, "/console?x=1");
       assert.equal(redirect.status, 301);
@@ -476,6 +491,15 @@ describe("the web console", { skip: storiesModelMissing }, () => {
       assert.match(await row.innerText(), /30 rpm/);
       await shot("keys");
       await page.getByRole("button", { name: "Done" }).click();
+      await page.getByRole("button", { name: "Edit limits of reader" }).click();
+      const limits = page.getByRole("form", { name: "Limits of reader" });
+      await limits.getByLabel("Tokens per minute").fill("5000");
+      await limits.getByRole("button", { name: "Save" }).click();
+      await page.getByRole("row").filter({ hasText: "reader" }).getByText("5000 tpm").waitFor();
+      const reader = ((await (await get("/admin/keys", admin)).json()) as { data: { name: string; tpm: number }[] })
+        .data;
+      assert.equal(reader.find((key) => key.name === "reader")?.tpm, 5000);
+      await send("PATCH", "/admin/keys/reader", { tpm: null }, admin);
       await page.getByRole("button", { name: "Revoke ci-bot" }).click();
       await page.getByRole("button", { name: "Revoke ci-bot" }).waitFor({ state: "detached" });
       assert.equal((await get("/v1/models", secret)).status, 401, "the revoked key no longer works");
@@ -542,6 +566,16 @@ describe("the web console", { skip: storiesModelMissing }, () => {
       page.once("dialog", (dialog) => void dialog.accept());
       await page.getByRole("button", { name: `Remove ${name}` }).click();
       await pulled.waitFor({ state: "detached" });
+      // Load a model, see it with its memory and slots, unload it.
+      await page.getByRole("button", { name: "Load stories-b:latest" }).click();
+      const loaded = page
+        .getByRole("region", { name: "Loaded models" })
+        .getByRole("row")
+        .filter({ hasText: "stories-b" });
+      await loaded.waitFor({ timeout: 20_000 });
+      assert.match(await loaded.innerText(), /stories-b:latest\s+[\d.]+ [KMG]B\s+\w+\s+\d+/);
+      await page.getByRole("button", { name: "Unload stories-b:latest" }).click();
+      await loaded.waitFor({ state: "detached", timeout: 20_000 });
     });
 
     test("routes: targets with health and breaker state, and why a request went where it did", async () => {
