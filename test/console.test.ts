@@ -391,7 +391,7 @@ describe("the web console", { skip: storiesModelMissing }, () => {
       mkdirSync(folder, { recursive: true });
       writeFileSync(join(folder, `${name}.png`), bytes);
     };
-    const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    const literally = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
     const referenceAnswer = async () => {
       const response = await postJson(
         `${server.url}/v1/chat/completions`,
@@ -431,8 +431,8 @@ describe("the web console", { skip: storiesModelMissing }, () => {
       const nav = page.getByRole("navigation", { name: "Console" });
       for (const name of ["Playground", "Models", "Usage", "Keys", "Audit", "Routes", "Evaluations"])
         await nav.getByRole("link", { name, exact: true }).waitFor();
-      assert.equal(await page.evaluate(() => document.cookie), "", "no cookie");
-      assert.equal(await page.evaluate(() => sessionStorage.getItem("freehold.key")), admin);
+      assert.equal(await page.evaluate("document.cookie"), "", "no cookie");
+      assert.equal(await page.evaluate("sessionStorage.getItem('freehold.key')"), admin);
     });
 
     test("the playground streams an answer from stories260K with TTFT and tokens/s", async () => {
@@ -466,7 +466,7 @@ describe("the web console", { skip: storiesModelMissing }, () => {
       const paid = page.getByRole("region", { name: "Answer from paid" });
       await local.getByText(/cost (\$|—)/).waitFor({ timeout: 20_000 });
       await paid.getByText(/cost (\$|—)/).waitFor();
-      assert.match(await local.locator(".answer").innerText(), new RegExp(escape(await referenceAnswer())));
+      assert.match(await local.locator(".answer").innerText(), new RegExp(literally(await referenceAnswer())));
       assert.equal(await paid.locator(".answer").innerText(), "A paid model's answer, in several words.");
       assert.match(await local.innerText(), /latency \d+ ms · \d+ prompt \+ 10 completion tokens · cost \$/);
       assert.match(await paid.innerText(), /7 prompt \+ \d+ completion tokens · cost \$0\.\d+/);
@@ -485,7 +485,7 @@ describe("the web console", { skip: storiesModelMissing }, () => {
       assert.match(secret, /^fh-/);
       await secretBox.getByRole("button", { name: "Copy" }).click();
       await secretBox.getByRole("status").filter({ hasText: "Copied." }).waitFor();
-      assert.equal(await page.evaluate(() => navigator.clipboard.readText()), secret);
+      assert.equal(await page.evaluate("navigator.clipboard.readText()"), secret);
       assert.equal((await get("/v1/models", secret)).status, 200, "the new key works");
       const row = page.getByRole("row").filter({ hasText: "ci-bot" });
       assert.match(await row.innerText(), /30 rpm/);
@@ -531,10 +531,8 @@ describe("the web console", { skip: storiesModelMissing }, () => {
       assert.match(await status.innerText(), /The chain is intact: \d+ entries/);
       await page.getByLabel("Action starts with").fill("key.");
       await page.getByRole("button", { name: "Filter" }).click();
-      await page.waitForFunction(() =>
-        [...document.querySelectorAll("table tbody tr td:nth-child(4)")].every((cell) =>
-          cell.textContent?.startsWith("key."),
-        ),
+      await page.waitForFunction(
+        "[...document.querySelectorAll('table tbody tr td:nth-child(4)')].every((cell) => cell.textContent.startsWith('key.'))",
       );
       await shot("audit");
     });
@@ -619,7 +617,7 @@ describe("the web console", { skip: storiesModelMissing }, () => {
         await nav.getByRole("link", { name: "Usage" }).waitFor();
         assert.deepEqual(await nav.getByRole("link").allInnerTexts(), ["Playground", "Usage"]);
         // Phone width: nothing wider than the screen.
-        assert.ok(await phone.evaluate(() => document.documentElement.scrollWidth <= innerWidth));
+        assert.ok(await phone.evaluate("document.documentElement.scrollWidth <= innerWidth"));
         await nav.getByRole("link", { name: "Usage" }).click();
         const table = phone.getByRole("table", { name: "Usage by key, model and provider" });
         await table.getByRole("row").nth(1).waitFor();
