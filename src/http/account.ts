@@ -3,6 +3,7 @@ import { z } from "zod";
 import { FreeholdError } from "../core/errors.js";
 import type { AppEnv } from "./app.js";
 import type { HttpControl } from "./control.js";
+import { guard } from "./guard.js";
 import { parseBody } from "./validate.js";
 
 const usageSchema = z
@@ -18,7 +19,7 @@ const usageSchema = z
  * own usage, and the ledger row of one of its own requests. An admin key (or an open server) sees every key's.
  */
 export function registerAccountRoutes(app: Hono<AppEnv>, control: HttpControl): void {
-  app.get("/freehold/whoami", (c) => {
+  app.get("/freehold/whoami", guard("key"), (c) => {
     const key = c.get("context").key;
     const keysRequired = control.requiresKeys();
     return c.json({
@@ -29,7 +30,7 @@ export function registerAccountRoutes(app: Hono<AppEnv>, control: HttpControl): 
     });
   });
 
-  app.get("/freehold/usage", (c) => {
+  app.get("/freehold/usage", guard("key"), (c) => {
     const query = parseBody(usageSchema, c.req.query());
     const key = c.get("context").key;
     // A plain key sees its own lines only, whatever it asks for; its name is not a filter it can change.
@@ -43,7 +44,7 @@ export function registerAccountRoutes(app: Hono<AppEnv>, control: HttpControl): 
     return c.json({ object: "list", data: usage.data });
   });
 
-  app.get("/freehold/requests/:id", (c) => {
+  app.get("/freehold/requests/:id", guard("key"), (c) => {
     const key = c.get("context").key;
     const row = control.admin.requestRow(c.req.param("id"));
     // Another key's request is answered like an unknown one: its existence is not this caller's business.

@@ -3,6 +3,7 @@ import { z } from "zod";
 import { FreeholdError } from "../core/errors.js";
 import type { AppEnv } from "./app.js";
 import type { HttpControl, KeyChanges } from "./control.js";
+import { guard } from "./guard.js";
 import { parseBody } from "./validate.js";
 
 /** What the console's routes and evaluations pages read (main.ts adapts the router and the evaluation store). */
@@ -88,39 +89,40 @@ function actor(c: { get(name: "context"): AppEnv["Variables"]["context"] }): str
   return key ? `key:${key.name}` : "anonymous (open loopback server)";
 }
 
-/** /admin/* and /metrics: usage, keys and the audit trail over HTTP (admin keys only, see auth.ts). */
+/** /admin/* and /metrics: usage, keys, the audit trail, routes and evaluations over HTTP (admin keys only). */
 export function registerAdminRoutes(app: Hono<AppEnv>, control: HttpControl, sources?: ConsoleSources): void {
-  app.get("/metrics", async (c) =>
+  app.get("/metrics", guard("admin"), async (c) =>
     c.body(await control.metrics.text(), 200, { "content-type": control.metrics.contentType }),
   );
 
-  app.get("/admin/usage", (c) => {
+  app.get("/admin/usage", guard("admin"), (c) => {
     const query = parseBody(usageSchema, c.req.query());
     const usage = control.admin.usage(query);
     if (query.format === "csv") return c.body(usage.csv(), 200, { "content-type": "text/csv; charset=utf-8" });
     return c.json({ object: "list", data: usage.data });
   });
 
-  app.get("/admin/keys", (c) =>
+  app.get("/admin/keys", guard("admin"), (c) =>
     c.json({ object: "list", data: control.admin.listKeys(c.req.query("revoked") === "true") }),
   );
 
-  app.post("/admin/keys", async (c) => {
+  // Key changes record their own audit entries (key.create, key.update, key.revoke) with the limits set.
+  app.post("/admin/keys", guard("admin", { audit: false }), async (c) => {
     const { name, why, ...fields } = parseBody(keySchema, await c.get("json")());
     return c.json(control.admin.createKey(name, keyChanges(fields), actor(c), why), 201);
   });
 
-  app.patch("/admin/keys/:id", async (c) => {
+  app.patch("/admin/keys/:id", guard("admin", { audit: false }), async (c) => {
     const body = parseBody(keyUpdateSchema, await c.get("json")());
     return c.json(control.admin.updateKey(c.req.param("id"), keyChanges(body), actor(c)));
   });
 
-  app.post("/admin/keys/:id/revoke", async (c) => {
+  app.post("/admin/keys/:id/revoke", guard("admin", { audit: false }), async (c) => {
     const body = parseBody(revokeSchema, await c.get("json")());
     return c.json(control.admin.revokeKey(c.req.param("id"), actor(c), body.why));
   });
 
-  app.get("/admin/audit", (c) => {
+  app.get("/admin/audit", guard("admin"), (c) => {
     const query = parseBody(auditSchema, c.req.query());
     const trail = control.admin.auditTrail(query.limit ?? 100, {
       ...(query.action ? { action: query.action } : {}),
@@ -129,20 +131,20 @@ export function registerAdminRoutes(app: Hono<AppEnv>, control: HttpControl, sou
     return c.json(trail);
   });
 
-  app.get("/admin/audit/verify", (c) => c.json(control.admin.verifyAudit()));
+  app.get("/admin/audit/verify", guard("admin"), (c) => c.json(control.admin.verifyAudit()));
 
   if (!sources) return;
-  app.get("/admin/routes", (c) => {
+  app.get("/admin/routes", guard("admin"), (c) => {
     const query = parseBody(listSchema, c.req.query());
     return c.json({ routes: sources.routes(), recent_decisions: sources.recentDecisions(query.limit ?? 50) });
   });
 
-  app.get("/admin/evals", (c) => {
+  app.get("/admin/evals", guard("admin"), (c) => {
     const query = parseBody(listSchema, c.req.query());
     return c.json({ object: "list", data: sources.evalRuns(query.limit ?? 20) });
   });
 
-  app.get("/admin/evals/:id/report", (c) => {
+  app.get("/admin/evals/:id/report", guard("admin"), (c) => {
     const html = sources.evalReport(c.req.param("id"));
     if (html === undefined)
       throw new FreeholdError(`No evaluation run has the id ${c.req.param("id")}; GET /admin/evals lists them`, {

@@ -3,14 +3,10 @@ import { extname, join, relative, resolve, sep } from "node:path";
 import type { Hono } from "hono";
 import { FreeholdError } from "../core/errors.js";
 import type { AppEnv } from "./app.js";
+import { guard } from "./guard.js";
 
 /** Where `npm ci` (vite build, see package.json) puts the console: dist/console, from src/http or dist/http alike. */
 export const defaultConsoleDir = resolve(import.meta.dirname, "..", "..", "dist", "console");
-
-/** The console's static files are public: the page holds no data, every data call carries the caller's key. */
-export function isConsolePath(path: string): boolean {
-  return path === "/console" || path.startsWith("/console/");
-}
 
 const contentTypes: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
@@ -92,12 +88,13 @@ export function registerConsoleRoutes(app: Hono<AppEnv>, dir = defaultConsoleDir
     return files;
   };
 
-  app.get("/console", (c) => {
+  // Public: the page holds no data; every data call it makes carries the caller's key to a guarded route.
+  app.get("/console", guard("public"), (c) => {
     const url = new URL(c.req.url);
     return c.redirect(`/console/${url.search}`, 301);
   });
 
-  app.get("/console/*", (c) => {
+  app.get("/console/*", guard("public"), (c) => {
     const raw = new URL(c.req.url).pathname.slice("/console/".length);
     let path: string;
     try {
