@@ -512,6 +512,11 @@ describe("the web console", { skip: storiesModelMissing }, () => {
       const canvas = await chart.locator("canvas").boundingBox();
       assert.ok(canvas && canvas.width > 300 && canvas.height > 100, JSON.stringify(canvas));
       await page.getByRole("img", { name: "Cost vs the paid equivalent" }).waitFor();
+      // Split by key: one series per key that used tokens in the range, named in the chart's legend.
+      await page.getByLabel("Split tokens by").selectOption("key");
+      await chart.locator(".u-legend").getByText("reader").waitFor();
+      assert.match(await chart.locator(".u-legend").innerText(), /ops[\s\S]*reader|reader[\s\S]*ops/);
+      await page.getByLabel("Split tokens by").selectOption("");
       const table = page.getByRole("table", { name: "Usage by key, model and provider" });
       await table.getByRole("row").filter({ hasText: "stories" }).first().waitFor();
       assert.match(await table.innerText(), /ops\s+paid|ops\s+gpt-4o/);

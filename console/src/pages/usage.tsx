@@ -32,9 +32,24 @@ function series(lines: Line[], bucket: "hour" | "day", count: number, pick: ((li
   const step = bucket === "hour" ? 3600 : 86400;
   const last = Math.floor(Date.now() / 1000 / step) * step;
   const times = Array.from({ length: count }, (_, index) => last - (count - 1 - index) * step);
-  const byTime = new Map(lines.map((line) => [bucketSeconds(line.group[bucket]!), line]));
-  return [times, ...pick.map((value) => times.map((time) => (byTime.has(time) ? value(byTime.get(time)!) : 0)))];
+  const byTime = new Map<number, Line[]>();
+  for (const line of lines) {
+    const time = bucketSeconds(line.group[bucket]!);
+    byTime.set(time, [...(byTime.get(time) ?? []), line]);
+  }
+  // Several lines per bucket when the ledger was also grouped by key, model or provider: their sum.
+  const total = (time: number, value: (line: Line) => number) =>
+    (byTime.get(time) ?? []).reduce((sum, line) => sum + value(line), 0);
+  return [times, ...pick.map((value) => times.map((time) => total(time, value)))];
 }
+
+const palette = ["#2563eb", "#16a34a", "#dc2626", "#9333ea", "#ea580c", "#0891b2", "#4b5563", "#ca8a04"];
+const splits = [
+  { value: "", label: "Prompt and completion" },
+  { value: "key", label: "Key" },
+  { value: "model", label: "Model" },
+  { value: "provider", label: "Provider" },
+] as const;
 
 const usdAxis = (values: number[]) => values.map((value) => formatUsd(value));
 
@@ -68,6 +83,7 @@ function Chart(props: { title: string; series: { label: string; color: string }[
 
 export function Usage(props: { admin: boolean }) {
   const [range, setRange] = useState<(typeof ranges)[number]["value"]>("24h");
+  const [split, setSplit] = useState<(typeof splits)[number]["value"]>("");
   const [overTime, setOverTime] = useState<Line[]>([]);
   const [table, setTable] = useState<Line[]>([]);
   const [error, setError] = useState<string | null>(null);
@@ -76,7 +92,7 @@ export function Usage(props: { admin: boolean }) {
   useEffect(() => {
     setError(null);
     Promise.all([
-      getJson<{ data: Line[] }>(`/freehold/usage?by=${bucket}&since=${range}`),
+      getJson<{ data: Line[] }>(`/freehold/usage?by=${bucket}${split ? `,${split}` : ""}&since=${range}`),
       getJson<{ data: Line[] }>(`/freehold/usage?by=key,model,provider&since=${range}`),
     ])
       .then(([time, groups]) => {
@@ -84,9 +100,24 @@ export function Usage(props: { admin: boolean }) {
         setTable(groups.data);
       })
       .catch((failure) => setError(errorText(failure)));
-  }, [range]);
+  }, [range, split]);
 
-  const tokens = series(overTime, bucket, buckets, [(l) => l.promptTokens, (l) => l.completionTokens]);
+  // Split by key, model or provider: one line of total tokens per value (the eight most used have colours of their own).
+  const names = split ? [...new Set(overTime.map((line) => line.group[split]!))] : [];
+  const tokenSeries = split
+    ? names.map((name, index) => ({ label: name, color: palette[index % palette.length]! }))
+    : [
+        { label: "Prompt tokens", color: "#2563eb" },
+        { label: "Completion tokens", color: "#16a34a" },
+      ];
+  const tokens = series(
+    overTime,
+    bucket,
+    buckets,
+    split
+      ? names.map((name) => (l: Line) => (l.group[split] === name ? l.promptTokens + l.completionTokens : 0))
+      : [(l) => l.promptTokens, (l) => l.completionTokens],
+  );
   const cost = series(overTime, bucket, buckets, [(l) => l.costUsd, (l) => l.equivalentUsd]);
 
   const download = async () => {
@@ -120,6 +151,20 @@ export function Usage(props: { admin: boolean }) {
             ))}
           </select>
         </label>
+        <label>
+          Split tokens by
+          <select
+            aria-label="Split tokens by"
+            value={split}
+            onChange={(e) => setSplit(e.currentTarget.value as typeof split)}
+          >
+            {splits.map((choice) => (
+              <option key={choice.value} value={choice.value}>
+                {choice.label}
+              </option>
+            ))}
+          </select>
+        </label>
         <button type="button" onClick={() => void download()}>
           Download CSV
         </button>
@@ -134,14 +179,7 @@ export function Usage(props: { admin: boolean }) {
         <p>No requests in this range yet.</p>
       ) : (
         <>
-          <Chart
-            title="Tokens over time"
-            series={[
-              { label: "Prompt tokens", color: "#2563eb" },
-              { label: "Completion tokens", color: "#16a34a" },
-            ]}
-            data={tokens}
-          />
+          <Chart title="Tokens over time" series={tokenSeries} data={tokens} />
           <Chart
             title="Cost vs the paid equivalent"
             series={[
