@@ -11,6 +11,7 @@ import { registerAnthropicRoutes } from "./anthropic/routes.js";
 import { registerAccessMiddleware, registerReportingMiddleware } from "./auth.js";
 import { assertCanonicalPath } from "./canonicalPath.js";
 import type { HttpControl } from "./control.js";
+import { registerExplainRoute } from "./explain.js";
 import { type AccessDeclaration, appWide, guard } from "./guard.js";
 import { hostAllowed } from "./hostCheck.js";
 import type { NodeResponse } from "./nodeResponse.js";
@@ -275,15 +276,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     return c.json({ model: body.model, unloaded });
   });
 
-  app.get("/freehold/explain/:id", guard("key"), (c) => {
-    const decision = options.decisions?.get(c.req.param("id"));
-    if (!decision)
-      throw new FreeholdError(
-        `No routing decision is kept for request ${c.req.param("id")}: it is unknown, or older than the in-memory log holds`,
-        { code: "decision_not_found", status: 404, type: "not_found_error" },
-      );
-    return c.json(decision);
-  });
+  registerExplainRoute(app, options.decisions, options.control);
 
   if (options.control) registerAdminRoutes(app, options.control);
 
