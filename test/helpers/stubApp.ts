@@ -47,7 +47,13 @@ export function buildApp(control: ControlPlane, overrides: Partial<AppOptions> =
     maxBodyBytes: 1 << 20,
     control: {
       ...facade,
-      metrics: recorder("metrics", () => Promise.resolve("")),
+      metrics: {
+        contentType: "text/plain; version=0.0.4",
+        text: () => {
+          reached.push("metrics.text");
+          return Promise.resolve("");
+        },
+      },
       admin: recorder("admin", (property) =>
         property === "listKeys" ? [] : { data: [], csv: () => "", entries: [], verification: {} },
       ),
