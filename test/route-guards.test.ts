@@ -154,6 +154,10 @@ describe("route guards: every registered route × caller × path spelling", () =
           const refused = [401, 403, 404].includes(result.status) || result.refusedPath;
           if (result.reached.length > 0 || !refused)
             leaks.push(`${route.method} ${path} (${caller ? "key" : "no key"}): ${result.status} ${result.reached}`);
+          // Hono answers HEAD with the GET route: the same guard must hold (a HEAD answer has no body to read).
+          if (route.method !== "GET") continue;
+          const head = await call(app, "HEAD", path, caller);
+          if (head.reached.length > 0 || head.status < 400) leaks.push(`HEAD ${path}: ${head.status} ${head.reached}`);
         }
       }
     }
