@@ -7,6 +7,7 @@ export function httpFacade(control: ControlPlane) {
   return {
     requiresKeys: () => control.requiresKeys(),
     authenticate: (secret: string | undefined) => control.authenticate(secret),
+    requestKeyId: (requestId: string) => control.ledger.keyIdOf(requestId),
     rateLimitHeaders: (key: { id: string }) => control.rateLimitHeaders(key),
     completeRequest: (entry: Parameters<ControlPlane["completeRequest"]>[0]) => control.completeRequest(entry),
     audit: control.audit,

@@ -122,6 +122,14 @@ export class Ledger {
       .get(requestId) as unknown as LedgerRow | undefined;
   }
 
+  /** The id of the key that made a request: null when it was made without one, undefined when no row is kept. */
+  keyIdOf(requestId: string): string | null | undefined {
+    const row = this.db
+      .prepare<[string], { keyId: string | null }>("SELECT key_id AS keyId FROM ledger WHERE request_id = ?")
+      .get(requestId);
+    return row ? row.keyId : undefined;
+  }
+
   rows(options: { sinceMs?: number; limit?: number } = {}): LedgerRow[] {
     return this.db
       .prepare<[number, number], Record<string, unknown>>(

@@ -13,6 +13,7 @@ import { registerAccessMiddleware, registerReportingMiddleware } from "./auth.js
 import { assertCanonicalPath } from "./canonicalPath.js";
 import { registerConsoleRoutes } from "./console.js";
 import type { HttpControl } from "./control.js";
+import { registerExplainRoute } from "./explain.js";
 import { type AccessDeclaration, appWide, guard } from "./guard.js";
 import { hostAllowed } from "./hostCheck.js";
 import type { NodeResponse } from "./nodeResponse.js";
@@ -281,15 +282,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     return c.json({ model: body.model, unloaded });
   });
 
-  app.get("/freehold/explain/:id", guard("key"), (c) => {
-    const decision = options.decisions?.get(c.req.param("id"));
-    if (!decision)
-      throw new FreeholdError(
-        `No routing decision is kept for request ${c.req.param("id")}: it is unknown, or older than the in-memory log holds`,
-        { code: "decision_not_found", status: 404, type: "not_found_error" },
-      );
-    return c.json(decision);
-  });
+  registerExplainRoute(app, options.decisions, options.control);
 
   if (options.control) {
     registerAdminRoutes(app, options.control, options.consoleSources);

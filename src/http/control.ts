@@ -36,6 +36,8 @@ export interface HttpControl {
   /** The caller's key; undefined on an open server; throws AuthenticationError otherwise. */
   authenticate(secret: string | undefined): CallerKey | undefined;
   rateLimitHeaders(key: CallerKey): Record<string, string>;
+  /** Which key made a request (the ledger's key id): null = no key, undefined = no record of that request. */
+  requestKeyId(requestId: string): string | null | undefined;
   completeRequest(entry: CompletedRequest): void;
   readonly audit: AuditSink;
   readonly metrics: { text(): Promise<string>; readonly contentType: string };

@@ -51,7 +51,13 @@ export function buildApp(control: ControlPlane, overrides: Partial<AppOptions> =
     consoleSources: recorder("consoleSources", () => []),
     control: {
       ...facade,
-      metrics: recorder("metrics", () => Promise.resolve("")),
+      metrics: {
+        contentType: "text/plain; version=0.0.4",
+        text: () => {
+          reached.push("metrics.text");
+          return Promise.resolve("");
+        },
+      },
       admin: recorder("admin", (property) =>
         property === "listKeys" ? [] : { data: [], csv: () => "", entries: [], verification: {} },
       ),
