@@ -183,7 +183,7 @@ export class Router {
               `served by ${target.label} (${target.remote ? `remote: ${target.provider.origin}` : "local"})${plan.redaction && target.remote ? ", with findings replaced by placeholders" : ""}`,
             );
             this.decisions.record(decision);
-            const events = finishTarget(target, result.first, result.iterator);
+            const events = finishTarget(target, result.first, result.iterator, signal);
             yield* target.remote && plan.redaction ? plan.redaction.restoreEvents(events) : events;
             return;
           }
@@ -407,7 +407,9 @@ async function startTarget(target: TargetState, request: GenerateRequest, signal
     clearTimeout(timer);
     signal?.removeEventListener("abort", onAbort);
     target.outstanding--;
-    target.breaker.failure();
+    // A client that hung up says nothing about the target: only its own failures may open the breaker.
+    if (signal?.aborted && !timedOut) target.breaker.abandon();
+    else target.breaker.failure();
     if (!controller.signal.aborted) controller.abort();
     void iterator?.return?.().catch(() => {});
     const reason = timedOut
@@ -429,6 +431,7 @@ async function* finishTarget(
   target: TargetState,
   first: ChatEvent[],
   iterator: AsyncIterator<ChatEvent>,
+  signal: AbortSignal | undefined,
 ): AsyncGenerator<ChatEvent> {
   let failed = false;
   try {
@@ -444,7 +447,9 @@ async function* finishTarget(
     throw error;
   } finally {
     target.outstanding--;
-    if (failed) target.breaker.failure();
+    // The stream the client cut short (its error is the cut itself) counts neither way.
+    if (signal?.aborted) target.breaker.abandon();
+    else if (failed) target.breaker.failure();
     else target.breaker.success();
     await iterator.return?.().catch(() => {});
   }
