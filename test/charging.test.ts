@@ -99,6 +99,8 @@ describe("what was consumed is charged, end to end", { skip: storiesModelMissing
         `  staller: { kind: openai, base_url: "${cloud.openaiBase}", api_key: sk-charging-test-000000000, idle_timeout: 1 }`,
         "routes:",
         "  paid: { privacy: allow, targets: [{ provider: cloud, model: gpt-4o }] }",
+        // Its own route (and breaker), so the burst test stands apart from the hang-up tests.
+        "  toolbox: { privacy: allow, targets: [{ provider: cloud, model: gpt-4o }] }",
         "  fragile: { privacy: allow, retries: 0, breaker: { failures: 2, cooldown: 600 }, targets: [{ provider: cloud, model: gpt-4o-mini }] }",
         "  stalled: { privacy: allow, retries: 0, targets: [{ provider: staller, model: stall-model }] }",
         "  oversized: { privacy: allow, retries: 0, targets: [{ provider: cloud, model: huge-model }] }",
@@ -256,7 +258,7 @@ describe("what was consumed is charged, end to end", { skip: storiesModelMissing
 
   test("20 concurrent remote requests with tools never pass a daily limit: the bound covers the provider's hidden prompt", async () => {
     const statuses = await burst(keys["burst-remote"]!, {
-      model: "paid",
+      model: "toolbox",
       messages: [{ role: "user", content: "What is the weather in Oslo?" }],
       tools: [
         {

@@ -261,8 +261,10 @@ async function* idleLimited(message: IncomingMessage, name: string, idleMs: numb
   arm();
   try {
     for await (const chunk of message) {
-      arm();
+      // Only the upstream's silence counts: while the chunk waits for a slow reader, the clock is stopped.
+      clearTimeout(timer);
       yield chunk as Uint8Array;
+      arm();
     }
   } finally {
     clearTimeout(timer);
