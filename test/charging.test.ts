@@ -84,6 +84,7 @@ describe("what was consumed is charged, end to end", { skip: storiesModelMissing
     cloud = await startFakeUpstream((request) => {
       const model = String(request.body?.model ?? "");
       if (model === "stall-model") return { kind: "stall", chunks: 2 };
+      if (model === "gpt-4.1-nano") return { kind: "hang" };
       if (model === "huge-model")
         return { kind: "huge", bytes: request.body?.stream ? 3 * 1024 * 1024 : 40 * 1024 * 1024 };
       // A provider that adds a hidden tool-use prompt, as Anthropic documents: more tokens than the request's bytes.
@@ -102,6 +103,7 @@ describe("what was consumed is charged, end to end", { skip: storiesModelMissing
         // Its own route (and breaker), so the burst test stands apart from the hang-up tests.
         "  toolbox: { privacy: allow, targets: [{ provider: cloud, model: gpt-4o }] }",
         "  fragile: { privacy: allow, retries: 0, breaker: { failures: 2, cooldown: 600 }, targets: [{ provider: cloud, model: gpt-4o-mini }] }",
+        "  silent: { privacy: allow, retries: 0, targets: [{ provider: cloud, model: gpt-4.1-nano }] }",
         "  stalled: { privacy: allow, retries: 0, targets: [{ provider: staller, model: stall-model }] }",
         "  oversized: { privacy: allow, retries: 0, targets: [{ provider: cloud, model: huge-model }] }",
         "",
@@ -194,6 +196,34 @@ describe("what was consumed is charged, end to end", { skip: storiesModelMissing
       });
     }
   }
+
+  test("a client that hangs up before a paid provider's first token is charged the prompt sent there", async () => {
+    const controller = new AbortController();
+    const sent = cloud.received.length;
+    const pending = postJson(
+      `${server.url}/v1/chat/completions`,
+      { model: "silent", messages: [{ role: "user", content: story.repeat(20) }], stream: true, max_tokens: 10 },
+      { headers: headers(keys.leaver!), signal: controller.signal },
+    ).catch(() => undefined);
+    while (cloud.received.length === sent) await new Promise((resolve) => setTimeout(resolve, 20));
+    controller.abort();
+    await pending;
+    // No header came back (the answer waits for its first token), so the row is found by the model it went to.
+    let requestId: string | undefined;
+    for (let i = 0; i < 400 && !requestId; i++) {
+      requestId = db.prepare("SELECT request_id FROM ledger WHERE model = 'gpt-4.1-nano'").pluck().get() as
+        | string
+        | undefined;
+      if (!requestId) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.ok(requestId, "the request sent to the silent provider is in the ledger");
+    const row = await settledRow(requestId);
+    assert.equal(row.status, 499);
+    assert.equal(row.provider, "cloud");
+    assert.ok(row.prompt_tokens >= Buffer.byteLength(story.repeat(20)), JSON.stringify(row));
+    assert.equal(row.completion_tokens, 0);
+    assert.ok(row.cost_usd > 0, "the prompt's price counts against the budget");
+  });
 
   test("client hang-ups never open a route's breaker: after 3 against a threshold of 2, the next request goes out", async () => {
     for (let i = 0; i < 3; i++) {

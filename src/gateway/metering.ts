@@ -118,7 +118,8 @@ function contentBytes(event: ChatEvent): number {
  * own signal, then this keeps reading the generation's last events for up to DRAIN_TIMEOUT_MS: the local engine
  * reports the tokens it really evaluated and generated even when cancelled. A remote stream's usage arrives only at
  * its end, so one cut short is charged an upper bound instead: the reserved prompt bound, plus the bytes of the text
- * and tool calls received (at least one byte per token), at most the max_tokens reserved. The row says 499.
+ * and tool calls received (at least one byte per token), at most the max_tokens reserved; one the client left
+ * before its first token, the prompt bound. The row says 499.
  */
 export async function* meteredGeneration(
   meter: RequestMeter,
@@ -194,6 +195,9 @@ export async function* meteredGeneration(
       outcome.promptTokens = bound;
       const allowed = admission.maxTokens ?? Number.POSITIVE_INFINITY;
       outcome.completionTokens = Math.min(allowed, Math.max(1, received));
+    } else if (!usageSeen && status === 499 && context.servedBy?.remote) {
+      // Sent to a paid provider, then the client left before the first token: the provider may bill the prompt.
+      outcome.promptTokens = bound;
     }
     admission.settle({
       ...outcome,
@@ -240,6 +244,7 @@ async function drain(iterator: AsyncIterator<ChatEvent>, observe: (event: ChatEv
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<"timeout">((resolve) => {
     timer = setTimeout(() => resolve("timeout"), DRAIN_TIMEOUT_MS);
+    timer.unref();
   });
   try {
     for (;;) {

@@ -200,6 +200,8 @@ export class Router {
           if (signal?.aborted) {
             decision.explanation.push("the client went away");
             this.decisions.record(decision);
+            // A remote provider may already be billing the prompt: the ledger charges it to where it was sent.
+            if (target.remote) context.servedBy = { provider: target.provider.name, model: target.model, remote: true };
             throw result.error;
           }
           if (isClientError(result.error)) {
