@@ -196,6 +196,30 @@ describe("what was consumed is charged", () => {
     assert.ok(line && Math.abs(line.remoteCostUsd - spent) < 1e-12, "the budget counts the cancelled streams");
   });
 
+  test("a consumer that stops right after the answer settled still closes the generation, so its cleanup runs", async () => {
+    control.keys.create("early-exit", { dailyTokens: 100_000 });
+    let closed = 0;
+    const port: ModelPort = {
+      async *generate(): AsyncIterable<ChatEvent> {
+        try {
+          yield { type: "text-delta", text: "hi" };
+          yield { type: "usage", usage: { promptTokens: 3, completionTokens: 1 } };
+          yield { type: "finish", reason: "stop" };
+          yield { type: "text-delta", text: "never read" };
+        } finally {
+          closed++; // where the engine releases its slot and the router settles its breaker
+        }
+      },
+      embed: () => Promise.reject(new Error("unused")),
+      listModels: () => Promise.resolve([]),
+      countTokens: () => Promise.resolve(3),
+    };
+    const gateway = new Gateway(port, undefined, control);
+    for await (const event of gateway.generate(chat("hi", 5), contextFor(control, "early-exit")))
+      if (event.type === "finish") break;
+    assert.equal(closed, 1);
+  });
+
   test("reservations of a start that died stay nowhere: a restart with the same pid frees the key", () => {
     const shared = temporaryDirectory("freehold-restart-");
     try {

@@ -235,6 +235,10 @@ export async function* meteredGeneration(
       if (!controller.signal.aborted) controller.abort(new ClientGoneError());
       await drain(iterator, observe);
       settle(499, "cancelled");
+    } else {
+      // Settled, but the consumer may have stopped early (an error event it throws on, a last event it skips):
+      // close the generation as for-await would, so its own cleanup runs (a slot released, a breaker updated).
+      await Promise.resolve(iterator.return?.()).catch(() => {});
     }
   }
 }
