@@ -23,7 +23,12 @@ export function httpFacade(control: ControlPlane) {
       },
       revokeKey: (idOrName: string, actor: string, why?: string) =>
         keyView(control.admin.revokeKey(idOrName, actor, why)),
-      auditTrail: (limit?: number) => control.admin.auditTrail(limit),
+      updateKey: (idOrName: string, changes: Parameters<ControlPlane["admin"]["updateKey"]>[1], actor: string) =>
+        keyView(control.admin.updateKey(idOrName, changes, actor)),
+      auditTrail: (limit?: number, filter?: { action?: string; actor?: string }) =>
+        control.admin.auditTrail(limit, filter),
+      verifyAudit: () => control.audit.verify(),
+      requestRow: (requestId: string) => control.ledger.row(requestId),
     },
   };
 }

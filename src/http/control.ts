@@ -46,6 +46,13 @@ export interface HttpControl {
     listKeys(includeRevoked?: boolean): object[];
     createKey(name: string, changes: KeyChanges, actor: string, why?: string): { secret: string; key: object };
     revokeKey(idOrName: string, actor: string, why?: string): object;
-    auditTrail(limit?: number): { entries: object[]; verification: object };
+    updateKey(idOrName: string, changes: KeyChanges, actor: string): object;
+    auditTrail(
+      limit?: number,
+      filter?: { action?: string; actor?: string },
+    ): { entries: object[]; verification: object };
+    verifyAudit(): object;
+    /** One request's ledger row (tokens, latency, cost), undefined when none is recorded. */
+    requestRow(requestId: string): { keyName: string | null } | undefined;
   };
 }
