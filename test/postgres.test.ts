@@ -28,7 +28,8 @@ function gatedPort(usage: { promptTokens: number; completionTokens: number }) {
     },
     embed: () => Promise.reject(new Error("unused")),
     listModels: () => Promise.resolve([]),
-    countTokens: () => Promise.resolve(0),
+    // The prompt's own count: keys with token limits reserve it (tokenized) plus max_tokens.
+    countTokens: () => Promise.resolve(7),
   };
   return { port, release: () => open(), started: () => started };
 }
@@ -140,7 +141,7 @@ describe("control plane on PostgreSQL: two replicas, one database", { skip: post
 
   test("a daily token limit shared by two replicas holds under a 2×20 burst; the ledger equals what ran", async () => {
     const gated = gatedPort({ promptTokens: 7, completionTokens: 13 });
-    const worst = Buffer.byteLength(prompt) + 2 + 20;
+    const worst = 7 + 20;
     await a.admin.createKey("burst", { dailyTokens: worst * 10 }, "test");
     const gateways = [new Gateway(gated.port, undefined, a), new Gateway(gated.port, undefined, b)];
     const attempts = Array.from({ length: 40 }, async (_, index) => {

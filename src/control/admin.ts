@@ -96,7 +96,13 @@ export class ControlAdmin {
     return key;
   }
 
-  async auditTrail(limit = 100): Promise<{ entries: AuditEntry[]; verification: AuditVerification }> {
-    return { entries: await this.plane.audit.list({ limit }), verification: await this.plane.audit.verify() };
+  async auditTrail(
+    limit = 100,
+    filter: { action?: string; actor?: string } = {},
+  ): Promise<{ entries: AuditEntry[]; verification: AuditVerification }> {
+    return {
+      entries: await this.plane.audit.list({ limit, ...filter }),
+      verification: await this.plane.audit.verify(),
+    };
   }
 }

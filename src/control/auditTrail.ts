@@ -44,7 +44,9 @@ export class AuditTrail implements AuditSink {
     return write;
   }
 
-  async list(options: { limit?: number; sinceMs?: number } = {}): Promise<AuditEntry[]> {
+  async list(
+    options: { limit?: number; sinceMs?: number; action?: string; actor?: string } = {},
+  ): Promise<AuditEntry[]> {
     await this.flush();
     return this.store.auditList(options);
   }

@@ -9,7 +9,7 @@ import { createLogger, type Logger } from "./logger.js";
 import { Metrics } from "./metrics.js";
 import { PostgresStore } from "./postgresStore.js";
 import { loadPriceTable, type PriceTable } from "./prices.js";
-import type { Reservation } from "./quotas.js";
+import { LEASE_RENEW_MS, type Reservation } from "./quotas.js";
 import { SqliteStore } from "./sqliteStore.js";
 import { type ControlStore, isPostgresUrl, redactUrl, type StoreStatus } from "./store.js";
 
@@ -95,6 +95,17 @@ export class ControlPlane implements RequestMeter {
       });
       this.store.ledger.expireContent();
     }
+    this.leaseTimer = setInterval(() => this.renewLeases(), LEASE_RENEW_MS);
+    this.leaseTimer.unref();
+  }
+
+  private readonly leaseTimer: NodeJS.Timeout;
+
+  /** Keeps this start's running requests' reservations alive (they expire only if this process stops renewing). */
+  private renewLeases(): void {
+    this.store.renewLeases(Date.now()).catch((error: unknown) => {
+      this.logger.warn({ error: error instanceof Error ? error.message : String(error) }, "lease renewal failed");
+    });
   }
 
   /** Opens the control plane on the store `options.databaseUrl` names (PostgreSQL), else on SQLite. */
@@ -156,6 +167,13 @@ export class ControlPlane implements RequestMeter {
   async rateLimitHeaders(key: { id: string }): Promise<Record<string, string>> {
     const record = await this.store.getKey(key.id);
     return this.store.rateLimitHeaders(record, Date.now());
+  }
+
+  /** Keys that count tokens or dollars need the prompt's true bound (tokenized); others reserve nothing by size. */
+  async boundsTokens(context: RequestContext): Promise<boolean> {
+    if (!context.key) return false;
+    const key = await this.store.getKey(context.key.id);
+    return key.tpm !== null || key.dailyTokens !== null || key.monthlyTokens !== null || key.budgetUsd !== null;
   }
 
   async admit(work: MeterWork, context: RequestContext, target: MeterTarget): Promise<Admission> {
@@ -301,6 +319,7 @@ export class ControlPlane implements RequestMeter {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.leaseTimer);
     await this.flushCompleted();
     await this.audit.flush().catch(() => {});
     await this.store.close();

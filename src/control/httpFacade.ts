@@ -7,6 +7,10 @@ export function httpFacade(control: ControlPlane) {
   return {
     requiresKeys: () => control.requiresKeys(),
     authenticate: (secret: string | undefined) => control.authenticate(secret),
+    requestKeyId: async (requestId: string) => {
+      const row = await control.store.ledgerRow(requestId);
+      return row === undefined ? undefined : row.keyId;
+    },
     rateLimitHeaders: (key: { id: string }) => control.rateLimitHeaders(key),
     ready: () => control.ready(),
     completeRequest: (entry: Parameters<ControlPlane["completeRequest"]>[0]) => control.completeRequest(entry),
@@ -24,7 +28,12 @@ export function httpFacade(control: ControlPlane) {
       },
       revokeKey: async (idOrName: string, actor: string, why?: string) =>
         keyView(await control.admin.revokeKey(idOrName, actor, why)),
-      auditTrail: (limit?: number) => control.admin.auditTrail(limit),
+      updateKey: async (idOrName: string, changes: Parameters<ControlPlane["admin"]["updateKey"]>[1], actor: string) =>
+        keyView(await control.admin.updateKey(idOrName, changes, actor)),
+      auditTrail: (limit?: number, filter?: { action?: string; actor?: string }) =>
+        control.admin.auditTrail(limit, filter),
+      verifyAudit: () => control.audit.verify(),
+      requestRow: (requestId: string) => control.store.ledgerRow(requestId),
     },
   };
 }

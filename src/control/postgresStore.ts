@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import postgres from "postgres";
 import type { AuditEvent } from "../core/context.js";
 import { AuthenticationError, InvalidRequestError, NotFoundError, UnavailableError } from "../core/errors.js";
@@ -16,6 +17,7 @@ import type { LedgerRow, UsageGroup, UsageLine, UsageQuery } from "./ledger.js";
 import { postgresMigrations } from "./migrations.js";
 import {
   decideReservation,
+  LEASE_MS,
   newReservationId,
   type QuotaKey,
   type QuotaState,
@@ -35,7 +37,7 @@ type Tx = postgres.TransactionSql<Record<string, never>>;
  * How long a reservation may outlive its request before any replica drops it: a replica killed mid-request leaves
  * its reservations behind, and on a shared database a process id says nothing about another machine.
  */
-export const RESERVATION_LEASE_MS = 15 * 60_000;
+export const RESERVATION_LEASE_MS = LEASE_MS;
 
 /** Held while migrating, so replicas starting together migrate once. */
 const MIGRATION_LOCK = 1_717_017;
@@ -44,6 +46,7 @@ const groupColumns: Record<UsageGroup, string> = {
   key: "COALESCE(key_name, '(no key)')",
   model: "model",
   day: "to_char(to_timestamp(time_ms / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+  hour: "to_char(to_timestamp(time_ms / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:00\"Z\"')",
   provider: "provider",
   api: "api",
   status: "status::text",
@@ -70,6 +73,8 @@ function unreachable(error: unknown): boolean {
  */
 export class PostgresStore implements ControlStore {
   readonly engine = "postgres" as const;
+  /** This start's id: its reservations carry it and a lease it renews (quotas.ts LEASE_MS). */
+  readonly instance = `run_${randomUUID().replaceAll("-", "")}`;
   private readonly sql: Sql;
 
   private constructor(
@@ -222,6 +227,9 @@ export class PostgresStore implements ControlStore {
         // Sent together (one round trip), run in order: the state query starts, and takes its snapshot, only once
         // the lock is held, so it sees every settlement committed before.
         const locked = tx<KeyRow[]>`SELECT * FROM keys WHERE id = ${key.id} FOR UPDATE`.execute();
+        // Another start's reservations whose lease ran out: that replica died (or froze) without settling them.
+        const expired = tx`DELETE FROM reservations WHERE key_id = ${key.id} AND instance != ${this.instance}
+          AND lease_until_ms < ${now}`.execute();
         const read = tx<
           {
             tokens: number;
@@ -248,7 +256,7 @@ export class PostgresStore implements ControlStore {
             (SELECT updated_ms::float8 FROM buckets WHERE key_id = ${key.id} AND kind = 'rpm') AS rpm_ms,
             (SELECT level FROM buckets WHERE key_id = ${key.id} AND kind = 'tpm') AS tpm_level,
             (SELECT updated_ms::float8 FROM buckets WHERE key_id = ${key.id} AND kind = 'tpm') AS tpm_ms`.execute();
-        const [[keyRow], [state]] = await Promise.all([locked, read]);
+        const [[keyRow], , [state]] = await Promise.all([locked, expired, read]);
         if (!keyRow) throw new AuthenticationError("Incorrect API key provided: no such key on this server.");
         const current = toRecord(keyRow);
         if (current.revokedAt) throw new AuthenticationError(`The API key ${current.name} was revoked.`, "key_revoked");
@@ -272,8 +280,9 @@ export class PostgresStore implements ControlStore {
         const decision = decideReservation(current, request, quotaState, now);
         const id = newReservationId();
         const writes: Promise<unknown>[] = [
-          tx`INSERT INTO reservations (id, key_id, tokens, usd, pid, created_ms)
-             VALUES (${id}, ${key.id}, ${decision.tokens}, ${decision.usd}, ${process.pid}, ${now})`,
+          tx`INSERT INTO reservations (id, key_id, tokens, usd, pid, created_ms, instance, lease_until_ms)
+             VALUES (${id}, ${key.id}, ${decision.tokens}, ${decision.usd}, ${process.pid}, ${now}, ${this.instance},
+               ${now + LEASE_MS})`,
         ];
         if (current.rpm !== null) writes.push(this.saveBucket(tx, key.id, "rpm", quotaState.rpmLevel - 1, now));
         if (current.tpm !== null)
@@ -438,9 +447,29 @@ export class PostgresStore implements ControlStore {
     );
   }
 
+  async renewLeases(now: number): Promise<number> {
+    const result = await this.run(
+      () => this.sql`UPDATE reservations SET lease_until_ms = ${now + LEASE_MS} WHERE instance = ${this.instance}`,
+    );
+    return result.count;
+  }
+
+  /** A pid says nothing about another machine: only leases tell a dead replica's reservations from a live one's. */
+  async ledgerRow(requestId: string): Promise<LedgerRow | undefined> {
+    const [row] = await this.run(
+      () => this.sql<LedgerRow[]>`SELECT request_id AS "requestId", time_ms AS "timeMs", key_id AS "keyId",
+        key_name AS "keyName", api, route, kind, model, provider, prompt_tokens AS "promptTokens",
+        completion_tokens AS "completionTokens", cached_tokens AS "cachedTokens", ttft_ms AS "ttftMs",
+        duration_ms AS "durationMs", status, error_code AS "errorCode", bytes, cost_usd AS "costUsd",
+        local_cost_usd AS "localCostUsd", equivalent_usd AS "equivalentUsd", equivalent_model AS "equivalentModel"
+        FROM ledger WHERE request_id = ${requestId}`,
+    );
+    return row;
+  }
+
   async sweepOrphans(now: number): Promise<number> {
     const result = await this.run(
-      () => this.sql`DELETE FROM reservations WHERE created_ms < ${now - RESERVATION_LEASE_MS}`,
+      () => this.sql`DELETE FROM reservations WHERE instance != ${this.instance} AND lease_until_ms < ${now}`,
     );
     return result.count;
   }
@@ -468,9 +497,17 @@ export class PostgresStore implements ControlStore {
     );
   }
 
-  async auditList(options: { limit?: number; sinceMs?: number }): Promise<AuditEntry[]> {
+  async auditList(options: {
+    limit?: number;
+    sinceMs?: number;
+    action?: string;
+    actor?: string;
+  }): Promise<AuditEntry[]> {
+    // LIKE with an escape character, so a "_" or "%" in the filter matches itself and not any character.
+    const prefix = `${(options.action ?? "").replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
     const rows = await this.run(
       () => this.sql<AuditRow[]>`SELECT * FROM audit WHERE time >= ${new Date(options.sinceMs ?? 0).toISOString()}
+        AND action LIKE ${prefix} ESCAPE '\\' AND (${options.actor ?? null}::text IS NULL OR actor = ${options.actor ?? null})
         ORDER BY seq DESC LIMIT ${options.limit ?? 100}`,
     );
     return rows.reverse().map(toEntry);

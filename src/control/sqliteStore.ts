@@ -101,6 +101,10 @@ export class SqliteStore implements ControlStore {
   async ledgerRows(options: { sinceMs?: number; limit?: number } = {}) {
     return this.ledger.rows(options);
   }
+  async renewLeases(now: number) {
+    if (!this.db.open) return 0;
+    return this.db.transaction(() => this.quotas.renewLeases(now)).immediate();
+  }
   async sweepOrphans() {
     return this.quotas.sweepOrphans(processAlive);
   }
@@ -111,7 +115,10 @@ export class SqliteStore implements ControlStore {
   async appendAudit(entries: readonly { event: AuditEvent; time: string }[]) {
     if (entries.length > 0 && this.db.open) this.audit.append(entries);
   }
-  async auditList(options: { limit?: number; sinceMs?: number }) {
+  async ledgerRow(requestId: string) {
+    return this.ledger.row(requestId);
+  }
+  async auditList(options: { limit?: number; sinceMs?: number; action?: string; actor?: string }) {
     return this.audit.list(options);
   }
   async auditDecision(requestId: string) {

@@ -50,13 +50,18 @@ export interface ControlStore {
   completeRequests(entries: readonly { requestId: string; status: number; bytes: number }[]): Promise<void>;
   usage(query: UsageQuery): Promise<UsageLine[]>;
   ledgerRows(options?: { sinceMs?: number; limit?: number }): Promise<LedgerRow[]>;
+  /** One request's ledger row, undefined when none is recorded. */
+  ledgerRow(requestId: string): Promise<LedgerRow | undefined>;
+  /** Extends the lease of this start's reservations (every LEASE_RENEW_MS while the process lives). */
+  renewLeases(now: number): Promise<number>;
   /** Drops reservations whose holder is gone; returns how many. */
   sweepOrphans(now: number): Promise<number>;
   expireContent(now: number): Promise<number>;
 
   /** Appends entries to the one chain, in order, in one transaction (concurrent writers stay one chain). */
   appendAudit(entries: readonly { event: AuditEvent; time: string }[]): Promise<void>;
-  auditList(options: { limit?: number; sinceMs?: number }): Promise<AuditEntry[]>;
+  /** Newest `limit` entries, oldest first; `action` is a prefix, `actor` exact. */
+  auditList(options: { limit?: number; sinceMs?: number; action?: string; actor?: string }): Promise<AuditEntry[]>;
   auditDecision(requestId: string): Promise<Record<string, unknown> | undefined>;
   auditVerify(): Promise<AuditVerification>;
 

@@ -38,6 +38,8 @@ export interface HttpControl {
   rateLimitHeaders(key: CallerKey): Promise<Record<string, string>>;
   /** Readiness: resolves when the control plane's store answers at the current schema; rejects saying why not. */
   ready(): Promise<{ engine: string; schemaVersion: number }>;
+  /** Which key made a request (the ledger's key id): null = no key, undefined = no record of that request. */
+  requestKeyId(requestId: string): Promise<string | null | undefined>;
   completeRequest(entry: CompletedRequest): void;
   readonly audit: AuditSink;
   readonly metrics: { text(): Promise<string>; readonly contentType: string };
@@ -48,6 +50,13 @@ export interface HttpControl {
     listKeys(includeRevoked?: boolean): Promise<object[]>;
     createKey(name: string, changes: KeyChanges, actor: string, why?: string): Promise<{ secret: string; key: object }>;
     revokeKey(idOrName: string, actor: string, why?: string): Promise<object>;
-    auditTrail(limit?: number): Promise<{ entries: object[]; verification: object }>;
+    updateKey(idOrName: string, changes: KeyChanges, actor: string): Promise<object>;
+    auditTrail(
+      limit?: number,
+      filter?: { action?: string; actor?: string },
+    ): Promise<{ entries: object[]; verification: object }>;
+    verifyAudit(): Promise<object>;
+    /** One request's ledger row (tokens, latency, cost), undefined when none is recorded. */
+    requestRow(requestId: string): Promise<{ keyName: string | null } | undefined>;
   };
 }

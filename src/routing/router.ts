@@ -9,6 +9,23 @@ import { type Decision, DecisionLog } from "./decisions.js";
 import { HealthMonitor } from "./health.js";
 import type { Route, RoutingTable, TargetState } from "./table.js";
 
+export interface RouteView {
+  name: string;
+  policy: string;
+  retries: number;
+  tiers: {
+    provider: string;
+    kind: string;
+    model: string;
+    origin: string | null;
+    weight: number;
+    healthy: boolean;
+    in_flight: number;
+    breaker: string;
+    breaker_retry_in_ms: number;
+  }[][];
+}
+
 /**
  * Decides where each request may go and sends it there: routes map a model name to tiers of targets, balanced by
  * least outstanding requests (weighted) among healthy ones, with retries, per-target timeouts, fallback on error,
@@ -39,6 +56,28 @@ export class Router {
 
   dispose(): void {
     this.health.dispose();
+  }
+
+  /** The live table as the console's routes page shows it: each route's targets with health and breaker state. */
+  describe(): RouteView[] {
+    return [...this.table.routes.values()].map((route) => ({
+      name: route.name,
+      policy: route.policy,
+      retries: route.retries,
+      tiers: route.tiers.map((tier) =>
+        tier.map((target) => ({
+          provider: target.provider.name,
+          kind: target.provider.kind,
+          model: target.model,
+          origin: target.provider.origin,
+          weight: target.weight,
+          healthy: target.healthy,
+          in_flight: target.outstanding,
+          breaker: target.breaker.state,
+          breaker_retry_in_ms: target.breaker.retryInMs(),
+        })),
+      ),
+    }));
   }
 
   generate(request: GenerateRequest, context: RequestContext, signal?: AbortSignal): AsyncIterable<ChatEvent> {
@@ -183,7 +222,7 @@ export class Router {
               `served by ${target.label} (${target.remote ? `remote: ${target.provider.origin}` : "local"})${plan.redaction && target.remote ? ", with findings replaced by placeholders" : ""}`,
             );
             this.decisions.record(decision);
-            const events = finishTarget(target, result.first, result.iterator);
+            const events = finishTarget(target, result.first, result.iterator, signal);
             yield* target.remote && plan.redaction ? plan.redaction.restoreEvents(events) : events;
             return;
           }
@@ -200,6 +239,8 @@ export class Router {
           if (signal?.aborted) {
             decision.explanation.push("the client went away");
             this.decisions.record(decision);
+            // A remote provider may already be billing the prompt: the ledger charges it to where it was sent.
+            if (target.remote) context.servedBy = { provider: target.provider.name, model: target.model, remote: true };
             throw result.error;
           }
           if (isClientError(result.error)) {
@@ -407,7 +448,9 @@ async function startTarget(target: TargetState, request: GenerateRequest, signal
     clearTimeout(timer);
     signal?.removeEventListener("abort", onAbort);
     target.outstanding--;
-    target.breaker.failure();
+    // A client that hung up says nothing about the target: only its own failures may open the breaker.
+    if (signal?.aborted && !timedOut) target.breaker.abandon();
+    else target.breaker.failure();
     if (!controller.signal.aborted) controller.abort();
     void iterator?.return?.().catch(() => {});
     const reason = timedOut
@@ -429,6 +472,7 @@ async function* finishTarget(
   target: TargetState,
   first: ChatEvent[],
   iterator: AsyncIterator<ChatEvent>,
+  signal: AbortSignal | undefined,
 ): AsyncGenerator<ChatEvent> {
   let failed = false;
   try {
@@ -444,7 +488,9 @@ async function* finishTarget(
     throw error;
   } finally {
     target.outstanding--;
-    if (failed) target.breaker.failure();
+    // The stream the client cut short (its error is the cut itself) counts neither way.
+    if (signal?.aborted) target.breaker.abandon();
+    else if (failed) target.breaker.failure();
     else target.breaker.success();
     await iterator.return?.().catch(() => {});
   }
