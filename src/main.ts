@@ -392,7 +392,11 @@ export class Freehold implements AsyncDisposable {
 
   /** Routes and evaluation runs as the console's admin pages read them. */
   private consoleSources() {
-    const evals = new EvalStore(this.control.db);
+    // Evaluation runs are kept in SQLite only (docs/deploy.md): a PostgreSQL control plane lists none.
+    const evals: Pick<EvalStore, "get" | "results" | "list"> =
+      this.control.store.engine === "sqlite"
+        ? new EvalStore(this.control.db)
+        : { get: () => undefined, results: () => [], list: () => [] };
     const summary = (id: string) => {
       const run = evals.get(id);
       if (!run) return undefined;
