@@ -90,6 +90,9 @@ export const fileConfigSchema = z
         patterns: z.record(z.string().regex(/^[\w-]+$/), z.string().min(1)).default({}),
         keywords: z.record(z.string().regex(/^[\w-]+$/), z.array(z.string().min(1))).default({}),
         disable: z.array(z.string()).default([]),
+        /** Scan budget per request (characters of text, milliseconds); past it the request counts as unscannable. */
+        max_scan_chars: z.number().int().positive().optional(),
+        max_scan_ms: z.number().positive().optional(),
       })
       .default({ default: "local-only", patterns: {}, keywords: {}, disable: [] }),
     /** Per API key (by name): a privacy policy that overrides the route's, or local_only for everything. */
