@@ -18,6 +18,11 @@ export interface Outgoing {
    * ids of tool calls): not scanned. Everything else is, object keys included.
    */
   structural: readonly JsonPathPattern[];
+  /**
+   * Ids the client may choose (tool call ids): scanned for every kind of data except "looks random", since a
+   * provider's own ids are random by design.
+   */
+  identifiers?: readonly JsonPathPattern[];
 }
 
 /**

@@ -198,10 +198,12 @@ const structural: readonly JsonPathPattern[] = [
   ["model"],
   ["messages", "*", "role"],
   ["messages", "*", "content", "*", "type"],
-  ["messages", "*", "content", "*", "id"],
-  ["messages", "*", "content", "*", "tool_use_id"],
   ["tools", "*", "input_schema", "type"],
   ["tool_choice", "type"],
+];
+const identifiers: readonly JsonPathPattern[] = [
+  ["messages", "*", "content", "*", "id"],
+  ["messages", "*", "content", "*", "tool_use_id"],
 ];
 
 // biome-ignore lint/correctness/useYield: fails on first use, as the generator it stands in for would.
@@ -243,7 +245,7 @@ export class AnthropicProvider implements Provider {
     }
     const body = anthropicRequestBody(request, request.model, this.defaultMaxTokens);
     return {
-      outgoing: { operation: "generate", path: "v1/messages", body, structural },
+      outgoing: { operation: "generate", path: "v1/messages", body, structural, identifiers },
       send: (sent, signal) => this.generate(sent, signal),
     };
   }
@@ -279,7 +281,7 @@ export class AnthropicProvider implements Provider {
       ...body
     } = anthropicRequestBody(request, request.model, this.defaultMaxTokens);
     return {
-      outgoing: { operation: "count-tokens", path: "v1/messages/count_tokens", body, structural },
+      outgoing: { operation: "count-tokens", path: "v1/messages/count_tokens", body, structural, identifiers },
       send: async (sent, signal) => {
         const answer = await this.upstream.json<{ input_tokens: number }>(
           "POST",

@@ -283,19 +283,21 @@ export function errorEvent(error: { message: string; code: string; status: numbe
 }
 
 /**
- * The parts of an OpenAI body that are the protocol, not content: the configured model, roles, type tags and the
- * ids of tool calls (random, so they would read as high-entropy secrets). Everything else is scanned.
+ * The parts of an OpenAI body that are the protocol, not content: the configured model, roles and type tags.
+ * Everything else is scanned; tool call ids (`identifiers`) without the high-entropy rule, as they are random.
  */
 const structural: readonly JsonPathPattern[] = [
   ["model"],
   ["messages", "*", "role"],
-  ["messages", "*", "tool_call_id"],
-  ["messages", "*", "tool_calls", "*", "id"],
   ["messages", "*", "tool_calls", "*", "type"],
   ["tools", "*", "type"],
   ["tool_choice"],
   ["tool_choice", "type"],
   ["response_format", "type"],
+];
+const identifiers: readonly JsonPathPattern[] = [
+  ["messages", "*", "tool_call_id"],
+  ["messages", "*", "tool_calls", "*", "id"],
 ];
 
 export class OpenAICompatibleProvider implements Provider {
@@ -315,7 +317,13 @@ export class OpenAICompatibleProvider implements Provider {
   prepareGenerate(request: GenerateRequest): PreparedCall<AsyncIterable<ChatEvent>> {
     const path = request.kind === "completion" ? "completions" : "chat/completions";
     return {
-      outgoing: { operation: "generate", path, body: openAIRequestBody(request, request.model), structural },
+      outgoing: {
+        operation: "generate",
+        path,
+        body: openAIRequestBody(request, request.model),
+        structural,
+        identifiers,
+      },
       send: (body, signal) => this.generate(path, body, request.wholeAnswer === true, signal),
     };
   }

@@ -4,9 +4,9 @@ import type { Outgoing } from "../core/egress.js";
 import { FreeholdError } from "../core/errors.js";
 import { countKinds } from "../privacy/classifier.js";
 import type { Finding } from "../privacy/detectors.js";
-import { mapStrings, stringsOf } from "../privacy/jsonBody.js";
+import { mapStrings, type Slot, stringsOf } from "../privacy/jsonBody.js";
 import { Redaction } from "../privacy/redactor.js";
-import { scanTexts } from "../privacy/scan.js";
+import { type ScanResult, scanTexts } from "../privacy/scan.js";
 import type { Decision } from "./decisions.js";
 import type { Route, RoutingTable } from "./table.js";
 
@@ -53,8 +53,9 @@ export class EgressPolicy {
   /** Checks one outgoing body; throws 403 `privacy_blocked` when the policy blocks what it carries. */
   async check(outgoing: Outgoing): Promise<Verdict> {
     if (this.forbidden) return { send: false, reason: this.forbidden.reason };
-    const texts = stringsOf(outgoing.body, outgoing.structural);
-    const scan = await scanTexts(texts, this.table.detectors, this.table.scanBudget, this.cache);
+    const identifiers = outgoing.identifiers ?? [];
+    const slots = stringsOf(outgoing.body, outgoing.structural, identifiers);
+    const scan = await this.scan(slots);
     const findings = scan.findings.flat();
     const counts = countKinds(findings);
     if (scan.unscannable) counts.unscannable = 1;
@@ -80,8 +81,11 @@ export class EgressPolicy {
     this.redaction ??= new Redaction();
     const redaction = this.redaction;
     let index = 0;
-    const body = mapStrings(outgoing.body, outgoing.structural, (text) =>
-      redaction.replace(text, scan.findings[index++]!),
+    const body = mapStrings(
+      outgoing.body,
+      outgoing.structural,
+      (text) => redaction.replace(text, scan.findings[index++]!),
+      identifiers,
     );
     if (this.decision) {
       const redacted = this.decision.redacted ?? {};
@@ -90,6 +94,23 @@ export class EgressPolicy {
     }
     this.explain(`remote targets get placeholders for ${described}; the originals are restored in the answer`);
     return { send: true, body: body as Record<string, unknown> };
+  }
+
+  /** Content with every detector; client-chosen ids without the "looks random" one (ids are random by design). */
+  private async scan(slots: readonly { text: string; slot: Slot }[]): Promise<ScanResult> {
+    const texts = slots.filter((slot) => slot.slot === "text").map((slot) => slot.text);
+    const ids = slots.filter((slot) => slot.slot === "identifier").map((slot) => slot.text);
+    const budget = this.table.scanBudget;
+    const content = await scanTexts(texts, this.table.detectors, budget, this.cache);
+    if (content.unscannable || ids.length === 0) return content;
+    const idDetectors = this.table.detectors.filter((detector) => detector.kind !== "high-entropy");
+    const used = texts.reduce((sum, text) => sum + text.length, 0);
+    const idScan = await scanTexts(ids, idDetectors, { ...budget, maxChars: Math.max(0, budget.maxChars - used) });
+    if (idScan.unscannable) return idScan;
+    let t = 0;
+    let i = 0;
+    const findings = slots.map((slot) => (slot.slot === "text" ? content.findings[t++]! : idScan.findings[i++]!));
+    return { findings, unscannable: null };
   }
 
   private record(
