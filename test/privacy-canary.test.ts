@@ -423,7 +423,7 @@ describe("privacy canaries", () => {
       catalog: { list: async () => [], describe: unused, copy: unused, remove: unused } as unknown as ModelCatalog,
       listenHost: "127.0.0.1",
       allowedHosts: [],
-      maxBodyBytes: 1 << 20,
+      maxBodyBytes: 8 << 20,
       version: "0.0.0",
     });
   });
@@ -434,6 +434,34 @@ describe("privacy canaries", () => {
 
   const post = (path: string, body: Json) =>
     app.request(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+
+  test("/health stays responsive while a large body is classified", async () => {
+    // 1.5 MB of near-matches for several detectors, on a redacting route: the scan takes a while, and yields.
+    const body = "a.a.a. 1-1-1- eyJ. sk- ab@cd ".repeat(55_000);
+    let done = false;
+    const started = performance.now();
+    const chat = post("/v1/chat/completions", {
+      model: "redact-openai",
+      max_tokens: 5,
+      messages: [{ role: "user", content: body }],
+    }).then(async (response) => {
+      await response.text();
+      done = true;
+      return response.status;
+    });
+    const waits: number[] = [];
+    while (!done) {
+      const asked = performance.now();
+      const health = await app.request("/health");
+      assert.equal(health.status, 200);
+      waits.push(performance.now() - asked);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const total = performance.now() - started;
+    assert.equal(await chat, 200);
+    assert.ok(waits.length >= 3, `the scan took ${total.toFixed(0)} ms; /health was asked ${waits.length} times`);
+    assert.ok(Math.max(...waits) < 250, `/health waited up to ${Math.max(...waits).toFixed(0)} ms during the scan`);
+  });
 
   for (const api of apis) {
     test(`${api.name}: the base request covers every text field of its schema`, () => {
