@@ -440,11 +440,13 @@ describe("privacy canaries", () => {
     const body = "a.a.a. 1-1-1- eyJ. sk- ab@cd ".repeat(55_000);
     let done = false;
     const started = performance.now();
-    const chat = post("/v1/chat/completions", {
-      model: "redact-openai",
-      max_tokens: 5,
-      messages: [{ role: "user", content: body }],
-    }).then(async (response) => {
+    const chat = Promise.resolve(
+      post("/v1/chat/completions", {
+        model: "redact-openai",
+        max_tokens: 5,
+        messages: [{ role: "user", content: body }],
+      }),
+    ).then(async (response) => {
       await response.text();
       done = true;
       return response.status;
