@@ -400,3 +400,16 @@ routes:
   assert.equal(fakes[0]!.received.length, 2);
   assert.equal(local.requests.length, 2);
 });
+
+test("freehold.yaml refuses an owner pattern that could not be scanned in bounded time, naming the line and why", () => {
+  const yaml = `privacy:\n  patterns:\n    ok: "EMP-\\\\d+"\n    bad: "(\\\\w+\\\\.)*corp"\n`;
+  assert.throws(
+    () => parseFileConfig(yaml, "test.yaml", {}),
+    (error: Error) => {
+      assert.match(error.message, /privacy\.patterns\.bad/);
+      assert.match(error.message, /repetition of a group that itself repeats/);
+      assert.doesNotMatch(error.message, /patterns\.ok/);
+      return true;
+    },
+  );
+});
