@@ -90,7 +90,11 @@ export function mergeFindings(taken: Finding[], candidates: Finding[]): Finding[
   if (candidates.length === 0) return taken;
   const merged: Finding[] = [];
   let t = 0;
+  let lastEnd = -1;
   for (const candidate of candidates) {
+    // A detector's spans never overlap (its contract); should one, the first wins rather than corrupt redaction.
+    if (candidate.start < lastEnd) continue;
+    lastEnd = candidate.end;
     while (t < taken.length && taken[t]!.end <= candidate.start) merged.push(taken[t++]!);
     if (t < taken.length && taken[t]!.start < candidate.end) continue;
     merged.push(candidate);

@@ -136,15 +136,24 @@ function* emailSpans(text: string): Generator<Span> {
     const chunk = match[0];
     let at = chunk.indexOf("@");
     let previousAt = -1;
+    // Addresses sharing characters (`a@b.example@c.example`) are joined into one span: spans never overlap.
+    let pending: Span | null = null;
     while (at !== -1) {
       const nextAt = chunk.indexOf("@", at + 1);
       let start = previousAt + 1;
       while (start < at && !isAlnum(chunk.charCodeAt(start)) && chunk[start] !== "_") start++;
       const end = domainEnd(chunk, at + 1, nextAt === -1 ? chunk.length : nextAt);
-      if (start < at && end > 0) yield { start: base + start, end: base + end };
+      if (start < at && end > 0) {
+        if (pending && base + start < pending.end) pending.end = base + end;
+        else {
+          if (pending) yield pending;
+          pending = { start: base + start, end: base + end };
+        }
+      }
       previousAt = at;
       at = nextAt;
     }
+    if (pending) yield pending;
   }
 }
 
