@@ -7,9 +7,8 @@ import { scanTexts } from "./scan.js";
 /**
  * The standing timing suite (issue 13, item 3): every detector, built in or compiled from an owner's rules, on
  * 1 MB inputs made of its own near-matches, the shapes that make a backtracking pattern quadratic or worse. The
- * bound is generous because the suite runs on a shared 2-core machine (measured there: under 100 ms each when idle,
- * under 600 ms at a load average of 18); the old e-mail pattern took 6 s on 80 KB and would take minutes on 1 MB,
- * so a quadratic regression is unmistakable.
+ * bound is generous because the suite runs on a shared 2-core machine (see boundFor); the old e-mail pattern took
+ * 6 s on 80 KB and would take minutes on 1 MB, so a quadratic regression is unmistakable.
  */
 const MB = 1 << 20;
 const BOUND_MS = 1000;
@@ -35,6 +34,19 @@ const adversarial: Record<string, string[]> = {
   "high-entropy": ["Ab1+", "Zx8kQ2vN7pL4mR9tW3yB6cF1hJ5sD0gA ", "a", "A1b2C3d4-"].map((unit) => fill(unit)),
 };
 
+/**
+ * The bound for one 1 MB input: 1 s, or 200 times one plain pass over the same text when the machine is busier
+ * than that allows (the suite shares 2 cores with other work). A quadratic detector takes minutes on 1 MB, far
+ * past either.
+ */
+function boundFor(text: string): number {
+  const started = performance.now();
+  let sum = 0;
+  for (let i = 0; i < text.length; i++) sum = (sum + text.charCodeAt(i)) | 0;
+  const pass = performance.now() - started + (sum === -1 ? 1 : 0);
+  return Math.max(BOUND_MS, 200 * pass);
+}
+
 function time(detector: Detector, text: string): number {
   const started = performance.now();
   for (const _ of detector.find(text));
@@ -50,7 +62,7 @@ for (const detector of builtInDetectors) {
     for (const text of [...own, ...everyInput]) {
       const ms = time(detector, text);
       assert.ok(
-        ms < BOUND_MS,
+        ms < boundFor(text),
         `${detector.rule} took ${ms.toFixed(0)} ms on 1 MB of ${JSON.stringify(text.slice(0, 24))}…`,
       );
     }
@@ -66,7 +78,10 @@ test("owner patterns and keyword lists run in bounded time; patterns that cannot
   for (const text of [fill("EMP-"), fill("EMP-1"), fill("a"), fill("a@a."), fill("Project "), fill("bluebir")]) {
     for (const detector of [pattern!, keywords!]) {
       const ms = time(detector, text);
-      assert.ok(ms < BOUND_MS, `${detector.rule} took ${ms.toFixed(0)} ms on ${JSON.stringify(text.slice(0, 12))}…`);
+      assert.ok(
+        ms < boundFor(text),
+        `${detector.rule} took ${ms.toFixed(0)} ms on ${JSON.stringify(text.slice(0, 12))}…`,
+      );
     }
   }
   // A pattern that passes the checks can still be slow (each attempt bounded, but by a large constant): the scan's

@@ -198,7 +198,8 @@ function* digitRuns(text: string): Generator<{ index: number; chunk: string }> {
       else if ((code === 32 || code === 45) && isDigit(text.charCodeAt(i + 1))) i += 2;
       else break;
     }
-    yield { index: start, chunk: text.slice(start, i) };
+    // Fewer than 13 characters cannot hold a card number: skip without copying (digit-heavy text has many runs).
+    if (i - start >= 13) yield { index: start, chunk: text.slice(start, i) };
   }
 }
 
