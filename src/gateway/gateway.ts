@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type {
   ChatEvent,
   EmbeddingRequest,
@@ -6,7 +7,7 @@ import type {
   ModelInfo,
   ModelPort,
 } from "../core/chat.js";
-import type { RequestContext } from "../core/context.js";
+import { libraryContext, type RequestContext } from "../core/context.js";
 import type { MeterTarget, RequestMeter } from "../core/metering.js";
 import {
   authorizeModel,
@@ -24,7 +25,8 @@ export interface RoutingPort {
   generate(request: GenerateRequest, context: RequestContext, signal?: AbortSignal): AsyncIterable<ChatEvent>;
   embed(request: EmbeddingRequest, context: RequestContext, signal?: AbortSignal): Promise<EmbeddingResult>;
   listModels(): Promise<ModelInfo[]>;
-  countTokens(request: GenerateRequest): Promise<number>;
+  /** Counting follows the same privacy rules as generating: the context carries the key. */
+  countTokens(request: GenerateRequest, context: RequestContext): Promise<number>;
   /** Every target a request for this model might be served by (for the worst-case reservation). */
   candidates(model: string): MeterTarget[];
 }
@@ -97,6 +99,7 @@ export class Gateway {
   /** Counts a prompt for a request being answered (its ledger row is the answer's own). */
   countTokens(request: GenerateRequest, context?: RequestContext): Promise<number> {
     if (context) authorizeModel(context, request.model);
-    return this.router ? this.router.countTokens(request) : this.local.countTokens(request);
+    if (!this.router) return this.local.countTokens(request);
+    return this.router.countTokens(request, context ?? libraryContext(`count_${randomUUID().replaceAll("-", "")}`));
   }
 }
