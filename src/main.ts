@@ -8,7 +8,7 @@ import type { ServerType } from "@hono/node-server";
 import type { Hono } from "hono";
 import { type Config, type ConfigOverrides, childEnvironment } from "./config/config.js";
 import { loadSettings, type Settings } from "./config/fileConfig.js";
-import { ControlPlane } from "./control/controlPlane.js";
+import { auditSource, ControlPlane } from "./control/controlPlane.js";
 import { httpFacade } from "./control/httpFacade.js";
 import type { ModelCatalog, ModelDescription } from "./core/catalog.js";
 import {
@@ -288,7 +288,7 @@ export class Freehold implements AsyncDisposable {
       environment: childEnvironment,
       ...(onEngineEvent ? { onEvent: onEngineEvent } : {}),
     });
-    const control = new ControlPlane({ home: config.home, logLevel: config.logLevel });
+    const control = new ControlPlane({ home: config.home, logLevel: config.logLevel, audit: auditSource(config) });
     control.metrics.setStatusSource(() => engine.status());
     const router = new Router(buildRoutingTable(settings.file, engine, settings.offline), {
       audit: audit ?? control.audit,

@@ -1,6 +1,5 @@
 import type { Command } from "commander";
-import { ControlPlane } from "../../control/controlPlane.js";
-import { commandConfig, print } from "../context.js";
+import { commandConfig, controlFor, print } from "../context.js";
 import { formatTable } from "../table.js";
 
 export function registerAudit(program: Command): void {
@@ -12,7 +11,7 @@ export function registerAudit(program: Command): void {
     .command("verify")
     .description("check the hash chain: exits 1 if any entry was edited, inserted or deleted")
     .action((_options: unknown, command: Command) => {
-      const control = new ControlPlane({ home: commandConfig(command).home, logLevel: "silent" });
+      const control = controlFor(command);
       try {
         const result = control.audit.verify();
         if (!result.ok) {
@@ -34,7 +33,7 @@ export function registerAudit(program: Command): void {
     .action((options: Record<string, string>, command: Command) => {
       const limit = Number(options.limit);
       if (!Number.isInteger(limit) || limit < 1) throw new Error(`--limit must be a whole number of at least 1`);
-      const control = new ControlPlane({ home: commandConfig(command).home, logLevel: "silent" });
+      const control = controlFor(command);
       try {
         const entries = control.audit.list({ limit });
         if (options.format === "json") return print(JSON.stringify(entries, null, 2));
