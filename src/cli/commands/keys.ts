@@ -2,7 +2,7 @@ import { userInfo } from "node:os";
 import type { Command } from "commander";
 import { type KeyRequest, keyView } from "../../control/admin.js";
 import type { KeyRecord } from "../../control/keys.js";
-import { commandConfig, controlFor, print } from "../context.js";
+import { controlFor, print } from "../context.js";
 import { formatTable } from "../table.js";
 
 type Options = Record<string, string | boolean | undefined>;

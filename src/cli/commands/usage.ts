@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { usageColumns, usageCsv } from "../../control/usageReport.js";
-import { commandConfig, controlFor, print } from "../context.js";
+import { controlFor, print } from "../context.js";
 import { formatTable } from "../table.js";
 
 export function registerUsage(program: Command): void {
