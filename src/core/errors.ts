@@ -113,3 +113,25 @@ export function errorMessage(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
 }
+
+/** The first segments of freehold's own HTTP routes: a path starting with one is an API path, not a file. */
+const routeRoots = new Set(["v1", "api", "admin", "freehold", "metrics", "health"]);
+/** An absolute POSIX path, a home-relative one, or a Windows drive or UNC path, up to whitespace or a quote. */
+const absolutePath = /(^|[\s'"`(=:,[])((?:~|[A-Za-z]:)?[/\\]{1,2}[^\s'"`()<>,;:[\]]*)/g;
+/** Client error messages are short; a longer one (echoing a huge input) is cut before it is scanned. */
+const longestMessage = 4096;
+
+/**
+ * A message fit for a client: file system paths (the server's home, model blobs, temp files) become `<path>`, so an
+ * error from the store, a runner or llama.cpp tells a key holder what went wrong without mapping the server's disk.
+ * The full message goes to the server's log. Linear, and on at most 4 KiB: one pass, no nested repetition.
+ */
+export function withoutPaths(message: string): string {
+  const text = message.length > longestMessage ? `${message.slice(0, longestMessage)}…` : message;
+  return text.replace(absolutePath, (whole, before: string, path: string) => {
+    const first = path.replace(/^[/\\]+/, "").split(/[/\\?#]/, 1)[0] ?? "";
+    // "/" alone (a ratio like 1/2 never gets here: it needs a space or quote before the slash) and API routes stay.
+    if (path.length <= 1 || (path.startsWith("/") && !path.startsWith("//") && routeRoots.has(first))) return whole;
+    return `${before}<path>`;
+  });
+}

@@ -10,7 +10,7 @@ import {
   type Usage,
 } from "../../core/chat.js";
 import { parseKeepAlive } from "../../core/duration.js";
-import { FreeholdError } from "../../core/errors.js";
+import { FreeholdError, withoutPaths } from "../../core/errors.js";
 import type { Gateway } from "../../gateway/gateway.js";
 import type { AppEnv } from "../app.js";
 import { ndjsonHeaders, ndjsonStream } from "../ndjson.js";
@@ -106,7 +106,7 @@ function encodeAnswer(
             },
           ];
         case "error":
-          return [{ error: event.error.message }];
+          return [{ error: withoutPaths(event.error.message) }];
       }
     },
     (error) => ollamaErrorBody(error).body,
