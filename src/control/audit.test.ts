@@ -209,6 +209,20 @@ describe("the audit trail, attacked by someone who can write the database", () =
     assertCaught(audit.verify(), /key app \(key_\w+\) has no key\.create entry/);
   });
 
+  test("a remote request's ledger row without its routing decision (added directly, or its entry removed) is caught", () => {
+    const insertRow = db.prepare(
+      "INSERT INTO ledger (request_id, time_ms, api, route, kind, model, provider, duration_ms, status) VALUES (?, ?, 'openai', '/v1/chat/completions', 'generate', ?, ?, 1, ?)",
+    );
+    // Local rows and refusals at admission have no decision; a routed remote one has its route.served entry.
+    insertRow.run("req_local", Date.now(), "stories", "local", 200);
+    insertRow.run("req_refused", Date.now(), "gpt-4o", "openai", 429);
+    audit.record({ actor: "app", action: "route.served", requestId: "req_routed", target: "openai/gpt-4o" });
+    insertRow.run("req_routed", Date.now(), "gpt-4o", "openai", 200);
+    assert.deepEqual(audit.verify().problems, []);
+    insertRow.run("req_invented", Date.now(), "gpt-4o", "openai", 200);
+    assertCaught(audit.verify(), /ledger row req_invented \(openai\/gpt-4o, .*\) has no route\.\* entry/);
+  });
+
   test("replacing the database with an older copy is caught, recorded at the next append, and stays caught", () => {
     db.pragma("wal_checkpoint(TRUNCATE)");
     const copy = join(home.path, "older.db");

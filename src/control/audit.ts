@@ -428,7 +428,7 @@ export class AuditLog implements AuditSink {
         `no audit key (${this.source.secret !== undefined ? "FREEHOLD_AUDIT_KEY" : this.source.file}): the keyed entries and heads cannot be checked`,
       );
     }
-    problems.push(...chain.unacknowledgedCuts, ...this.checkKeys(key, chain.keys));
+    problems.push(...chain.unacknowledgedCuts, ...this.checkKeys(key, chain.keys), ...this.checkLedger());
     return {
       ok: problems.length === 0,
       entries: chain.entries,
@@ -501,6 +501,23 @@ export class AuditLog implements AuditSink {
     return { entries, head: previous, keyed, problems, keys, unacknowledgedCuts };
   }
 
+  /**
+   * A ledger row served by a remote provider (money spent, content sent) must have its routing decision in the trail:
+   * a row added directly, or a decision removed, is named. Refusals at admission (429) come before any decision.
+   */
+  private checkLedger(): string[] {
+    const rows = this.db
+      .prepare<[], { request_id: string; provider: string; model: string; time_ms: number }>(unexplainedLedgerRows)
+      .all();
+    return rows
+      .slice(0, 5)
+      .map(
+        (row) =>
+          `ledger row ${row.request_id} (${row.provider}/${row.model}, ${new Date(row.time_ms).toISOString()}) has no route.* entry: a remote request's routing decision is always recorded, so the row was added directly or its entry removed`,
+      )
+      .concat(rows.length > 5 ? ["…and more ledger rows without their route.* entry"] : []);
+  }
+
   /** Every key must have its creation entry, a revoked one its revocation, and match its last recorded state. */
   private checkKeys(
     key: AuditKey | undefined,
@@ -538,6 +555,13 @@ export class AuditLog implements AuditSink {
     return problems;
   }
 }
+
+/** Remote requests reach a provider only through a route, whose decision is recorded (before the ledger row). */
+const unexplainedLedgerRows = `
+  SELECT request_id, provider, model, time_ms FROM ledger AS l
+  WHERE l.provider != 'local' AND l.status != 429
+    AND NOT EXISTS (SELECT 1 FROM audit AS a WHERE a.request_id = l.request_id AND a.action LIKE 'route.%')
+  ORDER BY l.time_ms LIMIT 6`;
 
 /** Names a key's stored secret hash in the trail without copying it there (a keyed digest of it). */
 export function secretFingerprint(key: AuditKey, storedHash: string): string {
