@@ -14,7 +14,15 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, test } from "node:test";
 import { temporaryDirectory } from "../../test/helpers/paths.js";
 import { AuditLog, type AuditVerification } from "./audit.js";
-import { type AuditKeySource, defaultAuditKeyFile, headLine, parseHeadLine } from "./auditKey.js";
+import {
+  AuditKey,
+  type AuditKeySource,
+  defaultAuditKeyFile,
+  headLine,
+  makeHead,
+  parseHeadLine,
+  WitnessWriter,
+} from "./auditKey.js";
 import { type ControlDatabase, controlDatabasePath, openControlDatabase } from "./database.js";
 import { KeyStore } from "./keys.js";
 
@@ -290,6 +298,49 @@ describe("the audit trail, attacked by someone who can write the database", () =
     }
     unlinkSync(defaultAuditKeyFile(home.path));
     assertCaught(new AuditLog(db, { file: defaultAuditKeyFile(home.path) }).verify(), /no audit key/);
+  });
+});
+
+describe("the witness, written off the event loop for per-request entries", () => {
+  test("it converges on the newest head: batches write it soon, administrative entries at once, close settles it", async () => {
+    const home = temporaryDirectory("freehold-audit-witness-");
+    try {
+      const db = openControlDatabase(home.path);
+      const audit = new AuditLog(db, { file: defaultAuditKeyFile(home.path) });
+      for (let i = 0; i < 50; i++) {
+        audit.recordSoon({ actor: "app", action: "route.served", requestId: `req_${i}` });
+        if (i === 25) audit.record({ actor: "cli:owner", action: "model.delete", target: "m" });
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      assert.deepEqual(audit.verify().problems, [], "a witness still on its way never reads as a cut");
+      audit.close();
+      const last = db
+        .prepare<[], { seq: number; hash: string }>("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+        .get()!;
+      const witness = parseHeadLine(readFileSync(audit.witnessFile, "utf8"));
+      assert.deepEqual([witness.seq, witness.hash], [last.seq, last.hash]);
+      assert.equal(rows(db).filter((row) => row.action === "audit.cut").length, 0);
+      db.close();
+    } finally {
+      home.dispose();
+    }
+  });
+
+  test("an older write landing after a newer one is followed by the newest again", async () => {
+    const home = temporaryDirectory("freehold-audit-witness-");
+    try {
+      const key = new AuditKey(Buffer.from("k".repeat(40)));
+      const path = join(home.path, "audit.key.head");
+      const writer = new WitnessWriter(path);
+      const head = (seq: number) =>
+        makeHead(key, { seq, hash: String(seq % 10).repeat(64), time: "2026-11-30T00:00:00.000Z" });
+      writer.soon(head(1));
+      writer.now(head(2));
+      for (let i = 0; i < 200 && writer.pending; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+      assert.equal(parseHeadLine(readFileSync(path, "utf8")).seq, 2);
+    } finally {
+      home.dispose();
+    }
   });
 });
 

@@ -10,8 +10,8 @@ import {
   headMac,
   makeHead,
   readWitness,
+  WitnessWriter,
   witnessPath,
-  writeWitness,
 } from "./auditKey.js";
 import type { ControlDatabase } from "./database.js";
 
@@ -140,6 +140,7 @@ export class AuditLog implements AuditSink {
   private readonly writeHead;
   private readonly hashAt;
   private readonly witness: string;
+  private readonly witnessWriter: WitnessWriter;
   private key: AuditKey | undefined;
   /** Whether this database's trail has its `audit.keyed` entry (found once, then remembered). */
   private keyed = false;
@@ -160,6 +161,7 @@ export class AuditLog implements AuditSink {
     );
     this.hashAt = db.prepare<[number], { hash: string; time: string }>("SELECT hash, time FROM audit WHERE seq = ?");
     this.witness = witnessPath(source);
+    this.witnessWriter = new WitnessWriter(this.witness);
   }
 
   /** The chain's key, creating its file on first use. */
@@ -223,6 +225,12 @@ export class AuditLog implements AuditSink {
     });
   }
 
+  /** Writes what is queued and the witness's newest head (the server or a command is closing the database). */
+  close(): void {
+    if (this.db.open) this.flush();
+    this.witnessWriter.settle();
+  }
+
   /** Writes what recordSoon queued. */
   flush(): void {
     this.flushScheduled = false;
@@ -251,7 +259,10 @@ export class AuditLog implements AuditSink {
         })
         .immediate();
       // Inside a caller's transaction nothing is committed yet: the next append writes the witness instead.
-      if (head && !this.db.inTransaction) writeWitness(this.witness, head);
+      if (head && !this.db.inTransaction) {
+        if (durable) this.witnessWriter.now(head);
+        else this.witnessWriter.soon(head);
+      }
       return result;
     } finally {
       if (toggle) this.db.pragma("synchronous = NORMAL");
@@ -322,7 +333,7 @@ export class AuditLog implements AuditSink {
       return { problem: (error as Error).message, trailEnd: end.seq };
     }
     if (!witness)
-      return this.keyed
+      return this.keyed && !this.witnessWriter.pending
         ? {
             problem: `the audit witness ${this.witness} is missing (it is rewritten after every entry): it was deleted`,
             trailEnd: end.seq,

@@ -1,5 +1,6 @@
 import { createHmac, randomBytes } from "node:crypto";
 import { closeSync, existsSync, openSync, readFileSync, renameSync, statSync, writeSync } from "node:fs";
+import { rename, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 
 /**
@@ -132,6 +133,11 @@ export function readWitness(path: string): AuditHead | undefined {
   }
 }
 
+let temporaryCounter = 0;
+function temporaryFor(path: string): string {
+  return `${path}.${process.pid}.${++temporaryCounter}.tmp`;
+}
+
 /**
  * Replaces the witness atomically (a temporary file renamed over it: a crash leaves the old or the new one, never a
  * torn one), after the entries it vouches for were committed, so a crashed process leaves it behind the database, which
@@ -140,7 +146,7 @@ export function readWitness(path: string): AuditHead | undefined {
  * trail cut, which is what happened to it (docs/control.md).
  */
 export function writeWitness(path: string, head: AuditHead): void {
-  const temporary = `${path}.${process.pid}.tmp`;
+  const temporary = temporaryFor(path);
   const fd = openSync(temporary, "w", 0o600);
   try {
     writeSync(fd, `${headLine(head)}\n`);
@@ -148,4 +154,69 @@ export function writeWitness(path: string, head: AuditHead): void {
     closeSync(fd);
   }
   renameSync(temporary, path);
+}
+
+/**
+ * Keeps the witness up to date without blocking the event loop: a rename can wait milliseconds on a busy file
+ * system's journal (measured 0.1-7 ms), too much for every batch of per-request entries. Writes run on libuv's
+ * threads, one at a time, newest head wins; administrative entries write synchronously (`now`), and an older write
+ * still in flight is followed by the newest, so the file converges on the newest head. Until then it lags, which only
+ * leaves the newest entries unvouched for.
+ */
+export class WitnessWriter {
+  private latest: AuditHead | undefined;
+  /** The head the file holds as far as we know: the last write to complete (a late, older one lowers it). */
+  private fileSeq = 0;
+  private writing = false;
+
+  constructor(private readonly path: string) {}
+
+  /** Whether a head of ours is still on its way to the file (the file may be older, or not there yet). */
+  get pending(): boolean {
+    return this.latest !== undefined && this.latest.seq !== this.fileSeq;
+  }
+
+  /** Writes the head now (administrative entries: on disk before the command returns). */
+  now(head: AuditHead): void {
+    this.remember(head);
+    writeWitness(this.path, this.latest!);
+    this.fileSeq = this.latest!.seq;
+  }
+
+  /** Writes the head soon, off the event loop. */
+  soon(head: AuditHead): void {
+    this.remember(head);
+    if (!this.writing) void this.drain();
+  }
+
+  /** Writes whatever is still pending, synchronously (close). */
+  settle(): void {
+    if (this.latest && (this.latest.seq !== this.fileSeq || this.writing)) this.now(this.latest);
+  }
+
+  private remember(head: AuditHead): void {
+    if (!this.latest || head.seq >= this.latest.seq) this.latest = head;
+  }
+
+  private async drain(): Promise<void> {
+    this.writing = true;
+    try {
+      while (this.latest && this.latest.seq !== this.fileSeq) {
+        const head = this.latest;
+        const temporary = temporaryFor(this.path);
+        try {
+          await writeFile(temporary, `${headLine(head)}\n`, { mode: 0o600 });
+          await rename(temporary, this.path);
+        } catch {
+          // The home went away or is not writable: the next administrative entry writes synchronously and fails
+          // loudly there; a per-request batch must not fail a request for it (the witness then only lags).
+          return;
+        }
+        // If a synchronous write of a newer head landed first, this older one replaced it: the loop writes it again.
+        this.fileSeq = head.seq;
+      }
+    } finally {
+      this.writing = false;
+    }
+  }
 }

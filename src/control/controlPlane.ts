@@ -259,7 +259,7 @@ export class ControlPlane implements RequestMeter {
 
   close(): void {
     this.flushCompleted();
-    if (this.db.open) this.audit.flush();
+    this.audit.close();
     if (this.db.open) this.db.close();
   }
 }
