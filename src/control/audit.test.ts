@@ -23,6 +23,7 @@ import {
   parseHeadLine,
   WitnessWriter,
 } from "./auditKey.js";
+import { ControlPlane } from "./controlPlane.js";
 import { type ControlDatabase, controlDatabasePath, openControlDatabase } from "./database.js";
 import { KeyStore } from "./keys.js";
 
@@ -338,6 +339,34 @@ describe("the witness, written off the event loop for per-request entries", () =
       writer.now(head(2));
       for (let i = 0; i < 200 && writer.pending; i++) await new Promise((resolve) => setTimeout(resolve, 5));
       assert.equal(parseHeadLine(readFileSync(path, "utf8")).seq, 2);
+    } finally {
+      home.dispose();
+    }
+  });
+});
+
+describe("a control plane with an unusable audit key", () => {
+  test("refuses to open, saying how to fix it, and never repeats the secret", () => {
+    const home = temporaryDirectory("freehold-audit-badkey-");
+    try {
+      assert.throws(
+        () =>
+          new ControlPlane({
+            home: home.path,
+            logLevel: "silent",
+            audit: { file: join(home.path, "k"), secret: "short-secret-value" },
+          }),
+        (error: Error) => /at least 32/.test(error.message) && !error.message.includes("short-secret-value"),
+      );
+      if (process.platform !== "win32") {
+        const file = join(home.path, "nested", "dir", "audit.key");
+        const plane = new ControlPlane({ home: home.path, logLevel: "silent", audit: { file } });
+        plane.audit.record({ actor: "test", action: "model.delete", target: "m" });
+        plane.close();
+        assert.equal(statSync(file).mode & 0o777, 0o600, "created, with its directory, on first use");
+        chmodSync(file, 0o640);
+        assert.throws(() => new ControlPlane({ home: home.path, logLevel: "silent", audit: { file } }), /chmod 600/);
+      }
     } finally {
       home.dispose();
     }

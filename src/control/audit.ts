@@ -164,6 +164,14 @@ export class AuditLog implements AuditSink {
     this.witnessWriter = new WitnessWriter(this.witness);
   }
 
+  /**
+   * Throws (saying how to fix it) when the configured key exists but cannot be used: a short FREEHOLD_AUDIT_KEY, a key
+   * file others can read. The server checks at start rather than failing its first administrative action.
+   */
+  checkKey(): void {
+    this.key ??= existingAuditKey(this.source);
+  }
+
   /** The chain's key, creating its file on first use. */
   private currentKey(): AuditKey {
     this.key ??= auditKey(this.source);

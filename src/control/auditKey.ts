@@ -1,5 +1,5 @@
 import { createHmac, randomBytes } from "node:crypto";
-import { closeSync, existsSync, openSync, readFileSync, renameSync, statSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync } from "node:fs";
 import { rename, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 
@@ -66,6 +66,7 @@ export function auditKey(source: AuditKeySource): AuditKey {
   const existing = existingAuditKey(source);
   if (existing) return existing;
   try {
+    mkdirSync(dirname(source.file), { recursive: true, mode: 0o700 });
     const fd = openSync(source.file, "wx", 0o600);
     try {
       writeSync(fd, `${randomBytes(32).toString("hex")}\n`);

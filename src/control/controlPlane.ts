@@ -80,6 +80,12 @@ export class ControlPlane implements RequestMeter {
     this.prices = options.prices ?? loadPriceTable(options.home);
     this.db = openControlDatabase(options.home);
     this.audit = new AuditLog(this.db, options.audit ?? { file: defaultAuditKeyFile(options.home) });
+    try {
+      this.audit.checkKey();
+    } catch (error) {
+      this.db.close();
+      throw error;
+    }
     this.keys = new KeyStore(this.db, this.audit);
     this.quotas = new Quotas(this.db);
     this.ledger = new Ledger(this.db);
