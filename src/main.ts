@@ -23,7 +23,7 @@ import {
   type SamplingOptions,
 } from "./core/chat.js";
 import { type AuditSink, libraryContext } from "./core/context.js";
-import { FreeholdError, NotFoundError, StoreError, withoutPaths } from "./core/errors.js";
+import { FreeholdError, NotFoundError, StoreError, treatAsPrivateDirectory, withoutPaths } from "./core/errors.js";
 import { Engine, type EngineEvent, type ModelResolver, type ResolvedModel } from "./engine/engine.js";
 import { Gateway } from "./gateway/gateway.js";
 import { writeSyntheticModel } from "./gguf/synth.js";
@@ -276,6 +276,8 @@ export class Freehold implements AsyncDisposable {
     });
     const config = settings.config;
     const store = new ModelStore({ home: config.home });
+    // Error messages name the store (model not found, a missing blob): clients get <path> instead.
+    treatAsPrivateDirectory(config.home);
     // The engine starts before the control plane (its logger): events that arrive in between have nowhere to go.
     let logger: Logger | undefined;
     const engine = new Engine({

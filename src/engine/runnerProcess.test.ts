@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
+import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { temporaryDirectory } from "../../test/helpers/paths.js";
@@ -154,6 +155,21 @@ describe("what a runner's failure tells a client, and what only the server log g
       "use POST /api/pull, or /v1/chat/completions, GET /admin/keys",
     );
     assert.equal(withoutPaths("1/2 of the tokens"), "1/2 of the tokens");
+    // A client error keeps the client's own JSON pointers, but never the server's directories.
+    const schema = new FreeholdError('response_format at /properties/name/pattern: "pattern" cannot be enforced', {
+      code: "invalid_request",
+      status: 400,
+      type: "invalid_request_error",
+    });
+    for (const text of clientTexts(schema)) assert.match(text, /at \/properties\/name\/pattern:/);
+    for (const directory of [homedir(), tmpdir()]) {
+      const notFound = new StoreError(
+        `model "m" is not in the store at ${join(directory, ".freehold")}`,
+        "model_not_found",
+        404,
+      );
+      for (const text of clientTexts(notFound)) assert.equal(text.includes(directory), false, text);
+    }
     // A huge message is cut before it is scanned: bounded time whatever a client echoed into it.
     const started = performance.now();
     withoutPaths(" /a".repeat(1_000_000));

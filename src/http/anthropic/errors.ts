@@ -36,7 +36,10 @@ const typeByStatus: Record<number, AnthropicErrorType> = {
 export function anthropicErrorBody(error: unknown): { status: number; body: AnthropicErrorBody } {
   if (isFreeholdError(error)) {
     const type = typeByStatus[error.status] ?? (error.status >= 500 ? "api_error" : "invalid_request_error");
-    return { status: error.status, body: { type: "error", error: { type, message: withoutPaths(error.message) } } };
+    return {
+      status: error.status,
+      body: { type: "error", error: { type, message: withoutPaths(error.message, error.status >= 500) } },
+    };
   }
   return { status: 500, body: { type: "error", error: { type: "api_error", message: "internal server error" } } };
 }

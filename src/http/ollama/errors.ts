@@ -7,7 +7,7 @@ export function ollamaErrorBody(error: unknown): { status: number; body: { error
       const name = /'([^']+)'/.exec(error.message)?.[1] ?? "";
       return { status: 404, body: { error: `model "${name}" not found, try pulling it first` } };
     }
-    return { status: error.status, body: { error: withoutPaths(error.message) } };
+    return { status: error.status, body: { error: withoutPaths(error.message, error.status >= 500) } };
   }
   return { status: 500, body: { error: "internal server error" } };
 }

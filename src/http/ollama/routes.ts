@@ -107,7 +107,7 @@ function encodeAnswer(
             },
           ];
         case "error":
-          return [{ error: withoutPaths(event.error.message) }];
+          return [{ error: withoutPaths(event.error.message, event.error.status >= 500) }];
       }
     },
     (error) => ollamaErrorBody(error).body,

@@ -16,7 +16,14 @@ export function openAIErrorBody(error: unknown): {
             : "invalid_request_error";
     return {
       status: error.status,
-      body: { error: { message: withoutPaths(error.message), type, param: error.param, code: error.code } },
+      body: {
+        error: {
+          message: withoutPaths(error.message, error.status >= 500),
+          type,
+          param: error.param,
+          code: error.code,
+        },
+      },
     };
   }
   return {
