@@ -31,6 +31,10 @@ export const environmentKeys = {
   FREEHOLD_CONFIG:
     "The freehold.yaml to read (providers, routes, privacy). Default $FREEHOLD_HOME/freehold.yaml if present.",
   FREEHOLD_OFFLINE: "1 forbids every request from leaving the machine, even with remote providers configured.",
+  FREEHOLD_AUDIT_KEY:
+    "Secret (at least 32 characters) that keys the audit trail's hash chain, instead of the key file. Never logged.",
+  FREEHOLD_AUDIT_KEY_FILE:
+    "File holding the audit trail's key (created 0600 on first use); its witness audit.key.head is kept beside it. Default $FREEHOLD_HOME/audit.key.",
   HF_ENDPOINT:
     "Hugging Face hub that `freehold pull` uses (a mirror, or a test server). Default https://huggingface.co.",
   HF_TOKEN: "Hugging Face access token for gated or private repositories; sent only to HF_ENDPOINT's own host.",
@@ -73,6 +77,9 @@ const configSchema = z.object({
   hfEndpoint: z.url({ protocol: /^https?$/ }),
   hfToken: z.string().min(1).optional(),
   offline: z.boolean(),
+  // Not checked here: an invalid value would be quoted in the error; src/control/auditKey.ts says what is wrong.
+  auditKey: z.string().optional(),
+  auditKeyFile: z.string().min(1),
 });
 
 export type Config = Readonly<z.infer<typeof configSchema>>;
@@ -122,8 +129,9 @@ export function parseByteSize(value: number | string): number {
 
 /** Builds the one validated Config from flags (highest precedence), then the environment, then defaults. */
 export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Config {
+  const home = resolve(overrides.home ?? env.FREEHOLD_HOME ?? join(homedir(), ".freehold"));
   const raw = {
-    home: resolve(overrides.home ?? env.FREEHOLD_HOME ?? join(homedir(), ".freehold")),
+    home,
     host: overrides.host ?? env.FREEHOLD_HOST ?? "127.0.0.1",
     port: overrides.port ?? env.FREEHOLD_PORT ?? 11435,
     threads: overrides.threads ?? env.FREEHOLD_THREADS ?? 0,
@@ -152,6 +160,8 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     hfEndpoint: overrides.hfEndpoint ?? env.HF_ENDPOINT ?? "https://huggingface.co",
     ...(env.HF_TOKEN ? { hfToken: env.HF_TOKEN } : {}),
     offline: overrides.offline ?? ["1", "true", "yes"].includes((env.FREEHOLD_OFFLINE ?? "").toLowerCase()),
+    ...(env.FREEHOLD_AUDIT_KEY ? { auditKey: env.FREEHOLD_AUDIT_KEY } : {}),
+    auditKeyFile: resolve(env.FREEHOLD_AUDIT_KEY_FILE || join(home, "audit.key")),
   };
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {

@@ -1,8 +1,10 @@
+import type { Config } from "../config/config.js";
 import type { CallerKey, RequestContext } from "../core/context.js";
 import { AuthenticationError, PermissionError, RateLimitError } from "../core/errors.js";
 import type { Admission, MeterOutcome, MeterTarget, MeterWork, RequestMeter } from "../core/metering.js";
 import { ControlAdmin } from "./admin.js";
 import { AuditLog } from "./audit.js";
+import { type AuditKeySource, defaultAuditKeyFile } from "./auditKey.js";
 import { type ControlDatabase, openControlDatabase } from "./database.js";
 import { type KeyRecord, KeyStore } from "./keys.js";
 import { Ledger } from "./ledger.js";
@@ -17,6 +19,16 @@ export interface ControlPlaneOptions {
   /** Where log lines go (default stdout). */
   logOutput?: NodeJS.WritableStream;
   prices?: PriceTable;
+  /** The audit chain's key (default: the file $FREEHOLD_HOME/audit.key); `auditSource(config)` builds it. */
+  audit?: AuditKeySource;
+}
+
+/** The audit key as configured (FREEHOLD_AUDIT_KEY, FREEHOLD_AUDIT_KEY_FILE, or the home's key file). */
+export function auditSource(config: Pick<Config, "home" | "auditKey" | "auditKeyFile">): AuditKeySource {
+  return {
+    file: config.auditKeyFile || defaultAuditKeyFile(config.home),
+    ...(config.auditKey !== undefined ? { secret: config.auditKey } : {}),
+  };
 }
 
 export interface RequestLogEntry {
@@ -67,10 +79,16 @@ export class ControlPlane implements RequestMeter {
   constructor(options: ControlPlaneOptions) {
     this.prices = options.prices ?? loadPriceTable(options.home);
     this.db = openControlDatabase(options.home);
-    this.keys = new KeyStore(this.db);
+    this.audit = new AuditLog(this.db, options.audit ?? { file: defaultAuditKeyFile(options.home) });
+    try {
+      this.audit.checkKey();
+    } catch (error) {
+      this.db.close();
+      throw error;
+    }
+    this.keys = new KeyStore(this.db, this.audit);
     this.quotas = new Quotas(this.db);
     this.ledger = new Ledger(this.db);
-    this.audit = new AuditLog(this.db);
     this.admin = new ControlAdmin(this);
     this.logger = createLogger(options.logLevel ?? "info", options.logOutput);
     this.quotas.sweepOrphans(processAlive);
@@ -269,7 +287,7 @@ export class ControlPlane implements RequestMeter {
   close(): void {
     clearInterval(this.leaseTimer);
     this.flushCompleted();
-    if (this.db.open) this.audit.flush();
+    this.audit.close();
     if (this.db.open) this.db.close();
   }
 }

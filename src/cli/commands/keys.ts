@@ -1,9 +1,8 @@
 import { userInfo } from "node:os";
 import type { Command } from "commander";
 import { type KeyRequest, keyView } from "../../control/admin.js";
-import { ControlPlane } from "../../control/controlPlane.js";
 import type { KeyRecord } from "../../control/keys.js";
-import { commandConfig, print } from "../context.js";
+import { controlFor, print } from "../context.js";
 import { formatTable } from "../table.js";
 
 type Options = Record<string, string | boolean | undefined>;
@@ -90,7 +89,7 @@ export function registerKeys(program: Command): void {
     .requiredOption("--name <name>", "a name for the key (shown in usage, logs and metrics)")
     .option("--why <reason>", "recorded in the audit trail")
     .action((options: Options, command: Command) => {
-      const control = new ControlPlane({ home: commandConfig(command).home, logLevel: "silent" });
+      const control = controlFor(command);
       try {
         const { secret, key } = control.admin.createKey(
           String(options.name),
@@ -113,7 +112,7 @@ export function registerKeys(program: Command): void {
     .option("--all", "include revoked keys")
     .option("--format <format>", "table or json", "table")
     .action((options: Options, command: Command) => {
-      const control = new ControlPlane({ home: commandConfig(command).home, logLevel: "silent" });
+      const control = controlFor(command);
       try {
         const list = control.admin.listKeys(options.all === true);
         if (options.format === "json") return print(JSON.stringify(list.map(keyView), null, 2));
@@ -143,7 +142,7 @@ export function registerKeys(program: Command): void {
     .option("--no-local-only", "requests may be routed to remote providers")
     .option("--no-store-content", "stop keeping content")
     .action((idOrName: string, options: Options, command: Command) => {
-      const control = new ControlPlane({ home: commandConfig(command).home, logLevel: "silent" });
+      const control = controlFor(command);
       try {
         const key = control.admin.updateKey(idOrName, keyRequest(options), cliActor());
         print(`updated key ${key.name}: limits ${limits(key)}; models ${key.models?.join(",") ?? "any"}`);
@@ -158,7 +157,7 @@ export function registerKeys(program: Command): void {
     .option("--why <reason>", "recorded in the audit trail")
     .description("revoke a key: it stops working at once, also on a running server")
     .action((idOrName: string, options: Options, command: Command) => {
-      const control = new ControlPlane({ home: commandConfig(command).home, logLevel: "silent" });
+      const control = controlFor(command);
       try {
         const key = control.admin.revokeKey(idOrName, cliActor(), options.why as string | undefined);
         print(`revoked key ${key.name} (${key.id})`);

@@ -1,7 +1,6 @@
 import type { Command } from "commander";
-import { ControlPlane } from "../../control/controlPlane.js";
 import { usageColumns, usageCsv } from "../../control/usageReport.js";
-import { commandConfig, print } from "../context.js";
+import { controlFor, print } from "../context.js";
 import { formatTable } from "../table.js";
 
 export function registerUsage(program: Command): void {
@@ -15,7 +14,7 @@ export function registerUsage(program: Command): void {
     .action((options: Record<string, string | undefined>, command: Command) => {
       if (!["table", "csv", "json"].includes(options.format ?? ""))
         throw new Error(`--format must be table, csv or json, not ${JSON.stringify(options.format)}`);
-      const control = new ControlPlane({ home: commandConfig(command).home, logLevel: "silent" });
+      const control = controlFor(command);
       try {
         const lines = control.admin.usage({
           ...(options.by ? { by: options.by } : {}),
