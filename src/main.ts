@@ -27,6 +27,7 @@ import { Engine, type EngineEvent, type ModelResolver, type ResolvedModel } from
 import { Gateway } from "./gateway/gateway.js";
 import { writeSyntheticModel } from "./gguf/synth.js";
 import { type AppEnv, createApp } from "./http/app.js";
+import { McpHub } from "./mcp/hub.js";
 import { hubClientFor, lockedModelsCheck, ModelPuller, profileDescription, storeSupply } from "./modelSupply.js";
 import { Router } from "./routing/router.js";
 import { buildRoutingTable } from "./routing/table.js";
@@ -252,6 +253,8 @@ export class Freehold implements AsyncDisposable {
     readonly settings: Settings,
     /** Keys, limits, the usage ledger, audit trail and metrics ($FREEHOLD_HOME/freehold.db). */
     readonly control: ControlPlane,
+    /** MCP servers from freehold.yaml (`mcp_servers`), started on first use (docs/mcp.md). */
+    readonly mcp: McpHub,
   ) {}
 
   static async open(
@@ -293,7 +296,14 @@ export class Freehold implements AsyncDisposable {
     const router = new Router(buildRoutingTable(settings.file, engine, settings.offline), {
       audit: audit ?? control.audit,
     });
-    return new Freehold(config, store, engine, new Gateway(engine, router, control), router, settings, control);
+    const mcp = McpHub.fromFile(settings.file, settings.offline, {
+      audit: audit ?? control.audit,
+      meter: control,
+      metrics: control.metrics,
+      version: VERSION,
+    });
+    const gateway = new Gateway(engine, router, control, { host: mcp, maxSteps: settings.file?.mcp_max_steps ?? 8 });
+    return new Freehold(config, store, engine, gateway, router, settings, control, mcp);
   }
 
   /**
@@ -383,6 +393,7 @@ export class Freehold implements AsyncDisposable {
 
   async close(): Promise<void> {
     this.router.dispose();
+    await this.mcp.close();
     await this.engine.close();
     this.control.close();
   }

@@ -31,6 +31,8 @@ export const environmentKeys = {
   FREEHOLD_OFFLINE: "1 forbids every request from leaving the machine, even with remote providers configured.",
   HF_ENDPOINT:
     "Hugging Face hub that `freehold pull` uses (a mirror, or a test server). Default https://huggingface.co.",
+  FREEHOLD_API_KEY:
+    "The API key `freehold mcp` acts as (its limits, model scopes and audit name); needed once keys exist.",
   HF_TOKEN: "Hugging Face access token for gated or private repositories; sent only to HF_ENDPOINT's own host.",
 } as const;
 
@@ -62,6 +64,7 @@ const configSchema = z.object({
   gpuLayers: z.union([z.literal("auto"), z.literal("max"), z.coerce.number().int().min(0).max(10_000)]),
   hfEndpoint: z.url({ protocol: /^https?$/ }),
   hfToken: z.string().min(1).optional(),
+  apiKey: z.string().min(1).optional(),
   offline: z.boolean(),
 });
 
@@ -134,6 +137,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     gpuLayers: overrides.gpuLayers ?? env.FREEHOLD_GPU_LAYERS ?? "auto",
     hfEndpoint: overrides.hfEndpoint ?? env.HF_ENDPOINT ?? "https://huggingface.co",
     ...(env.HF_TOKEN ? { hfToken: env.HF_TOKEN } : {}),
+    ...(env.FREEHOLD_API_KEY ? { apiKey: env.FREEHOLD_API_KEY } : {}),
     offline: overrides.offline ?? ["1", "true", "yes"].includes((env.FREEHOLD_OFFLINE ?? "").toLowerCase()),
   };
   const parsed = configSchema.safeParse(raw);
