@@ -290,6 +290,9 @@ export function parseFileConfig(text: string, file: string, env: NodeJS.ProcessE
     if (issue.code === "unrecognized_keys") {
       path = [...path, issue.keys[0]!];
       message = "unknown field (check the spelling)";
+    } else if (issue.code === "invalid_key") {
+      // A record's key failed its own rule: say that rule, not zod's generic "Invalid key in record".
+      message = issue.issues[0]?.message ?? message;
     } else if (issue.code === "invalid_union" && isSeq(doc.getIn(path.slice(0, -1) as unknown[], true))) {
       message = "must be a target ({provider, model}) or a group ({balance: [targets]})";
     }

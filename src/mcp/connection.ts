@@ -9,6 +9,8 @@ import type { HostedTool, HostedToolResult } from "../core/toolHost.js";
 
 /** The most tools one server may list (pages are followed up to this); a runaway server cannot fill memory. */
 const maxTools = 512;
+/** The least time a server gets to start and answer `initialize` (its `timeout` when longer). */
+const startTimeoutSeconds = 30;
 /** How much of a stdio server's stderr is kept to explain why it died. */
 const stderrTail = 2048;
 
@@ -84,7 +86,8 @@ export class McpConnection {
         }
       };
       try {
-        await client.connect(this.transport(), { timeout: this.config.timeout * 1000 });
+        // Starting a program (a cold `npx`, a loaded machine) may take longer than a call should.
+        await client.connect(this.transport(), { timeout: Math.max(this.config.timeout, startTimeoutSeconds) * 1000 });
       } catch (error) {
         await client.close().catch(() => {});
         throw new McpServerError(
