@@ -325,3 +325,311 @@ describe("MCP client manager with real servers (stdio and Streamable HTTP)", () 
     );
   });
 });
+
+describe("MCP tools through the APIs, with the real tiny model", { skip: storiesModelMissing }, () => {
+  const home = temporaryDirectory();
+  const script = writeStdioMcpServer(home.path);
+  let http: HttpMcpServer;
+  let freehold: Freehold;
+  let app: ReturnType<Freehold["httpApp"]>;
+  const secrets: Record<string, string> = {};
+  before(async () => {
+    http = await startHttpMcpServer();
+    const config = join(home.path, "freehold.yaml");
+    writeFileSync(
+      config,
+      [
+        "mcp_max_steps: 2",
+        "mcp_servers:",
+        `  local: {command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(script)}], timeout: 10}`,
+        `  cloud: {url: ${JSON.stringify(http.url)}, remote: true}`,
+        "routes:",
+        "  storyteller:",
+        "    targets: [{provider: local, model: stories}]",
+        "    mcp: [local]",
+        "",
+      ].join("\n"),
+    );
+    freehold = await Freehold.open({ home: home.path, configPath: config });
+    await freehold.store.import(storiesModelPath, "stories");
+    secrets.owner = freehold.control.keys.create("owner", { storeContent: true }).secret;
+    secrets.private = freehold.control.keys.create("private", { localOnly: true }).secret;
+    app = freehold.httpApp();
+  });
+  after(async () => {
+    await freehold?.close();
+    await http?.close();
+    home.dispose();
+  });
+
+  const post = (path: string, body: unknown, key = "owner") =>
+    app.request(`http://localhost${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${secrets[key]}` },
+      body: JSON.stringify(body),
+    });
+  const echoTool = (extra: Record<string, unknown> = {}) => ({
+    type: "mcp",
+    server_label: "local",
+    allowed_tools: ["echo"],
+    require_approval: "never",
+    ...extra,
+  });
+  const forced = { type: "mcp", server_label: "local", name: "echo" };
+  type Item = Record<string, unknown> & { type: string };
+
+  test("the model calls the server's tool (forced by tool_choice); the mcp_call item carries the server's output", async () => {
+    const response = await post("/v1/responses", {
+      model: "stories",
+      input: "Pick a fruit.",
+      tools: [echoTool()],
+      tool_choice: forced,
+      max_output_tokens: 100,
+      temperature: 0,
+    });
+    assert.equal(response.status, 200, await response.clone().text());
+    const body = (await response.json()) as {
+      output: Item[];
+      status: string;
+      tools: unknown[];
+      usage: { output_tokens: number };
+    };
+    assert.ok(body.usage.output_tokens <= 100, "max_output_tokens bounds every turn together");
+    const [list, call] = body.output;
+    assert.equal(list!.type, "mcp_list_tools");
+    assert.equal(list!.server_label, "local");
+    assert.deepEqual(
+      (list!.tools as { name: string }[]).map((tool) => tool.name),
+      ["echo"],
+      "allowed_tools filters the list",
+    );
+    assert.equal(call!.type, "mcp_call");
+    assert.equal(call!.name, "echo");
+    assert.equal(call!.status, "completed");
+    assert.equal(call!.error, null);
+    const { fruit } = JSON.parse(call!.arguments as string) as { fruit: string };
+    assert.ok(["apple", "pear"].includes(fruit));
+    assert.match(call!.output as string, new RegExp(`^echo: ${fruit} from \\d+$`));
+    // The last turn may not call tools: it answers in text, within what is left of max_output_tokens.
+    assert.equal(body.output.at(-1)!.type, "message");
+    assert.ok(["completed", "incomplete"].includes(body.status));
+    assert.deepEqual(body.tools[0], {
+      type: "mcp",
+      server_label: "local",
+      allowed_tools: ["echo"],
+      headers: null,
+      require_approval: "never",
+      server_description: null,
+      server_url: null,
+    });
+  });
+
+  test("streamed: the mcp items come with OpenAI's event names, in order", async () => {
+    const response = await post("/v1/responses", {
+      model: "stories",
+      input: "Pick a fruit.",
+      tools: [echoTool()],
+      tool_choice: forced,
+      max_output_tokens: 100,
+      temperature: 0,
+      stream: true,
+    });
+    assert.equal(response.status, 200);
+    const names = (await response.text())
+      .split("\n\n")
+      .filter((frame) => frame.trim())
+      .map((frame) => /^event: (\S+)/.exec(frame)![1]!);
+    const mcpNames = names.filter((name) => name.includes("mcp"));
+    assert.deepEqual(mcpNames, [
+      "response.mcp_list_tools.in_progress",
+      "response.mcp_list_tools.completed",
+      "response.mcp_call.in_progress",
+      "response.mcp_call_arguments.delta",
+      "response.mcp_call_arguments.done",
+      "response.mcp_call.completed",
+    ]);
+    assert.equal(names[0], "response.created");
+    assert.match(names.at(-1)!, /^response\.(completed|incomplete)$/);
+  });
+
+  test("approval round trip: the answer stops at mcp_approval_request, and the call runs once the client approves", async () => {
+    const first = await post("/v1/responses", {
+      model: "stories",
+      input: "Pick a fruit.",
+      tools: [echoTool({ require_approval: "always" })],
+      tool_choice: forced,
+      max_output_tokens: 100,
+      temperature: 0,
+    });
+    assert.equal(first.status, 200, await first.clone().text());
+    const output = ((await first.json()) as { output: Item[] }).output;
+    assert.deepEqual(
+      output.map((item) => item.type),
+      ["mcp_list_tools", "mcp_approval_request"],
+    );
+    const request = output[1]!;
+    assert.equal(request.name, "echo");
+    assert.equal(request.server_label, "local");
+    const { fruit } = JSON.parse(request.arguments as string) as { fruit: string };
+    const second = await post("/v1/responses", {
+      model: "stories",
+      input: [
+        { role: "user", content: "Pick a fruit." },
+        ...output,
+        { type: "mcp_approval_response", approval_request_id: request.id, approve: true },
+      ],
+      tools: [echoTool({ require_approval: "always" })],
+      max_output_tokens: 8,
+      temperature: 0,
+    });
+    assert.equal(second.status, 200, await second.clone().text());
+    const items = ((await second.json()) as { output: Item[] }).output;
+    const call = items.find((item) => item.type === "mcp_call")!;
+    assert.equal(call.approval_request_id, request.id);
+    assert.equal(call.arguments, request.arguments);
+    assert.match(call.output as string, new RegExp(`^echo: ${fruit} from \\d+$`));
+    // Denied: nothing runs.
+    const denied = await post("/v1/responses", {
+      model: "stories",
+      input: [
+        { role: "user", content: "Pick a fruit." },
+        ...output,
+        { type: "mcp_approval_response", approval_request_id: request.id, approve: false },
+      ],
+      tools: [echoTool({ require_approval: "always" })],
+      tool_choice: "none",
+      max_output_tokens: 4,
+      temperature: 0,
+    });
+    assert.equal(denied.status, 200);
+    assert.ok(!((await denied.json()) as { output: Item[] }).output.some((item) => item.type === "mcp_call"));
+  });
+
+  test("a local-only key is refused a remote MCP server (403), and the server hears nothing", async () => {
+    const before = http.requests;
+    const response = await post(
+      "/v1/responses",
+      { model: "stories", input: "hi", tools: [{ type: "mcp", server_label: "cloud", require_approval: "never" }] },
+      "private",
+    );
+    assert.equal(response.status, 403);
+    const error = ((await response.json()) as { error: { code: string; message: string } }).error;
+    assert.equal(error.code, "mcp_remote_refused");
+    assert.match(error.message, /API key private is local-only/);
+    assert.equal(http.requests, before);
+  });
+
+  const badTools: [string, unknown, RegExp, string][] = [
+    ["unknown server", { type: "mcp", server_label: "nope" }, /no MCP server named "nope"/, "tools[0].server_label"],
+    [
+      "server_url",
+      { type: "mcp", server_label: "x", server_url: "https://evil.example/mcp" },
+      /calls only the MCP servers its owner configured/,
+      "tools[0].server_url",
+    ],
+    [
+      "client headers",
+      { type: "mcp", server_label: "local", headers: { Authorization: "Bearer x" } },
+      /credentials for MCP servers are the owner's/,
+      "tools[0].headers",
+    ],
+    [
+      "authorization",
+      { type: "mcp", server_label: "local", authorization: "x" },
+      /leave out authorization/,
+      "tools[0].authorization",
+    ],
+    [
+      "connector",
+      { type: "mcp", server_label: "local", connector_id: "connector_gmail" },
+      /connectors/,
+      "tools[0].connector_id",
+    ],
+    ["bad label", { type: "mcp", server_label: "a/b" }, /configured MCP server's name/, "tools[0].server_label"],
+    [
+      "bad approval",
+      { type: "mcp", server_label: "local", require_approval: "sometimes" },
+      /require_approval/,
+      "tools[0].require_approval",
+    ],
+  ];
+  for (const [name, tool, message, param] of badTools)
+    test(`refused with a 400 naming the field: ${name}`, async () => {
+      const response = await post("/v1/responses", { model: "stories", input: "hi", tools: [tool] });
+      assert.equal(response.status, 400);
+      const error = ((await response.json()) as { error: { message: string; param: string } }).error;
+      assert.match(error.message, message);
+      assert.equal(error.param, param);
+    });
+
+  test("refused: the same server twice, an approval with no request in input, tool_choice naming a tool no server offers", async () => {
+    const twice = await post("/v1/responses", {
+      model: "stories",
+      input: "hi",
+      tools: [echoTool(), echoTool()],
+    });
+    assert.equal(twice.status, 400);
+    assert.match(await twice.text(), /named twice/);
+    const orphan = await post("/v1/responses", {
+      model: "stories",
+      input: [{ type: "mcp_approval_response", approval_request_id: "mcpr_x", approve: true }],
+      tools: [echoTool()],
+    });
+    assert.equal(orphan.status, 400);
+    assert.match(await orphan.text(), /no mcp_approval_request item with the id \\"mcpr_x\\"/);
+    const missing = await post("/v1/responses", {
+      model: "stories",
+      input: "hi",
+      tools: [echoTool()],
+      tool_choice: { type: "mcp", server_label: "local", name: "whoami" },
+    });
+    assert.equal(missing.status, 400);
+    assert.match(await missing.text(), /tool_choice names the tool whoami, which no tool of this request offers/);
+  });
+
+  test("a route with mcp: attached runs the server's tools for every API; the client sees only the answer", async () => {
+    const audited = freehold.control.audit.list({ limit: 1000 }).filter((entry) => entry.action === "mcp.call").length;
+    const events: ChatEvent[] = [];
+    for await (const event of freehold.gateway.generate(
+      {
+        kind: "chat",
+        model: "storyteller",
+        messages: [{ role: "user", content: "Pick a fruit." }],
+        toolChoice: { name: "echo" },
+        sampling: { temperature: 0 },
+        limits: { maxTokens: 100 },
+      },
+      { requestId: "req_route_mcp", api: "openai", route: "/v1/chat/completions" },
+    ))
+      events.push(event);
+    assert.ok(!events.some((event) => event.type === "tool-call"), "the server-side call is not the client's");
+    assert.equal(events.at(-1)?.type, "finish");
+    const entries = freehold.control.audit.list({ limit: 1000 }).filter((entry) => entry.action === "mcp.call");
+    assert.equal(entries.length, audited + 1);
+    assert.equal(entries.at(-1)!.requestId, "req_route_mcp");
+    // Over HTTP the route answers Chat Completions as before (the model may or may not call the tool).
+    const chat = await post("/v1/chat/completions", {
+      model: "storyteller",
+      messages: [{ role: "user", content: "Once upon a time" }],
+      max_tokens: 8,
+    });
+    assert.equal(chat.status, 200, await chat.clone().text());
+    const message = ((await chat.json()) as { choices: { message: { tool_calls?: unknown } }[] }).choices[0]!.message;
+    assert.equal(message.tool_calls, undefined);
+  });
+
+  test("the calls are in the audit trail with the key, in /metrics, and in the ledger as mcp-call rows", async () => {
+    const entries = freehold.control.audit.list({ limit: 1000 }).filter((entry) => entry.action === "mcp.call");
+    const owner = entries.find((entry) => (entry.detail as { key?: string } | undefined)?.key === "owner");
+    assert.ok(owner, JSON.stringify(entries));
+    const detail = owner.detail as Record<string, unknown>;
+    assert.equal(detail.server, "local");
+    assert.equal(detail.tool, "echo");
+    assert.equal(detail.status, "ok");
+    assert.ok("arguments" in detail, "the owner key stores content, so the arguments are kept");
+    const metrics = await freehold.control.metrics.text();
+    assert.match(metrics, /freehold_mcp_calls_total\{server="local",tool="echo",status="ok"\} [1-9]/);
+    const rows = freehold.control.ledger.rows({ limit: 1000 }).filter((row) => row.kind === "mcp-call");
+    assert.ok(rows.some((row) => row.provider === "mcp:local" && row.model === "echo" && row.keyName === "owner"));
+  });
+});

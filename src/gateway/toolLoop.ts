@@ -135,8 +135,13 @@ export async function* runToolLoop(
     const forced = turn === 1 && !options.approved?.length;
     const toolChoice =
       last && mcpDefinitions.length ? "none" : forced ? request.toolChoice : relaxed(request.toolChoice);
+    // max_tokens bounds the whole answer, as OpenAI's max_output_tokens does, not each turn.
+    const budget = request.limits.maxTokens;
+    const left = budget === undefined ? undefined : budget - total.completionTokens;
+    if (left !== undefined && left <= 0) return yield* ending(total, { type: "finish", reason: "length" });
     const turnRequest: ChatRequest = {
       ...request,
+      limits: { ...request.limits, ...(left !== undefined ? { maxTokens: left } : {}) },
       messages: [...messages],
       tools: [...clientTools, ...mcpDefinitions],
       ...(toolChoice ? { toolChoice } : {}),
