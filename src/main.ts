@@ -268,9 +268,11 @@ export class Freehold implements AsyncDisposable {
       audit?: AuditSink;
       /** Serve only the models this lockfile pins (`serve --locked`). */
       lockfile?: string;
+      /** Where the log goes (default stdout; `freehold mcp` keeps stdout for the protocol). */
+      logOutput?: NodeJS.WritableStream;
     } = {},
   ): Promise<Freehold> {
-    const { onEngineEvent, configPath, offline, audit, lockfile, ...configOverrides } = overrides;
+    const { onEngineEvent, configPath, offline, audit, lockfile, logOutput, ...configOverrides } = overrides;
     const settings = loadSettings({
       overrides: configOverrides,
       ...(configPath ? { configPath } : {}),
@@ -291,7 +293,11 @@ export class Freehold implements AsyncDisposable {
       environment: childEnvironment,
       ...(onEngineEvent ? { onEvent: onEngineEvent } : {}),
     });
-    const control = new ControlPlane({ home: config.home, logLevel: config.logLevel });
+    const control = new ControlPlane({
+      home: config.home,
+      logLevel: config.logLevel,
+      ...(logOutput ? { logOutput } : {}),
+    });
     control.metrics.setStatusSource(() => engine.status());
     const router = new Router(buildRoutingTable(settings.file, engine, settings.offline), {
       audit: audit ?? control.audit,
