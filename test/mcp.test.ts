@@ -8,6 +8,7 @@ import type { CallerKey, RequestContext } from "../src/core/context.js";
 import { RateLimitError } from "../src/core/errors.js";
 import { Freehold } from "../src/main.js";
 import { McpHub } from "../src/mcp/hub.js";
+import { runCli } from "./helpers/cli.js";
 import { type HttpMcpServer, startHttpMcpServer, writeStdioMcpServer } from "./helpers/mcpServers.js";
 import { storiesModelMissing, storiesModelPath, temporaryDirectory } from "./helpers/paths.js";
 
@@ -632,4 +633,44 @@ describe("MCP tools through the APIs, with the real tiny model", { skip: stories
     const rows = freehold.control.ledger.rows({ limit: 1000 }).filter((row) => row.kind === "mcp-call");
     assert.ok(rows.some((row) => row.provider === "mcp:local" && row.model === "echo" && row.keyName === "owner"));
   });
+});
+
+test("config check summarises MCP servers; doctor --egress lists the remote ones and where their calls go", async (t) => {
+  const directory = temporaryDirectory("freehold-mcp-config-");
+  t.after(directory.dispose);
+  const path = join(directory.path, "freehold.yaml");
+  writeFileSync(
+    path,
+    [
+      "mcp_servers:",
+      "  files: {command: [node, files.js]}",
+      "  search: {url: 'https://search.example.com/mcp', headers: {Authorization: 'Bearer s3cret'}}",
+      "  near: {url: 'http://127.0.0.1:9000/mcp'}",
+      "routes:",
+      "  helper:",
+      "    targets: [{provider: local, model: m}]",
+      "    mcp: [files]",
+      "",
+    ].join("\n"),
+  );
+  const env = { FREEHOLD_HOME: directory.path };
+  const check = await runCli(["--config", path, "config", "check"], { env });
+  assert.equal(check.code, 0, check.stderr);
+  assert.match(check.stdout, /mcp server files: stdio: node files\.js \(local; routes helper\)/);
+  assert.match(check.stdout, /mcp server search: https:\/\/search\.example\.com \(remote\)/);
+  assert.match(check.stdout, /mcp server near: http:\/\/127\.0\.0\.1:9000 \(local\)/);
+  const egress = await runCli(["--config", path, "doctor", "--egress"], { env });
+  assert.equal(egress.code, 0, egress.stderr);
+  assert.match(
+    egress.stdout,
+    /remote MCP servers \(tool calls send arguments there\):\n {2}https:\/\/search\.example\.com {2}mcp server search; attached to routes \(none; Responses requests may name it\)/,
+  );
+  assert.match(egress.stdout, /local MCP server files: stdio: node files\.js/);
+  assert.doesNotMatch(egress.stdout + check.stdout, /s3cret/, "headers are never printed");
+  const offline = await runCli(["--config", path, "doctor", "--egress", "--offline"], { env });
+  assert.match(offline.stdout, /remote MCP servers \(configured but forbidden offline\)/);
+  writeFileSync(path, "mcp_servers:\n  broken: {command: [a], headers: {A: b}}\n");
+  const bad = await runCli(["--config", path, "config", "check"], { env });
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /freehold\.yaml:2: mcp_servers\.broken\.headers: headers are for HTTP servers/);
 });
