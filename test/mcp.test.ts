@@ -9,6 +9,7 @@ import { RateLimitError } from "../src/core/errors.js";
 import { Freehold } from "../src/main.js";
 import { McpHub } from "../src/mcp/hub.js";
 import { runCli } from "./helpers/cli.js";
+import { type FakeUpstream, startFakeUpstream } from "./helpers/fakeUpstream.js";
 import { type HttpMcpServer, startHttpMcpServer, writeStdioMcpServer } from "./helpers/mcpServers.js";
 import { storiesModelMissing, storiesModelPath, temporaryDirectory } from "./helpers/paths.js";
 
@@ -673,4 +674,65 @@ test("config check summarises MCP servers; doctor --egress lists the remote ones
   const bad = await runCli(["--config", path, "config", "check"], { env });
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /freehold\.yaml:2: mcp_servers\.broken\.headers: headers are for HTTP servers/);
+});
+
+describe("tool results are content: the privacy policy sees them before a remote model does", {
+  skip: storiesModelMissing,
+}, () => {
+  const home = temporaryDirectory();
+  const script = writeStdioMcpServer(home.path);
+  let cloud: FakeUpstream;
+  let freehold: Freehold;
+  before(async () => {
+    // The remote model asks for the contact tool; the tool's answer carries an e-mail address.
+    cloud = await startFakeUpstream((_request, index) =>
+      index === 0 ? { kind: "reply", toolCall: { name: "contact", arguments: "{}" } } : { kind: "reply", text: "sent" },
+    );
+    const config = join(home.path, "freehold.yaml");
+    writeFileSync(
+      config,
+      [
+        "providers:",
+        `  cloud: {kind: openai, base_url: ${JSON.stringify(cloud.openaiBase)}, api_key: test}`,
+        "mcp_servers:",
+        `  people: {command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(script)}]}`,
+        "routes:",
+        "  assistant:",
+        "    targets: [{provider: cloud, model: gpt-test}, {provider: local, model: stories}]",
+        "    privacy: local-only",
+        "    mcp: [people]",
+        "",
+      ].join("\n"),
+    );
+    freehold = await Freehold.open({ home: home.path, configPath: config });
+    await freehold.store.import(storiesModelPath, "stories");
+  });
+  after(async () => {
+    await freehold?.close();
+    await cloud?.close();
+    home.dispose();
+  });
+
+  test("a tool result with personal data is kept from the remote model (local-only): the next turn runs locally", async () => {
+    const events: ChatEvent[] = [];
+    for await (const event of freehold.gateway.generate(
+      {
+        kind: "chat",
+        model: "assistant",
+        messages: [{ role: "user", content: "Whom should I write to?" }],
+        sampling: { temperature: 0 },
+        limits: { maxTokens: 12 },
+      },
+      { requestId: "req_privacy_mcp", api: "openai", route: "/v1/chat/completions" },
+    ))
+      events.push(event);
+    const completions = cloud.received.filter((request) => request.method === "POST");
+    assert.equal(completions.length, 1, "only the first turn (no personal data yet) went to the remote model");
+    assert.doesNotMatch(JSON.stringify(cloud.received), /alice\.smith@example\.com/);
+    assert.equal(events.at(-1)?.type, "finish");
+    assert.ok(!events.some((event) => event.type === "error"), JSON.stringify(events));
+    const audited = freehold.control.audit.list({ limit: 100 }).filter((entry) => entry.action === "mcp.call");
+    assert.equal(audited.length, 1);
+    assert.equal((audited[0]!.detail as { tool: string }).tool, "contact");
+  });
 });

@@ -36,6 +36,7 @@ server.registerTool("slow", { description: "Takes 3 seconds" }, async () => {
 });
 server.registerTool("big", { description: "A long result" }, async () => text("é".repeat(1000)));
 server.registerTool("fails", { description: "Reports an error" }, async () => ({ isError: true, content: [{ type: "text", text: "no such fruit" }] }));
+server.registerTool("contact", { description: "Looks up a contact" }, async () => text("Write to alice.smith@example.com"));
 server.registerTool("add_tool", { description: "Adds the tool late" }, async () => {
   server.registerTool("late", { description: "Added later" }, async () => text("late"));
   return text("added");
