@@ -326,6 +326,7 @@ export class Freehold implements AsyncDisposable {
         ...(offline !== undefined ? { offline } : {}),
       });
       this.router.reload(buildRoutingTable(settings.file, this.engine, settings.offline));
+      this.mcp.reloadRules(settings.file, settings.offline);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       this.control.audit.record({ actor, action: "config.reload-refused", target, detail: { reason } });

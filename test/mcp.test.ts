@@ -143,6 +143,7 @@ describe("MCP client manager with real servers (stdio and Streamable HTTP)", () 
     assert.deepEqual(tools.map((tool) => tool.name).sort(), [
       "add_tool",
       "big",
+      "contact",
       "crash",
       "echo",
       "fails",
@@ -735,4 +736,18 @@ describe("tool results are content: the privacy policy sees them before a remote
     assert.equal(audited.length, 1);
     assert.equal((audited[0]!.detail as { tool: string }).tool, "contact");
   });
+});
+
+test("SIGHUP's new routes and key rules apply to MCP at once; the servers stay as started", () => {
+  const parse = (text: string) => parseFileConfig(text, "freehold.yaml", {});
+  const servers = "mcp_servers:\n  cloud: {url: 'https://mcp.example.com/mcp'}\n";
+  const before = parse(`${servers}routes:\n  r:\n    targets: [{provider: local, model: m}]\n    mcp: [cloud]\n`);
+  const hub = McpHub.fromFile(before, false, {});
+  assert.deepEqual(hub.attached("r"), ["cloud"]);
+  hub.reloadRules(
+    parse(`${servers}routes:\n  r:\n    targets: [{provider: local, model: m}]\nkeys:\n  k: {local_only: true}\n`),
+    false,
+  );
+  assert.deepEqual(hub.attached("r"), []);
+  return assert.rejects(hub.listTools("cloud", { context: context({ name: "k" }) }), /API key k is local-only/);
 });

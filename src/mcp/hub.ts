@@ -33,7 +33,7 @@ export class McpHub implements ToolHost {
   private readonly connections = new Map<string, McpConnection>();
   private callCount = 0;
 
-  constructor(private readonly options: McpHubOptions) {
+  constructor(private options: McpHubOptions) {
     for (const [name, config] of Object.entries(options.servers))
       this.connections.set(name, new McpConnection(name, config, options.version));
   }
@@ -51,6 +51,20 @@ export class McpHub implements ToolHost {
       offline,
       ...deps,
     });
+  }
+
+  /**
+   * SIGHUP: the new file's routes, providers, key rules and offline flag apply at once (so a route that no longer
+   * attaches a server stops using it); servers themselves are kept as started (a restart applies changes to them).
+   */
+  reloadRules(file: FileConfig | null, offline: boolean): void {
+    this.options = {
+      ...this.options,
+      routes: file?.routes ?? {},
+      providers: file?.providers ?? {},
+      keys: file?.keys ?? {},
+      offline,
+    };
   }
 
   has(server: string): boolean {
