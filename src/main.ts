@@ -24,6 +24,9 @@ import {
 import { type AuditSink, libraryContext } from "./core/context.js";
 import { FreeholdError, NotFoundError, StoreError } from "./core/errors.js";
 import { Engine, type EngineEvent, type ModelResolver, type ResolvedModel } from "./engine/engine.js";
+import { renderHtmlReport } from "./eval/html.js";
+import { EvalStore } from "./eval/store.js";
+import { summarize } from "./eval/summary.js";
 import { Gateway } from "./gateway/gateway.js";
 import { writeSyntheticModel } from "./gguf/synth.js";
 import { type AppEnv, createApp } from "./http/app.js";
@@ -395,8 +398,47 @@ export class Freehold implements AsyncDisposable {
       allowedOrigins: this.config.origins,
       maxBodyBytes: this.config.maxBodyBytes,
       control: httpFacade(this.control),
+      consoleSources: this.consoleSources(),
       ...options,
     });
+  }
+
+  /** Routes and evaluation runs as the console's admin pages read them. */
+  private consoleSources() {
+    const evals = new EvalStore(this.control.db);
+    const summary = (id: string) => {
+      const run = evals.get(id);
+      if (!run) return undefined;
+      const results = evals.results(id);
+      return { summary: summarize(run, results), results };
+    };
+    return {
+      routes: () => this.router.describe(),
+      recentDecisions: (limit: number) => this.router.decisions.recent(limit),
+      evalRuns: (limit: number) =>
+        evals.list(limit).map((run) => {
+          const models = summary(run.id)?.summary.models ?? [];
+          return {
+            id: run.id,
+            suite: run.suite,
+            created: new Date(run.createdMs).toISOString(),
+            finished: run.finishedMs === null ? null : new Date(run.finishedMs).toISOString(),
+            answers: run.results,
+            models: models.map((model) => ({
+              model: model.model,
+              baseline: model.baseline,
+              answers: model.answers,
+              pass_rate: model.passRate,
+              interval: model.interval,
+              verdict: model.verdict,
+            })),
+          };
+        }),
+      evalReport: (id: string) => {
+        const found = summary(id);
+        return found ? renderHtmlReport(found.summary, found.results) : undefined;
+      },
+    };
   }
 
   async close(): Promise<void> {

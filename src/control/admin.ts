@@ -91,7 +91,10 @@ export class ControlAdmin {
     return key;
   }
 
-  auditTrail(limit = 100): { entries: AuditEntry[]; verification: AuditVerification } {
-    return { entries: this.plane.audit.list({ limit }), verification: this.plane.audit.verify() };
+  auditTrail(
+    limit = 100,
+    filter: { action?: string; actor?: string } = {},
+  ): { entries: AuditEntry[]; verification: AuditVerification } {
+    return { entries: this.plane.audit.list({ limit, ...filter }), verification: this.plane.audit.verify() };
   }
 }

@@ -130,11 +130,23 @@ export class AuditLog implements AuditSink {
       .immediate();
   }
 
-  list(options: { limit?: number; sinceMs?: number } = {}): AuditEntry[] {
+  /** The newest entries, oldest first; `action` matches a prefix ("key." for every key change), `actor` exactly. */
+  list(options: { limit?: number; sinceMs?: number; action?: string; actor?: string } = {}): AuditEntry[] {
     this.flush();
+    // LIKE with an escape character, so a "_" or "%" in the filter matches itself and not any character.
+    const prefix = `${(options.action ?? "").replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
     const rows = this.db
-      .prepare<[string, number], AuditRow>("SELECT * FROM audit WHERE time >= ? ORDER BY seq DESC LIMIT ?")
-      .all(new Date(options.sinceMs ?? 0).toISOString(), options.limit ?? 100);
+      .prepare<[string, string, string | null, string | null, number], AuditRow>(
+        `SELECT * FROM audit WHERE time >= ? AND action LIKE ? ESCAPE '\\' AND (? IS NULL OR actor = ?)
+         ORDER BY seq DESC LIMIT ?`,
+      )
+      .all(
+        new Date(options.sinceMs ?? 0).toISOString(),
+        prefix,
+        options.actor ?? null,
+        options.actor ?? null,
+        options.limit ?? 100,
+      );
     return rows.reverse().map(toEntry);
   }
 

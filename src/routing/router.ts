@@ -9,6 +9,23 @@ import { type Decision, DecisionLog } from "./decisions.js";
 import { HealthMonitor } from "./health.js";
 import type { Route, RoutingTable, TargetState } from "./table.js";
 
+export interface RouteView {
+  name: string;
+  policy: string;
+  retries: number;
+  tiers: {
+    provider: string;
+    kind: string;
+    model: string;
+    origin: string | null;
+    weight: number;
+    healthy: boolean;
+    in_flight: number;
+    breaker: string;
+    breaker_retry_in_ms: number;
+  }[][];
+}
+
 /**
  * Decides where each request may go and sends it there: routes map a model name to tiers of targets, balanced by
  * least outstanding requests (weighted) among healthy ones, with retries, per-target timeouts, fallback on error,
@@ -39,6 +56,28 @@ export class Router {
 
   dispose(): void {
     this.health.dispose();
+  }
+
+  /** The live table as the console's routes page shows it: each route's targets with health and breaker state. */
+  describe(): RouteView[] {
+    return [...this.table.routes.values()].map((route) => ({
+      name: route.name,
+      policy: route.policy,
+      retries: route.retries,
+      tiers: route.tiers.map((tier) =>
+        tier.map((target) => ({
+          provider: target.provider.name,
+          kind: target.provider.kind,
+          model: target.model,
+          origin: target.provider.origin,
+          weight: target.weight,
+          healthy: target.healthy,
+          in_flight: target.outstanding,
+          breaker: target.breaker.state,
+          breaker_retry_in_ms: target.breaker.retryInMs(),
+        })),
+      ),
+    }));
   }
 
   generate(request: GenerateRequest, context: RequestContext, signal?: AbortSignal): AsyncIterable<ChatEvent> {
