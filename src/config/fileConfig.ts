@@ -32,6 +32,8 @@ const providerSchema = z.strictObject({
   headers: z.record(z.string(), z.string()).optional(),
   /** Default per-target timeout (seconds to the first token). */
   timeout: seconds.optional(),
+  /** Seconds of silence between two chunks of an answer before it is given up (default 60). */
+  idle_timeout: seconds.optional(),
   /** Anthropic: max_tokens when the client sets none. */
   max_tokens: z.number().int().positive().optional(),
   /** Seconds between health probes; 0 = no probes (the circuit breaker still applies). */

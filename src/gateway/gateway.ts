@@ -11,7 +11,16 @@ import type { RequestContext } from "../core/context.js";
 import { InvalidRequestError } from "../core/errors.js";
 import type { MeterTarget, RequestMeter } from "../core/metering.js";
 import type { ToolHost } from "../core/toolHost.js";
-import { authorizeModel, localTarget, meteredEmbedding, meteredGeneration, modelAllowed } from "./metering.js";
+import {
+  authorizeModel,
+  localTarget,
+  meteredCount,
+  meteredEmbedding,
+  meteredGeneration,
+  modelAllowed,
+  promptTokenBound,
+  remotePromptBound,
+} from "./metering.js";
 import { type McpToolset, runToolLoop, type ToolLoopEvent, type ToolLoopOptions } from "./toolLoop.js";
 
 export interface GatewayTools {
@@ -89,11 +98,34 @@ export class Gateway {
     context: RequestContext,
     signal?: AbortSignal,
   ): AsyncIterable<ChatEvent> {
-    const run = (admitted: GenerateRequest) =>
-      this.router ? this.router.generate(admitted, context, signal) : this.local.generate(admitted, signal);
-    if (this.meter)
-      return meteredGeneration(this.meter, request, context, localTarget(request.model), run, this.candidates(request));
-    return run(request);
+    const run = (admitted: GenerateRequest, runSignal?: AbortSignal) =>
+      this.router ? this.router.generate(admitted, context, runSignal) : this.local.generate(admitted, runSignal);
+    const meter = this.meter;
+    if (!meter) return run(request, signal);
+    const candidates = this.candidates(request);
+    return meteredGeneration(meter, request, context, localTarget(request.model), run, {
+      candidates,
+      signal,
+      // Tokenizing costs a round trip to the runner: only keys with token limits need the exact bound.
+      ...(meter.boundsTokens?.(context) ? { promptBound: (admitted) => this.promptBound(admitted, candidates) } : {}),
+    });
+  }
+
+  /**
+   * A true upper bound on the prompt's tokens over every target that may answer: local models tokenize it (chat
+   * template and tools included, as the engine will), remote ones get the byte bound (remotePromptBound).
+   */
+  private async promptBound(request: GenerateRequest, candidates: MeterTarget[] | undefined): Promise<number> {
+    const targets = candidates ?? [localTarget(request.model)];
+    const localModels = [...new Set(targets.filter((target) => !target.remote).map((target) => target.model))];
+    const counts = await Promise.all(
+      localModels.map((model) =>
+        // A model that cannot be counted cannot run either: the byte bound stands in until generation fails.
+        this.local.countTokens({ ...request, model }).catch(() => promptTokenBound(request)),
+      ),
+    );
+    const remote = targets.some((target) => target.remote) ? [remotePromptBound(request)] : [];
+    return Math.max(0, ...counts, ...remote);
   }
 
   private candidates(request: { model: string }): MeterTarget[] | undefined {
@@ -111,6 +143,13 @@ export class Gateway {
     return models.filter((model) => modelAllowed(context, model.name));
   }
 
+  /** A client's own counting request (count_tokens): metered and rate-limited like any model request. */
+  countTokensRequest(request: GenerateRequest, context: RequestContext): Promise<number> {
+    const count = () => this.countTokens(request, context);
+    return this.meter ? meteredCount(this.meter, request, context, localTarget(request.model), count) : count();
+  }
+
+  /** Counts a prompt for a request being answered (its ledger row is the answer's own). */
   countTokens(request: GenerateRequest, context?: RequestContext): Promise<number> {
     if (context) authorizeModel(context, request.model);
     return this.router ? this.router.countTokens(request) : this.local.countTokens(request);

@@ -23,6 +23,8 @@ export interface AnthropicOptions {
   /** Anthropic requires max_tokens; used when the client did not set one. */
   defaultMaxTokens?: number;
   headers?: Record<string, string>;
+  /** Longest silence between two chunks of an answer (upstream.ts DEFAULT_IDLE_TIMEOUT_MS when unset). */
+  idleTimeoutMs?: number;
 }
 
 const stopReasons: Record<string, FinishReason> = {
@@ -127,7 +129,7 @@ export async function* anthropicEvents(name: string, body: AsyncIterable<Uint8Ar
   let finish: FinishReason = "stop";
   let stopped = false;
   try {
-    for await (const { data } of serverSentEvents(body)) {
+    for await (const { data } of serverSentEvents(body, name)) {
       const frame = JSON.parse(data) as StreamFrame;
       switch (frame.type) {
         case "message_start":
@@ -203,6 +205,7 @@ export class AnthropicProvider implements Provider {
     this.upstream = new Upstream({
       name: options.name,
       baseUrl: options.baseUrl,
+      idleTimeoutMs: options.idleTimeoutMs,
       headers: {
         "anthropic-version": "2023-06-01",
         ...(options.headers ?? {}),

@@ -19,6 +19,8 @@ export interface OllamaOptions {
   baseUrl: string;
   apiKey?: string;
   headers?: Record<string, string>;
+  /** Longest silence between two chunks of an answer (upstream.ts DEFAULT_IDLE_TIMEOUT_MS when unset). */
+  idleTimeoutMs?: number;
 }
 
 function parseArguments(text: string): unknown {
@@ -99,7 +101,7 @@ export class OllamaProvider implements Provider {
     const response = await this.upstream.request("POST", path, ollamaRequestBody(request, request.model), signal);
     let calls = 0;
     try {
-      for await (const line of lines(response.body)) {
+      for await (const line of lines(response.body, this.name)) {
         if (!line.trim()) continue;
         const item = JSON.parse(line) as OllamaLine;
         if (item.error) {

@@ -22,6 +22,8 @@ export interface OpenAICompatibleOptions {
   baseUrl: string;
   apiKey?: string;
   headers?: Record<string, string>;
+  /** Longest silence between two chunks of an answer (upstream.ts DEFAULT_IDLE_TIMEOUT_MS when unset). */
+  idleTimeoutMs?: number;
 }
 
 const finishReasons: Record<string, FinishReason> = {
@@ -161,7 +163,7 @@ export async function* openAIEvents(name: string, body: AsyncIterable<Uint8Array
   let finish: FinishReason | undefined;
   let done = false;
   try {
-    for await (const frame of serverSentEvents(body)) {
+    for await (const frame of serverSentEvents(body, name)) {
       if (frame.data === "[DONE]") {
         done = true;
         break;

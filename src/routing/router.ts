@@ -222,7 +222,7 @@ export class Router {
               `served by ${target.label} (${target.remote ? `remote: ${target.provider.origin}` : "local"})${plan.redaction && target.remote ? ", with findings replaced by placeholders" : ""}`,
             );
             this.decisions.record(decision);
-            const events = finishTarget(target, result.first, result.iterator);
+            const events = finishTarget(target, result.first, result.iterator, signal);
             yield* target.remote && plan.redaction ? plan.redaction.restoreEvents(events) : events;
             return;
           }
@@ -239,6 +239,8 @@ export class Router {
           if (signal?.aborted) {
             decision.explanation.push("the client went away");
             this.decisions.record(decision);
+            // A remote provider may already be billing the prompt: the ledger charges it to where it was sent.
+            if (target.remote) context.servedBy = { provider: target.provider.name, model: target.model, remote: true };
             throw result.error;
           }
           if (isClientError(result.error)) {
@@ -446,7 +448,9 @@ async function startTarget(target: TargetState, request: GenerateRequest, signal
     clearTimeout(timer);
     signal?.removeEventListener("abort", onAbort);
     target.outstanding--;
-    target.breaker.failure();
+    // A client that hung up says nothing about the target: only its own failures may open the breaker.
+    if (signal?.aborted && !timedOut) target.breaker.abandon();
+    else target.breaker.failure();
     if (!controller.signal.aborted) controller.abort();
     void iterator?.return?.().catch(() => {});
     const reason = timedOut
@@ -468,6 +472,7 @@ async function* finishTarget(
   target: TargetState,
   first: ChatEvent[],
   iterator: AsyncIterator<ChatEvent>,
+  signal: AbortSignal | undefined,
 ): AsyncGenerator<ChatEvent> {
   let failed = false;
   try {
@@ -483,7 +488,9 @@ async function* finishTarget(
     throw error;
   } finally {
     target.outstanding--;
-    if (failed) target.breaker.failure();
+    // The stream the client cut short (its error is the cut itself) counts neither way.
+    if (signal?.aborted) target.breaker.abandon();
+    else if (failed) target.breaker.failure();
     else target.breaker.success();
     await iterator.return?.().catch(() => {});
   }

@@ -57,6 +57,7 @@ export function createProvider(name: string, config: ProviderConfig, local: Mode
     baseUrl: config.base_url ?? "",
     ...(config.api_key ? { apiKey: config.api_key } : {}),
     ...(config.headers ? { headers: config.headers } : {}),
+    ...(config.idle_timeout ? { idleTimeoutMs: config.idle_timeout * 1000 } : {}),
   };
   switch (config.kind) {
     case "local":
