@@ -31,6 +31,7 @@ import { summarize } from "./eval/summary.js";
 import { Gateway } from "./gateway/gateway.js";
 import { writeSyntheticModel } from "./gguf/synth.js";
 import { type AppEnv, createApp } from "./http/app.js";
+import { McpHub } from "./mcp/hub.js";
 import { hubClientFor, lockedModelsCheck, ModelPuller, profileDescription, storeSupply } from "./modelSupply.js";
 import { Router } from "./routing/router.js";
 import { buildRoutingTable } from "./routing/table.js";
@@ -256,6 +257,8 @@ export class Freehold implements AsyncDisposable {
     readonly settings: Settings,
     /** Keys, limits, the usage ledger, audit trail and metrics ($FREEHOLD_HOME/freehold.db). */
     readonly control: ControlPlane,
+    /** MCP servers from freehold.yaml (`mcp_servers`), started on first use (docs/mcp.md). */
+    readonly mcp: McpHub,
   ) {}
 
   static async open(
@@ -269,9 +272,11 @@ export class Freehold implements AsyncDisposable {
       audit?: AuditSink;
       /** Serve only the models this lockfile pins (`serve --locked`). */
       lockfile?: string;
+      /** Where the log goes (default stdout; `freehold mcp` keeps stdout for the protocol). */
+      logOutput?: NodeJS.WritableStream;
     } = {},
   ): Promise<Freehold> {
-    const { onEngineEvent, configPath, offline, audit, lockfile, ...configOverrides } = overrides;
+    const { onEngineEvent, configPath, offline, audit, lockfile, logOutput, ...configOverrides } = overrides;
     const settings = loadSettings({
       overrides: configOverrides,
       ...(configPath ? { configPath } : {}),
@@ -299,13 +304,25 @@ export class Freehold implements AsyncDisposable {
         onEngineEvent?.(event);
       },
     });
-    const control = new ControlPlane({ home: config.home, logLevel: config.logLevel, audit: auditSource(config) });
+    const control = new ControlPlane({
+      home: config.home,
+      logLevel: config.logLevel,
+      audit: auditSource(config),
+      ...(logOutput ? { logOutput } : {}),
+    });
     logger = control.logger;
     control.metrics.setStatusSource(() => engine.status());
     const router = new Router(buildRoutingTable(settings.file, engine, settings.offline), {
       audit: audit ?? control.audit,
     });
-    return new Freehold(config, store, engine, new Gateway(engine, router, control), router, settings, control);
+    const mcp = McpHub.fromFile(settings.file, settings.offline, {
+      audit: audit ?? control.audit,
+      meter: control,
+      metrics: control.metrics,
+      version: VERSION,
+    });
+    const gateway = new Gateway(engine, router, control, { host: mcp, maxSteps: settings.file?.mcp_max_steps ?? 8 });
+    return new Freehold(config, store, engine, gateway, router, settings, control, mcp);
   }
 
   /**
@@ -322,6 +339,7 @@ export class Freehold implements AsyncDisposable {
         ...(offline !== undefined ? { offline } : {}),
       });
       this.router.reload(buildRoutingTable(settings.file, this.engine, settings.offline));
+      this.mcp.reloadRules(settings.file, settings.offline);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       this.control.audit.record({ actor, action: "config.reload-refused", target, detail: { reason } });
@@ -435,6 +453,7 @@ export class Freehold implements AsyncDisposable {
 
   async close(): Promise<void> {
     this.router.dispose();
+    await this.mcp.close();
     await this.engine.close();
     this.control.close();
   }

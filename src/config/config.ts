@@ -37,6 +37,8 @@ export const environmentKeys = {
     "File holding the audit trail's key (created 0600 on first use); its witness audit.key.head is kept beside it. Default $FREEHOLD_HOME/audit.key.",
   HF_ENDPOINT:
     "Hugging Face hub that `freehold pull` uses (a mirror, or a test server). Default https://huggingface.co.",
+  FREEHOLD_API_KEY:
+    "The API key `freehold mcp` acts as (its limits, model scopes and audit name); needed once keys exist.",
   HF_TOKEN: "Hugging Face access token for gated or private repositories; sent only to HF_ENDPOINT's own host.",
 } as const;
 
@@ -76,6 +78,7 @@ const configSchema = z.object({
   gpuLayers: z.union([z.literal("auto"), z.literal("max"), z.coerce.number().int().min(0).max(10_000)]),
   hfEndpoint: z.url({ protocol: /^https?$/ }),
   hfToken: z.string().min(1).optional(),
+  apiKey: z.string().min(1).optional(),
   offline: z.boolean(),
   // Not checked here: an invalid value would be quoted in the error; src/control/auditKey.ts says what is wrong.
   auditKey: z.string().optional(),
@@ -159,6 +162,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     gpuLayers: overrides.gpuLayers ?? env.FREEHOLD_GPU_LAYERS ?? "auto",
     hfEndpoint: overrides.hfEndpoint ?? env.HF_ENDPOINT ?? "https://huggingface.co",
     ...(env.HF_TOKEN ? { hfToken: env.HF_TOKEN } : {}),
+    ...(env.FREEHOLD_API_KEY ? { apiKey: env.FREEHOLD_API_KEY } : {}),
     offline: overrides.offline ?? ["1", "true", "yes"].includes((env.FREEHOLD_OFFLINE ?? "").toLowerCase()),
     ...(env.FREEHOLD_AUDIT_KEY ? { auditKey: env.FREEHOLD_AUDIT_KEY } : {}),
     auditKeyFile: resolve(env.FREEHOLD_AUDIT_KEY_FILE || join(home, "audit.key")),

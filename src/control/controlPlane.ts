@@ -240,6 +240,8 @@ export class ControlPlane implements RequestMeter {
         }
       })
       .immediate();
+    // An MCP call is counted by the MCP hub (freehold_mcp_calls_total), not as a model request.
+    if (work.kind === "mcp-call") return;
     this.metrics.observeRequest({
       model: target.model,
       keyName: key?.name ?? null,

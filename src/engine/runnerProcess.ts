@@ -89,7 +89,9 @@ export class RunnerProcess {
       execArgv: entry.execArgv,
       env: options.env,
       serialization: "advanced",
-      stdio: ["ignore", "inherit", "pipe", "ipc"],
+      // Anything the native code prints goes to our stderr: our stdout may be a protocol (`freehold mcp` speaks
+      // MCP on it) or the JSON log stream.
+      stdio: ["ignore", 2, "pipe", "ipc"],
     });
     this.child.stderr?.setEncoding("utf8");
     this.child.stderr?.on("data", (chunk: string) => {
