@@ -261,16 +261,16 @@ describe("route guards: every registered route × caller × path spelling", () =
     );
   });
 
-  test("path-scoped middleware (a static console) is guarded the same way: with a guard first it is served", async () => {
+  test("path-scoped middleware (static files) is guarded the same way: with a guard first it is served", async () => {
     const extended = buildApp(control);
-    extended.use("/scoped/*", guard("admin"), async (c) => c.text("console"));
+    extended.use("/extra-static/*", guard("admin"), async (c) => c.text("console"));
     extended.use("/unguarded/*", async (c) => c.text("served"));
     const get = (path: string, secret: string) =>
       extended.request(`http://127.0.0.1${path}`, {
         headers: { host: "127.0.0.1", authorization: `Bearer ${secret}` },
       });
-    assert.equal((await get("/scoped/index.html", secrets.plain)).status, 403);
-    const served = await get("/scoped/index.html", secrets.admin);
+    assert.equal((await get("/extra-static/index.html", secrets.plain)).status, 403);
+    const served = await get("/extra-static/index.html", secrets.admin);
     assert.equal(served.status, 200);
     assert.equal(await served.text(), "console");
     assert.equal((await get("/unguarded/x", secrets.admin)).status, 500);

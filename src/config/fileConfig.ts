@@ -3,6 +3,7 @@ import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { isMap, isSeq, LineCounter, type Node, parseDocument } from "yaml";
 import { z } from "zod";
+import { checkOwnerPattern } from "../core/patternSafety.js";
 import { type Config, type ConfigOverrides, loadConfig } from "./config.js";
 
 /**
@@ -32,6 +33,8 @@ const providerSchema = z.strictObject({
   headers: z.record(z.string(), z.string()).optional(),
   /** Default per-target timeout (seconds to the first token). */
   timeout: seconds.optional(),
+  /** Seconds of silence between two chunks of an answer before it is given up (default 60). */
+  idle_timeout: seconds.optional(),
   /** Anthropic: max_tokens when the client sets none. */
   max_tokens: z.number().int().positive().optional(),
   /** Seconds between health probes; 0 = no probes (the circuit breaker still applies). */
@@ -90,6 +93,9 @@ export const fileConfigSchema = z
         patterns: z.record(z.string().regex(/^[\w-]+$/), z.string().min(1)).default({}),
         keywords: z.record(z.string().regex(/^[\w-]+$/), z.array(z.string().min(1))).default({}),
         disable: z.array(z.string()).default([]),
+        /** Scan budget per request (characters of text, milliseconds); past it the request counts as unscannable. */
+        max_scan_chars: z.number().int().positive().optional(),
+        max_scan_ms: z.number().positive().optional(),
       })
       .default({ default: "local-only", patterns: {}, keywords: {}, disable: [] }),
     /** Per API key (by name): a privacy policy that overrides the route's, or local_only for everything. */
@@ -107,15 +113,21 @@ export const fileConfigSchema = z
         });
     }
     for (const [name, pattern] of Object.entries(file.privacy.patterns)) {
+      const source = pattern.replace(/^\(\?i\)/, "");
       try {
-        new RegExp(pattern.replace(/^\(\?i\)/, ""));
+        new RegExp(source);
       } catch (error) {
         context.addIssue({
           code: "custom",
           path: ["privacy", "patterns", name],
           message: `not a valid regular expression: ${(error as Error).message}`,
         });
+        continue;
       }
+      // Request bodies are scanned with it: refuse what could not be scanned in bounded time, and say why.
+      const checked = checkOwnerPattern(source);
+      if (!checked.ok)
+        context.addIssue({ code: "custom", path: ["privacy", "patterns", name], message: checked.reason });
     }
     for (const [name, route] of Object.entries(file.routes)) {
       route.targets.forEach((tier, i) => {

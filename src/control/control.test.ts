@@ -27,7 +27,8 @@ function gatedPort(usage: { promptTokens: number; completionTokens: number }) {
     },
     embed: () => Promise.reject(new Error("unused")),
     listModels: () => Promise.resolve([]),
-    countTokens: () => Promise.resolve(0),
+    // Counts as a real engine does: the prompt tokens it will report (the reservation's bound for local models).
+    countTokens: () => Promise.resolve(usage.promptTokens),
   };
   return { port, release: () => open(), started: () => started };
 }
@@ -128,7 +129,8 @@ describe("control plane", () => {
   test("50 concurrent requests against a daily budget for 10: exactly 10 run, and the ledger equals real usage", async () => {
     const { port, release, started } = gatedPort({ promptTokens: 7, completionTokens: 13 });
     const gateway = new Gateway(port, undefined, control);
-    const worst = Buffer.byteLength("Once upon a time") + 2 + 20;
+    // The local model's own count of the prompt (7) plus max_tokens: the reservation's true worst case.
+    const worst = 7 + 20;
     control.keys.create("budgeted", { dailyTokens: worst * 10 });
     const attempts = Array.from({ length: 50 }, () => {
       const iterator = gateway.generate(request(), contextFor(control, "budgeted"))[Symbol.asyncIterator]();

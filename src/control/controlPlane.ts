@@ -9,7 +9,7 @@ import { Ledger } from "./ledger.js";
 import { createLogger, type Logger } from "./logger.js";
 import { Metrics } from "./metrics.js";
 import { loadPriceTable, type PriceTable } from "./prices.js";
-import { Quotas, type Reservation } from "./quotas.js";
+import { LEASE_RENEW_MS, Quotas, type Reservation } from "./quotas.js";
 
 export interface ControlPlaneOptions {
   home: string;
@@ -75,6 +75,20 @@ export class ControlPlane implements RequestMeter {
     this.logger = createLogger(options.logLevel ?? "info", options.logOutput);
     this.quotas.sweepOrphans(processAlive);
     this.ledger.expireContent();
+    this.leaseTimer = setInterval(() => this.renewLeases(), LEASE_RENEW_MS);
+    this.leaseTimer.unref();
+  }
+
+  private readonly leaseTimer: NodeJS.Timeout;
+
+  /** Keeps this start's running requests' reservations alive (they expire only if this process stops renewing). */
+  private renewLeases(): void {
+    if (!this.db.open) return;
+    try {
+      this.db.transaction(() => this.quotas.renewLeases()).immediate();
+    } catch (error) {
+      this.logger.warn({ error: error instanceof Error ? error.message : String(error) }, "lease renewal failed");
+    }
   }
 
   /** Whether the server must ask for keys: yes once any key was ever created. */
@@ -100,6 +114,13 @@ export class ControlPlane implements RequestMeter {
   rateLimitHeaders(key: { id: string }): Record<string, string> {
     const record = this.keys.get(key.id);
     return this.quotas.headers(record);
+  }
+
+  /** Keys that count tokens or dollars need the prompt's true bound (tokenized); others reserve nothing by size. */
+  boundsTokens(context: RequestContext): boolean {
+    if (!context.key) return false;
+    const key = this.keys.get(context.key.id);
+    return key.tpm !== null || key.dailyTokens !== null || key.monthlyTokens !== null || key.budgetUsd !== null;
   }
 
   admit(work: MeterWork, context: RequestContext, target: MeterTarget): Admission {
@@ -246,6 +267,7 @@ export class ControlPlane implements RequestMeter {
   }
 
   close(): void {
+    clearInterval(this.leaseTimer);
     this.flushCompleted();
     if (this.db.open) this.audit.flush();
     if (this.db.open) this.db.close();

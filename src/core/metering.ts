@@ -56,6 +56,8 @@ export interface Admission {
 }
 
 export interface RequestMeter {
+  /** Whether this caller's limits count tokens, so the prompt's exact bound is worth tokenizing for. */
+  boundsTokens?(context: RequestContext): boolean;
   /** Reserves the worst case against the caller's limits; throws RateLimitError (429) when a limit is reached. */
   admit(work: MeterWork, context: RequestContext, target: MeterTarget): Admission;
 }

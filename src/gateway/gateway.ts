@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type {
   ChatEvent,
   EmbeddingRequest,
@@ -6,16 +7,26 @@ import type {
   ModelInfo,
   ModelPort,
 } from "../core/chat.js";
-import type { RequestContext } from "../core/context.js";
+import { libraryContext, type RequestContext } from "../core/context.js";
 import type { MeterTarget, RequestMeter } from "../core/metering.js";
-import { authorizeModel, localTarget, meteredEmbedding, meteredGeneration, modelAllowed } from "./metering.js";
+import {
+  authorizeModel,
+  localTarget,
+  meteredCount,
+  meteredEmbedding,
+  meteredGeneration,
+  modelAllowed,
+  promptTokenBound,
+  remotePromptBound,
+} from "./metering.js";
 
 /** Routes requests by model name to local or remote targets under the owner's rules (src/routing's Router). */
 export interface RoutingPort {
   generate(request: GenerateRequest, context: RequestContext, signal?: AbortSignal): AsyncIterable<ChatEvent>;
   embed(request: EmbeddingRequest, context: RequestContext, signal?: AbortSignal): Promise<EmbeddingResult>;
   listModels(): Promise<ModelInfo[]>;
-  countTokens(request: GenerateRequest): Promise<number>;
+  /** Counting follows the same privacy rules as generating: the context carries the key. */
+  countTokens(request: GenerateRequest, context: RequestContext): Promise<number>;
   /** Every target a request for this model might be served by (for the worst-case reservation). */
   candidates(model: string): MeterTarget[];
 }
@@ -34,11 +45,34 @@ export class Gateway {
   ) {}
 
   generate(request: GenerateRequest, context: RequestContext, signal?: AbortSignal): AsyncIterable<ChatEvent> {
-    const run = (admitted: GenerateRequest) =>
-      this.router ? this.router.generate(admitted, context, signal) : this.local.generate(admitted, signal);
-    if (this.meter)
-      return meteredGeneration(this.meter, request, context, localTarget(request.model), run, this.candidates(request));
-    return run(request);
+    const run = (admitted: GenerateRequest, runSignal?: AbortSignal) =>
+      this.router ? this.router.generate(admitted, context, runSignal) : this.local.generate(admitted, runSignal);
+    const meter = this.meter;
+    if (!meter) return run(request, signal);
+    const candidates = this.candidates(request);
+    return meteredGeneration(meter, request, context, localTarget(request.model), run, {
+      candidates,
+      signal,
+      // Tokenizing costs a round trip to the runner: only keys with token limits need the exact bound.
+      ...(meter.boundsTokens?.(context) ? { promptBound: (admitted) => this.promptBound(admitted, candidates) } : {}),
+    });
+  }
+
+  /**
+   * A true upper bound on the prompt's tokens over every target that may answer: local models tokenize it (chat
+   * template and tools included, as the engine will), remote ones get the byte bound (remotePromptBound).
+   */
+  private async promptBound(request: GenerateRequest, candidates: MeterTarget[] | undefined): Promise<number> {
+    const targets = candidates ?? [localTarget(request.model)];
+    const localModels = [...new Set(targets.filter((target) => !target.remote).map((target) => target.model))];
+    const counts = await Promise.all(
+      localModels.map((model) =>
+        // A model that cannot be counted cannot run either: the byte bound stands in until generation fails.
+        this.local.countTokens({ ...request, model }).catch(() => promptTokenBound(request)),
+      ),
+    );
+    const remote = targets.some((target) => target.remote) ? [remotePromptBound(request)] : [];
+    return Math.max(0, ...counts, ...remote);
   }
 
   private candidates(request: { model: string }): MeterTarget[] | undefined {
@@ -56,8 +90,16 @@ export class Gateway {
     return models.filter((model) => modelAllowed(context, model.name));
   }
 
+  /** A client's own counting request (count_tokens): metered and rate-limited like any model request. */
+  countTokensRequest(request: GenerateRequest, context: RequestContext): Promise<number> {
+    const count = () => this.countTokens(request, context);
+    return this.meter ? meteredCount(this.meter, request, context, localTarget(request.model), count) : count();
+  }
+
+  /** Counts a prompt for a request being answered (its ledger row is the answer's own). */
   countTokens(request: GenerateRequest, context?: RequestContext): Promise<number> {
     if (context) authorizeModel(context, request.model);
-    return this.router ? this.router.countTokens(request) : this.local.countTokens(request);
+    if (!this.router) return this.local.countTokens(request);
+    return this.router.countTokens(request, context ?? libraryContext(`count_${randomUUID().replaceAll("-", "")}`));
   }
 }
