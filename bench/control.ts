@@ -39,7 +39,7 @@ async function worker(): Promise<void> {
     ? await ControlPlane.open({ home, databaseUrl: values.url, logLevel: "silent" })
     : new ControlPlane({ home, logLevel: "silent" });
   const shared = await control.store.getKey("shared");
-  const own = await control.store.createKey(`own-${values.name}`, {});
+  const own = await control.store.createKey(`own-${values.name}`, {}, { actor: "bench" });
   const seconds = Number(values.seconds);
   const concurrency = Number(values.concurrency);
   // Wait for the parent's go, so every replica measures the same window.
@@ -84,7 +84,7 @@ async function run(label: string, replicas: number, url: string | undefined, hom
   const setup = url
     ? await ControlPlane.open({ home, databaseUrl: url, logLevel: "silent" })
     : new ControlPlane({ home, logLevel: "silent" });
-  await setup.store.createKey("shared", { dailyTokens: 1_000_000_000_000 });
+  await setup.store.createKey("shared", { dailyTokens: 1_000_000_000_000 }, { actor: "bench" });
   await setup.close();
   const children = Array.from({ length: replicas }, (_, index) =>
     fork(

@@ -151,4 +151,12 @@ describe("routed requests in the ledger: provider, real cost, budgets over fallb
     const small = await ask(budgeted, "pricey-fallback", 5);
     assert.equal(small.status, 200);
   });
+
+  test("after all that routing, the audit trail verifies: every remote ledger row has its decision", async () => {
+    const verified = await runCli(["audit", "verify", "--format", "json"], { env: { FREEHOLD_HOME: server.home } });
+    const result = JSON.parse(verified.stdout) as { ok: boolean; keyed: boolean; problems: string[] };
+    assert.deepEqual(result.problems, []);
+    assert.equal(result.keyed, true);
+    assert.equal(verified.code, 0);
+  });
 });

@@ -20,6 +20,7 @@ describe("replicas on one PostgreSQL, as processes", { skip: postgresMissing }, 
   let sql: postgres.Sql;
   const replicas: ServerProcess[] = [];
   const config = join(directory.path, "freehold.yaml");
+  const auditKey = "replica-test-audit-key-shared-by-every-replica";
 
   before(async () => {
     database = await startPostgres();
@@ -38,7 +39,9 @@ describe("replicas on one PostgreSQL, as processes", { skip: postgresMissing }, 
         "",
       ].join("\n"),
     );
-    for (let i = 0; i < 2; i++) replicas.push(await startServerProcess({ args: ["--config", config] }));
+    // Replicas share the audit key (each has its own home, so its own witness): one chain, one key.
+    for (let i = 0; i < 2; i++)
+      replicas.push(await startServerProcess({ args: ["--config", config], env: { FREEHOLD_AUDIT_KEY: auditKey } }));
   });
   after(async () => {
     for (const replica of replicas) await replica.dispose();
@@ -48,7 +51,8 @@ describe("replicas on one PostgreSQL, as processes", { skip: postgresMissing }, 
     directory.dispose();
   });
 
-  const cli = (args: string[]) => runCli(["--config", config, ...args], { env: { FREEHOLD_HOME: directory.path } });
+  const cli = (args: string[]) =>
+    runCli(["--config", config, ...args], { env: { FREEHOLD_HOME: directory.path, FREEHOLD_AUDIT_KEY: auditKey } });
   const ask = (replica: ServerProcess, key: string) =>
     fetch(`${replica.url}/v1/chat/completions`, {
       method: "POST",
@@ -177,7 +181,8 @@ describe("moving a SQLite control plane to PostgreSQL", { skip: postgresMissing 
     const url = database.database("moved");
     const moved = await cli(["db", "migrate", "--to", url]);
     assert.equal(moved.code, 0, moved.stderr);
-    assert.match(moved.stdout, /audit chain verified on both sides \(2 entries/);
+    // audit.keyed (the trail's first entry keys it), key.create, model.delete.
+    assert.match(moved.stdout, /audit chain verified on both sides \(3 entries/);
     const target = await ControlPlane.open({ home: home.path, databaseUrl: url, logLevel: "silent" });
     try {
       assert.equal((await target.authenticate(secret))?.name, "old-key");
@@ -201,7 +206,23 @@ describe("moving a SQLite control plane to PostgreSQL", { skip: postgresMissing 
         }),
         /10 used/,
       );
-      assert.equal((await target.audit.verify()).ok, true);
+      // The copy is checked on PostgreSQL as on SQLite: with the same key and witness, and a change made there
+      // directly is found. (Nothing is appended here: the SQLite file must still verify for the refusal below.)
+      assert.deepEqual((await target.audit.verify()).problems, []);
+      const sql = postgres(url, { max: 1, onnotice: () => {} });
+      try {
+        await sql`UPDATE keys SET daily_tokens = 1000000 WHERE name = 'old-key'`;
+        const tampered = await target.audit.verify();
+        assert.ok(
+          tampered.problems.some((problem) =>
+            /daily(Tokens)? is 1000000 in the database but 1000 in the trail/.test(problem),
+          ),
+          tampered.problems.join(" | "),
+        );
+        await sql`UPDATE keys SET daily_tokens = 1000 WHERE name = 'old-key'`;
+      } finally {
+        await sql.end({ timeout: 1 });
+      }
     } finally {
       await target.close();
     }

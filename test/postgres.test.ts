@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import postgres from "postgres";
+import type { AuditRow } from "../src/control/audit.js";
 import { ControlPlane } from "../src/control/controlPlane.js";
 import { migrations, postgresMigrations } from "../src/control/migrations.js";
 import { SqliteStore } from "../src/control/sqliteStore.js";
@@ -32,6 +35,12 @@ function gatedPort(usage: { promptTokens: number; completionTokens: number }) {
     countTokens: () => Promise.resolve(7),
   };
   return { port, release: () => open(), started: () => started };
+}
+
+/** What a database writer without the audit key can compute: the pre-keying scheme, plain SHA-256 of the fields. */
+function plainChainHash(row: AuditRow): string {
+  const fields = [row.seq, row.time, row.actor, row.action, row.target, row.request_id, row.detail, row.prev_hash];
+  return createHash("sha256").update(JSON.stringify(fields)).digest("hex");
 }
 
 const prompt = "Once upon a time";
@@ -188,11 +197,15 @@ describe("control plane on PostgreSQL: two replicas, one database", { skip: post
     const admissions = await Promise.allSettled(
       Array.from({ length: 40 }, async (_, index) => {
         const replica = index % 2 === 0 ? a : b;
-        return replica.admit(
+        const context = await contextFor(replica, "spender");
+        const admission = await replica.admit(
           { kind: "generate", promptTokenBound: 1000, maxTokens: 100 },
-          await contextFor(replica, "spender"),
+          context,
           target,
         );
+        // As the router does for every remote request (verify cross-checks remote ledger rows against these).
+        replica.audit.recordSoon({ actor: "spender", action: "route.served", requestId: context.requestId });
+        return admission;
       }),
     );
     const admitted = admissions.filter((result) => result.status === "fulfilled");
@@ -240,6 +253,73 @@ describe("control plane on PostgreSQL: two replicas, one database", { skip: post
     const broken = await a.audit.verify();
     assert.equal(broken.ok, false);
     assert.match(broken.problem!, new RegExp(`entry ${before + 1} .*edited`));
+  });
+
+  test("the trail on PostgreSQL is keyed as on SQLite: forgeries, a cut end and direct key changes are found", async () => {
+    const own = temporaryDirectory("freehold-pg-keyed-");
+    const keyedUrl = server.database("keyed");
+    const replica = await ControlPlane.open({ home: own.path, databaseUrl: keyedUrl, logLevel: "silent" });
+    const db = postgres(keyedUrl, { max: 1, onnotice: () => {} });
+    try {
+      await replica.admin.createKey("audited", { rpm: 5 }, "test", "the app");
+      for (let i = 0; i < 4; i++)
+        await replica.audit.record({ actor: "test", action: "model.delete", target: `m${i}` });
+      const intact = await replica.audit.verify();
+      assert.deepEqual(intact.problems, []);
+      assert.equal(intact.keyed, true);
+      const first = await db<{ action: string }[]>`SELECT action FROM audit ORDER BY seq LIMIT 1`;
+      assert.equal(first[0]!.action, "audit.keyed", "a new trail is keyed from its first entry");
+
+      // Someone who can write the database but has no key re-chains an edit (plain SHA-256): found.
+      const rows = await db<AuditRow[]>`SELECT * FROM audit ORDER BY seq`;
+      const forged = { ...rows[3]!, target: "someone-else" };
+      forged.hash = plainChainHash(forged);
+      await db`UPDATE audit SET target = ${forged.target}, hash = ${forged.hash} WHERE seq = ${forged.seq}`;
+      const edited = await replica.audit.verify();
+      assert.ok(edited.problems.some((problem) => /entry 4 .*forged without the audit key/.test(problem)));
+      await db`UPDATE audit SET target = ${rows[3]!.target}, hash = ${rows[3]!.hash} WHERE seq = ${forged.seq}`;
+
+      // A key added, or changed, directly in the database is named.
+      await db`UPDATE keys SET rpm = 5000 WHERE name = 'audited'`;
+      const changed = await replica.audit.verify();
+      assert.ok(
+        changed.problems.some((problem) => /audited .*rpm is 5000 in the database but 5 in the trail/.test(problem)),
+      );
+      await db`UPDATE keys SET rpm = 5 WHERE name = 'audited'`;
+
+      // Cutting the end, with the head row made to agree, is caught by the witness beside the key.
+      const kept = await replica.audit.exportHead("test");
+      await db`DELETE FROM audit WHERE seq > ${kept.seq - 2}`;
+      await db`UPDATE audit_head SET seq = ${kept.seq - 2}, hash = ${rows[kept.seq - 3]!.hash} WHERE id = 1`;
+      const cut = await replica.audit.verify({ head: kept });
+      assert.ok(
+        cut.problems.some((problem) => /the trail ends at entry \d+ but the witness .* records entry/.test(problem)),
+        cut.problems.join(" | "),
+      );
+      assert.ok(cut.problems.some((problem) => /the head you kept/.test(problem)));
+      // The next write records the cut; once explained, the owner acknowledges it.
+      await replica.audit.record({ actor: "test", action: "model.delete", target: "after-cut" });
+      const recorded = await replica.audit.list({ action: "audit.cut" });
+      assert.equal(recorded.length, 1);
+      assert.ok((await replica.audit.verify()).problems.some((problem) => /found cut/.test(problem)));
+      await replica.audit.acknowledge(recorded[0]!.seq, "test", "the test cut it");
+      assert.deepEqual((await replica.audit.verify()).problems, []);
+
+      // A replica with another audit key would write entries nobody can check: it does not start.
+      await assert.rejects(
+        ControlPlane.open({
+          home: own.path,
+          databaseUrl: keyedUrl,
+          logLevel: "silent",
+          audit: { file: join(own.path, "other.key"), secret: "another-audit-key-of-at-least-32-chars" },
+        }),
+        /keyed with audit key [0-9a-f]{16}, but this replica's key \(FREEHOLD_AUDIT_KEY\) is [0-9a-f]{16}: give every replica the same key/,
+      );
+    } finally {
+      await db.end({ timeout: 1 });
+      await replica.close();
+      own.dispose();
+    }
   });
 
   test("a replica that loses the database refuses requests with a 503 naming it, never unmetered", async () => {

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { ControlPlane } from "../control/controlPlane.js";
+import { auditSource, ControlPlane } from "../control/controlPlane.js";
 import { commandConfig } from "./context.js";
 
 /** The control plane a command works on: the configured PostgreSQL database, else the SQLite file in its home. */
@@ -8,6 +8,8 @@ export function openCommandControl(command: Command): Promise<ControlPlane> {
   return ControlPlane.open({
     home: config.home,
     logLevel: "silent",
+    // The server's audit key, so the command's entries continue the same keyed chain.
+    audit: auditSource(config),
     ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}),
   });
 }

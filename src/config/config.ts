@@ -33,8 +33,14 @@ export const environmentKeys = {
   FREEHOLD_DATABASE_URL:
     "postgres://user:password@host:5432/db keeps keys, limits, ledger and audit in PostgreSQL (replicas share it). Default: the SQLite file in FREEHOLD_HOME.",
   FREEHOLD_OFFLINE: "1 forbids every request from leaving the machine, even with remote providers configured.",
+  FREEHOLD_AUDIT_KEY:
+    "Secret (at least 32 characters) that keys the audit trail's hash chain, instead of the key file. Never logged.",
+  FREEHOLD_AUDIT_KEY_FILE:
+    "File holding the audit trail's key (created 0600 on first use); its witness audit.key.head is kept beside it. Default $FREEHOLD_HOME/audit.key.",
   HF_ENDPOINT:
     "Hugging Face hub that `freehold pull` uses (a mirror, or a test server). Default https://huggingface.co.",
+  FREEHOLD_API_KEY:
+    "The API key `freehold mcp` acts as (its limits, model scopes and audit name); needed once keys exist.",
   HF_TOKEN: "Hugging Face access token for gated or private repositories; sent only to HF_ENDPOINT's own host.",
 } as const;
 
@@ -74,11 +80,15 @@ const configSchema = z.object({
   gpuLayers: z.union([z.literal("auto"), z.literal("max"), z.coerce.number().int().min(0).max(10_000)]),
   hfEndpoint: z.url({ protocol: /^https?$/ }),
   hfToken: z.string().min(1).optional(),
+  apiKey: z.string().min(1).optional(),
   offline: z.boolean(),
   databaseUrl: z
     .string()
     .regex(/^postgres(ql)?:\/\/./i, "must be a postgres:// or postgresql:// URL (unset it for the SQLite file)")
     .optional(),
+  // Not checked here: an invalid value would be quoted in the error; src/control/auditKey.ts says what is wrong.
+  auditKey: z.string().optional(),
+  auditKeyFile: z.string().min(1),
 });
 
 export type Config = Readonly<z.infer<typeof configSchema>>;
@@ -129,8 +139,9 @@ export function parseByteSize(value: number | string): number {
 
 /** Builds the one validated Config from flags (highest precedence), then the environment, then defaults. */
 export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Config {
+  const home = resolve(overrides.home ?? env.FREEHOLD_HOME ?? join(homedir(), ".freehold"));
   const raw = {
-    home: resolve(overrides.home ?? env.FREEHOLD_HOME ?? join(homedir(), ".freehold")),
+    home,
     host: overrides.host ?? env.FREEHOLD_HOST ?? "127.0.0.1",
     port: overrides.port ?? env.FREEHOLD_PORT ?? 11435,
     threads: overrides.threads ?? env.FREEHOLD_THREADS ?? 0,
@@ -161,7 +172,10 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     ...((overrides.databaseUrl ?? env.FREEHOLD_DATABASE_URL)
       ? { databaseUrl: overrides.databaseUrl ?? env.FREEHOLD_DATABASE_URL }
       : {}),
+    ...(env.FREEHOLD_API_KEY ? { apiKey: env.FREEHOLD_API_KEY } : {}),
     offline: overrides.offline ?? ["1", "true", "yes"].includes((env.FREEHOLD_OFFLINE ?? "").toLowerCase()),
+    ...(env.FREEHOLD_AUDIT_KEY ? { auditKey: env.FREEHOLD_AUDIT_KEY } : {}),
+    auditKeyFile: resolve(env.FREEHOLD_AUDIT_KEY_FILE || join(home, "audit.key")),
   };
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {

@@ -36,12 +36,6 @@ function settings(request: KeyRequest): KeySettings {
   return { ...rest, ...(expires !== undefined ? { expiresAt: expires === null ? null : parseExpiry(expires) } : {}) };
 }
 
-/** Limits worth recording in the audit trail (no secret ever reaches it). */
-function limitsDetail(key: KeyRecord): Record<string, unknown> {
-  const { id: _id, createdAt: _created, revokedAt: _revoked, ...rest } = key;
-  return rest as unknown as Record<string, unknown>;
-}
-
 /** The administrative use cases, shared by the CLI and the /admin API; each change is audited. */
 export class ControlAdmin {
   constructor(private readonly plane: ControlPlane) {}
@@ -58,42 +52,25 @@ export class ControlAdmin {
     return this.plane.store.listKeys(includeRevoked);
   }
 
+  /** Key changes write their entry in the store's transaction: entries queued before them go first, in order. */
   async createKey(
     name: string,
     request: KeyRequest,
     actor: string,
     why?: string,
   ): Promise<{ secret: string; key: KeyRecord }> {
-    const created = await this.plane.store.createKey(name, settings(request));
-    await this.plane.audit.record({
-      actor,
-      action: "key.create",
-      target: created.key.name,
-      detail: { id: created.key.id, ...limitsDetail(created.key), ...(why ? { why } : {}) },
-    });
-    return created;
+    await this.plane.audit.flush();
+    return this.plane.store.createKey(name, settings(request), { actor, ...(why ? { why } : {}) });
   }
 
   async updateKey(idOrName: string, request: KeyRequest, actor: string): Promise<KeyRecord> {
-    const key = await this.plane.store.updateKey(idOrName, settings(request));
-    await this.plane.audit.record({
-      actor,
-      action: "key.update",
-      target: key.name,
-      detail: { id: key.id, changes: request },
-    });
-    return key;
+    await this.plane.audit.flush();
+    return this.plane.store.updateKey(idOrName, settings(request), { actor });
   }
 
   async revokeKey(idOrName: string, actor: string, why?: string): Promise<KeyRecord> {
-    const key = await this.plane.store.revokeKey(idOrName);
-    await this.plane.audit.record({
-      actor,
-      action: "key.revoke",
-      target: key.name,
-      detail: { id: key.id, ...(why ? { why } : {}) },
-    });
-    return key;
+    await this.plane.audit.flush();
+    return this.plane.store.revokeKey(idOrName, { actor, ...(why ? { why } : {}) });
   }
 
   async auditTrail(

@@ -1,135 +1,81 @@
-import { createHash } from "node:crypto";
 import type { AuditEvent, AuditSink } from "../core/context.js";
+import {
+  type AuditEntry,
+  type AuditRow,
+  type AuditVerification,
+  acknowledgeEvent,
+  ChainChecker,
+  chainRows,
+  compareHead,
+  cutEvent,
+  genesis,
+  headRowProblem,
+  type KeyTableRow,
+  keyedAction,
+  keyedEvent,
+  keyProblems,
+  ledgerProblems,
+  missingKeyProblem,
+  type PendingEntry,
+  secretFingerprint,
+  toEntry,
+  type UnexplainedLedgerRow,
+  unexplainedLedgerRows,
+  verdict,
+  type WitnessProblem,
+  witnessProblemSync,
+} from "./auditChain.js";
+import {
+  type AuditHead,
+  type AuditKey,
+  type AuditKeySource,
+  auditKey,
+  existingAuditKey,
+  makeHead,
+  WitnessWriter,
+  witnessPath,
+} from "./auditKey.js";
 import type { ControlDatabase } from "./database.js";
 
-export interface AuditEntry extends AuditEvent {
-  seq: number;
-  time: string;
-  prevHash: string;
-  hash: string;
-}
+export {
+  type AuditEntry,
+  type AuditRow,
+  type AuditVerification,
+  acknowledgeAction,
+  cutAction,
+  keyedAction,
+  secretFingerprint,
+  toEntry,
+} from "./auditChain.js";
 
-export interface AuditVerification {
-  ok: boolean;
-  entries: number;
-  /** The newest entry's hash: write it down elsewhere to detect a rewritten history later. */
-  head: string;
-  /** What is wrong, naming the entry, when not ok. */
-  problem?: string;
-}
-
-export interface AuditRow {
-  seq: number;
-  time: string;
-  actor: string;
-  action: string;
-  target: string | null;
-  request_id: string | null;
-  detail: string | null;
-  prev_hash: string;
-  hash: string;
-}
-
-export const genesis = "0".repeat(64);
-
-function entryHash(row: Omit<AuditRow, "hash">): string {
-  const fields = [row.seq, row.time, row.actor, row.action, row.target, row.request_id, row.detail, row.prev_hash];
-  return createHash("sha256").update(JSON.stringify(fields)).digest("hex");
-}
-
-export function toEntry(row: AuditRow): AuditEntry {
-  return {
-    seq: row.seq,
-    time: row.time,
-    actor: row.actor,
-    action: row.action,
-    ...(row.target !== null ? { target: row.target } : {}),
-    ...(row.request_id !== null ? { requestId: row.request_id } : {}),
-    ...(row.detail !== null ? { detail: JSON.parse(row.detail) as Record<string, unknown> } : {}),
-    prevHash: row.prev_hash,
-    hash: row.hash,
-  };
-}
-
-/** The rows a batch of events becomes after `head`: each numbered and chained to the one before. */
-export function chainRows(
-  head: { seq: number; hash: string } | undefined,
-  entries: readonly { event: AuditEvent; time: string }[],
-): AuditRow[] {
-  const rows: AuditRow[] = [];
-  let seq = head?.seq ?? 0;
-  let previous = head?.hash ?? genesis;
-  for (const { event, time } of entries) {
-    const row = {
-      seq: seq + 1,
-      time,
-      actor: event.actor,
-      action: event.action,
-      target: event.target ?? null,
-      request_id: event.requestId ?? null,
-      detail: event.detail ? JSON.stringify(event.detail) : null,
-      prev_hash: previous,
-    };
-    const hash = entryHash(row);
-    rows.push({ ...row, hash });
-    seq = row.seq;
-    previous = hash;
-  }
-  return rows;
-}
-
-/** Checks a trail read in seq order against its head row: the same answer for every store. */
-export class ChainVerifier {
-  private previous = genesis;
-  private expectedSeq = 1;
-  private entries = 0;
-  private problem: string | undefined;
-
-  /** Feeds the next row; false once a problem was found (stop reading). */
-  add(row: AuditRow): boolean {
-    if (this.problem) return false;
-    if (row.seq !== this.expectedSeq)
-      this.problem = `entry ${this.expectedSeq} is missing (the next entry is ${row.seq}): entries were deleted`;
-    else if (row.prev_hash !== this.previous)
-      this.problem = `entry ${row.seq} does not follow entry ${row.seq - 1}: an entry before it was changed or removed`;
-    else {
-      const { hash, ...rest } = row;
-      if (entryHash(rest) !== hash) this.problem = `entry ${row.seq} (${row.action}) was edited after it was written`;
-    }
-    if (this.problem) return false;
-    this.previous = row.hash;
-    this.expectedSeq++;
-    this.entries++;
-    return true;
-  }
-
-  /** The verdict, given the head row the store holds. */
-  result(head: { seq: number; hash: string } | undefined): AuditVerification {
-    const base = { entries: this.entries, head: this.previous };
-    if (this.problem) return { ok: false, ...base, problem: this.problem };
-    if ((head?.seq ?? 0) !== this.entries || (head?.hash ?? genesis) !== this.previous)
-      return {
-        ok: false,
-        ...base,
-        problem: `the trail ends at entry ${this.entries} but its head says ${head?.seq ?? 0}: the newest entries were deleted`,
-      };
-    return { ok: true, ...base };
-  }
-}
+type Pending = PendingEntry;
 
 /**
- * The audit trail: who did what, to what, when and why. Tamper-evident: each entry's hash covers its fields and the
- * previous entry's hash, and a head row holds the newest, so `verify` finds an edited, inserted or deleted entry.
+ * The audit trail: who did what, to what, when and why. Each entry's hash is an HMAC-SHA-256, with a secret kept
+ * outside the database (auditKey.ts), of its fields and the previous entry's hash, so someone who can write the
+ * database can neither edit, insert nor re-chain entries. Cutting the end is caught by a keyed witness of the newest
+ * entry kept beside the key file (and by a head line the owner keeps elsewhere: `freehold audit head`), and deleting
+ * a key's entries by cross-checking the keys table. A trail written before keying keeps its plain SHA-256 entries; an
+ * `audit.keyed` entry, itself keyed, continues it, so those older entries are fixed from then on too.
  */
 export class AuditLog implements AuditSink {
   private readonly readHead;
   private readonly insertEntry;
   private readonly writeHead;
+  private readonly hashAt;
+  private readonly witness: string;
+  private readonly witnessWriter: WitnessWriter;
+  private key: AuditKey | undefined;
+  /** Whether this database's trail has its `audit.keyed` entry (found once, then remembered). */
+  private keyed = false;
   /** Entries queued by recordSoon, with the time they happened; written in order by the next flush. */
-  private pending: { event: AuditEvent; time: string }[] = [];
+  private pending: Pending[] = [];
   private flushScheduled = false;
 
-  constructor(private readonly db: ControlDatabase) {
+  constructor(
+    private readonly db: ControlDatabase,
+    private readonly source: AuditKeySource,
+  ) {
     this.readHead = db.prepare<[], { seq: number; hash: string }>("SELECT seq, hash FROM audit_head");
     this.insertEntry = db.prepare(
       "INSERT INTO audit (seq, time, actor, action, target, request_id, detail, prev_hash, hash) VALUES (@seq, @time, @actor, @action, @target, @request_id, @detail, @prev_hash, @hash)",
@@ -137,12 +83,60 @@ export class AuditLog implements AuditSink {
     this.writeHead = db.prepare(
       "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
     );
+    this.hashAt = db.prepare<[number], { hash: string; time: string }>("SELECT hash, time FROM audit WHERE seq = ?");
+    this.witness = witnessPath(source);
+    this.witnessWriter = new WitnessWriter(this.witness);
   }
 
-  /** Appends an entry now, in its own transaction (administrative actions: written before the caller goes on). */
+  /**
+   * Throws (saying how to fix it) when the configured key exists but cannot be used: a short FREEHOLD_AUDIT_KEY, a key
+   * file others can read. The server checks at start rather than failing its first administrative action.
+   */
+  checkKey(): void {
+    this.key ??= existingAuditKey(this.source);
+  }
+
+  /** The chain's key, creating its file on first use. */
+  private currentKey(): AuditKey {
+    this.key ??= auditKey(this.source);
+    return this.key;
+  }
+
+  /** A keyed digest naming a key's stored secret hash in its entries (a swapped secret is then found). */
+  fingerprint(storedHash: string): string {
+    return secretFingerprint(this.currentKey(), storedHash);
+  }
+
+  /** The witness file (the keyed head of the trail, rewritten after every append). */
+  get witnessFile(): string {
+    return this.witness;
+  }
+
+  /**
+   * Appends an entry now, in its own transaction, committed durably (administrative actions: written, and synced to
+   * disk, before the caller goes on).
+   */
   record(event: AuditEvent): void {
     this.flush();
-    this.append([{ event, time: new Date().toISOString() }]);
+    this.commit(() => undefined, [{ event, time: new Date().toISOString() }], true);
+  }
+
+  /**
+   * Runs a change to the database and appends the entry describing it in one durable transaction, so neither exists
+   * without the other (a key is never created without its `key.create` entry).
+   */
+  audited<T>(change: () => { result: T; event: AuditEvent }): T {
+    this.flush();
+    let event: AuditEvent | undefined;
+    return this.commit(
+      () => {
+        const done = change();
+        event = done.event;
+        return done.result;
+      },
+      () => [{ event: event!, time: new Date().toISOString() }],
+      true,
+    );
   }
 
   /**
@@ -163,25 +157,97 @@ export class AuditLog implements AuditSink {
     });
   }
 
+  /** Writes what is queued and the witness's newest head (the server or a command is closing the database). */
+  close(): void {
+    if (this.db.open) this.flush();
+    this.witnessWriter.settle();
+  }
+
+  /**
+   * Appends entries written elsewhere (the store port's AuditTrail queues them): `durable` for administrative actions,
+   * not for per-request batches, as record and recordSoon do.
+   */
+  appendEntries(entries: readonly { event: AuditEvent; time: string }[], durable: boolean): void {
+    this.flush();
+    if (entries.length === 0 || !this.db.open) return;
+    this.commit(() => undefined, [...entries], durable);
+  }
+
   /** Writes what recordSoon queued. */
   flush(): void {
     this.flushScheduled = false;
     if (this.pending.length === 0 || !this.db.open) return;
     const batch = this.pending;
-    this.append(batch);
+    this.commit(() => undefined, batch, false);
     this.pending = this.pending === batch ? [] : this.pending.slice(batch.length);
   }
 
-  /** Appends entries, chained after the head, in one transaction (the store's port uses it). */
-  append(entries: readonly { event: AuditEvent; time: string }[]): void {
-    this.db
-      .transaction(() => {
-        const rows = chainRows(this.readHead.get(), entries);
-        for (const row of rows) this.insertEntry.run(row);
-        const last = rows.at(-1);
-        if (last) this.writeHead.run(last.seq, last.hash);
-      })
-      .immediate();
+  /**
+   * One write: `change`, then the entries, in one IMMEDIATE transaction (the write lock orders the appends of every
+   * process on this database), then the witness once it is committed. `durable` syncs the commit to disk: cheap for
+   * rare administrative entries; per-request batches use the database's synchronous=NORMAL (docs/control.md).
+   */
+  private commit<T>(change: () => T, entries: Pending[] | (() => Pending[]), durable: boolean): T {
+    // The safety level can only change outside a transaction; inside a caller's, its commit decides.
+    const toggle = durable && !this.db.inTransaction;
+    if (toggle) this.db.pragma("synchronous = FULL");
+    let head: AuditHead | undefined;
+    try {
+      const result = this.db
+        .transaction(() => {
+          const value = change();
+          head = this.append(typeof entries === "function" ? entries() : entries);
+          return value;
+        })
+        .immediate();
+      // Inside a caller's transaction nothing is committed yet: the next append writes the witness instead.
+      if (head && !this.db.inTransaction) {
+        if (durable) this.witnessWriter.now(head);
+        else this.witnessWriter.soon(head);
+      }
+      return result;
+    } finally {
+      if (toggle) this.db.pragma("synchronous = NORMAL");
+    }
+  }
+
+  /** Inserts the entries after the current head (first the `audit.keyed` and `audit.cut` entries when due). */
+  private append(entries: Pending[]): AuditHead {
+    const key = this.currentKey();
+    const head = this.readHead.get() ?? { seq: 0, hash: genesis };
+    const now = new Date().toISOString();
+    const due: Pending[] = [];
+    if (!this.keyed) {
+      this.keyed =
+        this.db
+          .prepare<[string], { seq: number }>("SELECT seq FROM audit WHERE action = ? LIMIT 1")
+          .get(keyedAction) !== undefined;
+      if (!this.keyed)
+        due.push({
+          time: now,
+          event: keyedEvent(key, head.seq, head.seq > 0 ? this.checkChain(undefined) : undefined),
+        });
+    }
+    const cut = this.witnessProblem(key, head);
+    if (cut) due.push({ time: now, event: cutEvent(cut) });
+    const rows = chainRows(head, [...due, ...entries], key);
+    for (const row of rows) this.insertEntry.run(row);
+    const last = rows.at(-1);
+    this.keyed = true;
+    if (!last) return makeHead(key, { ...head, time: now });
+    this.writeHead.run(last.seq, last.hash);
+    return makeHead(key, last);
+  }
+
+  /** What is wrong between the trail's end and the witness (undefined: nothing, or no witness on an unkeyed trail). */
+  private witnessProblem(key: AuditKey, end: { seq: number }): WitnessProblem | undefined {
+    return witnessProblemSync(
+      key,
+      this.witness,
+      end,
+      { keyed: this.keyed, pending: this.witnessWriter.pending },
+      (seq) => this.hashAt.get(seq)?.hash,
+    );
   }
 
   /** The newest entries, oldest first; `action` matches a prefix ("key." for every key change), `actor` exactly. */
@@ -215,11 +281,66 @@ export class AuditLog implements AuditSink {
     return row?.detail ? (JSON.parse(row.detail) as Record<string, unknown>) : undefined;
   }
 
-  verify(): AuditVerification {
+  /**
+   * Records that the owner exported the head (so the trail is keyed from here on) and returns that entry's keyed
+   * head, for `freehold audit head` to print as a line to keep somewhere the database's writers cannot reach.
+   */
+  exportHead(actor: string): AuditHead {
+    this.record({ actor, action: "audit.head" });
+    const row = this.db
+      .prepare<[], { seq: number; hash: string; time: string }>(
+        "SELECT seq, hash, time FROM audit ORDER BY seq DESC LIMIT 1",
+      )
+      .get()!;
+    return makeHead(this.key!, row);
+  }
+
+  /** Accepts a recorded cut after the owner looked into it (a power loss, a restored backup), with the reason. */
+  acknowledge(seq: number, actor: string, why: string): void {
+    const row = this.db.prepare<[number], { action: string }>("SELECT action FROM audit WHERE seq = ?").get(seq);
+    this.record(acknowledgeEvent(seq, row?.action, actor, why));
+  }
+
+  /**
+   * Checks everything the trail can be checked against: its chain (keyed from `audit.keyed` on), the head row, the
+   * witness, a head the owner kept (`head`), and the keys table (each key's creation, revocation and settings).
+   */
+  verify(options: { head?: AuditHead } = {}): AuditVerification {
     this.flush();
-    const verifier = new ChainVerifier();
+    let key: AuditKey | undefined;
+    const problems: string[] = [];
+    try {
+      key = this.key ?? existingAuditKey(this.source);
+    } catch (error) {
+      problems.push((error as Error).message);
+    }
+    const chain = this.checkChain(key);
+    problems.push(...chain.problems);
+    const end = { seq: chain.entries, hash: chain.head };
+    const headRow = headRowProblem(chain, this.readHead.get());
+    if (headRow) problems.push(headRow);
+    if (key) {
+      this.keyed = chain.keyed;
+      const witness = this.witnessProblem(key, end);
+      if (witness) problems.push(witness.problem);
+      if (options.head) {
+        const owner = compareHead(key, options.head, end, "the head you kept", this.hashAt.get(options.head.seq)?.hash);
+        if (owner) problems.push(owner);
+      }
+    } else if (options.head || chain.keyed) {
+      problems.push(missingKeyProblem(this.source));
+    }
+    const ledgerRows = this.db.prepare<[], UnexplainedLedgerRow>(unexplainedLedgerRows).all();
+    const keyRows = this.db.prepare<[], KeyTableRow>("SELECT * FROM keys ORDER BY created_at").all();
+    problems.push(...chain.unacknowledgedCuts, ...keyProblems(key, chain.keys, keyRows), ...ledgerProblems(ledgerRows));
+    return verdict(chain, problems);
+  }
+
+  /** Walks the chain in order; `key` undefined checks only its plain part. */
+  private checkChain(key: AuditKey | undefined) {
+    const checker = new ChainChecker(key);
     for (const row of this.db.prepare<[], AuditRow>("SELECT * FROM audit ORDER BY seq").iterate())
-      if (!verifier.add(row)) break;
-    return verifier.result(this.readHead.get());
+      if (!checker.add(row)) break;
+    return checker.result();
   }
 }

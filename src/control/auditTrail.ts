@@ -1,5 +1,6 @@
 import type { AuditEvent, AuditSink } from "../core/context.js";
 import type { AuditEntry, AuditVerification } from "./audit.js";
+import type { AuditHead } from "./auditKey.js";
 import type { ControlStore } from "./store.js";
 
 /**
@@ -10,6 +11,8 @@ import type { ControlStore } from "./store.js";
 export class AuditTrail implements AuditSink {
   private pending: { event: AuditEvent; time: string }[] = [];
   private flushScheduled = false;
+  /** Whether the queued batch holds an administrative entry (its commit is then synced to disk). */
+  private durable = false;
   /** The write in progress, so entries are appended in the order they were queued. */
   private writing: Promise<void> = Promise.resolve();
 
@@ -21,6 +24,7 @@ export class AuditTrail implements AuditSink {
   /** Appends an entry now; resolves once it is committed (rejects when the store fails). */
   record(event: AuditEvent): Promise<void> {
     this.pending.push({ event, time: new Date().toISOString() });
+    this.durable = true;
     return this.flush();
   }
 
@@ -38,8 +42,10 @@ export class AuditTrail implements AuditSink {
   flush(): Promise<void> {
     this.flushScheduled = false;
     const batch = this.pending;
+    const durable = this.durable;
     this.pending = [];
-    const write = this.writing.catch(() => {}).then(() => this.store.appendAudit(batch));
+    this.durable = false;
+    const write = this.writing.catch(() => {}).then(() => this.store.appendAudit(batch, durable));
     this.writing = write;
     return write;
   }
@@ -57,8 +63,24 @@ export class AuditTrail implements AuditSink {
     return this.store.auditDecision(requestId);
   }
 
-  async verify(): Promise<AuditVerification> {
+  /** Checks the trail (and, with `head`, a head the owner kept: `freehold audit verify --head`). */
+  async verify(options: { head?: AuditHead } = {}): Promise<AuditVerification> {
     await this.flush();
-    return this.store.auditVerify();
+    return this.store.auditVerify(options);
+  }
+
+  /**
+   * Records that the owner exported the head and returns that entry's keyed head, for `freehold audit head` to print
+   * as a line to keep somewhere the database's writers cannot reach.
+   */
+  async exportHead(actor: string): Promise<AuditHead> {
+    await this.flush();
+    return this.store.auditExportHead(actor);
+  }
+
+  /** Accepts a recorded cut after the owner looked into it (a power loss, a restored backup), with the reason. */
+  async acknowledge(seq: number, actor: string, why: string): Promise<void> {
+    await this.flush();
+    return this.store.auditAcknowledge(seq, actor, why);
   }
 }

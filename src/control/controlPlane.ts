@@ -1,7 +1,9 @@
+import type { Config } from "../config/config.js";
 import type { CallerKey, RequestContext } from "../core/context.js";
 import { AuthenticationError, InvalidRequestError, PermissionError, RateLimitError } from "../core/errors.js";
 import type { Admission, MeterOutcome, MeterTarget, MeterWork, RequestMeter } from "../core/metering.js";
 import { ControlAdmin } from "./admin.js";
+import { type AuditKeySource, defaultAuditKeyFile } from "./auditKey.js";
 import { AuditTrail } from "./auditTrail.js";
 import type { ControlDatabase } from "./database.js";
 import type { KeyRecord } from "./keys.js";
@@ -24,6 +26,16 @@ export interface ControlPlaneOptions {
    * Only ControlPlane.open can connect to one.
    */
   databaseUrl?: string;
+  /** The audit chain's key (default: the file $FREEHOLD_HOME/audit.key); `auditSource(config)` builds it. */
+  audit?: AuditKeySource;
+}
+
+/** The audit key as configured (FREEHOLD_AUDIT_KEY, FREEHOLD_AUDIT_KEY_FILE, or the home's key file). */
+export function auditSource(config: Pick<Config, "home" | "auditKey" | "auditKeyFile">): AuditKeySource {
+  return {
+    file: config.auditKeyFile || defaultAuditKeyFile(config.home),
+    ...(config.auditKey !== undefined ? { secret: config.auditKey } : {}),
+  };
 }
 
 export interface RequestLogEntry {
@@ -48,14 +60,18 @@ function callerKey(key: KeyRecord): CallerKey {
 }
 
 /** Opens the store a database URL names: PostgreSQL for postgres://…, the SQLite file in `home` without one. */
-export async function openControlStore(home: string, databaseUrl: string | undefined): Promise<ControlStore> {
-  if (databaseUrl === undefined || databaseUrl === "") return new SqliteStore(home);
+export async function openControlStore(
+  home: string,
+  databaseUrl: string | undefined,
+  audit: AuditKeySource = { file: defaultAuditKeyFile(home) },
+): Promise<ControlStore> {
+  if (databaseUrl === undefined || databaseUrl === "") return new SqliteStore(home, audit);
   if (!isPostgresUrl(databaseUrl))
     throw new InvalidRequestError(
       `database.url (FREEHOLD_DATABASE_URL) must start with postgres:// or postgresql://, not ${JSON.stringify(redactUrl(databaseUrl).slice(0, 80))}; leave it unset for the SQLite file in FREEHOLD_HOME`,
       "database.url",
     );
-  return PostgresStore.open(databaseUrl);
+  return PostgresStore.open(databaseUrl, { audit });
 }
 
 /**
@@ -78,7 +94,7 @@ export class ControlPlane implements RequestMeter {
     if (!store && options.databaseUrl)
       throw new Error("a database URL needs ControlPlane.open (connecting to it is asynchronous)");
     this.prices = options.prices ?? loadPriceTable(options.home);
-    this.store = store ?? new SqliteStore(options.home);
+    this.store = store ?? new SqliteStore(options.home, options.audit ?? { file: defaultAuditKeyFile(options.home) });
     this.logger = createLogger(options.logLevel ?? "info", options.logOutput);
     this.audit = new AuditTrail(this.store, (error) =>
       this.logger.error({ error: error instanceof Error ? error.message : String(error) }, "audit write failed"),
@@ -110,7 +126,7 @@ export class ControlPlane implements RequestMeter {
 
   /** Opens the control plane on the store `options.databaseUrl` names (PostgreSQL), else on SQLite. */
   static async open(options: ControlPlaneOptions): Promise<ControlPlane> {
-    const store = await openControlStore(options.home, options.databaseUrl);
+    const store = await openControlStore(options.home, options.databaseUrl, options.audit);
     const plane = new ControlPlane(options, store);
     if (store.engine === "postgres") {
       await store.sweepOrphans(Date.now());
@@ -280,6 +296,8 @@ export class ControlPlane implements RequestMeter {
           }
         : {}),
     });
+    // An MCP call is counted by the MCP hub (freehold_mcp_calls_total), not as a model request.
+    if (work.kind === "mcp-call") return;
     this.metrics.observeRequest({
       model: target.model,
       keyName: key?.name ?? null,

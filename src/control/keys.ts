@@ -1,6 +1,7 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
-import type { CallerKey } from "../core/context.js";
+import type { AuditEvent, CallerKey } from "../core/context.js";
 import { AuthenticationError, InvalidRequestError, NotFoundError } from "../core/errors.js";
+import type { AuditLog } from "./audit.js";
 import type { ControlDatabase } from "./database.js";
 
 /** Every secret starts with this, so a leaked one is recognisable (secret scanners, logs). */
@@ -75,6 +76,55 @@ export function toRecord(row: KeyRow): KeyRecord {
     createdAt: row.created_at,
     expiresAt: row.expires_at,
     revokedAt: row.revoked_at,
+  };
+}
+
+/** Who changes a key, and why: every change is recorded in the audit trail in the same transaction. */
+export interface KeyChangeBy {
+  actor: string;
+  why?: string;
+}
+
+const internal: KeyChangeBy = { actor: "control" };
+
+/** A key's settings as its audit entries record them (never the secret or its hash). */
+export function keyState(key: KeyRecord): Record<string, unknown> {
+  const { id: _id, createdAt: _created, revokedAt: _revoked, ...rest } = key;
+  return rest as unknown as Record<string, unknown>;
+}
+
+/** The `key.create` entry: the key's whole state and a keyed fingerprint of its stored secret hash. */
+export function keyCreateEvent(key: KeyRecord, fingerprint: string, by: KeyChangeBy): AuditEvent {
+  return {
+    actor: by.actor,
+    action: "key.create",
+    target: key.name,
+    detail: { id: key.id, ...keyState(key), fingerprint, ...(by.why ? { why: by.why } : {}) },
+  };
+}
+
+/** The `key.update` entry: what was asked to change and the key's whole new state. */
+export function keyUpdateEvent(updated: KeyRecord, settings: KeySettings, by: KeyChangeBy): AuditEvent {
+  const changes = Object.fromEntries(
+    (Object.keys(settings) as (keyof KeySettings)[])
+      .filter((field) => field in columns && settings[field] !== undefined)
+      .map((field) => [field, settings[field]]),
+  );
+  return {
+    actor: by.actor,
+    action: "key.update",
+    target: updated.name,
+    detail: { id: updated.id, changes, state: keyState(updated), ...(by.why ? { why: by.why } : {}) },
+  };
+}
+
+/** The `key.revoke` entry. */
+export function keyRevokeEvent(key: KeyRecord, by: KeyChangeBy): AuditEvent {
+  return {
+    actor: by.actor,
+    action: "key.revoke",
+    target: key.name,
+    detail: { id: key.id, ...(by.why ? { why: by.why } : {}) },
   };
 }
 
@@ -190,23 +240,32 @@ export class KeyStore {
   private readonly byHash;
   private readonly anyKey;
 
-  constructor(private readonly db: ControlDatabase) {
+  constructor(
+    private readonly db: ControlDatabase,
+    private readonly audit: AuditLog,
+  ) {
     this.byHash = db.prepare<[string], KeyRow>("SELECT * FROM keys WHERE hash = ?");
     this.anyKey = db.prepare<[], { found: number }>("SELECT EXISTS(SELECT 1 FROM keys) AS found");
   }
 
-  /** Creates a key; the secret is returned here once and never again. */
-  create(name: string, settings: KeySettings = {}): { secret: string; key: KeyRecord } {
+  /** Creates a key and its `key.create` entry together; the secret is returned here once and never again. */
+  create(name: string, settings: KeySettings = {}, by: KeyChangeBy = internal): { secret: string; key: KeyRecord } {
     const minted = mintKey(name, settings);
     if (this.find(name)) throw new InvalidRequestError(`a key named ${name} already exists`, "name", "key_exists");
     const names = Object.keys(minted.columns);
-    this.db
-      .prepare(
-        `INSERT INTO keys (id, name, hash, created_at${names.map((column) => `, ${column}`).join("")})
-         VALUES (?, ?, ?, ?${names.map(() => ", ?").join("")})`,
-      )
-      .run(minted.id, name, minted.hash, minted.createdAt, ...Object.values(minted.columns));
-    return { secret: minted.secret, key: this.get(minted.id) };
+    return this.audit.audited(() => {
+      this.db
+        .prepare(
+          `INSERT INTO keys (id, name, hash, created_at${names.map((column) => `, ${column}`).join("")})
+           VALUES (?, ?, ?, ?${names.map(() => ", ?").join("")})`,
+        )
+        .run(minted.id, name, minted.hash, minted.createdAt, ...Object.values(minted.columns));
+      const key = this.get(minted.id);
+      return {
+        result: { secret: minted.secret, key },
+        event: keyCreateEvent(key, this.audit.fingerprint(minted.hash), by),
+      };
+    });
   }
 
   /** The key with this id or (active) name. */
@@ -235,22 +294,31 @@ export class KeyStore {
     return rows.map(toRecord);
   }
 
-  update(idOrName: string, settings: KeySettings): KeyRecord {
+  /** Changes a key's settings and records the change with the key's whole new state (the trail can replay it). */
+  update(idOrName: string, settings: KeySettings, by: KeyChangeBy = internal): KeyRecord {
     const key = this.get(idOrName);
     const changes = keyChanges(key, settings);
     const names = Object.keys(changes);
     if (names.length === 0) return key;
-    this.db
-      .prepare(`UPDATE keys SET ${names.map((column) => `${column} = ?`).join(", ")} WHERE id = ?`)
-      .run(...Object.values(changes), key.id);
-    return this.get(key.id);
+    return this.audit.audited(() => {
+      this.db
+        .prepare(`UPDATE keys SET ${names.map((column) => `${column} = ?`).join(", ")} WHERE id = ?`)
+        .run(...Object.values(changes), key.id);
+      const updated = this.get(key.id);
+      return { result: updated, event: keyUpdateEvent(updated, settings, by) };
+    });
   }
 
-  revoke(idOrName: string): KeyRecord {
+  revoke(idOrName: string, by: KeyChangeBy = internal): KeyRecord {
     const key = this.get(idOrName);
-    if (!key.revokedAt)
-      this.db.prepare("UPDATE keys SET revoked_at = ? WHERE id = ?").run(new Date().toISOString(), key.id);
-    return this.get(key.id);
+    return this.audit.audited(() => {
+      if (!key.revokedAt)
+        this.db.prepare("UPDATE keys SET revoked_at = ? WHERE id = ?").run(new Date().toISOString(), key.id);
+      return {
+        result: this.get(key.id),
+        event: keyRevokeEvent(key, by),
+      };
+    });
   }
 
   /** Whether any key was ever created (a server with keys, even revoked ones, is never open). */

@@ -2,13 +2,51 @@ import { randomUUID } from "node:crypto";
 import postgres from "postgres";
 import type { AuditEvent } from "../core/context.js";
 import { AuthenticationError, InvalidRequestError, NotFoundError, UnavailableError } from "../core/errors.js";
-import { type AuditEntry, type AuditRow, type AuditVerification, ChainVerifier, chainRows, toEntry } from "./audit.js";
+import {
+  type AuditEntry,
+  type AuditRow,
+  type AuditVerification,
+  acknowledgeEvent,
+  ChainChecker,
+  chainRows,
+  compareHead,
+  cutEvent,
+  genesis,
+  headRowProblem,
+  type KeyTableRow,
+  keyedAction,
+  keyedEvent,
+  keyProblems,
+  ledgerProblems,
+  missingKeyProblem,
+  type PendingEntry,
+  secretFingerprint,
+  toEntry,
+  type UnexplainedLedgerRow,
+  unexplainedLedgerRows,
+  verdict,
+  witnessProblem,
+} from "./auditChain.js";
+import {
+  type AuditHead,
+  type AuditKey,
+  type AuditKeySource,
+  auditKey,
+  existingAuditKey,
+  makeHead,
+  WitnessWriter,
+  witnessPath,
+} from "./auditKey.js";
 import {
   activeKey,
+  type KeyChangeBy,
   type KeyRecord,
   type KeyRow,
   type KeySettings,
   keyChanges,
+  keyCreateEvent,
+  keyRevokeEvent,
+  keyUpdateEvent,
   mintKey,
   presentedHash,
   toRecord,
@@ -31,6 +69,9 @@ import {
 import { type ControlStore, redactUrl, type Settlement, type StoreStatus } from "./store.js";
 
 type Sql = postgres.Sql<Record<string, never>>;
+
+/** This replica's audit key is not the one the shared trail is keyed with (or it has none). */
+export class AuditKeyMismatchError extends Error {}
 type Tx = postgres.TransactionSql<Record<string, never>>;
 
 /**
@@ -76,11 +117,19 @@ export class PostgresStore implements ControlStore {
   /** This start's id: its reservations carry it and a lease it renews (quotas.ts LEASE_MS). */
   readonly instance = `run_${randomUUID().replaceAll("-", "")}`;
   private readonly sql: Sql;
+  private readonly witness: string;
+  private readonly witnessWriter: WitnessWriter;
+  private key: AuditKey | undefined;
+  /** Whether the trail has its `audit.keyed` entry (found once, then remembered). */
+  private keyed = false;
 
   private constructor(
     private readonly url: string,
+    private readonly auditSource: AuditKeySource,
     options: { max?: number } = {},
   ) {
+    this.witness = witnessPath(auditSource);
+    this.witnessWriter = new WitnessWriter(this.witness);
     this.sql = postgres(url, {
       max: options.max ?? 10,
       prepare: true,
@@ -99,16 +148,55 @@ export class PostgresStore implements ControlStore {
     }) as unknown as Sql;
   }
 
-  /** Connects and migrates (one replica at a time, under an advisory lock). */
-  static async open(url: string, options: { max?: number } = {}): Promise<PostgresStore> {
-    const store = new PostgresStore(url, options);
+  /**
+   * Connects and migrates (one replica at a time, under an advisory lock). `audit` is the audit chain's key, the same
+   * for every replica: one that is unusable, or not the key the trail was keyed with, refuses the start (a replica
+   * with another key would write entries no other replica can verify).
+   */
+  static async open(url: string, options: { max?: number; audit: AuditKeySource }): Promise<PostgresStore> {
+    const store = new PostgresStore(url, options.audit, options);
     try {
+      store.key = existingAuditKey(options.audit);
       await store.migrate();
+      await store.checkAnchor();
     } catch (error) {
       await store.sql.end({ timeout: 1 });
       throw store.wrap(error);
     }
     return store;
+  }
+
+  /** Refuses a key that is not the one the trail's `audit.keyed` entry names (or none, on a keyed trail). */
+  private async checkAnchor(): Promise<void> {
+    const [anchor] = await this.sql<{ detail: string | null }[]>`SELECT detail FROM audit WHERE action = ${keyedAction}
+      ORDER BY seq LIMIT 1`;
+    if (!anchor) return;
+    this.checkAnchorKey(this.key, anchor.detail);
+    this.keyed = true;
+  }
+
+  /**
+   * Throws when `key` is not the one a keyed trail's anchor names: a replica with another key (one it created on
+   * its own, say) would append entries that neither the other replicas nor `audit verify` can check.
+   */
+  private checkAnchorKey(key: AuditKey | undefined, detail: string | null): void {
+    const keyId = String((JSON.parse(detail ?? "{}") as { keyId?: unknown }).keyId);
+    const where =
+      this.auditSource.secret !== undefined ? "FREEHOLD_AUDIT_KEY" : `the key file ${this.auditSource.file}`;
+    if (!key)
+      throw new AuditKeyMismatchError(
+        `the audit trail in ${redactUrl(this.url)} is keyed with audit key ${keyId}, and this replica has none (${where} does not exist): give every replica the same key (FREEHOLD_AUDIT_KEY, or a copy of the key file)`,
+      );
+    if (key.id !== keyId)
+      throw new AuditKeyMismatchError(
+        `the audit trail in ${redactUrl(this.url)} is keyed with audit key ${keyId}, but this replica's key (${where}) is ${key.id}: give every replica the same key (FREEHOLD_AUDIT_KEY, or a copy of the key file)`,
+      );
+  }
+
+  /** The chain's key, creating its file on first use. */
+  private currentKey(): AuditKey {
+    this.key ??= auditKey(this.auditSource);
+    return this.key;
   }
 
   private async migrate(): Promise<void> {
@@ -180,41 +268,42 @@ export class PostgresStore implements ControlStore {
     return rows.map(toRecord);
   }
 
-  async createKey(name: string, settings: KeySettings): Promise<{ secret: string; key: KeyRecord }> {
+  async createKey(name: string, settings: KeySettings, by: KeyChangeBy): Promise<{ secret: string; key: KeyRecord }> {
     const minted = mintKey(name, settings);
     const row = { id: minted.id, name, hash: minted.hash, created_at: minted.createdAt, ...minted.columns };
+    const fingerprint = secretFingerprint(this.currentKey(), minted.hash);
     try {
-      await this.sql`INSERT INTO keys ${this.sql(row as Record<string, postgres.SerializableParameter>)}`;
+      const key = await this.audited(async (tx) => {
+        await tx`INSERT INTO keys ${tx(row as Record<string, postgres.SerializableParameter>)}`;
+        const key = (await this.findKey(tx, minted.id))!;
+        return { result: key, event: keyCreateEvent(key, fingerprint, by) };
+      });
+      return { secret: minted.secret, key };
     } catch (error) {
       // The active-name index is the arbiter when two replicas create the same name at once.
       if ((error as { code?: string }).code === "23505")
         throw new InvalidRequestError(`a key named ${name} already exists`, "name", "key_exists");
-      throw this.wrap(error);
+      throw error;
     }
-    return { secret: minted.secret, key: await this.getKey(minted.id) };
   }
 
-  async updateKey(idOrName: string, settings: KeySettings): Promise<KeyRecord> {
+  async updateKey(idOrName: string, settings: KeySettings, by: KeyChangeBy): Promise<KeyRecord> {
     const key = await this.getKey(idOrName);
     const changes = keyChanges(key, settings);
     if (Object.keys(changes).length === 0) return key;
-    await this.run(
-      () =>
-        this
-          .sql`UPDATE keys SET ${this.sql(changes as Record<string, postgres.SerializableParameter>)} WHERE id = ${key.id}`,
-    );
-    return this.getKey(key.id);
+    return this.audited(async (tx) => {
+      await tx`UPDATE keys SET ${tx(changes as Record<string, postgres.SerializableParameter>)} WHERE id = ${key.id}`;
+      const updated = (await this.findKey(tx, key.id))!;
+      return { result: updated, event: keyUpdateEvent(updated, settings, by) };
+    });
   }
 
-  async revokeKey(idOrName: string): Promise<KeyRecord> {
+  async revokeKey(idOrName: string, by: KeyChangeBy): Promise<KeyRecord> {
     const key = await this.getKey(idOrName);
-    if (!key.revokedAt)
-      await this.run(
-        () =>
-          this
-            .sql`UPDATE keys SET revoked_at = ${new Date().toISOString()} WHERE id = ${key.id} AND revoked_at IS NULL`,
-      );
-    return this.getKey(key.id);
+    return this.audited(async (tx) => {
+      await tx`UPDATE keys SET revoked_at = ${new Date().toISOString()} WHERE id = ${key.id} AND revoked_at IS NULL`;
+      return { result: (await this.findKey(tx, key.id))!, event: keyRevokeEvent(key, by) };
+    });
   }
 
   async reserve(key: QuotaKey, request: ReserveRequest, now: number): Promise<Reservation> {
@@ -481,20 +570,89 @@ export class PostgresStore implements ControlStore {
     return result.count;
   }
 
-  async appendAudit(entries: readonly { event: AuditEvent; time: string }[]): Promise<void> {
-    if (entries.length === 0) return;
-    await this.run(() =>
+  /**
+   * Runs a change and appends the entry describing it in one transaction (neither exists without the other), then
+   * writes the witness once it is committed.
+   */
+  private async audited<T>(change: (tx: Tx) => Promise<{ result: T; event: AuditEvent }>): Promise<T> {
+    const { result, head } = await this.run(() =>
       this.sql.begin(async (tx) => {
-        // The head row (created with the table) is the chain's lock: writers on every replica queue on it.
-        const [head] = await tx<
-          { seq: number; hash: string }[]
-        >`SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE`;
-        const rows = chainRows(head, entries);
-        const last = rows.at(-1)!;
-        await tx`INSERT INTO audit ${tx(rows as unknown as Record<string, postgres.SerializableParameter>[])}`;
-        await tx`UPDATE audit_head SET seq = ${last.seq}, hash = ${last.hash} WHERE id = 1`;
+        const done = await change(tx);
+        const head = await this.append(tx, [{ event: done.event, time: new Date().toISOString() }]);
+        return { result: done.result, head };
       }),
     );
+    this.committed(head, true);
+    return result as T;
+  }
+
+  async appendAudit(entries: readonly { event: AuditEvent; time: string }[], durable: boolean): Promise<void> {
+    if (entries.length === 0) return;
+    const head = await this.run(() => this.sql.begin((tx) => this.append(tx, entries)));
+    this.committed(head, durable);
+  }
+
+  /** After a commit: the trail is keyed, and the witness vouches for its new end (now, or soon off the loop). */
+  private committed(head: AuditHead, durable: boolean): void {
+    this.keyed = true;
+    if (durable) this.witnessWriter.now(head);
+    else this.witnessWriter.soon(head);
+  }
+
+  /**
+   * Inserts the entries after the head (first the `audit.keyed` and `audit.cut` entries when due), under a lock on
+   * the head row: writers on every replica queue on it, so concurrent appends make one chain.
+   */
+  private async append(tx: Tx, entries: readonly PendingEntry[]): Promise<AuditHead> {
+    const key = this.currentKey();
+    const [locked] = await tx<
+      { seq: number; hash: string }[]
+    >`SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE`;
+    const head = locked ?? { seq: 0, hash: genesis };
+    const now = new Date().toISOString();
+    const due: PendingEntry[] = [];
+    if (!this.keyed) {
+      // Another replica may have keyed the trail since this one started: with this key, or refused here.
+      const [anchor] = await tx<{ detail: string | null }[]>`SELECT detail FROM audit WHERE action = ${keyedAction}
+        ORDER BY seq LIMIT 1`;
+      if (anchor) this.checkAnchorKey(key, anchor.detail);
+      else
+        due.push({
+          time: now,
+          event: keyedEvent(key, head.seq, head.seq > 0 ? await this.checkChain(tx, undefined) : undefined),
+        });
+    }
+    // Each replica keeps its own witness beside its key: one that has written none yet (a new replica, or this start
+    // before its first entry) has nothing to miss; a witness that is there must agree with the trail.
+    const cut = await witnessProblem(
+      key,
+      this.witness,
+      head,
+      { keyed: this.witnessWriter.wrote, pending: this.witnessWriter.pending },
+      (seq) => this.hashAt(tx, seq),
+    );
+    if (cut) due.push({ time: now, event: cutEvent(cut) });
+    const rows = chainRows(head, [...due, ...entries], key);
+    const last = rows.at(-1)!;
+    await tx`INSERT INTO audit ${tx(rows as unknown as Record<string, postgres.SerializableParameter>[])}`;
+    await tx`UPDATE audit_head SET seq = ${last.seq}, hash = ${last.hash} WHERE id = 1`;
+    return makeHead(key, last);
+  }
+
+  private async hashAt(db: Sql | Tx, seq: number): Promise<string | undefined> {
+    const [row] = await db<{ hash: string }[]>`SELECT hash FROM audit WHERE seq = ${seq}`;
+    return row?.hash;
+  }
+
+  /** Walks the chain in order, a page at a time; `key` undefined checks only its plain part. */
+  private async checkChain(db: Sql | Tx, key: AuditKey | undefined) {
+    const checker = new ChainChecker(key);
+    let going = true;
+    for await (const rows of db<AuditRow[]>`SELECT * FROM audit ORDER BY seq`.cursor(1000)) {
+      for (const row of rows) if (going) going = checker.add(row);
+      if (!going) break;
+    }
+    return checker.result();
   }
 
   async auditList(options: {
@@ -521,19 +679,67 @@ export class PostgresStore implements ControlStore {
     return row?.detail ? (JSON.parse(row.detail) as Record<string, unknown>) : undefined;
   }
 
-  async auditVerify(): Promise<AuditVerification> {
+  /** Records `audit.head` and returns that entry's keyed head (this append's own, whatever other replicas write). */
+  async auditExportHead(actor: string): Promise<AuditHead> {
+    const head = await this.run(() =>
+      this.sql.begin((tx) =>
+        this.append(tx, [{ event: { actor, action: "audit.head" }, time: new Date().toISOString() }]),
+      ),
+    );
+    this.committed(head, true);
+    return head;
+  }
+
+  async auditAcknowledge(seq: number, actor: string, why: string): Promise<void> {
+    const [row] = await this.run(() => this.sql<{ action: string }[]>`SELECT action FROM audit WHERE seq = ${seq}`);
+    await this.appendAudit(
+      [{ event: acknowledgeEvent(seq, row?.action, actor, why), time: new Date().toISOString() }],
+      true,
+    );
+  }
+
+  /**
+   * The same checks as the SQLite trail's (auditChain.ts): the keyed chain, the head row, this replica's witness, a
+   * head the owner kept, the keys table and the ledger, all read in one snapshot, so entries appended meanwhile by
+   * other replicas do not look like a broken chain.
+   */
+  async auditVerify(options: { head?: AuditHead } = {}): Promise<AuditVerification> {
+    const problems: string[] = [];
+    let key: AuditKey | undefined;
+    try {
+      key = this.key ?? existingAuditKey(this.auditSource);
+    } catch (error) {
+      problems.push((error as Error).message);
+    }
     return this.run(() =>
-      // One snapshot for the rows and the head, so entries appended meanwhile by other replicas do not look like
-      // a broken chain.
       this.sql.begin("ISOLATION LEVEL REPEATABLE READ READ ONLY", async (tx) => {
-        const verifier = new ChainVerifier();
-        const [head] = await tx<{ seq: number; hash: string }[]>`SELECT seq, hash FROM audit_head WHERE id = 1`;
-        let going = true;
-        for await (const rows of tx<AuditRow[]>`SELECT * FROM audit ORDER BY seq`.cursor(1000)) {
-          for (const row of rows) if (going) going = verifier.add(row);
-          if (!going) break;
+        const chain = await this.checkChain(tx, key);
+        problems.push(...chain.problems);
+        const end = { seq: chain.entries, hash: chain.head };
+        const [headRow] = await tx<{ seq: number; hash: string }[]>`SELECT seq, hash FROM audit_head WHERE id = 1`;
+        const headProblem = headRowProblem(chain, headRow);
+        if (headProblem) problems.push(headProblem);
+        if (key) {
+          const witness = await witnessProblem(
+            key,
+            this.witness,
+            end,
+            { keyed: chain.keyed, pending: this.witnessWriter.pending },
+            (seq) => this.hashAt(tx, seq),
+          );
+          if (witness) problems.push(witness.problem);
+          if (options.head) {
+            const hashAt = await this.hashAt(tx, options.head.seq);
+            const owner = compareHead(key, options.head, end, "the head you kept", hashAt);
+            if (owner) problems.push(owner);
+          }
+        } else if (options.head || chain.keyed) {
+          problems.push(missingKeyProblem(this.auditSource));
         }
-        return verifier.result(head && head.seq === 0 ? undefined : head);
+        const ledger = (await tx.unsafe(unexplainedLedgerRows)) as unknown as UnexplainedLedgerRow[];
+        const keys = await tx<KeyTableRow[]>`SELECT * FROM keys ORDER BY created_at`;
+        problems.push(...chain.unacknowledgedCuts, ...keyProblems(key, chain.keys, keys), ...ledgerProblems(ledger));
+        return verdict(chain, problems);
       }),
     );
   }
@@ -556,6 +762,8 @@ export class PostgresStore implements ControlStore {
   }
 
   async close(): Promise<void> {
+    // The witness's newest head (a per-request batch may have left it to be written soon).
+    this.witnessWriter.settle();
     await this.sql.end({ timeout: 5 });
   }
 }

@@ -1,7 +1,8 @@
 import type { AuditEvent } from "../core/context.js";
 import { AuditLog } from "./audit.js";
+import { type AuditHead, type AuditKeySource, defaultAuditKeyFile } from "./auditKey.js";
 import { type ControlDatabase, controlDatabasePath, openControlDatabase } from "./database.js";
-import { type KeySettings, KeyStore } from "./keys.js";
+import { type KeyChangeBy, type KeySettings, KeyStore } from "./keys.js";
 import { Ledger, type UsageQuery } from "./ledger.js";
 import { migrations } from "./migrations.js";
 import { type QuotaKey, Quotas, type Reservation, type ReserveRequest } from "./quotas.js";
@@ -29,12 +30,25 @@ export class SqliteStore implements ControlStore {
   readonly ledger: Ledger;
   readonly audit: AuditLog;
 
-  constructor(readonly home: string) {
+  /**
+   * Throws (saying how to fix it, never repeating a secret) when the configured audit key exists but cannot be used:
+   * the server refuses to start rather than fail its first administrative action.
+   */
+  constructor(
+    readonly home: string,
+    readonly auditSource: AuditKeySource = { file: defaultAuditKeyFile(home) },
+  ) {
     this.db = openControlDatabase(home);
-    this.keys = new KeyStore(this.db);
+    this.audit = new AuditLog(this.db, auditSource);
+    try {
+      this.audit.checkKey();
+    } catch (error) {
+      this.db.close();
+      throw error;
+    }
+    this.keys = new KeyStore(this.db, this.audit);
     this.quotas = new Quotas(this.db);
     this.ledger = new Ledger(this.db);
-    this.audit = new AuditLog(this.db);
   }
 
   async hasKeys() {
@@ -49,14 +63,14 @@ export class SqliteStore implements ControlStore {
   async listKeys(includeRevoked: boolean) {
     return this.keys.list({ includeRevoked });
   }
-  async createKey(name: string, settings: KeySettings) {
-    return this.keys.create(name, settings);
+  async createKey(name: string, settings: KeySettings, by: KeyChangeBy) {
+    return this.keys.create(name, settings, by);
   }
-  async updateKey(idOrName: string, settings: KeySettings) {
-    return this.keys.update(idOrName, settings);
+  async updateKey(idOrName: string, settings: KeySettings, by: KeyChangeBy) {
+    return this.keys.update(idOrName, settings, by);
   }
-  async revokeKey(idOrName: string) {
-    return this.keys.revoke(idOrName);
+  async revokeKey(idOrName: string, by: KeyChangeBy) {
+    return this.keys.revoke(idOrName, by);
   }
 
   async reserve(key: QuotaKey, request: ReserveRequest, now: number): Promise<Reservation> {
@@ -112,8 +126,8 @@ export class SqliteStore implements ControlStore {
     return this.ledger.expireContent(now);
   }
 
-  async appendAudit(entries: readonly { event: AuditEvent; time: string }[]) {
-    if (entries.length > 0 && this.db.open) this.audit.append(entries);
+  async appendAudit(entries: readonly { event: AuditEvent; time: string }[], durable: boolean) {
+    if (entries.length > 0 && this.db.open) this.audit.appendEntries(entries, durable);
   }
   async ledgerRow(requestId: string) {
     return this.ledger.row(requestId);
@@ -124,8 +138,17 @@ export class SqliteStore implements ControlStore {
   async auditDecision(requestId: string) {
     return this.audit.decision(requestId);
   }
-  async auditVerify() {
-    return this.audit.verify();
+  async auditVerify(options: { head?: AuditHead } = {}) {
+    return this.audit.verify(options);
+  }
+  async auditExportHead(actor: string) {
+    return this.audit.exportHead(actor);
+  }
+  async auditAcknowledge(seq: number, actor: string, why: string) {
+    this.audit.acknowledge(seq, actor, why);
+  }
+  get auditWitnessFile(): string {
+    return this.audit.witnessFile;
   }
 
   async status(): Promise<StoreStatus> {
@@ -139,6 +162,8 @@ export class SqliteStore implements ControlStore {
   }
 
   async close() {
+    // Writes the witness's newest head (a per-request batch may have left it to be written soon).
+    this.audit.close();
     if (this.db.open) this.db.close();
   }
 }

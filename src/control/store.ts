@@ -1,6 +1,7 @@
 import type { AuditEvent } from "../core/context.js";
 import type { AuditEntry, AuditVerification } from "./audit.js";
-import type { KeyRecord, KeySettings } from "./keys.js";
+import type { AuditHead } from "./auditKey.js";
+import type { KeyChangeBy, KeyRecord, KeySettings } from "./keys.js";
 import type { LedgerRow, UsageLine, UsageQuery } from "./ledger.js";
 import type { QuotaKey, Reservation, ReserveRequest } from "./quotas.js";
 
@@ -37,9 +38,10 @@ export interface ControlStore {
   /** The key with this id or active name, or a NotFoundError. */
   getKey(idOrName: string): Promise<KeyRecord>;
   listKeys(includeRevoked: boolean): Promise<KeyRecord[]>;
-  createKey(name: string, settings: KeySettings): Promise<{ secret: string; key: KeyRecord }>;
-  updateKey(idOrName: string, settings: KeySettings): Promise<KeyRecord>;
-  revokeKey(idOrName: string): Promise<KeyRecord>;
+  /** Key changes are written with their audit entry (`by` says who and why) in one transaction. */
+  createKey(name: string, settings: KeySettings, by: KeyChangeBy): Promise<{ secret: string; key: KeyRecord }>;
+  updateKey(idOrName: string, settings: KeySettings, by: KeyChangeBy): Promise<KeyRecord>;
+  revokeKey(idOrName: string, by: KeyChangeBy): Promise<KeyRecord>;
 
   /** Reserves the request's worst case or throws RateLimitError; check and reserve are one transaction. */
   reserve(key: QuotaKey, request: ReserveRequest, now: number): Promise<Reservation>;
@@ -58,12 +60,20 @@ export interface ControlStore {
   sweepOrphans(now: number): Promise<number>;
   expireContent(now: number): Promise<number>;
 
-  /** Appends entries to the one chain, in order, in one transaction (concurrent writers stay one chain). */
-  appendAudit(entries: readonly { event: AuditEvent; time: string }[]): Promise<void>;
+  /**
+   * Appends entries to the one keyed chain, in order, in one transaction (concurrent writers stay one chain);
+   * `durable` (administrative actions) syncs the commit.
+   */
+  appendAudit(entries: readonly { event: AuditEvent; time: string }[], durable: boolean): Promise<void>;
   /** Newest `limit` entries, oldest first; `action` is a prefix, `actor` exact. */
   auditList(options: { limit?: number; sinceMs?: number; action?: string; actor?: string }): Promise<AuditEntry[]>;
   auditDecision(requestId: string): Promise<Record<string, unknown> | undefined>;
-  auditVerify(): Promise<AuditVerification>;
+  /** Everything the trail is checked against: its keyed chain, witness, keys table, ledger, a head the owner kept. */
+  auditVerify(options?: { head?: AuditHead }): Promise<AuditVerification>;
+  /** Records `audit.head` and returns its keyed head (`freehold audit head`). */
+  auditExportHead(actor: string): Promise<AuditHead>;
+  /** Accepts an `audit.cut` entry with the reason (`freehold audit acknowledge`). */
+  auditAcknowledge(seq: number, actor: string, why: string): Promise<void>;
 
   /** Reachable and at the schema this freehold writes (readiness); throws saying what is wrong. */
   status(): Promise<StoreStatus>;

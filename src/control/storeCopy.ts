@@ -46,7 +46,8 @@ export async function copySqliteToPostgres(source: SqliteStore, url: string): Pr
       `${running} request(s) hold reservations in the SQLite database: stop \`freehold serve\` on it before moving`,
       "reservations",
     );
-  const target = await PostgresStore.open(url);
+  // The same audit key: the copied chain is keyed with it, and the witness beside it vouches for the same end.
+  const target = await PostgresStore.open(url, { audit: source.auditSource });
   try {
     const sql = target.connection;
     const rows: Record<string, number> = {};

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { mcpDestinations } from "../../mcp/egress.js";
 import { commandSettings, print } from "../context.js";
 
 export function registerConfig(program: Command): void {
@@ -24,6 +25,10 @@ export function registerConfig(program: Command): void {
         );
         print(`route ${name}: ${tiers.join(" → ")} (privacy: ${route.privacy ?? file.privacy.default})`);
       }
+      for (const server of mcpDestinations(file))
+        print(
+          `mcp server ${server.server}: ${server.destination} (${server.remote ? "remote" : "local"}${server.routes.length ? `; routes ${server.routes.join(", ")}` : ""})`,
+        );
       if (settings.offline) print("offline: no request leaves this machine");
     });
 }

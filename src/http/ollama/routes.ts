@@ -12,7 +12,7 @@ import {
 } from "../../core/chat.js";
 import type { RequestContext } from "../../core/context.js";
 import { parseKeepAlive } from "../../core/duration.js";
-import { FreeholdError } from "../../core/errors.js";
+import { FreeholdError, withoutPaths } from "../../core/errors.js";
 import type { Gateway } from "../../gateway/gateway.js";
 import type { AppEnv } from "../app.js";
 import { guard } from "../guard.js";
@@ -117,7 +117,7 @@ function encodeAnswer(
             },
           ];
         case "error":
-          return [{ error: event.error.message }];
+          return [{ error: withoutPaths(event.error.message, event.error.status >= 500) }];
       }
     },
     (error) => ollamaErrorBody(error).body,
