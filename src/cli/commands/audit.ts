@@ -1,7 +1,8 @@
 import type { Command } from "commander";
 import { ControlPlane } from "../../control/controlPlane.js";
 import { commandConfig, print } from "../context.js";
-import { formatTable } from "../table.js";
+import { UsageError } from "../errors.js";
+import { outputFormat, printJson, printRows } from "../output.js";
 
 export function registerAudit(program: Command): void {
   const audit = program
@@ -30,14 +31,16 @@ export function registerAudit(program: Command): void {
     .command("list")
     .description("show the most recent entries")
     .option("--limit <n>", "how many", "50")
-    .option("--format <format>", "table or json", "table")
+    .option("--format <format>", "output format: text, json, csv (default text)")
+    .option("--json", "same as --format json")
     .action((options: Record<string, string>, command: Command) => {
+      const format = outputFormat(options, ["text", "json", "csv"]);
       const limit = Number(options.limit);
-      if (!Number.isInteger(limit) || limit < 1) throw new Error(`--limit must be a whole number of at least 1`);
+      if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit must be a whole number of at least 1`);
       const control = new ControlPlane({ home: commandConfig(command).home, logLevel: "silent" });
       try {
         const entries = control.audit.list({ limit });
-        if (options.format === "json") return print(JSON.stringify(entries, null, 2));
+        if (format === "json") return printJson(entries);
         const rows = entries.map((entry) => [
           String(entry.seq),
           entry.time,
@@ -46,7 +49,7 @@ export function registerAudit(program: Command): void {
           entry.target ?? "",
           entry.detail && "why" in entry.detail ? String(entry.detail.why) : "",
         ]);
-        for (const line of formatTable(["SEQ", "TIME", "ACTOR", "ACTION", "TARGET", "WHY"], rows)) print(line);
+        printRows(format, ["SEQ", "TIME", "ACTOR", "ACTION", "TARGET", "WHY"], rows);
       } finally {
         control.close();
       }

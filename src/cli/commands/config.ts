@@ -6,8 +6,9 @@ export function registerConfig(program: Command): void {
   config
     .command("check")
     .description("validate freehold.yaml (every error names the line and the field) and summarise it")
-    .action((_options: unknown, command: Command) => {
-      const settings = commandSettings(command);
+    .argument("[file]", "the file to check (default: --config, $FREEHOLD_CONFIG, else $FREEHOLD_HOME/freehold.yaml)")
+    .action((path: string | undefined, _options: unknown, command: Command) => {
+      const settings = commandSettings(command, {}, undefined, path);
       if (!settings.file) {
         print("no freehold.yaml: everything is served by the local engine, nothing leaves this machine");
         return;

@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import type { Settings } from "../../config/fileConfig.js";
 import { DEMO_MODEL, ensureDemoModel, Freehold, startServer } from "../../main.js";
 import { commandSettings, print } from "../context.js";
+import { portInUseMessage } from "../portInUse.js";
 
 export function registerServe(program: Command): void {
   program
@@ -72,6 +73,8 @@ export function registerServe(program: Command): void {
       const running = await startServer(freehold, { insecureNoAuth: options.insecureNoAuth === true }).catch(
         async (error: unknown) => {
           await freehold.close();
+          if ((error as NodeJS.ErrnoException).code === "EADDRINUSE")
+            throw new Error(await portInUseMessage(config.host, config.port));
           throw error;
         },
       );
