@@ -5,6 +5,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { promisify } from "node:util";
+import type { Command } from "commander";
 import { runCli } from "./helpers/cli.js";
 import { projectRoot, temporaryDirectory } from "./helpers/paths.js";
 
@@ -84,5 +85,32 @@ describe("the package (items 12 and 15)", () => {
       "the packaged demo is the published stories260K",
     );
     assert.match(readFileSync(join(projectRoot, "assets/demo/LICENSE-stories260K.txt"), "utf8"), /Andrej Karpathy/);
+  });
+});
+
+describe("help (item 11)", () => {
+  test("every command's help has examples and unquoted defaults; serve --help lists every environment variable", async () => {
+    const { buildProgram } = await import("../src/cli/main.js");
+    const { environmentKeys } = await import("../src/config/config.js");
+    const program = buildProgram();
+    const missing: string[] = [];
+    const visit = (command: Command, path: string[]) => {
+      let text = "";
+      command.configureOutput({ writeOut: (chunk) => (text += chunk) });
+      command.outputHelp();
+      const name = path.join(" ") || "freehold";
+      if (path.length > 0 && command.commands.length === 0 && !/\nExamples:\n {2}\S/.test(text)) missing.push(name);
+      assert.doesNotMatch(text, /default: "/, `${name} quotes a default`);
+      for (const sub of command.commands) if (sub.name() !== "help") visit(sub, [...path, sub.name()]);
+    };
+    visit(program, []);
+    assert.deepEqual(missing, [], "commands without examples");
+
+    const serve = await runCli(["serve", "--help"]);
+    assert.equal(serve.code, 0);
+    for (const variable of Object.keys(environmentKeys))
+      assert.match(serve.stdout, new RegExp(`^ {2}${variable}$`, "m"));
+    const audit = await runCli(["audit", "list", "--help"]);
+    assert.match(audit.stdout, /--limit <n> +how many \(default: 50\)/);
   });
 });

@@ -2,6 +2,7 @@ import { Command, CommanderError } from "commander";
 import { VERSION } from "../version.js";
 import { commands } from "./commands/index.js";
 import { commanderExitCode, EXIT_FAILURE, EXIT_USAGE, friendlyFileError, UsageError } from "./errors.js";
+import { polishHelp } from "./help.js";
 
 /** Builds the `freehold` command-line program. Each command lives in its own file under ./commands. */
 export function buildProgram(): Command {
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   for (const register of commands) register(program);
+  polishHelp(program);
   return program;
 }
 

@@ -100,10 +100,6 @@ export function registerCompletion(program: Command): void {
     .command("completion")
     .description("print a shell completion script for bash, zsh or fish")
     .argument("<shell>", "bash, zsh or fish")
-    .addHelpText(
-      "after",
-      '\nExamples:\n  eval "$(freehold completion bash)"    # in ~/.bashrc\n  freehold completion fish | source      # in ~/.config/fish/config.fish',
-    )
     .action((shell: string) => {
       const script = shells[shell as keyof typeof shells];
       if (!script) throw new UsageError(`completion is for bash, zsh or fish, not ${JSON.stringify(shell)}`);
