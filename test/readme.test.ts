@@ -55,3 +55,29 @@ describe("README code blocks", () => {
     assert.equal(answer.choices[0]!.text, ", there was a little girl named Lily");
   });
 });
+
+describe("README tables match the code", () => {
+  test("every environment variable the config reads is in the table, and the table names no other", async () => {
+    const { environmentKeys } = await import("../src/config/config.js");
+    const start = readme.indexOf("| Variable");
+    const table = readme.slice(start, readme.indexOf("\n\n", start));
+    const documented = new Set([...table.matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map((match) => match[1]!));
+    assert.deepEqual([...documented].sort(), Object.keys(environmentKeys).sort());
+  });
+
+  test("every command is named in the command-line section, and every command named there exists", async () => {
+    const { buildProgram } = await import("../src/cli/main.js");
+    const names = buildProgram()
+      .commands.map((command) => command.name())
+      .filter((name) => name !== "help");
+    const start = readme.indexOf("## Command line");
+    const section = readme.slice(start, readme.indexOf("\n## ", start + 1));
+    const missing = names.filter((name) => !new RegExp(`\`(freehold )?${name}\\b`).test(section));
+    assert.deepEqual(missing, [], "commands the README does not mention");
+    const named = [...section.matchAll(/`freehold ([a-z]+)/g)].map((match) => match[1]!);
+    assert.deepEqual(
+      named.filter((name) => !names.includes(name)),
+      [],
+    );
+  });
+});
