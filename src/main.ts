@@ -384,6 +384,7 @@ export class Freehold implements AsyncDisposable {
       version: VERSION,
       listenHost: this.config.host,
       allowedHosts: this.config.allowedHosts,
+      allowedOrigins: this.config.origins,
       maxBodyBytes: this.config.maxBodyBytes,
       control: httpFacade(this.control),
       ...options,

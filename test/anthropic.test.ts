@@ -7,6 +7,8 @@ import { OverloadedError } from "../src/core/errors.js";
 import { Gateway } from "../src/gateway/gateway.js";
 import { registerAnthropicRoutes } from "../src/http/anthropic/routes.js";
 import type { AppEnv } from "../src/http/app.js";
+import { registerAccessMiddleware } from "../src/http/auth.js";
+import { appWide } from "../src/http/guard.js";
 import { storiesModelMissing, storiesModelPath } from "./helpers/paths.js";
 import { postJson, type ServerProcess, startServerProcess } from "./helpers/server.js";
 
@@ -103,7 +105,11 @@ describe("Anthropic Messages API on stories260K, with the official client", { sk
       assert.equal(openai.object, "list");
     } finally {
       for (const name of ["stories-b", "stories-c"])
-        await fetch(`${server.url}/api/delete`, { method: "DELETE", body: JSON.stringify({ model: name }) });
+        await fetch(`${server.url}/api/delete`, {
+          method: "DELETE",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ model: name }),
+        });
     }
   });
 
@@ -512,11 +518,16 @@ describe("Anthropic Messages API in-process: errors before and during a stream",
       listModels: () => Promise.resolve([]),
     };
     const app = new Hono<AppEnv>();
-    app.use("*", async (c, next) => {
-      c.set("json", () => c.req.json());
-      c.set("signal", c.req.raw.signal);
-      await next();
-    });
+    app.use(
+      "*",
+      appWide(async (c, next) => {
+        c.set("json", () => c.req.json());
+        c.set("signal", c.req.raw.signal);
+        await next();
+      }),
+    );
+    // Routes carry guards, which refuse to serve unless the access middleware authorized the request first.
+    registerAccessMiddleware(app, undefined);
     registerAnthropicRoutes(app, new Gateway(port));
     const post = (body: Record<string, unknown>) =>
       app.request("/v1/messages", {

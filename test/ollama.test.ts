@@ -186,6 +186,7 @@ describe("Ollama's native API, driven by the official ollama client", { skip: st
     assert.match(((await pull.json()) as { error: string }).error, /freehold import/);
     const deleteMissing = await fetch(`${server.url}/api/delete`, {
       method: "DELETE",
+      headers: { "content-type": "application/json" },
       body: JSON.stringify({ model: "nope" }),
     });
     assert.equal(deleteMissing.status, 404);

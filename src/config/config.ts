@@ -20,6 +20,8 @@ export const environmentKeys = {
   FREEHOLD_CONTEXT_SIZE:
     "Context size (tokens) per loaded model, capped by what the model was trained on. Default 8192.",
   FREEHOLD_ALLOWED_HOSTS: "Comma-separated extra Host header names to accept (DNS-rebinding defence); '*' accepts any.",
+  FREEHOLD_ORIGINS:
+    "Comma-separated web origins (scheme://host[:port], or a prefix ending in *) whose pages may call the API, beyond loopback ones; '*' allows any (unsafe on a keyless server).",
   FREEHOLD_MAX_BODY_BYTES: "Largest request body accepted, in bytes. Default 8388608 (8 MiB).",
   FREEHOLD_PARALLEL: "Requests one loaded model answers at once (sequences decoded in shared batches). Default 4.",
   FREEHOLD_MAX_QUEUE:
@@ -55,6 +57,14 @@ const configSchema = z.object({
     .min(64)
     .max(1 << 22),
   allowedHosts: z.array(z.string().min(1)),
+  origins: z.array(
+    z
+      .string()
+      .regex(
+        /^(\*|[a-z][a-z0-9+.-]*:\/\/[^/\s]*)$/i,
+        "each origin is scheme://host[:port] (no path), a prefix of one ending in *, or * for any",
+      ),
+  ),
   maxBodyBytes: z.coerce
     .number()
     .int()
@@ -83,6 +93,7 @@ export interface ConfigOverrides {
   keepAliveSeconds?: number | string;
   contextSize?: number | string;
   allowedHosts?: string[];
+  origins?: string[];
   maxBodyBytes?: number | string;
   parallel?: number | string;
   maxQueue?: number | string;
@@ -235,6 +246,12 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
       (env.FREEHOLD_ALLOWED_HOSTS ?? "")
         .split(",")
         .map((h) => h.trim())
+        .filter(Boolean),
+    origins:
+      overrides.origins ??
+      (env.FREEHOLD_ORIGINS ?? "")
+        .split(",")
+        .map((origin) => origin.trim())
         .filter(Boolean),
     maxBodyBytes: overrides.maxBodyBytes ?? env.FREEHOLD_MAX_BODY_BYTES ?? 8 * 1024 * 1024,
     parallel: overrides.parallel ?? env.FREEHOLD_PARALLEL ?? 4,

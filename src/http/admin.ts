@@ -2,6 +2,7 @@ import type { Hono } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "./app.js";
 import type { HttpControl } from "./control.js";
+import { guard } from "./guard.js";
 import { parseBody } from "./validate.js";
 
 const count = z.number().int().min(0).nullable().optional();
@@ -43,24 +44,24 @@ function actor(c: { get(name: "context"): AppEnv["Variables"]["context"] }): str
   return key ? `key:${key.name}` : "anonymous (open loopback server)";
 }
 
-/** /admin/* and /metrics: usage, keys and the audit trail over HTTP (admin keys only, see auth.ts). */
+/** /admin/* and /metrics: usage, keys and the audit trail over HTTP (admin keys only, declared per route). */
 export function registerAdminRoutes(app: Hono<AppEnv>, control: HttpControl): void {
-  app.get("/metrics", async (c) =>
+  app.get("/metrics", guard("admin"), async (c) =>
     c.body(await control.metrics.text(), 200, { "content-type": control.metrics.contentType }),
   );
 
-  app.get("/admin/usage", (c) => {
+  app.get("/admin/usage", guard("admin"), (c) => {
     const query = parseBody(usageSchema, c.req.query());
     const usage = control.admin.usage(query);
     if (query.format === "csv") return c.body(usage.csv(), 200, { "content-type": "text/csv; charset=utf-8" });
     return c.json({ object: "list", data: usage.data });
   });
 
-  app.get("/admin/keys", (c) =>
+  app.get("/admin/keys", guard("admin"), (c) =>
     c.json({ object: "list", data: control.admin.listKeys(c.req.query("revoked") === "true") }),
   );
 
-  app.post("/admin/keys", async (c) => {
+  app.post("/admin/keys", guard("admin", { audit: false }), async (c) => {
     const body = parseBody(keySchema, await c.get("json")());
     const {
       name,
@@ -92,12 +93,12 @@ export function registerAdminRoutes(app: Hono<AppEnv>, control: HttpControl): vo
     return c.json(created, 201);
   });
 
-  app.post("/admin/keys/:id/revoke", async (c) => {
+  app.post("/admin/keys/:id/revoke", guard("admin", { audit: false }), async (c) => {
     const body = parseBody(revokeSchema, await c.get("json")());
     return c.json(control.admin.revokeKey(c.req.param("id"), actor(c), body.why));
   });
 
-  app.get("/admin/audit", (c) => {
+  app.get("/admin/audit", guard("admin"), (c) => {
     const query = parseBody(auditSchema, c.req.query());
     const trail = control.admin.auditTrail(query.limit ?? 100);
     return c.json(trail);

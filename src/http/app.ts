@@ -8,8 +8,10 @@ import type { Gateway } from "../gateway/gateway.js";
 import { registerAdminRoutes } from "./admin.js";
 import { anthropicErrorBody } from "./anthropic/errors.js";
 import { registerAnthropicRoutes } from "./anthropic/routes.js";
-import { registerControlMiddleware } from "./auth.js";
+import { registerAccessMiddleware, registerReportingMiddleware } from "./auth.js";
+import { assertCanonicalPath } from "./canonicalPath.js";
 import type { HttpControl } from "./control.js";
+import { type AccessDeclaration, appWide, guard } from "./guard.js";
 import { hostAllowed } from "./hostCheck.js";
 import type { NodeResponse } from "./nodeResponse.js";
 import { ollamaErrorBody } from "./ollama/errors.js";
@@ -18,6 +20,7 @@ import { registerOllamaRoutes } from "./ollama/routes.js";
 import { openAIErrorBody } from "./openai/errors.js";
 import { registerResponsesRoutes } from "./openai/responses.js";
 import { registerOpenAIRoutes } from "./openai/routes.js";
+import { assertJsonBody, registerOriginMiddleware } from "./origins.js";
 import { parseBody } from "./validate.js";
 
 const unloadSchema = z.object({ model: z.string().min(1).max(512) });
@@ -41,6 +44,8 @@ export interface AppOptions {
   /** The address the server listens on (decides which Host headers are ours). */
   listenHost: string;
   allowedHosts: readonly string[];
+  /** Web origins beyond loopback whose pages may call the API (FREEHOLD_ORIGINS); others are refused (origins.ts). */
+  allowedOrigins?: readonly string[];
   maxBodyBytes: number;
   /** Aborted when the server gives up on in-flight requests (shutdown after the drain timeout). */
   shutdownSignal?: AbortSignal;
@@ -145,6 +150,8 @@ export type AppEnv = {
     signal: AbortSignal;
     /** Who is asking, through which API (the control plane adds the caller's key). */
     context: RequestContext;
+    /** Who may call the matched route, once the access middleware authorized the request (guard.ts). */
+    access: AccessDeclaration;
   };
 };
 
@@ -155,63 +162,74 @@ export type AppEnv = {
 export function createApp(options: AppOptions): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
-  app.use("*", async (c, next) => {
-    const host = c.req.header("host") ?? new URL(c.req.url).host;
-    if (!hostAllowed(host, options.listenHost, options.allowedHosts)) {
-      // DNS rebinding: a web page may resolve its own name to 127.0.0.1; refuse Host names that are not ours.
-      throw new FreeholdError(
-        `Host header ${JSON.stringify(host ?? "")} is not allowed; add it with --allowed-hosts if this is intended`,
-        {
-          code: "host_not_allowed",
-          status: 403,
-          type: "permission_error",
-        },
-      );
-    }
-    options.onRequestStart?.();
-    const aborts = requestAborts(c.env, c.req.raw, options.shutdownSignal);
-    c.set("signal", aborts.signal);
-    const path = new URL(c.req.url).pathname;
-    const requestId = `req_${randomUUID().replaceAll("-", "")}`;
-    c.set("context", { requestId, api: apiSurfaceFor(path), route: path });
-    c.header("x-request-id", requestId);
-    let parsed: Promise<unknown> | undefined;
-    c.set("json", () => {
-      parsed ??= readBody(c.req.raw, options.maxBodyBytes, tooLarge).then((text) => {
-        try {
-          return JSON.parse(text) as unknown;
-        } catch {
-          throw new InvalidRequestError(
-            "We could not parse the JSON body of your request: it is not valid JSON. Send a JSON object with Content-Type: application/json.",
-            null,
-            "invalid_json",
-          );
-        }
+  app.use(
+    "*",
+    appWide(async (c, next) => {
+      const host = c.req.header("host") ?? new URL(c.req.url).host;
+      if (!hostAllowed(host, options.listenHost, options.allowedHosts)) {
+        // DNS rebinding: a web page may resolve its own name to 127.0.0.1; refuse Host names that are not ours.
+        throw new FreeholdError(
+          `Host header ${JSON.stringify(host ?? "")} is not allowed; add it with --allowed-hosts if this is intended`,
+          {
+            code: "host_not_allowed",
+            status: 403,
+            type: "permission_error",
+          },
+        );
+      }
+      const path = new URL(c.req.url).pathname;
+      // The router decodes percent-encoding; one route, one spelling (canonicalPath.ts says why).
+      assertCanonicalPath(path);
+      options.onRequestStart?.();
+      const aborts = requestAborts(c.env, c.req.raw, options.shutdownSignal);
+      c.set("signal", aborts.signal);
+      const requestId = `req_${randomUUID().replaceAll("-", "")}`;
+      c.set("context", { requestId, api: apiSurfaceFor(path), route: path });
+      c.header("x-request-id", requestId);
+      let parsed: Promise<unknown> | undefined;
+      c.set("json", () => {
+        // Every route that reads a JSON body comes through here: the body's declared type is checked first.
+        parsed ??= Promise.resolve()
+          .then(() => assertJsonBody(c.req.raw.headers))
+          .then(() => readBody(c.req.raw, options.maxBodyBytes, tooLarge))
+          .then((text) => {
+            try {
+              return JSON.parse(text) as unknown;
+            } catch {
+              throw new InvalidRequestError(
+                "We could not parse the JSON body of your request: it is not valid JSON. Send a JSON object with Content-Type: application/json.",
+                null,
+                "invalid_json",
+              );
+            }
+          });
+        return parsed;
       });
-      return parsed;
-    });
-    let ended = false;
-    const end = () => {
-      if (ended) return;
-      ended = true;
-      aborts.release();
-      options.onRequestEnd?.();
-    };
-    try {
-      await next();
-    } catch (error) {
-      end();
-      throw error;
-    }
-    // A streamed answer is still in flight after the handler returns: count it until its body ends.
-    // (The body is only touched for streams: reading it from a plain answer would cost the adapter's fast path.)
-    const type = c.res.headers.get("content-type") ?? "";
-    const body = type.startsWith("text/event-stream") || type.startsWith("application/x-ndjson") ? c.res.body : null;
-    if (body) c.res = new Response(onStreamEnd(body, end), c.res);
-    else end();
-  });
+      let ended = false;
+      const end = () => {
+        if (ended) return;
+        ended = true;
+        aborts.release();
+        options.onRequestEnd?.();
+      };
+      try {
+        await next();
+      } catch (error) {
+        end();
+        throw error;
+      }
+      // A streamed answer is still in flight after the handler returns: count it until its body ends.
+      // (The body is only touched for streams: reading it from a plain answer would cost the adapter's fast path.)
+      const type = c.res.headers.get("content-type") ?? "";
+      const body = type.startsWith("text/event-stream") || type.startsWith("application/x-ndjson") ? c.res.body : null;
+      if (body) c.res = new Response(onStreamEnd(body, end), c.res);
+      else end();
+    }),
+  );
 
-  if (options.control) registerControlMiddleware(app, options.control);
+  if (options.control) registerReportingMiddleware(app, options.control);
+  registerOriginMiddleware(app, options.allowedOrigins ?? []);
+  registerAccessMiddleware(app, options.control);
 
   function tooLarge() {
     return new FreeholdError(
@@ -225,17 +243,20 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   }
   // A body with a Content-Length is judged by it at once (the HTTP parser never delivers more than it says); a
   // chunked one is counted as it is read (readBody), and refused the moment it passes the limit.
-  app.use("*", async (c, next) => {
-    const length = c.req.header("content-length");
-    if (length !== undefined && (!/^\d+$/.test(length) || Number(length) > options.maxBodyBytes)) throw tooLarge();
-    return next();
-  });
+  app.use(
+    "*",
+    appWide(async (c, next) => {
+      const length = c.req.header("content-length");
+      if (length !== undefined && (!/^\d+$/.test(length) || Number(length) > options.maxBodyBytes)) throw tooLarge();
+      return next();
+    }),
+  );
 
-  app.get("/health", (c) => {
+  app.get("/health", guard("public"), (c) => {
     const health = options.health.health();
     return c.json({ status: health.status, ...health.detail }, health.ready ? 200 : 503);
   });
-  app.get("/", (c) => c.text("freehold is running"));
+  app.get("/", guard("public"), (c) => c.text("freehold is running"));
 
   registerOpenAIRoutes(app, options.gateway);
   registerResponsesRoutes(app, options.gateway);
@@ -248,13 +269,13 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     version: options.version,
     ...(options.supply ? { supply: options.supply } : {}),
   });
-  app.post("/freehold/unload", async (c) => {
+  app.post("/freehold/unload", guard("admin"), async (c) => {
     const body = parseBody(unloadSchema, await c.get("json")());
     const unloaded = await options.models.unload(body.model);
     return c.json({ model: body.model, unloaded });
   });
 
-  app.get("/freehold/explain/:id", (c) => {
+  app.get("/freehold/explain/:id", guard("key"), (c) => {
     const decision = options.decisions?.get(c.req.param("id"));
     if (!decision)
       throw new FreeholdError(

@@ -3,20 +3,8 @@ import type { CallerKey } from "../core/context.js";
 import { PermissionError, RateLimitError } from "../core/errors.js";
 import type { AppEnv } from "./app.js";
 import type { HttpControl } from "./control.js";
+import { type AccessDeclaration, appWide, matchedAccess } from "./guard.js";
 import type { NodeResponse } from "./nodeResponse.js";
-
-/** Answered without a key: liveness probes and Ollama clients' "is it running" check. */
-const openPaths = new Set(["/", "/health"]);
-
-/** Administrative routes: only an admin key may call them (once keys exist). */
-export function isAdminRoute(method: string, path: string): boolean {
-  if (path.startsWith("/admin/") || path === "/admin" || path === "/metrics") return true;
-  if (path === "/freehold/unload") return true;
-  return (
-    (method === "POST" && ["/api/pull", "/api/create", "/api/push", "/api/copy"].includes(path)) ||
-    (method === "DELETE" && path === "/api/delete")
-  );
-}
 
 /** The secret a client presented: `Authorization: Bearer …` (OpenAI, Ollama clients) or `x-api-key` (Anthropic). */
 export function presentedSecret(headers: Headers): string | undefined {
@@ -76,88 +64,105 @@ async function auditTarget(c: Context<AppEnv>): Promise<string | undefined> {
 }
 
 /**
- * Two middlewares: the outer one reports every finished request (rate-limit headers, Retry-After, ledger bytes and
- * status, metrics, one log line, the audit entry of an administrative action); the inner one resolves the caller's
- * key and guards admin routes, so its refusals pass through the outer one like any other answer.
+ * Reports every finished request (rate-limit headers, Retry-After, ledger bytes and status, metrics, one log line,
+ * the audit entry of an administrative action). Registered before the access middleware, so refusals pass through
+ * it like any other answer.
  */
-export function registerControlMiddleware(app: Hono<AppEnv>, control: HttpControl): void {
-  app.use("*", async (c, next) => {
-    const started = performance.now();
-    await next();
-    const context = c.get("context");
-    const method = c.req.method;
-    // The request id on every answer, streamed ones included (the ledger row is found by it).
-    const headers = new Headers({ "x-request-id": context.requestId });
-    if (context.key)
-      for (const [name, value] of Object.entries(control.rateLimitHeaders(context.key))) headers.set(name, value);
-    if (c.error instanceof RateLimitError) headers.set("retry-after", String(Math.ceil(c.error.retryAfterSeconds)));
-    const status = c.res.status;
-    if (
-      isAdminRoute(method, context.route) &&
-      method !== "GET" &&
-      status < 400 &&
-      !context.route.startsWith("/admin/")
-    ) {
-      const target = await auditTarget(c);
-      control.audit.record({
-        actor: actorOf(context.key),
-        action: `${method} ${context.route}`,
-        requestId: context.requestId,
-        ...(target ? { target } : {}),
-      });
-    }
-    let finished = false;
-    const finish = (bytes: number) => {
-      if (finished) return;
-      finished = true;
-      control.completeRequest({
-        method,
-        path: context.route,
-        status,
-        durationMs: Math.round((performance.now() - started) * 10) / 10,
-        requestId: context.requestId,
-        api: context.api,
-        key: context.key?.name ?? null,
-        bytes,
-      });
-    };
-    const type = c.res.headers.get("content-type") ?? "";
-    if (type.startsWith("text/event-stream") || type.startsWith("application/x-ndjson")) {
-      const body = c.res.body;
-      if (body) {
-        const response = new Response(countedBody(body, finish), c.res);
-        for (const [name, value] of headers) response.headers.set(name, value);
-        c.res = response;
+export function registerReportingMiddleware(app: Hono<AppEnv>, control: HttpControl): void {
+  app.use(
+    "*",
+    appWide(async (c, next) => {
+      const started = performance.now();
+      await next();
+      const context = c.get("context");
+      const method = c.req.method;
+      // The request id on every answer, streamed ones included (the ledger row is found by it).
+      const headers = new Headers({ "x-request-id": context.requestId });
+      if (context.key)
+        for (const [name, value] of Object.entries(control.rateLimitHeaders(context.key))) headers.set(name, value);
+      if (c.error instanceof RateLimitError) headers.set("retry-after", String(Math.ceil(c.error.retryAfterSeconds)));
+      const status = c.res.status;
+      // Reads are not actions; the matched route's declaration says whether this one is audited here.
+      if (c.get("access")?.audit && method !== "GET" && method !== "HEAD" && status < 400) {
+        const target = await auditTarget(c);
+        control.audit.record({
+          actor: actorOf(context.key),
+          action: `${method} ${context.route}`,
+          requestId: context.requestId,
+          ...(target ? { target } : {}),
+        });
+      }
+      let finished = false;
+      const finish = (bytes: number) => {
+        if (finished) return;
+        finished = true;
+        control.completeRequest({
+          method,
+          path: context.route,
+          status,
+          durationMs: Math.round((performance.now() - started) * 10) / 10,
+          requestId: context.requestId,
+          api: context.api,
+          key: context.key?.name ?? null,
+          bytes,
+        });
+      };
+      const type = c.res.headers.get("content-type") ?? "";
+      if (type.startsWith("text/event-stream") || type.startsWith("application/x-ndjson")) {
+        const body = c.res.body;
+        if (body) {
+          const response = new Response(countedBody(body, finish), c.res);
+          for (const [name, value] of headers) response.headers.set(name, value);
+          c.res = response;
+          return;
+        }
+      }
+      const outgoing = (c.env as { outgoing?: NodeResponse } | undefined)?.outgoing;
+      if (outgoing && typeof outgoing.once === "function") {
+        // Served by @hono/node-server: leave the answer untouched (the adapter writes a string body in one go, and
+        // reading it here would cost a copy) and take its size from the Content-Length the adapter sets.
+        for (const [name, value] of headers) c.res.headers.set(name, value);
+        const sent = () => finish(Number(outgoing.getHeader("content-length") ?? 0) || 0);
+        outgoing.once("finish", sent);
+        outgoing.once("close", sent);
         return;
       }
-    }
-    const outgoing = (c.env as { outgoing?: NodeResponse } | undefined)?.outgoing;
-    if (outgoing && typeof outgoing.once === "function") {
-      // Served by @hono/node-server: leave the answer untouched (the adapter writes a string body in one go, and
-      // reading it here would cost a copy) and take its size from the Content-Length the adapter sets.
-      for (const [name, value] of headers) c.res.headers.set(name, value);
-      const sent = () => finish(Number(outgoing.getHeader("content-length") ?? 0) || 0);
-      outgoing.once("finish", sent);
-      outgoing.once("close", sent);
-      return;
-    }
-    const buffer = c.res.body ? await c.res.arrayBuffer() : null;
-    const response = new Response(buffer, c.res);
-    for (const [name, value] of headers) response.headers.set(name, value);
-    c.res = response;
-    finish(buffer?.byteLength ?? 0);
-  });
+      const buffer = c.res.body ? await c.res.arrayBuffer() : null;
+      const response = new Response(buffer, c.res);
+      for (const [name, value] of headers) response.headers.set(name, value);
+      c.res = response;
+      finish(buffer?.byteLength ?? 0);
+    }),
+  );
+}
 
-  app.use("*", async (c, next) => {
-    const context = c.get("context");
-    if (openPaths.has(context.route)) return next();
-    const key = control.authenticate(presentedSecret(c.req.raw.headers));
-    if (key) context.key = key;
-    if (isAdminRoute(c.req.method, context.route) && control.requiresKeys() && !key?.admin)
-      throw new PermissionError(
-        `${c.req.method} ${context.route} needs an admin key; key ${key?.name ?? ""} is not one (create one with \`freehold keys create --admin\`)`,
-        "admin_key_required",
-      );
-    return next();
-  });
+/** Whether a caller with `key` may call a route declared `access` (throws the refusal otherwise). */
+function authorize(declared: AccessDeclaration, control: HttpControl | undefined, c: Context<AppEnv>): void {
+  if (declared.access === "public" || !control) return;
+  const context = c.get("context");
+  const key = control.authenticate(presentedSecret(c.req.raw.headers));
+  if (key) context.key = key;
+  if (declared.access === "admin" && control.requiresKeys() && !key?.admin)
+    throw new PermissionError(
+      `${c.req.method} ${context.route} needs an admin key; key ${key?.name ?? ""} is not one (create one with \`freehold keys create --admin\`)`,
+      "admin_key_required",
+    );
+}
+
+/**
+ * Authorizes each request by the guard declared on the route Hono matched (guard.ts), before any route code runs:
+ * the router's decoded path and the check can never disagree about which route this is. A matched route without a
+ * guard is refused. Without a control plane (an embedded app with no keys), every declared route is open.
+ */
+export function registerAccessMiddleware(app: Hono<AppEnv>, control: HttpControl | undefined): void {
+  app.use(
+    "*",
+    appWide(async (c, next) => {
+      const declared = matchedAccess(c);
+      if (!declared) return next();
+      authorize(declared, control, c);
+      c.set("access", declared);
+      return next();
+    }),
+  );
 }

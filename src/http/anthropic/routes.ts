@@ -5,6 +5,7 @@ import type { RequestContext } from "../../core/context.js";
 import { FreeholdError, OverloadedError } from "../../core/errors.js";
 import type { Gateway } from "../../gateway/gateway.js";
 import type { AppEnv } from "../app.js";
+import { guard } from "../guard.js";
 import { toFreeholdError } from "../openai/errors.js";
 import { sseHeaders } from "../sse.js";
 import { primeStream } from "../stream.js";
@@ -63,6 +64,7 @@ async function startStream(
 export function registerAnthropicRoutes(app: Hono<AppEnv>, gateway: Gateway): void {
   app.post(
     "/v1/messages",
+    guard("key"),
     withAnthropicErrors(async (c) => {
       const body = parseBody(messagesSchema, await c.get("json")());
       const request = toChatRequest(body);
@@ -79,6 +81,7 @@ export function registerAnthropicRoutes(app: Hono<AppEnv>, gateway: Gateway): vo
 
   app.post(
     "/v1/messages/count_tokens",
+    guard("key"),
     withAnthropicErrors(async (c) => {
       const body = parseBody(countTokensSchema, await c.get("json")());
       return c.json({ input_tokens: await gateway.countTokens(toCountRequest(body), c.get("context")) });

@@ -1,5 +1,6 @@
 import type { Hono } from "hono";
 import type { AppEnv } from "../app.js";
+import { guard } from "../guard.js";
 
 export interface LoadedModelsSource {
   loadedModels(): {
@@ -23,7 +24,7 @@ export interface LoadedModelsSource {
 
 /** Ollama's GET /api/ps: what is loaded now. Fields beyond Ollama's go under `details`. */
 export function registerOllamaPs(app: Hono<AppEnv>, source: LoadedModelsSource): void {
-  app.get("/api/ps", (c) =>
+  app.get("/api/ps", guard("key"), (c) =>
     c.json({
       models: source.loadedModels().map((m) => ({
         name: m.name,

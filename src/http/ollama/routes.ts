@@ -13,6 +13,7 @@ import { parseKeepAlive } from "../../core/duration.js";
 import { FreeholdError } from "../../core/errors.js";
 import type { Gateway } from "../../gateway/gateway.js";
 import type { AppEnv } from "../app.js";
+import { guard } from "../guard.js";
 import { ndjsonHeaders, ndjsonStream } from "../ndjson.js";
 import { toFreeholdError } from "../openai/errors.js";
 import { primeStream } from "../stream.js";
@@ -168,7 +169,7 @@ export function registerOllamaRoutes(app: Hono<AppEnv>, deps: OllamaDependencies
     return "load";
   }
 
-  app.post("/api/chat", async (c) => {
+  app.post("/api/chat", guard("key"), async (c) => {
     const body = parseBody(chatSchema, await c.get("json")());
     const started = performance.now();
     if (!body.messages || body.messages.length === 0) {
@@ -205,7 +206,7 @@ export function registerOllamaRoutes(app: Hono<AppEnv>, deps: OllamaDependencies
     );
   });
 
-  app.post("/api/generate", async (c) => {
+  app.post("/api/generate", guard("key"), async (c) => {
     const body = parseBody(generateSchema, await c.get("json")());
     const started = performance.now();
     if (!body.prompt && !body.system) {
@@ -238,7 +239,7 @@ export function registerOllamaRoutes(app: Hono<AppEnv>, deps: OllamaDependencies
     );
   });
 
-  app.post("/api/embed", async (c) => {
+  app.post("/api/embed", guard("key"), async (c) => {
     const body = parseBody(embedSchema, await c.get("json")());
     const started = performance.now();
     const input = typeof body.input === "string" ? [body.input] : body.input;
@@ -252,14 +253,14 @@ export function registerOllamaRoutes(app: Hono<AppEnv>, deps: OllamaDependencies
     });
   });
 
-  app.post("/api/embeddings", async (c) => {
+  app.post("/api/embeddings", guard("key"), async (c) => {
     const body = parseBody(legacyEmbeddingsSchema, await c.get("json")());
     if (body.prompt === "") return c.json({ embedding: [] });
     const result = await gateway.embed({ model: body.model, input: [body.prompt] }, c.get("context"), c.get("signal"));
     return c.json({ embedding: result.vectors[0] ?? [] });
   });
 
-  app.get("/api/tags", async (c) => {
+  app.get("/api/tags", guard("key"), async (c) => {
     const list = await catalog.list();
     return c.json({
       models: list.map((model) => ({
@@ -273,7 +274,7 @@ export function registerOllamaRoutes(app: Hono<AppEnv>, deps: OllamaDependencies
     });
   });
 
-  app.post("/api/show", async (c) => {
+  app.post("/api/show", guard("key"), async (c) => {
     const body = parseBody(modelNameSchema, await c.get("json")());
     const model = await catalog.describe(modelName(body));
     return c.json({
@@ -289,13 +290,13 @@ export function registerOllamaRoutes(app: Hono<AppEnv>, deps: OllamaDependencies
     });
   });
 
-  app.post("/api/copy", async (c) => {
+  app.post("/api/copy", guard("admin"), async (c) => {
     const body = parseBody(copySchema, await c.get("json")());
     await catalog.copy(body.source, body.destination);
     return c.body(null, 200);
   });
 
-  app.delete("/api/delete", async (c) => {
+  app.delete("/api/delete", guard("admin"), async (c) => {
     const body = parseBody(modelNameSchema, await c.get("json")());
     const name = modelName(body);
     await models.unload(name).catch(() => false);
@@ -305,14 +306,14 @@ export function registerOllamaRoutes(app: Hono<AppEnv>, deps: OllamaDependencies
 
   // Ollama clients gate features on this number (one desktop extension needs >= 0.6.4), so it is the Ollama API
   // level freehold implements; freehold's own version rides in another field and a header.
-  app.get("/api/version", (c) => {
+  app.get("/api/version", guard("public"), (c) => {
     c.header("x-freehold-version", deps.version);
     return c.json({ version: OLLAMA_API_LEVEL, freehold: deps.version });
   });
 
   if (deps.supply) registerOllamaSupplyRoutes(app, deps.supply);
   for (const path of deps.supply ? ["/api/push"] : ["/api/pull", "/api/create", "/api/push"]) {
-    app.post(path, (c) =>
+    app.post(path, guard("admin"), (c) =>
       c.json(
         {
           error: `${path} is not available yet in freehold: add models with \`freehold import FILE --name NAME\` (pulling from a hub comes in a later release)`,

@@ -3,6 +3,7 @@ import { z } from "zod";
 import type { ModelSupply, SupplyProgress } from "../../core/catalog.js";
 import { Channel } from "../../core/channel.js";
 import type { AppEnv } from "../app.js";
+import { guard } from "../guard.js";
 import { ndjsonHeaders, ndjsonStream } from "../ndjson.js";
 import { primeStream } from "../stream.js";
 import { parseBody } from "../validate.js";
@@ -78,13 +79,13 @@ async function progressResponse(
 
 /** POST /api/pull (from Hugging Face) and POST /api/create (profiles), with Ollama's NDJSON progress. */
 export function registerOllamaSupplyRoutes(app: Hono<AppEnv>, supply: ModelSupply): void {
-  app.post("/api/pull", async (c) => {
+  app.post("/api/pull", guard("admin"), async (c) => {
     const body = parseBody(pullSchema, await c.get("json")());
     const reference = requiredName(body);
     return progressResponse((onProgress) => supply.pull(reference, onProgress, c.get("signal")), body.stream !== false);
   });
 
-  app.post("/api/create", async (c) => {
+  app.post("/api/create", guard("admin"), async (c) => {
     const body = parseBody(createSchema, await c.get("json")());
     const name = requiredName(body);
     if (body.quantize !== undefined) parseBody(z.object({ quantize: z.undefined() }), { quantize: body.quantize });

@@ -4,6 +4,7 @@ import { InvalidRequestError } from "../../core/errors.js";
 import { prepareJsonSchema } from "../../core/jsonSchema.js";
 import type { Gateway } from "../../gateway/gateway.js";
 import type { AppEnv } from "../app.js";
+import { guard } from "../guard.js";
 import { sseHeaders } from "../sse.js";
 import { primeStream } from "../stream.js";
 import { parseBody, refuseFields } from "../validate.js";
@@ -141,7 +142,7 @@ function envelope(body: ResponseCreateBody): ResponseEnvelope {
  * `previous_response_id`, `conversation` and `background` are refused.
  */
 export function registerResponsesRoutes(app: Hono<AppEnv>, gateway: Gateway): void {
-  app.post("/v1/responses", async (c) => {
+  app.post("/v1/responses", guard("key"), async (c) => {
     const body = parseBody(responseCreateSchema, await c.get("json")());
     refuseFields(body, statefulResponseFields);
     const request = toResponsesChatRequest(body);

@@ -13,6 +13,7 @@ import type { Gateway } from "../../gateway/gateway.js";
 import { anthropicErrorBody } from "../anthropic/errors.js";
 import { anthropicModel, anthropicModelPage, wantsAnthropicShape } from "../anthropic/models.js";
 import type { AppEnv } from "../app.js";
+import { guard } from "../guard.js";
 import { sseHeaders, sseStream } from "../sse.js";
 import { primeStream } from "../stream.js";
 import { parseBody, refuseFields } from "../validate.js";
@@ -133,7 +134,7 @@ function anthropicJson(c: Context<AppEnv>, answer: () => unknown): Response {
 }
 
 export function registerOpenAIRoutes(app: Hono<AppEnv>, gateway: Gateway): void {
-  app.post("/v1/chat/completions", async (c) => {
+  app.post("/v1/chat/completions", guard("key"), async (c) => {
     const body = parseBody(chatCompletionSchema, await c.get("json")());
     refuseFields(body, unsupportedChatFields);
     const request = { ...toChatRequest(body), ...(body.stream ? {} : { wholeAnswer: true }) };
@@ -183,7 +184,7 @@ export function registerOpenAIRoutes(app: Hono<AppEnv>, gateway: Gateway): void 
     return new Response(stream, { headers: sseHeaders });
   });
 
-  app.post("/v1/completions", async (c) => {
+  app.post("/v1/completions", guard("key"), async (c) => {
     const body = parseBody(completionSchema, await c.get("json")());
     const request = { ...toCompletionRequest(body), ...(body.stream ? {} : { wholeAnswer: true }) };
     const id = makeId("cmpl");
@@ -226,7 +227,7 @@ export function registerOpenAIRoutes(app: Hono<AppEnv>, gateway: Gateway): void 
     return new Response(stream, { headers: sseHeaders });
   });
 
-  app.post("/v1/embeddings", async (c) => {
+  app.post("/v1/embeddings", guard("key"), async (c) => {
     const body = parseBody(embeddingSchema, await c.get("json")());
     const input = typeof body.input === "string" ? [body.input] : body.input;
     const result = await gateway.embed({ model: body.model, input }, c.get("context"), c.get("signal"));
@@ -250,7 +251,7 @@ export function registerOpenAIRoutes(app: Hono<AppEnv>, gateway: Gateway): void 
     });
   });
 
-  app.get("/v1/models", async (c) => {
+  app.get("/v1/models", guard("key"), async (c) => {
     const models = await gateway.listModels(c.get("context"));
     if (wantsAnthropicShape(c.req)) return anthropicJson(c, () => anthropicModelPage(models, c.req.query()));
     return c.json({
@@ -264,7 +265,7 @@ export function registerOpenAIRoutes(app: Hono<AppEnv>, gateway: Gateway): void 
     });
   });
 
-  app.get("/v1/models/:id{.+}", async (c) => {
+  app.get("/v1/models/:id{.+}", guard("key"), async (c) => {
     const id = c.req.param("id");
     const models = await gateway.listModels(c.get("context"));
     if (wantsAnthropicShape(c.req)) return anthropicJson(c, () => anthropicModel(models, id));
