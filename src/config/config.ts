@@ -138,7 +138,6 @@ const variableOf: Partial<Record<keyof Config, string>> = {
   keepAliveSeconds: "FREEHOLD_KEEP_ALIVE",
   contextSize: "FREEHOLD_CONTEXT_SIZE",
   allowedHosts: "FREEHOLD_ALLOWED_HOSTS",
-  origins: "FREEHOLD_ORIGINS",
   maxBodyBytes: "FREEHOLD_MAX_BODY_BYTES",
   parallel: "FREEHOLD_PARALLEL",
   maxQueue: "FREEHOLD_MAX_QUEUE",
