@@ -199,7 +199,7 @@ describe("freehold run and ps", { skip: storiesModelMissing }, () => {
       });
       assert.equal(fromStdin.stdout, ", there was a little girl named Lily\n");
       const bad = await runCli(["run", "stories", "--temperature", "warm", "x"], { env });
-      assert.equal(bad.code, 1);
+      assert.equal(bad.code, 2, "a bad flag value is a usage error (issue 20)");
       assert.match(bad.stderr, /--temperature must be a number/);
       const missing = await runCli(["run", "nope", "x"], { env });
       assert.equal(missing.code, 1);
