@@ -8,8 +8,9 @@ import type { ServerType } from "@hono/node-server";
 import type { Hono } from "hono";
 import { type Config, type ConfigOverrides, childEnvironment } from "./config/config.js";
 import { loadSettings, type Settings } from "./config/fileConfig.js";
-import { ControlPlane } from "./control/controlPlane.js";
+import { auditSource, ControlPlane } from "./control/controlPlane.js";
 import { httpFacade } from "./control/httpFacade.js";
+import type { Logger } from "./control/logger.js";
 import type { ModelCatalog, ModelDescription } from "./core/catalog.js";
 import {
   type ChatEvent,
@@ -22,10 +23,14 @@ import {
   type SamplingOptions,
 } from "./core/chat.js";
 import { type AuditSink, libraryContext } from "./core/context.js";
-import { FreeholdError, NotFoundError, StoreError } from "./core/errors.js";
+import { FreeholdError, NotFoundError, StoreError, treatAsPrivateDirectory, withoutPaths } from "./core/errors.js";
 import { Engine, type EngineEvent, type ModelResolver, type ResolvedModel } from "./engine/engine.js";
+import { renderHtmlReport } from "./eval/html.js";
+import { EvalStore } from "./eval/store.js";
+import { summarize } from "./eval/summary.js";
 import { Gateway } from "./gateway/gateway.js";
 import { type AppEnv, createApp } from "./http/app.js";
+import { McpHub } from "./mcp/hub.js";
 import { hubClientFor, lockedModelsCheck, ModelPuller, profileDescription, storeSupply } from "./modelSupply.js";
 import { Router } from "./routing/router.js";
 import { buildRoutingTable } from "./routing/table.js";
@@ -253,6 +258,8 @@ export class Freehold implements AsyncDisposable {
     readonly settings: Settings,
     /** Keys, limits, the usage ledger, audit trail and metrics ($FREEHOLD_HOME/freehold.db). */
     readonly control: ControlPlane,
+    /** MCP servers from freehold.yaml (`mcp_servers`), started on first use (docs/mcp.md). */
+    readonly mcp: McpHub,
   ) {}
 
   static async open(
@@ -268,7 +275,8 @@ export class Freehold implements AsyncDisposable {
       lockfile?: string;
       /**
        * Where request log lines (pino JSON, or readable lines on a TTY) go. An embedded freehold is quiet by default:
-       * nothing is written to the host program's stdout unless this is given (`freehold serve` passes stdout).
+       * nothing is written to the host program's stdout unless this is given (`freehold serve` passes stdout;
+       * `freehold mcp` keeps stdout for the protocol).
        */
       logOutput?: NodeJS.WritableStream;
     } = {},
@@ -281,6 +289,10 @@ export class Freehold implements AsyncDisposable {
     });
     const config = settings.config;
     const store = new ModelStore({ home: config.home });
+    // Error messages name the store (model not found, a missing blob): clients get <path> instead.
+    treatAsPrivateDirectory(config.home);
+    // The engine starts before the control plane (its logger): events that arrive in between have nowhere to go.
+    let logger: Logger | undefined;
     const engine = new Engine({
       resolver: storeResolver(store, lockfile ? { allow: await lockedModelsCheck(lockfile) } : {}),
       threads: config.threads,
@@ -292,17 +304,29 @@ export class Freehold implements AsyncDisposable {
       memoryBudget: config.memoryBudget,
       gpuLayers: config.gpuLayers,
       environment: childEnvironment,
-      ...(onEngineEvent ? { onEvent: onEngineEvent } : {}),
+      onEvent: (event) => {
+        if (logger) logEngineEvent(logger, event);
+        onEngineEvent?.(event);
+      },
     });
     const control = new ControlPlane({
       home: config.home,
+      audit: auditSource(config),
       ...(logOutput ? { logLevel: config.logLevel, logOutput } : { logLevel: "silent" }),
     });
+    logger = control.logger;
     control.metrics.setStatusSource(() => engine.status());
     const router = new Router(buildRoutingTable(settings.file, engine, settings.offline), {
       audit: audit ?? control.audit,
     });
-    return new Freehold(config, store, engine, new Gateway(engine, router, control), router, settings, control);
+    const mcp = McpHub.fromFile(settings.file, settings.offline, {
+      audit: audit ?? control.audit,
+      meter: control,
+      metrics: control.metrics,
+      version: VERSION,
+    });
+    const gateway = new Gateway(engine, router, control, { host: mcp, maxSteps: settings.file?.mcp_max_steps ?? 8 });
+    return new Freehold(config, store, engine, gateway, router, settings, control, mcp);
   }
 
   /**
@@ -319,6 +343,7 @@ export class Freehold implements AsyncDisposable {
         ...(offline !== undefined ? { offline } : {}),
       });
       this.router.reload(buildRoutingTable(settings.file, this.engine, settings.offline));
+      this.mcp.reloadRules(settings.file, settings.offline);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       this.control.audit.record({ actor, action: "config.reload-refused", target, detail: { reason } });
@@ -387,12 +412,52 @@ export class Freehold implements AsyncDisposable {
       allowedOrigins: this.config.origins,
       maxBodyBytes: this.config.maxBodyBytes,
       control: httpFacade(this.control),
+      consoleSources: this.consoleSources(),
       ...options,
     });
   }
 
+  /** Routes and evaluation runs as the console's admin pages read them. */
+  private consoleSources() {
+    const evals = new EvalStore(this.control.db);
+    const summary = (id: string) => {
+      const run = evals.get(id);
+      if (!run) return undefined;
+      const results = evals.results(id);
+      return { summary: summarize(run, results), results };
+    };
+    return {
+      routes: () => this.router.describe(),
+      recentDecisions: (limit: number) => this.router.decisions.recent(limit),
+      evalRuns: (limit: number) =>
+        evals.list(limit).map((run) => {
+          const models = summary(run.id)?.summary.models ?? [];
+          return {
+            id: run.id,
+            suite: run.suite,
+            created: new Date(run.createdMs).toISOString(),
+            finished: run.finishedMs === null ? null : new Date(run.finishedMs).toISOString(),
+            answers: run.results,
+            models: models.map((model) => ({
+              model: model.model,
+              baseline: model.baseline,
+              answers: model.answers,
+              pass_rate: model.passRate,
+              interval: model.interval,
+              verdict: model.verdict,
+            })),
+          };
+        }),
+      evalReport: (id: string) => {
+        const found = summary(id);
+        return found ? renderHtmlReport(found.summary, found.results) : undefined;
+      },
+    };
+  }
+
   async close(): Promise<void> {
     this.router.dispose();
+    await this.mcp.close();
     await this.engine.close();
     this.control.close();
   }
@@ -402,6 +467,20 @@ export class Freehold implements AsyncDisposable {
   }
 }
 
+/**
+ * Engine events for the server log. Diagnostics carry what clients are not told (a runner's stderr, llama.cpp's
+ * reason with file paths): the admin finds it here, matched to the failing requests by model and time.
+ */
+function logEngineEvent(logger: Logger, event: EngineEvent): void {
+  if (event.type === "runner-diagnostic") {
+    const { type: _type, ...fields } = event;
+    logger.error(fields, `model runner ${event.kind}`);
+  } else if (event.type === "model-load-failed")
+    logger.error({ model: event.model, error: event.error }, "model load failed");
+  else if (event.type === "runner-crashed")
+    logger.warn({ model: event.model, detail: event.detail }, "model runner crashed");
+}
+
 export function engineHealth(engine: Engine): { ready: boolean; status: string; detail: Record<string, unknown> } {
   const status = engine.status();
   const models = status.models.map((m) => ({ name: m.name, state: m.state, pid: m.pid ?? null, restarts: m.restarts }));
@@ -409,7 +488,8 @@ export function engineHealth(engine: Engine): { ready: boolean; status: string; 
   // "No runner can serve": the last start failed and nothing is running. One bad model beside working ones is not that.
   const serving = status.models.some((m) => m.state === "ready");
   if (status.lastStartError && !serving) {
-    return { ready: false, status: "unavailable", detail: { error: status.lastStartError, models } };
+    // /health answers without a key: the reason, without the server's file paths (the log has them).
+    return { ready: false, status: "unavailable", detail: { error: withoutPaths(status.lastStartError), models } };
   }
   return { ready: true, status: "ok", detail: { models } };
 }

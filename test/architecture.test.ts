@@ -20,6 +20,7 @@ const allowed: Record<string, string[]> = {
   http: ["core", "gateway"],
   control: ["core", "config"],
   eval: ["core", "control"],
+  mcp: ["core", "config"],
   cli: ["*"],
 };
 
@@ -74,10 +75,11 @@ test("nothing below http/ knows the web framework", () => {
   );
 });
 
-test("only src/providers (and the hub client, and the CLI talking to a local server) open network connections", () => {
+test("only src/providers (and the hub client, MCP clients, and the CLI talking to a local server) open network connections", () => {
   // What `freehold doctor --egress` promises: the configured providers are the only destinations requests reach.
   const network = files.filter((f) => {
-    if (/^(providers|hub|cli)\//.test(f.rel)) return false;
+    // src/mcp connects to the owner's MCP servers (listed by `doctor --egress`).
+    if (/^(providers|hub|mcp|cli)\//.test(f.rel)) return false;
     // node:net's address parsers (isIP, isIPv6) open nothing.
     const text = f.text.replace(/import \{ (isIP|isIPv4|isIPv6)(, (isIP|isIPv4|isIPv6))* \} from "node:net";/g, "");
     return /\bfetch\(|from\s+"node:(https?|net|tls|http2)"|from\s+"(undici|axios|node-fetch)"/.test(text);

@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Hono } from "hono";
 import { loadConfig } from "../src/config/config.js";
+import { loadSettings } from "../src/config/fileConfig.js";
 import { ControlPlane } from "../src/control/controlPlane.js";
 import type { AppEnv } from "../src/http/app.js";
 import { originAllowed } from "../src/http/origins.js";
@@ -222,5 +225,24 @@ describe("FREEHOLD_ORIGINS", () => {
       /origins.*scheme:\/\/host\[:port\]/,
     );
     assert.throws(() => loadConfig({}, { FREEHOLD_ORIGINS: "evil.example" }), /origins/);
+  });
+
+  test("freehold.yaml's server.origins is read, and FREEHOLD_ORIGINS beats it", () => {
+    const directory = temporaryDirectory();
+    try {
+      const path = join(directory.path, "freehold.yaml");
+      writeFileSync(path, 'server:\n  origins: ["https://console.example", "moz-extension://*"]\n');
+      const fromFile = loadSettings({ configPath: path }, { FREEHOLD_HOME: directory.path });
+      assert.deepEqual(fromFile.config.origins, ["https://console.example", "moz-extension://*"]);
+      const fromEnv = loadSettings(
+        { configPath: path },
+        { FREEHOLD_HOME: directory.path, FREEHOLD_ORIGINS: "https://other.example" },
+      );
+      assert.deepEqual(fromEnv.config.origins, ["https://other.example"]);
+      writeFileSync(path, 'server:\n  origins: ["https://console.example/app"]\n');
+      assert.throws(() => loadSettings({ configPath: path }, { FREEHOLD_HOME: directory.path }), /origins/);
+    } finally {
+      directory.dispose();
+    }
   });
 });

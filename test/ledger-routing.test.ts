@@ -86,6 +86,30 @@ describe("routed requests in the ledger: provider, real cost, budgets over fallb
     }
   });
 
+  test("explain answers only the key that made the request, or an admin key (issue 13 item 11)", async () => {
+    const create = async (name: string) => {
+      const result = await runCli(["keys", "create", "--name", name], { env: { FREEHOLD_HOME: server.home } });
+      assert.equal(result.code, 0, result.stderr);
+      return result.stdout.trim();
+    };
+    const owner = await create("explain-owner");
+    const other = await create("explain-other");
+    const response = await ask(owner, "paid", 5);
+    assert.equal(response.status, 200);
+    await response.text();
+    const requestId = response.headers.get("x-request-id")!;
+    const explain = (key: string) =>
+      fetch(`${server.url}/freehold/explain/${requestId}`, { headers: { authorization: `Bearer ${key}` } });
+    const own = await explain(owner);
+    assert.equal(own.status, 200);
+    assert.equal(((await own.json()) as { requestId: string }).requestId, requestId);
+    const foreign = await explain(other);
+    assert.equal(foreign.status, 404, "another key's request reads as unknown");
+    assert.doesNotMatch(await foreign.text(), /paid|cloud|gpt-4o/);
+    assert.equal((await explain(admin)).status, 200);
+    assert.equal((await fetch(`${server.url}/freehold/explain/${requestId}`)).status, 401);
+  });
+
   test("explain still answers after a restart: decisions are read back from the audit trail", async () => {
     const response = await ask(admin, "paid", 5);
     assert.equal(response.status, 200);
@@ -126,5 +150,13 @@ describe("routed requests in the ledger: provider, real cost, budgets over fallb
     // A small request fits: the same route, the same key.
     const small = await ask(budgeted, "pricey-fallback", 5);
     assert.equal(small.status, 200);
+  });
+
+  test("after all that routing, the audit trail verifies: every remote ledger row has its decision", async () => {
+    const verified = await runCli(["audit", "verify", "--format", "json"], { env: { FREEHOLD_HOME: server.home } });
+    const result = JSON.parse(verified.stdout) as { ok: boolean; keyed: boolean; problems: string[] };
+    assert.deepEqual(result.problems, []);
+    assert.equal(result.keyed, true);
+    assert.equal(verified.code, 0);
   });
 });

@@ -331,3 +331,85 @@ test("a client that takes the answer whole gets it from the upstream in one piec
   assert.deepEqual(whole.usage, streamed.usage);
   assert.equal(whole.finishReason, streamed.finishReason);
 });
+
+test("token counting passes the same policy: a local-only key or a finding on a local-only route never reaches count_tokens; redact sends placeholders", async (t) => {
+  const { fakes, router, dispose } = await setup(
+    (f) => `
+providers:
+  claude: { kind: anthropic, base_url: "${f[0]!.url}", api_key: ant-key }
+routes:
+  open: { privacy: allow, targets: [{ provider: claude, model: claude-x }] }
+  private: { privacy: local-only, targets: [{ provider: claude, model: claude-x }] }
+  masked: { privacy: redact, targets: [{ provider: claude, model: claude-x }] }
+  strict: { privacy: block, targets: [{ provider: claude, model: claude-x }] }
+`,
+    [() => ({ kind: "reply" })],
+  );
+  t.after(dispose);
+  fakes[0]!.behave = () => ({ kind: "reply" });
+  const secret = "Mail bob@example.org about card 4111 1111 1111 1111.";
+  const counted = (model: string, ctx = context()) => router.countTokens(chat(model, secret), ctx);
+  // Nothing may leave: the estimate (about four characters a token) answers instead.
+  assert.equal(await counted("open", context({ localOnly: true })), Math.ceil(secret.length / 4));
+  // A local-only key keeps even harmless text here (the old code counted it remotely on an `allow` route).
+  assert.equal(await router.countTokens(chat("open", "hello there"), context({ localOnly: true })), 3);
+  assert.equal(await counted("private"), Math.ceil(secret.length / 4));
+  assert.equal(await counted("strict"), Math.ceil(secret.length / 4));
+  assert.equal(fakes[0]!.received.length, 0, "no count_tokens call left for a local-only key, local-only or block");
+  await counted("masked");
+  assert.equal(fakes[0]!.received.length, 1);
+  const sent = fakes[0]!.received[0]!;
+  assert.equal(sent.path, "/v1/messages/count_tokens");
+  const body = JSON.stringify(sent.body);
+  assert.ok(!body.includes("bob@example.org") && !body.includes("4111 1111"), body);
+  assert.match(body, /\[EMAIL_1\].*\[CARD_1\]/);
+});
+
+test("a body too big to scan counts as sensitive: block refuses, local-only stays local, redact never sends it unredacted", async (t) => {
+  const { fakes, local, router, ask, dispose } = await setup(
+    (f) => `
+providers:
+  cloud: { kind: openai, base_url: "${f[0]!.openaiBase}" }
+privacy:
+  max_scan_chars: 1000
+routes:
+  strict: { privacy: block, targets: [{ provider: cloud, model: gpt }] }
+  private: { privacy: local-only, targets: [{ provider: cloud, model: gpt }, { provider: local, model: llama }] }
+  masked: { privacy: redact, targets: [{ provider: cloud, model: gpt }] }
+  masked-with-local: { privacy: redact, targets: [{ provider: cloud, model: gpt }, { provider: local, model: llama }] }
+  open: { privacy: allow, targets: [{ provider: cloud, model: gpt }] }
+`,
+  );
+  t.after(dispose);
+  const big = "just words ".repeat(200);
+  await assert.rejects(ask("strict", big), (error: FreeholdError) => {
+    assert.equal(error.code, "privacy_blocked");
+    assert.match(error.message, /could not be checked.*more than the scan budget of 1000/);
+    return true;
+  });
+  const kept = await ask("private", big);
+  assert.equal(kept.answer.text, "local answer from llama");
+  assert.deepEqual(router.decisions.get(kept.ctx.requestId)!.findings, { unscannable: 1 });
+  await assert.rejects(ask("masked", big), (error: FreeholdError) => error.code === "privacy_unscannable");
+  const fallback = await ask("masked-with-local", big);
+  assert.equal(fallback.answer.text, "local answer from llama");
+  assert.equal(fakes[0]!.received.length, 0, "nothing unscannable left on block, local-only or redact");
+  // `allow` lets anything go, scanned or not; a small request still goes out on every policy.
+  await ask("open", big);
+  await ask("masked", "just words");
+  assert.equal(fakes[0]!.received.length, 2);
+  assert.equal(local.requests.length, 2);
+});
+
+test("freehold.yaml refuses an owner pattern that could not be scanned in bounded time, naming the line and why", () => {
+  const yaml = `privacy:\n  patterns:\n    ok: "EMP-\\\\d+"\n    bad: "(\\\\w+\\\\.)*corp"\n`;
+  assert.throws(
+    () => parseFileConfig(yaml, "test.yaml", {}),
+    (error: Error) => {
+      assert.match(error.message, /privacy\.patterns\.bad/);
+      assert.match(error.message, /repetition of a group that itself repeats/);
+      assert.doesNotMatch(error.message, /patterns\.ok/);
+      return true;
+    },
+  );
+});

@@ -174,6 +174,9 @@ describe("a model file that passes validation but llama.cpp cannot load", () => 
       const health = await fetch(`${server.url}/health`);
       assert.equal(health.status, 503, "nothing can serve: the only model failed to start");
       assert.match(((await health.json()) as { error: string }).error, /nonesuch/);
+      // The admin's copy of the reason is in the server log (pino), with the model it concerns.
+      assert.match(server.output(), /"msg":"model runner load-failed"/);
+      assert.match(server.output(), /"model":"broken:latest".*unknown model architecture/);
       assert.equal(server.child.exitCode, null, "the server is still running");
     } finally {
       await server.dispose();

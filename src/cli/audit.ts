@@ -1,5 +1,7 @@
 import { userInfo } from "node:os";
+import type { Config } from "../config/config.js";
 import { AuditLog } from "../control/audit.js";
+import { auditSource } from "../control/controlPlane.js";
 import { openControlDatabase } from "../control/database.js";
 import type { AuditEvent } from "../core/context.js";
 
@@ -16,11 +18,11 @@ function user(): string {
  * as the HTTP admin routes do; the actor is `cli:<os user>`. The change has already happened, so a trail that cannot
  * be written is a warning on stderr, not a failure of the command.
  */
-export function auditCli(home: string, event: Omit<AuditEvent, "actor">): void {
+export function auditCli(config: Config, event: Omit<AuditEvent, "actor">): void {
   try {
-    const db = openControlDatabase(home);
+    const db = openControlDatabase(config.home);
     try {
-      new AuditLog(db).record({ actor: `cli:${user()}`, ...event });
+      new AuditLog(db, auditSource(config)).record({ actor: `cli:${user()}`, ...event });
     } finally {
       db.close();
     }

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import type { Config, ConfigOverrides } from "../config/config.js";
 import { loadSettings, type Settings } from "../config/fileConfig.js";
+import { auditSource, ControlPlane } from "../control/controlPlane.js";
 
 /** The validated Config for a command, from its global flags (`--home`, `--config`), the environment and freehold.yaml. */
 export function commandConfig(command: Command, overrides: ConfigOverrides = {}): Config {
@@ -21,6 +22,12 @@ export function commandSettings(
     ...(path ? { configPath: path } : {}),
     ...(offline !== undefined ? { offline } : {}),
   });
+}
+
+/** The control plane over this command's home, with the audit key as configured (the server's, so entries chain). */
+export function controlFor(command: Command): ControlPlane {
+  const config = commandConfig(command);
+  return new ControlPlane({ home: config.home, logLevel: "silent", audit: auditSource(config) });
 }
 
 /** Writes a line to stdout (the commands' output; errors go through main's handler to stderr). */

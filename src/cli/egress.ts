@@ -1,4 +1,5 @@
 import type { Settings } from "../config/fileConfig.js";
+import { mcpDestinations } from "../mcp/egress.js";
 import { egressDestinations } from "../routing/table.js";
 
 /** A machine freehold may contact under this configuration, and why. */
@@ -30,7 +31,17 @@ export const providerDestinations: EgressSource = (settings) =>
     detail: `provider ${d.provider} (${d.kind}); used by route${d.routes.length === 1 ? "" : "s"} ${d.routes.join(", ") || "(none)"}${d.healthChecks ? "; health probes" : ""}`,
   }));
 
-export const egressSources: EgressSource[] = [hubDestinations, providerDestinations];
+/** Remote MCP servers: a tool call sends the model's arguments there (stdio servers run here and are not egress). */
+export const mcpServerDestinations: EgressSource = (settings) =>
+  mcpDestinations(settings.file)
+    .filter((server) => server.remote)
+    .map((server) => ({
+      origin: server.destination,
+      kind: "mcp",
+      detail: `mcp server ${server.server}; tool calls send arguments there; attached to route${server.routes.length === 1 ? "" : "s"} ${server.routes.join(", ") || "(none; Responses requests may name it)"}`,
+    }));
+
+export const egressSources: EgressSource[] = [hubDestinations, providerDestinations, mcpServerDestinations];
 
 /** Every destination the configuration could reach; `offline` says they are all forbidden. */
 export function egressReport(settings: Settings): { offline: boolean; destinations: EgressDestination[] } {

@@ -5,6 +5,7 @@ import { FreeholdError, PermissionError } from "../core/errors.js";
 import type { EvalModels, ServedBy } from "../eval/ports.js";
 import type { RouteTarget } from "../eval/promote.js";
 import type { Freehold } from "../main.js";
+import { runAsBuilt } from "../providers/provider.js";
 
 type Resolved =
   | { kind: "local"; model: string }
@@ -68,7 +69,11 @@ export function evalModels(freehold: Freehold): EvalModels {
             model: resolved.model,
             remote: target.origin !== null,
           };
-          return { events: target.generate({ ...request, model: resolved.model }, signal), servedBy: () => servedBy };
+          // The owner asked for this provider by name (`provider/model`): the owner's own data, sent as built.
+          return {
+            events: runAsBuilt(target.prepareGenerate({ ...request, model: resolved.model }), signal),
+            servedBy: () => servedBy,
+          };
         }
         case "route": {
           const requestId = `eval_${randomUUID().replaceAll("-", "")}`;
@@ -86,7 +91,7 @@ export function evalModels(freehold: Freehold): EvalModels {
     embed(spec, input, signal) {
       const resolved = resolveEvalModel(freehold, spec);
       if (resolved.kind === "provider")
-        return provider(resolved.provider).embed({ model: resolved.model, input }, signal);
+        return runAsBuilt(provider(resolved.provider).prepareEmbed({ model: resolved.model, input }), signal);
       if (resolved.kind === "route")
         return freehold.router.embed(
           { model: resolved.route, input },

@@ -34,10 +34,14 @@ export const environmentKeys = {
   FREEHOLD_CONFIG:
     "The freehold.yaml to read (providers, routes, privacy). Default $FREEHOLD_HOME/freehold.yaml if present.",
   FREEHOLD_OFFLINE: "1 forbids every request from leaving the machine, even with remote providers configured.",
-  FREEHOLD_API_KEY:
-    "The key the CLI sends to a running server (ps, stop, explain), as --api-key does; the server never reads it.",
+  FREEHOLD_AUDIT_KEY:
+    "Secret (at least 32 characters) that keys the audit trail's hash chain, instead of the key file. Never logged.",
+  FREEHOLD_AUDIT_KEY_FILE:
+    "File holding the audit trail's key (created 0600 on first use); its witness audit.key.head is kept beside it. Default $FREEHOLD_HOME/audit.key.",
   HF_ENDPOINT:
     "Hugging Face hub that `freehold pull` uses (a mirror, or a test server). Default https://huggingface.co.",
+  FREEHOLD_API_KEY:
+    "The key the CLI sends to a running server (ps, stop, explain, as --api-key does) and the key `freehold mcp` acts as (its limits, model scopes and audit name); needed once keys exist.",
   HF_TOKEN: "Hugging Face access token for gated or private repositories; sent only to HF_ENDPOINT's own host.",
 } as const;
 
@@ -77,8 +81,11 @@ const configSchema = z.object({
   gpuLayers: z.union([z.literal("auto"), z.literal("max"), z.coerce.number().int().min(0).max(10_000)]),
   hfEndpoint: z.url({ protocol: /^https?$/ }),
   hfToken: z.string().min(1).optional(),
-  offline: z.boolean(),
   apiKey: z.string().min(1).optional(),
+  offline: z.boolean(),
+  // Not checked here: an invalid value would be quoted in the error; src/control/auditKey.ts says what is wrong.
+  auditKey: z.string().optional(),
+  auditKeyFile: z.string().min(1),
 });
 
 export type Config = Readonly<z.infer<typeof configSchema>>;
@@ -226,8 +233,9 @@ function keepAliveSeconds(value: number | string, source: string): number {
 export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Config {
   const { host, port } = hostAndPort(overrides, env);
   const keepAlive = overrides.keepAliveSeconds ?? env.FREEHOLD_KEEP_ALIVE;
+  const home = resolve(overrides.home ?? env.FREEHOLD_HOME ?? join(homedir(), ".freehold"));
   const raw = {
-    home: resolve(overrides.home ?? env.FREEHOLD_HOME ?? join(homedir(), ".freehold")),
+    home,
     host,
     port: port ?? 11435,
     threads: overrides.threads ?? env.FREEHOLD_THREADS ?? 0,
@@ -263,6 +271,8 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     ...(env.HF_TOKEN ? { hfToken: env.HF_TOKEN } : {}),
     offline: overrides.offline ?? ["1", "true", "yes"].includes((env.FREEHOLD_OFFLINE ?? "").toLowerCase()),
     ...((overrides.apiKey ?? env.FREEHOLD_API_KEY) ? { apiKey: overrides.apiKey ?? env.FREEHOLD_API_KEY } : {}),
+    ...(env.FREEHOLD_AUDIT_KEY ? { auditKey: env.FREEHOLD_AUDIT_KEY } : {}),
+    auditKeyFile: resolve(env.FREEHOLD_AUDIT_KEY_FILE || join(home, "audit.key")),
   };
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {

@@ -3,6 +3,7 @@ import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { isMap, isSeq, LineCounter, type Node, parseDocument } from "yaml";
 import { z } from "zod";
+import { checkOwnerPattern } from "../core/patternSafety.js";
 import { type Config, type ConfigOverrides, loadConfig } from "./config.js";
 
 /**
@@ -32,14 +33,47 @@ const providerSchema = z.strictObject({
   headers: z.record(z.string(), z.string()).optional(),
   /** Default per-target timeout (seconds to the first token). */
   timeout: seconds.optional(),
+  /** Seconds of silence between two chunks of an answer before it is given up (default 60). */
+  idle_timeout: seconds.optional(),
   /** Anthropic: max_tokens when the client sets none. */
   max_tokens: z.number().int().positive().optional(),
   /** Seconds between health probes; 0 = no probes (the circuit breaker still applies). */
   health_check: z.number().min(0).max(86_400).optional(),
 });
 
+/**
+ * An MCP server (docs/mcp.md): a program started on this machine and spoken to over stdio (`command`), or a
+ * Streamable HTTP endpoint (`url`). Where its calls go decides whether it is remote.
+ */
+const mcpServerSchema = z.strictObject({
+  /** The program and its arguments, started without a shell. */
+  command: z.array(z.string().min(1)).min(1).optional(),
+  /** Extra environment for the program (on top of a minimal safe one: PATH, HOME, …; never freehold's secrets). */
+  env: z
+    .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "environment names are letters, digits, _"), z.string())
+    .optional(),
+  cwd: z.string().min(1).optional(),
+  url: z.url({ protocol: /^https?$/ }).optional(),
+  headers: z.record(z.string(), z.string()).optional(),
+  /** Whether calls leave the machine. Default: a stdio server is local, a URL is remote unless on loopback. */
+  remote: z.boolean().optional(),
+  /** Seconds one tool call (or the connection) may take. */
+  timeout: seconds.default(30),
+  /** Longest tool result kept, in bytes; longer results are cut and say so. */
+  max_result_bytes: z
+    .number()
+    .int()
+    .min(256)
+    .max(16 * 1024 * 1024)
+    .default(65_536),
+});
+
+const mcpServerName = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "MCP server names are 1-64 letters, digits, _ -");
+
 const routeSchema = z.strictObject({
   targets: z.array(tierSchema).min(1),
+  /** MCP servers whose tools this route's model may call, run by freehold (the client never sees them). */
+  mcp: z.array(mcpServerName).max(16).optional(),
   /** What happens to a request that carries personal data or secrets. Default: local-only (fails closed). */
   privacy: policy.optional(),
   /** Extra tries of the same target on a retryable error, before falling back. */
@@ -83,6 +117,9 @@ export const fileConfigSchema = z
       .record(z.string().regex(/^[\w.-]+$/, "provider names are letters, digits, _ . -"), providerSchema)
       .default({}),
     routes: z.record(z.string().min(1), routeSchema).default({}),
+    mcp_servers: z.record(mcpServerName, mcpServerSchema).default({}),
+    /** The most model turns one request may take while calling MCP tools. */
+    mcp_max_steps: z.number().int().min(1).max(64).default(8),
     privacy: z
       .strictObject({
         /** The policy of routes that set none. */
@@ -90,6 +127,9 @@ export const fileConfigSchema = z
         patterns: z.record(z.string().regex(/^[\w-]+$/), z.string().min(1)).default({}),
         keywords: z.record(z.string().regex(/^[\w-]+$/), z.array(z.string().min(1))).default({}),
         disable: z.array(z.string()).default([]),
+        /** Scan budget per request (characters of text, milliseconds); past it the request counts as unscannable. */
+        max_scan_chars: z.number().int().positive().optional(),
+        max_scan_ms: z.number().positive().optional(),
       })
       .default({ default: "local-only", patterns: {}, keywords: {}, disable: [] }),
     /** Per API key (by name): a privacy policy that overrides the route's, or local_only for everything. */
@@ -107,17 +147,36 @@ export const fileConfigSchema = z
         });
     }
     for (const [name, pattern] of Object.entries(file.privacy.patterns)) {
+      const source = pattern.replace(/^\(\?i\)/, "");
       try {
-        new RegExp(pattern.replace(/^\(\?i\)/, ""));
+        new RegExp(source);
       } catch (error) {
         context.addIssue({
           code: "custom",
           path: ["privacy", "patterns", name],
           message: `not a valid regular expression: ${(error as Error).message}`,
         });
+        continue;
       }
+      // Request bodies are scanned with it: refuse what could not be scanned in bounded time, and say why.
+      const checked = checkOwnerPattern(source);
+      if (!checked.ok)
+        context.addIssue({ code: "custom", path: ["privacy", "patterns", name], message: checked.reason });
+    }
+    for (const [name, server] of Object.entries(file.mcp_servers)) {
+      const problem = mcpServerProblem(server);
+      if (problem)
+        context.addIssue({ code: "custom", path: ["mcp_servers", name, ...problem.path], message: problem.message });
     }
     for (const [name, route] of Object.entries(file.routes)) {
+      route.mcp?.forEach((server, i) => {
+        if (!file.mcp_servers[server])
+          context.addIssue({
+            code: "custom",
+            path: ["routes", name, "mcp", i],
+            message: `no MCP server named ${JSON.stringify(server)} (known: ${Object.keys(file.mcp_servers).join(", ") || "none; add it under mcp_servers"})`,
+          });
+      });
       route.targets.forEach((tier, i) => {
         const targets = "balance" in tier ? tier.balance : [tier];
         targets.forEach((target, j) => {
@@ -135,6 +194,38 @@ export const fileConfigSchema = z
   });
 
 export type FileConfig = z.infer<typeof fileConfigSchema>;
+export type McpServerConfig = z.infer<typeof mcpServerSchema>;
+
+function isLoopbackHostname(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, "").toLowerCase();
+  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** Whether an MCP server's calls leave the machine: its own `remote`, else stdio = local, a URL = off loopback. */
+export function mcpServerIsRemote(server: Pick<McpServerConfig, "url" | "remote">): boolean {
+  if (server.remote !== undefined) return server.remote;
+  return server.url !== undefined && !isLoopbackHostname(new URL(server.url).hostname);
+}
+
+function mcpServerProblem(server: McpServerConfig): { path: string[]; message: string } | undefined {
+  if (server.command && server.url)
+    return { path: ["url"], message: "give either command (a stdio server) or url (an HTTP server), not both" };
+  if (!server.command && !server.url)
+    return { path: [], message: "needs command: [program, args…] (a stdio server) or url: https://… (an HTTP server)" };
+  if (server.url && (server.env || server.cwd))
+    return {
+      path: [server.env ? "env" : "cwd"],
+      message: "env and cwd are for stdio servers (command); an HTTP server has headers",
+    };
+  if (server.command && server.headers)
+    return { path: ["headers"], message: "headers are for HTTP servers (url); a stdio server takes env" };
+  if (server.url && server.remote === false && !isLoopbackHostname(new URL(server.url).hostname))
+    return {
+      path: ["remote"],
+      message: `${new URL(server.url).host} is not this machine, so the server is remote: remove remote: false`,
+    };
+  return undefined;
+}
 export type RouteConfig = FileConfig["routes"][string];
 export type TargetConfig = z.infer<typeof targetSchema>;
 export type ProviderConfig = FileConfig["providers"][string];
@@ -290,6 +381,9 @@ export function checkFileConfig(
       if (unresolved.has(fieldName(issue.path))) continue;
       if (issue.code === "unrecognized_keys") {
         for (const key of issue.keys) fail([...issue.path, key], unknownFieldHint(issue.path, key));
+      } else if (issue.code === "invalid_key") {
+        // A record's key failed its own rule: say that rule, not zod's generic "Invalid key in record".
+        fail(issue.path, issue.issues[0]?.message ?? issue.message);
       } else if (issue.code === "invalid_union" && isSeq(doc.getIn(issue.path.slice(0, -1) as unknown[], true))) {
         fail(issue.path, "must be a target ({provider, model}) or a group ({balance: [targets]})");
       } else {

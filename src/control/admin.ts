@@ -36,12 +36,6 @@ function settings(request: KeyRequest): KeySettings {
   return { ...rest, ...(expires !== undefined ? { expiresAt: expires === null ? null : parseExpiry(expires) } : {}) };
 }
 
-/** Limits worth recording in the audit trail (no secret ever reaches it). */
-function limitsDetail(key: KeyRecord): Record<string, unknown> {
-  const { id: _id, createdAt: _created, revokedAt: _revoked, ...rest } = key;
-  return rest as unknown as Record<string, unknown>;
-}
-
 /** The administrative use cases, shared by the CLI and the /admin API; each change is audited. */
 export class ControlAdmin {
   constructor(private readonly plane: ControlPlane) {}
@@ -59,39 +53,21 @@ export class ControlAdmin {
   }
 
   createKey(name: string, request: KeyRequest, actor: string, why?: string): { secret: string; key: KeyRecord } {
-    const created = this.plane.keys.create(name, settings(request));
-    this.plane.audit.record({
-      actor,
-      action: "key.create",
-      target: created.key.name,
-      detail: { id: created.key.id, ...limitsDetail(created.key), ...(why ? { why } : {}) },
-    });
-    return created;
+    return this.plane.keys.create(name, settings(request), { actor, ...(why ? { why } : {}) });
   }
 
   updateKey(idOrName: string, request: KeyRequest, actor: string): KeyRecord {
-    const key = this.plane.keys.update(idOrName, settings(request));
-    this.plane.audit.record({
-      actor,
-      action: "key.update",
-      target: key.name,
-      detail: { id: key.id, changes: request },
-    });
-    return key;
+    return this.plane.keys.update(idOrName, settings(request), { actor });
   }
 
   revokeKey(idOrName: string, actor: string, why?: string): KeyRecord {
-    const key = this.plane.keys.revoke(idOrName);
-    this.plane.audit.record({
-      actor,
-      action: "key.revoke",
-      target: key.name,
-      detail: { id: key.id, ...(why ? { why } : {}) },
-    });
-    return key;
+    return this.plane.keys.revoke(idOrName, { actor, ...(why ? { why } : {}) });
   }
 
-  auditTrail(limit = 100): { entries: AuditEntry[]; verification: AuditVerification } {
-    return { entries: this.plane.audit.list({ limit }), verification: this.plane.audit.verify() };
+  auditTrail(
+    limit = 100,
+    filter: { action?: string; actor?: string } = {},
+  ): { entries: AuditEntry[]; verification: AuditVerification } {
+    return { entries: this.plane.audit.list({ limit, ...filter }), verification: this.plane.audit.verify() };
   }
 }

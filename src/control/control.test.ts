@@ -27,7 +27,8 @@ function gatedPort(usage: { promptTokens: number; completionTokens: number }) {
     },
     embed: () => Promise.reject(new Error("unused")),
     listModels: () => Promise.resolve([]),
-    countTokens: () => Promise.resolve(0),
+    // Counts as a real engine does: the prompt tokens it will report (the reservation's bound for local models).
+    countTokens: () => Promise.resolve(usage.promptTokens),
   };
   return { port, release: () => open(), started: () => started };
 }
@@ -128,7 +129,8 @@ describe("control plane", () => {
   test("50 concurrent requests against a daily budget for 10: exactly 10 run, and the ledger equals real usage", async () => {
     const { port, release, started } = gatedPort({ promptTokens: 7, completionTokens: 13 });
     const gateway = new Gateway(port, undefined, control);
-    const worst = Buffer.byteLength("Once upon a time") + 2 + 20;
+    // The local model's own count of the prompt (7) plus max_tokens: the reservation's true worst case.
+    const worst = 7 + 20;
     control.keys.create("budgeted", { dailyTokens: worst * 10 });
     const attempts = Array.from({ length: 50 }, () => {
       const iterator = gateway.generate(request(), contextFor(control, "budgeted"))[Symbol.asyncIterator]();
@@ -265,11 +267,10 @@ describe("control plane", () => {
       () => control.admit({ kind: "generate", promptTokenBound: 1000, maxTokens: 1000 }, context, target),
       (e: unknown) => e instanceof RateLimitError && e.code === "budget_exceeded",
     );
-    const admission = control.admit(
-      { kind: "generate", promptTokenBound: 1000, maxTokens: 100 },
-      contextFor(control, "spender"),
-      target,
-    );
+    const routed = contextFor(control, "spender");
+    const admission = control.admit({ kind: "generate", promptTokenBound: 1000, maxTokens: 100 }, routed, target);
+    // As the router does for every remote request (verify cross-checks remote ledger rows against these).
+    control.audit.recordSoon({ actor: "spender", action: "route.served", requestId: routed.requestId });
     admission.settle({ promptTokens: 800, completionTokens: 50, cachedTokens: 0, timeToFirstTokenMs: 5, status: 200 });
     const [line] = control.admin.usage({ by: "key", key: "spender" });
     assert.ok(line);
@@ -291,7 +292,7 @@ describe("control plane", () => {
       entries.map((entry) => entry.requestId ?? entry.action),
       ["req_a", "req_b", "key.revoke", "req_c"],
     );
-    assert.equal(control.audit.verify().ok, true);
+    assert.deepEqual(control.audit.verify().problems, []);
   });
 
   test("the audit trail is a hash chain: verify finds an edited, a deleted and a truncated entry", () => {

@@ -1,15 +1,17 @@
+import type { Config } from "../config/config.js";
 import type { CallerKey, RequestContext } from "../core/context.js";
 import { AuthenticationError, PermissionError, RateLimitError } from "../core/errors.js";
 import type { Admission, MeterOutcome, MeterTarget, MeterWork, RequestMeter } from "../core/metering.js";
 import { ControlAdmin } from "./admin.js";
 import { AuditLog } from "./audit.js";
+import { type AuditKeySource, defaultAuditKeyFile } from "./auditKey.js";
 import { type ControlDatabase, openControlDatabase } from "./database.js";
 import { type KeyRecord, KeyStore } from "./keys.js";
 import { Ledger } from "./ledger.js";
 import { createLogger, type Logger } from "./logger.js";
 import { Metrics } from "./metrics.js";
 import { loadPriceTable, type PriceTable } from "./prices.js";
-import { Quotas, type Reservation } from "./quotas.js";
+import { LEASE_RENEW_MS, Quotas, type Reservation } from "./quotas.js";
 
 export interface ControlPlaneOptions {
   home: string;
@@ -17,6 +19,16 @@ export interface ControlPlaneOptions {
   /** Where log lines go (default stdout). */
   logOutput?: NodeJS.WritableStream;
   prices?: PriceTable;
+  /** The audit chain's key (default: the file $FREEHOLD_HOME/audit.key); `auditSource(config)` builds it. */
+  audit?: AuditKeySource;
+}
+
+/** The audit key as configured (FREEHOLD_AUDIT_KEY, FREEHOLD_AUDIT_KEY_FILE, or the home's key file). */
+export function auditSource(config: Pick<Config, "home" | "auditKey" | "auditKeyFile">): AuditKeySource {
+  return {
+    file: config.auditKeyFile || defaultAuditKeyFile(config.home),
+    ...(config.auditKey !== undefined ? { secret: config.auditKey } : {}),
+  };
 }
 
 export interface RequestLogEntry {
@@ -67,14 +79,34 @@ export class ControlPlane implements RequestMeter {
   constructor(options: ControlPlaneOptions) {
     this.prices = options.prices ?? loadPriceTable(options.home);
     this.db = openControlDatabase(options.home);
-    this.keys = new KeyStore(this.db);
+    this.audit = new AuditLog(this.db, options.audit ?? { file: defaultAuditKeyFile(options.home) });
+    try {
+      this.audit.checkKey();
+    } catch (error) {
+      this.db.close();
+      throw error;
+    }
+    this.keys = new KeyStore(this.db, this.audit);
     this.quotas = new Quotas(this.db);
     this.ledger = new Ledger(this.db);
-    this.audit = new AuditLog(this.db);
     this.admin = new ControlAdmin(this);
     this.logger = createLogger(options.logLevel ?? "info", options.logOutput);
     this.quotas.sweepOrphans(processAlive);
     this.ledger.expireContent();
+    this.leaseTimer = setInterval(() => this.renewLeases(), LEASE_RENEW_MS);
+    this.leaseTimer.unref();
+  }
+
+  private readonly leaseTimer: NodeJS.Timeout;
+
+  /** Keeps this start's running requests' reservations alive (they expire only if this process stops renewing). */
+  private renewLeases(): void {
+    if (!this.db.open) return;
+    try {
+      this.db.transaction(() => this.quotas.renewLeases()).immediate();
+    } catch (error) {
+      this.logger.warn({ error: error instanceof Error ? error.message : String(error) }, "lease renewal failed");
+    }
   }
 
   /** Whether the server must ask for keys: yes once any key was ever created. */
@@ -100,6 +132,13 @@ export class ControlPlane implements RequestMeter {
   rateLimitHeaders(key: { id: string }): Record<string, string> {
     const record = this.keys.get(key.id);
     return this.quotas.headers(record);
+  }
+
+  /** Keys that count tokens or dollars need the prompt's true bound (tokenized); others reserve nothing by size. */
+  boundsTokens(context: RequestContext): boolean {
+    if (!context.key) return false;
+    const key = this.keys.get(context.key.id);
+    return key.tpm !== null || key.dailyTokens !== null || key.monthlyTokens !== null || key.budgetUsd !== null;
   }
 
   admit(work: MeterWork, context: RequestContext, target: MeterTarget): Admission {
@@ -201,6 +240,8 @@ export class ControlPlane implements RequestMeter {
         }
       })
       .immediate();
+    // An MCP call is counted by the MCP hub (freehold_mcp_calls_total), not as a model request.
+    if (work.kind === "mcp-call") return;
     this.metrics.observeRequest({
       model: target.model,
       keyName: key?.name ?? null,
@@ -246,8 +287,9 @@ export class ControlPlane implements RequestMeter {
   }
 
   close(): void {
+    clearInterval(this.leaseTimer);
     this.flushCompleted();
-    if (this.db.open) this.audit.flush();
+    this.audit.close();
     if (this.db.open) this.db.close();
   }
 }

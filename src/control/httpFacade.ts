@@ -7,6 +7,7 @@ export function httpFacade(control: ControlPlane) {
   return {
     requiresKeys: () => control.requiresKeys(),
     authenticate: (secret: string | undefined) => control.authenticate(secret),
+    requestKeyId: (requestId: string) => control.ledger.keyIdOf(requestId),
     rateLimitHeaders: (key: { id: string }) => control.rateLimitHeaders(key),
     completeRequest: (entry: Parameters<ControlPlane["completeRequest"]>[0]) => control.completeRequest(entry),
     audit: control.audit,
@@ -23,7 +24,12 @@ export function httpFacade(control: ControlPlane) {
       },
       revokeKey: (idOrName: string, actor: string, why?: string) =>
         keyView(control.admin.revokeKey(idOrName, actor, why)),
-      auditTrail: (limit?: number) => control.admin.auditTrail(limit),
+      updateKey: (idOrName: string, changes: Parameters<ControlPlane["admin"]["updateKey"]>[1], actor: string) =>
+        keyView(control.admin.updateKey(idOrName, changes, actor)),
+      auditTrail: (limit?: number, filter?: { action?: string; actor?: string }) =>
+        control.admin.auditTrail(limit, filter),
+      verifyAudit: () => control.audit.verify(),
+      requestRow: (requestId: string) => control.ledger.row(requestId),
     },
   };
 }

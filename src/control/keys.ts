@@ -1,6 +1,7 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
 import type { CallerKey } from "../core/context.js";
 import { AuthenticationError, InvalidRequestError, NotFoundError } from "../core/errors.js";
+import type { AuditLog } from "./audit.js";
 import type { ControlDatabase } from "./database.js";
 
 /** Every secret starts with this, so a leaked one is recognisable (secret scanners, logs). */
@@ -78,6 +79,20 @@ function toRecord(row: KeyRow): KeyRecord {
   };
 }
 
+/** Who changes a key, and why: every change is recorded in the audit trail in the same transaction. */
+export interface KeyChangeBy {
+  actor: string;
+  why?: string;
+}
+
+const internal: KeyChangeBy = { actor: "control" };
+
+/** A key's settings as its audit entries record them (never the secret or its hash). */
+export function keyState(key: KeyRecord): Record<string, unknown> {
+  const { id: _id, createdAt: _created, revokedAt: _revoked, ...rest } = key;
+  return rest as unknown as Record<string, unknown>;
+}
+
 function hashSecret(secret: string): Buffer {
   return createHash("sha256").update(secret).digest();
 }
@@ -138,13 +153,16 @@ export class KeyStore {
   private readonly byHash;
   private readonly anyKey;
 
-  constructor(private readonly db: ControlDatabase) {
+  constructor(
+    private readonly db: ControlDatabase,
+    private readonly audit: AuditLog,
+  ) {
     this.byHash = db.prepare<[string], KeyRow>("SELECT * FROM keys WHERE hash = ?");
     this.anyKey = db.prepare<[], { found: number }>("SELECT EXISTS(SELECT 1 FROM keys) AS found");
   }
 
-  /** Creates a key; the secret is returned here once and never again. */
-  create(name: string, settings: KeySettings = {}): { secret: string; key: KeyRecord } {
+  /** Creates a key and its `key.create` entry together; the secret is returned here once and never again. */
+  create(name: string, settings: KeySettings = {}, by: KeyChangeBy = internal): { secret: string; key: KeyRecord } {
     if (!namePattern.test(name))
       throw new InvalidRequestError(
         `key name ${JSON.stringify(name.slice(0, 80))} is not allowed: use 1-64 letters, digits, '.', '_' or '-'`,
@@ -156,13 +174,30 @@ export class KeyStore {
     const id = `key_${randomUUID().replaceAll("-", "").slice(0, 16)}`;
     const fields = (Object.keys(columns) as (keyof KeySettings)[]).filter((field) => settings[field] !== undefined);
     const values = fields.map((field) => columnValue(field, settings[field]));
-    this.db
-      .prepare(
-        `INSERT INTO keys (id, name, hash, created_at${fields.map((f) => `, ${columns[f]}`).join("")})
-         VALUES (?, ?, ?, ?${fields.map(() => ", ?").join("")})`,
-      )
-      .run(id, name, hashSecret(secret).toString("hex"), new Date().toISOString(), ...values);
-    return { secret, key: this.get(id) };
+    const hash = hashSecret(secret).toString("hex");
+    return this.audit.audited(() => {
+      this.db
+        .prepare(
+          `INSERT INTO keys (id, name, hash, created_at${fields.map((f) => `, ${columns[f]}`).join("")})
+           VALUES (?, ?, ?, ?${fields.map(() => ", ?").join("")})`,
+        )
+        .run(id, name, hash, new Date().toISOString(), ...values);
+      const key = this.get(id);
+      return {
+        result: { secret, key },
+        event: {
+          actor: by.actor,
+          action: "key.create",
+          target: key.name,
+          detail: {
+            id,
+            ...keyState(key),
+            fingerprint: this.audit.fingerprint(hash),
+            ...(by.why ? { why: by.why } : {}),
+          },
+        },
+      };
+    });
   }
 
   /** The key with this id or (active) name. */
@@ -191,7 +226,8 @@ export class KeyStore {
     return rows.map(toRecord);
   }
 
-  update(idOrName: string, settings: KeySettings): KeyRecord {
+  /** Changes a key's settings and records the change with the key's whole new state (the trail can replay it). */
+  update(idOrName: string, settings: KeySettings, by: KeyChangeBy = internal): KeyRecord {
     checkSettings(settings);
     const key = this.get(idOrName);
     if (key.revokedAt) throw new InvalidRequestError(`key ${key.name} is revoked and cannot be changed`, "name");
@@ -199,17 +235,39 @@ export class KeyStore {
       (field) => field in columns && settings[field] !== undefined,
     );
     if (fields.length === 0) return key;
-    this.db
-      .prepare(`UPDATE keys SET ${fields.map((f) => `${columns[f]} = ?`).join(", ")} WHERE id = ?`)
-      .run(...fields.map((field) => columnValue(field, settings[field])), key.id);
-    return this.get(key.id);
+    return this.audit.audited(() => {
+      this.db
+        .prepare(`UPDATE keys SET ${fields.map((f) => `${columns[f]} = ?`).join(", ")} WHERE id = ?`)
+        .run(...fields.map((field) => columnValue(field, settings[field])), key.id);
+      const updated = this.get(key.id);
+      const changes = Object.fromEntries(fields.map((field) => [field, settings[field]]));
+      return {
+        result: updated,
+        event: {
+          actor: by.actor,
+          action: "key.update",
+          target: updated.name,
+          detail: { id: key.id, changes, state: keyState(updated), ...(by.why ? { why: by.why } : {}) },
+        },
+      };
+    });
   }
 
-  revoke(idOrName: string): KeyRecord {
+  revoke(idOrName: string, by: KeyChangeBy = internal): KeyRecord {
     const key = this.get(idOrName);
-    if (!key.revokedAt)
-      this.db.prepare("UPDATE keys SET revoked_at = ? WHERE id = ?").run(new Date().toISOString(), key.id);
-    return this.get(key.id);
+    return this.audit.audited(() => {
+      if (!key.revokedAt)
+        this.db.prepare("UPDATE keys SET revoked_at = ? WHERE id = ?").run(new Date().toISOString(), key.id);
+      return {
+        result: this.get(key.id),
+        event: {
+          actor: by.actor,
+          action: "key.revoke",
+          target: key.name,
+          detail: { id: key.id, ...(by.why ? { why: by.why } : {}) },
+        },
+      };
+    });
   }
 
   /** Whether any key was ever created (a server with keys, even revoked ones, is never open). */

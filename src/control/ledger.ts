@@ -29,13 +29,15 @@ export interface LedgerRow {
   equivalentModel: string | null;
 }
 
-export const usageGroups = ["key", "model", "day", "provider", "api", "status"] as const;
+export const usageGroups = ["key", "model", "day", "hour", "provider", "api", "status"] as const;
 export type UsageGroup = (typeof usageGroups)[number];
 
 const groupColumns: Record<UsageGroup, string> = {
   key: "COALESCE(key_name, '(no key)')",
   model: "model",
   day: "strftime('%Y-%m-%d', time_ms / 1000, 'unixepoch')",
+  // For charts of one day's traffic (the console's usage page): UTC, like "day".
+  hour: "strftime('%Y-%m-%dT%H:00Z', time_ms / 1000, 'unixepoch')",
   provider: "provider",
   api: "api",
   status: "CAST(status AS TEXT)",
@@ -105,6 +107,27 @@ export class Ledger {
   /** The HTTP layer's part of a row: the bytes it sent, and its status when the gateway saw no error. */
   complete(requestId: string, status: number, bytes: number): void {
     this.completeRow.run(status, bytes, requestId);
+  }
+
+  /** One request's row (the console's compare view shows its cost), or undefined when it is not recorded. */
+  row(requestId: string): LedgerRow | undefined {
+    return this.db
+      .prepare<[string], Record<string, unknown>>(
+        `SELECT request_id AS requestId, time_ms AS timeMs, key_id AS keyId, key_name AS keyName, api, route, kind,
+         model, provider, prompt_tokens AS promptTokens, completion_tokens AS completionTokens,
+         cached_tokens AS cachedTokens, ttft_ms AS ttftMs, duration_ms AS durationMs, status, error_code AS errorCode,
+         bytes, cost_usd AS costUsd, local_cost_usd AS localCostUsd, equivalent_usd AS equivalentUsd,
+         equivalent_model AS equivalentModel FROM ledger WHERE request_id = ?`,
+      )
+      .get(requestId) as unknown as LedgerRow | undefined;
+  }
+
+  /** The id of the key that made a request: null when it was made without one, undefined when no row is kept. */
+  keyIdOf(requestId: string): string | null | undefined {
+    const row = this.db
+      .prepare<[string], { keyId: string | null }>("SELECT key_id AS keyId FROM ledger WHERE request_id = ?")
+      .get(requestId);
+    return row ? row.keyId : undefined;
   }
 
   rows(options: { sinceMs?: number; limit?: number } = {}): LedgerRow[] {

@@ -34,6 +34,8 @@ export class Metrics {
   private readonly duration;
   private readonly ttft;
   private readonly httpRequests;
+  private readonly mcpCalls;
+  private readonly mcpDuration;
   private status: () => RuntimeStatus = () => ({ models: [] });
 
   constructor() {
@@ -55,6 +57,19 @@ export class Metrics {
       help: "Time from admission to the end of the answer",
       labelNames: ["model", "provider"] as const,
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+      registers,
+    });
+    this.mcpCalls = new Counter({
+      name: "freehold_mcp_calls_total",
+      help: "MCP tool calls, by server, tool and status (ok, tool_error, error, refused, cancelled)",
+      labelNames: ["server", "tool", "status"] as const,
+      registers,
+    });
+    this.mcpDuration = new Histogram({
+      name: "freehold_mcp_call_duration_seconds",
+      help: "Time one MCP tool call took",
+      labelNames: ["server"] as const,
+      buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers,
     });
     this.ttft = new Histogram({
@@ -136,6 +151,12 @@ export class Metrics {
     this.tokens.inc({ model, key, type: "output" }, observation.completionTokens);
     this.duration.observe({ model, provider }, observation.durationMs / 1000);
     if (observation.ttftMs !== null) this.ttft.observe({ model, provider }, observation.ttftMs / 1000);
+  }
+
+  /** Tool names come from the owner's configured servers (the gateway calls only listed tools), so labels stay few. */
+  observeMcpCall(observation: { server: string; tool: string; status: string; durationMs: number }): void {
+    this.mcpCalls.inc({ server: observation.server, tool: observation.tool, status: observation.status });
+    this.mcpDuration.observe({ server: observation.server }, observation.durationMs / 1000);
   }
 
   observeHttp(api: string, status: number): void {

@@ -146,6 +146,12 @@ export const migrations: readonly string[] = [
   `
   CREATE INDEX audit_request ON audit(request_id);
   `,
+  // 4: reservations belong to one start of a process (a random id, since a restart can get the same pid) and hold
+  // a lease that start renews; rows from before have neither and are swept as expired.
+  `
+  ALTER TABLE reservations ADD COLUMN instance TEXT NOT NULL DEFAULT '';
+  ALTER TABLE reservations ADD COLUMN lease_until_ms INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
 
 /** Brings the database to the newest schema. Refuses a database written by a newer freehold. */

@@ -29,6 +29,13 @@ export interface ReserveRequest {
 
 const minute = 60_000;
 
+/**
+ * How long a reservation stays valid without its process renewing it. The owning process renews its own every
+ * LEASE_RENEW_MS, so only a dead (or frozen for minutes) process's reservations ever expire.
+ */
+export const LEASE_MS = 2 * minute;
+export const LEASE_RENEW_MS = 30_000;
+
 function utcDay(now: number): string {
   return new Date(now).toISOString().slice(0, 10);
 }
@@ -69,10 +76,22 @@ export class Quotas {
   private readonly insertReservation;
   private readonly deleteReservation;
 
+  private readonly expireReservations;
+  private readonly renewReservations;
+  /**
+   * This start's id: reservations are tagged with it, not just the pid, because a restart can get the same pid
+   * (PID 1 in a container) and must not mistake the dead start's reservations for its own.
+   */
+  readonly instance = `run_${randomUUID().replaceAll("-", "")}`;
+
   constructor(private readonly db: ControlDatabase) {
     this.insertReservation = db.prepare(
-      "INSERT INTO reservations (id, key_id, tokens, usd, pid, created_ms) VALUES (?, ?, ?, ?, ?, ?)",
+      "INSERT INTO reservations (id, key_id, tokens, usd, pid, created_ms, instance, lease_until_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     );
+    this.expireReservations = db.prepare(
+      "DELETE FROM reservations WHERE key_id = ? AND instance != ? AND lease_until_ms < ?",
+    );
+    this.renewReservations = db.prepare("UPDATE reservations SET lease_until_ms = ? WHERE instance = ?");
     this.deleteReservation = db.prepare("DELETE FROM reservations WHERE id = ?");
     this.bucketRow = db.prepare<[string, string], { level: number; updated_ms: number }>(
       "SELECT level, updated_ms FROM buckets WHERE key_id = ? AND kind = ?",
@@ -105,6 +124,8 @@ export class Quotas {
 
   /** Reserves the request's worst case or throws RateLimitError naming the limit. Run inside a transaction. */
   reserve(key: QuotaKey, request: ReserveRequest, now = Date.now()): Reservation {
+    // Another start's reservations whose lease ran out: that start died (or froze) without settling them.
+    this.expireReservations.run(key.id, this.instance, now);
     const reserved = this.reservedSums.get(key.id)!;
     const day = this.usage(key.id, `day:${utcDay(now)}`);
     const month = this.usage(key.id, `month:${utcMonth(now)}`);
@@ -176,7 +197,7 @@ export class Quotas {
     if (key.rpm !== null) this.saveBucket.run(key.id, "rpm", rpmLevel - 1, now);
     if (key.tpm !== null) this.saveBucket.run(key.id, "tpm", tpmLevel - tokens, now);
     const id = `rsv_${randomUUID().replaceAll("-", "")}`;
-    this.insertReservation.run(id, key.id, tokens, usd, process.pid, now);
+    this.insertReservation.run(id, key.id, tokens, usd, process.pid, now, this.instance, now + LEASE_MS);
     return { id, keyId: key.id, tokens, usd, maxTokens };
   }
 
@@ -217,14 +238,28 @@ export class Quotas {
     return headers;
   }
 
-  /** Drops reservations left by processes that died (kill -9) so they do not hold a key's limits forever. */
-  sweepOrphans(isAlive: (pid: number) => boolean): number {
-    const pids = this.db.prepare<[], { pid: number }>("SELECT DISTINCT pid FROM reservations").all();
-    let removed = 0;
-    for (const { pid } of pids) {
-      if (pid !== process.pid && !isAlive(pid))
-        removed += this.db.prepare("DELETE FROM reservations WHERE pid = ?").run(pid).changes;
-    }
+  /** Extends the lease of this start's reservations (run every LEASE_RENEW_MS while the process lives). */
+  renewLeases(now = Date.now()): number {
+    return this.renewReservations.run(now + LEASE_MS, this.instance).changes;
+  }
+
+  /**
+   * Drops reservations no running request holds, at start: another start's rows whose process died (kill -9), whose
+   * pid is now this process's (a restart that got the same pid: that start is gone), or whose lease ran out (a pid
+   * reused by an unrelated process). Rows of other live starts with valid leases stay.
+   */
+  sweepOrphans(isAlive: (pid: number) => boolean, now = Date.now()): number {
+    const starts = this.db
+      .prepare<[string], { instance: string; pid: number }>(
+        "SELECT DISTINCT instance, pid FROM reservations WHERE instance != ?",
+      )
+      .all(this.instance);
+    const remove = this.db.prepare("DELETE FROM reservations WHERE instance = ? AND pid = ?");
+    let removed = this.db
+      .prepare("DELETE FROM reservations WHERE instance != ? AND lease_until_ms < ?")
+      .run(this.instance, now).changes;
+    for (const { instance, pid } of starts)
+      if (pid === process.pid || !isAlive(pid)) removed += remove.run(instance, pid).changes;
     return removed;
   }
 }

@@ -4,7 +4,7 @@
  */
 
 /** The API surface a request came in through; decides error shapes and what "the same request" means on replay. */
-export type ApiSurface = "openai" | "ollama" | "anthropic" | "freehold" | "library";
+export type ApiSurface = "openai" | "ollama" | "anthropic" | "freehold" | "library" | "mcp";
 
 /** The caller's key, as the control plane resolved it (never the secret). Absent on an open loopback server. */
 export interface CallerKey {

@@ -1,3 +1,5 @@
+import { homedir, tmpdir } from "node:os";
+
 /**
  * Typed errors. Each carries a stable `code`, the HTTP status it maps to, and whether retrying can help.
  * The HTTP edge maps them to each API's error shape in one place per API; nothing else formats errors.
@@ -112,4 +114,42 @@ export function isFreeholdError(error: unknown): error is FreeholdError {
 export function errorMessage(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
+}
+
+/** The first segments of freehold's own HTTP routes: a path starting with one is an API path, not a file. */
+const routeRoots = new Set(["v1", "api", "admin", "freehold", "metrics", "health"]);
+/** An absolute POSIX path, a home-relative one, or a Windows drive or UNC path, up to whitespace or a quote. */
+const absolutePath = /(^|[\s'"`(=:,[])((?:~|[A-Za-z]:)?[/\\]{1,2}[^\s'"`()<>,;:[\]]*)/g;
+/** Client error messages are short; a longer one (echoing a huge input) is cut before it is scanned. */
+const longestMessage = 4096;
+const pathCharacters = "[^\\s'\"`()<>,;:[\\]]*";
+
+/** Directories of this server whose names never reach a client: the user's home, temp, cwd, FREEHOLD_HOME. */
+const privateDirectories = new Map<string, RegExp>();
+export function treatAsPrivateDirectory(directory: string): void {
+  if (directory.length <= 1 || privateDirectories.has(directory)) return;
+  privateDirectories.set(
+    directory,
+    new RegExp(`${directory.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}${pathCharacters}`, "g"),
+  );
+}
+for (const directory of [homedir(), tmpdir(), process.cwd()]) treatAsPrivateDirectory(directory);
+
+/**
+ * A message fit for a client: file system paths become `<path>`, so an error from the store, a runner or llama.cpp
+ * tells a key holder what went wrong without mapping the server's disk (the full message goes to the server's log).
+ * Paths under the server's own directories go from every message; with `anyAbsolute` (server errors, 5xx, where
+ * nothing the client sent is quoted) every absolute path does. A client error (4xx) keeps other slashes: they are
+ * the client's own JSON pointers ("/properties/name/pattern") or routes. Linear, on at most 4 KiB.
+ */
+export function withoutPaths(message: string, anyAbsolute = true): string {
+  let text = message.length > longestMessage ? `${message.slice(0, longestMessage)}…` : message;
+  for (const pattern of privateDirectories.values()) text = text.replace(pattern, "<path>");
+  if (!anyAbsolute) return text;
+  return text.replace(absolutePath, (whole, before: string, path: string) => {
+    const first = path.replace(/^[/\\]+/, "").split(/[/\\?#]/, 1)[0] ?? "";
+    // "/" alone (a ratio like 1/2 never gets here: it needs a space or quote before the slash) and API routes stay.
+    if (path.length <= 1 || (path.startsWith("/") && !path.startsWith("//") && routeRoots.has(first))) return whole;
+    return `${before}<path>`;
+  });
 }

@@ -17,7 +17,8 @@ export interface MeterTarget {
 }
 
 export interface MeterWork {
-  kind: "generate" | "embed" | "count-tokens";
+  /** "mcp-call": one MCP tool call (no tokens; it counts as a request against per-minute limits). */
+  kind: "generate" | "embed" | "count-tokens" | "mcp-call";
   /** An upper bound on the prompt's tokens (from its bytes). */
   promptTokenBound: number;
   /** The request's own max_tokens, if it set one. */
@@ -56,6 +57,8 @@ export interface Admission {
 }
 
 export interface RequestMeter {
+  /** Whether this caller's limits count tokens, so the prompt's exact bound is worth tokenizing for. */
+  boundsTokens?(context: RequestContext): boolean;
   /** Reserves the worst case against the caller's limits; throws RateLimitError (429) when a limit is reached. */
   admit(work: MeterWork, context: RequestContext, target: MeterTarget): Admission;
 }

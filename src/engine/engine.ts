@@ -13,7 +13,7 @@ import { applyProfile, type ModelProfile } from "../core/profile.js";
 import type { ModelSummary } from "../gguf/types.js";
 import { estimateModelMemory, formatMemory, type MemoryEstimate } from "./memory.js";
 import type { LoadOptions } from "./runner/protocol.js";
-import { RunnerProcess, type RunnerStartOptions } from "./runnerProcess.js";
+import { type RunnerDiagnostic, RunnerProcess, type RunnerStartOptions } from "./runnerProcess.js";
 import { chooseBusyThreads, chooseThreads } from "./threads.js";
 
 /** The part of a request the runner needs. */
@@ -95,7 +95,9 @@ export type EngineEvent =
   | { type: "model-loaded"; model: string; loadMs: number; threads: number }
   | { type: "model-load-failed"; model: string; error: string }
   | { type: "model-unloaded"; model: string }
-  | { type: "runner-crashed"; model: string; detail: string };
+  | { type: "runner-crashed"; model: string; detail: string }
+  /** What a runner's clients were not told (its stderr, llama.cpp's reasons, unexpected exceptions): for the log. */
+  | ({ type: "runner-diagnostic"; model: string } & RunnerDiagnostic);
 
 export interface LoadedModelStatus {
   name: string;
@@ -365,6 +367,8 @@ export class Engine implements ModelPort {
       const runner = await start({
         load,
         env: this.options.environment({ UV_THREADPOOL_SIZE: "1" }),
+        onDiagnostic: (diagnostic) =>
+          this.options.onEvent?.({ type: "runner-diagnostic", model: slot.name, ...diagnostic }),
         onExit: ({ code, signal, expected }) => {
           if (expected || slot.runner !== runner) return;
           slot.crashed = true;

@@ -13,9 +13,35 @@ export interface RunnerStartOptions {
   env: NodeJS.ProcessEnv;
   /** Called once when the process exits for any reason. */
   onExit?: (detail: { code: number | null; signal: NodeJS.Signals | null; expected: boolean }) => void;
+  /** What clients are not told (the runner's stderr, llama.cpp's reasons, unexpected exceptions): for the server log. */
+  onDiagnostic?: (diagnostic: RunnerDiagnostic) => void;
+  /** The runner's entry point (tests: a stand-in script); default the real runner. */
+  entry?: { path: string; execArgv: string[] };
 }
 
-function errorFromPayload(payload: ErrorPayload): FreeholdError {
+export interface RunnerDiagnostic {
+  kind: "crashed" | "load-failed" | "request-failed" | "start-failed";
+  /** The full message (may name files on the server). */
+  message: string;
+  /** The last lines the runner wrote to stderr, when it stopped. */
+  stderr?: string;
+}
+
+/**
+ * Client-facing text for an error a runner reported. Errors the runner raised on purpose (model_load_failed, prompt
+ * too long…) keep their message (the HTTP edge still strips file paths); anything else was an unexpected exception
+ * inside node-llama-cpp or llama.cpp, whose message is internal: the client gets a stable one, the log the rest.
+ */
+function clientPayload(payload: ErrorPayload): ErrorPayload {
+  if (payload.code !== "runner_error") return payload;
+  return {
+    ...payload,
+    message: "the model runner failed on this request (runner_error); the server log has the details",
+  };
+}
+
+function errorFromPayload(received: ErrorPayload): FreeholdError {
+  const payload = clientPayload(received);
   const type =
     payload.status === 404 ? "not_found_error" : payload.status >= 500 ? "server_error" : "invalid_request_error";
   return new FreeholdError(payload.message, {
@@ -53,15 +79,19 @@ export class RunnerProcess {
   private nextId = 1;
   private stopping = false;
   private stderrTail = "";
+  private readonly onDiagnostic: RunnerStartOptions["onDiagnostic"];
   private readonly loaded: Promise<LoadedInfo>;
 
   private constructor(options: RunnerStartOptions) {
-    const entry = runnerEntry();
+    const entry = options.entry ?? runnerEntry();
+    this.onDiagnostic = options.onDiagnostic;
     this.child = fork(entry.path, [], {
       execArgv: entry.execArgv,
       env: options.env,
       serialization: "advanced",
-      stdio: ["ignore", "inherit", "pipe", "ipc"],
+      // Anything the native code prints goes to our stderr: our stdout may be a protocol (`freehold mcp` speaks
+      // MCP on it) or the JSON log stream.
+      stdio: ["ignore", 2, "pipe", "ipc"],
     });
     this.child.stderr?.setEncoding("utf8");
     this.child.stderr?.on("data", (chunk: string) => {
@@ -81,6 +111,7 @@ export class RunnerProcess {
             return;
           case "load-failed":
             this.stopping = true;
+            this.diagnose({ kind: "load-failed", message: message.error.message });
             reject(errorFromPayload(message.error));
             this.child.kill("SIGKILL");
             return;
@@ -92,9 +123,15 @@ export class RunnerProcess {
         const expected = this.stopping;
         this.state = expected ? "stopped" : "crashed";
         const reason = signal ? `signal ${signal}` : `exit code ${code}`;
-        const lastLine = this.stderrTail.trim().split("\n").pop() ?? "";
+        // What it wrote on the way down (llama.cpp asserts, paths, memory figures) is for the admin, never a client.
+        if (!expected)
+          this.diagnose({
+            kind: "crashed",
+            message: `the model runner stopped unexpectedly (${reason})`,
+            ...(this.stderrTail.trim() ? { stderr: this.stderrTail.trim() } : {}),
+          });
         const error = new ServerError(
-          `the model runner stopped unexpectedly (${reason})${lastLine ? `: ${lastLine.slice(0, 300)}` : ""}; the next request restarts it`,
+          `the model runner stopped unexpectedly (${reason}); the server log has the details; the next request restarts it`,
           "runner_crashed",
           true,
         );
@@ -106,9 +143,17 @@ export class RunnerProcess {
         this.pending.clear();
         options.onExit?.({ code, signal, expected });
       });
-      this.child.on("error", (error) =>
-        reject(new ServerError(`could not start a model runner: ${error.message}`, "runner_start_failed", true, error)),
-      );
+      this.child.on("error", (error) => {
+        this.diagnose({ kind: "start-failed", message: `could not start a model runner: ${error.message}` });
+        reject(
+          new ServerError(
+            "could not start a model runner (runner_start_failed); the server log has the details",
+            "runner_start_failed",
+            true,
+            error,
+          ),
+        );
+      });
     });
     // Unhandled if nobody awaits start(); the exit handler reports the failure anyway.
     this.loaded.catch(() => {});
@@ -126,6 +171,14 @@ export class RunnerProcess {
 
   get activeRequests(): number {
     return this.pending.size;
+  }
+
+  private diagnose(diagnostic: RunnerDiagnostic): void {
+    try {
+      this.onDiagnostic?.(diagnostic);
+    } catch {
+      // A failing logger must not take the runner's bookkeeping down with it.
+    }
   }
 
   private send(message: ParentMessage): void {
@@ -146,6 +199,8 @@ export class RunnerProcess {
         return;
       case "failed": {
         this.pending.delete(message.id);
+        if (message.error.code === "runner_error")
+          this.diagnose({ kind: "request-failed", message: message.error.message });
         const error = errorFromPayload(message.error);
         request.channel?.fail(error);
         request.reject?.(error);

@@ -1,21 +1,43 @@
+import { randomUUID } from "node:crypto";
 import type {
   ChatEvent,
+  ChatRequest,
   EmbeddingRequest,
   EmbeddingResult,
   GenerateRequest,
   ModelInfo,
   ModelPort,
 } from "../core/chat.js";
-import type { RequestContext } from "../core/context.js";
+import { libraryContext, type RequestContext } from "../core/context.js";
+import { InvalidRequestError } from "../core/errors.js";
 import type { MeterTarget, RequestMeter } from "../core/metering.js";
-import { authorizeModel, localTarget, meteredEmbedding, meteredGeneration, modelAllowed } from "./metering.js";
+import type { ToolHost } from "../core/toolHost.js";
+import {
+  authorizeModel,
+  localTarget,
+  meteredCount,
+  meteredEmbedding,
+  meteredGeneration,
+  modelAllowed,
+  promptTokenBound,
+  remotePromptBound,
+} from "./metering.js";
+import { type McpToolset, runToolLoop, type ToolLoopEvent, type ToolLoopOptions } from "./toolLoop.js";
+
+export interface GatewayTools {
+  /** MCP servers (src/mcp's McpHub). */
+  host: ToolHost;
+  /** The most model turns one request may take while calling tools (freehold.yaml `mcp_max_steps`). */
+  maxSteps: number;
+}
 
 /** Routes requests by model name to local or remote targets under the owner's rules (src/routing's Router). */
 export interface RoutingPort {
   generate(request: GenerateRequest, context: RequestContext, signal?: AbortSignal): AsyncIterable<ChatEvent>;
   embed(request: EmbeddingRequest, context: RequestContext, signal?: AbortSignal): Promise<EmbeddingResult>;
   listModels(): Promise<ModelInfo[]>;
-  countTokens(request: GenerateRequest): Promise<number>;
+  /** Counting follows the same privacy rules as generating: the context carries the key. */
+  countTokens(request: GenerateRequest, context: RequestContext): Promise<number>;
   /** Every target a request for this model might be served by (for the worst-case reservation). */
   candidates(model: string): MeterTarget[];
 }
@@ -31,14 +53,81 @@ export class Gateway {
     private readonly router?: RoutingPort,
     /** Keys' scopes and limits, and the ledger (src/control); absent = unmetered. */
     private readonly meter?: RequestMeter,
+    /** Server-side tools (MCP); absent = none. */
+    readonly tools?: GatewayTools,
   ) {}
 
+  /**
+   * A request for a route with MCP servers attached (`mcp:` in freehold.yaml) runs its tools here, so every API
+   * gets them without knowing MCP; the client's own tools still come back to the client.
+   */
   generate(request: GenerateRequest, context: RequestContext, signal?: AbortSignal): AsyncIterable<ChatEvent> {
-    const run = (admitted: GenerateRequest) =>
-      this.router ? this.router.generate(admitted, context, signal) : this.local.generate(admitted, signal);
-    if (this.meter)
-      return meteredGeneration(this.meter, request, context, localTarget(request.model), run, this.candidates(request));
-    return run(request);
+    const attached = request.kind === "chat" ? (this.tools?.host.attached(request.model) ?? []) : [];
+    if (request.kind === "chat" && attached.length > 0)
+      return chatEventsOnly(this.generateWithTools(request, context, { toolsets: [] }, signal));
+    return this.generateOnce(request, context, signal);
+  }
+
+  /**
+   * Generation with MCP tools: the request's own toolsets (Responses' mcp tools) plus the route's attached servers.
+   * Yields the model's events and the loop's mcp-* events.
+   */
+  generateWithTools(
+    request: ChatRequest,
+    context: RequestContext,
+    options: Omit<ToolLoopOptions, "maxSteps"> & { maxSteps?: number },
+    signal?: AbortSignal,
+  ): AsyncIterable<ToolLoopEvent> {
+    if (!this.tools)
+      throw new InvalidRequestError("MCP tools are not available here: no MCP servers are configured", "tools");
+    const named = new Set(options.toolsets.map((toolset) => toolset.server));
+    const attached: McpToolset[] = this.tools.host
+      .attached(request.model)
+      .filter((server) => !named.has(server))
+      .map((server) => ({ server, requiresApproval: () => false }));
+    return runToolLoop(
+      (turn, turnContext) => this.generateOnce(turn, turnContext, signal),
+      this.tools.host,
+      request,
+      context,
+      { ...options, toolsets: [...options.toolsets, ...attached], maxSteps: options.maxSteps ?? this.tools.maxSteps },
+      signal,
+    );
+  }
+
+  private generateOnce(
+    request: GenerateRequest,
+    context: RequestContext,
+    signal?: AbortSignal,
+  ): AsyncIterable<ChatEvent> {
+    const run = (admitted: GenerateRequest, runSignal?: AbortSignal) =>
+      this.router ? this.router.generate(admitted, context, runSignal) : this.local.generate(admitted, runSignal);
+    const meter = this.meter;
+    if (!meter) return run(request, signal);
+    const candidates = this.candidates(request);
+    return meteredGeneration(meter, request, context, localTarget(request.model), run, {
+      candidates,
+      signal,
+      // Tokenizing costs a round trip to the runner: only keys with token limits need the exact bound.
+      ...(meter.boundsTokens?.(context) ? { promptBound: (admitted) => this.promptBound(admitted, candidates) } : {}),
+    });
+  }
+
+  /**
+   * A true upper bound on the prompt's tokens over every target that may answer: local models tokenize it (chat
+   * template and tools included, as the engine will), remote ones get the byte bound (remotePromptBound).
+   */
+  private async promptBound(request: GenerateRequest, candidates: MeterTarget[] | undefined): Promise<number> {
+    const targets = candidates ?? [localTarget(request.model)];
+    const localModels = [...new Set(targets.filter((target) => !target.remote).map((target) => target.model))];
+    const counts = await Promise.all(
+      localModels.map((model) =>
+        // A model that cannot be counted cannot run either: the byte bound stands in until generation fails.
+        this.local.countTokens({ ...request, model }).catch(() => promptTokenBound(request)),
+      ),
+    );
+    const remote = targets.some((target) => target.remote) ? [remotePromptBound(request)] : [];
+    return Math.max(0, ...counts, ...remote);
   }
 
   private candidates(request: { model: string }): MeterTarget[] | undefined {
@@ -56,8 +145,24 @@ export class Gateway {
     return models.filter((model) => modelAllowed(context, model.name));
   }
 
+  /** A client's own counting request (count_tokens): metered and rate-limited like any model request. */
+  countTokensRequest(request: GenerateRequest, context: RequestContext): Promise<number> {
+    const count = () => this.countTokens(request, context);
+    return this.meter ? meteredCount(this.meter, request, context, localTarget(request.model), count) : count();
+  }
+
+  /** Counts a prompt for a request being answered (its ledger row is the answer's own). */
   countTokens(request: GenerateRequest, context?: RequestContext): Promise<number> {
     if (context) authorizeModel(context, request.model);
-    return this.router ? this.router.countTokens(request) : this.local.countTokens(request);
+    if (!this.router) return this.local.countTokens(request);
+    return this.router.countTokens(request, context ?? libraryContext(`count_${randomUUID().replaceAll("-", "")}`));
+  }
+}
+
+/** The model's events of a tool loop, for APIs that have no items for MCP calls (they happened server-side). */
+async function* chatEventsOnly(events: AsyncIterable<ToolLoopEvent>): AsyncGenerator<ChatEvent> {
+  for await (const event of events) {
+    if (event.type.startsWith("mcp-")) continue;
+    yield event as ChatEvent;
   }
 }

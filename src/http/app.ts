@@ -5,12 +5,15 @@ import type { ModelCatalog, ModelControl, ModelSupply } from "../core/catalog.js
 import type { ApiSurface, RequestContext } from "../core/context.js";
 import { FreeholdError, InvalidRequestError, OverloadedError } from "../core/errors.js";
 import type { Gateway } from "../gateway/gateway.js";
-import { registerAdminRoutes } from "./admin.js";
+import { registerAccountRoutes } from "./account.js";
+import { type ConsoleSources, registerAdminRoutes } from "./admin.js";
 import { anthropicErrorBody } from "./anthropic/errors.js";
 import { registerAnthropicRoutes } from "./anthropic/routes.js";
 import { registerAccessMiddleware, registerReportingMiddleware } from "./auth.js";
 import { assertCanonicalPath } from "./canonicalPath.js";
+import { registerConsoleRoutes } from "./console.js";
 import type { HttpControl } from "./control.js";
+import { registerExplainRoute } from "./explain.js";
 import { type AccessDeclaration, appWide, guard } from "./guard.js";
 import { hostAllowed } from "./hostCheck.js";
 import type { NodeResponse } from "./nodeResponse.js";
@@ -53,6 +56,10 @@ export interface AppOptions {
   onRequestEnd?: () => void;
   /** Keys, limits, ledger, audit and metrics (src/control); absent = an open server with no /admin routes. */
   control?: HttpControl;
+  /** Routes and evaluation runs for the console's admin pages (GET /admin/routes, /admin/evals). */
+  consoleSources?: ConsoleSources;
+  /** The built web console (default dist/console, which `npm ci` builds). */
+  consoleDir?: string;
 }
 
 /** Each API answers errors in its own shape: Anthropic's under /v1/messages, Ollama's under /api/, OpenAI's elsewhere. */
@@ -275,17 +282,13 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     return c.json({ model: body.model, unloaded });
   });
 
-  app.get("/freehold/explain/:id", guard("key"), (c) => {
-    const decision = options.decisions?.get(c.req.param("id"));
-    if (!decision)
-      throw new FreeholdError(
-        `No routing decision is kept for request ${c.req.param("id")}: it is unknown, or older than the in-memory log holds`,
-        { code: "decision_not_found", status: 404, type: "not_found_error" },
-      );
-    return c.json(decision);
-  });
+  registerExplainRoute(app, options.decisions, options.control);
 
-  if (options.control) registerAdminRoutes(app, options.control);
+  if (options.control) {
+    registerAdminRoutes(app, options.control, options.consoleSources);
+    registerAccountRoutes(app, options.control);
+  }
+  registerConsoleRoutes(app, options.consoleDir);
 
   app.notFound((c) => {
     const error = new FreeholdError(`Unknown request URL: ${c.req.method} ${new URL(c.req.url).pathname}`, {

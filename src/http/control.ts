@@ -36,6 +36,8 @@ export interface HttpControl {
   /** The caller's key; undefined on an open server; throws AuthenticationError otherwise. */
   authenticate(secret: string | undefined): CallerKey | undefined;
   rateLimitHeaders(key: CallerKey): Record<string, string>;
+  /** Which key made a request (the ledger's key id): null = no key, undefined = no record of that request. */
+  requestKeyId(requestId: string): string | null | undefined;
   completeRequest(entry: CompletedRequest): void;
   readonly audit: AuditSink;
   readonly metrics: { text(): Promise<string>; readonly contentType: string };
@@ -46,6 +48,13 @@ export interface HttpControl {
     listKeys(includeRevoked?: boolean): object[];
     createKey(name: string, changes: KeyChanges, actor: string, why?: string): { secret: string; key: object };
     revokeKey(idOrName: string, actor: string, why?: string): object;
-    auditTrail(limit?: number): { entries: object[]; verification: object };
+    updateKey(idOrName: string, changes: KeyChanges, actor: string): object;
+    auditTrail(
+      limit?: number,
+      filter?: { action?: string; actor?: string },
+    ): { entries: object[]; verification: object };
+    verifyAudit(): object;
+    /** One request's ledger row (tokens, latency, cost), undefined when none is recorded. */
+    requestRow(requestId: string): { keyName: string | null } | undefined;
   };
 }

@@ -51,3 +51,23 @@ test("redaction: same value same placeholder; originals restored even when a pla
   for await (const event of redaction.restoreEvents(deltas())) if (event.type === "text-delta") out += event.text;
   assert.equal(out, "Sure: bob@example.org and 4111-1111-1111-1111. [not a placeholder] [x");
 });
+
+test("the scanners find what the old patterns found, and the shapes they missed", () => {
+  const values = (text: string, kind: string) =>
+    classifyText(text, detectors)
+      .filter((finding) => finding.kind === kind)
+      .map((finding) => finding.value);
+  assert.deepEqual(values("a@b.co, x.y+z@mail.example.org; @@ a@b a@.com", "email"), [
+    "a@b.co",
+    "x.y+z@mail.example.org",
+  ]);
+  assert.deepEqual(values("first@a.example@second.example.net", "email"), ["first@a.example@second.example.net"]);
+  // A card inside a longer run of digit groups is still found (the old pattern missed it).
+  assert.deepEqual(values("ref 12 4111 1111 1111 1111 99", "card"), ["4111 1111 1111 1111"]);
+  assert.deepEqual(values("4111-1111-1111-1111", "card"), ["4111-1111-1111-1111"]);
+  assert.deepEqual(values("41111111111111111111111", "card"), [], "one 23-digit number is not a card");
+  const jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+  assert.deepEqual(values(`token=${jwt}; next`, "secret"), [jwt]);
+  const cut = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC";
+  assert.deepEqual(values(`key: ${cut}`, "private-key"), [cut], "a key cut short is still a key");
+});

@@ -1,4 +1,4 @@
-import type { ChatEvent, GenerateRequest } from "../core/chat.js";
+import type { ChatEvent } from "../core/chat.js";
 import { classifyText } from "./classifier.js";
 import type { Detector, Finding } from "./detectors.js";
 
@@ -13,11 +13,15 @@ export class Redaction {
   private readonly counters = new Map<string, number>();
   readonly findings: Finding[] = [];
 
-  constructor(private readonly detectors: readonly Detector[]) {}
+  constructor(private readonly detectors: readonly Detector[] = []) {}
 
   /** `text` with every finding replaced. */
   redact(text: string): string {
-    const findings = classifyText(text, this.detectors);
+    return this.replace(text, classifyText(text, this.detectors));
+  }
+
+  /** `text` with the given findings (from a scan of exactly this text, earliest first) replaced. */
+  replace(text: string, findings: readonly Finding[]): string {
     if (findings.length === 0) return text;
     let out = "";
     let last = 0;
@@ -45,23 +49,6 @@ export class Redaction {
   restore(text: string): string {
     if (this.originals.size === 0 || !text.includes("[")) return text;
     return text.replace(/\[[A-Z0-9_]+_\d+\]/g, (placeholder) => this.originals.get(placeholder) ?? placeholder);
-  }
-
-  /** The request as it may leave: message contents, tool-call arguments and prompt text redacted. */
-  redactRequest(request: GenerateRequest): GenerateRequest {
-    if (request.kind === "completion") {
-      return typeof request.prompt === "string" ? { ...request, prompt: this.redact(request.prompt) } : request;
-    }
-    return {
-      ...request,
-      messages: request.messages.map((message) => ({
-        ...message,
-        content: this.redact(message.content),
-        ...(message.toolCalls
-          ? { toolCalls: message.toolCalls.map((call) => ({ ...call, arguments: this.redact(call.arguments) })) }
-          : {}),
-      })),
-    };
   }
 
   /**

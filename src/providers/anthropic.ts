@@ -2,12 +2,14 @@ import type {
   ChatEvent,
   ChatMessage,
   ChatRequest,
+  EmbeddingResult,
   FinishReason,
   GenerateRequest,
   ModelInfo,
   ToolCall,
   Usage,
 } from "../core/chat.js";
+import type { JsonPathPattern, PreparedCall } from "../core/egress.js";
 import { InvalidRequestError } from "../core/errors.js";
 import { errorEvent } from "./openaiCompatible.js";
 import type { Provider } from "./provider.js";
@@ -23,6 +25,8 @@ export interface AnthropicOptions {
   /** Anthropic requires max_tokens; used when the client did not set one. */
   defaultMaxTokens?: number;
   headers?: Record<string, string>;
+  /** Longest silence between two chunks of an answer (upstream.ts DEFAULT_IDLE_TIMEOUT_MS when unset). */
+  idleTimeoutMs?: number;
 }
 
 const stopReasons: Record<string, FinishReason> = {
@@ -127,7 +131,7 @@ export async function* anthropicEvents(name: string, body: AsyncIterable<Uint8Ar
   let finish: FinishReason = "stop";
   let stopped = false;
   try {
-    for await (const { data } of serverSentEvents(body)) {
+    for await (const { data } of serverSentEvents(body, name)) {
       const frame = JSON.parse(data) as StreamFrame;
       switch (frame.type) {
         case "message_start":
@@ -191,6 +195,24 @@ export async function* anthropicEvents(name: string, body: AsyncIterable<Uint8Ar
   yield { type: "finish", reason: finish };
 }
 
+/** The parts of a Messages body that are the protocol, not content (see openaiCompatible.ts). */
+const structural: readonly JsonPathPattern[] = [
+  ["model"],
+  ["messages", "*", "role"],
+  ["messages", "*", "content", "*", "type"],
+  ["tools", "*", "input_schema", "type"],
+  ["tool_choice", "type"],
+];
+const identifiers: readonly JsonPathPattern[] = [
+  ["messages", "*", "content", "*", "id"],
+  ["messages", "*", "content", "*", "tool_use_id"],
+];
+
+// biome-ignore lint/correctness/useYield: fails on first use, as the generator it stands in for would.
+async function* failing(error: Error): AsyncGenerator<ChatEvent> {
+  throw error;
+}
+
 export class AnthropicProvider implements Provider {
   readonly kind = "anthropic";
   readonly name: string;
@@ -203,6 +225,7 @@ export class AnthropicProvider implements Provider {
     this.upstream = new Upstream({
       name: options.name,
       baseUrl: options.baseUrl,
+      idleTimeoutMs: options.idleTimeoutMs,
       headers: {
         "anthropic-version": "2023-06-01",
         ...(options.headers ?? {}),
@@ -215,19 +238,33 @@ export class AnthropicProvider implements Provider {
     return this.upstream.origin;
   }
 
-  async *generate(request: GenerateRequest, signal?: AbortSignal): AsyncGenerator<ChatEvent> {
-    if (request.logprobs !== undefined)
-      throw new InvalidRequestError(
+  prepareGenerate(request: GenerateRequest): PreparedCall<AsyncIterable<ChatEvent>> {
+    if (request.logprobs !== undefined) {
+      const error = new InvalidRequestError(
         `provider ${this.name} (Anthropic's API) has no token log probabilities; leave out logprobs for this model`,
         "logprobs",
       );
+      return { outgoing: null, run: () => failing(error) };
+    }
     const body = anthropicRequestBody(request, request.model, this.defaultMaxTokens);
+    return {
+      outgoing: { operation: "generate", path: "v1/messages", body, structural, identifiers },
+      send: (sent, signal) => this.generate(sent, signal),
+    };
+  }
+
+  private async *generate(body: Record<string, unknown>, signal?: AbortSignal): AsyncGenerator<ChatEvent> {
     const response = await this.upstream.request("POST", "v1/messages", body, signal);
     yield* anthropicEvents(this.name, response.body);
   }
 
-  async embed(): Promise<never> {
-    throw new InvalidRequestError(`provider ${this.name} (Anthropic) has no embeddings API`, "model", "unsupported");
+  prepareEmbed(): PreparedCall<Promise<EmbeddingResult>> {
+    const error = new InvalidRequestError(
+      `provider ${this.name} (Anthropic) has no embeddings API`,
+      "model",
+      "unsupported",
+    );
+    return { outgoing: null, run: () => Promise.reject(error) };
   }
 
   async listModels(): Promise<ModelInfo[]> {
@@ -240,14 +277,24 @@ export class AnthropicProvider implements Provider {
     }));
   }
 
-  async countTokens(request: GenerateRequest): Promise<number> {
+  prepareCountTokens(request: GenerateRequest): PreparedCall<Promise<number>> {
     const {
       stream: _stream,
       max_tokens: _max,
       ...body
     } = anthropicRequestBody(request, request.model, this.defaultMaxTokens);
-    const answer = await this.upstream.json<{ input_tokens: number }>("POST", "v1/messages/count_tokens", body);
-    return answer.input_tokens;
+    return {
+      outgoing: { operation: "count-tokens", path: "v1/messages/count_tokens", body, structural, identifiers },
+      send: async (sent, signal) => {
+        const answer = await this.upstream.json<{ input_tokens: number }>(
+          "POST",
+          "v1/messages/count_tokens",
+          sent,
+          signal,
+        );
+        return answer.input_tokens;
+      },
+    };
   }
 
   async health(signal?: AbortSignal): Promise<void> {

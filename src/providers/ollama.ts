@@ -6,6 +6,7 @@ import type {
   GenerateRequest,
   ModelInfo,
 } from "../core/chat.js";
+import type { JsonPathPattern, PreparedCall } from "../core/egress.js";
 import { InvalidRequestError } from "../core/errors.js";
 import { errorEvent, upstreamLogprobs, type WireAlternative } from "./openaiCompatible.js";
 import type { Provider } from "./provider.js";
@@ -19,6 +20,8 @@ export interface OllamaOptions {
   baseUrl: string;
   apiKey?: string;
   headers?: Record<string, string>;
+  /** Longest silence between two chunks of an answer (upstream.ts DEFAULT_IDLE_TIMEOUT_MS when unset). */
+  idleTimeoutMs?: number;
 }
 
 function parseArguments(text: string): unknown {
@@ -80,6 +83,9 @@ interface OllamaLine {
   error?: string;
 }
 
+/** The parts of an Ollama body that are the protocol, not content (see openaiCompatible.ts). */
+const structural: readonly JsonPathPattern[] = [["model"], ["messages", "*", "role"], ["tools", "*", "type"]];
+
 export class OllamaProvider implements Provider {
   readonly kind = "ollama";
   readonly name: string;
@@ -94,12 +100,23 @@ export class OllamaProvider implements Provider {
     return this.upstream.origin;
   }
 
-  async *generate(request: GenerateRequest, signal?: AbortSignal): AsyncGenerator<ChatEvent> {
+  prepareGenerate(request: GenerateRequest): PreparedCall<AsyncIterable<ChatEvent>> {
     const path = request.kind === "completion" ? "api/generate" : "api/chat";
-    const response = await this.upstream.request("POST", path, ollamaRequestBody(request, request.model), signal);
+    return {
+      outgoing: { operation: "generate", path, body: ollamaRequestBody(request, request.model), structural },
+      send: (body, signal) => this.generate(path, body, signal),
+    };
+  }
+
+  private async *generate(
+    path: string,
+    body: Record<string, unknown>,
+    signal?: AbortSignal,
+  ): AsyncGenerator<ChatEvent> {
+    const response = await this.upstream.request("POST", path, body, signal);
     let calls = 0;
     try {
-      for await (const line of lines(response.body)) {
+      for await (const line of lines(response.body, this.name)) {
         if (!line.trim()) continue;
         const item = JSON.parse(line) as OllamaLine;
         if (item.error) {
@@ -146,14 +163,24 @@ export class OllamaProvider implements Provider {
     yield errorEvent(droppedStream(this.name, new Error("ended before done")));
   }
 
-  async embed(request: EmbeddingRequest, signal?: AbortSignal): Promise<EmbeddingResult> {
-    const body = await this.upstream.json<{ embeddings: number[][]; prompt_eval_count?: number }>(
-      "POST",
-      "api/embed",
-      { model: request.model, input: request.input },
-      signal,
-    );
-    return { vectors: body.embeddings, promptTokens: body.prompt_eval_count ?? 0 };
+  prepareEmbed(request: EmbeddingRequest): PreparedCall<Promise<EmbeddingResult>> {
+    return {
+      outgoing: {
+        operation: "embed",
+        path: "api/embed",
+        body: { model: request.model, input: request.input },
+        structural: [["model"]],
+      },
+      send: async (sent, signal) => {
+        const body = await this.upstream.json<{ embeddings: number[][]; prompt_eval_count?: number }>(
+          "POST",
+          "api/embed",
+          sent,
+          signal,
+        );
+        return { vectors: body.embeddings, promptTokens: body.prompt_eval_count ?? 0 };
+      },
+    };
   }
 
   async listModels(): Promise<ModelInfo[]> {
@@ -166,8 +193,10 @@ export class OllamaProvider implements Provider {
     }));
   }
 
-  async countTokens(): Promise<number> {
-    throw new InvalidRequestError(`provider ${this.name} (Ollama) cannot count tokens`, "model", "unsupported");
+  /** Ollama's API has no counting endpoint: nothing is prepared to leave, the call just fails. */
+  prepareCountTokens(): PreparedCall<Promise<number>> {
+    const error = new InvalidRequestError(`provider ${this.name} (Ollama) cannot count tokens`, "model", "unsupported");
+    return { outgoing: null, run: () => Promise.reject(error) };
   }
 
   async health(signal?: AbortSignal): Promise<void> {

@@ -10,6 +10,7 @@ import type {
   ToolCall,
   Usage,
 } from "../core/chat.js";
+import type { JsonPathPattern, PreparedCall } from "../core/egress.js";
 import { InvalidRequestError } from "../core/errors.js";
 import type { Provider } from "./provider.js";
 import { bearerUpstream, droppedStream, serverSentEvents, type Upstream } from "./upstream.js";
@@ -22,6 +23,8 @@ export interface OpenAICompatibleOptions {
   baseUrl: string;
   apiKey?: string;
   headers?: Record<string, string>;
+  /** Longest silence between two chunks of an answer (upstream.ts DEFAULT_IDLE_TIMEOUT_MS when unset). */
+  idleTimeoutMs?: number;
 }
 
 const finishReasons: Record<string, FinishReason> = {
@@ -161,7 +164,7 @@ export async function* openAIEvents(name: string, body: AsyncIterable<Uint8Array
   let finish: FinishReason | undefined;
   let done = false;
   try {
-    for await (const frame of serverSentEvents(body)) {
+    for await (const frame of serverSentEvents(body, name)) {
       if (frame.data === "[DONE]") {
         done = true;
         break;
@@ -281,6 +284,24 @@ export function errorEvent(error: { message: string; code: string; status: numbe
   };
 }
 
+/**
+ * The parts of an OpenAI body that are the protocol, not content: the configured model, roles and type tags.
+ * Everything else is scanned; tool call ids (`identifiers`) without the high-entropy rule, as they are random.
+ */
+const structural: readonly JsonPathPattern[] = [
+  ["model"],
+  ["messages", "*", "role"],
+  ["messages", "*", "tool_calls", "*", "type"],
+  ["tools", "*", "type"],
+  ["tool_choice"],
+  ["tool_choice", "type"],
+  ["response_format", "type"],
+];
+const identifiers: readonly JsonPathPattern[] = [
+  ["messages", "*", "tool_call_id"],
+  ["messages", "*", "tool_calls", "*", "id"],
+];
+
 export class OpenAICompatibleProvider implements Provider {
   readonly kind = "openai";
   readonly name: string;
@@ -295,10 +316,28 @@ export class OpenAICompatibleProvider implements Provider {
     return this.upstream.origin;
   }
 
-  async *generate(request: GenerateRequest, signal?: AbortSignal): AsyncGenerator<ChatEvent> {
+  prepareGenerate(request: GenerateRequest): PreparedCall<AsyncIterable<ChatEvent>> {
     const path = request.kind === "completion" ? "completions" : "chat/completions";
-    const response = await this.upstream.request("POST", path, openAIRequestBody(request, request.model), signal);
-    if (!request.wholeAnswer) {
+    return {
+      outgoing: {
+        operation: "generate",
+        path,
+        body: openAIRequestBody(request, request.model),
+        structural,
+        identifiers,
+      },
+      send: (body, signal) => this.generate(path, body, request.wholeAnswer === true, signal),
+    };
+  }
+
+  private async *generate(
+    path: string,
+    body: Record<string, unknown>,
+    wholeAnswer: boolean,
+    signal?: AbortSignal,
+  ): AsyncGenerator<ChatEvent> {
+    const response = await this.upstream.request("POST", path, body, signal);
+    if (!wholeAnswer) {
       yield* openAIEvents(this.name, response.body);
       return;
     }
@@ -311,13 +350,23 @@ export class OpenAICompatibleProvider implements Provider {
     yield* openAIAnswerEvents(this.name, text);
   }
 
-  async embed(request: EmbeddingRequest, signal?: AbortSignal): Promise<EmbeddingResult> {
-    const body = await this.upstream.json<{
-      data: { embedding: number[]; index: number }[];
-      usage?: { prompt_tokens?: number };
-    }>("POST", "embeddings", { model: request.model, input: request.input }, signal);
-    const vectors = [...body.data].sort((a, b) => a.index - b.index).map((item) => item.embedding);
-    return { vectors, promptTokens: body.usage?.prompt_tokens ?? 0 };
+  prepareEmbed(request: EmbeddingRequest): PreparedCall<Promise<EmbeddingResult>> {
+    return {
+      outgoing: {
+        operation: "embed",
+        path: "embeddings",
+        body: { model: request.model, input: request.input },
+        structural: [["model"]],
+      },
+      send: async (sent, signal) => {
+        const body = await this.upstream.json<{
+          data: { embedding: number[]; index: number }[];
+          usage?: { prompt_tokens?: number };
+        }>("POST", "embeddings", sent, signal);
+        const vectors = [...body.data].sort((a, b) => a.index - b.index).map((item) => item.embedding);
+        return { vectors, promptTokens: body.usage?.prompt_tokens ?? 0 };
+      },
+    };
   }
 
   async listModels(): Promise<ModelInfo[]> {
@@ -333,12 +382,14 @@ export class OpenAICompatibleProvider implements Provider {
     }));
   }
 
-  async countTokens(): Promise<number> {
-    throw new InvalidRequestError(
+  /** OpenAI's API has no counting endpoint: nothing is prepared to leave, the call just fails. */
+  prepareCountTokens(): PreparedCall<Promise<number>> {
+    const error = new InvalidRequestError(
       `provider ${this.name} (OpenAI-compatible) cannot count tokens`,
       "model",
       "unsupported",
     );
+    return { outgoing: null, run: () => Promise.reject(error) };
   }
 
   async health(signal?: AbortSignal): Promise<void> {

@@ -37,6 +37,28 @@ export interface UpstreamOptions {
   name: string;
   baseUrl: string;
   headers: Record<string, string>;
+  /** Longest silence between two chunks of an answer's body before it is given up (default DEFAULT_IDLE_TIMEOUT_MS). */
+  idleTimeoutMs?: number | undefined;
+}
+
+/**
+ * Limits on what an upstream may send. A stream that stalls holds a connection and the caller's reservation; a line
+ * or body without an end would grow in memory until the process dies. Exceeding one is a clear, retryable 502/504.
+ */
+export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
+/** One line of an SSE or NDJSON stream (an event's `data:` line, an Ollama line). */
+export const MAX_LINE_BYTES = 1024 * 1024;
+/** One SSE event (its data lines joined). */
+export const MAX_EVENT_BYTES = 4 * 1024 * 1024;
+/** A whole answer that is not streamed (a non-streamed completion, an error body, a model list). */
+export const MAX_BODY_BYTES = 32 * 1024 * 1024;
+
+/** The body's cap was passed: the answer is not read further. */
+function tooLarge(name: string, what: string, limit: number): UpstreamError {
+  return new UpstreamError(
+    `provider ${name}: ${what} is larger than freehold accepts (${limit.toLocaleString("en-US")} bytes); the answer was cut off`,
+    { status: 502, code: "upstream_too_large", retryable: false },
+  );
 }
 
 /** Parses Retry-After (seconds or an HTTP date) into seconds. */
@@ -66,10 +88,12 @@ export function bearerUpstream(options: {
   baseUrl: string;
   apiKey?: string | undefined;
   headers?: Record<string, string> | undefined;
+  idleTimeoutMs?: number | undefined;
 }): Upstream {
   return new Upstream({
     name: options.name,
     baseUrl: options.baseUrl,
+    idleTimeoutMs: options.idleTimeoutMs,
     headers: { ...(options.headers ?? {}), ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}) },
   });
 }
@@ -121,7 +145,7 @@ export class Upstream {
         { status: 502, code: "upstream_redirect", retryable: false },
       );
     }
-    const answer = new UpstreamResponse(status, response);
+    const answer = new UpstreamResponse(status, response, name, this.options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS);
     if (status < 200 || status >= 300) {
       const text = await answer.text().catch(() => "");
       const retryAfter = retryAfterSeconds(header("retry-after") ?? null);
@@ -181,26 +205,69 @@ function send(
   });
 }
 
-/** An upstream's answer: its status, and its body as it arrives (read once). */
+/** An upstream's answer: its status, and its body as it arrives (read once), idle-timed and capped. */
 export class UpstreamResponse {
   constructor(
     readonly status: number,
     private readonly message: IncomingMessage,
+    private readonly name = "upstream",
+    private readonly idleTimeoutMs = DEFAULT_IDLE_TIMEOUT_MS,
   ) {}
 
-  /** The body's chunks as they arrive; a connection that breaks off ends the iteration with an error. */
+  /**
+   * The body's chunks as they arrive; a connection that breaks off ends the iteration with an error, and so does a
+   * silence longer than the idle timeout between two chunks (the connection is closed: a stalled stream must not
+   * hold the caller's reservation until the client gives up).
+   */
   get body(): AsyncIterable<Uint8Array> {
-    return this.message;
+    return idleLimited(this.message, this.name, this.idleTimeoutMs);
   }
 
+  /** The whole body, at most MAX_BODY_BYTES. */
   async text(): Promise<string> {
     const chunks: Buffer[] = [];
-    for await (const chunk of this.message) chunks.push(chunk as Buffer);
+    let size = 0;
+    for await (const chunk of this.body) {
+      size += chunk.byteLength;
+      if (size > MAX_BODY_BYTES) {
+        this.message.destroy();
+        throw tooLarge(this.name, "the answer's body", MAX_BODY_BYTES);
+      }
+      chunks.push(chunk as Buffer);
+    }
     return Buffer.concat(chunks).toString("utf8");
   }
 
   async json(): Promise<unknown> {
     return JSON.parse(await this.text());
+  }
+}
+
+async function* idleLimited(message: IncomingMessage, name: string, idleMs: number): AsyncGenerator<Uint8Array> {
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(
+      () =>
+        message.destroy(
+          new UpstreamError(
+            `provider ${name}: nothing arrived for ${idleMs / 1000}s in the middle of the answer; gave up on it (retry)`,
+            { status: 504, code: "upstream_idle_timeout", retryable: true },
+          ),
+        ),
+      idleMs,
+    );
+  };
+  arm();
+  try {
+    for await (const chunk of message) {
+      // Only the upstream's silence counts: while the chunk waits for a slow reader, the clock is stopped.
+      clearTimeout(timer);
+      yield chunk as Uint8Array;
+      arm();
+    }
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -217,6 +284,8 @@ function describeCause(error: unknown): string {
 
 /** The stream broke off (connection dropped, malformed frame) before the upstream said it was done. */
 export function droppedStream(name: string, error: unknown): UpstreamError {
+  // Already explained (an idle timeout, a cap): keep its own code and message.
+  if (error instanceof UpstreamError) return error;
   return new UpstreamError(`provider ${name}: the stream broke off: ${describeCause(error)}`, {
     status: 502,
     code: "upstream_stream_dropped",
@@ -225,36 +294,50 @@ export function droppedStream(name: string, error: unknown): UpstreamError {
   });
 }
 
-/** Text lines of a body, as they arrive. */
-export async function* lines(body: AsyncIterable<Uint8Array>): AsyncGenerator<string> {
+/** Text lines of a body, as they arrive; a line longer than MAX_LINE_BYTES ends it with an error. */
+export async function* lines(body: AsyncIterable<Uint8Array>, name = "upstream"): AsyncGenerator<string> {
   const decoder = new TextDecoder();
   let buffer = "";
   for await (const chunk of body) {
+    const scanned = buffer.length;
     buffer += decoder.decode(chunk, { stream: true });
-    let newline = buffer.indexOf("\n");
+    // Only the new text can hold a newline: scanning the whole buffer each time would be quadratic in a long line.
+    let newline = buffer.indexOf("\n", scanned);
+    let start = 0;
     while (newline >= 0) {
-      yield buffer.slice(0, newline).replace(/\r$/, "");
-      buffer = buffer.slice(newline + 1);
-      newline = buffer.indexOf("\n");
+      yield buffer.slice(start, newline).replace(/\r$/, "");
+      start = newline + 1;
+      newline = buffer.indexOf("\n", start);
     }
+    buffer = buffer.slice(start);
+    // A UTF-16 unit is at most 3 UTF-8 bytes; counting units keeps this cheap and never lets more than 3x through.
+    if (buffer.length > MAX_LINE_BYTES) throw tooLarge(name, "one line of the stream", MAX_LINE_BYTES);
   }
   buffer += decoder.decode();
+  if (buffer.length > MAX_LINE_BYTES) throw tooLarge(name, "one line of the stream", MAX_LINE_BYTES);
   if (buffer) yield buffer;
 }
 
-/** Server-sent events: `event` (or "message") and the joined `data` lines. */
+/** Server-sent events: `event` (or "message") and the joined `data` lines; an event over MAX_EVENT_BYTES is an error. */
 export async function* serverSentEvents(
   body: AsyncIterable<Uint8Array>,
+  name = "upstream",
 ): AsyncGenerator<{ event: string; data: string }> {
   let event = "message";
   let data: string[] = [];
-  for await (const line of lines(body)) {
+  let size = 0;
+  for await (const line of lines(body, name)) {
     if (line === "") {
       if (data.length > 0) yield { event, data: data.join("\n") };
       event = "message";
       data = [];
-    } else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
-    else if (line.startsWith("event:")) event = line.slice(6).trim();
+      size = 0;
+    } else if (line.startsWith("data:")) {
+      const part = line.slice(5).replace(/^ /, "");
+      size += part.length + 1;
+      if (size > MAX_EVENT_BYTES) throw tooLarge(name, "one event of the stream", MAX_EVENT_BYTES);
+      data.push(part);
+    } else if (line.startsWith("event:")) event = line.slice(6).trim();
   }
   if (data.length > 0) yield { event, data: data.join("\n") };
 }

@@ -47,6 +47,14 @@ export class CircuitBreaker {
     }
   }
 
+  /**
+   * The attempt ended for a reason that says nothing about the target (the client went away): neither a success
+   * nor a failure, but a half-open breaker's probe slot is freed for the next request.
+   */
+  abandon(): void {
+    this.probing = false;
+  }
+
   /** A health probe answered: let the next request through as a probe instead of waiting out the cool-down. */
   healthy(): void {
     if (this.state === "open") this.state = "half-open";

@@ -65,4 +65,9 @@ export class DecisionLog {
   get(requestId: string): Decision | undefined {
     return this.entries.get(requestId);
   }
+
+  /** The newest decisions first (the console's routes page). */
+  recent(limit: number): Decision[] {
+    return [...this.entries.values()].slice(-limit).reverse();
+  }
 }

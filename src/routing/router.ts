@@ -1,19 +1,36 @@
 import type { ChatEvent, EmbeddingRequest, EmbeddingResult, GenerateRequest, ModelInfo } from "../core/chat.js";
 import type { AuditSink, RequestContext } from "../core/context.js";
-import { FreeholdError, InvalidRequestError, isFreeholdError } from "../core/errors.js";
-import { classifyText, countKinds } from "../privacy/classifier.js";
-import type { Finding } from "../privacy/detectors.js";
-import { Redaction } from "../privacy/redactor.js";
+import type { PreparedCall } from "../core/egress.js";
+import { type FreeholdError, InvalidRequestError, isFreeholdError } from "../core/errors.js";
 import { UpstreamError } from "../providers/upstream.js";
 import { type Decision, DecisionLog } from "./decisions.js";
+import { EgressPolicy, permissionError, type Verdict } from "./egressPolicy.js";
 import { HealthMonitor } from "./health.js";
 import type { Route, RoutingTable, TargetState } from "./table.js";
+
+export interface RouteView {
+  name: string;
+  policy: string;
+  retries: number;
+  tiers: {
+    provider: string;
+    kind: string;
+    model: string;
+    origin: string | null;
+    weight: number;
+    healthy: boolean;
+    in_flight: number;
+    breaker: string;
+    breaker_retry_in_ms: number;
+  }[][];
+}
 
 /**
  * Decides where each request may go and sends it there: routes map a model name to tiers of targets, balanced by
  * least outstanding requests (weighted) among healthy ones, with retries, per-target timeouts, fallback on error,
  * timeout, overload or a stream that drops before its first token, and a circuit breaker per target. Before
- * anything leaves the machine the request is classified and the privacy policy applied (fails closed).
+ * anything leaves the machine, the exact body each remote provider would send is classified and the privacy policy
+ * applied to it (egressPolicy.ts; fails closed).
  */
 export class Router {
   private table: RoutingTable;
@@ -41,6 +58,28 @@ export class Router {
     this.health.dispose();
   }
 
+  /** The live table as the console's routes page shows it: each route's targets with health and breaker state. */
+  describe(): RouteView[] {
+    return [...this.table.routes.values()].map((route) => ({
+      name: route.name,
+      policy: route.policy,
+      retries: route.retries,
+      tiers: route.tiers.map((tier) =>
+        tier.map((target) => ({
+          provider: target.provider.name,
+          kind: target.provider.kind,
+          model: target.model,
+          origin: target.provider.origin,
+          weight: target.weight,
+          healthy: target.healthy,
+          in_flight: target.outstanding,
+          breaker: target.breaker.state,
+          breaker_retry_in_ms: target.breaker.retryInMs(),
+        })),
+      ),
+    }));
+  }
+
   generate(request: GenerateRequest, context: RequestContext, signal?: AbortSignal): AsyncIterable<ChatEvent> {
     return this.run(this.table, request, context, signal);
   }
@@ -48,7 +87,7 @@ export class Router {
   async embed(request: EmbeddingRequest, context: RequestContext, signal?: AbortSignal): Promise<EmbeddingResult> {
     const table = this.table;
     const route = table.routes.get(request.model);
-    if (!route) return table.local.embed(request, signal);
+    if (!route) return runLocal(table.local.prepareEmbed(request), signal);
     // Embeddings go to the route's local targets only: an embedding request is all content, nothing to redact around.
     const target = route.tiers.flat().find((candidate) => !candidate.remote);
     const decision = this.newDecision(context, request.model, route);
@@ -66,7 +105,7 @@ export class Router {
     context.servedBy = decision.servedBy;
     decision.outcome = "served";
     this.decisions.record(decision);
-    return target.provider.embed({ ...request, model: target.model }, signal);
+    return runLocal(target.provider.prepareEmbed({ ...request, model: target.model }), signal);
   }
 
   /**
@@ -92,19 +131,31 @@ export class Router {
   }
 
   /**
-   * Prompt tokens for a routed name: counted by the route's local model when it has one, by a remote provider only
-   * when the request may leave anyway, otherwise estimated (about four characters a token) so nothing leaves early.
+   * Prompt tokens for a routed name: counted by the route's local model when it has one; else by its first remote
+   * target only when the key's and the route's policy let that exact counting body leave (redacted on a redacting
+   * route); else estimated (about four characters a token), so counting never sends what generating could not.
    */
-  async countTokens(request: GenerateRequest): Promise<number> {
+  async countTokens(request: GenerateRequest, context: RequestContext): Promise<number> {
     const table = this.table;
     const route = table.routes.get(request.model);
-    if (!route) return table.local.countTokens(request);
+    if (!route) return runLocal(table.local.prepareCountTokens(request));
     const estimate = estimateTokens(request);
     const local = route.tiers.flat().find((target) => !target.remote);
-    if (local) return local.provider.countTokens({ ...request, model: local.model }).catch(() => estimate);
+    if (local)
+      return runLocal(local.provider.prepareCountTokens({ ...request, model: local.model })).catch(() => estimate);
     const remote = route.tiers.flat()[0]!;
-    if (table.offline || route.policy !== "allow" || classifyRequest(request, table).length > 0) return estimate;
-    return remote.provider.countTokens({ ...request, model: remote.model }).catch(() => estimate);
+    const prepared = remote.provider.prepareCountTokens({ ...request, model: remote.model });
+    if (prepared.outgoing === null) return prepared.run().catch(() => estimate);
+    let verdict: Verdict;
+    try {
+      verdict = await new EgressPolicy(table, route, context).check(prepared.outgoing);
+    } catch (error) {
+      // A blocked request is refused when it is sent to generate; counting it just stays here.
+      if (isFreeholdError(error) && error.code === "privacy_blocked") return estimate;
+      throw error;
+    }
+    if (!verdict.send) return estimate;
+    return prepared.send(verdict.body).catch(() => estimate);
   }
 
   private newDecision(context: RequestContext, model: string, route: Route | undefined): Decision {
@@ -144,12 +195,13 @@ export class Router {
         `no route is named ${request.model}: the local engine serves it, nothing leaves the machine`,
       );
       this.decisions.record(decision);
-      yield* table.local.generate(request, signal);
+      yield* runLocal(table.local.prepareGenerate(request), signal);
       return;
     }
+    const policy = new EgressPolicy(table, route, context, decision);
     let plan: Plan;
     try {
-      plan = planRoute(table, route, request, context, decision);
+      plan = await planRoute(route, request, policy, decision);
     } catch (error) {
       decision.outcome = "refused";
       decision.explanation.push(error instanceof Error ? error.message : String(error));
@@ -163,10 +215,10 @@ export class Router {
         const target = pickTarget(remaining, decision);
         if (!target) break;
         remaining.splice(remaining.indexOf(target), 1);
-        const outgoing = target.remote && plan.redaction ? plan.redaction.redactRequest(request) : request;
+        const start = plan.start.get(target)!;
         for (let attempt = 0; ; attempt++) {
           const started = Date.now();
-          const result = await startTarget(target, { ...outgoing, model: target.model }, signal);
+          const result = await startTarget(target, start, signal);
           if (result.ok) {
             decision.attempts.push({
               provider: target.provider.name,
@@ -180,11 +232,11 @@ export class Router {
             context.servedBy = decision.servedBy;
             decision.outcome = "served";
             decision.explanation.push(
-              `served by ${target.label} (${target.remote ? `remote: ${target.provider.origin}` : "local"})${plan.redaction && target.remote ? ", with findings replaced by placeholders" : ""}`,
+              `served by ${target.label} (${target.remote ? `remote: ${target.provider.origin}` : "local"})${policy.redaction && target.remote ? ", with findings replaced by placeholders" : ""}`,
             );
             this.decisions.record(decision);
-            const events = finishTarget(target, result.first, result.iterator);
-            yield* target.remote && plan.redaction ? plan.redaction.restoreEvents(events) : events;
+            const events = finishTarget(target, result.first, result.iterator, signal);
+            yield* target.remote && policy.redaction ? policy.redaction.restoreEvents(events) : events;
             return;
           }
           lastError = result.error;
@@ -200,6 +252,8 @@ export class Router {
           if (signal?.aborted) {
             decision.explanation.push("the client went away");
             this.decisions.record(decision);
+            // A remote provider may already be billing the prompt: the ledger charges it to where it was sent.
+            if (target.remote) context.servedBy = { provider: target.provider.name, model: target.model, remote: true };
             throw result.error;
           }
           if (isClientError(result.error)) {
@@ -228,19 +282,8 @@ export class Router {
 
 interface Plan {
   tiers: TargetState[][];
-  redaction: Redaction | null;
-}
-
-/** Every text of a request that would leave: message contents, tool-call arguments, the prompt. */
-export function classifyRequest(request: GenerateRequest, table: RoutingTable): Finding[] {
-  const texts =
-    request.kind === "completion"
-      ? [typeof request.prompt === "string" ? request.prompt : ""]
-      : request.messages.flatMap((message) => [
-          message.content,
-          ...(message.toolCalls ?? []).map((call) => call.arguments),
-        ]);
-  return texts.flatMap((text) => classifyText(text, table.detectors));
+  /** How to start each target that may be tried: its prepared call, with the checked body for a remote one. */
+  start: Map<TargetState, (signal: AbortSignal) => AsyncIterable<ChatEvent>>;
 }
 
 function estimateTokens(request: GenerateRequest): number {
@@ -251,72 +294,57 @@ function estimateTokens(request: GenerateRequest): number {
   return Math.max(1, Math.ceil(texts.join("\n").length / 4));
 }
 
-function permissionError(message: string, code: string): FreeholdError {
-  return new FreeholdError(message, { code, status: 403, type: "permission_error" });
+/** A call prepared by a local provider: nothing leaves, it just runs. */
+function runLocal<T>(call: PreparedCall<T>, signal?: AbortSignal): T {
+  if (call.outgoing !== null) throw new Error("a remote call reached runLocal without a privacy check");
+  return call.run(signal);
 }
 
-/** Applies --offline, the key's and the route's privacy policy; what remains may be tried. Throws when nothing may. */
-function planRoute(
-  table: RoutingTable,
+/**
+ * Prepares every target of the route and checks each remote one's exact outgoing body against the policy:
+ * what may not leave is left out (and said why), what must be redacted is. Throws when nothing remains.
+ */
+async function planRoute(
   route: Route,
   request: GenerateRequest,
-  context: RequestContext,
+  policy: EgressPolicy,
   decision: Decision,
-): Plan {
-  const keyRules = context.key ? table.keys[context.key.name] : undefined;
-  const keyLocalOnly = context.key?.localOnly === true || keyRules?.local_only === true;
-  const policy = keyRules?.privacy ?? route.policy;
-  decision.policy = keyLocalOnly ? "key local-only" : policy;
-  const hasRemote = route.tiers.some((tier) => tier.some((target) => target.remote));
-  const findings = hasRemote ? classifyRequest(request, table) : [];
-  decision.findings = countKinds(findings);
-  decision.rules = [...new Set(findings.map((finding) => finding.rule))];
-  const described = Object.entries(decision.findings)
-    .map(([kind, count]) => `${kind}: ${count}`)
-    .join(", ");
-  if (findings.length > 0)
-    decision.explanation.push(`the request carries ${described} (rules: ${decision.rules.join(", ")})`);
-  let excludeRemote: string | null = null;
-  let redaction: Redaction | null = null;
-  if (table.offline) excludeRemote = "freehold runs offline: nothing may leave the machine";
-  else if (keyLocalOnly) excludeRemote = `the API key ${context.key?.name ?? ""} is local-only`;
-  else if (findings.length > 0) {
-    if (policy === "block") {
-      throw permissionError(
-        `This request carries personal data or secrets (${described}) and route ${route.name} blocks such requests: nothing was sent. Remove them, or ask the owner to change the route's privacy policy.`,
-        "privacy_blocked",
-      );
+): Promise<Plan> {
+  const start: Plan["start"] = new Map();
+  const tiers: TargetState[][] = [];
+  const reasons = new Set<string>();
+  for (const tier of route.tiers) {
+    const kept: TargetState[] = [];
+    for (const target of tier) {
+      // The router passes each target its own model name; a remote provider builds its whole body from it.
+      const prepared = target.provider.prepareGenerate({ ...request, model: target.model });
+      if (prepared.outgoing === null) {
+        start.set(target, (signal) => prepared.run(signal));
+        kept.push(target);
+        continue;
+      }
+      const verdict = await policy.check(prepared.outgoing);
+      if (!verdict.send) {
+        decision.excluded.push({ provider: target.provider.name, model: target.model, reason: verdict.reason });
+        reasons.add(verdict.reason);
+        continue;
+      }
+      start.set(target, (signal) => prepared.send(verdict.body, signal));
+      kept.push(target);
     }
-    if (policy === "local-only") excludeRemote = `the request carries ${described} and the policy is local-only`;
-    if (policy === "redact" && hasRemote) {
-      redaction = new Redaction(table.detectors);
-      decision.redacted = decision.findings;
-      decision.explanation.push(
-        `remote targets get placeholders for ${described}; the originals are restored in the answer`,
-      );
-    }
-  } else if (hasRemote) decision.explanation.push("no personal data or secrets found: remote targets allowed");
-  const tiers = route.tiers
-    .map((tier) =>
-      tier.filter((target) => {
-        if (excludeRemote && target.remote) {
-          decision.excluded.push({ provider: target.provider.name, model: target.model, reason: excludeRemote });
-          return false;
-        }
-        return true;
-      }),
-    )
-    .filter((tier) => tier.length > 0);
-  if (excludeRemote) decision.explanation.push(`remote targets excluded: ${excludeRemote}`);
+    if (kept.length > 0) tiers.push(kept);
+  }
+  for (const reason of reasons) decision.explanation.push(`remote targets excluded: ${reason}`);
   if (tiers.length === 0) {
     const remotes = [...new Set(route.tiers.flat().map((target) => target.provider.name))].join(", ");
-    const offline = table.offline;
+    const why = [...reasons].join("; ");
+    const offline = policy.forbidden?.code === "egress_forbidden";
     throw permissionError(
-      `Route ${route.name} has only remote targets (${remotes}) and ${excludeRemote}, so nothing was sent. ${offline ? "Run without --offline, or add" : "Add"} a local target to the route${offline ? "" : " or send the request without that data"}.`,
-      offline ? "egress_forbidden" : keyLocalOnly ? "key_local_only" : "privacy_local_only",
+      `Route ${route.name} has only remote targets (${remotes}) and ${why}, so nothing was sent. ${offline ? "Run without --offline, or add" : "Add"} a local target to the route${offline ? "" : " or send the request without that data"}.`,
+      policy.forbidden?.code ?? (why.includes("could not be scanned") ? "privacy_unscannable" : "privacy_local_only"),
     );
   }
-  return { tiers, redaction };
+  return { tiers, start };
 }
 
 /**
@@ -372,7 +400,11 @@ type Started =
  * Starts a target and waits for its first content (a token, a tool call, or the end of an empty answer) within the
  * target's timeout. Until then a failure can still fall back; after it, the stream belongs to the client.
  */
-async function startTarget(target: TargetState, request: GenerateRequest, signal?: AbortSignal): Promise<Started> {
+async function startTarget(
+  target: TargetState,
+  start: (signal: AbortSignal) => AsyncIterable<ChatEvent>,
+  signal?: AbortSignal,
+): Promise<Started> {
   const controller = new AbortController();
   const onAbort = () => controller.abort(signal?.reason);
   signal?.addEventListener("abort", onAbort, { once: true });
@@ -385,7 +417,7 @@ async function startTarget(target: TargetState, request: GenerateRequest, signal
   const first: ChatEvent[] = [];
   let iterator: AsyncIterator<ChatEvent> | undefined;
   try {
-    iterator = target.provider.generate(request, controller.signal)[Symbol.asyncIterator]();
+    iterator = start(controller.signal)[Symbol.asyncIterator]();
     const timeout = new Promise<never>((_, reject) =>
       controller.signal.addEventListener("abort", () => reject(controller.signal.reason), { once: true }),
     );
@@ -407,7 +439,9 @@ async function startTarget(target: TargetState, request: GenerateRequest, signal
     clearTimeout(timer);
     signal?.removeEventListener("abort", onAbort);
     target.outstanding--;
-    target.breaker.failure();
+    // A client that hung up says nothing about the target: only its own failures may open the breaker.
+    if (signal?.aborted && !timedOut) target.breaker.abandon();
+    else target.breaker.failure();
     if (!controller.signal.aborted) controller.abort();
     void iterator?.return?.().catch(() => {});
     const reason = timedOut
@@ -429,6 +463,7 @@ async function* finishTarget(
   target: TargetState,
   first: ChatEvent[],
   iterator: AsyncIterator<ChatEvent>,
+  signal: AbortSignal | undefined,
 ): AsyncGenerator<ChatEvent> {
   let failed = false;
   try {
@@ -444,7 +479,9 @@ async function* finishTarget(
     throw error;
   } finally {
     target.outstanding--;
-    if (failed) target.breaker.failure();
+    // The stream the client cut short (its error is the cut itself) counts neither way.
+    if (signal?.aborted) target.breaker.abandon();
+    else if (failed) target.breaker.failure();
     else target.breaker.success();
     await iterator.return?.().catch(() => {});
   }

@@ -2,6 +2,7 @@ import type { FileConfig, PrivacyPolicy, ProviderConfig } from "../config/fileCo
 import type { ModelPort } from "../core/chat.js";
 import { compileDetectors } from "../privacy/classifier.js";
 import type { Detector } from "../privacy/detectors.js";
+import { defaultScanBudget, type ScanBudget } from "../privacy/scan.js";
 import { AnthropicProvider } from "../providers/anthropic.js";
 import { OllamaProvider } from "../providers/ollama.js";
 import { OpenAICompatibleProvider } from "../providers/openaiCompatible.js";
@@ -45,6 +46,8 @@ export interface RoutingTable {
   providers: ReadonlyMap<string, Provider & { healthCheckMs: number }>;
   routes: ReadonlyMap<string, Route>;
   detectors: Detector[];
+  /** How much text, and how long, one request may have scanned; past it the request counts as unscannable. */
+  scanBudget: ScanBudget;
   keys: FileConfig["keys"];
   offline: boolean;
 }
@@ -57,6 +60,7 @@ export function createProvider(name: string, config: ProviderConfig, local: Mode
     baseUrl: config.base_url ?? "",
     ...(config.api_key ? { apiKey: config.api_key } : {}),
     ...(config.headers ? { headers: config.headers } : {}),
+    ...(config.idle_timeout ? { idleTimeoutMs: config.idle_timeout * 1000 } : {}),
   };
   switch (config.kind) {
     case "local":
@@ -115,6 +119,10 @@ export function buildRoutingTable(file: FileConfig | null, local: ModelPort, off
     providers,
     routes,
     detectors: compileDetectors(file?.privacy ?? {}),
+    scanBudget: {
+      maxChars: file?.privacy.max_scan_chars ?? defaultScanBudget.maxChars,
+      maxMs: file?.privacy.max_scan_ms ?? defaultScanBudget.maxMs,
+    },
     keys: file?.keys ?? {},
     offline,
   };

@@ -24,6 +24,8 @@ export interface FakeRepo {
   stallOnce?: boolean;
   /** The first tree request answers 429 (Retry-After: 0). */
   rateLimitOnce?: boolean;
+  /** The CDN sends each file in pieces of `chunkBytes` with `delayMs` between them (a progress bar can be seen moving). */
+  slow?: { chunkBytes: number; delayMs: number };
 }
 
 export interface FakeHub {
@@ -131,6 +133,19 @@ export async function startFakeHub(repos: Record<string, FakeRepo>): Promise<Fak
       if (repo.cutOnce) setTimeout(() => response.destroy(), 20);
       // stallOnce: keep the connection open and silent; the client's stall timeout must give up on it.
       return;
+    }
+    if (repo.slow) {
+      const { chunkBytes, delayMs } = repo.slow;
+      let offset = 0;
+      const next = () => {
+        if (response.destroyed) return;
+        const piece = body.subarray(offset, offset + chunkBytes);
+        offset += piece.length;
+        if (offset >= body.length) return void response.end(piece);
+        response.write(piece);
+        setTimeout(next, delayMs);
+      };
+      return next();
     }
     response.end(body);
   });

@@ -6,7 +6,20 @@ import type { AddressInfo, Socket } from "node:net";
  * and not), and records everything it receives. Each request's behaviour comes from `behave` (default: reply).
  */
 export type Behavior =
-  | { kind: "reply"; text?: string; toolCall?: { name: string; arguments: string }; delayMs?: number }
+  | {
+      kind: "reply";
+      text?: string;
+      toolCall?: { name: string; arguments: string };
+      delayMs?: number;
+      /** Milliseconds between streamed chunks (a slow answer a client can hang up on). */
+      chunkDelayMs?: number;
+      /** The prompt tokens the answer reports (default 7 for OpenAI, 9 for Anthropic). */
+      inputTokens?: number;
+    }
+  /** Streams `chunks` text chunks, then stays silent with the connection open (never ends the answer). */
+  | { kind: "stall"; chunks: number }
+  /** Sends `bytes` bytes with no line end (streamed) or as one JSON body (not streamed). */
+  | { kind: "huge"; bytes: number }
   /** Answers with the last user message's text, in 3-character deltas (placeholders get split across them). */
   | { kind: "echo" }
   | { kind: "error"; status: number; retryAfter?: string; message?: string }
@@ -45,14 +58,39 @@ function chunksOf(text: string, size: number): string[] {
   return out;
 }
 
+/** A response whose writes are spaced `delayMs` apart (queued; a closed connection drops the rest). */
+function paced(response: ServerResponse, delayMs: number | undefined): ServerResponse {
+  if (!delayMs) return response;
+  let chain = Promise.resolve();
+  const later = (action: () => void) => {
+    chain = chain.then(async () => {
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      if (!response.destroyed) action();
+    });
+  };
+  return new Proxy(response, {
+    get(target, property) {
+      if (property === "write") return (chunk: string) => later(() => target.write(chunk));
+      if (property === "end") return (chunk?: string) => later(() => target.end(chunk));
+      const value = Reflect.get(target, property);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
 function openAIReply(
   response: ServerResponse,
   body: Record<string, unknown>,
   deltas: string[],
   toolCall?: { name: string; arguments: string },
+  inputTokens = 7,
 ) {
   const model = String(body.model);
-  const usage = { prompt_tokens: 7, completion_tokens: deltas.length, total_tokens: 7 + deltas.length };
+  const usage = {
+    prompt_tokens: inputTokens,
+    completion_tokens: deltas.length,
+    total_tokens: inputTokens + deltas.length,
+  };
   const finish = toolCall ? "tool_calls" : "stop";
   if (!body.stream) {
     response.writeHead(200, { "content-type": "application/json" });
@@ -105,6 +143,7 @@ function anthropicReply(
   body: Record<string, unknown>,
   deltas: string[],
   toolCall?: { name: string; arguments: string },
+  inputTokens = 9,
 ) {
   const model = String(body.model);
   const stopReason = toolCall ? "tool_use" : "end_turn";
@@ -121,7 +160,7 @@ function anthropicReply(
         model,
         content,
         stop_reason: stopReason,
-        usage: { input_tokens: 9, output_tokens: deltas.length },
+        usage: { input_tokens: inputTokens, output_tokens: deltas.length },
       }),
     );
     return;
@@ -136,7 +175,7 @@ function anthropicReply(
       role: "assistant",
       model,
       content: [],
-      usage: { input_tokens: 9, output_tokens: 0 },
+      usage: { input_tokens: inputTokens, output_tokens: 0 },
     },
   });
   let index = 0;
@@ -204,6 +243,28 @@ export async function startFakeUpstream(
       setTimeout(() => request.socket.destroy(), 20);
       return;
     }
+    if (behavior.kind === "stall") {
+      response.writeHead(200, { "content-type": "text/event-stream" });
+      for (let i = 0; i < behavior.chunks; i++)
+        response.write(
+          anthropic
+            ? `event: content_block_delta\ndata: ${JSON.stringify({ type: "content_block_delta", index: 0, delta: { type: "text_delta", text: "tick " } })}\n\n`
+            : `data: ${JSON.stringify({ id: "chatcmpl-fake", object: "chat.completion.chunk", created: 1, model: body?.model, choices: [{ index: 0, delta: { content: "tick " }, finish_reason: null }] })}\n\n`,
+        );
+      return;
+    }
+    if (behavior.kind === "huge") {
+      response.writeHead(200, { "content-type": body?.stream ? "text/event-stream" : "application/json" });
+      const piece = "x".repeat(64 * 1024);
+      const write = (left: number): void => {
+        if (left <= 0 || response.destroyed) return void response.end();
+        const ok = response.write(body?.stream ? (left === behavior.bytes ? `data: ${piece}` : piece) : piece);
+        if (ok) setImmediate(() => write(left - piece.length));
+        else response.once("drain", () => write(left - piece.length));
+      };
+      write(behavior.bytes);
+      return;
+    }
     if (behavior.kind === "reply" && behavior.delayMs)
       await new Promise((resolve) => setTimeout(resolve, behavior.delayMs));
     const deltas =
@@ -211,8 +272,10 @@ export async function startFakeUpstream(
         ? chunksOf(lastUserText(body), 3)
         : chunksOf(behavior.text ?? (behavior.toolCall ? "" : "Hello from the cloud."), 6);
     const toolCall = behavior.kind === "reply" ? behavior.toolCall : undefined;
-    if (anthropic) anthropicReply(response, body ?? {}, deltas, toolCall);
-    else openAIReply(response, body ?? {}, deltas, toolCall);
+    const inputTokens = behavior.kind === "reply" ? behavior.inputTokens : undefined;
+    const out = paced(response, behavior.kind === "reply" ? behavior.chunkDelayMs : undefined);
+    if (anthropic) anthropicReply(out, body ?? {}, deltas, toolCall, inputTokens);
+    else openAIReply(out, body ?? {}, deltas, toolCall, inputTokens);
   });
   server.on("connection", (socket) => {
     sockets.add(socket);

@@ -6,6 +6,7 @@ import { FreeholdError } from "../../src/core/errors.js";
 import type { Gateway } from "../../src/gateway/gateway.js";
 import { type AppEnv, type AppOptions, createApp } from "../../src/http/app.js";
 import { isAppWide } from "../../src/http/guard.js";
+import { projectRoot } from "./paths.js";
 
 /** Every call that reaches a dependency behind a route (model store, engine, hub, admin use cases) is recorded. */
 export const reached: string[] = [];
@@ -45,9 +46,18 @@ export function buildApp(control: ControlPlane, overrides: Partial<AppOptions> =
     listenHost: "127.0.0.1",
     allowedHosts: [],
     maxBodyBytes: 1 << 20,
+    // A one-file console, so the static routes answer whether or not `npm run build:console` has run.
+    consoleDir: `${projectRoot}/test/fixtures/console`,
+    consoleSources: recorder("consoleSources", () => []),
     control: {
       ...facade,
-      metrics: recorder("metrics", () => Promise.resolve("")),
+      metrics: {
+        contentType: "text/plain; version=0.0.4",
+        text: () => {
+          reached.push("metrics.text");
+          return Promise.resolve("");
+        },
+      },
       admin: recorder("admin", (property) =>
         property === "listKeys" ? [] : { data: [], csv: () => "", entries: [], verification: {} },
       ),
@@ -73,5 +83,5 @@ export function routesOf(app: Hono<AppEnv>): Route[] {
 
 /** A concrete path for a route pattern (`:id{.+}` → a value). */
 export function concrete(pattern: string): string {
-  return pattern.replace(/:(\w+)(\{[^}]*\})?/g, "stories");
+  return pattern.replace(/:(\w+)(\{[^}]*\})?/g, "stories").replace(/\*$/, "index.html");
 }

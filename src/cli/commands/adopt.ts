@@ -20,7 +20,8 @@ export function registerAdopt(program: Command): void {
     .action(async (numbers: string[], options: { all?: boolean; searchHome?: string }, command: Command) => {
       const home = options.searchHome ?? homedir();
       const found = await findAdoptableModels(home);
-      const freeholdHome = commandConfig(command).home;
+      const config = commandConfig(command);
+      const freeholdHome = config.home;
       const store = new ModelStore({ home: freeholdHome });
       if (found.length === 0) {
         print(
@@ -55,7 +56,7 @@ export function registerAdopt(program: Command): void {
           });
       for (const model of chosen) {
         const result = await store.import(model.path, model.suggestedName, { reference: true });
-        auditCli(freeholdHome, {
+        auditCli(config, {
           action: "model.adopt",
           target: result.name,
           detail: { path: model.path, digest: result.files[0]!.digest },

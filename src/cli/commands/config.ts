@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { ConfigFileError, type Settings } from "../../config/fileConfig.js";
+import { mcpDestinations } from "../../mcp/egress.js";
 import { commandSettings, print } from "../context.js";
 import { outputFormat, printJson, withFormat } from "../output.js";
 
@@ -42,6 +43,10 @@ export function registerConfig(program: Command): void {
       );
       print(`route ${name}: ${tiers.join(" → ")} (privacy: ${route.privacy ?? file.privacy.default})`);
     }
+    for (const server of mcpDestinations(file))
+      print(
+        `mcp server ${server.server}: ${server.destination} (${server.remote ? "remote" : "local"}${server.routes.length ? `; routes ${server.routes.join(", ")}` : ""})`,
+      );
     if (settings.offline) print("offline: no request leaves this machine");
   });
 }

@@ -10,10 +10,11 @@ export function registerCp(program: Command): void {
     .argument("<source>", "the existing model's name")
     .argument("<destination>", "the new name (replaces the model it named, if any)")
     .action(async (source: string, destination: string, _options: unknown, command: Command) => {
-      const home = commandConfig(command).home;
+      const config = commandConfig(command);
+      const home = config.home;
       const store = new ModelStore({ home });
       const copied = await store.copy(source, destination);
-      auditCli(home, { action: "model.copy", target: copied.name, detail: { from: source } });
+      auditCli(config, { action: "model.copy", target: copied.name, detail: { from: source } });
       print(`copied ${parseModelName(source).display} to ${copied.name}`);
     });
 }

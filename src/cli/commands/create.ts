@@ -17,11 +17,12 @@ export function registerCreate(program: Command): void {
       "the profile: YAML (from, system, parameters, …) or Ollama's Modelfile syntax",
     )
     .action(async (name: string, options: { file: string }, command: Command) => {
-      const home = commandConfig(command).home;
+      const config = commandConfig(command);
+      const home = config.home;
       const store = new ModelStore({ home });
       const definition = parseProfile(await readFile(options.file, "utf8"));
       const created = await store.create(name, definition.from, definition.profile);
-      auditCli(home, { action: "model.create", target: created.name, detail: { from: definition.from } });
+      auditCli(config, { action: "model.create", target: created.name, detail: { from: definition.from } });
       print(
         `created ${created.name} from ${definition.from} (same files, no copy); see it with \`freehold show ${created.name}\``,
       );

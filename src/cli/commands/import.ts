@@ -19,13 +19,14 @@ export function registerImport(program: Command): void {
     .option("--hardlink", "hard-link instead of copying where possible (then do not edit the original file in place)")
     .action(async (file: string, options: { name: string; link?: boolean; hardlink?: boolean }, command: Command) => {
       refuseDirectory(file);
-      const home = commandConfig(command).home;
+      const config = commandConfig(command);
+      const home = config.home;
       const store = new ModelStore({ home });
       const result = await store.import(file, options.name, {
         link: options.hardlink === true,
         reference: options.link === true,
       });
-      auditCli(home, {
+      auditCli(config, {
         action: "model.import",
         target: result.name,
         detail: { file, digests: result.files.map((entry) => entry.digest), reference: options.link === true },

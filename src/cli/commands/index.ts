@@ -12,6 +12,7 @@ import { registerImport } from "./import.js";
 import { registerKeys } from "./keys.js";
 import { registerList } from "./list.js";
 import { registerLock } from "./lock.js";
+import { registerMcp } from "./mcp.js";
 import { registerPs } from "./ps.js";
 import { registerPull } from "./pull.js";
 import { registerRm } from "./rm.js";
@@ -50,4 +51,5 @@ export const commands: RegisterCommand[] = [
   registerDoctor,
   registerEval,
   registerCompletion,
+  registerMcp,
 ];

@@ -1,9 +1,8 @@
 import { userInfo } from "node:os";
 import type { Command } from "commander";
 import { type KeyRequest, keyView } from "../../control/admin.js";
-import { ControlPlane } from "../../control/controlPlane.js";
 import type { KeyRecord } from "../../control/keys.js";
-import { commandConfig, print } from "../context.js";
+import { controlFor, print } from "../context.js";
 import { UsageError } from "../errors.js";
 import { outputFormat, printJson, printRows } from "../output.js";
 
@@ -91,7 +90,7 @@ export function registerKeys(program: Command): void {
     .requiredOption("--name <name>", "a name for the key (shown in usage, logs and metrics)")
     .option("--why <reason>", "recorded in the audit trail")
     .action((options: Options, command: Command) => {
-      const control = new ControlPlane({ home: commandConfig(command).home, logLevel: "silent" });
+      const control = controlFor(command);
       try {
         const { secret, key } = control.admin.createKey(
           String(options.name),
@@ -116,7 +115,7 @@ export function registerKeys(program: Command): void {
     .option("--json", "same as --format json")
     .action((options: Options, command: Command) => {
       const format = outputFormat(options, ["text", "json", "csv"]);
-      const control = new ControlPlane({ home: commandConfig(command).home, logLevel: "silent" });
+      const control = controlFor(command);
       try {
         const list = control.admin.listKeys(options.all === true);
         if (format === "json") return printJson(list.map(keyView));
@@ -145,7 +144,7 @@ export function registerKeys(program: Command): void {
     .option("--no-local-only", "requests may be routed to remote providers")
     .option("--no-store-content", "stop keeping content")
     .action((idOrName: string, options: Options, command: Command) => {
-      const control = new ControlPlane({ home: commandConfig(command).home, logLevel: "silent" });
+      const control = controlFor(command);
       try {
         const key = control.admin.updateKey(idOrName, keyRequest(options), cliActor());
         print(`updated key ${key.name}: limits ${limits(key)}; models ${key.models?.join(",") ?? "any"}`);
@@ -160,7 +159,7 @@ export function registerKeys(program: Command): void {
     .option("--why <reason>", "recorded in the audit trail")
     .description("revoke a key: it stops working at once, also on a running server")
     .action((idOrName: string, options: Options, command: Command) => {
-      const control = new ControlPlane({ home: commandConfig(command).home, logLevel: "silent" });
+      const control = controlFor(command);
       try {
         const key = control.admin.revokeKey(idOrName, cliActor(), options.why as string | undefined);
         print(`revoked key ${key.name} (${key.id})`);

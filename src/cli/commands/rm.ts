@@ -10,14 +10,15 @@ export function registerRm(program: Command): void {
     .description("remove models from the store (their files go too, unless another name still uses them)")
     .argument("<names...>", "the models' names")
     .action(async (names: string[], _options: unknown, command: Command) => {
-      const home = commandConfig(command).home;
+      const config = commandConfig(command);
+      const home = config.home;
       const store = new ModelStore({ home });
       // Remove what can be removed, then report every name that could not be.
       const failures: unknown[] = [];
       for (const name of names) {
         try {
           const removed = await store.remove(name);
-          auditCli(home, { action: "model.delete", target: removed.name });
+          auditCli(config, { action: "model.delete", target: removed.name });
           print(`deleted ${removed.name}`);
         } catch (error) {
           failures.push(error);

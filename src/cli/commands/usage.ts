@@ -1,7 +1,6 @@
 import type { Command } from "commander";
-import { ControlPlane } from "../../control/controlPlane.js";
 import { usageColumns, usageCsv } from "../../control/usageReport.js";
-import { commandConfig, print } from "../context.js";
+import { controlFor, print } from "../context.js";
 import { outputFormat, printJson } from "../output.js";
 import { formatTable } from "../table.js";
 
@@ -16,7 +15,7 @@ export function registerUsage(program: Command): void {
     .option("--json", "same as --format json")
     .action((options: Record<string, string | undefined>, command: Command) => {
       const format = outputFormat(options, ["text", "json", "csv"]);
-      const control = new ControlPlane({ home: commandConfig(command).home, logLevel: "silent" });
+      const control = controlFor(command);
       try {
         const lines = control.admin.usage({
           ...(options.by ? { by: options.by } : {}),

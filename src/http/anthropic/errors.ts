@@ -1,4 +1,4 @@
-import { isFreeholdError } from "../../core/errors.js";
+import { isFreeholdError, withoutPaths } from "../../core/errors.js";
 
 /** Anthropic's error types (docs: "HTTP errors"); the HTTP status decides which one an error is. */
 export type AnthropicErrorType =
@@ -36,7 +36,10 @@ const typeByStatus: Record<number, AnthropicErrorType> = {
 export function anthropicErrorBody(error: unknown): { status: number; body: AnthropicErrorBody } {
   if (isFreeholdError(error)) {
     const type = typeByStatus[error.status] ?? (error.status >= 500 ? "api_error" : "invalid_request_error");
-    return { status: error.status, body: { type: "error", error: { type, message: error.message } } };
+    return {
+      status: error.status,
+      body: { type: "error", error: { type, message: withoutPaths(error.message, error.status >= 500) } },
+    };
   }
   return { status: 500, body: { type: "error", error: { type: "api_error", message: "internal server error" } } };
 }

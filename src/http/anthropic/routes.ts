@@ -84,7 +84,7 @@ export function registerAnthropicRoutes(app: Hono<AppEnv>, gateway: Gateway): vo
     guard("key"),
     withAnthropicErrors(async (c) => {
       const body = parseBody(countTokensSchema, await c.get("json")());
-      return c.json({ input_tokens: await gateway.countTokens(toCountRequest(body), c.get("context")) });
+      return c.json({ input_tokens: await gateway.countTokensRequest(toCountRequest(body), c.get("context")) });
     }),
   );
 }

@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import type { Hono } from "hono";
 import type { ModelCatalog, ModelControl, ModelDescription, ModelSupply } from "../../core/catalog.js";
 import {
@@ -9,8 +10,9 @@ import {
   type ToolCall,
   type Usage,
 } from "../../core/chat.js";
+import type { RequestContext } from "../../core/context.js";
 import { parseKeepAlive } from "../../core/duration.js";
-import { FreeholdError } from "../../core/errors.js";
+import { FreeholdError, withoutPaths } from "../../core/errors.js";
 import type { Gateway } from "../../gateway/gateway.js";
 import type { AppEnv } from "../app.js";
 import { guard } from "../guard.js";
@@ -28,6 +30,7 @@ import {
   legacyEmbeddingsSchema,
   modelNameSchema,
 } from "./schemas.js";
+import { assertMayUnload, type LoadLimits, limitLoadSettings, loadOptionsHeader } from "./sharedModel.js";
 import { registerOllamaSupplyRoutes } from "./supply.js";
 
 /**
@@ -43,6 +46,13 @@ export interface OllamaDependencies {
   version: string;
   /** Pull and create; without it those routes answer 501. */
   supply?: ModelSupply;
+  /** Most CPU threads a request's num_thread may ask for (default: this machine's CPUs). */
+  maxThreads?: number;
+}
+
+/** The note header for ignored or clamped loading options (sharedModel.ts), when there are any. */
+function notesHeader(notes: string[]): Record<string, string> {
+  return notes.length > 0 ? { [loadOptionsHeader]: notes.join("; ") } : {};
 }
 
 const doneReasons: Record<FinishReason, string> = {
@@ -113,7 +123,7 @@ function encodeAnswer(
             },
           ];
         case "error":
-          return [{ error: event.error.message }];
+          return [{ error: withoutPaths(event.error.message, event.error.status >= 500) }];
       }
     },
     (error) => ollamaErrorBody(error).body,
@@ -157,15 +167,21 @@ function modelName(body: { model?: string | undefined; name?: string | undefined
 
 export function registerOllamaRoutes(app: Hono<AppEnv>, deps: OllamaDependencies): void {
   const { gateway, catalog, models } = deps;
+  const limits: LoadLimits = {
+    maxThreads: deps.maxThreads ?? availableParallelism(),
+    trainedContext: async (model) => (await catalog.describe(model)).contextLength,
+  };
 
   /** An empty prompt loads the model (or, with keep_alive 0, unloads it), as Ollama does. */
-  async function loadOrUnload(model: string, keepAlive: number | string | undefined) {
+  async function loadOrUnload(model: string, keepAlive: number | string | undefined, context: RequestContext) {
     const keepAliveMs = keepAlive === undefined ? undefined : parseKeepAlive(keepAlive);
     if (keepAliveMs === 0) {
+      assertMayUnload(model, context);
       await models.unload(model);
       return "unload";
     }
-    await models.load(model, keepAliveMs);
+    // A non-admin key's keep_alive would pin or drop the model for everyone: it loads with the server's.
+    await models.load(model, context.key && !context.key.admin ? undefined : keepAliveMs);
     return "load";
   }
 
@@ -173,7 +189,7 @@ export function registerOllamaRoutes(app: Hono<AppEnv>, deps: OllamaDependencies
     const body = parseBody(chatSchema, await c.get("json")());
     const started = performance.now();
     if (!body.messages || body.messages.length === 0) {
-      const reason = await loadOrUnload(body.model, body.keep_alive);
+      const reason = await loadOrUnload(body.model, body.keep_alive, c.get("context"));
       return c.json({
         model: body.model,
         created_at: new Date().toISOString(),
@@ -182,27 +198,32 @@ export function registerOllamaRoutes(app: Hono<AppEnv>, deps: OllamaDependencies
         done: true,
       });
     }
-    const events = gateway.generate(toChatRequest(body), c.get("context"), c.get("signal"));
+    const { request, notes } = await limitLoadSettings(toChatRequest(body), c.get("context"), limits);
+    const events = gateway.generate(request, c.get("context"), c.get("signal"));
     if (body.stream === false) {
       const answer = await foldChatEvents(events, (event) => toFreeholdError(event.error));
-      return c.json({
-        model: body.model,
-        created_at: new Date().toISOString(),
-        message: {
-          role: "assistant",
-          content: answer.text,
-          ...(answer.toolCalls.length > 0 ? { tool_calls: answer.toolCalls.map(ollamaToolCall) } : {}),
+      return c.json(
+        {
+          model: body.model,
+          created_at: new Date().toISOString(),
+          message: {
+            role: "assistant",
+            content: answer.text,
+            ...(answer.toolCalls.length > 0 ? { tool_calls: answer.toolCalls.map(ollamaToolCall) } : {}),
+          },
+          done_reason: doneReasons[answer.finishReason],
+          done: true,
+          ...stats(started, answer.usage, answer.timing),
+          ...logprobsField(answer.logprobs),
         },
-        done_reason: doneReasons[answer.finishReason],
-        done: true,
-        ...stats(started, answer.usage, answer.timing),
-        ...logprobsField(answer.logprobs),
-      });
+        200,
+        notesHeader(notes),
+      );
     }
     const iterator = await primeStream(events);
     return new Response(
       encodeAnswer(iterator, body.model, started, (text) => ({ message: { role: "assistant", content: text } })),
-      { headers: ndjsonHeaders },
+      { headers: { ...ndjsonHeaders, ...notesHeader(notes) } },
     );
   });
 
@@ -210,7 +231,7 @@ export function registerOllamaRoutes(app: Hono<AppEnv>, deps: OllamaDependencies
     const body = parseBody(generateSchema, await c.get("json")());
     const started = performance.now();
     if (!body.prompt && !body.system) {
-      const reason = await loadOrUnload(body.model, body.keep_alive);
+      const reason = await loadOrUnload(body.model, body.keep_alive, c.get("context"));
       return c.json({
         model: body.model,
         created_at: new Date().toISOString(),
@@ -219,23 +240,28 @@ export function registerOllamaRoutes(app: Hono<AppEnv>, deps: OllamaDependencies
         done: true,
       });
     }
-    const events = gateway.generate(toGenerateRequest(body), c.get("context"), c.get("signal"));
+    const { request, notes } = await limitLoadSettings(toGenerateRequest(body), c.get("context"), limits);
+    const events = gateway.generate(request, c.get("context"), c.get("signal"));
     if (body.stream === false) {
       const answer = await foldChatEvents(events, (event) => toFreeholdError(event.error));
-      return c.json({
-        model: body.model,
-        created_at: new Date().toISOString(),
-        response: answer.text,
-        done_reason: doneReasons[answer.finishReason],
-        done: true,
-        ...stats(started, answer.usage, answer.timing),
-        ...logprobsField(answer.logprobs),
-      });
+      return c.json(
+        {
+          model: body.model,
+          created_at: new Date().toISOString(),
+          response: answer.text,
+          done_reason: doneReasons[answer.finishReason],
+          done: true,
+          ...stats(started, answer.usage, answer.timing),
+          ...logprobsField(answer.logprobs),
+        },
+        200,
+        notesHeader(notes),
+      );
     }
     const iterator = await primeStream(events);
     return new Response(
       encodeAnswer(iterator, body.model, started, (text) => ({ response: text })),
-      { headers: ndjsonHeaders },
+      { headers: { ...ndjsonHeaders, ...notesHeader(notes) } },
     );
   });
 

@@ -1,4 +1,4 @@
-import { FreeholdError, isFreeholdError } from "../../core/errors.js";
+import { FreeholdError, isFreeholdError, withoutPaths } from "../../core/errors.js";
 
 /** OpenAI's error body: {"error": {"message", "type", "param", "code"}}. The one mapper for this API. */
 export function openAIErrorBody(error: unknown): {
@@ -16,7 +16,14 @@ export function openAIErrorBody(error: unknown): {
             : "invalid_request_error";
     return {
       status: error.status,
-      body: { error: { message: error.message, type, param: error.param, code: error.code } },
+      body: {
+        error: {
+          message: withoutPaths(error.message, error.status >= 500),
+          type,
+          param: error.param,
+          code: error.code,
+        },
+      },
     };
   }
   return {

@@ -3,6 +3,7 @@ import type { ChatMessage, ChatRequest, ResponseFormat, ToolChoice, ToolDefiniti
 import { InvalidRequestError } from "../../core/errors.js";
 import { prepareJsonSchema } from "../../core/jsonSchema.js";
 import type { Gateway } from "../../gateway/gateway.js";
+import type { ToolLoopEvent } from "../../gateway/toolLoop.js";
 import type { AppEnv } from "../app.js";
 import { guard } from "../guard.js";
 import { sseHeaders } from "../sse.js";
@@ -10,6 +11,7 @@ import { primeStream } from "../stream.js";
 import { parseBody, refuseFields } from "../validate.js";
 import { toFreeholdError } from "./errors.js";
 import { defined, sampling } from "./requests.js";
+import { mcpPlan } from "./responsesMcp.js";
 import {
   type ResponseCreateBody,
   type ResponseInputItem,
@@ -56,6 +58,25 @@ function messages(body: ResponseCreateBody): ChatMessage[] {
         });
         break;
       }
+      case "mcp_call": {
+        // A call freehold ran in an earlier turn: the model sees it as its own call and the server's answer.
+        const call = { id: item.id, name: item.name, arguments: item.arguments };
+        const last = out.at(-1);
+        if (last?.role === "assistant") last.toolCalls = [...(last.toolCalls ?? []), call];
+        else out.push({ role: "assistant", content: "", toolCalls: [call] });
+        out.push({
+          role: "tool",
+          content: item.error ? `Error: ${item.error}` : (item.output ?? ""),
+          toolCallId: item.id,
+          name: item.name,
+        });
+        break;
+      }
+      case "mcp_list_tools":
+      case "mcp_approval_request":
+      case "mcp_approval_response":
+        // Lists are fetched again; approvals are read by responsesMcp.ts.
+        break;
       default:
         item satisfies never;
     }
@@ -71,15 +92,38 @@ function tools(body: ResponseCreateBody): { tools?: ToolDefinition[]; toolChoice
     }
     return {};
   }
-  const definitions = body.tools.map((tool, index) => ({
-    name: tool.name,
-    ...(tool.description ? { description: tool.description } : {}),
-    parameters: prepareJsonSchema(tool.parameters ?? { type: "object", properties: {} }, `tools[${index}].parameters`),
-  }));
-  if (typeof choice === "object" && !definitions.some((tool) => tool.name === choice.name)) {
+  const definitions = body.tools.flatMap((tool, index) =>
+    tool.type === "function"
+      ? [
+          {
+            name: tool.name,
+            ...(tool.description ? { description: tool.description } : {}),
+            parameters: prepareJsonSchema(
+              tool.parameters ?? { type: "object", properties: {} },
+              `tools[${index}].parameters`,
+            ),
+          },
+        ]
+      : [],
+  );
+  if (
+    typeof choice === "object" &&
+    choice.type === "function" &&
+    !definitions.some((tool) => tool.name === choice.name)
+  )
     throw new InvalidRequestError(`tool_choice names "${choice.name}", which is not among the tools`, "tool_choice");
-  }
-  return { tools: definitions, toolChoice: typeof choice === "object" ? { name: choice.name } : choice };
+  if (
+    typeof choice === "object" &&
+    choice.type === "mcp" &&
+    !body.tools.some((tool) => tool.type === "mcp" && tool.server_label === choice.server_label)
+  )
+    throw new InvalidRequestError(
+      `tool_choice names the MCP server ${choice.server_label}, which is not among the tools`,
+      "tool_choice",
+    );
+  // An MCP choice without a tool name forces some call; the loop checks a named one once the server listed its tools.
+  const toolChoice: ToolChoice = typeof choice !== "object" ? choice : choice.name ? { name: choice.name } : "required";
+  return { ...(definitions.length ? { tools: definitions } : {}), toolChoice };
 }
 
 /** text.format → the internal response format; a schema is checked and normalised before anything is generated. */
@@ -123,13 +167,25 @@ function envelope(body: ResponseCreateBody): ResponseEnvelope {
       temperature: body.temperature ?? null,
       text: { format: body.text?.format ?? { type: "text" } },
       tool_choice: body.tool_choice ?? "auto",
-      tools: (body.tools ?? []).map((tool) => ({
-        type: "function",
-        name: tool.name,
-        description: tool.description ?? null,
-        parameters: tool.parameters ?? null,
-        strict: tool.strict ?? null,
-      })),
+      tools: (body.tools ?? []).map((tool) =>
+        tool.type === "function"
+          ? {
+              type: "function",
+              name: tool.name,
+              description: tool.description ?? null,
+              parameters: tool.parameters ?? null,
+              strict: tool.strict ?? null,
+            }
+          : {
+              type: "mcp",
+              server_label: tool.server_label,
+              allowed_tools: tool.allowed_tools ?? null,
+              headers: null,
+              require_approval: tool.require_approval ?? "always",
+              server_description: tool.server_description ?? null,
+              server_url: null,
+            },
+      ),
       top_p: body.top_p ?? null,
       ...(body.user !== undefined ? { user: body.user } : {}),
       metadata: body.metadata ?? {},
@@ -146,8 +202,13 @@ export function registerResponsesRoutes(app: Hono<AppEnv>, gateway: Gateway): vo
     const body = parseBody(responseCreateSchema, await c.get("json")());
     refuseFields(body, statefulResponseFields);
     const request = toResponsesChatRequest(body);
+    const plan = mcpPlan(body, gateway.tools?.host);
     const assembler = new ResponseAssembler(envelope(body));
-    const events = gateway.generate(request, c.get("context"), c.get("signal"));
+    // MCP tools of the request, or of the route: their calls show as mcp_* items (other APIs see only the answer).
+    const events: AsyncIterable<ToolLoopEvent> =
+      plan || gateway.tools?.host.attached(body.model).length
+        ? gateway.generateWithTools(request, c.get("context"), plan ?? { toolsets: [] }, c.get("signal"))
+        : gateway.generate(request, c.get("context"), c.get("signal"));
     if (!body.stream) {
       for await (const event of events) {
         if (event.type === "error") throw toFreeholdError(event.error);

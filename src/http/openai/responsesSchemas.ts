@@ -43,6 +43,37 @@ const functionCallOutputItem = z.looseObject({
   output: z.union([z.string(), z.array(contentPart)]),
 });
 
+/** An earlier turn's MCP items, sent back as input (this server keeps no state, so the client carries them). */
+const mcpServerLabel = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be a configured MCP server's name");
+
+const mcpListToolsItem = z.looseObject({ type: z.literal("mcp_list_tools"), server_label: mcpServerLabel });
+
+const mcpCallItem = z.looseObject({
+  type: z.literal("mcp_call"),
+  id: z.string().min(1).max(256),
+  server_label: mcpServerLabel,
+  name: toolName,
+  arguments: z.string(),
+  output: z.string().nullable().optional(),
+  error: z.string().nullable().optional(),
+  approval_request_id: z.string().max(256).nullable().optional(),
+});
+
+const mcpApprovalRequestItem = z.looseObject({
+  type: z.literal("mcp_approval_request"),
+  id: z.string().min(1).max(256),
+  server_label: mcpServerLabel,
+  name: toolName,
+  arguments: z.string(),
+});
+
+const mcpApprovalResponseItem = z.looseObject({
+  type: z.literal("mcp_approval_response"),
+  approval_request_id: z.string().min(1).max(256),
+  approve: z.boolean(),
+  reason: z.string().nullable().optional(),
+});
+
 function typeOf(input: unknown): unknown {
   return input !== null && typeof input === "object" ? (input as { type?: unknown }).type : undefined;
 }
@@ -51,7 +82,7 @@ function unsupportedItem(type: unknown): string {
   if (type === undefined) return 'an input item needs a "role" (a message) or a "type"';
   if (type === "item_reference")
     return "item references point at stored items, and this server stores none: send the items themselves";
-  return `input items of type ${JSON.stringify(type)} are not supported (supported: message, function_call, function_call_output)`;
+  return `input items of type ${JSON.stringify(type)} are not supported (supported: message, function_call, function_call_output, mcp_list_tools, mcp_call, mcp_approval_request, mcp_approval_response)`;
 }
 
 /** An item without `type` but with `role` is a message (EasyInputMessage). */
@@ -60,9 +91,21 @@ const inputItem = z.preprocess(
     item !== null && typeof item === "object" && !Array.isArray(item) && !("type" in item) && "role" in item
       ? { ...item, type: "message" }
       : item,
-  z.discriminatedUnion("type", [messageItem, functionCallItem, functionCallOutputItem], {
-    error: (issue) => unsupportedItem(typeOf(issue.input)),
-  }),
+  z.discriminatedUnion(
+    "type",
+    [
+      messageItem,
+      functionCallItem,
+      functionCallOutputItem,
+      mcpListToolsItem,
+      mcpCallItem,
+      mcpApprovalRequestItem,
+      mcpApprovalResponseItem,
+    ],
+    {
+      error: (issue) => unsupportedItem(typeOf(issue.input)),
+    },
+  ),
 );
 
 const functionTool = z.looseObject({
@@ -73,14 +116,48 @@ const functionTool = z.looseObject({
   strict: z.boolean().nullable().optional(),
 });
 
-const tool = z.discriminatedUnion("type", [functionTool], {
+const mcpToolFilter = z.strictObject({
+  tool_names: z.array(toolName).max(128).optional(),
+  read_only: z.boolean().optional(),
+});
+
+/** OpenAI's remote MCP tool, naming a server the owner configured (docs/mcp.md). */
+const mcpTool = z.looseObject({
+  type: z.literal("mcp"),
+  server_label: mcpServerLabel,
+  server_url: z.string().optional(),
+  allowed_tools: z
+    .union([z.array(toolName).max(128), mcpToolFilter])
+    .nullable()
+    .optional(),
+  require_approval: z
+    .union([
+      z.enum(["always", "never"]),
+      z.strictObject({ always: mcpToolFilter.optional(), never: mcpToolFilter.optional() }),
+    ])
+    .nullable()
+    .optional(),
+  server_description: z.string().max(4096).optional(),
+  headers: z.record(z.string(), z.string()).nullable().optional(),
+  authorization: z.string().optional(),
+  connector_id: z
+    .string()
+    .optional()
+    .refine(
+      (id) => id === undefined,
+      "connectors are OpenAI's hosted services; name a configured MCP server in server_label instead",
+    ),
+});
+
+const tool = z.discriminatedUnion("type", [functionTool, mcpTool], {
   error: (issue) =>
-    `${JSON.stringify(typeOf(issue.input))} tools are not supported by this server: only function tools (type "function")`,
+    `${JSON.stringify(typeOf(issue.input))} tools are not supported by this server: only function tools (type "function") and MCP tools (type "mcp")`,
 });
 
 const toolChoice = z.union([
   z.enum(["none", "auto", "required"]),
   z.object({ type: z.literal("function"), name: toolName }),
+  z.object({ type: z.literal("mcp"), server_label: mcpServerLabel, name: toolName.nullable().optional() }),
 ]);
 
 const textFormat = z.discriminatedUnion(
@@ -158,6 +235,8 @@ export const responseCreateSchema = z.looseObject({
 
 export type ResponseCreateBody = z.infer<typeof responseCreateSchema>;
 export type ResponseInputItem = Exclude<ResponseCreateBody["input"], string>[number];
+export type ResponseTool = NonNullable<ResponseCreateBody["tools"]>[number];
+export type ResponseMcpTool = Extract<ResponseTool, { type: "mcp" }>;
 
 /** Fields that refer to state this server does not keep: refused whenever present. */
 export const statefulResponseFields: Record<string, string> = {

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { ChatEvent, FinishReason, ToolCall, Usage } from "../../core/chat.js";
+import type { McpEvent, ToolLoopEvent } from "../../gateway/toolLoop.js";
 import { textStream } from "../textStream.js";
 import { openAIErrorBody, toFreeholdError } from "./errors.js";
 
@@ -52,7 +53,35 @@ interface FunctionCallItem {
   status: ItemStatus;
 }
 
-type OutputItem = MessageItem | FunctionCallItem;
+interface McpListToolsItem {
+  type: "mcp_list_tools";
+  id: string;
+  server_label: string;
+  tools: { name: string; description: string | null; input_schema: unknown; annotations: unknown }[];
+  error?: string;
+}
+
+interface McpCallItem {
+  type: "mcp_call";
+  id: string;
+  server_label: string;
+  name: string;
+  arguments: string;
+  output: string | null;
+  error: string | null;
+  approval_request_id: string | null;
+  status: "in_progress" | "completed" | "failed";
+}
+
+interface McpApprovalRequestItem {
+  type: "mcp_approval_request";
+  id: string;
+  server_label: string;
+  name: string;
+  arguments: string;
+}
+
+type OutputItem = MessageItem | FunctionCallItem | McpListToolsItem | McpCallItem | McpApprovalRequestItem;
 
 /** One Responses streaming event: its `type` names the SSE event; `sequence_number` is added when it is emitted. */
 export type ResponsesEvent = { type: string } & Record<string, unknown>;
@@ -89,9 +118,14 @@ export class ResponseAssembler {
   constructor(private readonly envelope: ResponseEnvelope) {}
 
   /** The events one internal event becomes (none after the answer ended or failed). */
-  push(event: ChatEvent): ResponsesEvent[] {
+  push(event: ToolLoopEvent): ResponsesEvent[] {
     if (this.ended) return [];
     const events = this.start();
+    if (event.type.startsWith("mcp-")) {
+      events.push(...this.closeMessage("completed"), ...this.pushMcp(event as McpEvent));
+      return events;
+    }
+    event = event as ChatEvent;
     switch (event.type) {
       case "text-delta":
         if (event.text) events.push(...this.appendText(event.text));
@@ -234,6 +268,91 @@ export class ResponseAssembler {
     ];
   }
 
+  /** MCP items with OpenAI's events: a list, a call (in progress, its arguments, then completed or failed), a request. */
+  private pushMcp(event: McpEvent): ResponsesEvent[] {
+    switch (event.type) {
+      case "mcp-list-tools": {
+        const item: McpListToolsItem = {
+          type: "mcp_list_tools",
+          id: responseItemId("mcpl"),
+          server_label: event.server,
+          tools: event.tools.map((tool) => ({
+            name: tool.name,
+            description: tool.description ?? null,
+            input_schema: tool.inputSchema,
+            annotations: tool.readOnly ? { read_only: true } : null,
+          })),
+          ...(event.error !== undefined ? { error: event.error } : {}),
+        };
+        const index = this.output.push(item) - 1;
+        const location = { item_id: item.id, output_index: index };
+        return [
+          this.emit({ type: "response.output_item.added", output_index: index, item: { ...item, tools: [] } }),
+          this.emit({ type: "response.mcp_list_tools.in_progress", ...location }),
+          this.emit({
+            type: event.error ? "response.mcp_list_tools.failed" : "response.mcp_list_tools.completed",
+            ...location,
+          }),
+          this.emit({ type: "response.output_item.done", output_index: index, item: structuredClone(item) }),
+        ];
+      }
+      case "mcp-call-start": {
+        const item: McpCallItem = {
+          type: "mcp_call",
+          id: event.id,
+          server_label: event.server,
+          name: event.name,
+          arguments: event.arguments,
+          output: null,
+          error: null,
+          approval_request_id: null,
+          status: "in_progress",
+        };
+        const index = this.output.push(item) - 1;
+        const location = { item_id: item.id, output_index: index };
+        return [
+          this.emit({ type: "response.output_item.added", output_index: index, item: { ...item, arguments: "" } }),
+          this.emit({ type: "response.mcp_call.in_progress", ...location }),
+          this.emit({ type: "response.mcp_call_arguments.delta", ...location, delta: event.arguments }),
+          this.emit({ type: "response.mcp_call_arguments.done", ...location, arguments: event.arguments }),
+        ];
+      }
+      case "mcp-call": {
+        const index = this.output.findIndex((item) => item.id === event.id);
+        const item = this.output[index] as McpCallItem | undefined;
+        if (!item) return [];
+        item.output = event.output ?? null;
+        item.error = event.error ?? null;
+        item.approval_request_id = event.approvalRequestId ?? null;
+        item.status = event.error !== undefined ? "failed" : "completed";
+        const location = { item_id: item.id, output_index: index };
+        return [
+          this.emit({
+            type: event.error !== undefined ? "response.mcp_call.failed" : "response.mcp_call.completed",
+            ...location,
+          }),
+          this.emit({ type: "response.output_item.done", output_index: index, item: structuredClone(item) }),
+        ];
+      }
+      case "mcp-approval-request": {
+        const item: McpApprovalRequestItem = {
+          type: "mcp_approval_request",
+          id: event.id,
+          server_label: event.server,
+          name: event.name,
+          arguments: event.arguments,
+        };
+        const index = this.output.push(item) - 1;
+        return [
+          this.emit({ type: "response.output_item.added", output_index: index, item: structuredClone(item) }),
+          this.emit({ type: "response.output_item.done", output_index: index, item: structuredClone(item) }),
+        ];
+      }
+      default:
+        return event satisfies never;
+    }
+  }
+
   private addCall(call: ToolCall): ResponsesEvent[] {
     const item: FunctionCallItem = {
       type: "function_call",
@@ -281,7 +400,7 @@ function frame(event: ResponsesEvent): string {
  * headers are sent becomes an `error` event.
  */
 export function responsesEventStream(
-  events: AsyncIterator<ChatEvent>,
+  events: AsyncIterator<ToolLoopEvent>,
   assembler: ResponseAssembler,
 ): ReadableStream<Uint8Array> {
   const render = (items: ResponsesEvent[]) => (items.length === 0 ? null : items.map(frame).join(""));

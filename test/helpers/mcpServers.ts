@@ -1,0 +1,97 @@
+import { writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
+import { z } from "zod";
+import { projectRoot } from "./paths.js";
+
+/**
+ * A real MCP server over stdio, written with the official SDK, for the tests: `echo` (a fruit, so a tiny model's
+ * forced call is short), `whoami` (its pid), `crash` (exits), `slow` (sleeps), `big` (a long result), `add_tool`
+ * (registers `late`, which sends notifications/tools/list_changed). Returns the script's path.
+ */
+export function writeStdioMcpServer(directory: string): string {
+  const sdk = (path: string) =>
+    JSON.stringify(join(projectRoot, "node_modules/@modelcontextprotocol/sdk/dist/esm", path));
+  const script = join(directory, "mcp-stdio-server.mjs");
+  writeFileSync(
+    script,
+    `import { McpServer } from ${sdk("server/mcp.js")};
+import { StdioServerTransport } from ${sdk("server/stdio.js")};
+import { z } from ${JSON.stringify(join(projectRoot, "node_modules/zod/index.js"))};
+const server = new McpServer({ name: "test-stdio", version: "1.0.0" });
+const text = (value) => ({ content: [{ type: "text", text: String(value) }] });
+server.registerTool("echo", {
+  description: "Says the fruit back",
+  inputSchema: { fruit: z.enum(["apple", "pear"]) },
+  annotations: { readOnlyHint: true },
+}, async ({ fruit }) => text("echo: " + fruit + " from " + process.pid));
+server.registerTool("whoami", { description: "The server's process id" }, async () => text(process.pid));
+server.registerTool("crash", { description: "Exits at once" }, async () => { process.exit(3); });
+server.registerTool("slow", { description: "Takes 3 seconds" }, async () => {
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  return text("slow done");
+});
+server.registerTool("big", { description: "A long result" }, async () => text("é".repeat(1000)));
+server.registerTool("fails", { description: "Reports an error" }, async () => ({ isError: true, content: [{ type: "text", text: "no such fruit" }] }));
+server.registerTool("contact", { description: "Looks up a contact" }, async () => text("Write to alice.smith@example.com"));
+server.registerTool("add_tool", { description: "Adds the tool late" }, async () => {
+  server.registerTool("late", { description: "Added later" }, async () => text("late"));
+  return text("added");
+});
+process.stderr.write("test-stdio server up\\n");
+await server.connect(new StdioServerTransport());
+`,
+  );
+  return script;
+}
+
+export interface HttpMcpServer {
+  url: string;
+  /** HTTP requests it received (MCP messages). */
+  requests: number;
+  /** Tool calls it ran, with their arguments. */
+  calls: { tool: string; args: unknown }[];
+  close(): Promise<void>;
+}
+
+/** A real Streamable HTTP MCP server on loopback (stateless: a fresh server per request, as the SDK shows). */
+export async function startHttpMcpServer(): Promise<HttpMcpServer> {
+  const state: HttpMcpServer = { url: "", requests: 0, calls: [], close: async () => {} };
+  const build = () => {
+    const server = new McpServer({ name: "test-http", version: "1.0.0" });
+    server.registerTool(
+      "lookup",
+      { description: "Looks a word up", inputSchema: { word: z.string() } },
+      async ({ word }) => {
+        state.calls.push({ tool: "lookup", args: { word } });
+        return { content: [{ type: "text", text: `definition of ${word}` }] };
+      },
+    );
+    return server;
+  };
+  const http: Server = createServer(async (request, response) => {
+    state.requests++;
+    const chunks: Buffer[] = [];
+    for await (const chunk of request) chunks.push(chunk as Buffer);
+    const body = chunks.length ? JSON.parse(Buffer.concat(chunks).toString("utf8")) : undefined;
+    const server = build();
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+    response.on("close", () => {
+      void transport.close();
+      void server.close();
+    });
+    await server.connect(transport);
+    await transport.handleRequest(request, response, body);
+  });
+  await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
+  state.url = `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`;
+  state.close = () =>
+    new Promise<void>((resolve) => {
+      http.closeAllConnections();
+      http.close(() => resolve());
+    });
+  return state;
+}
