@@ -2,12 +2,13 @@ import { userInfo } from "node:os";
 import type { Command } from "commander";
 import { headLine, parseHeadLine } from "../../control/auditKey.js";
 import { controlFor, print } from "../context.js";
-import { formatTable } from "../table.js";
+import { UsageError } from "../errors.js";
+import { outputFormat, printJson, printRows } from "../output.js";
 
 function format(options: Record<string, string | undefined>): "text" | "json" {
   const value = options.format ?? "text";
   if (value !== "text" && value !== "json")
-    throw new Error(`--format must be text or json, not ${JSON.stringify(value)}`);
+    throw new UsageError(`--format must be text or json, not ${JSON.stringify(value)}`);
   return value;
 }
 
@@ -94,14 +95,16 @@ export function registerAudit(program: Command): void {
     .command("list")
     .description("show the most recent entries")
     .option("--limit <n>", "how many", "50")
-    .option("--format <format>", "table or json", "table")
+    .option("--format <format>", "output format: text, json, csv (default text)")
+    .option("--json", "same as --format json")
     .action((options: Record<string, string>, command: Command) => {
+      const format = outputFormat(options, ["text", "json", "csv"]);
       const limit = Number(options.limit);
-      if (!Number.isInteger(limit) || limit < 1) throw new Error(`--limit must be a whole number of at least 1`);
+      if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit must be a whole number of at least 1`);
       const control = controlFor(command);
       try {
         const entries = control.audit.list({ limit });
-        if (options.format === "json") return print(JSON.stringify(entries, null, 2));
+        if (format === "json") return printJson(entries);
         const rows = entries.map((entry) => [
           String(entry.seq),
           entry.time,
@@ -110,7 +113,7 @@ export function registerAudit(program: Command): void {
           entry.target ?? "",
           entry.detail && "why" in entry.detail ? String(entry.detail.why) : "",
         ]);
-        for (const line of formatTable(["SEQ", "TIME", "ACTOR", "ACTION", "TARGET", "WHY"], rows)) print(line);
+        printRows(format, ["SEQ", "TIME", "ACTOR", "ACTION", "TARGET", "WHY"], rows);
       } finally {
         control.close();
       }
