@@ -2,8 +2,8 @@
  * The composition root: the one place that wires concrete parts (store, engine, gateway, HTTP) together.
  */
 import { randomUUID } from "node:crypto";
-import { mkdir, rm, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, stat } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
 import type { ServerType } from "@hono/node-server";
 import type { Hono } from "hono";
 import { type Config, type ConfigOverrides, childEnvironment } from "./config/config.js";
@@ -29,7 +29,6 @@ import { renderHtmlReport } from "./eval/html.js";
 import { EvalStore } from "./eval/store.js";
 import { summarize } from "./eval/summary.js";
 import { Gateway } from "./gateway/gateway.js";
-import { writeSyntheticModel } from "./gguf/synth.js";
 import { type AppEnv, createApp } from "./http/app.js";
 import { McpHub } from "./mcp/hub.js";
 import { hubClientFor, lockedModelsCheck, ModelPuller, profileDescription, storeSupply } from "./modelSupply.js";
@@ -39,7 +38,11 @@ import type { Manifest } from "./store/index.js";
 import { ModelStore } from "./store/store.js";
 import { VERSION } from "./version.js";
 
-export const DEMO_MODEL = "demo:tiny";
+/** The model an empty store gets: the real stories260K shipped in the package (assets/demo), so it answers offline. */
+export const DEMO_MODEL = "demo:stories";
+
+/** The packaged demo model file; the same relative place from src/ (tsx) and dist/ (the build). */
+export const DEMO_MODEL_FILE = fileURLToPath(new URL("../assets/demo/stories260K.gguf", import.meta.url));
 
 /** Adapts the store to what the engine needs, turning "no such name" into the API's model_not_found. */
 export function storeResolver(
@@ -175,19 +178,17 @@ export function storeCatalog(store: ModelStore): ModelCatalog {
 }
 
 /**
- * With an empty store, installs the `tiny` synthetic model as demo:tiny so the server answers out of the box with no
- * network. Returns true when it did.
+ * With an empty store, installs the packaged stories260K as demo:stories (a real 260K-parameter model trained on
+ * children's stories, 1.2 MB, MIT) so the server, or a library user, gets a real answer out of the box with no network.
+ * Returns true when it did. (The synthetic presets stay for tests and benchmarks: `freehold synth`.)
+ * @example
+ * const freehold = await Freehold.open();
+ * await ensureDemoModel(freehold.store);
  */
 export async function ensureDemoModel(store: ModelStore): Promise<boolean> {
   if ((await store.list()).length > 0) return false;
   await mkdir(store.home, { recursive: true });
-  const temporary = join(store.home, `demo-tiny-${process.pid}.gguf`);
-  try {
-    writeSyntheticModel(temporary, { preset: "tiny", quant: "f32", seed: 0 });
-    await store.import(temporary, DEMO_MODEL);
-  } finally {
-    await rm(temporary, { force: true });
-  }
+  await store.import(DEMO_MODEL_FILE, DEMO_MODEL);
   return true;
 }
 
@@ -272,7 +273,11 @@ export class Freehold implements AsyncDisposable {
       audit?: AuditSink;
       /** Serve only the models this lockfile pins (`serve --locked`). */
       lockfile?: string;
-      /** Where the log goes (default stdout; `freehold mcp` keeps stdout for the protocol). */
+      /**
+       * Where request log lines (pino JSON, or readable lines on a TTY) go. An embedded freehold is quiet by default:
+       * nothing is written to the host program's stdout unless this is given (`freehold serve` passes stdout;
+       * `freehold mcp` keeps stdout for the protocol).
+       */
       logOutput?: NodeJS.WritableStream;
     } = {},
   ): Promise<Freehold> {
@@ -306,10 +311,9 @@ export class Freehold implements AsyncDisposable {
     });
     const control = await ControlPlane.open({
       home: config.home,
-      logLevel: config.logLevel,
       audit: auditSource(config),
       ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}),
-      ...(logOutput ? { logOutput } : {}),
+      ...(logOutput ? { logLevel: config.logLevel, logOutput } : { logLevel: "silent" }),
     });
     logger = control.logger;
     control.metrics.setStatusSource(() => engine.status());

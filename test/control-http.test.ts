@@ -85,7 +85,7 @@ describe("keys, limits and the ledger over HTTP", { skip: storiesModelMissing },
     assert.equal(usage.status, 403);
     const scoped = await postJson(
       `${server.url}/v1/completions`,
-      { ...prompt, model: "demo:tiny" },
+      { ...prompt, model: "demo:stories" },
       { headers: { authorization: `Bearer ${user}` } },
     );
     assert.equal(scoped.status, 403);

@@ -315,6 +315,23 @@ test("config check names the line and field; doctor --egress lists every destina
   assert.match(egress.stdout, /telemetry, update checks, price-list fetches: none/);
   const empty = temporaryDirectory("freehold-config-empty-");
   t.after(empty.dispose);
-  const none = await runCli(["doctor", "--egress"], { env: { FREEHOLD_HOME: empty.path } });
-  assert.match(none.stdout, /outbound: none/);
+  // With no providers, the model hub is still a destination (pull); only offline is "nothing".
+  const hubOnly = await runCli(["doctor", "--egress"], {
+    env: { FREEHOLD_HOME: empty.path, HF_ENDPOINT: "http://hub-mirror.internal:8080/" },
+  });
+  assert.match(hubOnly.stdout, /^ {2}http:\/\/hub-mirror\.internal:8080 {2}model hub \(HF_ENDPOINT\)/m);
+  assert.doesNotMatch(hubOnly.stdout, /outbound: (none|nothing)|no hub client/);
+  const offline = await runCli(["doctor", "--egress", "--offline"], { env: { FREEHOLD_HOME: empty.path } });
+  assert.match(offline.stdout, /outbound: nothing/);
+  assert.match(offline.stdout, /configured but forbidden: https:\/\/huggingface\.co \(model hub/);
+  const json = await runCli(["--config", path, "doctor", "--egress", "--json"], { env });
+  const report = JSON.parse(json.stdout) as { offline: boolean; destinations: { origin: string; kind: string }[] };
+  assert.equal(report.offline, false);
+  assert.deepEqual(
+    report.destinations.map((d) => [d.kind, d.origin]),
+    [
+      ["hub", "https://huggingface.co"],
+      ["provider", "https://api.example.com"],
+    ],
+  );
 });

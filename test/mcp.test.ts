@@ -673,12 +673,14 @@ test("config check summarises MCP servers; doctor --egress lists the remote ones
   assert.equal(egress.code, 0, egress.stderr);
   assert.match(
     egress.stdout,
-    /remote MCP servers \(tool calls send arguments there\):\n {2}https:\/\/search\.example\.com {2}mcp server search; attached to routes \(none; Responses requests may name it\)/,
+    /\n {2}https:\/\/search\.example\.com {2}mcp server search; tool calls send arguments there; attached to routes \(none; Responses requests may name it\)/,
   );
-  assert.match(egress.stdout, /local MCP server files: stdio: node files\.js/);
+  // Local servers (stdio, loopback) are not destinations off the machine.
+  assert.doesNotMatch(egress.stdout, /node files\.js|127\.0\.0\.1:9000/);
   assert.doesNotMatch(egress.stdout + check.stdout, /s3cret/, "headers are never printed");
   const offline = await runCli(["--config", path, "doctor", "--egress", "--offline"], { env });
-  assert.match(offline.stdout, /remote MCP servers \(configured but forbidden offline\)/);
+  assert.match(offline.stdout, /outbound: nothing\. Offline/);
+  assert.match(offline.stdout, /configured but forbidden: https:\/\/search\.example\.com \(mcp server search/);
   writeFileSync(path, "mcp_servers:\n  broken: {command: [a], headers: {A: b}}\n");
   const bad = await runCli(["--config", path, "config", "check"], { env });
   assert.equal(bad.code, 1);

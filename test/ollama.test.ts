@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { Ollama } from "ollama";
+import { OLLAMA_API_LEVEL } from "../src/http/ollama/routes.js";
+import { VERSION } from "../src/version.js";
 import { storiesModelMissing, storiesModelPath } from "./helpers/paths.js";
 import { postJson, type ServerProcess, startServerProcess } from "./helpers/server.js";
 
@@ -21,7 +23,11 @@ describe("Ollama's native API, driven by the official ollama client", { skip: st
     assert.equal(await root.text(), "freehold is running");
     assert.equal((await fetch(`${server.url}/`, { method: "HEAD" })).status, 200);
     const { version } = await ollama.version();
-    assert.match(version, /^\d+\.\d+\.\d+/);
+    // The Ollama API level (clients gate on it; one needs >= 0.6.4), not freehold's own 0.x version.
+    assert.equal(version, OLLAMA_API_LEVEL);
+    const raw = await fetch(`${server.url}/api/version`);
+    assert.deepEqual(await raw.json(), { version: OLLAMA_API_LEVEL, freehold: VERSION });
+    assert.equal(raw.headers.get("x-freehold-version"), VERSION);
   });
 
   test("generate with raw: the model's own continuation, non-streamed, with Ollama's statistics", async () => {

@@ -149,7 +149,9 @@ describe("freehold import, list, show, cp, rm", () => {
     ];
     for (const [args, pattern] of cases) {
       const result = await cli(...args);
-      assert.equal(result.code, 1, `${args.join(" ")}: ${result.stdout}`);
+      // A missing required option is a usage error (exit 2, issue 20); the others are failed operations (1).
+      const usage = args.length === 2 && args[0] === "import";
+      assert.equal(result.code, usage ? 2 : 1, `${args.join(" ")}: ${result.stdout}`);
       assert.match(result.stderr, pattern);
     }
     const manifests = join(home, "manifests");

@@ -61,7 +61,7 @@ describe("freehold synth", () => {
       [["--seed", "1e3"], /--seed must be an integer/],
     ] as const) {
       const result = await runCli(["synth", ...args, out]);
-      assert.equal(result.code, 1);
+      assert.equal(result.code, 2, "a bad flag value is a usage error (issue 20)");
       assert.match(result.stderr, pattern);
     }
   });

@@ -1,7 +1,8 @@
 import { Command, CommanderError } from "commander";
-import { isFreeholdError } from "../core/errors.js";
 import { VERSION } from "../version.js";
 import { commands } from "./commands/index.js";
+import { commanderExitCode, EXIT_FAILURE, EXIT_USAGE, friendlyFileError, UsageError } from "./errors.js";
+import { polishHelp } from "./help.js";
 
 /** Builds the `freehold` command-line program. Each command lives in its own file under ./commands. */
 export function buildProgram(): Command {
@@ -15,23 +16,34 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   for (const register of commands) register(program);
+  polishHelp(program);
   return program;
 }
 
+/**
+ * A reader that stops early (`freehold list | head -1`) closes the pipe; the next write fails with EPIPE. Unix tools
+ * end quietly then, so do we: the output nobody reads is not an error, and exit 0 keeps `set -o pipefail` scripts
+ * that only wanted the first lines working.
+ */
+function endQuietlyOnClosedPipe(stream: NodeJS.WriteStream): void {
+  stream.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") process.exit(0);
+    throw error;
+  });
+}
+
 export async function main(argv: string[]): Promise<void> {
+  endQuietlyOnClosedPipe(process.stdout);
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
   } catch (error) {
     if (error instanceof CommanderError) {
-      process.exitCode = error.exitCode;
+      process.exitCode = commanderExitCode(error);
       return;
     }
-    if (isFreeholdError(error) || error instanceof Error) {
-      console.error(`freehold: ${error.message}`);
-    } else {
-      console.error(`freehold: ${String(error)}`);
-    }
-    process.exitCode = 1;
+    const message = friendlyFileError(error) ?? (error instanceof Error ? error.message : String(error));
+    console.error(`freehold: ${message}`);
+    process.exitCode = error instanceof UsageError ? EXIT_USAGE : EXIT_FAILURE;
   }
 }

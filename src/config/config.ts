@@ -1,6 +1,7 @@
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { z } from "zod";
+import { parseKeepAlive } from "../core/duration.js";
 
 /**
  * The only reader of the environment. Every key has a description; the result is validated and frozen,
@@ -8,12 +9,14 @@ import { z } from "zod";
  */
 export const environmentKeys = {
   FREEHOLD_HOME: "Data directory: model blobs, manifests, database, config. Default ~/.freehold.",
-  FREEHOLD_HOST: "Address `freehold serve` listens on. Default 127.0.0.1 (loopback only).",
+  FREEHOLD_HOST:
+    "Address `freehold serve` listens on and the CLI talks to, as Ollama's OLLAMA_HOST: host, host:port or a URL. Default 127.0.0.1 (loopback only).",
   FREEHOLD_PORT: "Port `freehold serve` listens on. Default 11435.",
   FREEHOLD_THREADS: "CPU threads per model runner; 0 or unset picks automatically.",
   FREEHOLD_DRAIN_TIMEOUT: "Seconds to let in-flight answers finish on shutdown. Default 10; 0 aborts at once.",
   FREEHOLD_LOG_LEVEL: "Log level: fatal, error, warn, info, debug, trace, silent. Default info.",
-  FREEHOLD_KEEP_ALIVE: "How long an idle model stays loaded, in seconds. Default 300; -1 keeps it loaded.",
+  FREEHOLD_KEEP_ALIVE:
+    "How long an idle model stays loaded: seconds or a duration (90s, 5m, 1h30m). Default 5m; -1 keeps it loaded.",
   FREEHOLD_CONTEXT_SIZE:
     "Context size (tokens) per loaded model, capped by what the model was trained on. Default 8192.",
   FREEHOLD_ALLOWED_HOSTS: "Comma-separated extra Host header names to accept (DNS-rebinding defence); '*' accepts any.",
@@ -40,7 +43,7 @@ export const environmentKeys = {
   HF_ENDPOINT:
     "Hugging Face hub that `freehold pull` uses (a mirror, or a test server). Default https://huggingface.co.",
   FREEHOLD_API_KEY:
-    "The API key `freehold mcp` acts as (its limits, model scopes and audit name); needed once keys exist.",
+    "The key the CLI sends to a running server (ps, stop, explain, as --api-key does) and the key `freehold mcp` acts as (its limits, model scopes and audit name); needed once keys exist.",
   HF_TOKEN: "Hugging Face access token for gated or private repositories; sent only to HF_ENDPOINT's own host.",
 } as const;
 
@@ -113,6 +116,7 @@ export interface ConfigOverrides {
   hfEndpoint?: string;
   offline?: boolean;
   databaseUrl?: string;
+  apiKey?: string;
 }
 
 const byteUnits: Record<string, number> = {
@@ -137,17 +141,120 @@ export function parseByteSize(value: number | string): number {
   return Math.round(Number(match[1]) * unit);
 }
 
+/** Config fields → the environment variable that sets each (so an error names what the person set). */
+const variableOf: Partial<Record<keyof Config, string>> = {
+  home: "FREEHOLD_HOME",
+  host: "FREEHOLD_HOST",
+  port: "FREEHOLD_PORT",
+  threads: "FREEHOLD_THREADS",
+  drainTimeoutSeconds: "FREEHOLD_DRAIN_TIMEOUT",
+  logLevel: "FREEHOLD_LOG_LEVEL",
+  keepAliveSeconds: "FREEHOLD_KEEP_ALIVE",
+  contextSize: "FREEHOLD_CONTEXT_SIZE",
+  allowedHosts: "FREEHOLD_ALLOWED_HOSTS",
+  maxBodyBytes: "FREEHOLD_MAX_BODY_BYTES",
+  parallel: "FREEHOLD_PARALLEL",
+  maxQueue: "FREEHOLD_MAX_QUEUE",
+  queueTimeoutSeconds: "FREEHOLD_QUEUE_TIMEOUT",
+  memoryBudget: "FREEHOLD_MEMORY_BUDGET",
+  gpuLayers: "FREEHOLD_GPU_LAYERS",
+  hfEndpoint: "HF_ENDPOINT",
+  apiKey: "FREEHOLD_API_KEY",
+};
+
+/** A setting that cannot be used; the message names the variable or flag the person set. */
+export class ConfigValueError extends Error {}
+
+/**
+ * A host setting as Ollama reads OLLAMA_HOST: "host", "host:port", "[::1]:port", a bare IPv6 address, or a URL
+ * ("http://host:port"; without a port, 80 for http and 443 for https, as Ollama does). An empty host (":12345")
+ * stays on loopback: listening on every interface is never a default. `port` is undefined when none was written.
+ */
+export function parseHostSetting(value: string): { host: string; port?: number } {
+  const text = value.trim();
+  const problem = (why: string) =>
+    new ConfigValueError(`${JSON.stringify(value)} ${why}; write host, host:port or http://host:port`);
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      throw problem("is not a valid URL");
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:") throw problem("must be an http or https URL");
+    const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
+    return { host, port: url.port ? Number(url.port) : url.protocol === "https:" ? 443 : 80 };
+  }
+  const bracketed = /^\[([^\]]+)\](?::(.*))?$/.exec(text);
+  const [host, port] = bracketed
+    ? [bracketed[1]!, bracketed[2]]
+    : text.split(":").length > 2
+      ? [text, undefined] // a bare IPv6 address: its colons are not a port
+      : [text.split(":")[0]!, text.includes(":") ? text.split(":")[1] : undefined];
+  if (port !== undefined && !/^\d{1,5}$/.test(port)) throw problem(`has a port that is not a number (${port})`);
+  if (port !== undefined && Number(port) > 65535) throw problem("has a port above 65535");
+  return { host: host || "127.0.0.1", ...(port !== undefined ? { port: Number(port) } : {}) };
+}
+
+/** Host and port from the flags and the environment; a port written in both the host and the port setting must agree. */
+function hostAndPort(
+  overrides: ConfigOverrides,
+  env: NodeJS.ProcessEnv,
+): { host: string; port: number | string | undefined } {
+  const [hostText, hostSource] =
+    overrides.host !== undefined
+      ? [overrides.host, "--host"]
+      : env.FREEHOLD_HOST
+        ? [env.FREEHOLD_HOST, "FREEHOLD_HOST"]
+        : ["127.0.0.1", "default"];
+  let parsed: { host: string; port?: number };
+  try {
+    parsed = parseHostSetting(hostText);
+  } catch (error) {
+    throw new ConfigValueError(`${hostSource}: ${(error as Error).message}`);
+  }
+  const [port, portSource] =
+    overrides.port !== undefined
+      ? [overrides.port, "--port"]
+      : env.FREEHOLD_PORT
+        ? [env.FREEHOLD_PORT, "FREEHOLD_PORT"]
+        : [undefined, "default"];
+  if (parsed.port !== undefined && port !== undefined && Number(port) !== parsed.port)
+    throw new ConfigValueError(
+      `${hostSource} names port ${parsed.port} but ${portSource} says ${port}: set the port in one place`,
+    );
+  return { host: parsed.host, port: port ?? parsed.port };
+}
+
+/** FREEHOLD_KEEP_ALIVE / --keep-alive: seconds or a duration ("5m"); negative keeps models loaded. → whole seconds. */
+function keepAliveSeconds(value: number | string, source: string): number {
+  try {
+    const ms = parseKeepAlive(value, source);
+    return ms < 0 ? -1 : Math.round(ms / 1000);
+  } catch (error) {
+    throw new ConfigValueError((error as Error).message);
+  }
+}
+
 /** Builds the one validated Config from flags (highest precedence), then the environment, then defaults. */
 export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Config {
+  const { host, port } = hostAndPort(overrides, env);
+  const keepAlive = overrides.keepAliveSeconds ?? env.FREEHOLD_KEEP_ALIVE;
   const home = resolve(overrides.home ?? env.FREEHOLD_HOME ?? join(homedir(), ".freehold"));
   const raw = {
     home,
-    host: overrides.host ?? env.FREEHOLD_HOST ?? "127.0.0.1",
-    port: overrides.port ?? env.FREEHOLD_PORT ?? 11435,
+    host,
+    port: port ?? 11435,
     threads: overrides.threads ?? env.FREEHOLD_THREADS ?? 0,
     drainTimeoutSeconds: overrides.drainTimeoutSeconds ?? env.FREEHOLD_DRAIN_TIMEOUT ?? 10,
     logLevel: overrides.logLevel ?? env.FREEHOLD_LOG_LEVEL ?? "info",
-    keepAliveSeconds: overrides.keepAliveSeconds ?? env.FREEHOLD_KEEP_ALIVE ?? 300,
+    keepAliveSeconds:
+      keepAlive === undefined || keepAlive === ""
+        ? 300
+        : keepAliveSeconds(
+            keepAlive,
+            overrides.keepAliveSeconds !== undefined ? "--keep-alive" : "FREEHOLD_KEEP_ALIVE",
+          ),
     contextSize: overrides.contextSize ?? env.FREEHOLD_CONTEXT_SIZE ?? 8192,
     allowedHosts:
       overrides.allowedHosts ??
@@ -172,18 +279,25 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     ...((overrides.databaseUrl ?? env.FREEHOLD_DATABASE_URL)
       ? { databaseUrl: overrides.databaseUrl ?? env.FREEHOLD_DATABASE_URL }
       : {}),
-    ...(env.FREEHOLD_API_KEY ? { apiKey: env.FREEHOLD_API_KEY } : {}),
     offline: overrides.offline ?? ["1", "true", "yes"].includes((env.FREEHOLD_OFFLINE ?? "").toLowerCase()),
+    ...((overrides.apiKey ?? env.FREEHOLD_API_KEY) ? { apiKey: overrides.apiKey ?? env.FREEHOLD_API_KEY } : {}),
     ...(env.FREEHOLD_AUDIT_KEY ? { auditKey: env.FREEHOLD_AUDIT_KEY } : {}),
     auditKeyFile: resolve(env.FREEHOLD_AUDIT_KEY_FILE || join(home, "audit.key")),
   };
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    const key = String(issue.path[0] ?? "config");
-    throw new Error(
-      `invalid configuration value for ${key} (${JSON.stringify((raw as Record<string, unknown>)[key])}): ${issue.message}`,
-    );
+    const key = String(issue.path[0] ?? "config") as keyof Config;
+    const variable = variableOf[key];
+    // Name what the person set: the environment variable when it (not a flag or the file) supplied the value.
+    const fromEnvironment =
+      variable !== undefined &&
+      env[variable] !== undefined &&
+      (overrides as Record<string, unknown>)[key] === undefined;
+    const shown = fromEnvironment
+      ? `${variable}=${JSON.stringify(env[variable])}`
+      : `${key} (${JSON.stringify((raw as Record<string, unknown>)[key])})`;
+    throw new ConfigValueError(`invalid configuration value for ${shown}: ${issue.message}`);
   }
   return Object.freeze(parsed.data);
 }

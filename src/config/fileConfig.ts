@@ -233,8 +233,15 @@ export type TargetConfig = z.infer<typeof targetSchema>;
 export type ProviderConfig = FileConfig["providers"][string];
 export type PrivacyPolicy = z.infer<typeof policy>;
 
-/** A freehold.yaml problem: `file:line: field: what is wrong`. */
-export class ConfigFileError extends Error {}
+/** freehold.yaml problems, each `file:line: field: what is wrong`; the message lists them one per line. */
+export class ConfigFileError extends Error {
+  constructor(
+    message: string,
+    readonly problems: readonly string[] = [message],
+  ) {
+    super(message);
+  }
+}
 
 function lineOf(
   doc: ReturnType<typeof parseDocument>,
@@ -257,19 +264,75 @@ function fieldName(path: readonly PropertyKey[]): string {
   );
 }
 
-/** Replaces `${NAME}` / `${NAME:-default}` in every string; a variable that is not set is an error naming it. */
+/** The fields each section accepts, by where it sits (for "did you mean" on an unknown field). */
+function fieldsAt(path: readonly PropertyKey[]): string[] {
+  const keys = (schema: { shape: object }) => Object.keys(schema.shape);
+  const [section, , third, , fifth] = path;
+  if (path.length === 0) return keys(fileConfigSchema);
+  if (section === "server" && path.length === 1) return keys(serverSchema);
+  if (section === "providers" && path.length === 2) return keys(providerSchema);
+  if (section === "routes" && path.length === 2) return keys(routeSchema);
+  if (section === "routes" && third === "breaker") return ["failures", "cooldown"];
+  if (section === "routes" && third === "targets")
+    return fifth === "balance" || path.length === 4 ? [...keys(targetSchema), "balance"] : keys(targetSchema);
+  if (section === "privacy" && path.length === 1) return ["default", "patterns", "keywords", "disable"];
+  if (section === "keys" && path.length === 2) return ["privacy", "local_only"];
+  return [];
+}
+
+/** Edit distance, for spelling suggestions (short keys, so the quadratic table is nothing). */
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diagonal = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const above = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diagonal = above;
+    }
+  }
+  return row[b.length]!;
+}
+
+/**
+ * What to say about an unknown field: a close spelling at the same level ("wieght" → "weight"), or the section it
+ * belongs in when it is a field of another one (a top-level `port:` belongs under `server:`).
+ */
+export function unknownFieldHint(path: readonly PropertyKey[], key: string): string {
+  const here = fieldsAt(path);
+  const close = here
+    .map((candidate) => ({ candidate, d: distance(key.toLowerCase(), candidate) }))
+    .filter(({ candidate, d }) => d <= Math.max(1, Math.floor(candidate.length / 3)))
+    .sort((a, b) => a.d - b.d)[0];
+  if (close) return `unknown field; did you mean ${close.candidate}?`;
+  if (path.length === 0) {
+    const homes: [string, string[]][] = [
+      ["server", fieldsAt(["server"])],
+      ["privacy", fieldsAt(["privacy"])],
+    ];
+    const home = homes.find(([, fields]) => fields.includes(key));
+    if (home) return `unknown top-level field; ${key} belongs under ${home[0]}: (indent it there)`;
+  }
+  return here.length > 0
+    ? `unknown field (this section takes: ${here.join(", ")})`
+    : "unknown field (check the spelling)";
+}
+
+/** Replaces `${NAME}` / `${NAME:-default}` in every string; a variable that is not set is reported, naming it. */
 function substitute(
   value: unknown,
   env: NodeJS.ProcessEnv,
   path: PropertyKey[],
-  fail: (path: PropertyKey[], message: string) => never,
+  fail: (path: PropertyKey[], message: string) => void,
 ): unknown {
   if (typeof value === "string") {
     return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_, name: string, fallback?: string) => {
       const found = env[name];
       if (found !== undefined && found !== "") return found;
       if (fallback !== undefined) return fallback;
-      return fail(path, `the environment variable ${name} is not set (referenced as \${${name}})`);
+      fail(path, `the environment variable ${name} is not set (referenced as \${${name}})`);
+      return "";
     });
   }
   if (Array.isArray(value)) return value.map((item, i) => substitute(item, env, [...path, i], fail));
@@ -280,40 +343,68 @@ function substitute(
   return value;
 }
 
-/** Parses and validates freehold.yaml text; `${ENV}` references are resolved from `env`. */
-export function parseFileConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): FileConfig {
+/**
+ * Every problem in freehold.yaml text, each as `file:line: field: what is wrong`, in file order; the parsed config
+ * when there are none. `${ENV}` references are resolved from `env`.
+ */
+export function checkFileConfig(
+  text: string,
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+): { config: FileConfig; problems: [] } | { config: null; problems: string[] } {
   const counter = new LineCounter();
   const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, uniqueKeys: true });
-  const syntax = doc.errors[0];
-  if (syntax) {
-    const line = syntax.linePos?.[0]?.line ?? counter.linePos(syntax.pos[0]).line;
-    throw new ConfigFileError(`${file}:${line}: ${syntax.message.split("\n")[0]}`);
+  if (doc.errors.length > 0) {
+    const problems = doc.errors.map((syntax) => {
+      const line = syntax.linePos?.[0]?.line ?? counter.linePos(syntax.pos[0]).line;
+      return `${file}:${line}: ${syntax.message.split("\n")[0]}`;
+    });
+    return { config: null, problems };
   }
-  const fail = (path: readonly PropertyKey[], message: string): never => {
+  const found: { line: number; text: string }[] = [];
+  const fail = (path: readonly PropertyKey[], message: string): void => {
     const line = lineOf(doc, counter, path);
-    throw new ConfigFileError(`${file}${line ? `:${line}` : ""}: ${fieldName(path)}: ${message}`);
+    found.push({ line: line ?? 0, text: `${file}${line ? `:${line}` : ""}: ${fieldName(path)}: ${message}` });
   };
   const raw = doc.contents === null ? {} : (doc.toJS() as unknown);
-  if (raw !== null && (typeof raw !== "object" || Array.isArray(raw)) && !isMap(doc.contents))
+  if (raw !== null && (typeof raw !== "object" || Array.isArray(raw)) && !isMap(doc.contents)) {
     fail([], "the file must be a mapping of sections (server, providers, routes, privacy, keys)");
-  const resolved = substitute(raw ?? {}, env, [], fail);
+    return { config: null, problems: found.map((p) => p.text) };
+  }
+  const unresolved = new Set<string>();
+  const resolved = substitute(raw ?? {}, env, [], (path, message) => {
+    unresolved.add(fieldName(path));
+    fail(path, message);
+  });
   const parsed = fileConfigSchema.safeParse(resolved);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    let path = issue.path;
-    let message = issue.message;
-    if (issue.code === "unrecognized_keys") {
-      path = [...path, issue.keys[0]!];
-      message = "unknown field (check the spelling)";
-    } else if (issue.code === "invalid_key") {
-      // A record's key failed its own rule: say that rule, not zod's generic "Invalid key in record".
-      message = issue.issues[0]?.message ?? message;
-    } else if (issue.code === "invalid_union" && isSeq(doc.getIn(path.slice(0, -1) as unknown[], true))) {
-      message = "must be a target ({provider, model}) or a group ({balance: [targets]})";
+    for (const issue of parsed.error.issues) {
+      // A field whose ${VARIABLE} is missing was already reported; its empty stand-in would only repeat it.
+      if (unresolved.has(fieldName(issue.path))) continue;
+      if (issue.code === "unrecognized_keys") {
+        for (const key of issue.keys) fail([...issue.path, key], unknownFieldHint(issue.path, key));
+      } else if (issue.code === "invalid_key") {
+        // A record's key failed its own rule: say that rule, not zod's generic "Invalid key in record".
+        fail(issue.path, issue.issues[0]?.message ?? issue.message);
+      } else if (issue.code === "invalid_union" && isSeq(doc.getIn(issue.path.slice(0, -1) as unknown[], true))) {
+        fail(issue.path, "must be a target ({provider, model}) or a group ({balance: [targets]})");
+      } else {
+        fail(issue.path, issue.message);
+      }
     }
-    fail(path, message);
   }
-  return parsed.data!;
+  if (found.length > 0 || !parsed.success) {
+    const problems = [...new Set(found.sort((a, b) => a.line - b.line).map((p) => p.text))];
+    return { config: null, problems };
+  }
+  return { config: parsed.data, problems: [] };
+}
+
+/** Parses and validates freehold.yaml text, or throws one error listing every problem (one per line). */
+export function parseFileConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): FileConfig {
+  const checked = checkFileConfig(text, file, env);
+  if (checked.config === null) throw new ConfigFileError(checked.problems.join("\n"), checked.problems);
+  return checked.config;
 }
 
 /** The config file to read: `--config`, else $FREEHOLD_CONFIG, else $FREEHOLD_HOME/freehold.yaml when it exists. */

@@ -1,16 +1,15 @@
+import { parseDurationText } from "../core/duration.js";
 import { InvalidRequestError } from "../core/errors.js";
 
-const units: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
-
-/** "30d", "12h", "90m", "2w" → milliseconds, or a 400 naming `param`. */
+/** "30d", "12h", "90m", "1h30m", "2w" → milliseconds (core/duration's syntax), or a 400 naming `param`. */
 export function parseDuration(text: string, param: string): number {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$/.exec(text);
-  if (!match)
+  const ms = parseDurationText(text);
+  if (ms === null || ms <= 0)
     throw new InvalidRequestError(
-      `${param} must be a duration like 30d, 12h, 90m or 2w, not ${JSON.stringify(text.slice(0, 40))}`,
+      `${param} must be a duration like 30d, 12h, 90m, 1h30m or 2w, not ${JSON.stringify(text.slice(0, 40))}`,
       param,
     );
-  return Number(match[1]) * units[match[2]!]!;
+  return ms;
 }
 
 /** A duration back from now ("7d") or a date ("2025-06-01") → epoch milliseconds. */

@@ -36,6 +36,11 @@ export function usageColumns(lines: readonly UsageLine[]): { head: string[]; row
   return { head, rows };
 }
 
+/** Rows as CSV text (RFC 4180 quoting), formula-looking cells made text. */
+export function toCsv(head: readonly string[], rows: readonly (readonly string[])[]): string {
+  return `${[head, ...rows].map((row) => row.map(csvCell).join(",")).join("\n")}\n`;
+}
+
 function csvCell(value: string): string {
   // A leading =, +, - or @ would be a formula in a spreadsheet: quote it as text.
   const safe = /^[=+\-@]/.test(value) && !/^-?\d/.test(value) ? `'${value}` : value;
@@ -44,5 +49,5 @@ function csvCell(value: string): string {
 
 export function usageCsv(lines: readonly UsageLine[]): string {
   const { head, rows } = usageColumns(lines);
-  return `${[head, ...rows].map((row) => row.map(csvCell).join(",")).join("\n")}\n`;
+  return toCsv(head, rows);
 }

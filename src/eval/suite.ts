@@ -297,7 +297,10 @@ export function loadSuite(path: string): Suite {
   try {
     source = readFileSync(path, "utf8");
   } catch (error) {
-    throw new SuiteError(`${path}: cannot read the suite (${(error as NodeJS.ErrnoException).code ?? "error"})`);
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason =
+      code === "ENOENT" ? "the file does not exist" : code === "EISDIR" ? "it is a directory, not a suite file" : code;
+    throw new SuiteError(`${path}: cannot read the suite (${reason ?? "error"})`);
   }
   return parseSuite(source, path);
 }

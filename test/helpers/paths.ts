@@ -4,8 +4,14 @@ import { join, resolve } from "node:path";
 
 export const projectRoot = resolve(import.meta.dirname, "..", "..");
 
-/** The real pretrained tiny llama shipped beside the project (../shared/models). Tests skip with a reason without it. */
-export const storiesModelPath = resolve(projectRoot, "..", "shared", "models", "stories260K.gguf");
+/**
+ * The real pretrained tiny llama: the copy packaged as the demo model (assets/demo), else the one beside the project
+ * (../shared/models). Tests skip with a reason without it.
+ */
+const packagedStories = resolve(projectRoot, "assets", "demo", "stories260K.gguf");
+export const storiesModelPath = existsSync(packagedStories)
+  ? packagedStories
+  : resolve(projectRoot, "..", "shared", "models", "stories260K.gguf");
 export const storiesModelMissing: string | false = existsSync(storiesModelPath)
   ? false
   : `the real test model is absent (${storiesModelPath}); it ships in ../shared/models`;

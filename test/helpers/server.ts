@@ -18,7 +18,13 @@ export interface ServerProcess {
  * `models` are imported first (name → GGUF path).
  */
 export async function startServerProcess(
-  options: { models?: Record<string, string>; args?: string[]; env?: NodeJS.ProcessEnv } = {},
+  options: {
+    models?: Record<string, string>;
+    args?: string[];
+    env?: NodeJS.ProcessEnv;
+    /** Leave the port to the environment (FREEHOLD_HOST/FREEHOLD_PORT) instead of passing --port 0. */
+    portFromEnvironment?: boolean;
+  } = {},
 ): Promise<ServerProcess> {
   const directory = temporaryDirectory("freehold-server-");
   const env = { ...process.env, FREEHOLD_HOME: directory.path, FREEHOLD_LOG_LEVEL: "warn", ...options.env };
@@ -28,7 +34,14 @@ export async function startServerProcess(
   }
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", resolve(projectRoot, "src/cli/entry.ts"), "serve", "--port", "0", ...(options.args ?? [])],
+    [
+      "--import",
+      "tsx",
+      resolve(projectRoot, "src/cli/entry.ts"),
+      "serve",
+      ...(options.portFromEnvironment ? [] : ["--port", "0"]),
+      ...(options.args ?? []),
+    ],
     { cwd: projectRoot, env, stdio: ["ignore", "pipe", "pipe"] },
   );
   let output = "";

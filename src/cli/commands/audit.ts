@@ -3,12 +3,13 @@ import type { Command } from "commander";
 import { headLine, parseHeadLine } from "../../control/auditKey.js";
 import { print } from "../context.js";
 import { openCommandControl } from "../controlPlane.js";
-import { formatTable } from "../table.js";
+import { UsageError } from "../errors.js";
+import { outputFormat, printJson, printRows } from "../output.js";
 
 function format(options: Record<string, string | undefined>): "text" | "json" {
   const value = options.format ?? "text";
   if (value !== "text" && value !== "json")
-    throw new Error(`--format must be text or json, not ${JSON.stringify(value)}`);
+    throw new UsageError(`--format must be text or json, not ${JSON.stringify(value)}`);
   return value;
 }
 
@@ -95,14 +96,16 @@ export function registerAudit(program: Command): void {
     .command("list")
     .description("show the most recent entries")
     .option("--limit <n>", "how many", "50")
-    .option("--format <format>", "table or json", "table")
+    .option("--format <format>", "output format: text, json, csv (default text)")
+    .option("--json", "same as --format json")
     .action(async (options: Record<string, string>, command: Command) => {
+      const format = outputFormat(options, ["text", "json", "csv"]);
       const limit = Number(options.limit);
-      if (!Number.isInteger(limit) || limit < 1) throw new Error(`--limit must be a whole number of at least 1`);
+      if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit must be a whole number of at least 1`);
       const control = await openCommandControl(command);
       try {
         const entries = await control.audit.list({ limit });
-        if (options.format === "json") return print(JSON.stringify(entries, null, 2));
+        if (format === "json") return printJson(entries);
         const rows = entries.map((entry) => [
           String(entry.seq),
           entry.time,
@@ -111,7 +114,7 @@ export function registerAudit(program: Command): void {
           entry.target ?? "",
           entry.detail && "why" in entry.detail ? String(entry.detail.why) : "",
         ]);
-        for (const line of formatTable(["SEQ", "TIME", "ACTOR", "ACTION", "TARGET", "WHY"], rows)) print(line);
+        printRows(format, ["SEQ", "TIME", "ACTOR", "ACTION", "TARGET", "WHY"], rows);
       } finally {
         await control.close();
       }

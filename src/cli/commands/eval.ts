@@ -14,6 +14,7 @@ import { loadSuite, type Suite } from "../../eval/suite.js";
 import { type EvalSummary, summarize } from "../../eval/summary.js";
 import { Freehold } from "../../main.js";
 import { commandSettings, print } from "../context.js";
+import { UsageError } from "../errors.js";
 import { evalModels, routeTargetOf } from "../evalModels.js";
 import { formatTable } from "../table.js";
 
@@ -41,7 +42,7 @@ function integer(value: string | undefined, flag: string, min: number, max: numb
   if (value === undefined) return undefined;
   const parsed = Number(value);
   if (!Number.isInteger(parsed) || parsed < min || parsed > max)
-    throw new Error(`${flag} must be a whole number from ${min} to ${max}, not ${JSON.stringify(value)}`);
+    throw new UsageError(`${flag} must be a whole number from ${min} to ${max}, not ${JSON.stringify(value)}`);
   return parsed;
 }
 
@@ -49,7 +50,7 @@ function rate(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
   const parsed = Number(value);
   if (!Number.isFinite(parsed) || parsed < 0 || parsed > 1)
-    throw new Error(`${flag} must be a pass rate from 0 to 1 (0.9 = 90%), not ${JSON.stringify(value)}`);
+    throw new UsageError(`${flag} must be a pass rate from 0 to 1 (0.9 = 90%), not ${JSON.stringify(value)}`);
   return parsed;
 }
 
@@ -142,13 +143,14 @@ export function registerEval(program: Command): void {
         .split(",")
         .map((name) => name.trim())
         .filter(Boolean);
-      if (listed.length === 0) throw new Error("--models is required: the models to evaluate, comma-separated");
+      if (listed.length === 0) throw new UsageError("--models is required: the models to evaluate, comma-separated");
       if (options.fromLedger && suitePath) throw new Error("give a suite file or --from-ledger, not both");
       if (!options.fromLedger && !suitePath) throw new Error("give a suite file (or --from-ledger --route NAME)");
-      if (options.fromLedger && !options.route) throw new Error("--from-ledger needs --route: the route to replay");
+      if (options.fromLedger && !options.route)
+        throw new UsageError("--from-ledger needs --route: the route to replay");
       if (options.fromLedger && !options.judge)
-        throw new Error("--from-ledger needs --judge MODEL: the model that decides whether answers agree");
-      if (options.promote && !options.route) throw new Error("--promote needs --route: the route to change");
+        throw new UsageError("--from-ledger needs --judge MODEL: the model that decides whether answers agree");
+      if (options.promote && !options.route) throw new UsageError("--promote needs --route: the route to change");
 
       const settings = commandSettings(command);
       const freehold = await Freehold.open({
@@ -290,7 +292,7 @@ async function promote(
   quiet: boolean,
 ): Promise<RouteChange | null> {
   const say = (line: string) => (quiet ? process.stderr.write(`${line}\n`) : print(line));
-  if (!file) throw new Error("--promote changes a route in freehold.yaml, and there is none: pass --config FILE");
+  if (!file) throw new UsageError("--promote changes a route in freehold.yaml, and there is none: pass --config FILE");
   const eligible = { ...summary, models: summary.models.filter((model) => routeTargetOf(freehold, model.model)) };
   const best = cheapestGoodEnough(eligible);
   if (!best) {

@@ -1,5 +1,6 @@
-import type { Command } from "commander";
-import { commandConfig, print, serverUrl } from "../context.js";
+import { type Command, Option } from "commander";
+import { fetchServer, print, serverFailure, serverTarget, withServerFlags } from "../context.js";
+import { outputFormat, printJson, withFormat } from "../output.js";
 
 interface Decision {
   requestId: string;
@@ -23,32 +24,26 @@ function counts(record: Record<string, number>): string {
   );
 }
 
+type Options = { host?: string; url?: string; apiKey?: string; format?: string; json?: boolean };
+
 export function registerExplain(program: Command): void {
-  program
-    .command("explain")
-    .description("why a request went where it did (the x-request-id a response carried), from a running server")
-    .argument("<request-id>", "the request's x-request-id")
-    .option("--url <url>", "server base URL (default from config)")
-    .option("--api-key <key>", "an admin key, when the server requires keys")
-    .option("--json", "print the decision as JSON")
-    .action(async (requestId: string, options: { url?: string; apiKey?: string; json?: boolean }, command: Command) => {
-      const base = options.url ?? serverUrl(commandConfig(command));
-      const url = `${base.replace(/\/+$/, "")}/freehold/explain/${encodeURIComponent(requestId)}`;
-      let response: Response;
-      try {
-        response = await fetch(url, {
-          headers: options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {},
-          signal: AbortSignal.timeout(10_000),
-        });
-      } catch {
-        throw new Error(`no freehold server answered at ${base}; start one with \`freehold serve\` or pass --url`);
-      }
-      const body = (await response.json()) as Decision & { error?: { message: string } };
-      if (!response.ok) throw new Error(body.error?.message ?? `the server answered ${response.status}`);
-      if (options.json) {
-        print(JSON.stringify(body, null, 2));
-        return;
-      }
+  withFormat(
+    withServerFlags(
+      program
+        .command("explain")
+        .description("why a request went where it did (the x-request-id a response carried), from a running server")
+        .argument("<request-id>", "the request's x-request-id"),
+    ),
+  )
+    // --url is the older spelling of --host (kept so scripts keep working; hidden from help).
+    .addOption(new Option("--url <url>", "server base URL").hideHelp())
+    .action(async (requestId: string, options: Options, command: Command) => {
+      const format = outputFormat(options);
+      const target = serverTarget(command, options);
+      const response = await fetchServer(target, `/freehold/explain/${encodeURIComponent(requestId)}`);
+      if (!response.ok) throw await serverFailure(response, target);
+      const body = (await response.json()) as Decision;
+      if (format === "json") return printJson(body);
       print(
         `request ${body.requestId}: model ${body.model}, ${body.route ? `route ${body.route}` : "no route (local engine)"}`,
       );

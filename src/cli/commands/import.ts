@@ -1,3 +1,5 @@
+import { readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
 import type { Command } from "commander";
 import { ModelStore } from "../../store/index.js";
 import { auditCli } from "../audit.js";
@@ -16,6 +18,7 @@ export function registerImport(program: Command): void {
     .option("--link", "store a reference to the file instead of a copy (it is refused if the file changes later)")
     .option("--hardlink", "hard-link instead of copying where possible (then do not edit the original file in place)")
     .action(async (file: string, options: { name: string; link?: boolean; hardlink?: boolean }, command: Command) => {
+      refuseDirectory(file);
       const config = commandConfig(command);
       const home = config.home;
       const store = new ModelStore({ home });
@@ -41,4 +44,22 @@ export function registerImport(program: Command): void {
       }
       if (result.summary.synthetic) print("note: this is a synthetic model (random weights): its text is noise.");
     });
+}
+
+/** `freehold import ~/models` (a folder, as `ollama create` users sometimes try): say which files it could mean. */
+function refuseDirectory(file: string): void {
+  let isDirectory = false;
+  try {
+    isDirectory = statSync(file).isDirectory();
+  } catch {
+    return; // a missing file is named by the store's own reader
+  }
+  if (!isDirectory) return;
+  const ggufs = readdirSync(file)
+    .filter((name) => name.toLowerCase().endsWith(".gguf"))
+    .slice(0, 5);
+  const hint = ggufs.length
+    ? ` It holds ${ggufs.join(", ")}: for example freehold import ${join(file, ggufs[0]!)} --name NAME`
+    : " (it holds no .gguf file). To take over a folder of Ollama or Hugging Face models, use freehold adopt";
+  throw new Error(`${file} is a directory; import takes one .gguf file.${hint}`);
 }

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { registerAdopt } from "./adopt.js";
 import { registerAudit } from "./audit.js";
+import { registerCompletion } from "./completion.js";
 import { registerConfig } from "./config.js";
 import { registerCp } from "./cp.js";
 import { registerCreate } from "./create.js";
@@ -51,5 +52,6 @@ export const commands: RegisterCommand[] = [
   registerExplain,
   registerDoctor,
   registerEval,
+  registerCompletion,
   registerMcp,
 ];

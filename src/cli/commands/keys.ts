@@ -4,7 +4,8 @@ import { type KeyRequest, keyView } from "../../control/admin.js";
 import type { KeyRecord } from "../../control/keys.js";
 import { print } from "../context.js";
 import { openCommandControl } from "../controlPlane.js";
-import { formatTable } from "../table.js";
+import { UsageError } from "../errors.js";
+import { outputFormat, printJson, printRows } from "../output.js";
 
 type Options = Record<string, string | boolean | undefined>;
 
@@ -21,7 +22,7 @@ function number(value: string | boolean | undefined, flag: string): number | nul
   if (value === "none" || value === "unlimited") return null;
   const parsed = Number(value);
   if (!Number.isFinite(parsed) || parsed < 0)
-    throw new Error(`${flag} must be a number of at least 0 (or "none"), not ${JSON.stringify(value)}`);
+    throw new UsageError(`${flag} must be a number of at least 0 (or "none"), not ${JSON.stringify(value)}`);
   return parsed;
 }
 
@@ -111,12 +112,14 @@ export function registerKeys(program: Command): void {
     .command("list")
     .description("list keys (never their secrets)")
     .option("--all", "include revoked keys")
-    .option("--format <format>", "table or json", "table")
+    .option("--format <format>", "output format: text, json, csv (default text)")
+    .option("--json", "same as --format json")
     .action(async (options: Options, command: Command) => {
+      const format = outputFormat(options, ["text", "json", "csv"]);
       const control = await openCommandControl(command);
       try {
         const list = await control.admin.listKeys(options.all === true);
-        if (options.format === "json") return print(JSON.stringify(list.map(keyView), null, 2));
+        if (format === "json") return printJson(list.map(keyView));
         const rows = list.map((key) => [
           key.name,
           key.id,
@@ -126,8 +129,7 @@ export function registerKeys(program: Command): void {
           key.expiresAt ?? "never",
           key.revokedAt ? `revoked ${key.revokedAt}` : "active",
         ]);
-        for (const line of formatTable(["NAME", "ID", "ROLE", "MODELS", "LIMITS", "EXPIRES", "STATE"], rows))
-          print(line);
+        printRows(format, ["NAME", "ID", "ROLE", "MODELS", "LIMITS", "EXPIRES", "STATE"], rows);
       } finally {
         await control.close();
       }

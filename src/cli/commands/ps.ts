@@ -1,7 +1,9 @@
 import type { Command } from "commander";
-import { commandConfig, print, serverUrl } from "../context.js";
+import { fetchServer, serverFailure, serverTarget, withServerFlags } from "../context.js";
 import { formatSize } from "../humanize.js";
-import { formatTable } from "../table.js";
+import { outputFormat, printJson, printRows, withFormat } from "../output.js";
+
+const formats = ["text", "json", "csv"] as const;
 
 interface PsModel {
   name: string;
@@ -19,31 +21,21 @@ interface PsModel {
   };
 }
 
+type Options = { host?: string; port?: string; apiKey?: string; format?: string; json?: boolean };
+
 export function registerPs(program: Command): void {
-  program
-    .command("ps")
-    .description("show the models a running `freehold serve` has loaded")
-    .option("--host <host>", "server address (default from config)")
-    .option("--port <port>", "server port (default from config)")
-    .option("--json", "print JSON")
-    .action(async (options: { host?: string; port?: string; json?: boolean }, command: Command) => {
-      const config = commandConfig(command, {
-        ...(options.host ? { host: options.host } : {}),
-        ...(options.port ? { port: options.port } : {}),
-      });
-      const url = `${serverUrl(config)}/api/ps`;
-      let response: Response;
-      try {
-        response = await fetch(url, { signal: AbortSignal.timeout(5000) });
-      } catch {
-        throw new Error(`no freehold server answered at ${url}; start one with \`freehold serve\``);
-      }
-      if (!response.ok) throw new Error(`the server at ${url} answered ${response.status}`);
+  withFormat(
+    withServerFlags(program.command("ps").description("show the models a running `freehold serve` has loaded")),
+    formats,
+  )
+    .option("--port <port>", "server port (default from config; or write it in --host)")
+    .action(async (options: Options, command: Command) => {
+      const format = outputFormat(options, formats);
+      const target = serverTarget(command, options);
+      const response = await fetchServer(target, "/api/ps", { signal: AbortSignal.timeout(5000) });
+      if (!response.ok) throw await serverFailure(response, target);
       const body = (await response.json()) as { models: PsModel[] };
-      if (options.json) {
-        print(JSON.stringify(body, null, 2));
-        return;
-      }
+      if (format === "json") return printJson(body);
       const rows = body.models.map((m) => [
         m.name,
         formatSize(m.size),
@@ -59,6 +51,6 @@ export function registerPs(program: Command): void {
         m.expires_at ? `in ${Math.max(0, Math.round((Date.parse(m.expires_at) - Date.now()) / 1000))}s` : "when idle",
       ]);
       const head = ["NAME", "MEMORY", "STATE", "BUSY", "QUEUED", "THREADS", "CONTEXT", "PROCESSOR", "UNLOADS"];
-      for (const line of formatTable(head, rows)) print(line);
+      printRows(format, head, rows);
     });
 }

@@ -2,9 +2,9 @@ import { createInterface } from "node:readline";
 import type { Command } from "commander";
 import pc from "picocolors";
 import type { ChatEvent, ChatMessage } from "../../core/chat.js";
-import { InvalidRequestError } from "../../core/errors.js";
 import { Freehold } from "../../main.js";
 import { commandConfig } from "../context.js";
+import { UsageError } from "../errors.js";
 
 interface RunOptions {
   raw?: boolean;
@@ -18,7 +18,7 @@ function numberOption(value: string | undefined, name: string, integer: boolean)
   if (value === undefined) return undefined;
   const parsed = Number(value);
   if (!Number.isFinite(parsed) || (integer && !Number.isInteger(parsed))) {
-    throw new InvalidRequestError(`--${name} must be ${integer ? "an integer" : "a number"}, not "${value}"`);
+    throw new UsageError(`--${name} must be ${integer ? "an integer" : "a number"}, not "${value}"`);
   }
   return parsed;
 }

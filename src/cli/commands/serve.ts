@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import type { Settings } from "../../config/fileConfig.js";
 import { DEMO_MODEL, ensureDemoModel, Freehold, startServer } from "../../main.js";
 import { commandSettings, print } from "../context.js";
+import { portInUseMessage } from "../portInUse.js";
 
 export function registerServe(program: Command): void {
   program
@@ -52,6 +53,7 @@ export function registerServe(program: Command): void {
         ...(offline !== undefined ? { offline } : {}),
         ...(options.locked ? { lockfile: resolve("freehold.lock") } : {}),
         allowedHosts: [...config.allowedHosts],
+        logOutput: process.stdout,
         onEngineEvent: (event) => {
           if (event.type === "model-loaded")
             print(
@@ -65,13 +67,18 @@ export function registerServe(program: Command): void {
       });
       if (options.demo !== false && (await ensureDemoModel(freehold.store))) {
         print(
-          `The model store (${config.home}) was empty, so freehold installed ${DEMO_MODEL}: a synthetic model with random`,
+          `The model store (${config.home}) was empty, so freehold installed ${DEMO_MODEL}: stories260K, a tiny real model`,
         );
-        print("weights. It answers, but its text is noise. To use a real model: freehold import FILE.gguf --name NAME");
+        print(
+          'trained on children\'s stories (llama2.c, MIT). It continues text: try the prompt "Once upon a time". For a',
+        );
+        print("model of your own: freehold import FILE.gguf --name NAME, or freehold pull hf.co/OWNER/REPO");
       }
       const running = await startServer(freehold, { insecureNoAuth: options.insecureNoAuth === true }).catch(
         async (error: unknown) => {
           await freehold.close();
+          if ((error as NodeJS.ErrnoException).code === "EADDRINUSE")
+            throw new Error(await portInUseMessage(config.host, config.port));
           throw error;
         },
       );

@@ -4,23 +4,23 @@ import { type Manifest, type ModelDetails, ModelStore } from "../../store/index.
 import { formatProfile } from "../../supply/index.js";
 import { commandConfig, print } from "../context.js";
 import { formatSize } from "../humanize.js";
+import { outputFormat, printJson, withFormat } from "../output.js";
 import { formatTable } from "../table.js";
 
 export function registerShow(program: Command): void {
-  program
-    .command("show")
-    .description("show a model's details: architecture, size, quantization, files and chat template")
-    .argument("<name>", "the model's name")
-    .option("--json", "print the manifest and blob paths as JSON")
-    .action(async (name: string, options: { json?: boolean }, command: Command) => {
-      const store = new ModelStore({ home: commandConfig(command).home });
-      const details = await store.show(name);
-      if (options.json) {
-        print(JSON.stringify({ ...details.manifest, blobPaths: details.blobPaths }, null, 2));
-        return;
-      }
-      for (const line of describeModel(details)) print(line);
-    });
+  withFormat(
+    program
+      .command("show")
+      .description("show a model's details: architecture, size, quantization, files and chat template")
+      .argument("<name>", "the model's name"),
+  ).action(async (name: string, options: { format?: string; json?: boolean }, command: Command) => {
+    const format = outputFormat(options);
+    const store = new ModelStore({ home: commandConfig(command).home });
+    const details = await store.show(name);
+    // JSON: the manifest and the blob paths.
+    if (format === "json") return printJson({ ...details.manifest, blobPaths: details.blobPaths });
+    for (const line of describeModel(details)) print(line);
+  });
 }
 
 const known = (value: number | null) => (value === null ? "unknown" : value.toLocaleString("en-US"));

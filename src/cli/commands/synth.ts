@@ -1,7 +1,7 @@
 import type { Command } from "commander";
-import { InvalidRequestError } from "../../core/errors.js";
 import { type SynthPreset, type SynthQuant, synthPresets, synthQuants, writeSyntheticModel } from "../../gguf/index.js";
 import { print } from "../context.js";
+import { UsageError } from "../errors.js";
 
 export function registerSynth(program: Command): void {
   program
@@ -15,16 +15,16 @@ export function registerSynth(program: Command): void {
     .option("--seed <n>", "random seed (same seed, same bytes)", "0")
     .action((out: string, options: { preset: string; quant: string; seed: string }) => {
       if (!(options.preset in synthPresets)) {
-        throw new InvalidRequestError(
+        throw new UsageError(
           `unknown preset "${options.preset}"; choose one of ${Object.keys(synthPresets).join(", ")}`,
         );
       }
       if (!synthQuants.includes(options.quant as SynthQuant)) {
-        throw new InvalidRequestError(`unknown --quant "${options.quant}"; choose one of ${synthQuants.join(", ")}`);
+        throw new UsageError(`unknown --quant "${options.quant}"; choose one of ${synthQuants.join(", ")}`);
       }
       const seed = Number(options.seed);
       if (!/^\d+$/.test(options.seed) || seed > 0xffffffff) {
-        throw new InvalidRequestError(`--seed must be an integer from 0 to 4294967295, not "${options.seed}"`);
+        throw new UsageError(`--seed must be an integer from 0 to 4294967295, not "${options.seed}"`);
       }
       const size = writeSyntheticModel(out, {
         preset: options.preset as SynthPreset,

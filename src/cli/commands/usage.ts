@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { usageColumns, usageCsv } from "../../control/usageReport.js";
 import { print } from "../context.js";
 import { openCommandControl } from "../controlPlane.js";
+import { outputFormat, printJson } from "../output.js";
 import { formatTable } from "../table.js";
 
 export function registerUsage(program: Command): void {
@@ -11,10 +12,10 @@ export function registerUsage(program: Command): void {
     .option("--by <groups>", "group by key, model, day, provider, api or status (comma-separated)", "key")
     .option("--since <when>", "a duration back from now (7d, 24h) or a date (default: everything)")
     .option("--key <name>", "only this key")
-    .option("--format <format>", "table, csv or json", "table")
+    .option("--format <format>", "output format: text, json, csv (default text)")
+    .option("--json", "same as --format json")
     .action(async (options: Record<string, string | undefined>, command: Command) => {
-      if (!["table", "csv", "json"].includes(options.format ?? ""))
-        throw new Error(`--format must be table, csv or json, not ${JSON.stringify(options.format)}`);
+      const format = outputFormat(options, ["text", "json", "csv"]);
       const control = await openCommandControl(command);
       try {
         const lines = await control.admin.usage({
@@ -22,8 +23,8 @@ export function registerUsage(program: Command): void {
           ...(options.since ? { since: options.since } : {}),
           ...(options.key ? { key: options.key } : {}),
         });
-        if (options.format === "json") return print(JSON.stringify(lines, null, 2));
-        if (options.format === "csv") {
+        if (format === "json") return printJson(lines);
+        if (format === "csv") {
           process.stdout.write(usageCsv(lines));
           return;
         }

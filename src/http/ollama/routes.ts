@@ -33,6 +33,12 @@ import {
 import { assertMayUnload, type LoadLimits, limitLoadSettings, loadOptionsHeader } from "./sharedModel.js";
 import { registerOllamaSupplyRoutes } from "./supply.js";
 
+/**
+ * The Ollama release whose API freehold answers (docs.ollama.com's reference, checked in docs/compatibility.md):
+ * what GET /api/version reports. Raise it when the Ollama surface is checked against a newer release.
+ */
+export const OLLAMA_API_LEVEL = "0.12.6";
+
 export interface OllamaDependencies {
   gateway: Gateway;
   catalog: ModelCatalog;
@@ -324,7 +330,12 @@ export function registerOllamaRoutes(app: Hono<AppEnv>, deps: OllamaDependencies
     return c.body(null, 200);
   });
 
-  app.get("/api/version", guard("public"), (c) => c.json({ version: deps.version }));
+  // Ollama clients gate features on this number (one desktop extension needs >= 0.6.4), so it is the Ollama API
+  // level freehold implements; freehold's own version rides in another field and a header.
+  app.get("/api/version", guard("public"), (c) => {
+    c.header("x-freehold-version", deps.version);
+    return c.json({ version: OLLAMA_API_LEVEL, freehold: deps.version });
+  });
 
   if (deps.supply) registerOllamaSupplyRoutes(app, deps.supply);
   for (const path of deps.supply ? ["/api/push"] : ["/api/pull", "/api/create", "/api/push"]) {
