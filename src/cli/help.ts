@@ -33,6 +33,8 @@ const examples: Record<string, string[]> = {
   doctor: ["freehold doctor --egress", "freehold doctor --egress --offline"],
   eval: ["freehold eval examples/eval/stories.yaml --models demo:stories --min-pass 0.8"],
   completion: ['eval "$(freehold completion bash)"', "freehold completion fish | source"],
+  "db status": ["freehold db status", "FREEHOLD_DATABASE_URL=postgres://freehold@db/freehold freehold db status"],
+  "db migrate": ["freehold db migrate --to postgres://freehold:secret@db.internal:5432/freehold"],
 };
 
 function pathOf(command: Command): string {
