@@ -244,7 +244,6 @@ describe("profiles applied by the engine", { skip: storiesModelMissing }, () => 
 
   test("serve --locked serves only the models freehold.lock pins, as it pins them", async (t) => {
     const home = temporaryDirectory("freehold-locked-home-");
-    t.after(home.dispose);
     const lockfile = join(home.path, "freehold.lock");
     const setup = await Freehold.open({ home: home.path });
     await setup.store.import(storiesModelPath, "pinned");
@@ -252,7 +251,11 @@ describe("profiles applied by the engine", { skip: storiesModelMissing }, () => 
     await lockModels(setup.store, lockfile, ["pinned"]);
     await setup.close();
     const freehold = await Freehold.open({ home: home.path, threads: 1, parallel: 1, lockfile });
-    t.after(() => freehold.close());
+    // One hook, in order: the server closes before its home is removed (after-hooks run in registration order).
+    t.after(async () => {
+      await freehold.close();
+      home.dispose();
+    });
     const answer = await freehold.completeText({
       model: "pinned",
       prompt: "Once upon a time",

@@ -19,5 +19,6 @@ export const storiesModelMissing: string | false = existsSync(storiesModelPath)
 /** A fresh temporary directory, removed when `dispose` runs (use with t.after). */
 export function temporaryDirectory(prefix = "freehold-test-"): { path: string; dispose: () => void } {
   const path = mkdtempSync(join(tmpdir(), prefix));
-  return { path, dispose: () => rmSync(path, { recursive: true, force: true }) };
+  // Retries: a server closing beside the removal may still be finishing a write (a WAL file, the audit witness).
+  return { path, dispose: () => rmSync(path, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }) };
 }
