@@ -322,6 +322,38 @@ describe("control plane on PostgreSQL: two replicas, one database", { skip: post
     }
   });
 
+  test("a home used with SQLite first, then with PostgreSQL: each trail has its own witness, no false cut", async () => {
+    const own = temporaryDirectory("freehold-pg-witness-");
+    const url = server.database("witness");
+    try {
+      // The home's own SQLite trail, under the home's audit key, with its witness written.
+      const local = new ControlPlane({ home: own.path, logLevel: "silent" });
+      for (let i = 0; i < 3; i++) await local.audit.record({ actor: "test", action: "model.delete", target: `l${i}` });
+      await local.close();
+      // The same home (and key) pointed at a PostgreSQL trail that never saw those entries.
+      const replica = await ControlPlane.open({ home: own.path, databaseUrl: url, logLevel: "silent" });
+      try {
+        await replica.audit.record({ actor: "test", action: "model.delete", target: "p0" });
+        await replica.audit.record({ actor: "test", action: "model.delete", target: "p1" });
+        const verification = await replica.audit.verify();
+        assert.deepEqual(verification.problems, [], "the SQLite trail's witness says nothing about this database");
+        const cuts = await replica.audit.list({ limit: 100, action: "audit.cut" });
+        assert.equal(cuts.length, 0, "no cut recorded");
+      } finally {
+        await replica.close();
+      }
+      // And the SQLite trail still verifies against its own witness.
+      const again = new ControlPlane({ home: own.path, logLevel: "silent" });
+      try {
+        assert.deepEqual((await again.audit.verify()).problems, []);
+      } finally {
+        await again.close();
+      }
+    } finally {
+      own.dispose();
+    }
+  });
+
   test("a replica that loses the database refuses requests with a 503 naming it, never unmetered", async () => {
     const lost = await startPostgres();
     let stopped = false;

@@ -1,4 +1,4 @@
-import { createHmac, randomBytes } from "node:crypto";
+import { createHash, createHmac, randomBytes } from "node:crypto";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync } from "node:fs";
 import { rename, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
@@ -80,8 +80,25 @@ export function auditKey(source: AuditKeySource): AuditKey {
 }
 
 /** Where the witness of the trail's end lives: beside the key file (the environment's key: beside the default one). */
-export function witnessPath(source: AuditKeySource): string {
-  return join(dirname(source.file), `${basename(source.file)}.head`);
+export function witnessPath(source: AuditKeySource, database?: string): string {
+  const scope = database === undefined ? "" : `.${database}`;
+  return join(dirname(source.file), `${basename(source.file)}${scope}.head`);
+}
+
+/**
+ * The witness's name part for a PostgreSQL trail: each database its own witness beside the key (audit.key.pg-….head),
+ * so a home whose SQLite trail was used under the same key never reads as a cut of a database that never had those
+ * entries. Named after host, port and database, not the credentials (a changed password is the same trail).
+ */
+export function postgresWitnessScope(url: string): string {
+  let identity = url;
+  try {
+    const parsed = new URL(url);
+    identity = `${parsed.hostname}:${parsed.port || "5432"}${parsed.pathname}`;
+  } catch {
+    // Not a URL the WHATWG parser reads (the driver accepts more); the whole text, hashed, still names one database.
+  }
+  return `pg-${createHash("sha256").update(identity).digest("hex").slice(0, 12)}`;
 }
 
 /** A keyed statement of the trail's newest entry, kept outside the database (the witness file, or the owner's copy). */

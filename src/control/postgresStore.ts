@@ -34,6 +34,7 @@ import {
   auditKey,
   existingAuditKey,
   makeHead,
+  postgresWitnessScope,
   WitnessWriter,
   witnessPath,
 } from "./auditKey.js";
@@ -130,7 +131,7 @@ export class PostgresStore implements ControlStore {
     private readonly auditSource: AuditKeySource,
     options: { max?: number } = {},
   ) {
-    this.witness = witnessPath(auditSource);
+    this.witness = witnessPath(auditSource, postgresWitnessScope(url));
     this.witnessWriter = new WitnessWriter(this.witness);
     this.sql = postgres(url, {
       max: options.max ?? 10,
@@ -762,6 +763,11 @@ export class PostgresStore implements ControlStore {
   /** The raw connection pool, for `freehold db migrate --to` (bulk copy) and tests. */
   get connection(): Sql {
     return this.sql;
+  }
+
+  /** This database's witness file beside the audit key (each database has its own; see postgresWitnessScope). */
+  get auditWitnessFile(): string {
+    return this.witness;
   }
 
   async close(): Promise<void> {

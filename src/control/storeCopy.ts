@@ -1,3 +1,4 @@
+import { copyFileSync, existsSync } from "node:fs";
 import type postgres from "postgres";
 import { InvalidRequestError } from "../core/errors.js";
 import type { AuditVerification } from "./audit.js";
@@ -46,7 +47,7 @@ export async function copySqliteToPostgres(source: SqliteStore, url: string): Pr
       `${running} request(s) hold reservations in the SQLite database: stop \`freehold serve\` on it before moving`,
       "reservations",
     );
-  // The same audit key: the copied chain is keyed with it, and the witness beside it vouches for the same end.
+  // The same audit key: the copied chain is keyed with it (the database's own witness is copied from SQLite's below).
   const target = await PostgresStore.open(url, { audit: source.auditSource });
   try {
     const sql = target.connection;
@@ -80,6 +81,9 @@ export async function copySqliteToPostgres(source: SqliteStore, url: string): Pr
       // The ledger's order continues after the copied rows.
       await tx`SELECT setval(pg_get_serial_sequence('ledger', 'id'), GREATEST((SELECT MAX(id) FROM ledger), 1))`;
     });
+    // The database's own witness starts where the copied chain ends: the SQLite trail's witness vouched for it.
+    const witness = source.auditWitnessFile;
+    if (existsSync(witness)) copyFileSync(witness, target.auditWitnessFile);
     const after = await target.auditVerify();
     if (!after.ok || after.head !== before.head || after.entries !== before.entries)
       throw new Error(
