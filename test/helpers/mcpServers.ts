@@ -54,12 +54,14 @@ export interface HttpMcpServer {
   requests: number;
   /** Tool calls it ran, with their arguments. */
   calls: { tool: string; args: unknown }[];
+  /** Each HTTP request's headers (a client-chosen server gets the client's own). */
+  headers: Record<string, string | string[] | undefined>[];
   close(): Promise<void>;
 }
 
 /** A real Streamable HTTP MCP server on loopback (stateless: a fresh server per request, as the SDK shows). */
 export async function startHttpMcpServer(): Promise<HttpMcpServer> {
-  const state: HttpMcpServer = { url: "", requests: 0, calls: [], close: async () => {} };
+  const state: HttpMcpServer = { url: "", requests: 0, calls: [], headers: [], close: async () => {} };
   const build = () => {
     const server = new McpServer({ name: "test-http", version: "1.0.0" });
     server.registerTool(
@@ -70,10 +72,20 @@ export async function startHttpMcpServer(): Promise<HttpMcpServer> {
         return { content: [{ type: "text", text: `definition of ${word}` }] };
       },
     );
+    // An enum, so a tiny model's forced call is short.
+    server.registerTool(
+      "pick",
+      { description: "Picks a colour", inputSchema: { colour: z.enum(["red", "blue"]) } },
+      async ({ colour }) => {
+        state.calls.push({ tool: "pick", args: { colour } });
+        return { content: [{ type: "text", text: `picked ${colour}` }] };
+      },
+    );
     return server;
   };
   const http: Server = createServer(async (request, response) => {
     state.requests++;
+    state.headers.push(request.headers);
     const chunks: Buffer[] = [];
     for await (const chunk of request) chunks.push(chunk as Buffer);
     const body = chunks.length ? JSON.parse(Buffer.concat(chunks).toString("utf8")) : undefined;

@@ -32,6 +32,8 @@ const createSchema = z.object({
   license: z.union([z.string(), z.array(z.string())]).optional(),
   parameters: z.record(z.string(), z.unknown()).optional(),
   messages: z.array(z.object({ role: z.string(), content: z.string() })).optional(),
+  /** freehold's own: MCP servers the profile attaches (names under mcp_servers in freehold.yaml; docs/mcp.md). */
+  mcp: z.array(z.string()).max(16).optional(),
   stream: z.boolean().optional(),
   quantize: z.string().optional(),
   files: z.record(z.string(), z.string()).optional(),
