@@ -298,6 +298,9 @@ export class Freehold implements AsyncDisposable {
     const store = new ModelStore({ home: config.home });
     // Error messages name the store (model not found, a missing blob): clients get <path> instead.
     treatAsPrivateDirectory(config.home);
+    // A profile that attaches a server this file does not configure is refused as a route naming one is.
+    const mcpProblems = await profileMcpProblems(store, Object.keys(settings.file?.mcp_servers ?? {}));
+    if (mcpProblems.length > 0) throw new ConfigFileError(mcpProblems.join("\n"), mcpProblems);
     // The engine starts before the control plane (its logger): events that arrive in between have nowhere to go.
     let logger: Logger | undefined;
     const engine = new Engine({
@@ -327,12 +330,6 @@ export class Freehold implements AsyncDisposable {
     const router = new Router(buildRoutingTable(settings.file, engine, settings.offline), {
       audit: audit ?? control.audit,
     });
-    const mcpProblems = await profileMcpProblems(store, Object.keys(settings.file?.mcp_servers ?? {}));
-    if (mcpProblems.length > 0) {
-      await engine.close();
-      await control.close();
-      throw new ConfigFileError(mcpProblems.join("\n"), mcpProblems);
-    }
     const mcp = McpHub.fromFile(settings.file, settings.offline, {
       // A profile's servers, read from its manifest when a request names it (as the engine reads it to answer).
       profileServers: async (model) => (await store.show(model).catch(() => undefined))?.manifest.profile?.mcp,

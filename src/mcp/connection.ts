@@ -42,6 +42,8 @@ export class McpConnection {
     private readonly config: McpServerConfig,
     /** freehold's version, announced to the server in `initialize`. */
     private readonly version = "0.0.0",
+    /** A server a client named by URL: no redirect is followed at all (the owner's servers may redirect in-origin). */
+    private readonly clientChosen = false,
   ) {}
 
   /** The stdio program's process id while it runs (tests kill it to check the restart). */
@@ -53,7 +55,10 @@ export class McpConnection {
   private transport(): Transport {
     if (this.config.url) {
       return new StreamableHTTPClientTransport(new URL(this.config.url), {
-        requestInit: { headers: { ...this.config.headers } },
+        requestInit: {
+          headers: { ...this.config.headers },
+          ...(this.clientChosen ? { redirect: "error" as const } : {}),
+        },
       });
     }
     const [command, ...args] = this.config.command!;

@@ -137,7 +137,7 @@ export class McpHub implements ToolHost {
     let connection = open.get(server);
     if (!connection) {
       const config = { url: chosen.url, headers: chosen.headers, remote: true, timeout: 30, max_result_bytes: 65_536 };
-      connection = new McpConnection(server, config, this.options.version);
+      connection = new McpConnection(server, config, this.options.version, true);
       open.set(server, connection);
     }
     return connection;
@@ -169,7 +169,9 @@ export class McpHub implements ToolHost {
 
   private authorize(server: string, access: ToolAccess): McpConnection {
     const chosen = access.clientServers?.[server];
-    if (!chosen && !this.isRemote(server)) return this.connection(server);
+    // An unknown name is a 404 naming the known ones, before any rule is read.
+    const configured = chosen ? undefined : this.connection(server);
+    if (configured && !this.isRemote(server)) return configured;
     // Refused before anything is connected: not even a handshake reaches a server the rules keep us from.
     const refusal = this.remoteRefusal(access);
     if (refusal)
@@ -177,7 +179,7 @@ export class McpHub implements ToolHost {
         `The MCP server ${server} is remote and ${refusal}, so nothing was sent to it. Use a local MCP server, or a key and route that may leave the machine.`,
         "mcp_remote_refused",
       );
-    return chosen ? this.clientConnection(server, chosen, access) : this.connection(server);
+    return configured ?? this.clientConnection(server, chosen!, access);
   }
 
   async listTools(server: string, access: ToolAccess, signal?: AbortSignal): Promise<HostedTool[]> {
