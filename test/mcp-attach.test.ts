@@ -42,6 +42,9 @@ describe("profiles attach servers; every API runs attached tools; client-chosen 
       "    targets: [{provider: cloud, model: gpt-test}]",
       "    privacy: allow",
       ...(routeMcp ? ["    mcp: [local]"] : []),
+      "  teller:",
+      "    targets: [{provider: local, model: stories}]",
+      ...(routeMcp ? ["    mcp: [local]"] : []),
       "",
     ].join("\n");
   const localServer = `  local: {command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(script)}], timeout: 10, price_per_call_usd: 0.02}`;
@@ -165,6 +168,48 @@ describe("profiles attach servers; every API runs attached tools; client-chosen 
           assert.match(offered, /"echo"/);
         });
       }
+  });
+
+  test("with the real tiny model: a client's own tool, forced by name on a route with mcp:, comes back to the client (Chat Completions, Anthropic; streamed and not)", async (t) => {
+    const calls = (await mcpCalls()).length;
+    const requests: [string, string, (stream: boolean) => unknown][] = [
+      [
+        "Chat Completions",
+        "/v1/chat/completions",
+        (stream) => ({
+          model: "teller",
+          stream,
+          temperature: 0,
+          max_tokens: 60,
+          messages: [{ role: "user", content: "Once upon a time" }],
+          tools: [{ type: "function", function: { name: clientTool.name, parameters: clientTool.schema } }],
+          tool_choice: { type: "function", function: { name: clientTool.name } },
+        }),
+      ],
+      [
+        "Anthropic Messages",
+        "/v1/messages",
+        (stream) => ({
+          model: "teller",
+          stream,
+          temperature: 0,
+          max_tokens: 60,
+          messages: [{ role: "user", content: "Once upon a time" }],
+          tools: [{ name: clientTool.name, input_schema: clientTool.schema }],
+          tool_choice: { type: "tool", name: clientTool.name },
+        }),
+      ],
+    ];
+    for (const [name, path, body] of requests)
+      for (const stream of [false, true])
+        await t.test(`${name}${stream ? ", streamed" : ""}`, async () => {
+          const response = await post(path, body(stream));
+          const text = await response.text();
+          assert.equal(response.status, 200, text);
+          assert.match(text, /client_tool/, "the client's tool call is in the answer");
+          assert.match(text, stream ? /tool_calls|tool_use/ : /"tool_calls"|"tool_use"/);
+          assert.equal((await mcpCalls()).length, calls, "nothing ran server-side");
+        });
   });
 
   test("a profile attaches servers (mcp: in the profile): created over /api/create, run for requests to it", async () => {
@@ -315,6 +360,23 @@ describe("profiles attach servers; every API runs attached tools; client-chosen 
     assert.equal(entry.remote, true);
     assert.equal(entry.url, new URL(http.url).origin);
     assert.doesNotMatch(JSON.stringify(entry), /client-token/, "the client's credentials are not audited");
+  });
+
+  test("a client-chosen server that redirects is not followed, even within its origin: the listing fails, and the server hears nothing", async () => {
+    const before = http.requests;
+    const response = await post("/v1/responses", {
+      model: "stories",
+      input: "Once upon a time",
+      tools: [webTool({ server_url: `${new URL(http.url).origin}/moved` })],
+      max_output_tokens: 5,
+      temperature: 0,
+    });
+    const body = (await response.json()) as { output: (Record<string, unknown> & { type: string })[] };
+    assert.equal(response.status, 200, JSON.stringify(body));
+    const list = body.output.find((item) => item.type === "mcp_list_tools")!;
+    assert.equal(list.server_label, "web");
+    assert.match(String(list.error), /MCP server web could not be started or reached/);
+    assert.equal(http.requests, before, "the redirect's target was never contacted");
   });
 
   test("switched on, a local-only key is still refused a client's server (403), and it hears nothing", async () => {

@@ -84,6 +84,12 @@ export async function startHttpMcpServer(): Promise<HttpMcpServer> {
     return server;
   };
   const http: Server = createServer(async (request, response) => {
+    // An old address that redirects, in the same origin, to the server (a client must not follow it blindly).
+    if (request.url === "/moved") {
+      response.writeHead(307, { location: "/mcp" });
+      response.end();
+      return;
+    }
     state.requests++;
     state.headers.push(request.headers);
     const chunks: Buffer[] = [];
