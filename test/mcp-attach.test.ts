@@ -248,6 +248,14 @@ describe("profiles attach servers; every API runs attached tools; client-chosen 
       error,
       /mcp\[0\] names the MCP server "nowhere", which freehold\.yaml does not configure \(known: local\)/,
     );
+    const withModelfile = await post("/api/create", {
+      model: "bad",
+      modelfile: "FROM stories\n",
+      mcp: ["local"],
+      stream: false,
+    });
+    assert.equal(withModelfile.status, 400, "mcp is never dropped silently");
+    assert.match(((await withModelfile.json()) as { error: string }).error, /mcp goes with the fields form/);
     // Its shape is checked as the profile is read (both ways in: the file `freehold create` reads, /api/create's field).
     for (const [mcp, message] of [
       ["files", /mcp must be a list of MCP server names/],
