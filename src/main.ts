@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import type { ServerType } from "@hono/node-server";
 import type { Hono } from "hono";
 import { type Config, type ConfigOverrides, childEnvironment } from "./config/config.js";
-import { loadSettings, type Settings } from "./config/fileConfig.js";
+import { ConfigFileError, loadSettings, type Settings } from "./config/fileConfig.js";
 import { auditSource, ControlPlane } from "./control/controlPlane.js";
 import { httpFacade } from "./control/httpFacade.js";
 import type { Logger } from "./control/logger.js";
@@ -31,7 +31,14 @@ import { summarize } from "./eval/summary.js";
 import { Gateway } from "./gateway/gateway.js";
 import { type AppEnv, createApp } from "./http/app.js";
 import { McpHub } from "./mcp/hub.js";
-import { hubClientFor, lockedModelsCheck, ModelPuller, profileDescription, storeSupply } from "./modelSupply.js";
+import {
+  hubClientFor,
+  lockedModelsCheck,
+  ModelPuller,
+  profileDescription,
+  profileMcpProblems,
+  storeSupply,
+} from "./modelSupply.js";
 import { Router } from "./routing/router.js";
 import { buildRoutingTable } from "./routing/table.js";
 import type { Manifest } from "./store/index.js";
@@ -291,6 +298,9 @@ export class Freehold implements AsyncDisposable {
     const store = new ModelStore({ home: config.home });
     // Error messages name the store (model not found, a missing blob): clients get <path> instead.
     treatAsPrivateDirectory(config.home);
+    // A profile that attaches a server this file does not configure is refused as a route naming one is.
+    const mcpProblems = await profileMcpProblems(store, Object.keys(settings.file?.mcp_servers ?? {}));
+    if (mcpProblems.length > 0) throw new ConfigFileError(mcpProblems.join("\n"), mcpProblems);
     // The engine starts before the control plane (its logger): events that arrive in between have nowhere to go.
     let logger: Logger | undefined;
     const engine = new Engine({
@@ -321,6 +331,8 @@ export class Freehold implements AsyncDisposable {
       audit: audit ?? control.audit,
     });
     const mcp = McpHub.fromFile(settings.file, settings.offline, {
+      // A profile's servers, read from its manifest when a request names it (as the engine reads it to answer).
+      profileServers: async (model) => (await store.show(model).catch(() => undefined))?.manifest.profile?.mcp,
       audit: audit ?? control.audit,
       meter: control,
       metrics: control.metrics,
@@ -332,9 +344,10 @@ export class Freehold implements AsyncDisposable {
 
   /**
    * Re-reads freehold.yaml and swaps the routing table at once (SIGHUP); requests in flight finish on the old one.
-   * An invalid file throws and leaves the running table as it was. Server settings (host, port) need a restart.
+   * An invalid file throws and leaves the running table as it was, and so does one without an MCP server a profile
+   * in the store attaches (as one without a server a route names). Server settings (host, port) need a restart.
    */
-  reloadRouting(offline?: boolean, actor = "signal:SIGHUP"): Settings {
+  async reloadRouting(offline?: boolean, actor = "signal:SIGHUP"): Promise<Settings> {
     const target = this.settings.filePath ?? "(no freehold.yaml)";
     let settings: Settings;
     try {
@@ -343,6 +356,8 @@ export class Freehold implements AsyncDisposable {
         ...(this.settings.filePath ? { configPath: this.settings.filePath } : {}),
         ...(offline !== undefined ? { offline } : {}),
       });
+      const problems = await profileMcpProblems(this.store, Object.keys(settings.file?.mcp_servers ?? {}));
+      if (problems.length > 0) throw new ConfigFileError(problems.join("\n"), problems);
       this.router.reload(buildRoutingTable(settings.file, this.engine, settings.offline));
       this.mcp.reloadRules(settings.file, settings.offline);
     } catch (error) {
@@ -404,7 +419,11 @@ export class Freehold implements AsyncDisposable {
         unload: (name) => this.engine.unloadByName(name),
       },
       catalog: storeCatalog(this.store),
-      supply: storeSupply(this.store, new ModelPuller(this.store, hubClientFor(this.config, this.settings.offline))),
+      supply: storeSupply(
+        this.store,
+        new ModelPuller(this.store, hubClientFor(this.config, this.settings.offline)),
+        () => this.mcp.configured(),
+      ),
       // Recent decisions from memory; older ones (or from before a restart) from the audit trail.
       decisions: { get: (id) => this.router.decisions.get(id) ?? this.control.audit.decision(id) },
       version: VERSION,

@@ -10,6 +10,7 @@ import { HubClient } from "./hub/index.js";
 import type { Manifest, ModelStore } from "./store/index.js";
 import { sameModelName } from "./store/index.js";
 import {
+  checkProfileMcp,
   formatProfile,
   ModelPuller,
   parseModelfile,
@@ -23,8 +24,15 @@ export function hubClientFor(config: Config, offline = config.offline): HubClien
   return new HubClient({ endpoint: config.hfEndpoint, token: config.hfToken, offline });
 }
 
-/** Pull and create for the API surfaces. */
-export function storeSupply(store: ModelStore, puller: ModelPuller): ModelSupply {
+/**
+ * Pull and create for the API surfaces. `mcpServers` gives the MCP servers freehold.yaml configures now: a profile's
+ * `mcp:` must name only those.
+ */
+export function storeSupply(
+  store: ModelStore,
+  puller: ModelPuller,
+  mcpServers: () => readonly string[] = () => [],
+): ModelSupply {
   return {
     async pull(reference, onProgress, signal) {
       await puller.pull(reference, { onProgress, ...(signal ? { signal } : {}) });
@@ -37,6 +45,7 @@ export function storeSupply(store: ModelStore, puller: ModelPuller): ModelSupply
           : parseYamlProfile(
               Object.fromEntries(Object.entries(input.fields).filter(([, value]) => value !== undefined)),
             );
+      checkProfileMcp(definition.profile, mcpServers());
       const base = await store.show(definition.from).catch(() => {
         throw new FreeholdError(`the base model "${definition.from}" is not in the store; pull or import it first`, {
           code: "model_not_found",
@@ -52,6 +61,27 @@ export function storeSupply(store: ModelStore, puller: ModelPuller): ModelSupply
       onProgress({ status: "success" });
     },
   };
+}
+
+/**
+ * Profiles in the store whose `mcp:` names a server this configuration does not have, one line each (`freehold
+ * serve` refuses such a configuration at start and on SIGHUP, as it refuses a route that names an unknown server).
+ */
+export async function profileMcpProblems(store: ModelStore, mcpServers: readonly string[]): Promise<string[]> {
+  const problems: string[] = [];
+  for (const entry of await store.list()) {
+    const details = await store.show(entry.name).catch(() => undefined);
+    const profile = details?.manifest.profile;
+    if (!profile?.mcp?.length) continue;
+    try {
+      checkProfileMcp(profile, mcpServers, `profile ${details!.name} (in the model store)`);
+    } catch (error) {
+      problems.push(
+        `${(error as Error).message.replace(/, or leave it out of the profile$/, "")}, or create the profile again without it (freehold create ${details!.name} -f FILE)`,
+      );
+    }
+  }
+  return problems;
 }
 
 /** What a profile adds to a model's description (for `show` and /api/show). */

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -10,7 +11,12 @@ import { Freehold } from "../src/main.js";
 import { McpHub } from "../src/mcp/hub.js";
 import { runCli } from "./helpers/cli.js";
 import { type FakeUpstream, startFakeUpstream } from "./helpers/fakeUpstream.js";
-import { type HttpMcpServer, startHttpMcpServer, writeStdioMcpServer } from "./helpers/mcpServers.js";
+import {
+  type HttpMcpServer,
+  startHttpMcpServer,
+  writeHttpMcpServerScript,
+  writeStdioMcpServer,
+} from "./helpers/mcpServers.js";
 import { storiesModelMissing, storiesModelPath, temporaryDirectory } from "./helpers/paths.js";
 
 function context(key?: Partial<CallerKey>): RequestContext {
@@ -333,6 +339,63 @@ describe("MCP client manager with real servers (stdio and Streamable HTTP)", () 
   });
 });
 
+/** Starts the session-keeping HTTP MCP server in its own process; resolves with the process and its port. */
+async function startHttpMcpProcess(script: string, port = 0): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, [script, String(port)], { stdio: ["ignore", "pipe", "inherit"] });
+  const listening = await new Promise<number>((resolve, reject) => {
+    let out = "";
+    child.stdout!.on("data", (chunk: Buffer) => {
+      out += chunk.toString("utf8");
+      const match = /listening (\d+)/.exec(out);
+      if (match) resolve(Number(match[1]));
+    });
+    child.once("exit", (code) => reject(new Error(`the HTTP MCP server exited (${code}) before listening`)));
+  });
+  return { child, port: listening };
+}
+
+async function kill(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill("SIGKILL");
+  await exited;
+}
+
+test("a Streamable HTTP server that dies and comes back on the same port is reconnected (a new session)", async (t) => {
+  const files = temporaryDirectory();
+  const script = writeHttpMcpServerScript(files.path);
+  let server = await startHttpMcpProcess(script);
+  const hub = new McpHub({
+    servers: { web: { url: `http://127.0.0.1:${server.port}/mcp`, timeout: 5, max_result_bytes: 65_536 } },
+  });
+  t.after(async () => {
+    await hub.close();
+    await kill(server.child);
+    files.dispose();
+  });
+  const whoami = async () => Number((await hub.callTool("web", "whoami", {}, { context: context() })).output);
+  const connection = hub.connection("web");
+  assert.equal(await whoami(), server.child.pid);
+  assert.equal(connection.starts, 1);
+  // Killed: a call while it is down fails and says why; nothing hangs.
+  await kill(server.child);
+  await assert.rejects(whoami(), (error: Error & { code?: string }) => {
+    assert.equal(error.code, "mcp_server_error");
+    assert.match(error.message, /MCP server web failed while calling whoami/);
+    return true;
+  });
+  // Started again on the same port: it knows none of the old sessions; the next call opens a new one and runs.
+  server = await startHttpMcpProcess(script, server.port);
+  assert.equal(await whoami(), server.child.pid);
+  assert.equal(connection.starts, 2);
+  assert.ok((await hub.listTools("web", { context: context() })).some((tool) => tool.name === "lookup"));
+  // Killed and started again between two calls (no failed call in between): the next call still runs.
+  await kill(server.child);
+  server = await startHttpMcpProcess(script, server.port);
+  assert.equal(await whoami(), server.child.pid);
+  assert.equal(connection.starts, 3);
+});
+
 describe("MCP tools through the APIs, with the real tiny model", { skip: storiesModelMissing }, () => {
   const home = temporaryDirectory();
   const script = writeStdioMcpServer(home.path);
@@ -533,13 +596,13 @@ describe("MCP tools through the APIs, with the real tiny model", { skip: stories
     [
       "server_url",
       { type: "mcp", server_label: "x", server_url: "https://evil.example/mcp" },
-      /calls only the MCP servers its owner configured/,
+      /calls only the MCP servers its owner configured in freehold\.yaml \(the owner may allow servers chosen by clients with mcp_allow_client_servers: true\)/,
       "tools[0].server_url",
     ],
     [
       "client headers",
       { type: "mcp", server_label: "local", headers: { Authorization: "Bearer x" } },
-      /credentials for MCP servers are the owner's/,
+      /credentials for the owner's MCP servers are the owner's/,
       "tools[0].headers",
     ],
     [
@@ -656,6 +719,7 @@ test("config check summarises MCP servers; doctor --egress lists the remote ones
       "  files: {command: [node, files.js]}",
       "  search: {url: 'https://search.example.com/mcp', headers: {Authorization: 'Bearer s3cret'}}",
       "  near: {url: 'http://127.0.0.1:9000/mcp'}",
+      "mcp_allow_client_servers: true",
       "routes:",
       "  helper:",
       "    targets: [{provider: local, model: m}]",
@@ -675,6 +739,9 @@ test("config check summarises MCP servers; doctor --egress lists the remote ones
     egress.stdout,
     /\n {2}https:\/\/search\.example\.com {2}mcp server search; tool calls send arguments there; attached to routes \(none; Responses requests may name it\)/,
   );
+  // The owner's switch for client-chosen servers is a destination of its own: any https URL a client names.
+  assert.match(egress.stdout, /\(any https:\/\/ URL a client names\) {2}client-chosen servers allowed/);
+  assert.match(check.stdout, /mcp_allow_client_servers: Responses requests may name MCP servers by URL/);
   // Local servers (stdio, loopback) are not destinations off the machine.
   assert.doesNotMatch(egress.stdout, /node files\.js|127\.0\.0\.1:9000/);
   assert.doesNotMatch(egress.stdout + check.stdout, /s3cret/, "headers are never printed");
@@ -748,16 +815,16 @@ describe("tool results are content: the privacy policy sees them before a remote
   });
 });
 
-test("SIGHUP's new routes and key rules apply to MCP at once; the servers stay as started", () => {
+test("SIGHUP's new routes and key rules apply to MCP at once; the servers stay as started", async () => {
   const parse = (text: string) => parseFileConfig(text, "freehold.yaml", {});
   const servers = "mcp_servers:\n  cloud: {url: 'https://mcp.example.com/mcp'}\n";
   const before = parse(`${servers}routes:\n  r:\n    targets: [{provider: local, model: m}]\n    mcp: [cloud]\n`);
   const hub = McpHub.fromFile(before, false, {});
-  assert.deepEqual(hub.attached("r"), ["cloud"]);
+  assert.deepEqual(await hub.attached("r"), ["cloud"]);
   hub.reloadRules(
     parse(`${servers}routes:\n  r:\n    targets: [{provider: local, model: m}]\nkeys:\n  k: {local_only: true}\n`),
     false,
   );
-  assert.deepEqual(hub.attached("r"), []);
-  return assert.rejects(hub.listTools("cloud", { context: context({ name: "k" }) }), /API key k is local-only/);
+  assert.deepEqual(await hub.attached("r"), []);
+  await assert.rejects(hub.listTools("cloud", { context: context({ name: "k" }) }), /API key k is local-only/);
 });

@@ -167,9 +167,12 @@ const apis: Api[] = [
       "input.*.reason": "an approval's reason: read by nobody, never sent",
       "tools.*.server_label":
         "MCP tools are refused (400) unless they name a server the owner configured, which this app has none of; an owner's server's tool definitions pass the same egress scan as any body",
-      "tools.*.server_url": "refused with 400: a client cannot name an MCP server",
-      "tools.*.headers": "refused with 400: MCP credentials are the owner's",
-      "tools.*.authorization": "refused with 400: MCP credentials are the owner's",
+      "tools.*.server_url":
+        "refused with 400 unless the owner sets mcp_allow_client_servers; then it is where the client's tool calls go (a remote MCP server, refused for local-only keys and routes), never sent to a model",
+      "tools.*.headers":
+        "refused with 400 unless the owner allows client-chosen servers; then the client's own headers for its server, sent only there, never to a model",
+      "tools.*.authorization":
+        "refused with 400 unless the owner allows client-chosen servers; then the client's own token for its server, sent only there, never to a model",
       "tools.*.connector_id": "refused with 400: OpenAI's hosted connectors",
       "tools.*.allowed_tools": "an MCP tool's filter (see tools.*.server_label)",
       "tools.*.require_approval": "an MCP tool's filter (see tools.*.server_label)",

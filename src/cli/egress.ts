@@ -32,14 +32,26 @@ export const providerDestinations: EgressSource = (settings) =>
   }));
 
 /** Remote MCP servers: a tool call sends the model's arguments there (stdio servers run here and are not egress). */
-export const mcpServerDestinations: EgressSource = (settings) =>
-  mcpDestinations(settings.file)
+export const mcpServerDestinations: EgressSource = (settings) => [
+  ...mcpDestinations(settings.file)
     .filter((server) => server.remote)
     .map((server) => ({
       origin: server.destination,
       kind: "mcp",
       detail: `mcp server ${server.server}; tool calls send arguments there; attached to route${server.routes.length === 1 ? "" : "s"} ${server.routes.join(", ") || "(none; Responses requests may name it)"}`,
-    }));
+    })),
+  // Not one origin but any: whoever holds a key that may leave the machine chooses where.
+  ...(settings.file?.mcp_allow_client_servers
+    ? [
+        {
+          origin: "(any https:// URL a client names)",
+          kind: "mcp",
+          detail:
+            "client-chosen servers allowed (mcp_allow_client_servers): a Responses request's server_url (https, or http on loopback) is called with the model's arguments and the client's headers; refused for local-only keys and routes and offline",
+        },
+      ]
+    : []),
+];
 
 export const egressSources: EgressSource[] = [hubDestinations, providerDestinations, mcpServerDestinations];
 

@@ -66,6 +66,8 @@ const mcpServerSchema = z.strictObject({
     .min(256)
     .max(16 * 1024 * 1024)
     .default(65_536),
+  /** What one call costs (USD), charged to the calling key's ledger row and budget, as a model's price is. */
+  price_per_call_usd: z.number().min(0).max(1000).optional(),
 });
 
 const mcpServerName = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "MCP server names are 1-64 letters, digits, _ -");
@@ -122,6 +124,11 @@ export const fileConfigSchema = z
     mcp_servers: z.record(mcpServerName, mcpServerSchema).default({}),
     /** The most model turns one request may take while calling MCP tools. */
     mcp_max_steps: z.number().int().min(1).max(64).default(8),
+    /**
+     * Whether a Responses request may name an MCP server by URL (`server_url`): connected as a remote server for
+     * that request, under the egress rules (docs/mcp.md, docs/security.md). Off by default.
+     */
+    mcp_allow_client_servers: z.boolean().default(false),
     privacy: z
       .strictObject({
         /** The policy of routes that set none. */

@@ -200,7 +200,7 @@ export class ControlPlane implements RequestMeter {
     const remote = [target, ...(work.candidates ?? [])].filter((candidate) => candidate.remote);
     const worstUsd = (completionTokens: number) =>
       Math.max(
-        0,
+        work.priceUsd ?? 0,
         ...remote.map((candidate) => this.prices.cost(candidate.model, work.promptTokenBound, completionTokens) ?? 0),
       );
     const unpriced = remote.find((candidate) => !this.prices.lookup(candidate.model));
@@ -254,7 +254,8 @@ export class ControlPlane implements RequestMeter {
     target = outcome.servedBy ?? target;
     const durationMs = performance.now() - started;
     const { promptTokens, completionTokens } = outcome;
-    const costUsd = target.remote ? (this.prices.cost(target.model, promptTokens, completionTokens) ?? 0) : 0;
+    const costUsd =
+      outcome.costUsd ?? (target.remote ? (this.prices.cost(target.model, promptTokens, completionTokens) ?? 0) : 0);
     const localCostUsd = target.remote ? 0 : this.prices.energyCost(durationMs);
     const equivalentUsd = target.remote ? 0 : this.prices.equivalentCost(promptTokens, completionTokens);
     const now = Date.now();

@@ -30,6 +30,8 @@ export interface MeterWork {
    * of them. Absent: only the admission target.
    */
   candidates?: MeterTarget[];
+  /** A fixed price for the work (an MCP server's `price_per_call_usd`), reserved against the key's budget. */
+  priceUsd?: number;
 }
 
 export interface MeterOutcome {
@@ -44,6 +46,8 @@ export interface MeterOutcome {
   responseText?: string;
   /** Where it was really answered, when a router chose another target than the one admitted. */
   servedBy?: MeterTarget;
+  /** What the work cost when it has a fixed price (MeterWork.priceUsd): charged instead of a token price. */
+  costUsd?: number;
 }
 
 export interface Admission {

@@ -16,6 +16,11 @@ export interface ModelProfile {
   /** Example turns placed before the conversation (after the system prompt). */
   messages?: Pick<ChatMessage, "role" | "content">[];
   license?: string;
+  /**
+   * MCP servers (names under `mcp_servers` in freehold.yaml) whose tools freehold runs for every chat request to
+   * this model, as a route's `mcp:` does (docs/mcp.md).
+   */
+  mcp?: string[];
 }
 
 function defined<T extends object>(values: T): Partial<T> {

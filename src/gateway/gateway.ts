@@ -62,35 +62,59 @@ export class Gateway {
    * gets them without knowing MCP; the client's own tools still come back to the client.
    */
   generate(request: GenerateRequest, context: RequestContext, signal?: AbortSignal): AsyncIterable<ChatEvent> {
-    const attached = request.kind === "chat" ? (this.tools?.host.attached(request.model) ?? []) : [];
-    if (request.kind === "chat" && attached.length > 0)
-      return chatEventsOnly(this.generateWithTools(request, context, { toolsets: [] }, signal));
+    if (request.kind === "chat" && this.tools?.host.mayAttach(request.model))
+      return this.generateAttached(request, context, signal);
     return this.generateOnce(request, context, signal);
+  }
+
+  /** A route's or profile's servers, looked up first (a profile's are in the store); none = a plain generation. */
+  private async *generateAttached(
+    request: ChatRequest,
+    context: RequestContext,
+    signal?: AbortSignal,
+  ): AsyncGenerator<ChatEvent> {
+    const servers = await this.tools!.host.attached(request.model);
+    if (servers.length === 0) return yield* this.generateOnce(request, context, signal);
+    yield* chatEventsOnly(this.runTools(request, context, { toolsets: [] }, servers, signal));
   }
 
   /**
    * Generation with MCP tools: the request's own toolsets (Responses' mcp tools) plus the route's attached servers.
    * Yields the model's events and the loop's mcp-* events.
    */
-  generateWithTools(
+  async *generateWithTools(
     request: ChatRequest,
     context: RequestContext,
     options: Omit<ToolLoopOptions, "maxSteps"> & { maxSteps?: number },
     signal?: AbortSignal,
-  ): AsyncIterable<ToolLoopEvent> {
+  ): AsyncGenerator<ToolLoopEvent> {
     if (!this.tools)
       throw new InvalidRequestError("MCP tools are not available here: no MCP servers are configured", "tools");
+    const attached = await this.tools.host.attached(request.model);
+    // Nothing to offer (a profile that attaches none, a request with no MCP tools): a plain generation.
+    if (attached.length === 0 && options.toolsets.length === 0 && !options.approved?.length)
+      return yield* this.generateOnce(request, context, signal);
+    yield* this.runTools(request, context, options, attached, signal);
+  }
+
+  private runTools(
+    request: ChatRequest,
+    context: RequestContext,
+    options: Omit<ToolLoopOptions, "maxSteps"> & { maxSteps?: number },
+    attachedServers: string[],
+    signal?: AbortSignal,
+  ): AsyncIterable<ToolLoopEvent> {
+    const tools = this.tools!;
     const named = new Set(options.toolsets.map((toolset) => toolset.server));
-    const attached: McpToolset[] = this.tools.host
-      .attached(request.model)
+    const attached: McpToolset[] = attachedServers
       .filter((server) => !named.has(server))
       .map((server) => ({ server, requiresApproval: () => false }));
     return runToolLoop(
       (turn, turnContext) => this.generateOnce(turn, turnContext, signal),
-      this.tools.host,
+      tools.host,
       request,
       context,
-      { ...options, toolsets: [...options.toolsets, ...attached], maxSteps: options.maxSteps ?? this.tools.maxSteps },
+      { ...options, toolsets: [...options.toolsets, ...attached], maxSteps: options.maxSteps ?? tools.maxSteps },
       signal,
     );
   }

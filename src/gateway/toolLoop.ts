@@ -11,7 +11,7 @@ import type {
 import type { RequestContext } from "../core/context.js";
 import { InvalidRequestError, isFreeholdError } from "../core/errors.js";
 import { prepareJsonSchema } from "../core/jsonSchema.js";
-import type { HostedTool, ToolAccess, ToolHost } from "../core/toolHost.js";
+import type { ClientServer, HostedTool, ToolAccess, ToolHost } from "../core/toolHost.js";
 
 /** One MCP server offered to the model for one request, with the client's (or the owner's) limits on it. */
 export interface McpToolset {
@@ -35,6 +35,8 @@ export interface ToolLoopOptions {
   /** The most model turns; the last one may not call tools, so the answer ends in text. */
   maxSteps: number;
   approved?: ApprovedCall[];
+  /** Servers the client named by URL (Responses' server_url, when the owner allows it), by their label. */
+  clientServers?: Record<string, ClientServer>;
 }
 
 /** The loop's own events besides the model's: what a Responses client sees as mcp_* items. */
@@ -103,7 +105,28 @@ export async function* runToolLoop(
   options: ToolLoopOptions,
   signal?: AbortSignal,
 ): AsyncGenerator<ToolLoopEvent> {
-  const access: ToolAccess = { context, model: request.model };
+  const access: ToolAccess = {
+    context,
+    model: request.model,
+    ...(options.clientServers ? { clientServers: options.clientServers } : {}),
+  };
+  try {
+    yield* loop(step, host, request, context, options, access, signal);
+  } finally {
+    // Client-chosen servers live as long as their request, however it ends.
+    await host.release(access);
+  }
+}
+
+async function* loop(
+  step: GenerateStep,
+  host: ToolHost,
+  request: ChatRequest,
+  context: RequestContext,
+  options: ToolLoopOptions,
+  access: ToolAccess,
+  signal?: AbortSignal,
+): AsyncGenerator<ToolLoopEvent> {
   const offered: Offered = { tools: new Map(), toolsets: new Map() };
   const clientTools = request.tools ?? [];
   for (const toolset of options.toolsets) yield await listToolset(host, toolset, access, offered, clientTools, signal);

@@ -1,8 +1,8 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { StreamableHTTPClientTransport, StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
-import { type CallToolResult, ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
+import { type CallToolResult, McpError, ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 import type { McpServerConfig } from "../config/fileConfig.js";
 import { FreeholdError } from "../core/errors.js";
 import type { HostedTool, HostedToolResult } from "../core/toolHost.js";
@@ -42,6 +42,8 @@ export class McpConnection {
     private readonly config: McpServerConfig,
     /** freehold's version, announced to the server in `initialize`. */
     private readonly version = "0.0.0",
+    /** A server a client named by URL: no redirect is followed at all (the owner's servers may redirect in-origin). */
+    private readonly clientChosen = false,
   ) {}
 
   /** The stdio program's process id while it runs (tests kill it to check the restart). */
@@ -53,7 +55,10 @@ export class McpConnection {
   private transport(): Transport {
     if (this.config.url) {
       return new StreamableHTTPClientTransport(new URL(this.config.url), {
-        requestInit: { headers: { ...this.config.headers } },
+        requestInit: {
+          headers: { ...this.config.headers },
+          ...(this.clientChosen ? { redirect: "error" as const } : {}),
+        },
       });
     }
     const [command, ...args] = this.config.command!;
@@ -113,12 +118,16 @@ export class McpConnection {
   /** The server's tools, from the cache unless it said the list changed (or it restarted). */
   async listTools(signal?: AbortSignal): Promise<HostedTool[]> {
     if (this.tools) return this.tools;
-    const client = await this.connect();
+    let client: Client | undefined;
     const tools: HostedTool[] = [];
     let cursor: string | undefined;
     try {
+      client = await this.connect();
       do {
-        const page = await client.listTools(cursor ? { cursor } : {}, this.requestOptions(signal));
+        const page = await this.onClient((current) => {
+          client = current;
+          return current.listTools(cursor ? { cursor } : {}, this.requestOptions(signal));
+        });
         for (const tool of page.tools) {
           tools.push({
             server: this.name,
@@ -131,6 +140,7 @@ export class McpConnection {
         cursor = page.nextCursor;
       } while (cursor && tools.length < maxTools);
     } catch (error) {
+      if (error instanceof McpServerError) throw error;
       throw this.failure("listing its tools", error);
     }
     if (this.client === client) this.tools = tools.slice(0, maxTools);
@@ -139,18 +149,45 @@ export class McpConnection {
 
   /** One call; the result's text is cut at `max_result_bytes` (and says so), other content is described. */
   async callTool(tool: string, args: Record<string, unknown>, signal?: AbortSignal): Promise<HostedToolResult> {
-    const client = await this.connect();
     let result: CallToolResult;
     try {
-      result = (await client.callTool(
-        { name: tool, arguments: args },
-        undefined,
-        this.requestOptions(signal),
+      result = (await this.onClient((client) =>
+        client.callTool({ name: tool, arguments: args }, undefined, this.requestOptions(signal)),
       )) as CallToolResult;
     } catch (error) {
+      if (error instanceof McpServerError) throw error;
       throw this.failure(`calling ${tool}`, error);
     }
     return { output: this.capped(resultText(result)), isError: result.isError === true };
+  }
+
+  /**
+   * One request on the connected client. An HTTP server has no process of ours to watch, so its death shows here:
+   * a server that answers 404 to our session restarted and forgot it (the MCP spec says: start a new session), so
+   * the request is sent once more on a new one (the server ran nothing); a server that cannot be reached at all is
+   * connected afresh on the next use.
+   */
+  private async onClient<T>(run: (client: Client) => Promise<T>): Promise<T> {
+    const client = await this.connect();
+    try {
+      return await run(client);
+    } catch (error) {
+      if (!this.config.url) throw error;
+      if (error instanceof StreamableHTTPError && error.code === 404) {
+        await this.drop(client);
+        return run(await this.connect());
+      }
+      // A JSON-RPC error (the server answered, or our timeout) leaves the session as it was.
+      if (!(error instanceof McpError)) await this.drop(client);
+      throw error;
+    }
+  }
+
+  private async drop(client: Client): Promise<void> {
+    if (this.client !== client) return;
+    this.client = undefined;
+    this.tools = undefined;
+    await client.close().catch(() => {});
   }
 
   private requestOptions(signal?: AbortSignal) {

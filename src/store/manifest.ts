@@ -76,6 +76,11 @@ export const profileSchema = z.object({
     .array(z.object({ role: z.enum(["system", "user", "assistant", "tool"]), content: z.string() }))
     .optional(),
   license: z.string().optional(),
+  /** MCP servers the profile attaches (names under mcp_servers in freehold.yaml; checked when it is created). */
+  mcp: z
+    .array(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/))
+    .max(16)
+    .optional(),
 }) satisfies z.ZodType<ModelProfile>;
 
 /** Where the model came from: a local file, the hub (pinned to a commit), or a profile over another model. */

@@ -14,6 +14,7 @@ export {
   verifyStore,
 } from "./lockfile.js";
 export {
+  checkProfileMcp,
   checkTemplate,
   formatProfile,
   type ProfileDefinition,

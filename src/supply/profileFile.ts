@@ -202,7 +202,7 @@ export function parseYamlProfile(document: unknown): ProfileDefinition {
     throw invalid("a YAML profile must be a mapping with at least `from`", "profile");
   }
   const fields = document as Record<string, unknown>;
-  const known = new Set(["from", "system", "template", "parameters", "messages", "license"]);
+  const known = new Set(["from", "system", "template", "parameters", "messages", "license", "mcp"]);
   for (const key of Object.keys(fields)) {
     if (!known.has(key))
       throw invalid(`unknown field ${JSON.stringify(key)}; fields are ${[...known].join(", ")}`, key);
@@ -227,6 +227,8 @@ export function parseYamlProfile(document: unknown): ProfileDefinition {
       throw invalid("parameters must be a mapping", "parameters");
     for (const [name, value] of Object.entries(parameterMap)) setParameter(profile, name, value);
   }
+  const mcp = fields.mcp;
+  if (mcp !== undefined && mcp !== null) profile.mcp = parseMcpServers(mcp);
   const messages = fields.messages;
   if (messages !== undefined && messages !== null) {
     if (!Array.isArray(messages)) throw invalid("messages must be a list of {role, content}", "messages");
@@ -239,6 +241,40 @@ export function parseYamlProfile(document: unknown): ProfileDefinition {
     }
   }
   return { from: checkFrom(from), profile };
+}
+
+const mcpServerName = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** A profile's `mcp:` list: names of MCP servers (whether freehold.yaml configures them is checkProfileMcp's job). */
+function parseMcpServers(value: unknown): string[] {
+  if (!Array.isArray(value)) throw invalid("mcp must be a list of MCP server names, like mcp: [files]", "mcp");
+  if (value.length > 16) throw invalid("mcp names at most 16 servers", "mcp");
+  value.forEach((name, i) => {
+    if (typeof name !== "string" || !mcpServerName.test(name))
+      throw invalid(
+        `mcp[${i}] must be an MCP server's name (1-64 letters, digits, _ -), not ${JSON.stringify(name)}`,
+        `mcp.${i}`,
+      );
+    if (value.indexOf(name) !== i) throw invalid(`mcp[${i}]: the server ${name} is named twice`, `mcp.${i}`);
+  });
+  return value as string[];
+}
+
+/**
+ * The rule a route's `mcp:` follows, for a profile: every name must be a server freehold.yaml configures. Checked
+ * when a profile is created and whenever the configuration is (re)read. `where` names the profile in the message.
+ * @example
+ * checkProfileMcp({ mcp: ["files"] }, ["files", "search"], "profile helper"); // passes
+ */
+export function checkProfileMcp(profile: ModelProfile, configured: readonly string[], where = "profile"): void {
+  profile.mcp?.forEach((server, i) => {
+    if (!configured.includes(server))
+      throw new InvalidRequestError(
+        `${where}: mcp[${i}] names the MCP server ${JSON.stringify(server)}, which freehold.yaml does not configure (known: ${configured.join(", ") || "none"}); add it under mcp_servers in freehold.yaml, or leave it out of the profile`,
+        `mcp.${i}`,
+        "mcp_server_not_found",
+      );
+  });
 }
 
 /** Parses a profile file: YAML when it is a mapping, Ollama's Modelfile syntax otherwise. */
@@ -275,5 +311,6 @@ export function formatProfile(from: string, profile: ModelProfile): string {
   if (profile.messages?.length) document.messages = profile.messages;
   if (profile.template !== undefined) document.template = profile.template;
   if (profile.license !== undefined) document.license = profile.license;
+  if (profile.mcp?.length) document.mcp = profile.mcp;
   return stringifyYaml(document);
 }

@@ -47,6 +47,8 @@ export function registerConfig(program: Command): void {
       print(
         `mcp server ${server.server}: ${server.destination} (${server.remote ? "remote" : "local"}${server.routes.length ? `; routes ${server.routes.join(", ")}` : ""})`,
       );
+    if (file.mcp_allow_client_servers)
+      print("mcp_allow_client_servers: Responses requests may name MCP servers by URL (remote; see doctor --egress)");
     if (settings.offline) print("offline: no request leaves this machine");
   });
 }

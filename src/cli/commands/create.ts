@@ -1,9 +1,9 @@
 import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { ModelStore } from "../../store/index.js";
-import { parseProfile } from "../../supply/index.js";
+import { checkProfileMcp, parseProfile } from "../../supply/index.js";
 import { auditCli } from "../audit.js";
-import { commandConfig, print } from "../context.js";
+import { commandSettings, print } from "../context.js";
 
 export function registerCreate(program: Command): void {
   program
@@ -17,10 +17,13 @@ export function registerCreate(program: Command): void {
       "the profile: YAML (from, system, parameters, …) or Ollama's Modelfile syntax",
     )
     .action(async (name: string, options: { file: string }, command: Command) => {
-      const config = commandConfig(command);
+      const settings = commandSettings(command);
+      const config = settings.config;
       const home = config.home;
       const store = new ModelStore({ home });
       const definition = parseProfile(await readFile(options.file, "utf8"));
+      // A profile's MCP servers must be ones freehold.yaml configures, as a route's must.
+      checkProfileMcp(definition.profile, Object.keys(settings.file?.mcp_servers ?? {}));
       const created = await store.create(name, definition.from, definition.profile);
       await auditCli(config, { action: "model.create", target: created.name, detail: { from: definition.from } });
       print(

@@ -88,12 +88,14 @@ export function registerServe(program: Command): void {
       reportRouting(freehold.settings);
       // SIGHUP re-reads freehold.yaml and swaps the routing table; requests in flight keep the old one.
       process.on("SIGHUP", () => {
-        try {
-          reportRouting(freehold.reloadRouting(offline));
-          print("SIGHUP: reloaded the configuration");
-        } catch (error) {
-          print(`SIGHUP: kept the running configuration: ${error instanceof Error ? error.message : String(error)}`);
-        }
+        freehold.reloadRouting(offline).then(
+          (settings) => {
+            reportRouting(settings);
+            print("SIGHUP: reloaded the configuration");
+          },
+          (error: unknown) =>
+            print(`SIGHUP: kept the running configuration: ${error instanceof Error ? error.message : String(error)}`),
+        );
       });
       await new Promise<void>((resolve) => {
         let stopping = false;

@@ -2,6 +2,7 @@ import type { Hono } from "hono";
 import { z } from "zod";
 import type { ModelSupply, SupplyProgress } from "../../core/catalog.js";
 import { Channel } from "../../core/channel.js";
+import { InvalidRequestError } from "../../core/errors.js";
 import type { AppEnv } from "../app.js";
 import { guard } from "../guard.js";
 import { ndjsonHeaders, ndjsonStream } from "../ndjson.js";
@@ -32,6 +33,8 @@ const createSchema = z.object({
   license: z.union([z.string(), z.array(z.string())]).optional(),
   parameters: z.record(z.string(), z.unknown()).optional(),
   messages: z.array(z.object({ role: z.string(), content: z.string() })).optional(),
+  /** freehold's own: MCP servers the profile attaches (names under mcp_servers in freehold.yaml; docs/mcp.md). */
+  mcp: z.array(z.string()).max(16).optional(),
   stream: z.boolean().optional(),
   quantize: z.string().optional(),
   files: z.record(z.string(), z.string()).optional(),
@@ -95,6 +98,12 @@ export function registerOllamaSupplyRoutes(app: Hono<AppEnv>, supply: ModelSuppl
         adapters: body.adapters,
       });
     }
+    // Ollama's Modelfile text has no MCP instruction: servers come with the fields form, never dropped silently.
+    if (body.mcp !== undefined && body.modelfile !== undefined && body.from === undefined)
+      throw new InvalidRequestError(
+        "mcp goes with the fields form of a profile (from, system, …, mcp), not with modelfile; send from instead of modelfile",
+        "mcp",
+      );
     const { model: _model, name: _name, stream, modelfile, quantize: _quantize, ...fields } = body;
     const license = Array.isArray(fields.license) ? fields.license.join("\n") : fields.license;
     const input =

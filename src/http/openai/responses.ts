@@ -180,10 +180,11 @@ function envelope(body: ResponseCreateBody): ResponseEnvelope {
               type: "mcp",
               server_label: tool.server_label,
               allowed_tools: tool.allowed_tools ?? null,
+              // The client's credentials are never echoed back.
               headers: null,
               require_approval: tool.require_approval ?? "always",
               server_description: tool.server_description ?? null,
-              server_url: null,
+              server_url: tool.server_url ?? null,
             },
       ),
       top_p: body.top_p ?? null,
@@ -206,7 +207,7 @@ export function registerResponsesRoutes(app: Hono<AppEnv>, gateway: Gateway): vo
     const assembler = new ResponseAssembler(envelope(body));
     // MCP tools of the request, or of the route: their calls show as mcp_* items (other APIs see only the answer).
     const events: AsyncIterable<ToolLoopEvent> =
-      plan || gateway.tools?.host.attached(body.model).length
+      plan || gateway.tools?.host.mayAttach(body.model)
         ? gateway.generateWithTools(request, c.get("context"), plan ?? { toolsets: [] }, c.get("signal"))
         : gateway.generate(request, c.get("context"), c.get("signal"));
     if (!body.stream) {

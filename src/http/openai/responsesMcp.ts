@@ -1,5 +1,5 @@
 import { InvalidRequestError } from "../../core/errors.js";
-import type { HostedTool, ToolHost } from "../../core/toolHost.js";
+import type { ClientServer, HostedTool, ToolHost } from "../../core/toolHost.js";
 import type { ApprovedCall, McpToolset } from "../../gateway/toolLoop.js";
 import type { ResponseCreateBody, ResponseMcpTool } from "./responsesSchemas.js";
 
@@ -7,6 +7,8 @@ import type { ResponseCreateBody, ResponseMcpTool } from "./responsesSchemas.js"
 export interface McpPlan {
   toolsets: McpToolset[];
   approved: ApprovedCall[];
+  /** Servers named by URL (only when the owner allows client-chosen servers), by label. */
+  clientServers?: Record<string, ClientServer>;
 }
 
 type Filter = { tool_names?: string[] | undefined; read_only?: boolean | undefined };
@@ -32,20 +34,114 @@ function allowRule(allowed: ResponseMcpTool["allowed_tools"]): ((tool: HostedToo
     (allowed.tool_names ? allowed.tool_names.includes(tool.name) : true) && (!allowed.read_only || tool.readOnly);
 }
 
-function toolset(tool: ResponseMcpTool, index: number, host: ToolHost | undefined, seen: Set<string>): McpToolset {
-  const field = `tools[${index}]`;
-  if (tool.server_url !== undefined)
+/** Headers the transport sets itself (or that would change what a request means): a client may not set them. */
+const reservedHeaders = new Set([
+  "host",
+  "content-length",
+  "content-type",
+  "accept",
+  "connection",
+  "keep-alive",
+  "transfer-encoding",
+  "te",
+  "trailer",
+  "upgrade",
+  "proxy-authorization",
+  "mcp-session-id",
+  "mcp-protocol-version",
+  "last-event-id",
+]);
+const headerName = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$/;
+const headerValue = /^[^\r\n\0]{0,8192}$/;
+
+function isLoopback(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, "").toLowerCase();
+  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/**
+ * A server the client names by URL (the owner allows it): https anywhere, plain http only to this machine, no
+ * credentials in the URL; the client's headers and bearer token go with it, minus those the transport owns.
+ */
+function clientServer(tool: ResponseMcpTool, field: string, host: ToolHost): ClientServer {
+  const raw = tool.server_url!;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new InvalidRequestError(`${field}.server_url: not a URL; give https://…`, `${field}.server_url`);
+  }
+  if (raw.length > 2048)
+    throw new InvalidRequestError(`${field}.server_url: longer than 2048 characters`, `${field}.server_url`);
+  if (url.protocol !== "https:" && !(url.protocol === "http:" && isLoopback(url.hostname)))
     throw new InvalidRequestError(
-      `${field}.server_url: this server calls only the MCP servers its owner configured in freehold.yaml; leave out server_url and name one in server_label`,
+      `${field}.server_url: must be https:// (plain http:// only to this machine: localhost, 127.0.0.1, [::1])`,
       `${field}.server_url`,
     );
-  for (const name of ["headers", "authorization"] as const)
-    if (tool[name] !== undefined && tool[name] !== null)
+  if (url.username || url.password)
+    throw new InvalidRequestError(
+      `${field}.server_url: carries credentials; send them in authorization or headers instead`,
+      `${field}.server_url`,
+    );
+  if (host.has(tool.server_label))
+    throw new InvalidRequestError(
+      `${field}.server_label: ${tool.server_label} is the name of a server the owner configured; give the server named by URL another label`,
+      `${field}.server_label`,
+    );
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(tool.headers ?? {})) {
+    if (!headerName.test(name) || reservedHeaders.has(name.toLowerCase()))
       throw new InvalidRequestError(
-        `${field}.${name}: credentials for MCP servers are the owner's (mcp_servers in freehold.yaml); leave out ${name}`,
-        `${field}.${name}`,
+        `${field}.headers: ${JSON.stringify(name.slice(0, 64))} ${headerName.test(name) ? "is set by freehold's MCP client" : "is not a valid header name"}; leave it out`,
+        `${field}.headers`,
       );
-  if (!host?.has(tool.server_label))
+    if (!headerValue.test(value))
+      throw new InvalidRequestError(
+        `${field}.headers.${name}: a header value is one line of at most 8192 characters`,
+        `${field}.headers`,
+      );
+    headers[name] = value;
+  }
+  if (Object.keys(headers).length > 32)
+    throw new InvalidRequestError(`${field}.headers: at most 32 headers`, `${field}.headers`);
+  if (tool.authorization !== undefined) {
+    if (Object.keys(headers).some((name) => name.toLowerCase() === "authorization"))
+      throw new InvalidRequestError(
+        `${field}.authorization: headers has an Authorization header too; give the token once`,
+        `${field}.authorization`,
+      );
+    if (!/^[^\s]{1,8192}$/.test(tool.authorization))
+      throw new InvalidRequestError(
+        `${field}.authorization: an OAuth access token: one word (no spaces or line breaks) of at most 8192 characters`,
+        `${field}.authorization`,
+      );
+    headers.Authorization = `Bearer ${tool.authorization}`;
+  }
+  return { url: url.href, headers };
+}
+
+function toolset(
+  tool: ResponseMcpTool,
+  index: number,
+  host: ToolHost | undefined,
+  seen: Set<string>,
+  clientServers: Record<string, ClientServer>,
+): McpToolset {
+  const field = `tools[${index}]`;
+  if (tool.server_url !== undefined && !host?.allowsClientServers())
+    throw new InvalidRequestError(
+      `${field}.server_url: this server calls only the MCP servers its owner configured in freehold.yaml (the owner may allow servers chosen by clients with mcp_allow_client_servers: true); leave out server_url and name one in server_label`,
+      `${field}.server_url`,
+    );
+  if (tool.server_url === undefined)
+    for (const name of ["headers", "authorization"] as const)
+      if (tool[name] !== undefined && tool[name] !== null)
+        throw new InvalidRequestError(
+          `${field}.${name}: credentials for the owner's MCP servers are the owner's (mcp_servers in freehold.yaml); leave out ${name}`,
+          `${field}.${name}`,
+        );
+  if (tool.server_url !== undefined) clientServers[tool.server_label] = clientServer(tool, field, host!);
+  else if (!host?.has(tool.server_label))
     throw new InvalidRequestError(
       `${field}.server_label: no MCP server named ${JSON.stringify(tool.server_label)} is configured here; the owner adds servers under mcp_servers in freehold.yaml`,
       `${field}.server_label`,
@@ -92,10 +188,11 @@ function approvedCalls(body: ResponseCreateBody): ApprovedCall[] {
 /** The plan for a request with `mcp` tools or MCP input items; undefined when it has neither. */
 export function mcpPlan(body: ResponseCreateBody, host: ToolHost | undefined): McpPlan | undefined {
   const seen = new Set<string>();
+  const clientServers: Record<string, ClientServer> = {};
   const toolsets = (body.tools ?? []).flatMap((tool, index) =>
-    tool.type === "mcp" ? [toolset(tool, index, host, seen)] : [],
+    tool.type === "mcp" ? [toolset(tool, index, host, seen, clientServers)] : [],
   );
   const approved = approvedCalls(body);
   if (toolsets.length === 0 && approved.length === 0) return undefined;
-  return { toolsets, approved };
+  return { toolsets, approved, ...(Object.keys(clientServers).length > 0 ? { clientServers } : {}) };
 }
