@@ -17,6 +17,7 @@ import type { ChatEvent, ChatMessage, FinishReason, ResponseFormat, TokenLogprob
 import { JsonEndTracker } from "../../core/jsonEnd.js";
 import { StopSequenceMatcher } from "../../core/stopSequences.js";
 import { forcesToolCall, messagesWithTools, parseToolCalls, toolCallSchema } from "../../core/tools.js";
+import { DecodeStep } from "./decodeStep.js";
 import type { LoadedInfo, LoadOptions, ParentMessage } from "./protocol.js";
 
 type GenerateMessage = Extract<ParentMessage, { type: "generate" }>;
@@ -197,6 +198,8 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
     batchSize: Math.min(options.batchSize, contextSize),
   });
   const pool = new SequencePool(context, options.sequences + 1);
+  // Concurrent requests ask for their next tokens together, so that each decode carries all of them (decodeStep.ts).
+  const step = new DecodeStep();
   // Prompts being evaluated: a long batch of tokens, where a second thread pays off even for a single request.
   let promptsEvaluating = 0;
   const threadsInUse = useMoreThreadsWhenBusy(
@@ -399,9 +402,11 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
       promptsEvaluating++;
       inPrompt = true;
       const logprobs = message.logprobs !== undefined ? new LogprobTracker(model, message.logprobs) : undefined;
-      const iterator: AsyncIterable<{ token: Token; probabilities?: Map<Token, number> }> = logprobs
-        ? sequence.evaluateWithMetadata(input, { probabilities: true }, evaluateOptions)
-        : tokensOnly(sequence.evaluate(input, evaluateOptions));
+      const iterator: AsyncIterable<{ token: Token; probabilities?: Map<Token, number> }> = step.pace(
+        logprobs
+          ? sequence.evaluateWithMetadata(input, { probabilities: true }, evaluateOptions)
+          : tokensOnly(sequence.evaluate(input, evaluateOptions)),
+      );
       /** Sends released text with the logprobs of the tokens it completes. */
       const send = (text: string) => {
         const entries = logprobs?.release(text);
