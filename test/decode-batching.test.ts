@@ -21,7 +21,7 @@ test("4 concurrent requests: one decode per step carries a token of each", { ski
     flushIntervalMs: 0,
   });
   t.after(() => model.dispose());
-  const tokens = 48;
+  const tokens = 32;
   for (const [run, withLogprobs] of [
     [0, false],
     [1, true],

@@ -153,7 +153,7 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
   const llama: Llama = await nlc.getLlama({
     gpu: "auto",
     logLevel: nlc.LlamaLogLevel.warn,
-    maxThreads: Math.max(options.threads, options.busyThreads ?? options.threads),
+    maxThreads: options.threads,
     logger: (level, message) => {
       if (level !== nlc.LlamaLogLevel.error && level !== nlc.LlamaLogLevel.warn) return;
       const line = message.trim();
@@ -184,31 +184,15 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
     );
   }
   const contextSize = Math.min(options.contextSize, model.trainContextSize || options.contextSize);
-  // Threads that follow the load need node-llama-cpp's internals (useMoreThreadsWhenBusy); without them the context
-  // is made for `threads` alone, so it can never run more threads than asked for a single request.
-  const canFollowLoad =
-    typeof (nlc.LlamaContext?.prototype as { _reserveThreads?: unknown } | undefined)?._reserveThreads === "function";
-  const busyThreads = canFollowLoad
-    ? Math.max(options.threads, options.busyThreads ?? options.threads)
-    : options.threads;
   const context = await model.createContext({
     contextSize,
     sequences: options.sequences + 1,
-    threads: { ideal: busyThreads, min: options.threads },
+    threads: { ideal: options.threads, min: options.threads },
     batchSize: Math.min(options.batchSize, contextSize),
   });
   const pool = new SequencePool(context, options.sequences + 1);
   // Concurrent requests ask for their next tokens together, so that each decode carries all of them (decodeStep.ts).
   const step = new DecodeStep();
-  // Prompts being evaluated: a long batch of tokens, where a second thread pays off even for a single request.
-  let promptsEvaluating = 0;
-  const threadsInUse = useMoreThreadsWhenBusy(
-    context,
-    options.threads,
-    busyThreads,
-    () => pool.busy > 1 || promptsEvaluating > 0,
-  );
-
   const template = options.chatTemplate ?? model.fileInfo.metadata.tokenizer?.chat_template;
   let chatWrapper: ChatWrapper | undefined;
   let templateError: string | undefined;
@@ -234,8 +218,9 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
     vramBytes: Math.max(0, vramAfter - vramBefore),
     contextSize: context.contextSize,
     trainContextSize: model.trainContextSize,
-    threads: threadsInUse.idle,
-    busyThreads: threadsInUse.busy,
+    threads: options.threads,
+    // Threads no longer follow the load (docs/threads.md): the same count for one request and for several.
+    busyThreads: options.threads,
     sequences: options.sequences,
     vocabularySize,
     embeddingLength: model.embeddingVectorSize,
@@ -361,7 +346,6 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
     let reason: FinishReason = "length";
     let stopSequence: string | undefined;
     let firstTokenAt = 0;
-    let inPrompt = false;
     try {
       if (signal.aborted) {
         reason = "cancelled";
@@ -399,8 +383,6 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
         ...(grammar ? { grammarEvaluationState: new nlc.LlamaGrammarEvaluationState({ model, grammar }) } : {}),
       };
       const input = tokens.slice(cachedTokens);
-      promptsEvaluating++;
-      inPrompt = true;
       const logprobs = message.logprobs !== undefined ? new LogprobTracker(model, message.logprobs) : undefined;
       const iterator: AsyncIterable<{ token: Token; probabilities?: Map<Token, number> }> = step.pace(
         logprobs
@@ -431,10 +413,6 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
           break;
         }
         if (completionTokens === 0) firstTokenAt = performance.now();
-        if (inPrompt) {
-          inPrompt = false;
-          promptsEvaluating--;
-        }
         if (!message.limits.ignoreEos && model.isEogToken(token)) {
           reason = "stop";
           break;
@@ -517,7 +495,6 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
         send(matcher.flush());
       }
     } finally {
-      if (inPrompt) promptsEvaluating--;
       pool.release(sequence);
     }
     const now = performance.now();
@@ -632,40 +609,4 @@ class LogprobTracker {
     this.unplaced = [];
     this.placed = [];
   }
-}
-
-/**
- * Threads per decode that follow the load (docs/threads.md): `threads` while one request generates, `busyThreads`
- * while several share each decode or a prompt is being evaluated, where a second thread pays off (a bigger batch
- * per barrier). Before every batch
- * it decodes, node-llama-cpp asks the context's thread-splitter consumer (made by `_reserveThreads`, dropped when
- * idle) how many threads to use; this caps that answer by how many requests are generating. It reaches into
- * node-llama-cpp 3.21.1's internals (pinned): when they are not there, the context keeps `threads` throughout.
- * Returns the thread counts in use for one request and for several.
- */
-function useMoreThreadsWhenBusy(
-  context: LlamaContext,
-  threads: number,
-  busyThreads: number,
-  busy: () => boolean,
-): { idle: number; busy: number } {
-  type Allocation = [number, unknown] | undefined;
-  type Consumer = { getAllocationToConsume?: () => Allocation | Promise<Allocation>; capped?: boolean };
-  const internals = context as unknown as { _reserveThreads?: () => void; _threadSplitterConsumer?: Consumer };
-  const reserve = internals._reserveThreads;
-  if (busyThreads === threads || typeof reserve !== "function") return { idle: threads, busy: threads };
-  const cap = (allocation: Allocation): Allocation =>
-    allocation && [Math.min(allocation[0], busy() ? busyThreads : threads), allocation[1]];
-  internals._reserveThreads = function (this: typeof internals) {
-    reserve.call(this);
-    const consumer = this._threadSplitterConsumer;
-    const allocate = consumer?.getAllocationToConsume;
-    if (!consumer || consumer.capped || typeof allocate !== "function") return;
-    consumer.capped = true;
-    consumer.getAllocationToConsume = () => {
-      const allocation = allocate.call(consumer);
-      return allocation instanceof Promise ? allocation.then(cap) : cap(allocation);
-    };
-  };
-  return { idle: threads, busy: busyThreads };
 }
