@@ -1,4 +1,4 @@
-// node --import tsx bench/decodeSteps.ts [model.gguf] [streams] [tokens]   (THREADS=n, default 1)
+// node --import tsx bench/decodeSteps.ts [model.gguf] [streams] [tokens]   (THREADS=n, default 1; RUNS=n, default 3)
 //
 // A diagnostic for concurrent decoding inside one runner (no HTTP, no IPC): loads the model with freehold's runner
 // code (src/engine/runner/runnerModel.ts), generates `tokens` tokens on `streams` requests at once, three times, and
@@ -48,7 +48,7 @@ async function one(index: number): Promise<void> {
     () => {},
   );
 }
-for (let run = 0; run < 3; run++) {
+for (let run = 0; run < Number(process.env.RUNS ?? 3); run++) {
   counts.reset();
   const started = performance.now();
   await Promise.all(Array.from({ length: streams }, (_, i) => one(run * streams + i)));
