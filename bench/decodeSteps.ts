@@ -51,10 +51,14 @@ async function one(index: number): Promise<void> {
 for (let run = 0; run < Number(process.env.RUNS ?? 3); run++) {
   counts.reset();
   const started = performance.now();
+  const cpu = process.cpuUsage();
   await Promise.all(Array.from({ length: streams }, (_, i) => one(run * streams + i)));
   const ms = performance.now() - started;
+  // CPU time is what a busy shared machine does not distort much: at one thread, the work the batches took.
+  const used = process.cpuUsage(cpu);
+  const cpuMs = (used.user + used.system) / 1000;
   console.log(
-    `run ${run + 1}: ${streams} streams × ${tokens} tokens, ${threads} thread(s), in ${ms.toFixed(0)} ms (${((streams * tokens * 1000) / ms).toFixed(1)} tok/s): ${counts.decodes} decodes of ${(counts.tokens / counts.decodes).toFixed(2)} tokens on average; ${counts.decodeMs.toFixed(0)} ms decoding, ${counts.sampleMs.toFixed(0)} ms sampling`,
+    `run ${run + 1}: ${streams} streams × ${tokens} tokens, ${threads} thread(s), in ${ms.toFixed(0)} ms (${((streams * tokens * 1000) / ms).toFixed(1)} tok/s): ${counts.decodes} decodes of ${(counts.tokens / counts.decodes).toFixed(2)} tokens on average; ${counts.decodeMs.toFixed(0)} ms decoding, ${counts.sampleMs.toFixed(0)} ms sampling; ${cpuMs.toFixed(0)} ms CPU (${(cpuMs / (streams * tokens)).toFixed(1)} ms a token)`,
   );
 }
 await model.dispose();
