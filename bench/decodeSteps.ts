@@ -37,8 +37,7 @@ const STORY =
 async function one(index: number): Promise<void> {
   await model.generate(
     {
-      type: "generate",
-      id: index,
+      model: "diagnostic",
       kind: "completion",
       prompt: `${String.fromCharCode(65 + (index % 26))}. ${STORY}`,
       sampling: { temperature: 0 },

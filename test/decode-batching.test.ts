@@ -33,8 +33,7 @@ test("4 concurrent requests: one decode per step carries a token of each", { ski
         let completion = 0;
         await model.generate(
           {
-            type: "generate",
-            id: run * 4 + i,
+            model: "stories",
             kind: "completion",
             prompt: `${"ABCDEFGH"[run * 4 + i]}. ${STORY}`,
             sampling: { temperature: 0 },
