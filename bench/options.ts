@@ -39,11 +39,14 @@ const usage = `usage: npm run bench -- [--mode single|concurrency|multiturn] [--
   --json         print one JSON document on stdout (the tables go to stderr)
 env LLAMA_SERVER=/path/to/llama-server adds llama.cpp's server to the comparison (build it as docs/benchmarks.md says)
 
-docs/benchmarks.md's issue-14 tables (1B shape, all three modes, freehold at its default threads and at 1 and 2,
-llama-server at 1 and 2) come from these three commands, run one after another:
-  LLAMA_SERVER=… npm run bench -- --models llama1b,smol135m --runs 3 --tokens 32 --threads 1,2
-  LLAMA_SERVER=… npm run bench -- --mode concurrency --models llama1b,smol135m --streams 1,4 --tokens 16 --runs 3 --threads 1,2
-  LLAMA_SERVER=… npm run bench -- --mode multiturn --models llama1b --turns 10 --turn-tokens 50 --tokens 8 --runs 2 --threads 1,2`;
+docs/benchmarks.md's issue-14 tables (1B shape; freehold at its default threads and at 1, llama-server at 1 and 2)
+come from exactly these commands, run one after another on the shared development machine (load 17–27):
+  LLAMA_SERVER=… npm run bench -- --mode concurrency --models llama1b --streams 1,4 --tokens 8 --runs 2 --threads 1,2
+  LLAMA_SERVER=… npm run bench -- --mode multiturn --models llama1b --turns 10 --turn-tokens 30 --tokens 2 --runs 1 --threads 1
+On a quieter machine, the same with more of everything (not run here: stories, 135M and 1B in all three modes):
+  LLAMA_SERVER=… npm run bench -- --models llama1b,smol135m,stories --runs 3 --tokens 32 --threads 1,2
+  LLAMA_SERVER=… npm run bench -- --mode concurrency --models llama1b,smol135m,stories --streams 1,4 --tokens 16 --runs 3 --threads 1,2
+  LLAMA_SERVER=… npm run bench -- --mode multiturn --models llama1b,smol135m,stories --turns 10 --turn-tokens 50 --tokens 8 --runs 2 --threads 1,2`;
 
 function positiveIntegers(value: string, flag: string): number[] {
   return value.split(",").map((part) => {
