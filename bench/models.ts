@@ -65,25 +65,40 @@ export const models: Record<string, ModelSpec> = {
     name: "smol135m",
     tokens: 128,
     runs: 3,
-    llamaServerLogitBias: Object.fromEntries(Array.from({ length: 128 }, (_, i) => [String(133 + i), -100])),
-    path: async () => {
-      // Synthetic weights, SmolLM-135M's shapes; made once and cached (same seed, same bytes).
-      const directory = join(tmpdir(), "freehold-bench");
-      const path = join(directory, "smol135m-q8_0-seed1.gguf");
-      if (existsSync(path)) return path;
-      await mkdir(directory, { recursive: true });
-      const partial = `${path}.${process.pid}.partial.gguf`;
-      log(`making ${path} (freehold synth --preset smol135m --quant q8_0 --seed 1)`);
-      const args = ["synth", "--preset", "smol135m", "--quant", "q8_0", "--seed", "1", partial];
-      try {
-        await promisify(execFile)(process.execPath, ["--import", "tsx", "src/cli/entry.ts", ...args], {
-          cwd: projectRoot,
-        });
-        await rename(partial, path);
-      } finally {
-        await rm(partial, { force: true });
-      }
-      return path;
-    },
+    llamaServerLogitBias: syntheticByteTokensBanned(),
+    path: () => synthesized("smol135m"),
+  },
+  // Llama 3.2 1B's shapes, 1.3 GB: what a real small model costs per token. A run takes minutes on 2 cores.
+  llama1b: {
+    name: "llama1b",
+    tokens: 32,
+    runs: 3,
+    llamaServerLogitBias: syntheticByteTokensBanned(),
+    path: () => synthesized("llama1b"),
   },
 };
+
+/** See ModelSpec.llamaServerLogitBias: every synthetic preset shares the vocabulary's first 261 ids. */
+function syntheticByteTokensBanned(): Record<string, number> {
+  return Object.fromEntries(Array.from({ length: 128 }, (_, i) => [String(133 + i), -100]));
+}
+
+/** A synthetic model in q8_0, seed 1, made once and cached in $TMPDIR/freehold-bench (same seed, same bytes). */
+async function synthesized(preset: "smol135m" | "llama1b"): Promise<string> {
+  const directory = join(tmpdir(), "freehold-bench");
+  const path = join(directory, `${preset}-q8_0-seed1.gguf`);
+  if (existsSync(path)) return path;
+  await mkdir(directory, { recursive: true });
+  const partial = `${path}.${process.pid}.partial.gguf`;
+  log(`making ${path} (freehold synth --preset ${preset} --quant q8_0 --seed 1)`);
+  const args = ["synth", "--preset", preset, "--quant", "q8_0", "--seed", "1", partial];
+  try {
+    await promisify(execFile)(process.execPath, ["--import", "tsx", "src/cli/entry.ts", ...args], {
+      cwd: projectRoot,
+    });
+    await rename(partial, path);
+  } finally {
+    await rm(partial, { force: true });
+  }
+  return path;
+}

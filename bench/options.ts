@@ -19,15 +19,17 @@ export interface Options {
   llamaServer: string | undefined;
 }
 
-const usage = `usage: npm run bench -- [--mode single|concurrency|multiturn] [--models stories,smol135m] [--runs N]
+const usage = `usage: npm run bench -- [--mode single|concurrency|multiturn] [--models stories,smol135m,llama1b] [--runs N]
                       [--tokens N] [--threads 1,2] [--streams 1,2,4,8] [--turns 10] [--turn-tokens 100] [--json]
   --mode         single (default): one stream at a time, with node-llama-cpp called directly as well;
                  concurrency: N streams at once, aggregate and per-stream tok/s, TTFT p50/p95;
                  multiturn: a chat whose turns reuse the prompt cache, TTFT and cached tokens per turn
-  --models       stories = stories260K, smol135m = synthetic 135M-shape q8_0
-                 (default: both in single mode, smol135m in the others)
-  --runs         timed runs per system (single: 5 for stories, 3 for smol135m; concurrency and multiturn: 3)
-  --tokens       tokens per generation (single: 256 for stories, 128 for smol135m; concurrency: 64;
+  --models       stories = stories260K, smol135m = synthetic 135M-shape q8_0, llama1b = synthetic Llama 3.2
+                 1B-shape q8_0 (1.3 GB, made once into $TMPDIR/freehold-bench; minutes per run on 2 cores)
+                 (default: stories,smol135m in single mode, smol135m in the others)
+  --runs         timed runs per system (single: 5 for stories, 3 for smol135m and llama1b; concurrency and
+                 multiturn: 3)
+  --tokens       tokens per generation (single: 256 for stories, 128 for smol135m, 32 for llama1b; concurrency: 64;
                  multiturn: 16 per assistant answer)
   --threads      explicit thread counts for every engine, besides freehold's own choice (default 1,2; in the
                  concurrency and multiturn modes freehold skips the count its own choice already uses)
@@ -35,7 +37,16 @@ const usage = `usage: npm run bench -- [--mode single|concurrency|multiturn] [--
   --turns        multiturn: turns per chat (default 10)
   --turn-tokens  multiturn: about how many tokens each user message adds (default 100; calibrated on the model)
   --json         print one JSON document on stdout (the tables go to stderr)
-env LLAMA_SERVER=/path/to/llama-server adds llama.cpp's server to the comparison`;
+env LLAMA_SERVER=/path/to/llama-server adds llama.cpp's server to the comparison (build it as docs/benchmarks.md says)
+
+docs/benchmarks.md's issue-14 tables (1B shape; freehold at its default threads and at 1, llama-server at 1 and 2)
+come from exactly these commands, run one after another on the shared development machine (load 17–27):
+  LLAMA_SERVER=… npm run bench -- --mode concurrency --models llama1b --streams 1,4 --tokens 8 --runs 2 --threads 1,2
+  LLAMA_SERVER=… npm run bench -- --mode multiturn --models llama1b --turns 10 --turn-tokens 30 --tokens 2 --runs 1 --threads 1
+On a quieter machine, the same with more of everything (not run here: stories, 135M and 1B in all three modes):
+  LLAMA_SERVER=… npm run bench -- --models llama1b,smol135m,stories --runs 3 --tokens 32 --threads 1,2
+  LLAMA_SERVER=… npm run bench -- --mode concurrency --models llama1b,smol135m,stories --streams 1,4 --tokens 16 --runs 3 --threads 1,2
+  LLAMA_SERVER=… npm run bench -- --mode multiturn --models llama1b,smol135m,stories --turns 10 --turn-tokens 50 --tokens 8 --runs 2 --threads 1,2`;
 
 function positiveIntegers(value: string, flag: string): number[] {
   return value.split(",").map((part) => {

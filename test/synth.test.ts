@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { readGgufFile, summarizeModel, synthPresets } from "../src/gguf/index.js";
+import { readGgufFile, summarizeModel, synthesizeModel, synthPresets } from "../src/gguf/index.js";
 import { runCli } from "./helpers/cli.js";
 import { temporaryDirectory } from "./helpers/paths.js";
 
@@ -51,6 +51,29 @@ describe("freehold synth", () => {
       if (preset === "smol135m") assert.ok(summary.size > 160e6 && summary.size < 180e6, `size ${summary.size}`);
     });
   }
+
+  test("llama1b has Llama 3.2 1B's shape: 1,235,814,400 parameters, tied embeddings, about 1.3 GB in q8_0", () => {
+    // Described, not written: the file is 1.3 GB (the benchmark writes it once and caches it).
+    const model = synthesizeModel({ preset: "llama1b", quant: "q8_0", seed: 1 });
+    const names = model.tensors.map((tensor) => tensor.name);
+    assert.ok(names.includes("token_embd.weight"));
+    assert.ok(!names.includes("output.weight"), "the output reuses token_embd.weight, as in Llama 3.2 1B");
+    assert.equal(names.filter((name) => name.endsWith(".attn_q.weight")).length, 16);
+    const count = (tensor: { dims: number[] }) => tensor.dims.reduce((a, b) => a * b, 1);
+    assert.equal(
+      model.tensors.reduce((sum, tensor) => sum + count(tensor), 0),
+      1_235_814_400,
+    );
+    const matrixBytes = model.tensors
+      .filter((tensor) => tensor.dims.length === 2)
+      .reduce((sum, tensor) => sum + (count(tensor) / 32) * 34, 0);
+    assert.ok(matrixBytes > 1.3e9 && matrixBytes < 1.32e9, `${matrixBytes}`);
+    const metadata = (key: string) => (model.metadata.get(key) as { value: unknown } | undefined)?.value;
+    assert.equal(metadata("llama.attention.head_count_kv"), 8);
+    assert.equal(metadata("llama.rope.freq_base"), 500000);
+    assert.equal(metadata("llama.vocab_size"), 128256);
+    assert.equal((metadata("tokenizer.ggml.tokens") as string[]).length, 128256);
+  });
 
   test("bad options are refused with a clear message", async () => {
     const out = join(directory.path, "bad.gguf");

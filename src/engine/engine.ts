@@ -14,7 +14,7 @@ import type { ModelSummary } from "../gguf/types.js";
 import { estimateModelMemory, formatMemory, type MemoryEstimate } from "./memory.js";
 import type { LoadOptions } from "./runner/protocol.js";
 import { type RunnerDiagnostic, RunnerProcess, type RunnerStartOptions } from "./runnerProcess.js";
-import { chooseBusyThreads, chooseThreads } from "./threads.js";
+import { chooseThreads } from "./threads.js";
 
 /** True when a request asks for a setting the loaded model does not have (left-out values accept any). */
 function differs(loaded: Settings, wanted: LoadSettings | undefined): boolean {
@@ -329,13 +329,10 @@ export class Engine implements ModelPort {
 
   private async load(slot: Slot, model: ResolvedModel): Promise<RunnerProcess> {
     const threads = slot.settings.threads > 0 ? slot.settings.threads : chooseThreads(model.summary);
-    // A thread count set by hand holds throughout; the automatic one may grow while several requests decode.
-    const busyThreads = slot.settings.threads > 0 ? threads : chooseBusyThreads(model.summary);
     const load: LoadOptions = {
       paths: model.paths,
       contextSize: slot.settings.contextSize,
       threads,
-      busyThreads,
       sequences: this.options.sequences,
       batchSize: 512,
       gpuLayers: slot.settings.gpuLayers,

@@ -1,29 +1,50 @@
+import { readdirSync, readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import type { ModelSummary } from "../gguf/types.js";
 
 /**
- * Threads per runner when not configured (docs/threads.md has the measurements).
+ * Models below this many parameters decode on one thread; from it up, on every physical core (docs/threads.md).
  *
- * node-llama-cpp 3.21.1's prebuilt CPU binaries are built without OpenMP and never attach a persistent ggml
- * threadpool, so every decode with n threads creates and joins n-1 fresh threads whose barrier busy-waits. On a
- * 2-core machine that made 2 threads 10-30x slower than 1 (stories260K: 76 vs 2,130 tok/s; a 135M q8_0 model:
- * 58 vs 112 tok/s), and the library's default (4 threads) ran at 1-2 tok/s. One thread per runner is the fast
- * choice there. With more cores a second thread has room to run, so bigger models get half the cores (capped);
- * that part is unmeasured here, and FREEHOLD_THREADS / --threads overrides it.
+ * node-llama-cpp 3.21.1's prebuilt CPU binaries never attach a persistent ggml threadpool, so every decode with n
+ * threads starts and joins n-1 threads, and their barriers busy-wait. On 2 cores that fixed cost reaches milliseconds
+ * a decode (the new thread often starts on its creator's CPU and waits for a scheduler tick), which swamps a small
+ * model's decode: stories260K takes 0.47 ms a token on one thread and 13 ms on two. It pays off once one thread's
+ * decode takes several milliseconds: the 135M shape (8.8 ms a token) breaks even on one stream and gains on several at
+ * once; the 1B shape (64 ms) decodes 1.5× faster on two (docs/threads.md, docs/benchmarks.md).
  */
-export function chooseThreads(summary: Pick<ModelSummary, "parameters">, cores = availableParallelism()): number {
-  if (cores <= 2) return 1;
-  if (summary.parameters < 50_000_000) return 1;
-  return Math.min(8, Math.max(1, Math.floor(cores / 2)));
+export const ALL_CORES_FROM_PARAMETERS = 100_000_000;
+
+/**
+ * Threads per runner when not configured: every physical core for models of ALL_CORES_FROM_PARAMETERS or more (as
+ * llama.cpp's own default), one for smaller models. FREEHOLD_THREADS / --threads / Ollama's num_thread override it.
+ */
+export function chooseThreads(summary: Pick<ModelSummary, "parameters">, cores = physicalCores()): number {
+  if (summary.parameters < ALL_CORES_FROM_PARAMETERS) return 1;
+  return Math.max(1, cores);
 }
 
 /**
- * Threads per decode while several requests share it (the runner uses `chooseThreads` while one generates). On two
- * cores, models of 50M parameters or more get both: a batch of several sequences gives each barrier enough work,
- * measured +54% aggregate at 4 streams on a 135M q8_0 model (docs/benchmarks.md), while tiny models still collapse
- * with two threads and keep one. Elsewhere the same as chooseThreads.
+ * Physical cores this process may use, counted as llama.cpp counts them (`cpu_get_num_physical_cores`): the distinct
+ * sets of hardware threads that share a core (Linux sysfs `thread_siblings`), at most the CPUs this process may run
+ * on. Hyper-threads share a core's arithmetic units, and a second spinning thread on one core only slows the first.
+ * Where sysfs says nothing (macOS, Windows, containers that hide it): every CPU Node reports usable.
  */
-export function chooseBusyThreads(summary: Pick<ModelSummary, "parameters">, cores = availableParallelism()): number {
-  if (cores === 2 && summary.parameters >= 50_000_000) return 2;
-  return chooseThreads(summary, cores);
+export function physicalCores(
+  usable = availableParallelism(),
+  siblings: () => string[] | undefined = linuxThreadSiblings,
+): number {
+  const sets = siblings();
+  if (!sets || sets.length === 0) return usable;
+  return Math.max(1, Math.min(usable, new Set(sets).size));
+}
+
+function linuxThreadSiblings(): string[] | undefined {
+  try {
+    const root = "/sys/devices/system/cpu";
+    return readdirSync(root)
+      .filter((name) => /^cpu\d+$/.test(name))
+      .map((name) => readFileSync(`${root}/${name}/topology/thread_siblings`, "utf8").trim());
+  } catch {
+    return undefined;
+  }
 }

@@ -4,11 +4,39 @@ import { FileType, TensorType } from "./tensorTypes.js";
 import { type GgufMetadataValue, GgufValueType } from "./types.js";
 import { type GgufTensorToWrite, type GgufToWrite, writeGgufFile } from "./writer.js";
 
-/** Model shapes used across the project's tests and benchmarks. Keep them exact: benchmark numbers refer to them. */
-export const synthPresets = {
+/**
+ * Model shapes used across the project's tests and benchmarks. Keep them exact: benchmark numbers refer to them.
+ * `tiedEmbeddings`: no `output.weight`; llama.cpp reuses `token_embd.weight` for the output (as Llama 3.2 1B does).
+ */
+export const synthPresets: Record<
+  "tiny" | "smol135m" | "llama1b",
+  {
+    embedding: number;
+    layers: number;
+    heads: number;
+    kvHeads: number;
+    feedForward: number;
+    vocabulary: number;
+    context: number;
+    ropeFreqBase?: number;
+    tiedEmbeddings?: boolean;
+  }
+> = {
   tiny: { embedding: 64, layers: 2, heads: 4, kvHeads: 2, feedForward: 128, vocabulary: 1024, context: 2048 },
   smol135m: { embedding: 576, layers: 30, heads: 9, kvHeads: 3, feedForward: 1536, vocabulary: 49152, context: 8192 },
-} as const;
+  // Llama 3.2 1B's shapes (1.24B parameters; about 1.3 GB in q8_0), with this file's synthetic tokenizer.
+  llama1b: {
+    embedding: 2048,
+    layers: 16,
+    heads: 32,
+    kvHeads: 8,
+    feedForward: 8192,
+    vocabulary: 128256,
+    context: 131072,
+    ropeFreqBase: 500000,
+    tiedEmbeddings: true,
+  },
+};
 
 export type SynthPreset = keyof typeof synthPresets;
 export type SynthQuant = "f32" | "f16" | "q8_0";
@@ -192,7 +220,7 @@ export function synthesizeModel(options: SynthOptions): GgufToWrite {
     ["llama.attention.head_count", u32(shape.heads)],
     ["llama.attention.head_count_kv", u32(shape.kvHeads)],
     ["llama.rope.dimension_count", u32(headDim)],
-    ["llama.rope.freq_base", f32(10000)],
+    ["llama.rope.freq_base", f32(shape.ropeFreqBase ?? 10000)],
     ["llama.attention.layer_norm_rms_epsilon", f32(1e-5)],
     ["llama.vocab_size", u32(shape.vocabulary)],
     ["tokenizer.ggml.model", str("llama")],
@@ -248,7 +276,8 @@ export function synthesizeModel(options: SynthOptions): GgufToWrite {
     add(`${p}.ffn_down.weight`, [shape.feedForward, shape.embedding], matrixType, scale(shape.feedForward));
   }
   ones("output_norm.weight", [shape.embedding]);
-  add("output.weight", [shape.embedding, shape.vocabulary], matrixType, scale(shape.embedding));
+  if (!shape.tiedEmbeddings)
+    add("output.weight", [shape.embedding, shape.vocabulary], matrixType, scale(shape.embedding));
   return { version: 3, metadata, tensors };
 }
 

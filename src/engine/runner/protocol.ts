@@ -10,8 +10,6 @@ export interface LoadOptions {
   paths: string[];
   contextSize: number;
   threads: number;
-  /** Threads per decode while several requests generate (default: `threads`). */
-  busyThreads?: number;
   /** Parallel sequences (slots) in the context. */
   sequences: number;
   batchSize: number;
@@ -43,7 +41,7 @@ export interface LoadedInfo {
   contextSize: number;
   trainContextSize: number;
   threads: number;
-  /** Threads per decode while several requests generate (the same as `threads` when it does not change). */
+  /** Threads per decode while several requests generate: since threads stopped following the load (docs/threads.md), `threads`; kept for /api/ps `details.threads_when_busy`. */
   busyThreads: number;
   sequences: number;
   vocabularySize: number;

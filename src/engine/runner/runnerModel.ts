@@ -8,12 +8,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Llama, LlamaEmbeddingContext, LlamaModel, Token } from "node-llama-cpp";
 import type { ChatEvent } from "../../core/chat.js";
+import { DecodeStep } from "./decodeStep.js";
 import { requestError } from "./errors.js";
 import { buildPrompt, chatTemplateFor, checkPrompt } from "./prompt.js";
 import type { LoadedInfo, LoadOptions, RunnerRequest } from "./protocol.js";
 import { evaluateOptions, GrammarCache, grammarFormat } from "./sampling.js";
 import { SequencePool } from "./sequencePool.js";
-import { useMoreThreadsWhenBusy } from "./threadsWhenBusy.js";
 import { TokenLoop } from "./tokenLoop.js";
 import type { Vocabulary } from "./vocabulary.js";
 
@@ -49,7 +49,7 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
   const llama: Llama = await nlc.getLlama({
     gpu: "auto",
     logLevel: nlc.LlamaLogLevel.warn,
-    maxThreads: Math.max(options.threads, options.busyThreads ?? options.threads),
+    maxThreads: options.threads,
     logger: (level, message) => {
       if (level !== nlc.LlamaLogLevel.error && level !== nlc.LlamaLogLevel.warn) return;
       const line = message.trim();
@@ -80,28 +80,15 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
     );
   }
   const contextSize = Math.min(options.contextSize, model.trainContextSize || options.contextSize);
-  // Threads that follow the load need node-llama-cpp's internals (useMoreThreadsWhenBusy); without them the context
-  // is made for `threads` alone, so it can never run more threads than asked for a single request.
-  const canFollowLoad =
-    typeof (nlc.LlamaContext?.prototype as { _reserveThreads?: unknown } | undefined)?._reserveThreads === "function";
-  const busyThreads = canFollowLoad
-    ? Math.max(options.threads, options.busyThreads ?? options.threads)
-    : options.threads;
   const context = await model.createContext({
     contextSize,
     sequences: options.sequences + 1,
-    threads: { ideal: busyThreads, min: options.threads },
+    threads: { ideal: options.threads, min: options.threads },
     batchSize: Math.min(options.batchSize, contextSize),
   });
   const pool = new SequencePool(context, options.sequences + 1);
-  // Prompts being evaluated: a long batch of tokens, where a second thread pays off even for a single request.
-  let promptsEvaluating = 0;
-  const threadsInUse = useMoreThreadsWhenBusy(
-    context,
-    options.threads,
-    busyThreads,
-    () => pool.busy > 1 || promptsEvaluating > 0,
-  );
+  // Concurrent requests ask for their next tokens together, so that each decode carries all of them (decodeStep.ts).
+  const step = new DecodeStep();
 
   const template = options.chatTemplate ?? model.fileInfo.metadata.tokenizer?.chat_template;
   const chatTemplate = chatTemplateFor(nlc, typeof template === "string" ? template : undefined, model);
@@ -112,8 +99,9 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
     vramBytes: Math.max(0, vramAfter - vramBefore),
     contextSize: context.contextSize,
     trainContextSize: model.trainContextSize,
-    threads: threadsInUse.idle,
-    busyThreads: threadsInUse.busy,
+    threads: options.threads,
+    // Threads no longer follow the load (docs/threads.md): the same count for one request and for several.
+    busyThreads: options.threads,
     sequences: options.sequences,
     vocabularySize,
     embeddingLength: model.embeddingVectorSize,
@@ -157,7 +145,6 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
     const sequence = await pool.acquire(tokens);
     let cachedTokens = 0;
     let firstTokenAt = 0;
-    let inPrompt = false;
     try {
       if (signal.aborted) return;
       // Reuse the KV cache of the prefix this slot already holds; at least one token is evaluated for fresh logits.
@@ -168,27 +155,21 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
       const grammarState = grammar ? new nlc.LlamaGrammarEvaluationState({ model, grammar }) : undefined;
       const evaluate = evaluateOptions(request.sampling, loop.generated as Token[], grammarState);
       const input = tokens.slice(cachedTokens);
-      promptsEvaluating++;
-      inPrompt = true;
-      const iterator: AsyncIterable<{ token: Token; probabilities?: Map<Token, number> }> =
+      const iterator: AsyncIterable<{ token: Token; probabilities?: Map<Token, number> }> = step.pace(
         request.logprobs !== undefined
           ? sequence.evaluateWithMetadata(input, { probabilities: true }, evaluate)
-          : tokensOnly(sequence.evaluate(input, evaluate));
+          : tokensOnly(sequence.evaluate(input, evaluate)),
+      );
       for await (const { token, probabilities } of iterator) {
         if (signal.aborted) {
           loop.cancel();
           break;
         }
         if (firstTokenAt === 0) firstTokenAt = performance.now();
-        if (inPrompt) {
-          inPrompt = false;
-          promptsEvaluating--;
-        }
         if (!loop.push(token, probabilities)) break;
       }
       loop.finish();
     } finally {
-      if (inPrompt) promptsEvaluating--;
       pool.release(sequence);
     }
     const now = performance.now();
