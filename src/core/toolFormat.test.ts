@@ -137,3 +137,34 @@ test("a forced call starts inside the call (the prompt ends with the opener)", (
     calls: [paris],
   });
 });
+
+test("special tokens are matched as written but never shown: released text carries only what the client may see", () => {
+  // gpt-oss's tokens: `<|channel|>`, `<|constrain|>`, `<|message|>` are special (shown as nothing).
+  const tokens: [string, string][] = [
+    ["<|channel|>", ""],
+    ["comment", "comment"],
+    ["ary", "ary"],
+    [" to", " to"],
+    ["=functions", "=functions"],
+    [".get", ".get"],
+    ["_weather", "_weather"],
+    [" ", " "],
+    ["<|constrain|>", ""],
+    ["json", "json"],
+    ["<|message|>", ""],
+    ['{"city":', '{"city":'],
+  ];
+  const parser = new NativeToolCallParser(harmony, tools, false);
+  let released = "";
+  for (const [raw, visible] of tokens) released += parser.push(raw, visible);
+  released += parser.push(' "Paris"}');
+  assert.equal(released, "commentary ");
+  assert.deepEqual(parser.finish(), { calls: [paris] });
+  // Not a call after all: the text comes back without the special tokens.
+  const text = new NativeToolCallParser(harmony, tools, false);
+  let shown = text.push("<|channel|>", "") + text.push("final", "final") + text.push("<|message|>", "");
+  shown += text.push("Hi to=functions.nothing", "Hi to=functions.nothing");
+  const end = text.finish();
+  assert.equal(end.calls, null);
+  assert.equal(shown + (end.calls === null ? end.text : ""), "finalHi to=functions.nothing");
+});

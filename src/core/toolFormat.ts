@@ -44,6 +44,8 @@ const MAX_NAME_TO_ARGUMENTS = 48;
  */
 export class NativeToolCallParser {
   private held = "";
+  /** The held text's pieces as fed (length in `held`, and what of it the client may see). */
+  private pieces: { length: number; visible: string }[] = [];
   private inCalls: boolean;
   private sawText = false;
 
@@ -62,9 +64,13 @@ export class NativeToolCallParser {
     return this.inCalls;
   }
 
-  /** Feeds text; returns the text that is surely not part of a call. */
-  push(text: string): string {
+  /**
+   * Feeds one token's text; returns the text that is surely not part of a call. `visible` is what the client may see
+   * of it: a special token (gpt-oss's `<|channel|>`) is matched as written but never shown.
+   */
+  push(text: string, visible = text): string {
     this.held += text;
+    this.pieces.push({ length: text.length, visible });
     if (this.inCalls) return "";
     const bare = this.format.openers.includes("");
     if (bare && !this.sawText) {
@@ -82,11 +88,9 @@ export class NativeToolCallParser {
       if (index !== -1 && (first === -1 || index < first)) first = index;
     }
     if (first !== -1) {
-      const before = this.held.slice(0, first);
-      this.held = this.held.slice(first);
       this.inCalls = true;
-      if (before) this.sawText = true;
-      return before;
+      if (first > 0) this.sawText = true;
+      return this.release(first);
     }
     // Hold back the longest tail that could still grow into an opener.
     let keep = 0;
@@ -98,20 +102,39 @@ export class NativeToolCallParser {
         }
       }
     }
-    const released = this.held.slice(0, this.held.length - keep);
-    this.held = this.held.slice(this.held.length - keep);
-    if (released.trim()) this.sawText = true;
-    return released;
+    if (this.held.slice(0, this.held.length - keep).trim()) this.sawText = true;
+    return this.release(this.held.length - keep);
+  }
+
+  /** Lets go of the first `length` characters held: the visible text they carry. */
+  private release(length: number): string {
+    this.held = this.held.slice(length);
+    let visible = "";
+    let left = length;
+    while (left > 0 && this.pieces.length > 0) {
+      const piece = this.pieces[0]!;
+      if (piece.length <= left) {
+        visible += piece.visible;
+        left -= piece.length;
+        this.pieces.shift();
+        continue;
+      }
+      // A piece split by an opener: plain text splits as it is; a special token's text is never shown in part.
+      const plain = piece.visible.length === piece.length;
+      if (plain) visible += piece.visible.slice(0, left);
+      this.pieces[0] = { length: piece.length - left, visible: plain ? piece.visible.slice(left) : "" };
+      left = 0;
+    }
+    return visible;
   }
 
   /** Ends the answer: the calls it held, or null with the held text to send as text. */
   finish(): { calls: ParsedToolCall[] } | { calls: null; text: string } {
     const held = this.held;
-    this.held = "";
-    if (!this.inCalls) return { calls: null, text: held };
-    const calls = parseNativeToolCalls(held, this.format, this.tools);
-    if (!calls || calls.length === 0 || (!this.parallel && calls.length > 1) || calls.length > MAX_PARALLEL_CALLS)
-      return { calls: null, text: held };
+    const calls = this.inCalls ? parseNativeToolCalls(held, this.format, this.tools) : null;
+    if (!calls || (!this.parallel && calls.length > 1) || calls.length > MAX_PARALLEL_CALLS)
+      return { calls: null, text: this.release(held.length) };
+    this.release(held.length);
     return { calls };
   }
 }

@@ -57,16 +57,21 @@ export function messagesWithTools(
 export const MAX_PARALLEL_CALLS = 8;
 
 /**
- * The JSON schema a forced call must match: one call to one of the allowed tools, with its own parameters. A forced
+ * The JSON schema a forced call must match: one call to one of the allowed tools, with its own parameters (under
+ * `argumentsKey`: a native format's own key, such as Llama 3.x's "parameters"). A forced
  * answer is always one call: a grammar-forced array lets a small model add calls until it runs out of tokens.
  * Several calls in one answer come from the model's own choice ("auto"), written as an array.
  */
-export function toolCallSchema(tools: ToolDefinition[], choice: ToolChoice): Record<string, unknown> {
+export function toolCallSchema(
+  tools: ToolDefinition[],
+  choice: ToolChoice,
+  argumentsKey = "arguments",
+): Record<string, unknown> {
   const allowed = typeof choice === "object" ? tools.filter((tool) => tool.name === choice.name) : tools;
   const variants = allowed.map((tool) => ({
     type: "object",
-    properties: { name: { const: tool.name }, arguments: tool.parameters },
-    required: ["name", "arguments"],
+    properties: { name: { const: tool.name }, [argumentsKey]: tool.parameters },
+    required: ["name", argumentsKey],
     additionalProperties: false,
   }));
   return variants.length === 1 ? variants[0]! : { oneOf: variants };
@@ -80,6 +85,7 @@ export function parseToolCalls(
   text: string,
   tools: ToolDefinition[],
   parallel = true,
+  argumentsKey = "arguments",
 ): { name: string; arguments: string }[] | null {
   let value: unknown;
   try {
@@ -88,11 +94,11 @@ export function parseToolCalls(
     return null;
   }
   if (!Array.isArray(value)) {
-    const call = toolCallFrom(value, tools);
+    const call = toolCallFrom(value, tools, argumentsKey);
     return call ? [call] : null;
   }
   if (!parallel || value.length === 0 || value.length > MAX_PARALLEL_CALLS) return null;
-  const calls = value.map((item) => toolCallFrom(item, tools));
+  const calls = value.map((item) => toolCallFrom(item, tools, argumentsKey));
   return calls.every((call) => call !== null) ? (calls as { name: string; arguments: string }[]) : null;
 }
 
@@ -107,9 +113,13 @@ export function parseToolCall(text: string, tools: ToolDefinition[]): { name: st
   return toolCallFrom(value, tools);
 }
 
-function toolCallFrom(value: unknown, tools: ToolDefinition[]): { name: string; arguments: string } | null {
+function toolCallFrom(
+  value: unknown,
+  tools: ToolDefinition[],
+  argumentsKey = "arguments",
+): { name: string; arguments: string } | null {
   if (value === null || typeof value !== "object" || Array.isArray(value)) return null;
-  const { name, arguments: args } = value as { name?: unknown; arguments?: unknown };
+  const { name, [argumentsKey]: args } = value as Record<string, unknown>;
   if (typeof name !== "string" || !tools.some((tool) => tool.name === name)) return null;
   if (args !== undefined && (args === null || typeof args !== "object" || Array.isArray(args))) return null;
   return { name, arguments: JSON.stringify(args ?? {}) };

@@ -11,12 +11,15 @@ import type {
   LlamaEmbeddingContext,
   LlamaGrammar,
   LlamaModel,
+  LlamaText,
   Token,
 } from "node-llama-cpp";
 import type { ChatEvent, ChatMessage, FinishReason, ResponseFormat, TokenLogprob } from "../../core/chat.js";
 import { JsonEndTracker } from "../../core/jsonEnd.js";
 import { StopSequenceMatcher } from "../../core/stopSequences.js";
+import { NativeToolCallParser } from "../../core/toolFormat.js";
 import { forcesToolCall, messagesWithTools, parseToolCalls, toolCallSchema } from "../../core/tools.js";
+import { hasToolHistory, type NativeTools, nativePrompt, resolveNativeTools } from "./nativeTools.js";
 import type { LoadedInfo, LoadOptions, ParentMessage } from "./protocol.js";
 
 type GenerateMessage = Extract<ParentMessage, { type: "generate" }>;
@@ -220,6 +223,16 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
   } else {
     chatWrapper = new nlc.ChatMLChatWrapper();
   }
+  // The model's own tool-call format (docs/models.md, "Tool calls"); null: tools take the JSON path.
+  const nativeTools: NativeTools | null = resolveNativeTools(
+    nlc,
+    typeof template === "string" ? template : undefined,
+    chatWrapper instanceof nlc.JinjaTemplateChatWrapper ? chatWrapper : undefined,
+  );
+  // A template the Jinja interpreter cannot run, from a family node-llama-cpp has a wrapper for (Hermes' tool_use
+  // template uses `loop.previtem`): that wrapper renders every chat, not only those with tools.
+  const familyFallback = !chatWrapper && nativeTools !== null;
+  if (familyFallback) chatWrapper = nativeTools.wrapper;
 
   const vocabularySize = model.fileInfo.metadata.tokenizer?.ggml?.tokens?.length ?? 0;
   const eogTokens: Token[] = [];
@@ -237,15 +250,32 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
     vocabularySize,
     embeddingLength: model.embeddingVectorSize,
     hasChatTemplate: typeof template === "string" && template.length > 0,
-    chatFormat: templateError
-      ? "template-error"
-      : typeof template === "string" && template
-        ? "jinja"
-        : "chatml-fallback",
+    chatFormat: familyFallback
+      ? `${nativeTools.description.split(":")[0]} (the template failed: ${templateError})`
+      : templateError
+        ? "template-error"
+        : typeof template === "string" && template
+          ? "jinja"
+          : "chatml-fallback",
     backend: llama.gpu === false ? "cpu" : String(llama.gpu),
     gpuLayers: model.gpuLayers,
+    toolFormat: nativeTools?.description ?? "json",
     loadMs: Math.round(performance.now() - started),
   };
+
+  /**
+   * How a request's tools travel: "native" in the model's own format (offered tools, or earlier calls in the
+   * conversation), "json" the system-message description with JSON calls (no native format, or a forced call the
+   * native format cannot constrain), "none" without tools. `forced`: tool_choice required or named.
+   */
+  function toolPlan(message: GenerateMessage): { mode: "native" | "json" | "none"; forced: boolean } {
+    if (message.kind !== "chat") return { mode: "none", forced: false };
+    const offered = (message.tools?.length ?? 0) > 0 && message.toolChoice !== "none";
+    const forced = forcesToolCall(message.tools, message.toolChoice);
+    if (nativeTools && (!forced || nativeTools.forced) && (offered || hasToolHistory(message.messages ?? [])))
+      return { mode: "native", forced };
+    return { mode: offered ? "json" : "none", forced };
+  }
 
   function promptTokens(message: GenerateMessage): { tokens: Token[]; stops: string[] } {
     if (message.kind === "completion" && Array.isArray(message.prompt)) {
@@ -265,15 +295,21 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
         400,
       );
     }
-    let state: ReturnType<ChatWrapper["generateContextState"]>;
+    let state: { contextText: LlamaText; stopGenerationTriggers: LlamaText[] };
     try {
-      const messages = messagesWithTools(
-        message.messages ?? [],
-        message.tools,
-        message.toolChoice,
-        message.parallelToolCalls ?? false,
-      );
-      state = chatWrapper.generateContextState({ chatHistory: toHistory(messages) });
+      if (nativeTools && toolPlan(message).mode === "native") {
+        const offered = message.toolChoice !== "none";
+        const forced = forcesToolCall(message.tools, message.toolChoice);
+        state = nativePrompt(nlc, nativeTools, message.messages ?? [], message.tools, offered, forced);
+      } else {
+        const messages = messagesWithTools(
+          message.messages ?? [],
+          message.tools,
+          message.toolChoice,
+          message.parallelToolCalls ?? false,
+        );
+        state = chatWrapper.generateContextState({ chatHistory: toHistory(messages) });
+      }
     } catch (error) {
       throw requestError(
         `the model's chat template failed to render: ${(error as Error).message.split("\n")[0]}`,
@@ -313,12 +349,17 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
     emit: (event: ChatEvent) => void,
   ): Promise<void> {
     const started = performance.now();
+    const plan = toolPlan(message);
+    // A native forced call: the prompt ends with the format's opener, the grammar writes the call's JSON object.
+    const argumentsKey = plan.mode === "native" ? (nativeTools?.forced?.argumentsKey ?? "arguments") : "arguments";
     let grammar: LlamaGrammar | undefined;
     try {
-      const forced = forcesToolCall(message.tools, message.toolChoice);
       grammar = await grammarFor(
-        forced
-          ? { type: "json-schema", schema: toolCallSchema(message.tools ?? [], message.toolChoice ?? "required") }
+        plan.forced
+          ? {
+              type: "json-schema",
+              schema: toolCallSchema(message.tools ?? [], message.toolChoice ?? "required", argumentsKey),
+            }
           : message.responseFormat,
       );
     } catch (error) {
@@ -411,12 +452,12 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
       let pending: Token[] = [];
       // Tool calls: a forced call is buffered from the start; with "auto", an answer that opens with "{" is held
       // back until it ends, then becomes a call if it is one (else it is sent as text).
-      const toolsOffered = message.kind === "chat" && (message.tools?.length ?? 0) > 0 && message.toolChoice !== "none";
-      let toolMode: "undecided" | "tool" | "text" = forcesToolCall(message.tools, message.toolChoice)
-        ? "tool"
-        : toolsOffered
-          ? "undecided"
-          : "text";
+      // Native and not forced: the format's parser reads the answer as it comes (text before a call streams).
+      const native =
+        plan.mode === "native" && !plan.forced && nativeTools && message.toolChoice !== "none"
+          ? new NativeToolCallParser(nativeTools.format, message.tools ?? [], message.parallelToolCalls ?? false)
+          : undefined;
+      let toolMode: "undecided" | "tool" | "text" = plan.forced ? "tool" : plan.mode === "json" ? "undecided" : "text";
       let toolBuffer = "";
       let jsonTracker = grammar || toolMode === "tool" ? new JsonEndTracker() : undefined;
       let stoppedBySequence = false;
@@ -447,8 +488,25 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
         let text = model.detokenize(pending, false, generated.slice(-pending.length - 8, -pending.length));
         // A token can end inside a UTF-8 character (byte fallback): wait for the rest, up to 4 bytes.
         if (text.endsWith("\uFFFD") && pending.length < 4 && completionTokens < maxTokens) continue;
-        pending = [];
         if (eogTokens.includes(token)) text = "";
+        if (native) {
+          // The format's markers are often special tokens: match them as written, show only the visible text.
+          const written = eogTokens.includes(token)
+            ? ""
+            : model.detokenize(pending, true, generated.slice(-pending.length - 8, -pending.length));
+          pending = [];
+          const wasCalling = native.calling;
+          text = native.push(written, text);
+          if (native.calling && !wasCalling) logprobs?.clear();
+          if (native.calling) {
+            if (completionTokens >= maxTokens) {
+              reason = "length";
+              break;
+            }
+            if (!text) continue;
+          }
+        }
+        pending = [];
         if (toolMode === "undecided") {
           toolBuffer += text;
           const start = toolBuffer.trimStart();
@@ -497,8 +555,34 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
           break;
         }
       }
-      if (toolBuffer && reason !== "cancelled") {
-        const calls = parseToolCalls(toolBuffer, message.tools ?? [], message.parallelToolCalls ?? false);
+      if (native && reason !== "cancelled" && !stoppedBySequence) {
+        const end = native.finish();
+        if (end.calls) {
+          logprobs?.place("");
+          send(matcher.flush());
+          for (const call of end.calls)
+            emit({ type: "tool-call", call: { id: `call_${randomBytes(12).toString("hex")}`, ...call } });
+          reason = "tool-calls";
+        } else {
+          logprobs?.place(end.text);
+          const result = matcher.push(end.text);
+          send(result.text);
+          if (result.stopped) {
+            reason = "stop";
+            if (result.stop !== undefined && message.limits.stop?.includes(result.stop)) stopSequence = result.stop;
+          } else {
+            logprobs?.place("");
+            send(matcher.flush());
+          }
+        }
+      } else if (toolBuffer && reason !== "cancelled") {
+        // A native forced call is one call (the grammar writes one object).
+        const calls = parseToolCalls(
+          toolBuffer,
+          message.tools ?? [],
+          plan.mode !== "native" && (message.parallelToolCalls ?? false),
+          argumentsKey,
+        );
         if (calls) {
           for (const call of calls)
             emit({ type: "tool-call", call: { id: `call_${randomBytes(12).toString("hex")}`, ...call } });
