@@ -85,7 +85,6 @@ export function parseToolCalls(
   text: string,
   tools: ToolDefinition[],
   parallel = true,
-  argumentsKey = "arguments",
 ): { name: string; arguments: string }[] | null {
   let value: unknown;
   try {
@@ -94,11 +93,11 @@ export function parseToolCalls(
     return null;
   }
   if (!Array.isArray(value)) {
-    const call = toolCallFrom(value, tools, argumentsKey);
+    const call = toolCallFrom(value, tools);
     return call ? [call] : null;
   }
   if (!parallel || value.length === 0 || value.length > MAX_PARALLEL_CALLS) return null;
-  const calls = value.map((item) => toolCallFrom(item, tools, argumentsKey));
+  const calls = value.map((item) => toolCallFrom(item, tools));
   return calls.every((call) => call !== null) ? (calls as { name: string; arguments: string }[]) : null;
 }
 
@@ -113,13 +112,9 @@ export function parseToolCall(text: string, tools: ToolDefinition[]): { name: st
   return toolCallFrom(value, tools);
 }
 
-function toolCallFrom(
-  value: unknown,
-  tools: ToolDefinition[],
-  argumentsKey = "arguments",
-): { name: string; arguments: string } | null {
+function toolCallFrom(value: unknown, tools: ToolDefinition[]): { name: string; arguments: string } | null {
   if (value === null || typeof value !== "object" || Array.isArray(value)) return null;
-  const { name, [argumentsKey]: args } = value as Record<string, unknown>;
+  const { name, arguments: args } = value as { name?: unknown; arguments?: unknown };
   if (typeof name !== "string" || !tools.some((tool) => tool.name === name)) return null;
   if (args !== undefined && (args === null || typeof args !== "object" || Array.isArray(args))) return null;
   return { name, arguments: JSON.stringify(args ?? {}) };

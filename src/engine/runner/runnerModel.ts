@@ -452,12 +452,19 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
       let pending: Token[] = [];
       // Tool calls: a forced call is buffered from the start; with "auto", an answer that opens with "{" is held
       // back until it ends, then becomes a call if it is one (else it is sent as text).
-      // Native and not forced: the format's parser reads the answer as it comes (text before a call streams).
+      // Native: the format's parser reads the answer as it comes (text before a call streams). A forced call starts
+      // inside the call (the prompt ends with its opener) and is one call.
       const native =
-        plan.mode === "native" && !plan.forced && nativeTools && message.toolChoice !== "none"
-          ? new NativeToolCallParser(nativeTools.format, message.tools ?? [], message.parallelToolCalls ?? false)
+        plan.mode === "native" && nativeTools && message.toolChoice !== "none"
+          ? new NativeToolCallParser(
+              nativeTools.format,
+              message.tools ?? [],
+              !plan.forced && (message.parallelToolCalls ?? false),
+              plan.forced,
+            )
           : undefined;
-      let toolMode: "undecided" | "tool" | "text" = plan.forced ? "tool" : plan.mode === "json" ? "undecided" : "text";
+      let toolMode: "undecided" | "tool" | "text" =
+        plan.mode === "json" ? (plan.forced ? "tool" : "undecided") : "text";
       let toolBuffer = "";
       let jsonTracker = grammar || toolMode === "tool" ? new JsonEndTracker() : undefined;
       let stoppedBySequence = false;
@@ -499,6 +506,11 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
           text = native.push(written, text);
           if (native.calling && !wasCalling) logprobs?.clear();
           if (native.calling) {
+            // A forced call's grammar would allow whitespace after the object forever: its end ends the answer.
+            if (plan.forced && (jsonTracker?.push(written) ?? -1) >= 0) {
+              reason = "stop";
+              break;
+            }
             if (completionTokens >= maxTokens) {
               reason = "length";
               break;
@@ -576,13 +588,7 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
           }
         }
       } else if (toolBuffer && reason !== "cancelled") {
-        // A native forced call is one call (the grammar writes one object).
-        const calls = parseToolCalls(
-          toolBuffer,
-          message.tools ?? [],
-          plan.mode !== "native" && (message.parallelToolCalls ?? false),
-          argumentsKey,
-        );
+        const calls = parseToolCalls(toolBuffer, message.tools ?? [], message.parallelToolCalls ?? false);
         if (calls) {
           for (const call of calls)
             emit({ type: "tool-call", call: { id: `call_${randomBytes(12).toString("hex")}`, ...call } });
