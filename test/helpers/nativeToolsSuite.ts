@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { after, before } from "node:test";
 import type { JinjaTemplateChatWrapper } from "node-llama-cpp";
 import type { ChatMessage, ToolDefinition } from "../../src/core/chat.js";
 import { messagesWithTools } from "../../src/core/tools.js";
@@ -58,44 +58,44 @@ const openaiMessages = [
 ];
 
 /**
- * The end-to-end checks for some families. `cli`: the first family's model is written by `freehold synth
- * --chat-template` (as a person would), and the flag's errors are checked; the others are written in-process.
+ * Synthetic models carrying `chosen` families' templates, served by one `freehold serve` (registered as the calling
+ * file's before/after hooks), and the end-to-end checks on them; the test files name the tests. `cli`: the first
+ * model is written by `freehold synth --chat-template` (as a person would), the others in-process.
  */
-export function describeNativeTools(chosen: Family[], cli: boolean): void {
-  describe(`native tool formats end to end: ${chosen.join(", ")} (synthetic models with real templates)`, () => {
-    const files = temporaryDirectory();
-    let server: ServerProcess;
-    const paths: Record<string, string> = {};
-    const families = Object.fromEntries(chosen.map((name) => [name, templateFiles[name]]));
-    before(async () => {
-      for (const [index, [name, file]] of Object.entries(families).entries()) {
-        paths[name] = join(files.path, `${name}.gguf`);
-        if (cli && index === 0) {
-          const made = await runCli(["synth", "--seed", "5", "--chat-template", join(templates, file), paths[name]!]);
-          assert.equal(made.code, 0, made.stderr);
-        } else {
-          const chatTemplate = readFileSync(join(templates, file), "utf8");
-          writeSyntheticModel(paths[name]!, { preset: "tiny", quant: "f32", seed: 5, chatTemplate });
-        }
+export function nativeToolsFixture(chosen: Family[], cli: boolean) {
+  const files = temporaryDirectory();
+  let server: ServerProcess;
+  const paths: Record<string, string> = {};
+  const families = Object.fromEntries(chosen.map((name) => [name, templateFiles[name]]));
+  before(async () => {
+    for (const [index, [name, file]] of Object.entries(families).entries()) {
+      paths[name] = join(files.path, `${name}.gguf`);
+      if (cli && index === 0) {
+        const made = await runCli(["synth", "--seed", "5", "--chat-template", join(templates, file), paths[name]!]);
+        assert.equal(made.code, 0, made.stderr);
+      } else {
+        const chatTemplate = readFileSync(join(templates, file), "utf8");
+        writeSyntheticModel(paths[name]!, { preset: "tiny", quant: "f32", seed: 5, chatTemplate });
       }
-      server = await startServerProcess({ models: paths });
-    });
-    after(async () => {
-      await server?.dispose();
-      files.dispose();
-    });
-
-    if (cli)
-      test("freehold synth --chat-template refuses a file it cannot read (usage error, exit 2)", async () => {
-        const absent = await runCli(["synth", "--chat-template", join(files.path, "absent.jinja"), "x.gguf"]);
-        assert.equal(absent.code, 2);
-        assert.match(absent.stderr, /--chat-template: cannot read .*absent\.jinja.*ENOENT/);
-        const folder = await runCli(["synth", "--chat-template", files.path, "x.gguf"]);
-        assert.equal(folder.code, 2);
-        assert.match(folder.stderr, /--chat-template: cannot read .*EISDIR/);
-      });
-
-    test("the runner's prompt is the family's own rendering of tools, calls and results (exact token count)", async () => {
+    }
+    server = await startServerProcess({ models: paths });
+  });
+  after(async () => {
+    await server?.dispose();
+    files.dispose();
+  });
+  return {
+    /** `freehold synth --chat-template` refuses what it cannot read, as a usage error. */
+    async synthErrors() {
+      const absent = await runCli(["synth", "--chat-template", join(files.path, "absent.jinja"), "x.gguf"]);
+      assert.equal(absent.code, 2);
+      assert.match(absent.stderr, /--chat-template: cannot read .*absent\.jinja.*ENOENT/);
+      const folder = await runCli(["synth", "--chat-template", files.path, "x.gguf"]);
+      assert.equal(folder.code, 2);
+      assert.match(folder.stderr, /--chat-template: cannot read .*EISDIR/);
+    },
+    /** The prompt the runner renders (its exact token count) is the family's own, forced or not. */
+    async prompts() {
       const nlc = await import("node-llama-cpp");
       const llama = await nlc.getLlama({ gpu: false, build: "never" });
       for (const name of Object.keys(families)) {
@@ -160,11 +160,10 @@ export function describeNativeTools(chosen: Family[], cli: boolean): void {
         }
       }
       await llama.dispose();
-    });
-
-    for (const name of Object.keys(families)) {
-      const how = name === "harmony" ? "the JSON path" : "grammar on the format's own call";
-      test(`${name}: tool_choice naming a function forces a call (${how})`, async () => {
+    },
+    /** A named tool_choice is answered by one call to that tool with arguments matching its schema. */
+    async forcedCalls() {
+      for (const name of Object.keys(families)) {
         const response = await postJson(`${server.url}/v1/chat/completions`, {
           model: name,
           messages: [{ role: "user", content: "Weather in Lima?" }],
@@ -188,20 +187,10 @@ export function describeNativeTools(chosen: Family[], cli: boolean): void {
         const args = JSON.parse(choice.message.tool_calls![0]!.function.arguments) as { city: string };
         assert.deepEqual(Object.keys(args), ["city"]);
         assert.ok(["Oslo", "Lima"].includes(args.city));
-      });
-    }
-
-    if (chosen.includes("hermes"))
-      test("a template node-llama-cpp's Jinja cannot run, from a known family, still chats (the family's wrapper)", async () => {
-        const response = await postJson(`${server.url}/v1/chat/completions`, {
-          model: "hermes",
-          messages: [{ role: "user", content: "Hello" }],
-          max_tokens: 3,
-        });
-        assert.equal(response.status, 200, await response.clone().text());
-      });
-
-    test("tool_choice auto on noise weights: an ordinary answer (text or a call), never an error", async () => {
+      }
+    },
+    /** Random weights with tools offered: an ordinary answer, never an error. */
+    async auto() {
       for (const name of Object.keys(families)) {
         const response = await postJson(`${server.url}/v1/chat/completions`, {
           model: name,
@@ -214,6 +203,15 @@ export function describeNativeTools(chosen: Family[], cli: boolean): void {
         assert.equal(response.status, 200, JSON.stringify(body));
         assert.ok(["stop", "length", "tool_calls"].includes(body.choices[0]!.finish_reason), name);
       }
-    });
-  });
+    },
+    /** A plain chat (no tools) with `name`'s model answers. */
+    async chats(name: string) {
+      const response = await postJson(`${server.url}/v1/chat/completions`, {
+        model: name,
+        messages: [{ role: "user", content: "Hello" }],
+        max_tokens: 3,
+      });
+      assert.equal(response.status, 200, await response.clone().text());
+    },
+  };
 }
