@@ -27,7 +27,7 @@ const mistral: NativeToolFormat = {
 };
 const harmony: NativeToolFormat = {
   name: "to=functions.",
-  openers: ["to=functions."],
+  openers: ["<|channel|>commentary to=functions.", "<|channel|>analysis to=functions.", "to=functions."],
   call: { kind: "name-then-json" },
   array: false,
   closers: ["<|call|>"],
@@ -121,7 +121,10 @@ test("Mistral: [TOOL_CALLS] holds a JSON array of calls (extra keys such as id a
 test("name-then-JSON formats: Harmony (gpt-oss) and Llama 3.1's <function=…>", () => {
   const harmonyText =
     '<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{"city": "Paris"}<|call|>';
-  assert.deepEqual(parseAll(harmony, harmonyText), { released: "<|channel|>commentary ", calls: [paris] });
+  assert.deepEqual(parseAll(harmony, harmonyText), { released: "", calls: [paris] });
+  // The other order gpt-oss writes (recipient in the header): the bare opener.
+  const headerFirst = ' to=functions.get_weather<|channel|>commentary json<|message|>{"city": "Paris"}';
+  assert.deepEqual(parseAll(harmony, headerFirst), { released: " ", calls: [paris] });
   assert.deepEqual(parseAll(llama31Function, '<function=get_weather>{"city": "Paris"}</function>'), {
     released: "",
     calls: [paris],
@@ -158,12 +161,13 @@ test("special tokens are matched as written but never shown: released text carri
   let released = "";
   for (const [raw, visible] of tokens) released += parser.push(raw, visible);
   released += parser.push(' "Paris"}');
-  assert.equal(released, "commentary ");
+  assert.equal(released, "");
   assert.deepEqual(parser.finish(), { calls: [paris] });
   // Not a call after all: the text comes back without the special tokens.
   const text = new NativeToolCallParser(harmony, tools, false);
   let shown = text.push("<|channel|>", "") + text.push("final", "final") + text.push("<|message|>", "");
   shown += text.push("Hi to=functions.nothing", "Hi to=functions.nothing");
+  // "<|channel|>" could have opened "<|channel|>commentary to=functions.": held until "final" said otherwise.
   const end = text.finish();
   assert.equal(end.calls, null);
   assert.equal(shown + (end.calls === null ? end.text : ""), "finalHi to=functions.nothing");

@@ -110,7 +110,7 @@ export function nativeToolsFixture(chosen: Family[], cli: boolean) {
           }
           const native = resolveNativeTools(nlc, template, jinja);
           assert.ok(native, name);
-          const expected = nativePrompt(nlc, native, conversation, [weather], true, false).contextText.tokenize(
+          const expected = nativePrompt(native, conversation, [weather], true, false).contextText.tokenize(
             model.tokenizer,
           ).length;
           // What the JSON path sends: the tools described in a system message, calls as plain JSON.
@@ -143,8 +143,7 @@ export function nativeToolsFixture(chosen: Family[], cli: boolean) {
           // where the format cannot be constrained (Harmony), the JSON path's.
           assert.equal(native.forced === null, name === "harmony", `${name}: which formats constrain a forced call`);
           const forced = native.forced
-            ? nativePrompt(nlc, native, conversation, [weather], true, true).contextText.tokenize(model.tokenizer)
-                .length
+            ? nativePrompt(native, conversation, [weather], true, true).contextText.tokenize(model.tokenizer).length
             : jsonPath("required");
           const answer = await postJson(`${server.url}/v1/chat/completions`, {
             model: name,

@@ -48,7 +48,7 @@ const conversation: ChatMessage[] = [
 
 function render(file: string, forced = false): string {
   const native = load(file);
-  return nativePrompt(nlc, native, conversation, [weather], true, forced).contextText.toString();
+  return nativePrompt(native, conversation, [weather], true, forced).contextText.toString();
 }
 
 /** Each family's prompt: the tools, the earlier calls and their results in the family's own words. */

@@ -8,8 +8,9 @@ import type {
   JinjaTemplateChatWrapper,
   LlamaText,
 } from "node-llama-cpp";
-import type { ChatMessage, ToolDefinition } from "../../core/chat.js";
+import type { ChatMessage, GenerateRequest, ToolDefinition } from "../../core/chat.js";
 import type { NativeToolFormat } from "../../core/toolFormat.js";
+import { forcesToolCall } from "../../core/tools.js";
 
 type NodeLlamaCpp = typeof import("node-llama-cpp");
 type FunctionSettings = ChatWrapperSettings["functions"];
@@ -65,7 +66,7 @@ export function resolveNativeTools(
   for (const family of familyWrappers) {
     if (!family.markers.every((marker) => template.includes(marker))) continue;
     const wrapper = family.create(nlc);
-    const derived = formatFrom(nlc, wrapper.settings.functions);
+    const derived = formatFrom(nlc, wrapper.settings.functions, callTriggers(nlc, wrapper));
     if (derived) return { ...derived, wrapper, description: `node-llama-cpp ${family.family}: ${derived.description}` };
   }
   return null;
@@ -81,9 +82,32 @@ function textOf(nlc: NodeLlamaCpp, value: string | LlamaText | undefined): strin
     .join("");
 }
 
+/**
+ * The texts after which a wrapper's model is calling a function (its prefix triggers: gpt-oss's
+ * `<|channel|>commentary to=`), so the text that opens a call is not taken for the answer.
+ */
+function callTriggers(nlc: NodeLlamaCpp, wrapper: ChatWrapper): string[] {
+  try {
+    const state = wrapper.generateContextState({
+      chatHistory: [
+        { type: "user", text: "?" },
+        { type: "model", response: [] },
+      ],
+      availableFunctions: { probe: { description: "probe" } },
+    });
+    if (!("prefixTriggers" in state) || !state.prefixTriggers) return [];
+    return state.prefixTriggers
+      .filter((trigger) => trigger.type === "functionCall")
+      .flatMap((trigger) => trigger.triggers.map((text) => textOf(nlc, text)));
+  } catch {
+    return [];
+  }
+}
+
 function formatFrom(
   nlc: NodeLlamaCpp,
   functions: FunctionSettings,
+  triggers: string[] = [],
 ): { format: NativeToolFormat; forced: NativeTools["forced"]; description: string } | null {
   const prefix = textOf(nlc, functions.call.prefix);
   const paramsPrefix = textOf(nlc, functions.call.paramsPrefix);
@@ -129,7 +153,14 @@ function formatFrom(
   }
   const opener = prefix.trim();
   if (!opener) return null;
-  const openers = [...new Set([opener, ...alternates])];
+  // A trigger that ends where the call's prefix begins opens the call with it ("<|channel|>commentary to=" +
+  // "functions."), so the channel marker is not shown as the answer's text.
+  const triggered = triggers.flatMap((trigger) => {
+    for (let overlap = Math.min(trigger.length, prefix.length); overlap > 0; overlap--)
+      if (trigger.endsWith(prefix.slice(0, overlap))) return [trigger + prefix.slice(overlap)];
+    return [];
+  });
+  const openers = [...new Set([...triggered, opener, ...alternates])];
   return {
     format: { name: opener, openers, call: { kind: "name-then-json" }, array: false, closers },
     forced: null,
@@ -164,7 +195,7 @@ function resultOf(content: string): unknown {
  * (matched by `tool_call_id`, else in order), so the template renders both in the model's own format. A tool
  * message that answers no call is shown as a user message, as the JSON path does.
  */
-export function nativeHistory(messages: ChatMessage[]): ChatHistoryItem[] {
+export function nativeHistory(messages: readonly ChatMessage[]): ChatHistoryItem[] {
   const history: ChatHistoryItem[] = [];
   for (let index = 0; index < messages.length; index++) {
     const message = messages[index]!;
@@ -213,8 +244,24 @@ function parsedArguments(text: string): unknown {
 }
 
 /** Whether a conversation holds earlier tool calls or results (rendered natively even when no tools are offered). */
-export function hasToolHistory(messages: ChatMessage[]): boolean {
+export function hasToolHistory(messages: readonly ChatMessage[]): boolean {
   return messages.some((message) => message.role === "tool" || (message.toolCalls?.length ?? 0) > 0);
+}
+
+/**
+ * How a request's tools travel: "native" in the model's own format (tools offered, or earlier calls in the
+ * conversation), "json" the system-message description with JSON calls (no native format, or a forced call the native
+ * format cannot constrain), "none" without tools. `forced`: tool_choice required or named.
+ */
+export type ToolPlan = { mode: "native" | "json" | "none"; forced: boolean };
+
+export function toolPlanFor(request: GenerateRequest, native: NativeTools | null | undefined): ToolPlan {
+  if (request.kind !== "chat") return { mode: "none", forced: false };
+  const offered = (request.tools?.length ?? 0) > 0 && request.toolChoice !== "none";
+  const forced = forcesToolCall(request.tools, request.toolChoice);
+  if (native && (!forced || native.forced) && (offered || hasToolHistory(request.messages)))
+    return { mode: "native", forced };
+  return { mode: offered ? "json" : "none", forced };
 }
 
 /**
@@ -222,9 +269,8 @@ export function hasToolHistory(messages: ChatMessage[]): boolean {
  * a call, so the answer is the call's JSON object (which the grammar then writes).
  */
 export function nativePrompt(
-  nlc: NodeLlamaCpp,
   native: NativeTools,
-  messages: ChatMessage[],
+  messages: readonly ChatMessage[],
   tools: ToolDefinition[] | undefined,
   offerTools: boolean,
   forced: boolean,
@@ -233,7 +279,6 @@ export function nativePrompt(
     chatHistory: nativeHistory(messages),
     ...(offerTools && tools && tools.length > 0 ? { availableFunctions: functionsOf(tools) } : {}),
   });
-  const contextText =
-    forced && native.forced ? nlc.LlamaText([state.contextText, native.forced.prefix]) : state.contextText;
+  const contextText = forced && native.forced ? state.contextText.concat(native.forced.prefix) : state.contextText;
   return { contextText, stopGenerationTriggers: state.stopGenerationTriggers };
 }
