@@ -26,7 +26,7 @@ export function registerImport(program: Command): void {
         link: options.hardlink === true,
         reference: options.link === true,
       });
-      auditCli(config, {
+      await auditCli(config, {
         action: "model.import",
         target: result.name,
         detail: { file, digests: result.files.map((entry) => entry.digest), reference: options.link === true },
