@@ -17,7 +17,10 @@ const examples: Record<string, string[]> = {
   show: ["freehold show demo:stories", "freehold show demo:stories --json"],
   cp: ["freehold cp qwen:0.5b default"],
   rm: ["freehold rm qwen:0.5b"],
-  synth: ["freehold synth tiny.gguf --preset tiny"],
+  synth: [
+    "freehold synth tiny.gguf --preset tiny",
+    "freehold synth qwen-shaped.gguf --chat-template test/fixtures/templates/Qwen-Qwen2.5-7B-Instruct.jinja",
+  ],
   "keys create": ["freehold keys create --name alice --models qwen:0.5b --rpm 60 --expires 30d"],
   "keys list": ["freehold keys list", "freehold keys list --json"],
   "keys update": ["freehold keys update alice --daily-tokens 100000"],

@@ -57,16 +57,21 @@ export function messagesWithTools(
 export const MAX_PARALLEL_CALLS = 8;
 
 /**
- * The JSON schema a forced call must match: one call to one of the allowed tools, with its own parameters. A forced
+ * The JSON schema a forced call must match: one call to one of the allowed tools, with its own parameters (under
+ * `argumentsKey`: a native format's own key, such as Llama 3.x's "parameters"). A forced
  * answer is always one call: a grammar-forced array lets a small model add calls until it runs out of tokens.
  * Several calls in one answer come from the model's own choice ("auto"), written as an array.
  */
-export function toolCallSchema(tools: ToolDefinition[], choice: ToolChoice): Record<string, unknown> {
+export function toolCallSchema(
+  tools: ToolDefinition[],
+  choice: ToolChoice,
+  argumentsKey = "arguments",
+): Record<string, unknown> {
   const allowed = typeof choice === "object" ? tools.filter((tool) => tool.name === choice.name) : tools;
   const variants = allowed.map((tool) => ({
     type: "object",
-    properties: { name: { const: tool.name }, arguments: tool.parameters },
-    required: ["name", "arguments"],
+    properties: { name: { const: tool.name }, [argumentsKey]: tool.parameters },
+    required: ["name", argumentsKey],
     additionalProperties: false,
   }));
   return variants.length === 1 ? variants[0]! : { oneOf: variants };

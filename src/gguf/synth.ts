@@ -46,6 +46,8 @@ export interface SynthOptions {
   preset: SynthPreset;
   quant: SynthQuant;
   seed: number;
+  /** The chat template (Jinja) the model carries; default ChatML. Tests give real families' templates. */
+  chatTemplate?: string;
 }
 
 export const CHATML_TEMPLATE =
@@ -192,6 +194,8 @@ export function synthesizeModel(options: SynthOptions): GgufToWrite {
   if (!Number.isInteger(options.seed) || options.seed < 0 || options.seed > 0xffffffff) {
     throw new RangeError(`seed must be an integer from 0 to 4294967295, not ${options.seed}`);
   }
+  if (options.chatTemplate !== undefined && options.chatTemplate.trim() === "")
+    throw new RangeError("the chat template is empty; give a Jinja template or leave it out for ChatML");
   const headDim = shape.embedding / shape.heads;
   const kvDim = headDim * shape.kvHeads;
   const vocabulary = buildVocabulary(shape.vocabulary);
@@ -237,7 +241,7 @@ export function synthesizeModel(options: SynthOptions): GgufToWrite {
     ["tokenizer.ggml.padding_token_id", u32(0)],
     ["tokenizer.ggml.add_bos_token", { type: GgufValueType.BOOL, value: false }],
     ["tokenizer.ggml.add_eos_token", { type: GgufValueType.BOOL, value: false }],
-    ["tokenizer.chat_template", str(CHATML_TEMPLATE)],
+    ["tokenizer.chat_template", str(options.chatTemplate ?? CHATML_TEMPLATE)],
   ]);
 
   const tensors: GgufTensorToWrite[] = [];

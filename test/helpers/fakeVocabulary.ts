@@ -7,6 +7,14 @@ import type { Vocabulary } from "../../src/engine/runner/vocabulary.js";
 export class FakeVocabulary implements Vocabulary {
   private readonly pieces: (string | number[])[] = ["</s>"];
   private readonly ids = new Map<string, number>();
+  private readonly specials = new Set<number>();
+
+  /** The id of a special (control) token: its text shows only when detokenizing with special tokens. */
+  special(piece: string): number {
+    const id = this.id(piece);
+    this.specials.add(id);
+    return id;
+  }
 
   /** The id of a text piece (made on first use). */
   id(piece: string): number {
@@ -36,7 +44,7 @@ export class FakeVocabulary implements Vocabulary {
     const parts = tokens.map((token) => {
       const piece = this.pieces[token];
       if (piece === undefined) throw new Error(`unknown token ${token}`);
-      if (token === 0 && !specialTokens) return Buffer.alloc(0);
+      if ((token === 0 || this.specials.has(token)) && !specialTokens) return Buffer.alloc(0);
       return typeof piece === "string" ? Buffer.from(piece, "utf8") : Buffer.from(piece);
     });
     return Buffer.concat(parts).toString("utf8");

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { type SynthPreset, type SynthQuant, synthPresets, synthQuants, writeSyntheticModel } from "../../gguf/index.js";
 import { print } from "../context.js";
@@ -13,7 +14,8 @@ export function registerSynth(program: Command): void {
     .option("--preset <name>", `model shape: ${Object.keys(synthPresets).join(", ")}`, "tiny")
     .option("--quant <type>", `weight type: ${synthQuants.join(", ")}`, "f32")
     .option("--seed <n>", "random seed (same seed, same bytes)", "0")
-    .action((out: string, options: { preset: string; quant: string; seed: string }) => {
+    .option("--chat-template <file>", "a Jinja chat template file for the model to carry (default: ChatML)")
+    .action((out: string, options: { preset: string; quant: string; seed: string; chatTemplate?: string }) => {
       if (!(options.preset in synthPresets)) {
         throw new UsageError(
           `unknown preset "${options.preset}"; choose one of ${Object.keys(synthPresets).join(", ")}`,
@@ -26,10 +28,23 @@ export function registerSynth(program: Command): void {
       if (!/^\d+$/.test(options.seed) || seed > 0xffffffff) {
         throw new UsageError(`--seed must be an integer from 0 to 4294967295, not "${options.seed}"`);
       }
+      let chatTemplate: string | undefined;
+      if (options.chatTemplate !== undefined) {
+        try {
+          chatTemplate = readFileSync(options.chatTemplate, "utf8");
+        } catch (error) {
+          throw new UsageError(
+            `--chat-template: cannot read "${options.chatTemplate}" (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); give a Jinja template file`,
+          );
+        }
+        if (chatTemplate.trim() === "")
+          throw new UsageError(`--chat-template: "${options.chatTemplate}" is empty; give a Jinja template file`);
+      }
       const size = writeSyntheticModel(out, {
         preset: options.preset as SynthPreset,
         quant: options.quant as SynthQuant,
         seed,
+        ...(chatTemplate !== undefined ? { chatTemplate } : {}),
       });
       print(
         `wrote ${out} (${size.toLocaleString("en-US")} bytes): synthetic ${options.preset} ${options.quant}, seed ${seed}`,

@@ -2,10 +2,11 @@
  * The prompt stage: a request (chat history, template, tools, or a completion's text/tokens) → prompt tokens, and
  * the stop strings its chat template needs.
  */
-import type { ChatHistoryItem, ChatWrapper, LlamaModel, Token } from "node-llama-cpp";
+import type { ChatHistoryItem, ChatWrapper, LlamaModel, LlamaText, Token } from "node-llama-cpp";
 import type { ChatMessage, GenerateRequest } from "../../core/chat.js";
 import { messagesWithTools } from "../../core/tools.js";
 import { requestError } from "./errors.js";
+import { type NativeTools, nativePrompt, resolveNativeTools, toolPlanFor } from "./nativeTools.js";
 
 /** The stop string the ChatML fallback needs when a model has no template (its markers are plain text then). */
 export const FALLBACK_STOP = "<|im_end|>";
@@ -28,13 +29,16 @@ export function toHistory(messages: readonly ChatMessage[]): ChatHistoryItem[] {
   return history;
 }
 
-export type ChatFormat = "jinja" | "chatml-fallback" | "template-error";
+/** "family-wrapper": node-llama-cpp's Jinja cannot run the template, a known family's wrapper renders it (Hermes). */
+export type ChatFormat = "jinja" | "chatml-fallback" | "template-error" | "family-wrapper";
 
 export interface ChatTemplate {
   wrapper?: ChatWrapper;
   format: ChatFormat;
-  /** Why the template cannot be used (format "template-error"). */
+  /** Why the template cannot be used (format "template-error"), or why the family's wrapper renders it. */
   error?: string;
+  /** The model's own tool-call format; none: tools take the JSON path (docs/models.md, "Tool calls"). */
+  native?: NativeTools | null;
 }
 
 /**
@@ -49,9 +53,15 @@ export function chatTemplateFor(
 ): ChatTemplate {
   if (!template) return { wrapper: new nlc.ChatMLChatWrapper(), format: "chatml-fallback" };
   try {
-    return { wrapper: new nlc.JinjaTemplateChatWrapper({ template, tokenizer: model.tokenizer }), format: "jinja" };
+    const wrapper = new nlc.JinjaTemplateChatWrapper({ template, tokenizer: model.tokenizer });
+    return { wrapper, format: "jinja", native: resolveNativeTools(nlc, template, wrapper) };
   } catch (error) {
-    return { format: "template-error", error: (error as Error).message.split("\n")[0] };
+    const reason = (error as Error).message.split("\n")[0];
+    // A template the Jinja interpreter cannot run, from a family node-llama-cpp has a wrapper for (Hermes' tool_use
+    // template uses `loop.previtem`): that wrapper renders every chat, not only those with tools.
+    const native = resolveNativeTools(nlc, template, undefined);
+    if (native) return { wrapper: native.wrapper, format: "family-wrapper", error: reason, native };
+    return { format: "template-error", error: reason };
   }
 }
 
@@ -76,15 +86,21 @@ export function buildPrompt(model: PromptModel, template: ChatTemplate, request:
       400,
     );
   }
-  let state: ReturnType<ChatWrapper["generateContextState"]>;
+  let state: { contextText: LlamaText; stopGenerationTriggers: LlamaText[] };
   try {
-    const messages = messagesWithTools(
-      request.messages,
-      request.tools,
-      request.toolChoice,
-      request.parallelToolCalls ?? false,
-    );
-    state = template.wrapper.generateContextState({ chatHistory: toHistory(messages) });
+    const plan = toolPlanFor(request, template.native);
+    if (template.native && plan.mode === "native") {
+      const offer = request.toolChoice !== "none";
+      state = nativePrompt(template.native, request.messages, request.tools, offer, plan.forced);
+    } else {
+      const messages = messagesWithTools(
+        request.messages,
+        request.tools,
+        request.toolChoice,
+        request.parallelToolCalls ?? false,
+      );
+      state = template.wrapper.generateContextState({ chatHistory: toHistory(messages) });
+    }
   } catch (error) {
     throw requestError(
       `the model's chat template failed to render: ${(error as Error).message.split("\n")[0]}`,

@@ -48,6 +48,8 @@ export interface LoadedInfo {
   embeddingLength: number;
   hasChatTemplate: boolean;
   chatFormat: string;
+  /** How tool calls are written: the model's own format (where it comes from, what it looks like) or "json". */
+  toolFormat?: string;
   backend: string;
   /** Layers offloaded to the GPU (0 on CPU). */
   gpuLayers: number;

@@ -8,8 +8,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Llama, LlamaEmbeddingContext, LlamaModel, Token } from "node-llama-cpp";
 import type { ChatEvent } from "../../core/chat.js";
+import { NativeToolCallParser } from "../../core/toolFormat.js";
 import { DecodeStep } from "./decodeStep.js";
 import { requestError } from "./errors.js";
+import { toolPlanFor } from "./nativeTools.js";
 import { buildPrompt, chatTemplateFor, checkPrompt } from "./prompt.js";
 import type { LoadedInfo, LoadOptions, RunnerRequest } from "./protocol.js";
 import { evaluateOptions, GrammarCache, grammarFormat } from "./sampling.js";
@@ -107,6 +109,7 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
     embeddingLength: model.embeddingVectorSize,
     hasChatTemplate: typeof template === "string" && template.length > 0,
     chatFormat: chatTemplate.format,
+    toolFormat: chatTemplate.native?.description ?? "json",
     backend: llama.gpu === false ? "cpu" : String(llama.gpu),
     gpuLayers: model.gpuLayers,
     loadMs: Math.round(performance.now() - started),
@@ -125,7 +128,10 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
     emit: (event: ChatEvent) => void,
   ): Promise<void> {
     const started = performance.now();
-    const grammar = await grammars.grammarFor(grammarFormat(request));
+    const plan = toolPlanFor(request, chatTemplate.native);
+    const native = plan.mode === "native" ? chatTemplate.native : undefined;
+    // A native forced call: the prompt ends with the format's opener, the grammar writes the call's JSON object.
+    const grammar = await grammars.grammarFor(grammarFormat(request, native?.forced?.argumentsKey));
     const { tokens, stops } = buildPrompt(model, chatTemplate, request);
     checkPrompt(tokens, vocabularySize, context.contextSize);
     const room = context.contextSize - tokens.length;
@@ -139,7 +145,26 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
     const loop = new TokenLoop(
       vocabulary,
       request,
-      { maxTokens, templateStops: stops, json: grammar !== undefined, promptTail: tokens.slice(-8) },
+      {
+        maxTokens,
+        templateStops: stops,
+        json: grammar !== undefined,
+        promptTail: tokens.slice(-8),
+        ...(native && request.kind === "chat" && request.toolChoice !== "none"
+          ? {
+              native: {
+                // A forced call is one call (the grammar writes one object).
+                parser: new NativeToolCallParser(
+                  native.format,
+                  request.tools ?? [],
+                  !plan.forced && (request.parallelToolCalls ?? false),
+                  plan.forced,
+                ),
+                forced: plan.forced,
+              },
+            }
+          : {}),
+      },
       emit,
     );
     const sequence = await pool.acquire(tokens);

@@ -62,10 +62,16 @@ export function evaluateOptions(
   };
 }
 
-/** The structured output a request needs enforced: a forced tool call's schema, or its response format. */
-export function grammarFormat(request: GenerateRequest): ResponseFormat | undefined {
+/**
+ * The structured output a request needs enforced: a forced tool call's schema (the arguments under `argumentsKey`: a
+ * native format's own key, Llama 3.x's "parameters"), or its response format.
+ */
+export function grammarFormat(request: GenerateRequest, argumentsKey = "arguments"): ResponseFormat | undefined {
   if (request.kind === "chat" && forcesToolCall(request.tools, request.toolChoice))
-    return { type: "json-schema", schema: toolCallSchema(request.tools ?? [], request.toolChoice ?? "required") };
+    return {
+      type: "json-schema",
+      schema: toolCallSchema(request.tools ?? [], request.toolChoice ?? "required", argumentsKey),
+    };
   return request.responseFormat;
 }
 

@@ -6,6 +6,8 @@
  */
 import { randomBytes } from "node:crypto";
 import type { ChatEvent, FinishReason, GenerateRequest } from "../../core/chat.js";
+import { JsonEndTracker } from "../../core/jsonEnd.js";
+import type { NativeToolCallParser } from "../../core/toolFormat.js";
 import { forcesToolCall, parseToolCalls } from "../../core/tools.js";
 import { LogprobTracker } from "./logprobs.js";
 import { StopFilter } from "./stopFilter.js";
@@ -22,6 +24,12 @@ export interface TokenLoopOptions {
   json: boolean;
   /** The prompt's last tokens (context for the first tokens' logprob texts). */
   promptTail: readonly number[];
+  /**
+   * Tool calls in the model's own format (nativeTools.ts): its parser reads the answer before the tool gate, which
+   * then passes text. `forced`: the prompt ends with the call's opener and a grammar writes the call's JSON object,
+   * whose end ends the answer.
+   */
+  native?: { parser: NativeToolCallParser; forced: boolean };
 }
 
 export function toolModeFor(request: GenerateRequest): ToolMode {
@@ -41,6 +49,7 @@ export class TokenLoop {
   private readonly gate: ToolGate;
   private readonly logprobs: LogprobTracker | undefined;
   private readonly text: StopFilter;
+  private readonly callEnd = new JsonEndTracker();
 
   constructor(
     private readonly vocabulary: Vocabulary,
@@ -50,7 +59,7 @@ export class TokenLoop {
   ) {
     this.utf8 = new Utf8Hold(vocabulary);
     const parallel = request.kind === "chat" && (request.parallelToolCalls ?? false);
-    this.gate = new ToolGate(toolModeFor(request), parallel, options.json);
+    this.gate = new ToolGate(options.native ? "text" : toolModeFor(request), parallel, options.json);
     this.logprobs = request.logprobs !== undefined ? new LogprobTracker(vocabulary, request.logprobs) : undefined;
     this.text = new StopFilter([...(request.limits.stop ?? []), ...options.templateStops], this.logprobs, emit);
   }
@@ -65,7 +74,7 @@ export class TokenLoop {
     if (eog && !this.request.limits.ignoreEos) return this.end("stop");
     this.generated.push(token);
     const full = this.generated.length >= this.options.maxTokens;
-    if (this.logprobs && probabilities && this.gate.mode !== "tool") {
+    if (this.logprobs && probabilities && this.gate.mode !== "tool" && !this.options.native?.parser.calling) {
       const before = [...this.options.promptTail.slice(-8), ...this.generated].slice(-9, -1);
       this.logprobs.add(token, probabilities, before);
     }
@@ -73,6 +82,11 @@ export class TokenLoop {
     if (text === undefined) return true;
     // Past end-of-generation (ignoreEos), its marker is not part of the answer.
     if (eog) text = "";
+    if (this.options.native) {
+      const native = this.pushNative(text, eog, full);
+      if (typeof native === "boolean") return native;
+      text = native;
+    }
     const modeBefore = this.gate.mode;
     const gated = this.gate.push(text);
     // An answer that turns out to be a tool call has no token logprobs (OpenAI reports none for calls).
@@ -83,12 +97,43 @@ export class TokenLoop {
     }
     const stop = this.text.push(gated.text);
     if (stop.stopped || gated.ended) {
-      if (stop.stopped) this.stoppedBySequence = true;
-      if (stop.stop !== undefined && this.request.limits.stop?.includes(stop.stop)) this.stopSequence = stop.stop;
+      this.noteStop(stop);
       if (gated.ended) this.text.flush();
       return this.end("stop");
     }
     return full ? this.end("length") : true;
+  }
+
+  /**
+   * The native format's stage: the token's text as written (special tokens spelled out, so markers such as
+   * `[TOOL_CALLS]` match) goes to the parser, and what it releases goes on as the answer. Returns the loop's answer
+   * when the token is taken here (inside a call), else the released text to go on through the gate.
+   */
+  private pushNative(visible: string, eog: boolean, full: boolean): boolean | string {
+    const { parser, forced } = this.options.native!;
+    const tokens = this.utf8.released;
+    const before = this.generated.slice(Math.max(0, this.generated.length - tokens.length - 8), -tokens.length);
+    const written = eog ? "" : this.vocabulary.detokenize(tokens, true, before);
+    const wasCalling = parser.calling;
+    const released = parser.push(written, visible);
+    if (!parser.calling) return released;
+    // The text before the call goes out now; the call's tokens carry no logprobs (OpenAI reports none for calls).
+    if (released) {
+      const stop = this.text.push(released);
+      if (stop.stopped) {
+        this.noteStop(stop);
+        return this.end("stop");
+      }
+    }
+    if (!wasCalling) this.logprobs?.clear();
+    // A forced call's grammar would allow whitespace after the object forever: the object's end ends the answer.
+    if (forced && this.callEnd.push(written) >= 0) return this.end("stop");
+    return full ? this.end("length") : true;
+  }
+
+  private noteStop(stop: { stopped: boolean; stop?: string }): void {
+    if (stop.stopped) this.stoppedBySequence = true;
+    if (stop.stop !== undefined && this.request.limits.stop?.includes(stop.stop)) this.stopSequence = stop.stop;
   }
 
   /** The generation was cancelled: nothing more is sent. */
@@ -99,6 +144,10 @@ export class TokenLoop {
   /** After the last token: emits a buffered tool call (or the text it turned out to be), or text held for stops. */
   finish(): void {
     if (this.reason === "cancelled") return;
+    if (this.options.native) {
+      if (!this.stoppedBySequence) this.finishNative(this.options.native.parser);
+      return;
+    }
     const buffered = this.gate.buffered;
     if (buffered) {
       const tools = this.request.kind === "chat" ? (this.request.tools ?? []) : [];
@@ -119,5 +168,22 @@ export class TokenLoop {
   private end(reason: FinishReason): false {
     this.reason = reason;
     return false;
+  }
+
+  /** The native format's calls, or (not entirely calls) the held text as the answer's end. */
+  private finishNative(parser: NativeToolCallParser): void {
+    const end = parser.finish();
+    if (end.calls) {
+      this.text.flush();
+      for (const call of end.calls)
+        this.emit({ type: "tool-call", call: { id: `call_${randomBytes(12).toString("hex")}`, ...call } });
+      this.reason = "tool-calls";
+      return;
+    }
+    const stop = this.text.push(end.text);
+    if (stop.stopped) {
+      this.noteStop(stop);
+      this.reason = "stop";
+    } else this.text.flush();
   }
 }

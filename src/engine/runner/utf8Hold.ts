@@ -6,6 +6,8 @@ import type { Vocabulary } from "./vocabulary.js";
  */
 export class Utf8Hold {
   private pending: number[] = [];
+  /** The tokens whose text the last push returned (a native tool format reads them again with special tokens). */
+  released: number[] = [];
   constructor(private readonly vocabulary: Vocabulary) {}
 
   /**
@@ -18,6 +20,7 @@ export class Utf8Hold {
     const before = generated.slice(Math.max(0, generated.length - this.pending.length - 8), -this.pending.length);
     const text = this.vocabulary.detokenize(this.pending, false, before);
     if (text.endsWith("\uFFFD") && this.pending.length < 4 && !last) return undefined;
+    this.released = this.pending;
     this.pending = [];
     return text;
   }
