@@ -11,7 +11,10 @@ import type {
 import { FreeholdError, OverloadedError } from "../core/errors.js";
 import { applyProfile, type ModelProfile } from "../core/profile.js";
 import type { ModelSummary } from "../gguf/types.js";
-import { estimateModelMemory, formatMemory, type MemoryEstimate } from "./memory.js";
+import { AdmissionQueue } from "./admission.js";
+import { KeepAlive } from "./keepAlive.js";
+import { estimateModelMemory, type MemoryEstimate } from "./memory.js";
+import { Residency } from "./residency.js";
 import type { LoadOptions } from "./runner/protocol.js";
 import { type RunnerDiagnostic, RunnerProcess, type RunnerStartOptions } from "./runnerProcess.js";
 import { chooseBusyThreads, chooseThreads } from "./threads.js";
@@ -123,11 +126,6 @@ export interface LoadedModelStatus {
   restarts: number;
 }
 
-interface Waiter {
-  admit: () => void;
-  reject: (error: unknown) => void;
-}
-
 /** What a model is loaded with; a request can ask for other values (Ollama's options), which reloads it. */
 interface Settings {
   contextSize: number;
@@ -153,26 +151,32 @@ interface Slot {
   loading?: Promise<RunnerProcess>;
   crashed: boolean;
   restarts: number;
-  /** Requests admitted to the runner (at most one per sequence). */
-  active: number;
-  /** Requests waiting for a sequence, oldest first. */
-  queue: Waiter[];
+  /** Requests admitted to the runner (at most one per sequence) and those waiting for one. */
+  admission: AdmissionQueue;
   /** The last request's keep-alive wins, as in Ollama. */
-  keepAliveMs: number;
-  idleTimer?: NodeJS.Timeout;
-  expiresAt: number | null;
+  keepAlive: KeepAlive;
 }
 
 /**
  * The local engine as a ModelPort: loads models into runner processes on first use, keeps them for a while,
- * restarts a runner that died on the next request, and unloads idle ones.
+ * restarts a runner that died on the next request, and unloads idle ones. The policies live in their own modules
+ * (admission.ts: the per-model queue; residency.ts: the memory budget and eviction; keepAlive.ts: idle unloading);
+ * this class ties them to runner processes.
  */
 export class Engine implements ModelPort {
   private readonly slots = new Map<string, Slot>();
+  private readonly residency: Residency;
   private lastStartError: string | undefined;
   private closed = false;
 
-  constructor(private readonly options: EngineOptions) {}
+  constructor(private readonly options: EngineOptions) {
+    this.residency = new Residency({
+      memoryBudget: options.memoryBudget,
+      totalMemory: totalmem,
+      freeMemory: options.freeMemory ?? freemem,
+      sequences: options.sequences,
+    });
+  }
 
   async listModels(): Promise<ModelInfo[]> {
     const models = await this.options.resolver.list();
@@ -228,17 +232,17 @@ export class Engine implements ModelPort {
         lastUsed: Date.now(),
         crashed: false,
         restarts: 0,
-        active: 0,
-        queue: [],
-        keepAliveMs: this.options.keepAliveMs,
-        expiresAt: null,
+        admission: new AdmissionQueue({
+          name: model.name,
+          maxQueue: this.options.maxQueue,
+          timeoutMs: this.options.queueTimeoutMs,
+        }),
+        keepAlive: new KeepAlive(this.options.keepAliveMs),
       };
       this.slots.set(model.name, slot);
     }
     slot.profile = model.profile;
-    if (slot.idleTimer) clearTimeout(slot.idleTimer);
-    slot.idleTimer = undefined;
-    slot.expiresAt = null;
+    slot.keepAlive.cancel();
     slot.lastUsed = Date.now();
     if (slot.runner && slot.runner.state === "ready") return { runner: slot.runner, slot };
     if (!slot.loading) {
@@ -271,7 +275,7 @@ export class Engine implements ModelPort {
    * unloads it; the caller loads it again with its settings. Bounded by the queue timeout.
    */
   private async reloadWhenIdle(slot: Slot): Promise<void> {
-    if (slot.active > 0 || slot.queue.length > 0 || slot.loading) {
+    if (!slot.admission.idle || slot.loading) {
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => {
           slot.onIdle = undefined;
@@ -291,59 +295,38 @@ export class Engine implements ModelPort {
         // A load in progress: once the requests that waited for it are admitted (after this turn), it may be idle.
         const checkIdle = () =>
           setImmediate(() => {
-            if (slot.active === 0 && slot.queue.length === 0) slot.onIdle?.();
+            if (slot.admission.idle) slot.onIdle?.();
           });
         void slot.loading?.then(checkIdle, checkIdle);
       });
     }
     if (this.slots.get(slot.name) === slot) {
       this.slots.delete(slot.name);
-      if (slot.idleTimer) clearTimeout(slot.idleTimer);
+      slot.keepAlive.cancel();
       await slot.runner?.stop();
       this.options.onEvent?.({ type: "model-unloaded", model: slot.name });
     }
   }
 
-  private budget(): number {
-    return this.options.memoryBudget > 0 ? this.options.memoryBudget : Math.floor(totalmem() * 0.9);
-  }
-
-  /**
-   * Before loading, checks the model's estimated memory against the budget and what the machine has free, unloading
-   * least-recently-used idle models to make room. A model that cannot fit even alone is refused before anything is
-   * allocated, never left for the OS to kill.
-   */
-  private async makeRoom(slot: Slot): Promise<void> {
-    const need = slot.estimate.total;
-    const budget = this.budget();
-    const detail = `weights ${formatMemory(slot.estimate.weights)}, KV cache ${formatMemory(slot.estimate.kvCache)} for ${this.options.sequences} slot(s) of ${slot.estimate.contextSize} tokens`;
-    const lower = slot.settings.contextSize !== this.options.contextSize ? "num_ctx" : "--context-size";
-    if (need > budget) {
-      throw new FreeholdError(
-        `${slot.name} needs about ${formatMemory(need)} to load (${detail}), more than the memory budget of ${formatMemory(budget)}. Lower ${lower} or --parallel, or raise FREEHOLD_MEMORY_BUDGET.`,
-        { code: "insufficient_memory", status: 500, type: "server_error" },
-      );
-    }
-    const others = () => [...this.slots.values()].filter((other) => other !== slot && (other.runner || other.loading));
-    let used = others().reduce((sum, other) => sum + other.estimate.total, 0);
-    let freed = 0;
-    const free = (this.options.freeMemory ?? freemem)();
-    while (need > Math.min(budget - used, free + freed)) {
-      const victim = others()
-        .filter((other) => other.active === 0 && other.queue.length === 0 && !other.loading)
-        .sort((a, b) => a.lastUsed - b.lastUsed)[0];
-      if (!victim) {
-        const room = Math.max(0, Math.min(budget - used, free + freed));
-        throw new OverloadedError(
-          `not enough memory to load ${slot.name} (needs about ${formatMemory(need)}, ${formatMemory(room)} available) while the loaded models are busy; retry shortly`,
-          "insufficient_memory_busy",
-          5,
-        );
-      }
-      await this.unload(victim.name);
-      used -= victim.estimate.total;
-      freed += victim.estimate.total;
-    }
+  /** Unloads least-recently-used idle models until `slot` fits (residency.ts). */
+  private makeRoom(slot: Slot): Promise<void> {
+    return this.residency.makeRoom(
+      {
+        name: slot.name,
+        estimate: slot.estimate,
+        contextSetting: slot.settings.contextSize !== this.options.contextSize ? "num_ctx" : "--context-size",
+      },
+      () =>
+        [...this.slots.values()]
+          .filter((other) => other !== slot && (other.runner || other.loading))
+          .map((other) => ({
+            name: other.name,
+            memory: other.estimate.total,
+            busy: !other.admission.idle || other.loading !== undefined,
+            lastUsed: other.lastUsed,
+          })),
+      (name) => this.unload(name),
+    );
   }
 
   private async load(slot: Slot, model: ResolvedModel): Promise<RunnerProcess> {
@@ -393,90 +376,25 @@ export class Engine implements ModelPort {
     }
   }
 
-  /**
-   * Waits for a free sequence in FIFO order. Past `maxQueue` waiting, or after `queueTimeoutMs`, the request gets a
-   * 503 with Retry-After; a client that gives up (signal) leaves the queue at once.
-   */
-  private async admit(slot: Slot, runner: RunnerProcess, signal?: AbortSignal): Promise<void> {
-    const capacity = runner.info?.sequences ?? 1;
-    if (slot.active < capacity && slot.queue.length === 0) {
-      slot.active++;
-      return;
-    }
-    if (slot.queue.length >= this.options.maxQueue) {
-      throw new OverloadedError(
-        `${slot.name} is busy: all ${capacity} slot(s) are answering and ${slot.queue.length} request(s) are waiting; retry shortly`,
-        "queue_full",
-        2,
-      );
-    }
-    signal?.throwIfAborted();
-    await new Promise<void>((resolve, reject) => {
-      const waiter: Waiter = {
-        admit: () => {
-          cleanup();
-          slot.active++;
-          resolve();
-        },
-        reject: (error) => {
-          cleanup();
-          reject(error);
-        },
-      };
-      const leave = (error: unknown) => {
-        const index = slot.queue.indexOf(waiter);
-        if (index !== -1) slot.queue.splice(index, 1);
-        waiter.reject(error);
-      };
-      const timer = setTimeout(
-        () =>
-          leave(
-            new OverloadedError(
-              `${slot.name} stayed busy for ${Math.round(this.options.queueTimeoutMs / 1000)} s while this request waited for a slot; retry later`,
-              "queue_timeout",
-              5,
-            ),
-          ),
-        this.options.queueTimeoutMs,
-      );
-      const onAbort = () => leave(signal?.reason ?? new Error("aborted"));
-      const cleanup = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
-      slot.queue.push(waiter);
-    });
+  /** Waits for a free sequence (admission.ts); a 503 when the queue is full or the wait too long. */
+  private admit(slot: Slot, runner: RunnerProcess, signal?: AbortSignal): Promise<void> {
+    return slot.admission.admit(runner.info?.sequences ?? 1, signal);
   }
 
   private release(slot: Slot, keepAliveMs: number | undefined): void {
-    slot.active--;
-    if (keepAliveMs !== undefined) slot.keepAliveMs = keepAliveMs;
-    const next = slot.queue.shift();
-    if (next) {
-      next.admit();
-      return;
-    }
-    if (slot.active > 0 || this.closed) return;
+    slot.keepAlive.set(keepAliveMs);
+    if (!slot.admission.release() || this.closed) return;
     if (slot.onIdle) {
       slot.onIdle();
       return;
     }
-    const keepAlive = slot.keepAliveMs;
-    if (keepAlive < 0) return;
-    if (keepAlive === 0) {
-      void this.unload(slot.name);
-      return;
-    }
-    slot.expiresAt = Date.now() + keepAlive;
-    slot.idleTimer = setTimeout(() => void this.unload(slot.name), keepAlive);
-    slot.idleTimer.unref();
+    slot.keepAlive.idle(() => void this.unload(slot.name));
   }
 
   /** Loads a model ahead of requests; it then idles out after `keepAliveMs` like any other. */
   async preload(name: string, keepAliveMs?: number): Promise<void> {
     const { slot } = await this.acquire(name);
-    slot.active++;
+    slot.admission.enter();
     this.release(slot, keepAliveMs);
   }
 
@@ -492,12 +410,12 @@ export class Engine implements ModelPort {
   async unload(name: string): Promise<void> {
     const slot = this.slots.get(name);
     if (!slot) return;
-    if (slot.active > 0 || slot.queue.length > 0) {
-      slot.keepAliveMs = 0;
+    if (!slot.admission.idle) {
+      slot.keepAlive.set(0);
       return;
     }
     this.slots.delete(name);
-    if (slot.idleTimer) clearTimeout(slot.idleTimer);
+    slot.keepAlive.cancel();
     await slot.runner?.stop();
     this.options.onEvent?.({ type: "model-unloaded", model: name });
   }
@@ -515,7 +433,7 @@ export class Engine implements ModelPort {
   /** The prompt tokens a request would use (template and tools applied); loads the model if needed. */
   async countTokens(request: GenerateRequest): Promise<number> {
     const { runner, slot } = await this.acquire(request.model);
-    slot.active++;
+    slot.admission.enter();
     try {
       return await runner.countTokens(toRunnerRequest(applyProfile(request, slot.profile)));
     } finally {
@@ -557,12 +475,12 @@ export class Engine implements ModelPort {
               vram: slot.runner.info.vramBytes,
             }
           : {}),
-        activeRequests: slot.active,
-        queuedRequests: slot.queue.length,
+        activeRequests: slot.admission.active,
+        queuedRequests: slot.admission.queued,
         slots: this.options.sequences,
         size: slot.summary.size,
         memory: slot.estimate.total,
-        expiresAt: slot.expiresAt === null ? null : new Date(slot.expiresAt).toISOString(),
+        expiresAt: slot.keepAlive.expiresAt === null ? null : new Date(slot.keepAlive.expiresAt).toISOString(),
         restarts: slot.restarts,
       });
     }
@@ -576,7 +494,7 @@ export class Engine implements ModelPort {
     this.slots.clear();
     await Promise.all(
       runners.map(async (slot) => {
-        if (slot.idleTimer) clearTimeout(slot.idleTimer);
+        slot.keepAlive.cancel();
         const runner = slot.runner ?? (await slot.loading?.catch(() => undefined));
         await runner?.stop();
       }),
