@@ -123,6 +123,20 @@ export interface EmbeddingResult {
   promptTokens: number;
 }
 
+/** Reranking (issue 14): how relevant each document is to the query, by a model with a ranking head. */
+export interface RerankRequest {
+  model: string;
+  query: string;
+  documents: string[];
+}
+
+export interface RerankResult {
+  /** One per document, in the documents' order: a probability between 0 and 1. */
+  scores: number[];
+  /** Tokens evaluated (the query with each document). */
+  promptTokens: number;
+}
+
 export interface Usage {
   promptTokens: number;
   completionTokens: number;
@@ -178,6 +192,8 @@ export interface ModelPort {
   listModels(): Promise<ModelInfo[]>;
   /** Prompt tokens the request would use, without generating (Anthropic's count_tokens). */
   countTokens(request: GenerateRequest): Promise<number>;
+  /** Relevance of documents to a query; absent on ports that cannot rank (remote providers). */
+  rerank?(request: RerankRequest, signal?: AbortSignal): Promise<RerankResult>;
 }
 
 export interface FoldedAnswer {

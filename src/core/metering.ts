@@ -18,7 +18,7 @@ export interface MeterTarget {
 
 export interface MeterWork {
   /** "mcp-call": one MCP tool call (no tokens; it counts as a request against per-minute limits). */
-  kind: "generate" | "embed" | "count-tokens" | "mcp-call";
+  kind: "generate" | "embed" | "rerank" | "count-tokens" | "mcp-call";
   /** An upper bound on the prompt's tokens (from its bytes). */
   promptTokenBound: number;
   /** The request's own max_tokens, if it set one. */

@@ -1,4 +1,5 @@
 import type { ChatMessage, GenerateRequest, GenerationLimits, SamplingOptions } from "./chat.js";
+import type { FlashAttentionMode, KvCacheType } from "./memorySettings.js";
 
 /**
  * A profile customises a model without copying it (what Ollama's Modelfile does): a system prompt, default sampling
@@ -16,6 +17,10 @@ export interface ModelProfile {
   /** Example turns placed before the conversation (after the system prompt). */
   messages?: Pick<ChatMessage, "role" | "content">[];
   license?: string;
+  /** The KV cache's element type for this model (instead of FREEHOLD_KV_CACHE_TYPE). */
+  kvCacheType?: KvCacheType;
+  /** Flash attention for this model (instead of FREEHOLD_FLASH_ATTENTION). */
+  flashAttention?: FlashAttentionMode;
 }
 
 function defined<T extends object>(values: T): Partial<T> {

@@ -67,6 +67,7 @@ class FakeRunner {
       backend: "cpu",
       gpuLayers: 0,
       loadMs: 1,
+      flashAttention: options.load.flashAttention,
     };
   }
   async *generate(): AsyncGenerator<ChatEvent> {

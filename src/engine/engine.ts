@@ -7,13 +7,21 @@ import type {
   LoadSettings,
   ModelInfo,
   ModelPort,
+  RerankRequest,
+  RerankResult,
 } from "../core/chat.js";
 import { FreeholdError, OverloadedError } from "../core/errors.js";
+import {
+  type FlashAttentionMode,
+  type KvCacheType,
+  type MemorySettings,
+  memorySettingsProblem,
+} from "../core/memorySettings.js";
 import { applyProfile, type ModelProfile } from "../core/profile.js";
 import type { ModelSummary } from "../gguf/types.js";
 import { AdmissionQueue } from "./admission.js";
 import { KeepAlive } from "./keepAlive.js";
-import { estimateModelMemory, type MemoryEstimate } from "./memory.js";
+import { estimateModelMemory, kvCacheTypeProblem, type MemoryEstimate } from "./memory.js";
 import { Residency } from "./residency.js";
 import type { LoadOptions } from "./runner/protocol.js";
 import { type RunnerDiagnostic, RunnerProcess, type RunnerStartOptions } from "./runnerProcess.js";
@@ -82,6 +90,10 @@ export interface EngineOptions {
   queueTimeoutMs: number;
   /** Layers to offload to a GPU when one is present. */
   gpuLayers?: "auto" | "max" | number;
+  /** The KV cache's element type (FREEHOLD_KV_CACHE_TYPE; a profile's own wins). Default f16. */
+  kvCacheType?: KvCacheType;
+  /** Flash attention (FREEHOLD_FLASH_ATTENTION; a profile's own wins). Default auto. */
+  flashAttention?: FlashAttentionMode;
   /** Bytes all loaded models may take together; 0 = 90% of the machine's memory. */
   memoryBudget: number;
   /** Free system memory now (injectable for tests). */
@@ -99,6 +111,8 @@ export type EngineEvent =
   | { type: "model-load-failed"; model: string; error: string }
   | { type: "model-unloaded"; model: string }
   | { type: "runner-crashed"; model: string; detail: string }
+  /** A setting the model cannot have was replaced (a quantized KV cache on narrow heads → f16). */
+  | { type: "model-settings-adjusted"; model: string; detail: string }
   /** What a runner's clients were not told (its stderr, llama.cpp's reasons, unexpected exceptions): for the log. */
   | ({ type: "runner-diagnostic"; model: string } & RunnerDiagnostic);
 
@@ -121,13 +135,19 @@ export interface LoadedModelStatus {
   gpuLayers?: number;
   /** GPU memory in use by this model (measured at load; 0 on CPU). */
   vram?: number;
+  /** The KV cache's element type and flash attention it was loaded with. */
+  kvCacheType: KvCacheType;
+  flashAttention: FlashAttentionMode;
   /** ISO time when it unloads if idle; null when kept forever or busy. */
   expiresAt: string | null;
   restarts: number;
 }
 
-/** What a model is loaded with; a request can ask for other values (Ollama's options), which reloads it. */
-interface Settings {
+/**
+ * What a model is loaded with; a request can ask for other values (Ollama's options), which reloads it. The KV cache
+ * type and flash attention come from the server's settings or the model's profile, never from a request.
+ */
+interface Settings extends MemorySettings {
   contextSize: number;
   /** 0 = chosen per model. */
   threads: number;
@@ -207,11 +227,11 @@ export class Engine implements ModelPort {
       slot = this.slots.get(model.name);
     }
     // Settings the request leaves out keep what the model had.
-    const settings = this.settingsFor(slot?.settings, wanted);
+    const settings = this.settingsFor(slot?.settings, wanted, model);
     if (slot && !slot.runner && !slot.loading && differs(slot.settings, wanted)) {
       // Crashed: the next load simply uses the new settings.
       slot.settings = settings;
-      slot.estimate = estimateModelMemory(model.summary, settings.contextSize, this.options.sequences + 1);
+      slot.estimate = this.estimate(model, settings);
     }
     if (slot && (slot.runner || slot.loading) && differs(slot.settings, wanted)) {
       const reloading = slot;
@@ -227,8 +247,7 @@ export class Engine implements ModelPort {
         digest: model.digest,
         summary: model.summary,
         settings,
-        // The runner keeps one slot more than it admits (see SequencePool).
-        estimate: estimateModelMemory(model.summary, settings.contextSize, this.options.sequences + 1),
+        estimate: this.estimate(model, settings),
         lastUsed: Date.now(),
         crashed: false,
         restarts: 0,
@@ -262,12 +281,41 @@ export class Engine implements ModelPort {
     return { runner: await slot.loading, slot };
   }
 
-  private settingsFor(loaded: Settings | undefined, wanted: LoadSettings | undefined): Settings {
-    return {
+  private settingsFor(loaded: Settings | undefined, wanted: LoadSettings | undefined, model: ResolvedModel): Settings {
+    const settings: Settings = {
       contextSize: wanted?.contextSize ?? loaded?.contextSize ?? this.options.contextSize,
       threads: wanted?.threads ?? loaded?.threads ?? this.options.threads,
       gpuLayers: wanted?.gpuLayers ?? loaded?.gpuLayers ?? this.options.gpuLayers ?? "auto",
+      kvCacheType: model.profile?.kvCacheType ?? this.options.kvCacheType ?? "f16",
+      flashAttention: model.profile?.flashAttention ?? this.options.flashAttention ?? "auto",
     };
+    // As Ollama does, a model that cannot have a quantized cache gets f16 (ps shows it; the log says why).
+    const narrow = kvCacheTypeProblem(model.summary, settings.kvCacheType);
+    if (narrow) {
+      this.options.onEvent?.({
+        type: "model-settings-adjusted",
+        model: model.name,
+        detail: `KV cache f16 instead of ${settings.kvCacheType}: ${narrow}`,
+      });
+      settings.kvCacheType = "f16";
+    }
+    // A profile's type over the server's flash attention (or the reverse) can make a pair llama.cpp refuses.
+    const problem = memorySettingsProblem(settings);
+    if (problem)
+      throw new FreeholdError(
+        `${model.name} cannot load with KV cache ${settings.kvCacheType} and flash attention ${settings.flashAttention}: ${problem} (its profile's kv_cache_type/flash_attention, or FREEHOLD_KV_CACHE_TYPE/FREEHOLD_FLASH_ATTENTION)`,
+        { code: "invalid_model_settings", status: 500, type: "server_error" },
+      );
+    return settings;
+  }
+
+  private estimate(model: ResolvedModel, settings: Settings): MemoryEstimate {
+    // The runner keeps one slot more than it admits (see SequencePool).
+    return estimateModelMemory(model.summary, settings.contextSize, this.options.sequences + 1, {
+      batchSize: 512,
+      kvCacheType: settings.kvCacheType,
+      flashAttention: settings.flashAttention,
+    });
   }
 
   /**
@@ -341,6 +389,8 @@ export class Engine implements ModelPort {
       sequences: this.options.sequences,
       batchSize: 512,
       gpuLayers: slot.settings.gpuLayers,
+      kvCacheType: slot.settings.kvCacheType,
+      flashAttention: slot.settings.flashAttention,
       flushIntervalMs: this.options.flushIntervalMs ?? 4,
       ...(model.profile?.template ? { chatTemplate: model.profile.template } : {}),
     };
@@ -452,6 +502,17 @@ export class Engine implements ModelPort {
     }
   }
 
+  /** Scores documents against a query; admitted like any request (it takes a slot while it runs). */
+  async rerank(request: RerankRequest, signal?: AbortSignal): Promise<RerankResult> {
+    const { runner, slot } = await this.acquire(request.model);
+    await this.admit(slot, runner, signal);
+    try {
+      return await runner.rank(request.query, request.documents);
+    } finally {
+      this.release(slot, undefined);
+    }
+  }
+
   /** The runner hosting a model, if loaded (tests and fault drills use it). */
   runnerFor(name: string): RunnerProcess | undefined {
     return this.slots.get(name)?.runner;
@@ -480,6 +541,8 @@ export class Engine implements ModelPort {
         slots: this.options.sequences,
         size: slot.summary.size,
         memory: slot.estimate.total,
+        kvCacheType: slot.settings.kvCacheType,
+        flashAttention: slot.runner?.info?.flashAttention ?? slot.settings.flashAttention,
         expiresAt: slot.keepAlive.expiresAt === null ? null : new Date(slot.keepAlive.expiresAt).toISOString(),
         restarts: slot.restarts,
       });

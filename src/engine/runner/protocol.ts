@@ -7,6 +7,7 @@ import type {
   ToolChoice,
   ToolDefinition,
 } from "../../core/chat.js";
+import type { FlashAttentionMode, KvCacheType } from "../../core/memorySettings.js";
 
 /**
  * The lean protocol between the server and a runner child process (Node IPC, structured clone).
@@ -29,6 +30,9 @@ export interface LoadOptions {
   flushIntervalMs: number;
   /** A chat template (Jinja) to use instead of the model's own (a profile's override). */
   chatTemplate?: string;
+  /** The KV cache's element type (K and V alike). */
+  kvCacheType: KvCacheType;
+  flashAttention: FlashAttentionMode;
 }
 
 export type ParentMessage =
@@ -49,6 +53,7 @@ export type ParentMessage =
       logprobs?: number;
     }
   | { type: "embed"; id: number; input: string[] }
+  | { type: "rank"; id: number; query: string; documents: string[] }
   | { type: "count"; id: number; request: Omit<Extract<ParentMessage, { type: "generate" }>, "type" | "id"> }
   | { type: "cancel"; id: number }
   | { type: "shutdown" };
@@ -70,6 +75,8 @@ export interface LoadedInfo {
   /** Layers offloaded to the GPU (0 on CPU). */
   gpuLayers: number;
   loadMs: number;
+  /** Flash attention as asked ("auto" stays "auto"; "on" on a model that cannot use it reads "off"). */
+  flashAttention: FlashAttentionMode;
 }
 
 export interface ErrorPayload {
@@ -88,4 +95,5 @@ export type RunnerMessage =
   | { type: "done"; id: number }
   | { type: "failed"; id: number; error: ErrorPayload }
   | { type: "embeddings"; id: number; vectors: number[][]; promptTokens: number }
+  | { type: "ranked"; id: number; scores: number[]; promptTokens: number }
   | { type: "counted"; id: number; promptTokens: number };

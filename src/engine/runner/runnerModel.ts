@@ -11,6 +11,7 @@ import type {
   LlamaEmbeddingContext,
   LlamaGrammar,
   LlamaModel,
+  LlamaRankingContext,
   Token,
 } from "node-llama-cpp";
 import type { ChatEvent, ChatMessage, FinishReason, ResponseFormat, TokenLogprob } from "../../core/chat.js";
@@ -25,6 +26,9 @@ function requestError(message: string, code: string, status: number, param: stri
   return Object.assign(new Error(message), { code, status, param, retryable: false });
 }
 
+/** FREEHOLD_KV_CACHE_TYPE's names → ggml's, as node-llama-cpp's experimentalKvCache*Type options take them. */
+const kvCacheGgmlType = { f16: "F16", q8_0: "Q8_0", q4_0: "Q4_0" } as const;
+
 /** The stop string the ChatML fallback needs when a model has no template (its markers are plain text then). */
 const FALLBACK_STOP = "<|im_end|>";
 
@@ -34,6 +38,7 @@ export interface RunnerModel {
   countTokens(message: GenerateMessage): number;
   generate(message: GenerateMessage, signal: AbortSignal, emit: (event: ChatEvent) => void): Promise<void>;
   embed(input: string[]): Promise<{ vectors: number[][]; promptTokens: number }>;
+  rank(query: string, documents: string[]): Promise<{ scores: number[]; promptTokens: number }>;
   dispose(): Promise<void>;
 }
 
@@ -190,12 +195,34 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
   const busyThreads = canFollowLoad
     ? Math.max(options.threads, options.busyThreads ?? options.threads)
     : options.threads;
-  const context = await model.createContext({
-    contextSize,
-    sequences: options.sequences + 1,
-    threads: { ideal: busyThreads, min: options.threads },
-    batchSize: Math.min(options.batchSize, contextSize),
-  });
+  // A quantized KV cache needs flash attention; "on" for a model that cannot use it is ignored by node-llama-cpp.
+  const flashAttention =
+    options.flashAttention === "auto" ? "auto" : options.flashAttention === "on" && model.flashAttentionSupported;
+  const kvType = kvCacheGgmlType[options.kvCacheType];
+  let context: LlamaContext;
+  try {
+    context = await model.createContext({
+      contextSize,
+      sequences: options.sequences + 1,
+      threads: { ideal: busyThreads, min: options.threads },
+      batchSize: Math.min(options.batchSize, contextSize),
+      flashAttention,
+      experimentalKvCacheKeyType: kvType,
+      experimentalKvCacheValueType: kvType,
+    });
+  } catch (error) {
+    await model.dispose();
+    files.cleanup();
+    // llama.cpp's own line ("quantized V cache requires flash_attn…") says it; node-llama-cpp's retries do not.
+    const reason = recentLog
+      .filter((line) => /requires|does not divide|not supported|error/i.test(line) && !/simulating/i.test(line))
+      .slice(-2);
+    throw requestError(
+      `llama.cpp could not create the context (KV cache ${options.kvCacheType}, flash attention ${options.flashAttention}): ${reason.join("; ") || (error as Error).message}`,
+      "model_load_failed",
+      500,
+    );
+  }
   const pool = new SequencePool(context, options.sequences + 1);
   // Prompts being evaluated: a long batch of tokens, where a second thread pays off even for a single request.
   let promptsEvaluating = 0;
@@ -245,6 +272,7 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
     backend: llama.gpu === false ? "cpu" : String(llama.gpu),
     gpuLayers: model.gpuLayers,
     loadMs: Math.round(performance.now() - started),
+    flashAttention: flashAttention === "auto" ? "auto" : flashAttention ? "on" : "off",
   };
 
   function promptTokens(message: GenerateMessage): { tokens: Token[]; stops: string[] } {
@@ -527,6 +555,41 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
 
   let embeddingContext: Promise<LlamaEmbeddingContext> | undefined;
   const embeddingContextSize = Math.min(context.contextSize, 2048);
+  // The ranking context is made on the first rerank (its own context with the model's classifier head, as llama.cpp's
+  // pooling "rank"); a model without one is refused, and the refusal is remembered.
+  let rankingContext: Promise<LlamaRankingContext> | undefined;
+  async function rank(query: string, documents: string[]): Promise<{ scores: number[]; promptTokens: number }> {
+    rankingContext ??= model.createRankingContext({
+      contextSize: embeddingContextSize,
+      threads: options.threads,
+    });
+    let ranker: LlamaRankingContext;
+    try {
+      ranker = await rankingContext;
+    } catch (error) {
+      throw requestError(
+        `this model cannot rank documents (${(error as Error).message.replace(/\.$/, "")}): reranking needs a model with a ranking head (a cross-encoder such as bge-reranker or Qwen3-Reranker, whose GGUF has a cls.output tensor)`,
+        "model_cannot_rank",
+        400,
+        "model",
+      );
+    }
+    let promptTokens = 0;
+    for (const [index, document] of documents.entries()) {
+      const length = ranker.calculateInputLength(query, document);
+      if (length > ranker.contextSize)
+        throw requestError(
+          `documents[${index}] with the query is ${length} tokens, more than the ranking context holds (${ranker.contextSize}); shorten it or split it`,
+          "context_length_exceeded",
+          400,
+          `documents[${index}]`,
+        );
+      promptTokens += length;
+    }
+    const scores = await ranker.rankAll(query, documents);
+    return { scores, promptTokens };
+  }
+
   async function embed(input: string[]): Promise<{ vectors: number[][]; promptTokens: number }> {
     embeddingContext ??= model.createEmbeddingContext({
       contextSize: Math.min(context.contextSize, 2048),
@@ -559,8 +622,10 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
     countTokens: (message) => promptTokens(message).tokens.length,
     generate,
     embed,
+    rank,
     async dispose() {
       if (embeddingContext) await (await embeddingContext).dispose();
+      if (rankingContext) await (await rankingContext.catch(() => undefined))?.dispose();
       await context.dispose();
       await model.dispose();
       files.cleanup();
