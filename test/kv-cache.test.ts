@@ -79,16 +79,4 @@ describe("KV cache types and flash attention", { skip: storiesModelMissing }, ()
     // The same weights with a q4_0 cache: the memory estimate (ps's size) follows the type.
     assert.ok(model.size < (await loaded("wide")).size, "q4_0 is estimated smaller than q8_0");
   });
-
-  test("a profile that asks for a quantized cache without flash attention is refused when created", async () => {
-    const profile = join(server.home, "bad.yaml");
-    writeFileSync(profile, "from: stories\nkv_cache_type: q8_0\nflash_attention: off\n");
-    const created = await runCli(["create", "bad", "-f", profile], { env: { FREEHOLD_HOME: server.home } });
-    assert.notEqual(created.code, 0);
-    assert.match(created.stderr, /q8_0 KV cache needs flash attention/);
-    writeFileSync(profile, "from: stories\nkv_cache_type: q3_k\n");
-    const unknown = await runCli(["create", "bad", "-f", profile], { env: { FREEHOLD_HOME: server.home } });
-    assert.notEqual(unknown.code, 0);
-    assert.match(unknown.stderr, /kv_cache_type must be one of f16, q8_0, q4_0/);
-  });
 });

@@ -307,6 +307,7 @@ export class ControlPlane implements RequestMeter {
       completionTokens,
       durationMs,
       ttftMs: outcome.timeToFirstTokenMs,
+      ...(outcome.draftTokens ? { draftTokens: outcome.draftTokens } : {}),
     });
   }
 

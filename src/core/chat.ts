@@ -153,6 +153,8 @@ export interface TimingInfo {
   promptMs: number;
   /** Milliseconds spent generating. */
   generationMs: number;
+  /** Speculative decoding (a profile's draft model): drafted tokens the model accepted and rejected. */
+  draftTokens?: { accepted: number; rejected: number };
 }
 
 /** One alternative for a generated token. `bytes` is the token's UTF-8 (a token may be part of a character). */

@@ -44,6 +44,8 @@ export interface MeterOutcome {
   responseText?: string;
   /** Where it was really answered, when a router chose another target than the one admitted. */
   servedBy?: MeterTarget;
+  /** Drafted tokens accepted and rejected (speculative decoding), for the metrics. */
+  draftTokens?: { accepted: number; rejected: number };
 }
 
 export interface Admission {

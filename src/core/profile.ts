@@ -21,6 +21,8 @@ export interface ModelProfile {
   kvCacheType?: KvCacheType;
   /** Flash attention for this model (instead of FREEHOLD_FLASH_ATTENTION). */
   flashAttention?: FlashAttentionMode;
+  /** A smaller model (same vocabulary) that drafts tokens this one verifies: speculative decoding. */
+  draft?: string;
 }
 
 function defined<T extends object>(values: T): Partial<T> {

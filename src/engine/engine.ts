@@ -140,6 +140,8 @@ interface Slot {
   digest: string;
   /** The model's profile as last resolved. */
   profile?: ModelProfile;
+  /** The draft model its profile names (speculative decoding), resolved when the slot was made. */
+  draft?: ResolvedModel;
   settings: Settings;
   /** Set while the model waits to go idle to be reloaded with other settings; requests wait for it. */
   reloading?: Promise<void>;
@@ -212,7 +214,7 @@ export class Engine implements ModelPort {
     if (slot && !slot.runner && !slot.loading && differs(slot.settings, wanted)) {
       // Crashed: the next load simply uses the new settings.
       slot.settings = settings;
-      slot.estimate = this.estimate(model, settings);
+      slot.estimate = this.estimate(model, settings, slot.draft);
     }
     if (slot && (slot.runner || slot.loading) && differs(slot.settings, wanted)) {
       const reloading = slot;
@@ -223,12 +225,14 @@ export class Engine implements ModelPort {
       slot = this.slots.get(model.name);
     }
     if (!slot) {
+      const draft = await this.draftFor(model);
       slot = {
+        ...(draft ? { draft } : {}),
         name: model.name,
         digest: model.digest,
         summary: model.summary,
         settings,
-        estimate: this.estimate(model, settings),
+        estimate: this.estimate(model, settings, draft),
         lastUsed: Date.now(),
         crashed: false,
         restarts: 0,
@@ -290,13 +294,36 @@ export class Engine implements ModelPort {
     return settings;
   }
 
-  private estimate(model: ResolvedModel, settings: Settings): MemoryEstimate {
+  private estimate(model: ResolvedModel, settings: Settings, draft?: ResolvedModel): MemoryEstimate {
     // The runner keeps one slot more than it admits (see SequencePool).
-    return estimateModelMemory(model.summary, settings.contextSize, this.options.sequences + 1, {
+    const options = { batchSize: 512, kvCacheType: settings.kvCacheType, flashAttention: settings.flashAttention };
+    const own = estimateModelMemory(model.summary, settings.contextSize, this.options.sequences + 1, options);
+    if (!draft) return own;
+    // A draft model loads beside it with a context of the same shape (f16: the draft's own cache is not quantized).
+    const extra = estimateModelMemory(draft.summary, settings.contextSize, this.options.sequences + 1, {
       batchSize: 512,
-      kvCacheType: settings.kvCacheType,
-      flashAttention: settings.flashAttention,
     });
+    return {
+      weights: own.weights + extra.weights,
+      kvCache: own.kvCache + extra.kvCache,
+      overhead: own.overhead + extra.overhead,
+      total: own.total + extra.total,
+      contextSize: own.contextSize,
+    };
+  }
+
+  /** The draft model a profile names, resolved in the store (a name that is not there is the profile's error). */
+  private async draftFor(model: ResolvedModel): Promise<ResolvedModel | undefined> {
+    const name = model.profile?.draft;
+    if (!name) return undefined;
+    try {
+      return await this.options.resolver.resolve(name);
+    } catch {
+      throw new FreeholdError(
+        `${model.name}'s profile names the draft model "${name}", which is not in the store; pull or import it, or re-create the profile without draft`,
+        { code: "draft_model_not_found", status: 500, type: "server_error" },
+      );
+    }
   }
 
   /**
@@ -374,6 +401,7 @@ export class Engine implements ModelPort {
       flashAttention: slot.settings.flashAttention,
       flushIntervalMs: this.options.flushIntervalMs ?? 4,
       ...(model.profile?.template ? { chatTemplate: model.profile.template } : {}),
+      ...(slot.draft ? { draft: { paths: slot.draft.paths } } : {}),
     };
     this.options.onEvent?.({ type: "model-loading", model: slot.name });
     const start = this.options.startRunner ?? RunnerProcess.start;

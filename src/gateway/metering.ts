@@ -182,6 +182,7 @@ export async function* meteredGeneration(
         outcome.completionTokens = event.usage.completionTokens;
         outcome.cachedTokens = event.usage.cachedTokens ?? 0;
         if (event.timing) outcome.timeToFirstTokenMs = event.timing.timeToFirstTokenMs;
+        if (event.timing?.draftTokens) outcome.draftTokens = event.timing.draftTokens;
         break;
     }
   };

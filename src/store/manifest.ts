@@ -92,6 +92,7 @@ export const profileSchema = z.object({
   license: z.string().optional(),
   kvCacheType: z.enum(kvCacheTypes).optional(),
   flashAttention: z.enum(flashAttentionModes).optional(),
+  draft: z.string().optional(),
 }) satisfies z.ZodType<ModelProfile>;
 
 /** Where the model came from: a local file, the hub (pinned to a commit), or a profile over another model. */

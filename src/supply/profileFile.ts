@@ -243,6 +243,7 @@ export function parseYamlProfile(document: unknown): ProfileDefinition {
     "license",
     "kv_cache_type",
     "flash_attention",
+    "draft",
   ]);
   for (const key of Object.keys(fields)) {
     if (!known.has(key))
@@ -263,6 +264,8 @@ export function parseYamlProfile(document: unknown): ProfileDefinition {
   const license = text("license");
   if (license !== undefined) profile.license = license;
   setMemorySettings(profile, fields.kv_cache_type, fields.flash_attention);
+  const draft = text("draft");
+  if (draft !== undefined) profile.draft = checkFrom(draft);
   const parameterMap = fields.parameters;
   if (parameterMap !== undefined && parameterMap !== null) {
     if (typeof parameterMap !== "object" || Array.isArray(parameterMap))

@@ -22,6 +22,8 @@ export interface LoadOptions {
   flushIntervalMs: number;
   /** A chat template (Jinja) to use instead of the model's own (a profile's override). */
   chatTemplate?: string;
+  /** A draft model for speculative decoding (a profile's `draft`): its files in shard order. */
+  draft?: { paths: string[] };
   /** The KV cache's element type (K and V alike). */
   kvCacheType: KvCacheType;
   flashAttention: FlashAttentionMode;

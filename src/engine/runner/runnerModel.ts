@@ -126,7 +126,38 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
       500,
     );
   }
-  const pool = new SequencePool(context, options.sequences + 1);
+  // minTokens 4: the model waits for four drafted tokens before each verification. node-llama-cpp's default (0) takes
+  // whatever the draft has ready, which on CPU was nothing: 0 tokens drafted in 60 (stories260K drafting for itself);
+  // with 4, 21 of 51 drafted tokens were accepted.
+  const draftOptions = { minTokens: 4, maxTokens: 8 };
+  // Speculative decoding: the draft model proposes tokens on its own sequence, each request's sequence verifies them
+  // in one batch (node-llama-cpp's DraftSequenceTokenPredictor); at temperature 0 the output is the model's own.
+  const draft = options.draft ? await loadDraft(options.draft.paths) : undefined;
+  const pool = new SequencePool(
+    context,
+    options.sequences + 1,
+    draft ? () => new nlc.DraftSequenceTokenPredictor(draft.context.getSequence(), draftOptions) : undefined,
+  );
+  async function loadDraft(paths: string[]) {
+    const draftFiles = splitLinks(paths);
+    try {
+      const draftModel = await llama.loadModel({ modelPath: draftFiles.path, gpuLayers: options.gpuLayers });
+      const draftContext = await draftModel.createContext({
+        contextSize,
+        sequences: options.sequences + 1,
+        threads: { ideal: busyThreads, min: options.threads },
+        batchSize: Math.min(options.batchSize, contextSize),
+      });
+      return { model: draftModel, context: draftContext, files: draftFiles };
+    } catch (error) {
+      draftFiles.cleanup();
+      throw requestError(
+        `llama.cpp could not load the draft model: ${(error as Error).message}`,
+        "model_load_failed",
+        500,
+      );
+    }
+  }
   // Prompts being evaluated: a long batch of tokens, where a second thread pays off even for a single request.
   let promptsEvaluating = 0;
   const threadsInUse = useMoreThreadsWhenBusy(
@@ -189,6 +220,8 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
       emit,
     );
     const sequence = await pool.acquire(tokens);
+    // The sequence's prediction counters grow across requests: this request's share is the difference.
+    const predictedBefore = { ...sequence.tokenPredictions };
     let cachedTokens = 0;
     let firstTokenAt = 0;
     let inPrompt = false;
@@ -230,7 +263,19 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
     emit({
       type: "usage",
       usage: { promptTokens: tokens.length, completionTokens: loop.completionTokens, cachedTokens },
-      timing: { timeToFirstTokenMs: firstAt - started, promptMs: firstAt - started, generationMs: now - firstAt },
+      timing: {
+        timeToFirstTokenMs: firstAt - started,
+        promptMs: firstAt - started,
+        generationMs: now - firstAt,
+        ...(draft
+          ? {
+              draftTokens: {
+                accepted: sequence.tokenPredictions.validated - predictedBefore.validated,
+                rejected: sequence.tokenPredictions.refuted - predictedBefore.refuted,
+              },
+            }
+          : {}),
+      },
     });
     emit(
       loop.stopSequence !== undefined
@@ -314,6 +359,11 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
       if (rankingContext) await (await rankingContext.catch(() => undefined))?.dispose();
       await context.dispose();
       await model.dispose();
+      if (draft) {
+        await draft.context.dispose();
+        await draft.model.dispose();
+        draft.files.cleanup();
+      }
       files.cleanup();
     },
   };
