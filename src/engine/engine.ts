@@ -204,6 +204,9 @@ export class Engine implements ModelPort {
         retryable: true,
       });
     const model = await this.options.resolver.resolve(name);
+    // Resolved before the slot is looked up: no await may fall between finding no slot and making one, or
+    // concurrent first requests would each load the model.
+    const draft = await this.draftFor(model);
     let slot = this.slots.get(model.name);
     while (slot?.reloading) {
       await slot.reloading;
@@ -225,7 +228,6 @@ export class Engine implements ModelPort {
       slot = this.slots.get(model.name);
     }
     if (!slot) {
-      const draft = await this.draftFor(model);
       slot = {
         ...(draft ? { draft } : {}),
         name: model.name,
