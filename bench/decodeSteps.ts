@@ -28,6 +28,8 @@ const model = await loadRunnerModel({
   contextSize: 2048,
   threads,
   sequences: 4,
+  kvCacheType: "f16",
+  flashAttention: "auto",
   batchSize: 512,
   gpuLayers: 0,
   flushIntervalMs: 4,

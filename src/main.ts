@@ -312,6 +312,8 @@ export class Freehold implements AsyncDisposable {
       maxQueue: config.maxQueue,
       queueTimeoutMs: config.queueTimeoutSeconds * 1000,
       memoryBudget: config.memoryBudget,
+      kvCacheType: config.kvCacheType,
+      flashAttention: config.flashAttention,
       gpuLayers: config.gpuLayers,
       environment: childEnvironment,
       onEvent: (event) => {
@@ -502,6 +504,8 @@ function logEngineEvent(logger: Logger, event: EngineEvent): void {
     logger.error({ model: event.model, error: event.error }, "model load failed");
   else if (event.type === "runner-crashed")
     logger.warn({ model: event.model, detail: event.detail }, "model runner crashed");
+  else if (event.type === "model-settings-adjusted")
+    logger.warn({ model: event.model, detail: event.detail }, "model settings adjusted");
 }
 
 export function engineHealth(engine: Engine): { ready: boolean; status: string; detail: Record<string, unknown> } {

@@ -16,6 +16,8 @@ test("4 concurrent requests: one decode per step carries a token of each", { ski
     contextSize: 1024,
     threads: 1,
     sequences: 4,
+    kvCacheType: "f16",
+    flashAttention: "auto",
     batchSize: 512,
     gpuLayers: 0,
     flushIntervalMs: 0,

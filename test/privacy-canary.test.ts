@@ -11,6 +11,7 @@ import { createApp } from "../src/http/app.js";
 import { chatSchema, embedSchema, generateSchema } from "../src/http/ollama/schemas.js";
 import { responseCreateSchema } from "../src/http/openai/responsesSchemas.js";
 import { chatCompletionSchema, completionSchema, embeddingSchema } from "../src/http/openai/schemas.js";
+import { rerankSchema } from "../src/http/rerank.js";
 import { Router } from "../src/routing/router.js";
 import { buildRoutingTable } from "../src/routing/table.js";
 import { type FakeUpstream, startFakeUpstream } from "./helpers/fakeUpstream.js";
@@ -44,6 +45,8 @@ interface Api {
   base: (model: string) => Json;
   /** Schema paths that accept a string but are not content, with why. */
   notText: Record<string, string>;
+  /** Never sent to a remote provider at all (reranking runs on the local engine only). */
+  localOnly?: boolean;
 }
 
 const objectSchema = {
@@ -314,6 +317,15 @@ const apis: Api[] = [
       "": "unknown top-level fields: dropped",
     },
   },
+  {
+    // Issue 14: a rerank to a remote provider is out of scope; a route without a local-engine target refuses it.
+    name: "rerank",
+    path: "/v1/rerank",
+    schema: rerankSchema,
+    base: (model) => ({ model, query: "rerank query", documents: ["plain document", { text: "object document" }] }),
+    notText: { model: "the route name", "": "unknown top-level fields: dropped" },
+    localOnly: true,
+  },
 ];
 
 /** Paths (arrays as "*") where the schema accepts free text or a free-form object. */
@@ -544,7 +556,7 @@ describe("privacy canaries", () => {
           }
           index++;
           // A field the schema calls free text must take some canary, or the test would prove nothing about it.
-          if (!exercised && direct.has(spot.normal) && !api.path.includes("embed"))
+          if (!exercised && direct.has(spot.normal) && !api.path.includes("embed") && !api.localOnly)
             problems.push(
               `${spot.path.join(".")} via ${provider}: every canary was refused (400), so the field was not exercised`,
             );
@@ -553,7 +565,7 @@ describe("privacy canaries", () => {
       assert.deepEqual(problems, []);
       // Embeddings through a route never leave (local targets only); everything else must have been exercised (only
       // the Anthropic provider counts tokens remotely, so count_tokens reaches one provider in three).
-      if (!api.path.includes("embed"))
+      if (!api.path.includes("embed") && !api.localOnly)
         assert.ok(redacted >= spots.length / 3, `only ${redacted} sends carried placeholders`);
     });
   }

@@ -25,6 +25,8 @@ const expected: Record<string, Access> = {
   "POST /v1/chat/completions": "key",
   "POST /v1/completions": "key",
   "POST /v1/embeddings": "key",
+  "POST /v1/rerank": "key",
+  "POST /rerank": "key",
   "GET /v1/models": "key",
   "GET /v1/models/:id{.+}": "key",
   "POST /v1/responses": "key",

@@ -221,8 +221,14 @@ describe("freehold run and ps", { skip: storiesModelMissing }, () => {
       assert.doesNotMatch(empty.stdout, /stories/);
       await postJson(`${server.url}/v1/completions`, { model: "stories", prompt: "x", max_tokens: 1 });
       const loaded = await runCli(["ps", "--port", port], { env: { FREEHOLD_HOME: server.home } });
-      assert.match(loaded.stdout, /^NAME\s+MEMORY\s+STATE\s+BUSY\s+QUEUED\s+THREADS\s+CONTEXT\s+PROCESSOR\s+UNLOADS/m);
-      assert.match(loaded.stdout, /stories:latest\s+\d+ MB\s+ready\s+0\/4\s+0\s+1\s+2048\s+cpu\s+in \d+s/);
+      assert.match(
+        loaded.stdout,
+        /^NAME\s+MEMORY\s+STATE\s+BUSY\s+QUEUED\s+THREADS\s+CONTEXT\s+KV CACHE\s+PROCESSOR\s+UNLOADS/m,
+      );
+      assert.match(
+        loaded.stdout,
+        /stories:latest\s+\d+ MB\s+ready\s+0\/4\s+0\s+1\s+2048\s+f16 fa=auto\s+cpu\s+in \d+s/,
+      );
       const none = await runCli(["ps", "--port", "1"], { env: { FREEHOLD_HOME: server.home } });
       assert.equal(none.code, 1);
       assert.match(none.stderr, /no freehold server answered/);

@@ -59,3 +59,32 @@ test("FREEHOLD_API_KEY is the CLI's key", () => {
   assert.equal(loadConfig({}, { FREEHOLD_API_KEY: "fh-secret" }).apiKey, "fh-secret");
   assert.equal(loadConfig({}, empty).apiKey, undefined);
 });
+
+test("FREEHOLD_KV_CACHE_TYPE and FREEHOLD_FLASH_ATTENTION: the values Ollama and llama.cpp take, and bad ones name the variable", () => {
+  assert.equal(loadConfig({}, empty).kvCacheType, "f16");
+  assert.equal(loadConfig({}, empty).flashAttention, "auto");
+  for (const type of ["f16", "q8_0", "q4_0", "Q8_0"])
+    assert.equal(loadConfig({}, { FREEHOLD_KV_CACHE_TYPE: type }).kvCacheType, type.toLowerCase());
+  for (const mode of ["auto", "on", "off", "ON"])
+    assert.equal(loadConfig({}, { FREEHOLD_FLASH_ATTENTION: mode }).flashAttention, mode.toLowerCase());
+  for (const bad of ["q5_0", "bf16", "", "f32", "q8"])
+    assert.throws(
+      () => loadConfig({}, { FREEHOLD_KV_CACHE_TYPE: bad }),
+      new RegExp(`FREEHOLD_KV_CACHE_TYPE=${JSON.stringify(bad)}.*f16.*q8_0.*q4_0`),
+    );
+  for (const bad of ["yes", "1", "enabled"])
+    assert.throws(
+      () => loadConfig({}, { FREEHOLD_FLASH_ATTENTION: bad }),
+      new RegExp(`FREEHOLD_FLASH_ATTENTION=${JSON.stringify(bad)}`),
+    );
+  // llama.cpp quantizes the V cache only with flash attention: the pair is refused, naming both variables.
+  assert.throws(
+    () => loadConfig({}, { FREEHOLD_KV_CACHE_TYPE: "q4_0", FREEHOLD_FLASH_ATTENTION: "off" }),
+    /FREEHOLD_KV_CACHE_TYPE=q4_0 with FREEHOLD_FLASH_ATTENTION=off: a q4_0 KV cache needs flash attention/,
+  );
+  assert.equal(
+    loadConfig({}, { FREEHOLD_KV_CACHE_TYPE: "f16", FREEHOLD_FLASH_ATTENTION: "off" }).flashAttention,
+    "off",
+  );
+  assert.equal(loadConfig({ kvCacheType: "q8_0" }, { FREEHOLD_KV_CACHE_TYPE: "f16" }).kvCacheType, "q8_0");
+});

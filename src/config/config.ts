@@ -2,6 +2,7 @@ import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { z } from "zod";
 import { parseKeepAlive } from "../core/duration.js";
+import { flashAttentionModes, kvCacheTypes, memorySettingsProblem } from "../core/memorySettings.js";
 
 /**
  * The only reader of the environment. Every key has a description; the result is validated and frozen,
@@ -31,6 +32,10 @@ export const environmentKeys = {
     "Layers to offload to a GPU: auto (as many as fit), max, or a number (0 = CPU only). Default auto.",
   FREEHOLD_MEMORY_BUDGET:
     "Memory all loaded models may use together (bytes, or like 8GiB / 512MB). Default: 90% of the machine's.",
+  FREEHOLD_KV_CACHE_TYPE:
+    "KV cache element type, as Ollama's OLLAMA_KV_CACHE_TYPE: f16, q8_0 (about half the memory) or q4_0 (about a quarter). Default f16; a profile may set its own.",
+  FREEHOLD_FLASH_ATTENTION:
+    "Flash attention: auto (llama.cpp decides), on or off. Default auto; a quantized KV cache needs it (auto or on).",
   FREEHOLD_CONFIG:
     "The freehold.yaml to read (providers, routes, privacy). Default $FREEHOLD_HOME/freehold.yaml if present.",
   FREEHOLD_DATABASE_URL:
@@ -80,6 +85,8 @@ const configSchema = z.object({
   maxQueue: z.coerce.number().int().min(0).max(100_000),
   queueTimeoutSeconds: z.coerce.number().min(0.001).max(86_400),
   memoryBudget: z.number().int().min(0),
+  kvCacheType: z.enum(kvCacheTypes),
+  flashAttention: z.enum(flashAttentionModes),
   gpuLayers: z.union([z.literal("auto"), z.literal("max"), z.coerce.number().int().min(0).max(10_000)]),
   hfEndpoint: z.url({ protocol: /^https?$/ }),
   hfToken: z.string().min(1).optional(),
@@ -112,6 +119,8 @@ export interface ConfigOverrides {
   maxQueue?: number | string;
   queueTimeoutSeconds?: number | string;
   memoryBudget?: number | string;
+  kvCacheType?: string;
+  flashAttention?: string;
   gpuLayers?: number | string;
   hfEndpoint?: string;
   offline?: boolean;
@@ -157,6 +166,8 @@ const variableOf: Partial<Record<keyof Config, string>> = {
   maxQueue: "FREEHOLD_MAX_QUEUE",
   queueTimeoutSeconds: "FREEHOLD_QUEUE_TIMEOUT",
   memoryBudget: "FREEHOLD_MEMORY_BUDGET",
+  kvCacheType: "FREEHOLD_KV_CACHE_TYPE",
+  flashAttention: "FREEHOLD_FLASH_ATTENTION",
   gpuLayers: "FREEHOLD_GPU_LAYERS",
   hfEndpoint: "HF_ENDPOINT",
   apiKey: "FREEHOLD_API_KEY",
@@ -273,6 +284,8 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     maxQueue: overrides.maxQueue ?? env.FREEHOLD_MAX_QUEUE ?? 64,
     queueTimeoutSeconds: overrides.queueTimeoutSeconds ?? env.FREEHOLD_QUEUE_TIMEOUT ?? 120,
     memoryBudget: parseByteSize(overrides.memoryBudget ?? env.FREEHOLD_MEMORY_BUDGET ?? 0),
+    kvCacheType: (overrides.kvCacheType ?? env.FREEHOLD_KV_CACHE_TYPE ?? "f16").toLowerCase(),
+    flashAttention: (overrides.flashAttention ?? env.FREEHOLD_FLASH_ATTENTION ?? "auto").toLowerCase(),
     gpuLayers: overrides.gpuLayers ?? env.FREEHOLD_GPU_LAYERS ?? "auto",
     hfEndpoint: overrides.hfEndpoint ?? env.HF_ENDPOINT ?? "https://huggingface.co",
     ...(env.HF_TOKEN ? { hfToken: env.HF_TOKEN } : {}),
@@ -298,6 +311,14 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
       ? `${variable}=${JSON.stringify(env[variable])}`
       : `${key} (${JSON.stringify((raw as Record<string, unknown>)[key])})`;
     throw new ConfigValueError(`invalid configuration value for ${shown}: ${issue.message}`);
+  }
+  const problem = memorySettingsProblem(parsed.data);
+  if (problem) {
+    const where = (field: "kvCacheType" | "flashAttention") =>
+      env[variableOf[field]!] !== undefined && overrides[field] === undefined
+        ? `${variableOf[field]}=${env[variableOf[field]!]}`
+        : `${field} ${parsed.data[field]}`;
+    throw new ConfigValueError(`${where("kvCacheType")} with ${where("flashAttention")}: ${problem}`);
   }
   return Object.freeze(parsed.data);
 }

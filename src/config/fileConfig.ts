@@ -3,6 +3,7 @@ import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { isMap, isSeq, LineCounter, type Node, parseDocument } from "yaml";
 import { z } from "zod";
+import { flashAttentionModes, kvCacheTypes } from "../core/memorySettings.js";
 import { checkOwnerPattern } from "../core/patternSafety.js";
 import { type Config, type ConfigOverrides, loadConfig } from "./config.js";
 
@@ -107,6 +108,12 @@ const serverSchema = z.strictObject({
   queue_timeout: z.number().positive().optional(),
   memory_budget: z.union([z.number().int(), z.string()]).optional(),
   gpu_layers: z.union([z.number().int(), z.enum(["auto", "max"])]).optional(),
+  kv_cache_type: z.enum(kvCacheTypes).optional(),
+  // YAML writers may spell it true/false.
+  flash_attention: z
+    .union([z.enum(flashAttentionModes), z.boolean()])
+    .transform((value) => (value === true ? "on" : value === false ? "off" : value))
+    .optional(),
   log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).optional(),
 });
 
@@ -455,6 +462,8 @@ const serverKeys: Record<string, [keyof ConfigOverrides, string]> = {
   max_queue: ["maxQueue", "FREEHOLD_MAX_QUEUE"],
   queue_timeout: ["queueTimeoutSeconds", "FREEHOLD_QUEUE_TIMEOUT"],
   memory_budget: ["memoryBudget", "FREEHOLD_MEMORY_BUDGET"],
+  kv_cache_type: ["kvCacheType", "FREEHOLD_KV_CACHE_TYPE"],
+  flash_attention: ["flashAttention", "FREEHOLD_FLASH_ATTENTION"],
   gpu_layers: ["gpuLayers", "FREEHOLD_GPU_LAYERS"],
   log_level: ["logLevel", "FREEHOLD_LOG_LEVEL"],
 };

@@ -308,6 +308,7 @@ export class ControlPlane implements RequestMeter {
       completionTokens,
       durationMs,
       ttftMs: outcome.timeToFirstTokenMs,
+      ...(outcome.draftTokens ? { draftTokens: outcome.draftTokens } : {}),
     });
   }
 

@@ -21,6 +21,8 @@ export interface RequestObservation {
   completionTokens: number;
   durationMs: number;
   ttftMs: number | null;
+  /** Speculative decoding: drafted tokens the model accepted and rejected. */
+  draftTokens?: { accepted: number; rejected: number };
 }
 
 /**
@@ -35,6 +37,7 @@ export class Metrics {
   private readonly ttft;
   private readonly httpRequests;
   private readonly mcpCalls;
+  private readonly draftTokens;
   private readonly mcpDuration;
   private status: () => RuntimeStatus = () => ({ models: [] });
 
@@ -57,6 +60,12 @@ export class Metrics {
       help: "Time from admission to the end of the answer",
       labelNames: ["model", "provider"] as const,
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+      registers,
+    });
+    this.draftTokens = new Counter({
+      name: "freehold_draft_tokens_total",
+      help: "Speculative decoding: tokens a draft model proposed, by model and outcome (accepted or rejected); acceptance rate = accepted / (accepted + rejected)",
+      labelNames: ["model", "outcome"] as const,
       registers,
     });
     this.mcpCalls = new Counter({
@@ -151,6 +160,10 @@ export class Metrics {
     this.tokens.inc({ model, key, type: "output" }, observation.completionTokens);
     this.duration.observe({ model, provider }, observation.durationMs / 1000);
     if (observation.ttftMs !== null) this.ttft.observe({ model, provider }, observation.ttftMs / 1000);
+    if (observation.draftTokens) {
+      this.draftTokens.inc({ model, outcome: "accepted" }, observation.draftTokens.accepted);
+      this.draftTokens.inc({ model, outcome: "rejected" }, observation.draftTokens.rejected);
+    }
   }
 
   /** Tool names come from the owner's configured servers (the gateway calls only listed tools), so labels stay few. */

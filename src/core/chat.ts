@@ -123,6 +123,20 @@ export interface EmbeddingResult {
   promptTokens: number;
 }
 
+/** Reranking (issue 14): how relevant each document is to the query, by a model with a ranking head. */
+export interface RerankRequest {
+  model: string;
+  query: string;
+  documents: string[];
+}
+
+export interface RerankResult {
+  /** One per document, in the documents' order: a probability between 0 and 1. */
+  scores: number[];
+  /** Tokens evaluated (the query with each document). */
+  promptTokens: number;
+}
+
 export interface Usage {
   promptTokens: number;
   completionTokens: number;
@@ -139,6 +153,8 @@ export interface TimingInfo {
   promptMs: number;
   /** Milliseconds spent generating. */
   generationMs: number;
+  /** Speculative decoding (a profile's draft model): drafted tokens the model accepted and rejected. */
+  draftTokens?: { accepted: number; rejected: number };
 }
 
 /** One alternative for a generated token. `bytes` is the token's UTF-8 (a token may be part of a character). */
@@ -178,6 +194,8 @@ export interface ModelPort {
   listModels(): Promise<ModelInfo[]>;
   /** Prompt tokens the request would use, without generating (Anthropic's count_tokens). */
   countTokens(request: GenerateRequest): Promise<number>;
+  /** Relevance of documents to a query; absent on ports that cannot rank (remote providers). */
+  rerank?(request: RerankRequest, signal?: AbortSignal): Promise<RerankResult>;
 }
 
 export interface FoldedAnswer {

@@ -18,7 +18,7 @@ export interface MeterTarget {
 
 export interface MeterWork {
   /** "mcp-call": one MCP tool call (no tokens; it counts as a request against per-minute limits). */
-  kind: "generate" | "embed" | "count-tokens" | "mcp-call";
+  kind: "generate" | "embed" | "rerank" | "count-tokens" | "mcp-call";
   /** An upper bound on the prompt's tokens (from its bytes). */
   promptTokenBound: number;
   /** The request's own max_tokens, if it set one. */
@@ -48,6 +48,8 @@ export interface MeterOutcome {
   servedBy?: MeterTarget;
   /** What the work cost when it has a fixed price (MeterWork.priceUsd): charged instead of a token price. */
   costUsd?: number;
+  /** Drafted tokens accepted and rejected (speculative decoding), for the metrics. */
+  draftTokens?: { accepted: number; rejected: number };
 }
 
 export interface Admission {

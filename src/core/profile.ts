@@ -1,4 +1,5 @@
 import type { ChatMessage, GenerateRequest, GenerationLimits, SamplingOptions } from "./chat.js";
+import type { FlashAttentionMode, KvCacheType } from "./memorySettings.js";
 
 /**
  * A profile customises a model without copying it (what Ollama's Modelfile does): a system prompt, default sampling
@@ -21,6 +22,12 @@ export interface ModelProfile {
    * this model, as a route's `mcp:` does (docs/mcp.md).
    */
   mcp?: string[];
+  /** The KV cache's element type for this model (instead of FREEHOLD_KV_CACHE_TYPE). */
+  kvCacheType?: KvCacheType;
+  /** Flash attention for this model (instead of FREEHOLD_FLASH_ATTENTION). */
+  flashAttention?: FlashAttentionMode;
+  /** A smaller model (same vocabulary) that drafts tokens this one verifies: speculative decoding. */
+  draft?: string;
 }
 
 function defined<T extends object>(values: T): Partial<T> {

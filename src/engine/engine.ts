@@ -7,11 +7,22 @@ import type {
   LoadSettings,
   ModelInfo,
   ModelPort,
+  RerankRequest,
+  RerankResult,
 } from "../core/chat.js";
 import { FreeholdError, OverloadedError } from "../core/errors.js";
+import {
+  type FlashAttentionMode,
+  type KvCacheType,
+  type MemorySettings,
+  memorySettingsProblem,
+} from "../core/memorySettings.js";
 import { applyProfile, type ModelProfile } from "../core/profile.js";
 import type { ModelSummary } from "../gguf/types.js";
-import { estimateModelMemory, formatMemory, type MemoryEstimate } from "./memory.js";
+import { AdmissionQueue } from "./admission.js";
+import { KeepAlive } from "./keepAlive.js";
+import { estimateModelMemory, kvCacheTypeProblem, type MemoryEstimate } from "./memory.js";
+import { Residency } from "./residency.js";
 import type { LoadOptions } from "./runner/protocol.js";
 import { type RunnerDiagnostic, RunnerProcess, type RunnerStartOptions } from "./runnerProcess.js";
 import { chooseThreads } from "./threads.js";
@@ -60,6 +71,10 @@ export interface EngineOptions {
   queueTimeoutMs: number;
   /** Layers to offload to a GPU when one is present. */
   gpuLayers?: "auto" | "max" | number;
+  /** The KV cache's element type (FREEHOLD_KV_CACHE_TYPE; a profile's own wins). Default f16. */
+  kvCacheType?: KvCacheType;
+  /** Flash attention (FREEHOLD_FLASH_ATTENTION; a profile's own wins). Default auto. */
+  flashAttention?: FlashAttentionMode;
   /** Bytes all loaded models may take together; 0 = 90% of the machine's memory. */
   memoryBudget: number;
   /** Free system memory now (injectable for tests). */
@@ -77,6 +92,8 @@ export type EngineEvent =
   | { type: "model-load-failed"; model: string; error: string }
   | { type: "model-unloaded"; model: string }
   | { type: "runner-crashed"; model: string; detail: string }
+  /** A setting the model cannot have was replaced (a quantized KV cache on narrow heads → f16). */
+  | { type: "model-settings-adjusted"; model: string; detail: string }
   /** What a runner's clients were not told (its stderr, llama.cpp's reasons, unexpected exceptions): for the log. */
   | ({ type: "runner-diagnostic"; model: string } & RunnerDiagnostic);
 
@@ -99,18 +116,19 @@ export interface LoadedModelStatus {
   gpuLayers?: number;
   /** GPU memory in use by this model (measured at load; 0 on CPU). */
   vram?: number;
+  /** The KV cache's element type and flash attention it was loaded with. */
+  kvCacheType: KvCacheType;
+  flashAttention: FlashAttentionMode;
   /** ISO time when it unloads if idle; null when kept forever or busy. */
   expiresAt: string | null;
   restarts: number;
 }
 
-interface Waiter {
-  admit: () => void;
-  reject: (error: unknown) => void;
-}
-
-/** What a model is loaded with; a request can ask for other values (Ollama's options), which reloads it. */
-interface Settings {
+/**
+ * What a model is loaded with; a request can ask for other values (Ollama's options), which reloads it. The KV cache
+ * type and flash attention come from the server's settings or the model's profile, never from a request.
+ */
+interface Settings extends MemorySettings {
   contextSize: number;
   /** 0 = chosen per model. */
   threads: number;
@@ -122,6 +140,8 @@ interface Slot {
   digest: string;
   /** The model's profile as last resolved. */
   profile?: ModelProfile;
+  /** The draft model its profile names (speculative decoding), resolved when the slot was made. */
+  draft?: ResolvedModel;
   settings: Settings;
   /** Set while the model waits to go idle to be reloaded with other settings; requests wait for it. */
   reloading?: Promise<void>;
@@ -134,26 +154,32 @@ interface Slot {
   loading?: Promise<RunnerProcess>;
   crashed: boolean;
   restarts: number;
-  /** Requests admitted to the runner (at most one per sequence). */
-  active: number;
-  /** Requests waiting for a sequence, oldest first. */
-  queue: Waiter[];
+  /** Requests admitted to the runner (at most one per sequence) and those waiting for one. */
+  admission: AdmissionQueue;
   /** The last request's keep-alive wins, as in Ollama. */
-  keepAliveMs: number;
-  idleTimer?: NodeJS.Timeout;
-  expiresAt: number | null;
+  keepAlive: KeepAlive;
 }
 
 /**
  * The local engine as a ModelPort: loads models into runner processes on first use, keeps them for a while,
- * restarts a runner that died on the next request, and unloads idle ones.
+ * restarts a runner that died on the next request, and unloads idle ones. The policies live in their own modules
+ * (admission.ts: the per-model queue; residency.ts: the memory budget and eviction; keepAlive.ts: idle unloading);
+ * this class ties them to runner processes.
  */
 export class Engine implements ModelPort {
   private readonly slots = new Map<string, Slot>();
+  private readonly residency: Residency;
   private lastStartError: string | undefined;
   private closed = false;
 
-  constructor(private readonly options: EngineOptions) {}
+  constructor(private readonly options: EngineOptions) {
+    this.residency = new Residency({
+      memoryBudget: options.memoryBudget,
+      totalMemory: totalmem,
+      freeMemory: options.freeMemory ?? freemem,
+      sequences: options.sequences,
+    });
+  }
 
   async listModels(): Promise<ModelInfo[]> {
     const models = await this.options.resolver.list();
@@ -178,17 +204,20 @@ export class Engine implements ModelPort {
         retryable: true,
       });
     const model = await this.options.resolver.resolve(name);
+    // Resolved before the slot is looked up: no await may fall between finding no slot and making one, or
+    // concurrent first requests would each load the model.
+    const draft = await this.draftFor(model);
     let slot = this.slots.get(model.name);
     while (slot?.reloading) {
       await slot.reloading;
       slot = this.slots.get(model.name);
     }
     // Settings the request leaves out keep what the model had.
-    const settings = this.settingsFor(slot?.settings, wanted);
+    const settings = this.settingsFor(slot?.settings, wanted, model);
     if (slot && !slot.runner && !slot.loading && differs(slot.settings, wanted)) {
       // Crashed: the next load simply uses the new settings.
       slot.settings = settings;
-      slot.estimate = estimateModelMemory(model.summary, settings.contextSize, this.options.sequences + 1);
+      slot.estimate = this.estimate(model, settings, slot.draft);
     }
     if (slot && (slot.runner || slot.loading) && differs(slot.settings, wanted)) {
       const reloading = slot;
@@ -200,26 +229,26 @@ export class Engine implements ModelPort {
     }
     if (!slot) {
       slot = {
+        ...(draft ? { draft } : {}),
         name: model.name,
         digest: model.digest,
         summary: model.summary,
         settings,
-        // The runner keeps one slot more than it admits (see SequencePool).
-        estimate: estimateModelMemory(model.summary, settings.contextSize, this.options.sequences + 1),
+        estimate: this.estimate(model, settings, draft),
         lastUsed: Date.now(),
         crashed: false,
         restarts: 0,
-        active: 0,
-        queue: [],
-        keepAliveMs: this.options.keepAliveMs,
-        expiresAt: null,
+        admission: new AdmissionQueue({
+          name: model.name,
+          maxQueue: this.options.maxQueue,
+          timeoutMs: this.options.queueTimeoutMs,
+        }),
+        keepAlive: new KeepAlive(this.options.keepAliveMs),
       };
       this.slots.set(model.name, slot);
     }
     slot.profile = model.profile;
-    if (slot.idleTimer) clearTimeout(slot.idleTimer);
-    slot.idleTimer = undefined;
-    slot.expiresAt = null;
+    slot.keepAlive.cancel();
     slot.lastUsed = Date.now();
     if (slot.runner && slot.runner.state === "ready") return { runner: slot.runner, slot };
     if (!slot.loading) {
@@ -239,12 +268,64 @@ export class Engine implements ModelPort {
     return { runner: await slot.loading, slot };
   }
 
-  private settingsFor(loaded: Settings | undefined, wanted: LoadSettings | undefined): Settings {
-    return {
+  private settingsFor(loaded: Settings | undefined, wanted: LoadSettings | undefined, model: ResolvedModel): Settings {
+    const settings: Settings = {
       contextSize: wanted?.contextSize ?? loaded?.contextSize ?? this.options.contextSize,
       threads: wanted?.threads ?? loaded?.threads ?? this.options.threads,
       gpuLayers: wanted?.gpuLayers ?? loaded?.gpuLayers ?? this.options.gpuLayers ?? "auto",
+      kvCacheType: model.profile?.kvCacheType ?? this.options.kvCacheType ?? "f16",
+      flashAttention: model.profile?.flashAttention ?? this.options.flashAttention ?? "auto",
     };
+    // As Ollama does, a model that cannot have a quantized cache gets f16 (ps shows it; the log says why).
+    const narrow = kvCacheTypeProblem(model.summary, settings.kvCacheType);
+    if (narrow) {
+      this.options.onEvent?.({
+        type: "model-settings-adjusted",
+        model: model.name,
+        detail: `KV cache f16 instead of ${settings.kvCacheType}: ${narrow}`,
+      });
+      settings.kvCacheType = "f16";
+    }
+    // A profile's type over the server's flash attention (or the reverse) can make a pair llama.cpp refuses.
+    const problem = memorySettingsProblem(settings);
+    if (problem)
+      throw new FreeholdError(
+        `${model.name} cannot load with KV cache ${settings.kvCacheType} and flash attention ${settings.flashAttention}: ${problem} (its profile's kv_cache_type/flash_attention, or FREEHOLD_KV_CACHE_TYPE/FREEHOLD_FLASH_ATTENTION)`,
+        { code: "invalid_model_settings", status: 500, type: "server_error" },
+      );
+    return settings;
+  }
+
+  private estimate(model: ResolvedModel, settings: Settings, draft?: ResolvedModel): MemoryEstimate {
+    // The runner keeps one slot more than it admits (see SequencePool).
+    const options = { batchSize: 512, kvCacheType: settings.kvCacheType, flashAttention: settings.flashAttention };
+    const own = estimateModelMemory(model.summary, settings.contextSize, this.options.sequences + 1, options);
+    if (!draft) return own;
+    // A draft model loads beside it with a context of the same shape (f16: the draft's own cache is not quantized).
+    const extra = estimateModelMemory(draft.summary, settings.contextSize, this.options.sequences + 1, {
+      batchSize: 512,
+    });
+    return {
+      weights: own.weights + extra.weights,
+      kvCache: own.kvCache + extra.kvCache,
+      overhead: own.overhead + extra.overhead,
+      total: own.total + extra.total,
+      contextSize: own.contextSize,
+    };
+  }
+
+  /** The draft model a profile names, resolved in the store (a name that is not there is the profile's error). */
+  private async draftFor(model: ResolvedModel): Promise<ResolvedModel | undefined> {
+    const name = model.profile?.draft;
+    if (!name) return undefined;
+    try {
+      return await this.options.resolver.resolve(name);
+    } catch {
+      throw new FreeholdError(
+        `${model.name}'s profile names the draft model "${name}", which is not in the store; pull or import it, or re-create the profile without draft`,
+        { code: "draft_model_not_found", status: 500, type: "server_error" },
+      );
+    }
   }
 
   /**
@@ -252,7 +333,7 @@ export class Engine implements ModelPort {
    * unloads it; the caller loads it again with its settings. Bounded by the queue timeout.
    */
   private async reloadWhenIdle(slot: Slot): Promise<void> {
-    if (slot.active > 0 || slot.queue.length > 0 || slot.loading) {
+    if (!slot.admission.idle || slot.loading) {
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => {
           slot.onIdle = undefined;
@@ -272,59 +353,38 @@ export class Engine implements ModelPort {
         // A load in progress: once the requests that waited for it are admitted (after this turn), it may be idle.
         const checkIdle = () =>
           setImmediate(() => {
-            if (slot.active === 0 && slot.queue.length === 0) slot.onIdle?.();
+            if (slot.admission.idle) slot.onIdle?.();
           });
         void slot.loading?.then(checkIdle, checkIdle);
       });
     }
     if (this.slots.get(slot.name) === slot) {
       this.slots.delete(slot.name);
-      if (slot.idleTimer) clearTimeout(slot.idleTimer);
+      slot.keepAlive.cancel();
       await slot.runner?.stop();
       this.options.onEvent?.({ type: "model-unloaded", model: slot.name });
     }
   }
 
-  private budget(): number {
-    return this.options.memoryBudget > 0 ? this.options.memoryBudget : Math.floor(totalmem() * 0.9);
-  }
-
-  /**
-   * Before loading, checks the model's estimated memory against the budget and what the machine has free, unloading
-   * least-recently-used idle models to make room. A model that cannot fit even alone is refused before anything is
-   * allocated, never left for the OS to kill.
-   */
-  private async makeRoom(slot: Slot): Promise<void> {
-    const need = slot.estimate.total;
-    const budget = this.budget();
-    const detail = `weights ${formatMemory(slot.estimate.weights)}, KV cache ${formatMemory(slot.estimate.kvCache)} for ${this.options.sequences} slot(s) of ${slot.estimate.contextSize} tokens`;
-    const lower = slot.settings.contextSize !== this.options.contextSize ? "num_ctx" : "--context-size";
-    if (need > budget) {
-      throw new FreeholdError(
-        `${slot.name} needs about ${formatMemory(need)} to load (${detail}), more than the memory budget of ${formatMemory(budget)}. Lower ${lower} or --parallel, or raise FREEHOLD_MEMORY_BUDGET.`,
-        { code: "insufficient_memory", status: 500, type: "server_error" },
-      );
-    }
-    const others = () => [...this.slots.values()].filter((other) => other !== slot && (other.runner || other.loading));
-    let used = others().reduce((sum, other) => sum + other.estimate.total, 0);
-    let freed = 0;
-    const free = (this.options.freeMemory ?? freemem)();
-    while (need > Math.min(budget - used, free + freed)) {
-      const victim = others()
-        .filter((other) => other.active === 0 && other.queue.length === 0 && !other.loading)
-        .sort((a, b) => a.lastUsed - b.lastUsed)[0];
-      if (!victim) {
-        const room = Math.max(0, Math.min(budget - used, free + freed));
-        throw new OverloadedError(
-          `not enough memory to load ${slot.name} (needs about ${formatMemory(need)}, ${formatMemory(room)} available) while the loaded models are busy; retry shortly`,
-          "insufficient_memory_busy",
-          5,
-        );
-      }
-      await this.unload(victim.name);
-      used -= victim.estimate.total;
-      freed += victim.estimate.total;
-    }
+  /** Unloads least-recently-used idle models until `slot` fits (residency.ts). */
+  private makeRoom(slot: Slot): Promise<void> {
+    return this.residency.makeRoom(
+      {
+        name: slot.name,
+        estimate: slot.estimate,
+        contextSetting: slot.settings.contextSize !== this.options.contextSize ? "num_ctx" : "--context-size",
+      },
+      () =>
+        [...this.slots.values()]
+          .filter((other) => other !== slot && (other.runner || other.loading))
+          .map((other) => ({
+            name: other.name,
+            memory: other.estimate.total,
+            busy: !other.admission.idle || other.loading !== undefined,
+            lastUsed: other.lastUsed,
+          })),
+      (name) => this.unload(name),
+    );
   }
 
   private async load(slot: Slot, model: ResolvedModel): Promise<RunnerProcess> {
@@ -336,8 +396,11 @@ export class Engine implements ModelPort {
       sequences: this.options.sequences,
       batchSize: 512,
       gpuLayers: slot.settings.gpuLayers,
+      kvCacheType: slot.settings.kvCacheType,
+      flashAttention: slot.settings.flashAttention,
       flushIntervalMs: this.options.flushIntervalMs ?? 4,
       ...(model.profile?.template ? { chatTemplate: model.profile.template } : {}),
+      ...(slot.draft ? { draft: { paths: slot.draft.paths } } : {}),
     };
     this.options.onEvent?.({ type: "model-loading", model: slot.name });
     const start = this.options.startRunner ?? RunnerProcess.start;
@@ -371,90 +434,25 @@ export class Engine implements ModelPort {
     }
   }
 
-  /**
-   * Waits for a free sequence in FIFO order. Past `maxQueue` waiting, or after `queueTimeoutMs`, the request gets a
-   * 503 with Retry-After; a client that gives up (signal) leaves the queue at once.
-   */
-  private async admit(slot: Slot, runner: RunnerProcess, signal?: AbortSignal): Promise<void> {
-    const capacity = runner.info?.sequences ?? 1;
-    if (slot.active < capacity && slot.queue.length === 0) {
-      slot.active++;
-      return;
-    }
-    if (slot.queue.length >= this.options.maxQueue) {
-      throw new OverloadedError(
-        `${slot.name} is busy: all ${capacity} slot(s) are answering and ${slot.queue.length} request(s) are waiting; retry shortly`,
-        "queue_full",
-        2,
-      );
-    }
-    signal?.throwIfAborted();
-    await new Promise<void>((resolve, reject) => {
-      const waiter: Waiter = {
-        admit: () => {
-          cleanup();
-          slot.active++;
-          resolve();
-        },
-        reject: (error) => {
-          cleanup();
-          reject(error);
-        },
-      };
-      const leave = (error: unknown) => {
-        const index = slot.queue.indexOf(waiter);
-        if (index !== -1) slot.queue.splice(index, 1);
-        waiter.reject(error);
-      };
-      const timer = setTimeout(
-        () =>
-          leave(
-            new OverloadedError(
-              `${slot.name} stayed busy for ${Math.round(this.options.queueTimeoutMs / 1000)} s while this request waited for a slot; retry later`,
-              "queue_timeout",
-              5,
-            ),
-          ),
-        this.options.queueTimeoutMs,
-      );
-      const onAbort = () => leave(signal?.reason ?? new Error("aborted"));
-      const cleanup = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
-      slot.queue.push(waiter);
-    });
+  /** Waits for a free sequence (admission.ts); a 503 when the queue is full or the wait too long. */
+  private admit(slot: Slot, runner: RunnerProcess, signal?: AbortSignal): Promise<void> {
+    return slot.admission.admit(runner.info?.sequences ?? 1, signal);
   }
 
   private release(slot: Slot, keepAliveMs: number | undefined): void {
-    slot.active--;
-    if (keepAliveMs !== undefined) slot.keepAliveMs = keepAliveMs;
-    const next = slot.queue.shift();
-    if (next) {
-      next.admit();
-      return;
-    }
-    if (slot.active > 0 || this.closed) return;
+    slot.keepAlive.set(keepAliveMs);
+    if (!slot.admission.release() || this.closed) return;
     if (slot.onIdle) {
       slot.onIdle();
       return;
     }
-    const keepAlive = slot.keepAliveMs;
-    if (keepAlive < 0) return;
-    if (keepAlive === 0) {
-      void this.unload(slot.name);
-      return;
-    }
-    slot.expiresAt = Date.now() + keepAlive;
-    slot.idleTimer = setTimeout(() => void this.unload(slot.name), keepAlive);
-    slot.idleTimer.unref();
+    slot.keepAlive.idle(() => void this.unload(slot.name));
   }
 
   /** Loads a model ahead of requests; it then idles out after `keepAliveMs` like any other. */
   async preload(name: string, keepAliveMs?: number): Promise<void> {
     const { slot } = await this.acquire(name);
-    slot.active++;
+    slot.admission.enter();
     this.release(slot, keepAliveMs);
   }
 
@@ -470,12 +468,12 @@ export class Engine implements ModelPort {
   async unload(name: string): Promise<void> {
     const slot = this.slots.get(name);
     if (!slot) return;
-    if (slot.active > 0 || slot.queue.length > 0) {
-      slot.keepAliveMs = 0;
+    if (!slot.admission.idle) {
+      slot.keepAlive.set(0);
       return;
     }
     this.slots.delete(name);
-    if (slot.idleTimer) clearTimeout(slot.idleTimer);
+    slot.keepAlive.cancel();
     await slot.runner?.stop();
     this.options.onEvent?.({ type: "model-unloaded", model: name });
   }
@@ -493,7 +491,7 @@ export class Engine implements ModelPort {
   /** The prompt tokens a request would use (template and tools applied); loads the model if needed. */
   async countTokens(request: GenerateRequest): Promise<number> {
     const { runner, slot } = await this.acquire(request.model);
-    slot.active++;
+    slot.admission.enter();
     try {
       return await runner.countTokens(applyProfile(request, slot.profile));
     } finally {
@@ -507,6 +505,17 @@ export class Engine implements ModelPort {
     await this.admit(slot, runner, signal);
     try {
       return await runner.embed(request.input);
+    } finally {
+      this.release(slot, undefined);
+    }
+  }
+
+  /** Scores documents against a query; admitted like any request (it takes a slot while it runs). */
+  async rerank(request: RerankRequest, signal?: AbortSignal): Promise<RerankResult> {
+    const { runner, slot } = await this.acquire(request.model);
+    await this.admit(slot, runner, signal);
+    try {
+      return await runner.rank(request.query, request.documents);
     } finally {
       this.release(slot, undefined);
     }
@@ -535,12 +544,14 @@ export class Engine implements ModelPort {
               vram: slot.runner.info.vramBytes,
             }
           : {}),
-        activeRequests: slot.active,
-        queuedRequests: slot.queue.length,
+        activeRequests: slot.admission.active,
+        queuedRequests: slot.admission.queued,
         slots: this.options.sequences,
         size: slot.summary.size,
         memory: slot.estimate.total,
-        expiresAt: slot.expiresAt === null ? null : new Date(slot.expiresAt).toISOString(),
+        kvCacheType: slot.settings.kvCacheType,
+        flashAttention: slot.runner?.info?.flashAttention ?? slot.settings.flashAttention,
+        expiresAt: slot.keepAlive.expiresAt === null ? null : new Date(slot.keepAlive.expiresAt).toISOString(),
         restarts: slot.restarts,
       });
     }
@@ -554,7 +565,7 @@ export class Engine implements ModelPort {
     this.slots.clear();
     await Promise.all(
       runners.map(async (slot) => {
-        if (slot.idleTimer) clearTimeout(slot.idleTimer);
+        slot.keepAlive.cancel();
         const runner = slot.runner ?? (await slot.loading?.catch(() => undefined));
         await runner?.stop();
       }),

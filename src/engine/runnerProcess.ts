@@ -71,6 +71,7 @@ interface PendingRequest {
   channel?: Channel<ChatEvent>;
   resolveCount?: (tokens: number) => void;
   resolveEmbedding?: (value: { vectors: number[][]; promptTokens: number }) => void;
+  resolveRank?: (value: { scores: number[]; promptTokens: number }) => void;
   reject?: (error: unknown) => void;
 }
 
@@ -221,6 +222,10 @@ export class RunnerProcess {
         this.pending.delete(message.id);
         request.resolveEmbedding?.({ vectors: message.vectors, promptTokens: message.promptTokens });
         return;
+      case "ranked":
+        this.pending.delete(message.id);
+        request.resolveRank?.({ scores: message.scores, promptTokens: message.promptTokens });
+        return;
     }
   }
 
@@ -251,6 +256,17 @@ export class RunnerProcess {
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolveEmbedding: resolve, reject: reject });
       this.send({ type: "embed", id, input });
+    });
+  }
+
+  /** Scores documents against a query with the model's ranking head (the runner says when it has none). */
+  rank(query: string, documents: string[]): Promise<{ scores: number[]; promptTokens: number }> {
+    if (this.state !== "ready")
+      return Promise.reject(new ServerError("the model runner is not available; retry", "runner_unavailable", true));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolveRank: resolve, reject: reject });
+      this.send({ type: "rank", id, query, documents });
     });
   }
 

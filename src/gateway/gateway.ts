@@ -7,6 +7,8 @@ import type {
   GenerateRequest,
   ModelInfo,
   ModelPort,
+  RerankRequest,
+  RerankResult,
 } from "../core/chat.js";
 import { libraryContext, type RequestContext } from "../core/context.js";
 import { InvalidRequestError } from "../core/errors.js";
@@ -169,6 +171,36 @@ export class Gateway {
     const run = () => (this.router ? this.router.embed(request, context, signal) : this.local.embed(request, signal));
     if (this.meter) return meteredEmbedding(this.meter, request, context, localTarget(request.model), run);
     return run();
+  }
+
+  /**
+   * Reranking runs on local models only (issue 14: a rerank to a remote provider is out of scope). A route name
+   * resolves to its first local target, like embeddings; metered and keyed like embeddings (ledger kind "rerank").
+   */
+  rerank(request: RerankRequest, context: RequestContext, signal?: AbortSignal): Promise<RerankResult> {
+    const target = this.rerankTarget(request.model);
+    const rerank = this.local.rerank?.bind(this.local);
+    const run = () => {
+      if (!rerank) throw new InvalidRequestError("this server's models cannot rerank", "model", "rerank_unsupported");
+      return rerank({ ...request, model: target.model }, signal);
+    };
+    const texts = { model: request.model, input: [request.query, ...request.documents] };
+    if (this.meter) return meteredEmbedding(this.meter, texts, context, target, run, "rerank");
+    authorizeModel(context, request.model);
+    return run();
+  }
+
+  private rerankTarget(model: string): MeterTarget {
+    const candidates = this.router?.candidates(model) ?? [localTarget(model)];
+    // The engine's own models: other providers (even on this machine) have no rerank call here.
+    const local = candidates.find((candidate) => candidate.provider === "local");
+    if (!local)
+      throw new InvalidRequestError(
+        `route ${model} has no target on the local engine; reranking runs on the engine's own models only`,
+        "model",
+        "route_no_local_target",
+      );
+    return local;
   }
 
   async listModels(context?: RequestContext): Promise<ModelInfo[]> {

@@ -182,6 +182,7 @@ export async function* meteredGeneration(
         outcome.completionTokens = event.usage.completionTokens;
         outcome.cachedTokens = event.usage.cachedTokens ?? 0;
         if (event.timing) outcome.timeToFirstTokenMs = event.timing.timeToFirstTokenMs;
+        if (event.timing?.draftTokens) outcome.draftTokens = event.timing.draftTokens;
         break;
     }
   };
@@ -269,17 +270,18 @@ async function drain(iterator: AsyncIterator<ChatEvent>, observe: (event: ChatEv
   }
 }
 
-/** Embeddings: the same admission and settlement around one call. */
+/** Embeddings (and reranking, `kind: "rerank"`, its texts as `input`): the same admission and settlement around one call. */
 export async function meteredEmbedding<T extends { promptTokens: number }>(
   meter: RequestMeter,
   request: EmbeddingRequest,
   context: RequestContext,
   target: MeterTarget,
   run: () => Promise<T>,
+  kind: "embed" | "rerank" = "embed",
 ): Promise<T> {
   authorizeModel(context, request.model);
   const bound = request.input.reduce((total, text) => total + bytes(text) + 2, 0);
-  const admission = await meter.admit({ kind: "embed", promptTokenBound: bound, maxTokens: 0 }, context, target);
+  const admission = await meter.admit({ kind, promptTokenBound: bound, maxTokens: 0 }, context, target);
   const base = { completionTokens: 0, cachedTokens: 0, timeToFirstTokenMs: null };
   try {
     const result = await run();

@@ -1,6 +1,12 @@
 import { ModelFileError } from "../core/errors.js";
 import { fileTypeNames, tensorTypes } from "./tensorTypes.js";
-import { type GgufFile, type GgufMetadataValue, GgufValueType, type ModelSummary } from "./types.js";
+import {
+  type AttentionShape,
+  type GgufFile,
+  type GgufMetadataValue,
+  GgufValueType,
+  type ModelSummary,
+} from "./types.js";
 
 /** The metadata key freehold's synthetic models carry, so everything that shows them can say "random weights". */
 export const SYNTHETIC_KEY = "freehold.synthetic";
@@ -121,5 +127,28 @@ export function summarizeModel(files: GgufFile[]): ModelSummary {
     tensorCount,
     splitCount: files.length,
     synthetic,
+    attention: attentionShape(first, architecture),
+  };
+}
+
+function metadataArray(file: GgufFile, key: string): unknown[] | null {
+  const entry = file.metadata.get(key);
+  return entry?.type === GgufValueType.ARRAY ? (entry.value as unknown[]) : null;
+}
+
+function attentionShape(file: GgufFile, architecture: string): AttentionShape {
+  const key = (suffix: string) => metadataNumber(file, `${architecture}.attention.${suffix}`);
+  const perLayer = metadataArray(file, `${architecture}.attention.head_count_kv`);
+  const pattern = metadataArray(file, `${architecture}.attention.sliding_window_pattern`);
+  return {
+    keyLength: key("key_length"),
+    valueLength: key("value_length"),
+    keyLengthSwa: key("key_length_swa"),
+    valueLengthSwa: key("value_length_swa"),
+    headCountKvPerLayer: perLayer ? perLayer.map((value) => Number(value)) : null,
+    slidingWindow: key("sliding_window"),
+    slidingWindowPattern: pattern ? pattern.map(Boolean) : key("sliding_window_pattern"),
+    sharedKvLayers: key("shared_kv_layers"),
+    mla: key("key_length_mla") !== null && key("value_length_mla") !== null,
   };
 }

@@ -9,7 +9,7 @@ import { type GgufTensorToWrite, type GgufToWrite, writeGgufFile } from "./write
  * `tiedEmbeddings`: no `output.weight`; llama.cpp reuses `token_embd.weight` for the output (as Llama 3.2 1B does).
  */
 export const synthPresets: Record<
-  "tiny" | "smol135m" | "llama1b",
+  "tiny" | "tiny64" | "rerank-tiny" | "smol135m" | "llama1b",
   {
     embedding: number;
     layers: number;
@@ -20,9 +20,27 @@ export const synthPresets: Record<
     context: number;
     ropeFreqBase?: number;
     tiedEmbeddings?: boolean;
+    /** A ranking head (cls.output, pooling type rank): a reranker. */
+    ranking?: boolean;
   }
 > = {
   tiny: { embedding: 64, layers: 2, heads: 4, kvHeads: 2, feedForward: 128, vocabulary: 1024, context: 2048 },
+  /** tiny with 64-wide heads: small enough for any test, wide enough for a quantized (q8_0/q4_0) KV cache. */
+  tiny64: { embedding: 128, layers: 2, heads: 2, kvHeads: 1, feedForward: 256, vocabulary: 1024, context: 2048 },
+  /**
+   * A reranker (a cross-encoder with a ranking head, shaped like Qwen3-Reranker): Qwen3 architecture, a classifier
+   * `cls.output` and pooling type rank, which llama.cpp and node-llama-cpp's ranking context need.
+   */
+  "rerank-tiny": {
+    embedding: 128,
+    layers: 2,
+    heads: 2,
+    kvHeads: 1,
+    feedForward: 256,
+    vocabulary: 1024,
+    context: 2048,
+    ranking: true,
+  },
   smol135m: { embedding: 576, layers: 30, heads: 9, kvHeads: 3, feedForward: 1536, vocabulary: 49152, context: 8192 },
   // Llama 3.2 1B's shapes (1.24B parameters; about 1.3 GB in q8_0), with this file's synthetic tokenizer.
   llama1b: {
@@ -197,13 +215,15 @@ export function synthesizeModel(options: SynthOptions): GgufToWrite {
   if (options.chatTemplate !== undefined && options.chatTemplate.trim() === "")
     throw new RangeError("the chat template is empty; give a Jinja template or leave it out for ChatML");
   const headDim = shape.embedding / shape.heads;
+  const ranking = "ranking" in shape && shape.ranking;
+  const architecture = ranking ? "qwen3" : "llama";
   const kvDim = headDim * shape.kvHeads;
   const vocabulary = buildVocabulary(shape.vocabulary);
   const matrixType = { f32: TensorType.F32, f16: TensorType.F16, q8_0: TensorType.Q8_0 }[options.quant];
   const fileType = { f32: FileType.ALL_F32, f16: FileType.MOSTLY_F16, q8_0: FileType.MOSTLY_Q8_0 }[options.quant];
 
   const metadata = new Map<string, GgufMetadataValue>([
-    ["general.architecture", str("llama")],
+    ["general.architecture", str(architecture)],
     ["general.name", str(`freehold synthetic ${options.preset}`)],
     [
       "general.description",
@@ -217,16 +237,27 @@ export function synthesizeModel(options: SynthOptions): GgufToWrite {
     [SYNTHETIC_KEY, { type: GgufValueType.BOOL, value: true }],
     ["freehold.synthetic.preset", str(options.preset)],
     ["freehold.synthetic.seed", u32(options.seed)],
-    ["llama.context_length", u32(shape.context)],
-    ["llama.embedding_length", u32(shape.embedding)],
-    ["llama.block_count", u32(shape.layers)],
-    ["llama.feed_forward_length", u32(shape.feedForward)],
-    ["llama.attention.head_count", u32(shape.heads)],
-    ["llama.attention.head_count_kv", u32(shape.kvHeads)],
-    ["llama.rope.dimension_count", u32(headDim)],
-    ["llama.rope.freq_base", f32(shape.ropeFreqBase ?? 10000)],
-    ["llama.attention.layer_norm_rms_epsilon", f32(1e-5)],
-    ["llama.vocab_size", u32(shape.vocabulary)],
+    [`${architecture}.context_length`, u32(shape.context)],
+    [`${architecture}.embedding_length`, u32(shape.embedding)],
+    [`${architecture}.block_count`, u32(shape.layers)],
+    [`${architecture}.feed_forward_length`, u32(shape.feedForward)],
+    [`${architecture}.attention.head_count`, u32(shape.heads)],
+    [`${architecture}.attention.head_count_kv`, u32(shape.kvHeads)],
+    [`${architecture}.rope.dimension_count`, u32(headDim)],
+    [`${architecture}.rope.freq_base`, f32(shape.ropeFreqBase ?? 10000)],
+    [`${architecture}.attention.layer_norm_rms_epsilon`, f32(1e-5)],
+    [`${architecture}.vocab_size`, u32(shape.vocabulary)],
+    // llama.cpp's LLAMA_POOLING_TYPE_RANK.
+    // Two labels as Qwen3-Reranker has ("yes", "no"): llama.cpp softmaxes them, the score is the first.
+    ...(ranking
+      ? ([
+          [`${architecture}.pooling_type`, u32(4)],
+          [
+            `${architecture}.classifier.output_labels`,
+            { type: GgufValueType.ARRAY, itemType: GgufValueType.STRING, value: ["yes", "no"] },
+          ],
+        ] as [string, GgufMetadataValue][])
+      : []),
     ["tokenizer.ggml.model", str("llama")],
     ["tokenizer.ggml.tokens", { type: GgufValueType.ARRAY, itemType: GgufValueType.STRING, value: vocabulary.tokens }],
     ["tokenizer.ggml.scores", { type: GgufValueType.ARRAY, itemType: GgufValueType.FLOAT32, value: vocabulary.scores }],
@@ -274,6 +305,10 @@ export function synthesizeModel(options: SynthOptions): GgufToWrite {
     add(`${p}.attn_k.weight`, [shape.embedding, kvDim], matrixType, scale(shape.embedding));
     add(`${p}.attn_v.weight`, [shape.embedding, kvDim], matrixType, scale(shape.embedding));
     add(`${p}.attn_output.weight`, [shape.embedding, shape.embedding], matrixType, scale(shape.embedding));
+    if (ranking) {
+      ones(`${p}.attn_q_norm.weight`, [headDim]);
+      ones(`${p}.attn_k_norm.weight`, [headDim]);
+    }
     ones(`${p}.ffn_norm.weight`, [shape.embedding]);
     add(`${p}.ffn_gate.weight`, [shape.embedding, shape.feedForward], matrixType, scale(shape.embedding));
     add(`${p}.ffn_up.weight`, [shape.embedding, shape.feedForward], matrixType, scale(shape.embedding));
@@ -282,6 +317,8 @@ export function synthesizeModel(options: SynthOptions): GgufToWrite {
   ones("output_norm.weight", [shape.embedding]);
   if (!shape.tiedEmbeddings)
     add("output.weight", [shape.embedding, shape.vocabulary], matrixType, scale(shape.embedding));
+  // The ranking head: one relevance logit from the pooled hidden state.
+  if (ranking) add("cls.output.weight", [shape.embedding, 2], TensorType.F32, 1);
   return { version: 3, metadata, tensors };
 }
 

@@ -77,4 +77,29 @@ export interface ModelSummary {
   splitCount: number;
   /** True when the file says it was made by `freehold synth` (random weights). */
   synthetic: boolean;
+  /**
+   * What the KV cache's size depends on beyond the head counts (read since issue 14; manifests written before it lack
+   * it, and the memory estimate then falls back to embedding ÷ heads).
+   */
+  attention?: AttentionShape;
+}
+
+/** The `{arch}.attention.*` keys llama.cpp sizes its KV cache from (llama_kv_cache's constructor). */
+export interface AttentionShape {
+  /** Per-head sizes of K and V (`key_length`, `value_length`); null: embedding ÷ heads. */
+  keyLength: number | null;
+  valueLength: number | null;
+  /** The same for sliding-window layers when they differ (`key_length_swa`, `value_length_swa`). */
+  keyLengthSwa: number | null;
+  valueLengthSwa: number | null;
+  /** KV heads per layer when the file lists them per layer (0 marks a recurrent layer with no KV cache). */
+  headCountKvPerLayer: number[] | null;
+  /** Tokens a sliding-window layer sees (`sliding_window`); null: no sliding-window attention. */
+  slidingWindow: number | null;
+  /** Which layers slide: every Nth pattern (a number) or a flag per layer; null: the architecture's default. */
+  slidingWindowPattern: number | boolean[] | null;
+  /** The last N layers reuse earlier layers' caches (`shared_kv_layers`, Gemma 3n). */
+  sharedKvLayers: number | null;
+  /** Multi-head latent attention (`key_length_mla` present, DeepSeek 2/3, Kimi): one compressed K per layer, no V. */
+  mla: boolean;
 }

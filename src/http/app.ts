@@ -24,6 +24,7 @@ import { openAIErrorBody } from "./openai/errors.js";
 import { registerResponsesRoutes } from "./openai/responses.js";
 import { registerOpenAIRoutes } from "./openai/routes.js";
 import { assertJsonBody, registerOriginMiddleware } from "./origins.js";
+import { registerRerank } from "./rerank.js";
 import { parseBody } from "./validate.js";
 
 const unloadSchema = z.object({ model: z.string().min(1).max(512) });
@@ -278,6 +279,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   app.get("/", guard("public"), (c) => c.text("freehold is running"));
 
   registerOpenAIRoutes(app, options.gateway);
+  registerRerank(app, options.gateway);
   registerResponsesRoutes(app, options.gateway);
   registerAnthropicRoutes(app, options.gateway);
   registerOllamaPs(app, options.loadedModels);

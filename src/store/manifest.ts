@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { StoreError } from "../core/errors.js";
+import { flashAttentionModes, kvCacheTypes } from "../core/memorySettings.js";
 import type { ModelProfile } from "../core/profile.js";
 import type { ModelSummary } from "../gguf/index.js";
 import { isDigest, parseDigest } from "./digest.js";
@@ -30,6 +31,19 @@ const summarySchema = z.object({
   tensorCount: z.number(),
   splitCount: z.number(),
   synthetic: z.boolean(),
+  attention: z
+    .object({
+      keyLength: nullableNumber,
+      valueLength: nullableNumber,
+      keyLengthSwa: nullableNumber,
+      valueLengthSwa: nullableNumber,
+      headCountKvPerLayer: z.array(z.number()).nullable(),
+      slidingWindow: nullableNumber,
+      slidingWindowPattern: z.union([z.number(), z.array(z.boolean())]).nullable(),
+      sharedKvLayers: nullableNumber,
+      mla: z.boolean(),
+    })
+    .optional(),
 }) satisfies z.ZodType<ModelSummary>;
 
 // Digests are checked here too: a manifest edited by hand must not smuggle a path into blobs/.
@@ -81,6 +95,9 @@ export const profileSchema = z.object({
     .array(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/))
     .max(16)
     .optional(),
+  kvCacheType: z.enum(kvCacheTypes).optional(),
+  flashAttention: z.enum(flashAttentionModes).optional(),
+  draft: z.string().optional(),
 }) satisfies z.ZodType<ModelProfile>;
 
 /** Where the model came from: a local file, the hub (pinned to a commit), or a profile over another model. */

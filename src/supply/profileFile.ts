@@ -1,6 +1,13 @@
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import type { Role } from "../core/chat.js";
 import { InvalidRequestError } from "../core/errors.js";
+import {
+  type FlashAttentionMode,
+  flashAttentionModes,
+  type KvCacheType,
+  kvCacheTypes,
+  memorySettingsProblem,
+} from "../core/memorySettings.js";
 import type { ModelProfile } from "../core/profile.js";
 
 /** A parsed profile file: the base model it names and what it sets. */
@@ -196,13 +203,49 @@ function checkFrom(from: string | null): string {
   return from;
 }
 
+/** `kv_cache_type` and `flash_attention` of a YAML profile (flash_attention may be YAML's true/false). */
+function setMemorySettings(profile: ModelProfile, kvCacheType: unknown, flashAttention: unknown): void {
+  if (kvCacheType !== undefined && kvCacheType !== null) {
+    if (typeof kvCacheType !== "string" || !(kvCacheTypes as readonly string[]).includes(kvCacheType.toLowerCase()))
+      throw invalid(
+        `kv_cache_type must be one of ${kvCacheTypes.join(", ")}, not ${JSON.stringify(kvCacheType)}`,
+        "kv_cache_type",
+      );
+    profile.kvCacheType = kvCacheType.toLowerCase() as KvCacheType;
+  }
+  if (flashAttention !== undefined && flashAttention !== null) {
+    const mode = flashAttention === true ? "on" : flashAttention === false ? "off" : flashAttention;
+    if (typeof mode !== "string" || !(flashAttentionModes as readonly string[]).includes(mode.toLowerCase()))
+      throw invalid(
+        `flash_attention must be one of ${flashAttentionModes.join(", ")}, not ${JSON.stringify(flashAttention)}`,
+        "flash_attention",
+      );
+    profile.flashAttention = mode.toLowerCase() as FlashAttentionMode;
+  }
+  if (profile.kvCacheType && profile.flashAttention) {
+    const problem = memorySettingsProblem({ kvCacheType: profile.kvCacheType, flashAttention: profile.flashAttention });
+    if (problem) throw invalid(problem, "flash_attention");
+  }
+}
+
 /** A profile as YAML: from, system, template, parameters (Ollama's names), messages, license. */
 export function parseYamlProfile(document: unknown): ProfileDefinition {
   if (typeof document !== "object" || document === null || Array.isArray(document)) {
     throw invalid("a YAML profile must be a mapping with at least `from`", "profile");
   }
   const fields = document as Record<string, unknown>;
-  const known = new Set(["from", "system", "template", "parameters", "messages", "license", "mcp"]);
+  const known = new Set([
+    "from",
+    "system",
+    "template",
+    "parameters",
+    "messages",
+    "license",
+    "mcp",
+    "kv_cache_type",
+    "flash_attention",
+    "draft",
+  ]);
   for (const key of Object.keys(fields)) {
     if (!known.has(key))
       throw invalid(`unknown field ${JSON.stringify(key)}; fields are ${[...known].join(", ")}`, key);
@@ -221,6 +264,9 @@ export function parseYamlProfile(document: unknown): ProfileDefinition {
   if (template !== undefined) profile.template = checkTemplate(template);
   const license = text("license");
   if (license !== undefined) profile.license = license;
+  setMemorySettings(profile, fields.kv_cache_type, fields.flash_attention);
+  const draft = text("draft");
+  if (draft !== undefined) profile.draft = checkFrom(draft);
   const parameterMap = fields.parameters;
   if (parameterMap !== undefined && parameterMap !== null) {
     if (typeof parameterMap !== "object" || Array.isArray(parameterMap))

@@ -18,6 +18,8 @@ interface PsModel {
     slots?: number;
     active_requests?: number;
     queued_requests?: number;
+    kv_cache_type?: string;
+    flash_attention?: string;
   };
 }
 
@@ -47,10 +49,23 @@ export function registerPs(program: Command): void {
           ? `${m.details.threads}–${m.details.threads_when_busy}`
           : String(m.details?.threads ?? ""),
         String(m.details?.context_length ?? ""),
+        // "q8_0 fa=on": the KV cache's type and flash attention (FREEHOLD_KV_CACHE_TYPE, FREEHOLD_FLASH_ATTENTION).
+        m.details?.kv_cache_type ? `${m.details.kv_cache_type} fa=${m.details.flash_attention ?? "auto"}` : "",
         m.details?.backend ?? "",
         m.expires_at ? `in ${Math.max(0, Math.round((Date.parse(m.expires_at) - Date.now()) / 1000))}s` : "when idle",
       ]);
-      const head = ["NAME", "MEMORY", "STATE", "BUSY", "QUEUED", "THREADS", "CONTEXT", "PROCESSOR", "UNLOADS"];
+      const head = [
+        "NAME",
+        "MEMORY",
+        "STATE",
+        "BUSY",
+        "QUEUED",
+        "THREADS",
+        "CONTEXT",
+        "KV CACHE",
+        "PROCESSOR",
+        "UNLOADS",
+      ];
       printRows(format, head, rows);
     });
 }

@@ -88,6 +88,16 @@ async function handle(message: ParentMessage): Promise<void> {
       }
       return;
     }
+    case "rank": {
+      try {
+        if (!model) throw Object.assign(new Error("model is not loaded"), { code: "model_not_loaded", status: 503 });
+        const result = await model.rank(message.query, message.documents);
+        send({ type: "ranked", id: message.id, ...result });
+      } catch (error) {
+        send({ type: "failed", id: message.id, error: toPayload(error) });
+      }
+      return;
+    }
     case "count": {
       try {
         if (!model) throw Object.assign(new Error("model is not loaded"), { code: "model_not_loaded", status: 503 });

@@ -1,4 +1,5 @@
 import type { ChatEvent, GenerateRequest } from "../../core/chat.js";
+import type { FlashAttentionMode, KvCacheType } from "../../core/memorySettings.js";
 
 /**
  * The lean protocol between the server and a runner child process (Node IPC, structured clone).
@@ -19,6 +20,11 @@ export interface LoadOptions {
   flushIntervalMs: number;
   /** A chat template (Jinja) to use instead of the model's own (a profile's override). */
   chatTemplate?: string;
+  /** A draft model for speculative decoding (a profile's `draft`): its files in shard order. */
+  draft?: { paths: string[] };
+  /** The KV cache's element type (K and V alike). */
+  kvCacheType: KvCacheType;
+  flashAttention: FlashAttentionMode;
 }
 
 /**
@@ -31,6 +37,7 @@ export type ParentMessage =
   | { type: "load"; options: LoadOptions }
   | { type: "generate"; id: number; request: RunnerRequest }
   | { type: "embed"; id: number; input: string[] }
+  | { type: "rank"; id: number; query: string; documents: string[] }
   | { type: "count"; id: number; request: RunnerRequest }
   | { type: "cancel"; id: number }
   | { type: "shutdown" };
@@ -54,6 +61,8 @@ export interface LoadedInfo {
   /** Layers offloaded to the GPU (0 on CPU). */
   gpuLayers: number;
   loadMs: number;
+  /** Flash attention as asked ("auto" stays "auto"; "on" on a model that cannot use it reads "off"). */
+  flashAttention: FlashAttentionMode;
 }
 
 export interface ErrorPayload {
@@ -72,4 +81,5 @@ export type RunnerMessage =
   | { type: "done"; id: number }
   | { type: "failed"; id: number; error: ErrorPayload }
   | { type: "embeddings"; id: number; vectors: number[][]; promptTokens: number }
+  | { type: "ranked"; id: number; scores: number[]; promptTokens: number }
   | { type: "counted"; id: number; promptTokens: number };

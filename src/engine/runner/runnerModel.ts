@@ -6,7 +6,14 @@
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Llama, LlamaEmbeddingContext, LlamaModel, Token } from "node-llama-cpp";
+import type {
+  Llama,
+  LlamaContext,
+  LlamaEmbeddingContext,
+  LlamaModel,
+  LlamaRankingContext,
+  Token,
+} from "node-llama-cpp";
 import type { ChatEvent } from "../../core/chat.js";
 import { NativeToolCallParser } from "../../core/toolFormat.js";
 import { DecodeStep } from "./decodeStep.js";
@@ -19,12 +26,16 @@ import { SequencePool } from "./sequencePool.js";
 import { TokenLoop } from "./tokenLoop.js";
 import type { Vocabulary } from "./vocabulary.js";
 
+/** FREEHOLD_KV_CACHE_TYPE's names → ggml's, as node-llama-cpp's experimentalKvCache*Type options take them. */
+const kvCacheGgmlType = { f16: "F16", q8_0: "Q8_0", q4_0: "Q4_0" } as const;
+
 export interface RunnerModel {
   info: LoadedInfo;
   /** Prompt tokens a request would use (its chat template and tools applied), without generating. */
   countTokens(request: RunnerRequest): number;
   generate(request: RunnerRequest, signal: AbortSignal, emit: (event: ChatEvent) => void): Promise<void>;
   embed(input: string[]): Promise<{ vectors: number[][]; promptTokens: number }>;
+  rank(query: string, documents: string[]): Promise<{ scores: number[]; promptTokens: number }>;
   dispose(): Promise<void>;
 }
 
@@ -82,13 +93,66 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
     );
   }
   const contextSize = Math.min(options.contextSize, model.trainContextSize || options.contextSize);
-  const context = await model.createContext({
-    contextSize,
-    sequences: options.sequences + 1,
-    threads: { ideal: options.threads, min: options.threads },
-    batchSize: Math.min(options.batchSize, contextSize),
-  });
-  const pool = new SequencePool(context, options.sequences + 1);
+  // A quantized KV cache needs flash attention; "on" for a model that cannot use it is ignored by node-llama-cpp.
+  const flashAttention =
+    options.flashAttention === "auto" ? "auto" : options.flashAttention === "on" && model.flashAttentionSupported;
+  const kvType = kvCacheGgmlType[options.kvCacheType];
+  let context: LlamaContext;
+  try {
+    context = await model.createContext({
+      contextSize,
+      sequences: options.sequences + 1,
+      threads: { ideal: options.threads, min: options.threads },
+      batchSize: Math.min(options.batchSize, contextSize),
+      flashAttention,
+      experimentalKvCacheKeyType: kvType,
+      experimentalKvCacheValueType: kvType,
+    });
+  } catch (error) {
+    await model.dispose();
+    files.cleanup();
+    // llama.cpp's own line ("quantized V cache requires flash_attn…") says it; node-llama-cpp's retries do not.
+    const reason = recentLog
+      .filter((line) => /requires|does not divide|not supported|error/i.test(line) && !/simulating/i.test(line))
+      .slice(-2);
+    throw requestError(
+      `llama.cpp could not create the context (KV cache ${options.kvCacheType}, flash attention ${options.flashAttention}): ${reason.join("; ") || (error as Error).message}`,
+      "model_load_failed",
+      500,
+    );
+  }
+  // minTokens 4: the model waits for four drafted tokens before each verification. node-llama-cpp's default (0) takes
+  // whatever the draft has ready, which on CPU was nothing: 0 tokens drafted in 60 (stories260K drafting for itself);
+  // with 4, 21 of 51 drafted tokens were accepted.
+  const draftOptions = { minTokens: 4, maxTokens: 8 };
+  // Speculative decoding: the draft model proposes tokens on its own sequence, each request's sequence verifies them
+  // in one batch (node-llama-cpp's DraftSequenceTokenPredictor); at temperature 0 the output is the model's own.
+  const draft = options.draft ? await loadDraft(options.draft.paths) : undefined;
+  const pool = new SequencePool(
+    context,
+    options.sequences + 1,
+    draft ? () => new nlc.DraftSequenceTokenPredictor(draft.context.getSequence(), draftOptions) : undefined,
+  );
+  async function loadDraft(paths: string[]) {
+    const draftFiles = splitLinks(paths);
+    try {
+      const draftModel = await llama.loadModel({ modelPath: draftFiles.path, gpuLayers: options.gpuLayers });
+      const draftContext = await draftModel.createContext({
+        contextSize,
+        sequences: options.sequences + 1,
+        threads: { ideal: options.threads, min: options.threads },
+        batchSize: Math.min(options.batchSize, contextSize),
+      });
+      return { model: draftModel, context: draftContext, files: draftFiles };
+    } catch (error) {
+      draftFiles.cleanup();
+      throw requestError(
+        `llama.cpp could not load the draft model: ${(error as Error).message}`,
+        "model_load_failed",
+        500,
+      );
+    }
+  }
   // Concurrent requests ask for their next tokens together, so that each decode carries all of them (decodeStep.ts).
   const step = new DecodeStep();
 
@@ -113,6 +177,7 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
     backend: llama.gpu === false ? "cpu" : String(llama.gpu),
     gpuLayers: model.gpuLayers,
     loadMs: Math.round(performance.now() - started),
+    flashAttention: flashAttention === "auto" ? "auto" : flashAttention ? "on" : "off",
   };
 
   const grammars = new GrammarCache(llama);
@@ -168,6 +233,8 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
       emit,
     );
     const sequence = await pool.acquire(tokens);
+    // The sequence's prediction counters grow across requests: this request's share is the difference.
+    const predictedBefore = { ...sequence.tokenPredictions };
     let cachedTokens = 0;
     let firstTokenAt = 0;
     try {
@@ -202,7 +269,19 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
     emit({
       type: "usage",
       usage: { promptTokens: tokens.length, completionTokens: loop.completionTokens, cachedTokens },
-      timing: { timeToFirstTokenMs: firstAt - started, promptMs: firstAt - started, generationMs: now - firstAt },
+      timing: {
+        timeToFirstTokenMs: firstAt - started,
+        promptMs: firstAt - started,
+        generationMs: now - firstAt,
+        ...(draft
+          ? {
+              draftTokens: {
+                accepted: sequence.tokenPredictions.validated - predictedBefore.validated,
+                rejected: sequence.tokenPredictions.refuted - predictedBefore.refuted,
+              },
+            }
+          : {}),
+      },
     });
     emit(
       loop.stopSequence !== undefined
@@ -213,6 +292,41 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
 
   let embeddingContext: Promise<LlamaEmbeddingContext> | undefined;
   const embeddingContextSize = Math.min(context.contextSize, 2048);
+  // The ranking context is made on the first rerank (its own context with the model's classifier head, as llama.cpp's
+  // pooling "rank"); a model without one is refused, and the refusal is remembered.
+  let rankingContext: Promise<LlamaRankingContext> | undefined;
+  async function rank(query: string, documents: string[]): Promise<{ scores: number[]; promptTokens: number }> {
+    rankingContext ??= model.createRankingContext({
+      contextSize: embeddingContextSize,
+      threads: options.threads,
+    });
+    let ranker: LlamaRankingContext;
+    try {
+      ranker = await rankingContext;
+    } catch (error) {
+      throw requestError(
+        `this model cannot rank documents (${(error as Error).message.replace(/\.$/, "")}): reranking needs a model with a ranking head (a cross-encoder such as bge-reranker or Qwen3-Reranker, whose GGUF has a cls.output tensor)`,
+        "model_cannot_rank",
+        400,
+        "model",
+      );
+    }
+    let promptTokens = 0;
+    for (const [index, document] of documents.entries()) {
+      const length = ranker.calculateInputLength(query, document);
+      if (length > ranker.contextSize)
+        throw requestError(
+          `documents[${index}] with the query is ${length} tokens, more than the ranking context holds (${ranker.contextSize}); shorten it or split it`,
+          "context_length_exceeded",
+          400,
+          `documents[${index}]`,
+        );
+      promptTokens += length;
+    }
+    const scores = await ranker.rankAll(query, documents);
+    return { scores, promptTokens };
+  }
+
   async function embed(input: string[]): Promise<{ vectors: number[][]; promptTokens: number }> {
     embeddingContext ??= model.createEmbeddingContext({
       contextSize: Math.min(context.contextSize, 2048),
@@ -245,10 +359,17 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
     countTokens: (request) => buildPrompt(model, chatTemplate, request).tokens.length,
     generate,
     embed,
+    rank,
     async dispose() {
       if (embeddingContext) await (await embeddingContext).dispose();
+      if (rankingContext) await (await rankingContext.catch(() => undefined))?.dispose();
       await context.dispose();
       await model.dispose();
+      if (draft) {
+        await draft.context.dispose();
+        await draft.model.dispose();
+        draft.files.cleanup();
+      }
       files.cleanup();
     },
   };

@@ -1,4 +1,4 @@
-import type { LlamaContext, LlamaContextSequence, Token } from "node-llama-cpp";
+import type { LlamaContext, LlamaContextSequence, Token, TokenPredictor } from "node-llama-cpp";
 
 /**
  * The sequences (slots) of one context. A request gets the free slot whose cached tokens share the longest prefix
@@ -20,8 +20,11 @@ export class SequencePool {
   get busy(): number {
     return this.active;
   }
-  constructor(context: LlamaContext, count: number) {
-    this.free = Array.from({ length: count }, () => context.getSequence());
+  /** `tokenPredictor`: one per sequence (a draft model's, for speculative decoding). */
+  constructor(context: LlamaContext, count: number, tokenPredictor?: () => TokenPredictor) {
+    this.free = Array.from({ length: count }, () =>
+      context.getSequence(tokenPredictor ? { tokenPredictor: tokenPredictor() } : {}),
+    );
   }
   async acquire(tokens: Token[]): Promise<LlamaContextSequence> {
     this.active++;

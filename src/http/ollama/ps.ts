@@ -16,6 +16,8 @@ export interface LoadedModelsSource {
     backend?: string;
     gpuLayers?: number;
     vram?: number;
+    kvCacheType?: string;
+    flashAttention?: string;
     activeRequests: number;
     queuedRequests: number;
     expiresAt: string | null;
@@ -41,6 +43,8 @@ export function registerOllamaPs(app: Hono<AppEnv>, source: LoadedModelsSource):
           context_length: m.contextSize,
           backend: m.backend,
           gpu_layers: m.gpuLayers,
+          kv_cache_type: m.kvCacheType,
+          flash_attention: m.flashAttention,
           file_size: m.size,
           slots: m.slots,
           active_requests: m.activeRequests,
