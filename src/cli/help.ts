@@ -31,7 +31,10 @@ const examples: Record<string, string[]> = {
   "config check": ["freehold config check", "freehold config check ./freehold.yaml"],
   explain: ["freehold explain req_123   # the x-request-id a response carried"],
   doctor: ["freehold doctor --egress", "freehold doctor --egress --offline"],
-  eval: ["freehold eval examples/eval/stories.yaml --models demo:stories --min-pass 0.8"],
+  eval: [
+    "freehold eval examples/eval/stories.yaml --models demo:stories --min-pass 0.8",
+    "freehold eval suite.yaml --models demo:stories --junit eval.xml --csv answers.csv",
+  ],
   completion: ['eval "$(freehold completion bash)"', "freehold completion fish | source"],
   "db status": ["freehold db status", "FREEHOLD_DATABASE_URL=postgres://freehold@db/freehold freehold db status"],
   "db migrate": ["freehold db migrate --to postgres://freehold:secret@db.internal:5432/freehold"],
