@@ -5,6 +5,7 @@ import { ModelStore } from "../../store/index.js";
 import { findAdoptableModels, modelLocations } from "../../supply/index.js";
 import { auditCli } from "../audit.js";
 import { commandConfig, print } from "../context.js";
+import { HashDisplay } from "../hashProgress.js";
 import { formatSize } from "../humanize.js";
 import { formatTable } from "../table.js";
 
@@ -68,7 +69,10 @@ export function registerAdopt(program: Command): void {
               return found[index - 1]!;
             });
         for (const model of chosen) {
-          const result = await store.import(model.path, model.suggestedName, { reference: true });
+          const progress = new HashDisplay(`adopt ${model.suggestedName}`);
+          const result = await progress.track(
+            store.import(model.path, model.suggestedName, { reference: true, onProgress: progress.onProgress }),
+          );
           auditCli(config, {
             action: "model.adopt",
             target: result.name,
