@@ -24,7 +24,7 @@ export class HashDisplay {
       label: this.label,
       done: formatSize(doneBytes),
       size: formatSize(totalBytes),
-      rate: `${formatSize(seconds > 0 ? doneBytes / seconds : 0)}/s`,
+      rate: `${formatSize(seconds > 0 ? Math.round(doneBytes / seconds) : 0)}/s`,
     };
     if (!this.bar) {
       this.bar = new cliProgress.SingleBar(
@@ -62,7 +62,7 @@ export class HashDisplay {
     this.bar = undefined;
     if (!succeeded || this.bytes === 0) return;
     const seconds = (performance.now() - this.started) / 1000;
-    const rate = formatSize(this.bytes / Math.max(seconds, 0.001));
+    const rate = formatSize(Math.round(this.bytes / Math.max(seconds, 0.001)));
     process.stderr.write(`${this.label}: hashed ${formatSize(this.bytes)} in ${seconds.toFixed(1)} s (${rate}/s)\n`);
   }
 }

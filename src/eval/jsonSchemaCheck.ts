@@ -1,5 +1,6 @@
-import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
-import formats from "ajv-formats";
+import { createRequire } from "node:module";
+import type { Ajv2020, ErrorObject, ValidateFunction } from "ajv/dist/2020.js";
+import type formatsPlugin from "ajv-formats";
 
 /**
  * Checks answers against JSON schemas with Ajv (draft 2020-12) and ajv-formats. It replaced a hand-written checker
@@ -11,22 +12,31 @@ type Schema = Record<string, unknown>;
 /** A schema Ajv refuses (an unknown keyword, a bad $ref, a wrong keyword value); the message says which part. */
 export class SchemaError extends Error {}
 
-// One Ajv for the process: it keeps compiled schemas, and strict mode refuses unknown keywords (a misspelt
-// `minLenght` would otherwise be ignored, and every answer would pass it). Type, tuple and `required` hints are not
-// refused: schemas written for structured output often leave them implicit (`{type: object, required: [name]}`).
-// verbose: errors carry the value, so a type error can say what was found. multipleOfPrecision: without it 0.3 is not a
-// multiple of 0.1 (0.3 / 0.1 = 2.9999999999999996), and prices with `multipleOf: 0.01` would fail.
-const ajv = new Ajv2020({
-  strict: true,
-  strictTypes: false,
-  strictTuples: false,
-  strictRequired: false,
-  verbose: true,
-  allErrors: false,
-  logger: false,
-  multipleOfPrecision: 9,
-});
-formats.default(ajv);
+// One Ajv for the process, made on first use: loading Ajv takes ~0.2 s, which every CLI command would otherwise pay
+// (the program registers `eval` at start). It keeps compiled schemas, and strict mode refuses unknown keywords (a
+// misspelt `minLenght` would otherwise be ignored, and every answer would pass it). Type, tuple and `required` hints
+// are not refused: schemas written for structured output often leave them implicit (`{type: object, required: [name]}`).
+// verbose: errors carry the value, so a type error can say what was found. multipleOfPrecision: without it 0.3 is not
+// a multiple of 0.1 (0.3 / 0.1 = 2.9999999999999996), and prices with `multipleOf: 0.01` would fail.
+let ajv: Ajv2020 | undefined;
+function validator(): Ajv2020 {
+  if (ajv) return ajv;
+  const require = createRequire(import.meta.url);
+  const { Ajv2020: Ajv } = require("ajv/dist/2020.js") as typeof import("ajv/dist/2020.js");
+  const formats = require("ajv-formats") as typeof formatsPlugin;
+  ajv = new Ajv({
+    strict: true,
+    strictTypes: false,
+    strictTuples: false,
+    strictRequired: false,
+    verbose: true,
+    allErrors: false,
+    logger: false,
+    multipleOfPrecision: 9,
+  });
+  formats.default(ajv);
+  return ajv;
+}
 
 // Keyed by the schema's text, so a run resumed from the store (schemas parsed afresh) reuses the compiled function.
 const compiled = new Map<string, ValidateFunction>();
@@ -38,7 +48,7 @@ export function compileJsonSchema(schema: Schema): ValidateFunction {
   if (known) return known;
   let validate: ValidateFunction;
   try {
-    validate = ajv.compile(schema);
+    validate = validator().compile(schema);
   } catch (error) {
     throw new SchemaError(`not a JSON schema Ajv (draft 2020-12) accepts: ${(error as Error).message}`);
   }

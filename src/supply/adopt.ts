@@ -128,7 +128,8 @@ async function findHuggingFace(root: string): Promise<FoundModel[]> {
  * root under which system-wide locations are found ("/" but for tests and mounted disks). */
 export interface SearchPlaces {
   home: string;
-  env?: NodeJS.ProcessEnv;
+  /** The variables above (the CLI reads them through src/config); none when left out. */
+  env?: Record<string, string | undefined>;
   systemRoot?: string;
 }
 
@@ -139,7 +140,8 @@ export interface ModelLocation {
   why: string;
 }
 
-const setting = (env: NodeJS.ProcessEnv, name: string) => (env[name]?.trim() ? env[name]!.trim() : undefined);
+const setting = (env: Record<string, string | undefined>, name: string) =>
+  env[name]?.trim() ? env[name]!.trim() : undefined;
 
 /**
  * Where each tool keeps models. Ollama: OLLAMA_MODELS when set, the per-user ~/.ollama/models, and the Linux service's
@@ -148,7 +150,7 @@ const setting = (env: NodeJS.ProcessEnv, name: string) => (env[name]?.trim() ? e
  * else ~/.cache/huggingface/hub) and the default one beside it. Every place is listed once.
  */
 export function modelLocations(places: SearchPlaces | string): ModelLocation[] {
-  const { home, env = process.env, systemRoot = "/" } = typeof places === "string" ? { home: places } : places;
+  const { home, env = {}, systemRoot = "/" } = typeof places === "string" ? { home: places } : places;
   const expand = (path: string) => resolve(path.replace(/^~(?=$|\/)/, home));
   const ollamaModels = setting(env, "OLLAMA_MODELS");
   const hfHome = setting(env, "HF_HOME");

@@ -1,5 +1,6 @@
 import { homedir } from "node:os";
 import type { Command } from "commander";
+import { modelToolsEnvironment } from "../../config/config.js";
 import { StoreError } from "../../core/errors.js";
 import { ModelStore } from "../../store/index.js";
 import { findAdoptableModels, modelLocations } from "../../supply/index.js";
@@ -30,7 +31,7 @@ export function registerAdopt(program: Command): void {
       ) => {
         const places = {
           home: options.searchHome ?? homedir(),
-          env: process.env,
+          env: modelToolsEnvironment(),
           ...(options.searchRoot ? { systemRoot: options.searchRoot } : {}),
         };
         const found = await findAdoptableModels(places);
