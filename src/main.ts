@@ -497,7 +497,12 @@ export class Freehold implements AsyncDisposable {
  * reason with file paths): the admin finds it here, matched to the failing requests by model and time.
  */
 function logEngineEvent(logger: Logger, event: EngineEvent): void {
-  if (event.type === "runner-diagnostic") {
+  // Loading a multi-GB model takes seconds to minutes: the log says when it started and how long it took.
+  if (event.type === "model-loading") logger.info({ model: event.model }, "model loading");
+  else if (event.type === "model-loaded")
+    logger.info({ model: event.model, loadMs: event.loadMs, threads: event.threads }, "model loaded");
+  else if (event.type === "model-unloaded") logger.info({ model: event.model }, "model unloaded");
+  else if (event.type === "runner-diagnostic") {
     const { type: _type, ...fields } = event;
     logger.error(fields, `model runner ${event.kind}`);
   } else if (event.type === "model-load-failed")

@@ -4,12 +4,18 @@ import { environmentKeys } from "../config/config.js";
 /** One or two examples per command, shown at the end of its --help (keyed by the command path). */
 const examples: Record<string, string[]> = {
   serve: ["freehold serve", "FREEHOLD_HOST=0.0.0.0:11435 freehold serve   # needs a key: freehold keys create"],
-  run: ['freehold run demo:stories "Once upon a time"', "freehold run mymodel          # chat; /bye leaves"],
+  run: [
+    'freehold run demo:stories "Once upon a time"',
+    "freehold run mymodel          # chat; /? lists the commands, /bye leaves",
+  ],
   ps: ["freehold ps", "freehold ps --host 10.0.0.5:11435 --api-key $KEY --json"],
   stop: ["freehold stop mymodel"],
   import: ["freehold import ./qwen2.5-0.5b-instruct-q4_k_m.gguf --name qwen:0.5b"],
   pull: ["freehold pull hf.co/Qwen/Qwen2.5-0.5B-Instruct-GGUF", "freehold pull hf.co/OWNER/REPO:Q8_0 --name mine"],
-  adopt: ["freehold adopt          # lists what it finds", "freehold adopt 1 3      # imports those, no copy"],
+  adopt: [
+    "freehold adopt          # lists what it finds (also $OLLAMA_MODELS, $HF_HOME/hub)",
+    "freehold adopt 1 3      # imports those, no copy",
+  ],
   lock: ["freehold lock            # pins every model", "freehold lock qwen:0.5b"],
   verify: ["freehold verify", "freehold verify --json"],
   create: ["freehold create brief -f brief.yaml   # from: qwen:0.5b, system: Be brief."],
@@ -34,7 +40,10 @@ const examples: Record<string, string[]> = {
   "config check": ["freehold config check", "freehold config check ./freehold.yaml"],
   explain: ["freehold explain req_123   # the x-request-id a response carried"],
   doctor: ["freehold doctor --egress", "freehold doctor --egress --offline"],
-  eval: ["freehold eval examples/eval/stories.yaml --models demo:stories --min-pass 0.8"],
+  eval: [
+    "freehold eval examples/eval/stories.yaml --models demo:stories --min-pass 0.8",
+    "freehold eval suite.yaml --models demo:stories --junit eval.xml --csv answers.csv",
+  ],
   completion: ['eval "$(freehold completion bash)"', "freehold completion fish | source"],
   "db status": ["freehold db status", "FREEHOLD_DATABASE_URL=postgres://freehold@db/freehold freehold db status"],
   "db migrate": ["freehold db migrate --to postgres://freehold:secret@db.internal:5432/freehold"],

@@ -324,6 +324,16 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
 }
 
 /** The environment for a child process we start (runners): ours, plus what the child needs set before it starts. */
+/**
+ * Other tools' own variables for where they keep models (`freehold adopt` looks there): Ollama's OLLAMA_MODELS and
+ * huggingface_hub's HF_HUB_CACHE / HUGGINGFACE_HUB_CACHE / HF_HOME / XDG_CACHE_HOME. Read here, where every variable
+ * is read; they are not freehold settings, so they are not in `environmentKeys`.
+ */
+export function modelToolsEnvironment(env: NodeJS.ProcessEnv = process.env): Record<string, string | undefined> {
+  const names = ["OLLAMA_MODELS", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_HOME", "XDG_CACHE_HOME"];
+  return Object.fromEntries(names.map((name) => [name, env[name]]));
+}
+
 export function childEnvironment(extra: Record<string, string>): NodeJS.ProcessEnv {
   return { ...process.env, ...extra };
 }

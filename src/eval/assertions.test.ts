@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { cosine, evaluateAssertion, type Graders } from "./assertions.js";
-import { checkJsonSchema } from "./jsonSchemaCheck.js";
+import { checkJsonSchema, compileJsonSchema, SchemaError } from "./jsonSchemaCheck.js";
 import { parseVerdict } from "./judge.js";
 import type { Assertion, EvalCase } from "./suite.js";
 
@@ -100,11 +100,83 @@ test("JSON schema checks", () => {
     $defs: { word: { type: "string", maxLength: 3 } },
   };
   assert.equal(checkJsonSchema({ tags: ["a"], name: "xy", kind: "abc" }, schema), null);
-  assert.equal(checkJsonSchema({ tags: ["c"] }, schema), 'at /tags/0: "c" is not one of ["a","b"]');
-  assert.equal(checkJsonSchema({ tags: ["a", "a", "b"] }, schema), "at /tags: more than 2 items");
-  assert.equal(checkJsonSchema({ name: "x" }, schema), "at /name: shorter than 2 characters");
+  assert.equal(checkJsonSchema({ tags: ["c"] }, schema), 'at /tags/0: must be one of ["a","b"]');
+  assert.equal(checkJsonSchema({ tags: ["a", "a", "b"] }, schema), "at /tags: must NOT have more than 2 items");
+  assert.equal(checkJsonSchema({ name: "x" }, schema), "at /name: must NOT have fewer than 2 characters");
   assert.equal(checkJsonSchema({ kind: "abcd" }, schema), "at /kind: matches none of the oneOf alternatives");
   assert.equal(checkJsonSchema({ extra: 1 }, schema), "at /extra: the property is not allowed");
   assert.equal(checkJsonSchema(1.5, { type: "integer" }), "at /: expected integer, found number");
-  assert.equal(checkJsonSchema(2, { type: "number", minimum: 3 }), "at /: below 3");
+  assert.equal(checkJsonSchema(2, { type: "number", minimum: 3 }), "at /: must be >= 3");
+});
+
+// Each of these passed (or, for `const` and `enum`, failed) wrongly with the hand-written checker Ajv replaced:
+// one test per keyword, so each fails on its own against that checker.
+const fails = (value: unknown, schema: Record<string, unknown>, problem: RegExp) => {
+  const found = checkJsonSchema(value, schema);
+  assert.ok(found, `${JSON.stringify(value)} must not match ${JSON.stringify(schema)}`);
+  assert.match(found, problem);
+};
+
+test("JSON schema: multipleOf", () => {
+  fails({ n: 7 }, { properties: { n: { multipleOf: 2 } } }, /at \/n: must be multiple of 2/);
+  fails(0.35, { multipleOf: 0.1 }, /multiple of 0\.1/);
+  assert.equal(checkJsonSchema(0.3, { multipleOf: 0.1 }), null, "decimal multiples are not float noise");
+});
+
+test("JSON schema: exclusiveMaximum and exclusiveMinimum", () => {
+  fails(5, { exclusiveMaximum: 5 }, /must be < 5/);
+  fails(1, { exclusiveMinimum: 1 }, /must be > 1/);
+  assert.equal(checkJsonSchema(4.99, { exclusiveMaximum: 5 }), null);
+});
+
+test("JSON schema: uniqueItems, objects compared by value", () => {
+  fails(["a", "a"], { uniqueItems: true }, /duplicate items/);
+  fails(
+    [
+      { a: 1, b: 2 },
+      { b: 2, a: 1 },
+    ],
+    { uniqueItems: true },
+    /duplicate items/,
+  );
+  assert.equal(checkJsonSchema([1, "1"], { uniqueItems: true }), null);
+});
+
+test("JSON schema: not", () => {
+  fails("x", { not: { type: "string" } }, /must NOT be valid/);
+  fails({ a: 1 }, { not: { required: ["a"] } }, /must NOT be valid/);
+});
+
+test("JSON schema: format (email, date, date-time, uri, uuid)", () => {
+  fails("not an address", { format: "email" }, /must match format "email"/);
+  fails("2024-13-40", { format: "date" }, /format "date"/);
+  fails("yesterday", { format: "date-time" }, /format "date-time"/);
+  fails("example.com", { format: "uri" }, /format "uri"/);
+  fails("1234", { format: "uuid" }, /format "uuid"/);
+  assert.equal(checkJsonSchema("2024-02-29T12:00:00Z", { format: "date-time" }), null);
+  assert.equal(checkJsonSchema("someone@example.com", { format: "email" }), null);
+});
+
+test("JSON schema: oneOf means exactly one", () => {
+  fails(3, { oneOf: [{ type: "integer" }, { minimum: 0 }] }, /matches several oneOf alternatives \(0, 1\)/);
+  assert.equal(checkJsonSchema(-3, { oneOf: [{ type: "integer" }, { minimum: 0 }] }), null);
+  fails(-1.5, { oneOf: [{ type: "integer" }, { minimum: 0 }] }, /matches none of the oneOf alternatives/);
+});
+
+test("JSON schema: const and enum compare objects regardless of key order", () => {
+  assert.equal(checkJsonSchema({ a: 1, b: [1, { c: 2, d: 3 }] }, { const: { b: [1, { d: 3, c: 2 }], a: 1 } }), null);
+  fails({ a: 1, b: [{ c: 2 }, 1] }, { const: { a: 1, b: [1, { c: 2 }] } }, /must be/);
+  assert.equal(checkJsonSchema({ b: 2, a: 1 }, { enum: [{ a: 1, b: 2 }] }), null);
+});
+
+test("a schema Ajv refuses is an error that says why, and each schema compiles once", () => {
+  assert.throws(() => compileJsonSchema({ type: "string", minLenght: 3 }), SchemaError);
+  assert.throws(() => compileJsonSchema({ type: "string", minLenght: 3 }), /unknown keyword: "minLenght"/);
+  assert.throws(() => compileJsonSchema({ $ref: "#/$defs/missing" }), /can't resolve reference #\/\$defs\/missing/);
+  assert.throws(
+    () => compileJsonSchema({ type: "strung" }),
+    /schema is invalid: data\/type must be equal to one of the allowed values/,
+  );
+  const schema = { type: "object", required: ["a"] };
+  assert.equal(compileJsonSchema(schema), compileJsonSchema({ ...schema }), "compiled once, by content");
 });

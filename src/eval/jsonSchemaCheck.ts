@@ -1,9 +1,60 @@
+import { createRequire } from "node:module";
+import type { Ajv2020, ErrorObject, ValidateFunction } from "ajv/dist/2020.js";
+import type formatsPlugin from "ajv-formats";
+
 /**
- * Checks a value against a JSON schema: the keywords suites use (type, properties, required, additionalProperties,
- * items, prefixItems, enum, const, oneOf/anyOf/allOf, lengths, bounds, $ref to $defs). Returns the first problem as
- * "at /path: what is wrong", or null when the value matches.
+ * Checks answers against JSON schemas with Ajv (draft 2020-12) and ajv-formats. It replaced a hand-written checker
+ * that ignored multipleOf, exclusiveMaximum, uniqueItems, not and format, and accepted a value matching several oneOf
+ * alternatives: every one of those passed answers that were wrong, which inflated pass rates.
  */
 type Schema = Record<string, unknown>;
+
+/** A schema Ajv refuses (an unknown keyword, a bad $ref, a wrong keyword value); the message says which part. */
+export class SchemaError extends Error {}
+
+// One Ajv for the process, made on first use: loading Ajv takes ~0.2 s, which every CLI command would otherwise pay
+// (the program registers `eval` at start). It keeps compiled schemas, and strict mode refuses unknown keywords (a
+// misspelt `minLenght` would otherwise be ignored, and every answer would pass it). Type, tuple and `required` hints
+// are not refused: schemas written for structured output often leave them implicit (`{type: object, required: [name]}`).
+// verbose: errors carry the value, so a type error can say what was found. multipleOfPrecision: without it 0.3 is not
+// a multiple of 0.1 (0.3 / 0.1 = 2.9999999999999996), and prices with `multipleOf: 0.01` would fail.
+let ajv: Ajv2020 | undefined;
+function validator(): Ajv2020 {
+  if (ajv) return ajv;
+  const require = createRequire(import.meta.url);
+  const { Ajv2020: Ajv } = require("ajv/dist/2020.js") as typeof import("ajv/dist/2020.js");
+  const formats = require("ajv-formats") as typeof formatsPlugin;
+  ajv = new Ajv({
+    strict: true,
+    strictTypes: false,
+    strictTuples: false,
+    strictRequired: false,
+    verbose: true,
+    allErrors: false,
+    logger: false,
+    multipleOfPrecision: 9,
+  });
+  formats.default(ajv);
+  return ajv;
+}
+
+// Keyed by the schema's text, so a run resumed from the store (schemas parsed afresh) reuses the compiled function.
+const compiled = new Map<string, ValidateFunction>();
+
+/** Compiles a schema once; throws SchemaError with Ajv's reason when the schema is not valid. */
+export function compileJsonSchema(schema: Schema): ValidateFunction {
+  const key = JSON.stringify(schema);
+  const known = compiled.get(key);
+  if (known) return known;
+  let validate: ValidateFunction;
+  try {
+    validate = validator().compile(schema);
+  } catch (error) {
+    throw new SchemaError(`not a JSON schema Ajv (draft 2020-12) accepts: ${(error as Error).message}`);
+  }
+  compiled.set(key, validate);
+  return validate;
+}
 
 function typeOf(value: unknown): string {
   if (value === null) return "null";
@@ -12,82 +63,33 @@ function typeOf(value: unknown): string {
   return typeof value;
 }
 
-function matchesType(value: unknown, type: string): boolean {
-  const actual = typeOf(value);
-  return actual === type || (type === "number" && actual === "integer");
+function describe(error: ErrorObject): string {
+  const at = error.instancePath || "/";
+  const params = error.params as Record<string, unknown>;
+  switch (error.keyword) {
+    case "type":
+      return `at ${at}: expected ${String(params.type)}, found ${typeOf(error.data)}`;
+    case "enum":
+      return `at ${at}: must be one of ${JSON.stringify(params.allowedValues)}`;
+    case "const":
+      return `at ${at}: must be ${JSON.stringify(params.allowedValue)}`;
+    case "additionalProperties":
+      return `at ${error.instancePath}/${String(params.additionalProperty)}: the property is not allowed`;
+    case "oneOf":
+      return params.passingSchemas
+        ? `at ${at}: matches several oneOf alternatives (${(params.passingSchemas as number[]).join(", ")}), not exactly one`
+        : `at ${at}: matches none of the oneOf alternatives`;
+    default:
+      return `at ${at}: ${error.message ?? error.keyword}`;
+  }
 }
 
-export function checkJsonSchema(value: unknown, schema: Schema, root: Schema = schema, path = ""): string | null {
-  const at = path || "/";
-  if (typeof schema.$ref === "string") {
-    const name = schema.$ref.replace(/^#\/(\$defs|definitions)\//, "");
-    const target = ((root.$defs ?? root.definitions) as Record<string, Schema> | undefined)?.[name];
-    if (!target) return `at ${at}: unknown reference ${schema.$ref}`;
-    return checkJsonSchema(value, target, root, path);
-  }
-  if (schema.type !== undefined) {
-    const types = Array.isArray(schema.type) ? (schema.type as string[]) : [schema.type as string];
-    if (!types.some((type) => matchesType(value, type)))
-      return `at ${at}: expected ${types.join(" or ")}, found ${typeOf(value)}`;
-  }
-  if (Array.isArray(schema.enum) && !schema.enum.some((option) => JSON.stringify(option) === JSON.stringify(value)))
-    return `at ${at}: ${JSON.stringify(value)} is not one of ${JSON.stringify(schema.enum)}`;
-  if ("const" in schema && JSON.stringify(schema.const) !== JSON.stringify(value))
-    return `at ${at}: must be ${JSON.stringify(schema.const)}`;
-  for (const key of ["oneOf", "anyOf"] as const) {
-    const options = schema[key] as Schema[] | undefined;
-    if (options && !options.some((option) => checkJsonSchema(value, option, root, path) === null))
-      return `at ${at}: matches none of the ${key} alternatives`;
-  }
-  for (const part of (schema.allOf as Schema[] | undefined) ?? []) {
-    const problem = checkJsonSchema(value, part, root, path);
-    if (problem) return problem;
-  }
-  if (typeof value === "string") {
-    if (typeof schema.minLength === "number" && [...value].length < schema.minLength)
-      return `at ${at}: shorter than ${schema.minLength} characters`;
-    if (typeof schema.maxLength === "number" && [...value].length > schema.maxLength)
-      return `at ${at}: longer than ${schema.maxLength} characters`;
-    if (typeof schema.pattern === "string" && !new RegExp(schema.pattern, "u").test(value))
-      return `at ${at}: does not match ${schema.pattern}`;
-  }
-  if (typeof value === "number") {
-    if (typeof schema.minimum === "number" && value < schema.minimum) return `at ${at}: below ${schema.minimum}`;
-    if (typeof schema.maximum === "number" && value > schema.maximum) return `at ${at}: above ${schema.maximum}`;
-  }
-  if (Array.isArray(value)) {
-    if (typeof schema.minItems === "number" && value.length < schema.minItems)
-      return `at ${at}: fewer than ${schema.minItems} items`;
-    if (typeof schema.maxItems === "number" && value.length > schema.maxItems)
-      return `at ${at}: more than ${schema.maxItems} items`;
-    const prefix = (schema.prefixItems as Schema[] | undefined) ?? [];
-    for (const [index, item] of value.entries()) {
-      const itemSchema = prefix[index] ?? schema.items;
-      if (itemSchema === false) return `at ${path}/${index}: no item allowed here`;
-      if (itemSchema && typeof itemSchema === "object") {
-        const problem = checkJsonSchema(item, itemSchema as Schema, root, `${path}/${index}`);
-        if (problem) return problem;
-      }
-    }
-  }
-  if (typeOf(value) === "object") {
-    const object = value as Record<string, unknown>;
-    const properties = (schema.properties as Record<string, Schema> | undefined) ?? {};
-    for (const name of (schema.required as string[] | undefined) ?? [])
-      if (!(name in object)) return `at ${at}: the property ${JSON.stringify(name)} is missing`;
-    const keys = Object.keys(object);
-    if (typeof schema.minProperties === "number" && keys.length < schema.minProperties)
-      return `at ${at}: fewer than ${schema.minProperties} properties`;
-    if (typeof schema.maxProperties === "number" && keys.length > schema.maxProperties)
-      return `at ${at}: more than ${schema.maxProperties} properties`;
-    for (const key of keys) {
-      const propertySchema = properties[key] ?? schema.additionalProperties;
-      if (propertySchema === false) return `at ${path}/${key}: the property is not allowed`;
-      if (propertySchema && typeof propertySchema === "object") {
-        const problem = checkJsonSchema(object[key], propertySchema as Schema, root, `${path}/${key}`);
-        if (problem) return problem;
-      }
-    }
-  }
-  return null;
+/** The first problem as "at /path: what is wrong", or null when the value matches. */
+export function checkJsonSchema(value: unknown, schema: Schema): string | null {
+  const validate = compileJsonSchema(schema);
+  if (validate(value)) return null;
+  // Without allErrors Ajv stops at the first failing keyword; the errors before it are the alternatives a oneOf or
+  // anyOf tried, so the last one is the failure that decided.
+  const error = validate.errors?.at(-1);
+  return error ? describe(error) : "at /: does not match the schema";
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { LineCounter, parseDocument } from "yaml";
 import { z } from "zod";
+import { compileJsonSchema } from "./jsonSchemaCheck.js";
 
 /**
  * An evaluation suite: default model parameters, then cases (messages or a prompt, variables, assertions). Written
@@ -236,6 +237,13 @@ export function parseSuite(source: string, file: string): Suite {
     const vars = item.vars;
     const assertions = item.assert.map((entry, i) => fillAssertion(entry, vars, failField, i));
     assertions.forEach((entry, i) => {
+      if (entry.type === "json-schema") {
+        try {
+          compileJsonSchema(entry.value);
+        } catch (error) {
+          failField(`assert[${i}].value`, (error as Error).message);
+        }
+      }
       if (entry.type === "regex") {
         try {
           new RegExp(entry.value, entry.flags);

@@ -14,6 +14,7 @@ export {
 export { DEFAULT_TAG, type ModelName, nameLimits, parseModelName, sameModelName } from "./names.js";
 export {
   type DownloadedFile,
+  type HashProgress,
   type ImportedFile,
   type ImportOptions,
   type ImportResult,

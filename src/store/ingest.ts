@@ -20,13 +20,16 @@ const CHUNK_BYTES = 8 * 1024 * 1024;
 export async function ingestFile(
   source: string,
   temporaryPath: string,
-  options: { link: boolean },
+  options: { link: boolean; onBytes?: OnBytes },
 ): Promise<IngestedFile> {
   if (options.link && (await tryLink(source, temporaryPath))) {
-    return { temporaryPath, ...(await hashAndSync(temporaryPath)), linked: true };
+    return { temporaryPath, ...(await hashAndSync(temporaryPath, options.onBytes)), linked: true };
   }
-  return { temporaryPath, ...(await copyHashing(source, temporaryPath)), linked: false };
+  return { temporaryPath, ...(await copyHashing(source, temporaryPath, options.onBytes)), linked: false };
 }
+
+/** Called with the size of each chunk as it is hashed (for a progress bar over multi-GB files). */
+export type OnBytes = (bytes: number) => void;
 
 async function tryLink(source: string, destination: string): Promise<boolean> {
   try {
@@ -41,7 +44,7 @@ async function tryLink(source: string, destination: string): Promise<boolean> {
 }
 
 /** The sha256 and size of a file's bytes. */
-export async function hashFile(path: string): Promise<{ digest: Digest; size: number }> {
+export async function hashFile(path: string, onBytes?: OnBytes): Promise<{ digest: Digest; size: number }> {
   const handle = await open(path, "r");
   try {
     const hash = createHash("sha256");
@@ -52,6 +55,7 @@ export async function hashFile(path: string): Promise<{ digest: Digest; size: nu
       if (bytesRead === 0) break;
       hash.update(buffer.subarray(0, bytesRead));
       size += bytesRead;
+      onBytes?.(bytesRead);
     }
     return { digest: `sha256:${hash.digest("hex")}`, size };
   } finally {
@@ -59,7 +63,7 @@ export async function hashFile(path: string): Promise<{ digest: Digest; size: nu
   }
 }
 
-async function hashAndSync(path: string): Promise<{ digest: Digest; size: number }> {
+async function hashAndSync(path: string, onBytes?: OnBytes): Promise<{ digest: Digest; size: number }> {
   const handle = await open(path, "r");
   try {
     const hash = createHash("sha256");
@@ -70,6 +74,7 @@ async function hashAndSync(path: string): Promise<{ digest: Digest; size: number
       if (bytesRead === 0) break;
       hash.update(buffer.subarray(0, bytesRead));
       size += bytesRead;
+      onBytes?.(bytesRead);
     }
     // The linked data may never have been synced by whoever wrote it.
     await handle.sync();
@@ -79,7 +84,11 @@ async function hashAndSync(path: string): Promise<{ digest: Digest; size: number
   }
 }
 
-async function copyHashing(source: string, destination: string): Promise<{ digest: Digest; size: number }> {
+async function copyHashing(
+  source: string,
+  destination: string,
+  onBytes?: OnBytes,
+): Promise<{ digest: Digest; size: number }> {
   const input = await open(source, "r");
   try {
     const output = await open(destination, "wx", 0o644);
@@ -97,6 +106,7 @@ async function copyHashing(source: string, destination: string): Promise<{ diges
           written += (await output.write(chunk, written, bytesRead - written, null)).bytesWritten;
         }
         size += bytesRead;
+        onBytes?.(bytesRead);
       }
       await output.sync();
       return { digest: `sha256:${hash.digest("hex")}`, size };

@@ -6,7 +6,7 @@ import type { ModelProfile } from "../core/profile.js";
 import { type GgufFile, type ModelSummary, readGgufFile, summarizeModel } from "../gguf/index.js";
 import { blobFileName, type Digest, isDigest, parseDigest } from "./digest.js";
 import { fsyncDirectory, makeDirectory, renameDurably, writeNewFileSynced } from "./durable.js";
-import { hashFile, type IngestedFile, ingestFile } from "./ingest.js";
+import { hashFile, type IngestedFile, ingestFile, type OnBytes } from "./ingest.js";
 import { StoreLayout } from "./layout.js";
 import { acquireLock, type LockOptions } from "./lock.js";
 import { type Manifest, type ManifestFile, type ManifestSource, readManifest, serializeManifest } from "./manifest.js";
@@ -45,6 +45,24 @@ export interface ImportOptions {
    * size and modification time are recorded, and a file that changes afterwards is refused until imported again.
    */
   reference?: boolean;
+  /** Bytes hashed so far of all the model's files: import hashes every byte, which takes minutes for large models. */
+  onProgress?: HashProgress;
+}
+
+/** Progress of hashing a model's files, in bytes. */
+export type HashProgress = (progress: { doneBytes: number; totalBytes: number }) => void;
+
+/** Counts hashed bytes against the files' sizes and reports each step. */
+async function progressOver(paths: readonly string[], report: HashProgress | undefined): Promise<OnBytes | undefined> {
+  if (!report) return undefined;
+  let totalBytes = 0;
+  for (const path of paths) totalBytes += (await stat(path).catch(() => null))?.size ?? 0;
+  let doneBytes = 0;
+  report({ doneBytes, totalBytes });
+  return (bytes) => {
+    doneBytes += bytes;
+    report({ doneBytes, totalBytes: Math.max(totalBytes, doneBytes) });
+  };
 }
 
 /** A complete, verified file (a finished download) to become a blob by rename. */
@@ -155,14 +173,17 @@ export class ModelStore {
       paths,
     );
     await this.prepare();
-    if (options.reference) return this.importReference(paths, modelName, source);
+    const onBytes = await progressOver(paths, options.onProgress);
+    if (options.reference) return this.importReference(paths, modelName, source, onBytes);
     const temporaries: string[] = [];
     try {
       const ingested: IngestedFile[] = [];
       for (const path of paths) {
         const temporary = temporaryPath(this.layout, "blob");
         temporaries.push(temporary);
-        ingested.push(await ingestFile(path, temporary, { link: options.link ?? false }));
+        ingested.push(
+          await ingestFile(path, temporary, { link: options.link ?? false, ...(onBytes ? { onBytes } : {}) }),
+        );
       }
       const summary = summarizeModel(ingested.map((file, i) => revalidate(file, paths[i]!)));
       await this.hooks.afterTempWritten?.();
@@ -343,12 +364,13 @@ export class ModelStore {
   }
 
   /** Re-hashes every file of a model (blob or referenced file) against its manifest. */
-  async verify(name: string): Promise<VerifiedFile[]> {
+  async verify(name: string, options: { onProgress?: HashProgress } = {}): Promise<VerifiedFile[]> {
     const { manifest, blobPaths } = await this.show(name);
     const results: VerifiedFile[] = [];
+    const onBytes = await progressOver(blobPaths, options.onProgress);
     for (const [i, file] of manifest.files.entries()) {
       const path = blobPaths[i]!;
-      const actual = await hashFile(path).then(
+      const actual = await hashFile(path, onBytes).then(
         (hashed) => hashed.digest,
         () => null,
       );
@@ -398,13 +420,18 @@ export class ModelStore {
   }
 
   /** Import by reference: hash each file where it is and record where, how big and how recent it was. */
-  private async importReference(paths: string[], modelName: ModelName, source: string): Promise<ImportResult> {
+  private async importReference(
+    paths: string[],
+    modelName: ModelName,
+    source: string,
+    onBytes: OnBytes | undefined,
+  ): Promise<ImportResult> {
     const files: ImportedFile[] = [];
     const manifestFiles: ManifestFile[] = [];
     for (const path of paths) {
       const real = await realpath(path);
       const before = await stat(real);
-      const { digest, size } = await hashFile(real);
+      const { digest, size } = await hashFile(real, onBytes);
       const after = await stat(real);
       if (after.mtimeMs !== before.mtimeMs || after.size !== size) {
         throw new StoreError(

@@ -1,6 +1,6 @@
 import type { Dirent } from "node:fs";
-import { readdir, readFile, stat } from "node:fs/promises";
-import { basename, join, relative } from "node:path";
+import { readdir, readFile, realpath, stat } from "node:fs/promises";
+import { basename, join, relative, resolve } from "node:path";
 import { quantizationOf } from "../hub/index.js";
 
 /** A GGUF model another tool already keeps on this machine. */
@@ -124,23 +124,80 @@ async function findHuggingFace(root: string): Promise<FoundModel[]> {
   return found;
 }
 
-/** Where each tool keeps models, under a home directory. */
-export function modelLocations(home: string): { tool: FoundModel["tool"]; path: string }[] {
-  return [
-    { tool: "ollama", path: join(home, ".ollama", "models") },
-    { tool: "lm-studio", path: join(home, ".lmstudio", "models") },
-    { tool: "lm-studio", path: join(home, ".cache", "lm-studio", "models") },
-    { tool: "huggingface", path: join(home, ".cache", "huggingface", "hub") },
-  ];
+/** Where to look: a home directory, the environment (OLLAMA_MODELS, HF_HUB_CACHE, HF_HOME, XDG_CACHE_HOME), and the
+ * root under which system-wide locations are found ("/" but for tests and mounted disks). */
+export interface SearchPlaces {
+  home: string;
+  /** The variables above (the CLI reads them through src/config); none when left out. */
+  env?: Record<string, string | undefined>;
+  systemRoot?: string;
 }
 
-/** Finds GGUF models kept by Ollama, LM Studio and the Hugging Face cache under `home`. Nothing is read but names. */
-export async function findAdoptableModels(home: string): Promise<FoundModel[]> {
+export interface ModelLocation {
+  tool: FoundModel["tool"];
+  path: string;
+  /** Why this place is searched, for the "nothing found" message: a variable, or the tool's default. */
+  why: string;
+}
+
+const setting = (env: Record<string, string | undefined>, name: string) =>
+  env[name]?.trim() ? env[name]!.trim() : undefined;
+
+/**
+ * Where each tool keeps models. Ollama: OLLAMA_MODELS when set, the per-user ~/.ollama/models, and the Linux service's
+ * /usr/share/ollama/.ollama/models (the install script runs Ollama as the `ollama` user with that home). Hugging Face:
+ * the cache huggingface_hub itself would use (HF_HUB_CACHE, else HF_HOME/hub, else XDG_CACHE_HOME/huggingface/hub,
+ * else ~/.cache/huggingface/hub) and the default one beside it. Every place is listed once.
+ */
+export function modelLocations(places: SearchPlaces | string): ModelLocation[] {
+  const { home, env = {}, systemRoot = "/" } = typeof places === "string" ? { home: places } : places;
+  const expand = (path: string) => resolve(path.replace(/^~(?=$|\/)/, home));
+  const ollamaModels = setting(env, "OLLAMA_MODELS");
+  const hfHome = setting(env, "HF_HOME");
+  const xdgCache = setting(env, "XDG_CACHE_HOME");
+  const hubCache = setting(env, "HF_HUB_CACHE") ?? setting(env, "HUGGINGFACE_HUB_CACHE");
+  const locations: ModelLocation[] = [
+    ...(ollamaModels ? [{ tool: "ollama" as const, path: expand(ollamaModels), why: "OLLAMA_MODELS" }] : []),
+    { tool: "ollama", path: join(home, ".ollama", "models"), why: "Ollama" },
+    { tool: "ollama", path: join(systemRoot, "usr", "share", "ollama", ".ollama", "models"), why: "Ollama's service" },
+    { tool: "lm-studio", path: join(home, ".lmstudio", "models"), why: "LM Studio" },
+    { tool: "lm-studio", path: join(home, ".cache", "lm-studio", "models"), why: "LM Studio" },
+    hubCache
+      ? { tool: "huggingface", path: expand(hubCache), why: "HF_HUB_CACHE" }
+      : hfHome
+        ? { tool: "huggingface", path: join(expand(hfHome), "hub"), why: "HF_HOME" }
+        : xdgCache
+          ? { tool: "huggingface", path: join(expand(xdgCache), "huggingface", "hub"), why: "XDG_CACHE_HOME" }
+          : { tool: "huggingface", path: join(home, ".cache", "huggingface", "hub"), why: "Hugging Face" },
+    { tool: "huggingface", path: join(home, ".cache", "huggingface", "hub"), why: "Hugging Face" },
+  ];
+  const seen = new Set<string>();
+  return locations.filter((location) => {
+    const key = resolve(location.path);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/**
+ * Finds GGUF models kept by Ollama, LM Studio and the Hugging Face cache in `modelLocations`. Nothing is read but
+ * names and manifests. A file reachable from two places (OLLAMA_MODELS pointing at a link to ~/.ollama) is listed once.
+ */
+export async function findAdoptableModels(places: SearchPlaces | string): Promise<FoundModel[]> {
   const found: FoundModel[] = [];
-  for (const location of modelLocations(home)) {
+  for (const location of modelLocations(places)) {
     if (location.tool === "ollama") found.push(...(await findOllama(location.path)));
     else if (location.tool === "lm-studio") found.push(...(await findLmStudio(location.path)));
     else found.push(...(await findHuggingFace(location.path)));
   }
-  return found;
+  const seen = new Set<string>();
+  const unique: FoundModel[] = [];
+  for (const model of found) {
+    const key = `${await realpath(model.path).catch(() => model.path)}\n${model.suggestedName}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    unique.push(model);
+  }
+  return unique;
 }

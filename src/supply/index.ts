@@ -1,4 +1,10 @@
-export { type FoundModel, findAdoptableModels, modelLocations } from "./adopt.js";
+export {
+  type FoundModel,
+  findAdoptableModels,
+  type ModelLocation,
+  modelLocations,
+  type SearchPlaces,
+} from "./adopt.js";
 export { installLocked, type LockedInstall } from "./installLocked.js";
 export {
   LOCKFILE_NAME,

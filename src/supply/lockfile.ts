@@ -4,6 +4,7 @@ import { z } from "zod";
 import { StoreError } from "../core/errors.js";
 import {
   type Digest,
+  type HashProgress,
   isDigest,
   type Manifest,
   type ModelStore,
@@ -176,13 +177,34 @@ export interface VerifyReport {
  * Re-hashes every file of every model in the store against its manifest, and every lockfile entry against the
  * lockfile (installed, same digests, same bytes). A problem names the model and the file.
  */
-export async function verifyStore(store: ModelStore, lockfile: Lockfile | null): Promise<VerifyReport> {
+export async function verifyStore(
+  store: ModelStore,
+  lockfile: Lockfile | null,
+  onProgress?: HashProgress,
+): Promise<VerifyReport> {
   const problems: VerifyProblem[] = [];
   const checked: string[] = [];
   const hashed = new Map<string, Digest | null>();
-  for (const { name } of await store.list()) {
+  const models = await store.list();
+  // One count over every model, so a progress bar runs once from 0 to the store's size.
+  const sizes = new Map<string, number>();
+  for (const { name } of models) {
+    const details = await store.show(name).catch(() => null);
+    sizes.set(name, details?.manifest.files.reduce((total, file) => total + file.size, 0) ?? 0);
+  }
+  const totalBytes = [...sizes.values()].reduce((total, size) => total + size, 0);
+  let before = 0;
+  for (const { name } of models) {
     checked.push(name);
-    for (const file of await store.verify(name)) {
+    const progress = onProgress
+      ? {
+          onProgress: ({ doneBytes }: { doneBytes: number }) =>
+            onProgress({ doneBytes: before + doneBytes, totalBytes }),
+        }
+      : {};
+    const files = await store.verify(name, progress);
+    before += sizes.get(name) ?? 0;
+    for (const file of files) {
       hashed.set(file.path, file.actual);
       if (file.actual === null) problems.push({ model: name, message: `${file.filename}: ${file.path} is missing` });
       else if (file.actual !== file.expected) {

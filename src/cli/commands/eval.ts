@@ -1,10 +1,12 @@
-import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { userInfo } from "node:os";
+import { dirname, resolve } from "node:path";
 import { createInterface } from "node:readline/promises";
 import cliProgress from "cli-progress";
 import type { Command } from "commander";
 import { parseFileConfig } from "../../config/fileConfig.js";
 import { parseSince } from "../../control/durations.js";
+import { renderCsv, renderJunit } from "../../eval/exports.js";
 import { formatUsd, renderHtmlReport } from "../../eval/html.js";
 import { suiteFromLedger } from "../../eval/ledgerSuite.js";
 import { cheapestGoodEnough, promoteInConfig, type RouteChange } from "../../eval/promote.js";
@@ -25,6 +27,8 @@ interface EvalOptions {
   repeat?: string;
   json?: boolean;
   report?: string;
+  junit?: string;
+  csv?: string;
   minPass?: string;
   fresh?: boolean;
   fromLedger?: boolean;
@@ -119,6 +123,8 @@ export function registerEval(program: Command): void {
     .option("--repeat <k>", "runs per case per model (default: the suite's repeat)")
     .option("--json", "print the results as JSON")
     .option("--report <file>", "write a self-contained HTML report with charts")
+    .option("--junit <file>", "write JUnit XML for CI: a testcase per case and model, failures with the reason")
+    .option("--csv <file>", "write every answer as a CSV row (model, case, repeat, pass, failures, timings, cost)")
     .option("--min-pass <rate>", "exit with 1 when a model (other than the baseline) passes less than this (0-1)")
     .option("--fresh", "start a new run even if an identical one was interrupted (default: continue it)")
     .option("--from-ledger", "build the suite from stored traffic (keys with --store-content) instead of a file")
@@ -151,6 +157,15 @@ export function registerEval(program: Command): void {
       if (options.fromLedger && !options.judge)
         throw new UsageError("--from-ledger needs --judge MODEL: the model that decides whether answers agree");
       if (options.promote && !options.route) throw new UsageError("--promote needs --route: the route to change");
+      // Before the run, not after it: a typo in a folder name should not cost the whole evaluation.
+      for (const [flag, file] of [
+        ["--report", options.report],
+        ["--junit", options.junit],
+        ["--csv", options.csv],
+      ] as const) {
+        const folder = file === undefined ? undefined : dirname(resolve(file));
+        if (folder && !existsSync(folder)) throw new UsageError(`${flag} ${file}: the folder ${folder} does not exist`);
+      }
 
       const settings = commandSettings(command);
       const freehold = await Freehold.open({
@@ -251,9 +266,15 @@ export function registerEval(program: Command): void {
           `eval ${run.id}: ${results.length - stored} answers in ${seconds} s${stored ? ` (${stored} from the interrupted run)` : ""}\n`,
         );
         const summary = summarize((await store.get(run.id))!, results);
-        if (options.report) {
-          writeFileSync(options.report, renderHtmlReport(summary, results));
-          process.stderr.write(`report: ${options.report}\n`);
+        const outputs: [string | undefined, string, () => string][] = [
+          [options.report, "report", () => renderHtmlReport(summary, results)],
+          [options.junit, "junit", () => renderJunit(summary, results)],
+          [options.csv, "csv", () => renderCsv(summary, results)],
+        ];
+        for (const [file, label, render] of outputs) {
+          if (!file) continue;
+          writeFileSync(file, render());
+          process.stderr.write(`${label}: ${file}\n`);
         }
         let change: RouteChange | null = null;
         if (options.promote)

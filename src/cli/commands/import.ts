@@ -4,6 +4,7 @@ import type { Command } from "commander";
 import { ModelStore } from "../../store/index.js";
 import { auditCli } from "../audit.js";
 import { commandConfig, print } from "../context.js";
+import { HashDisplay } from "../hashProgress.js";
 import { formatSize } from "../humanize.js";
 
 export function registerImport(program: Command): void {
@@ -22,10 +23,14 @@ export function registerImport(program: Command): void {
       const config = commandConfig(command);
       const home = config.home;
       const store = new ModelStore({ home });
-      const result = await store.import(file, options.name, {
-        link: options.hardlink === true,
-        reference: options.link === true,
-      });
+      const progress = new HashDisplay(`import ${options.name}`);
+      const result = await progress.track(
+        store.import(file, options.name, {
+          link: options.hardlink === true,
+          reference: options.link === true,
+          onProgress: progress.onProgress,
+        }),
+      );
       await auditCli(config, {
         action: "model.import",
         target: result.name,

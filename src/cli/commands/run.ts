@@ -1,10 +1,18 @@
 import { createInterface } from "node:readline";
 import type { Command } from "commander";
 import pc from "picocolors";
-import type { ChatEvent, ChatMessage } from "../../core/chat.js";
 import { Freehold } from "../../main.js";
-import { commandConfig } from "../context.js";
+import {
+  type ChatState,
+  handleInput,
+  type ModelFacts,
+  MultilineReader,
+  messagesFor,
+  type Parameters,
+} from "../chatCommands.js";
+import { commandConfig, serverTarget, withServerFlags } from "../context.js";
 import { UsageError } from "../errors.js";
+import { freeholdServerAt, localBackend, type RunBackend, serverBackend } from "../runBackends.js";
 
 interface RunOptions {
   raw?: boolean;
@@ -12,6 +20,10 @@ interface RunOptions {
   maxTokens?: string;
   seed?: string;
   threads?: string;
+  interactive?: boolean;
+  local?: boolean;
+  host?: string;
+  apiKey?: string;
 }
 
 function numberOption(value: string | undefined, name: string, integer: boolean): number | undefined {
@@ -23,99 +35,124 @@ function numberOption(value: string | undefined, name: string, integer: boolean)
   return parsed;
 }
 
-/** Writes streamed text; returns false when the stream ended with an error. */
-async function printStream(events: AsyncIterable<ChatEvent>): Promise<string> {
-  let text = "";
-  for await (const event of events) {
-    if (event.type === "text-delta") {
-      process.stdout.write(event.text);
-      text += event.text;
-    } else if (event.type === "error") {
-      throw new Error(event.error.message);
-    }
-  }
-  return text;
-}
-
 async function readStdin(): Promise<string> {
   let text = "";
   for await (const chunk of process.stdin) text += chunk;
   return text.trim();
 }
 
-export function registerRun(program: Command): void {
-  program
-    .command("run")
-    .description("chat with a model in the terminal, or answer one prompt (/bye leaves; Ctrl-C stops an answer)")
-    .argument("<model>", "model name, e.g. demo:tiny")
-    .argument("[prompt...]", "answer this prompt and exit")
-    .option("--raw", "complete the prompt as raw text instead of chatting (for models without a chat template)")
-    .option("--temperature <t>", "sampling temperature")
-    .option("--max-tokens <n>", "most tokens to generate per answer")
-    .option("--seed <n>", "random seed")
-    .option("--threads <n>", "CPU threads for the model")
-    .action(async (modelName: string, promptWords: string[], options: RunOptions, command: Command) => {
-      const sampling = {
-        ...(options.temperature !== undefined
-          ? { temperature: numberOption(options.temperature, "temperature", false)! }
-          : {}),
-        ...(options.maxTokens !== undefined ? { maxTokens: numberOption(options.maxTokens, "max-tokens", true)! } : {}),
-        ...(options.seed !== undefined ? { seed: numberOption(options.seed, "seed", true)! } : {}),
-      };
-      const config = commandConfig(command, options.threads !== undefined ? { threads: options.threads } : {});
-      const freehold = await Freehold.open({ ...config, allowedHosts: [...config.allowedHosts], keepAliveSeconds: -1 });
-      try {
-        const details = await freehold.store.show(modelName).catch(() => undefined);
-        if (details?.manifest.summary.synthetic) {
-          process.stderr.write(pc.dim(`${details.name} is a synthetic model: random weights, so its text is noise.\n`));
-        }
-        // Load with visible progress before the first prompt.
-        const interactive = process.stdout.isTTY === true;
-        const started = Date.now();
-        const spinner = interactive
-          ? setInterval(
-              () =>
-                process.stderr.write(
-                  `\r${pc.dim(`loading ${modelName} ${((Date.now() - started) / 1000).toFixed(1)}s`)}`,
-                ),
-              100,
-            )
-          : undefined;
-        try {
-          await freehold.engine.acquire(modelName);
-        } finally {
-          if (spinner) {
-            clearInterval(spinner);
-            process.stderr.write("\r\x1b[K");
-          }
-        }
-
-        let prompt = promptWords.join(" ");
-        if (!prompt && !process.stdin.isTTY) prompt = await readStdin();
-        if (prompt) {
-          const events = options.raw
-            ? freehold.complete({ model: modelName, prompt, ...sampling })
-            : freehold.chat({ model: modelName, messages: [{ role: "user", content: prompt }], ...sampling });
-          await printStream(events);
-          process.stdout.write("\n");
-          return;
-        }
-        await interactiveChat(freehold, modelName, options.raw === true, sampling);
-      } finally {
-        await freehold.close();
-      }
-    });
+/** The flags as the session's starting parameters (Ollama's names, as /set parameter changes them). */
+function startingParameters(options: RunOptions): Parameters {
+  const parameters: Parameters = {};
+  const temperature = numberOption(options.temperature, "temperature", false);
+  const maxTokens = numberOption(options.maxTokens, "max-tokens", true);
+  const seed = numberOption(options.seed, "seed", true);
+  if (temperature !== undefined) parameters.temperature = temperature;
+  if (maxTokens !== undefined) parameters.num_predict = maxTokens;
+  if (seed !== undefined) parameters.seed = seed;
+  return parameters;
 }
 
-async function interactiveChat(
-  freehold: Freehold,
+/**
+ * A running server when one answers (unless --local), else the model loaded here. `--host` given on the command line
+ * must answer: the person asked for that server. FREEHOLD_HOST (also the address `serve` listens on) falls back.
+ */
+async function chooseBackend(command: Command, options: RunOptions): Promise<RunBackend> {
+  if (!options.local) {
+    const target = serverTarget(command, options);
+    if (await freeholdServerAt(target)) return serverBackend(target);
+    if (options.host)
+      throw new Error(
+        `no freehold server answered at ${target.base}; start one with \`freehold serve\`, or leave out --host to load the model in this process`,
+      );
+  }
+  const config = commandConfig(command, options.threads !== undefined ? { threads: options.threads } : {});
+  const freehold = await Freehold.open({ ...config, allowedHosts: [...config.allowedHosts], keepAliveSeconds: -1 });
+  return localBackend(freehold);
+}
+
+export function registerRun(program: Command): void {
+  withServerFlags(
+    program
+      .command("run")
+      .description(
+        "chat with a model in the terminal, or answer one prompt; uses the running server when there is one (/? lists the chat commands)",
+      )
+      .argument("<model>", "model name, e.g. demo:stories")
+      .argument("[prompt...]", "answer this prompt and exit")
+      .option(
+        "--raw",
+        "complete the prompt as raw text instead of chatting (automatic for models without a chat template)",
+      )
+      .option("--temperature <t>", "sampling temperature")
+      .option("--max-tokens <n>", "most tokens to generate per answer")
+      .option("--seed <n>", "random seed")
+      .option("--threads <n>", "CPU threads for the model (when it is loaded in this process)")
+      .option(
+        "-i, --interactive",
+        "read stdin line by line as a chat, commands included, even when it is not a terminal",
+      )
+      .option("--local", "load the model in this process even when a server is running"),
+  ).action(async (modelName: string, promptWords: string[], options: RunOptions, command: Command) => {
+    const parameters = startingParameters(options);
+    const backend = await chooseBackend(command, options);
+    try {
+      const described = await backend.describe(modelName);
+      if (described.synthetic)
+        process.stderr.write(pc.dim(`${described.name} is a synthetic model: random weights, so its text is noise.\n`));
+      const facts: ModelFacts = { ...described, raw: options.raw === true || described.raw };
+      if (!options.raw && described.raw)
+        process.stderr.write(
+          pc.dim(
+            `${described.name} has no chat template: running it as raw text completion (it continues what you type; --raw says so)\n`,
+          ),
+        );
+      await backend.load(modelName);
+
+      let prompt = promptWords.join(" ");
+      const lineByLine = process.stdin.isTTY === true || options.interactive === true;
+      if (!prompt && !lineByLine) prompt = await readStdin();
+      if (prompt) {
+        for await (const text of backend.answer({
+          model: modelName,
+          raw: facts.raw,
+          messages: [{ role: "user", content: prompt }],
+          prompt,
+          parameters,
+        }))
+          process.stdout.write(text);
+        process.stdout.write("\n");
+        return;
+      }
+      await chatSession(backend, modelName, facts, parameters);
+    } finally {
+      await backend.close();
+    }
+  });
+}
+
+/** The interactive chat: commands, multi-line input, history; Ctrl-C stops an answer, /bye or Ctrl-D leaves. */
+async function chatSession(
+  backend: RunBackend,
   model: string,
-  raw: boolean,
-  sampling: Record<string, number>,
+  facts: ModelFacts,
+  parameters: Parameters,
 ): Promise<void> {
-  const history: ChatMessage[] = [];
-  const lines = createInterface({ input: process.stdin, output: process.stdout, prompt: ">>> ", historySize: 100 });
-  process.stdout.write(pc.dim("Type a message; /bye or Ctrl-D leaves, Ctrl-C stops an answer.\n"));
+  const state: ChatState = { system: undefined, parameters, history: [] };
+  const terminal = process.stdin.isTTY === true;
+  const lines = createInterface({
+    input: process.stdin,
+    output: process.stdout,
+    prompt: ">>> ",
+    historySize: 100,
+    terminal,
+  });
+  const prompt = (more = false) => {
+    if (!terminal) return;
+    lines.setPrompt(more ? "... " : ">>> ");
+    lines.prompt();
+  };
+  if (terminal) process.stdout.write(pc.dim('Send a message (/? for help, """ for several lines, /bye to leave)\n'));
   let answering: AbortController | undefined;
   lines.on("SIGINT", () => {
     if (answering) {
@@ -123,33 +160,51 @@ async function interactiveChat(
       return;
     }
     process.stdout.write(pc.dim("\n(use /bye or Ctrl-D to leave)\n"));
-    lines.prompt();
+    prompt();
   });
-  lines.prompt();
+  const multiline = new MultilineReader();
+  prompt();
   for await (const line of lines) {
-    const text = line.trim();
-    if (text === "/bye") break;
-    if (!text) {
-      lines.prompt();
+    const input = multiline.feed(line);
+    if (input === undefined) {
+      prompt(true);
+      continue;
+    }
+    if (!input.trim()) {
+      prompt();
+      continue;
+    }
+    const step = handleInput(input, state, facts);
+    if (step.kind === "bye") break;
+    if (step.kind === "say") {
+      process.stdout.write(`${step.text}\n`);
+      prompt();
       continue;
     }
     answering = new AbortController();
     const signal = answering.signal;
+    let answer = "";
     try {
-      history.push({ role: "user", content: text });
-      const events = raw
-        ? freehold.complete({ model, prompt: text, signal, ...sampling })
-        : freehold.chat({ model, messages: history, signal, ...sampling });
-      const answer = await printStream(events);
-      if (!raw) history.push({ role: "assistant", content: answer });
+      for await (const text of backend.answer({
+        model,
+        raw: facts.raw,
+        messages: messagesFor(state, step.text),
+        prompt: step.text,
+        parameters: state.parameters,
+        signal,
+      })) {
+        process.stdout.write(text);
+        answer += text;
+      }
+      if (!facts.raw) state.history.push({ role: "user", content: step.text }, { role: "assistant", content: answer });
       process.stdout.write(signal.aborted ? pc.dim(" [stopped]\n") : "\n");
     } catch (error) {
-      history.pop();
-      process.stdout.write(`\n${pc.red(`error: ${(error as Error).message}`)}\n`);
+      if (signal.aborted) process.stdout.write(pc.dim(" [stopped]\n"));
+      else process.stdout.write(`\n${pc.red(`error: ${(error as Error).message}`)}\n`);
     } finally {
       answering = undefined;
     }
-    lines.prompt();
+    prompt();
   }
   lines.close();
 }

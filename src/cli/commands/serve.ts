@@ -54,15 +54,10 @@ export function registerServe(program: Command): void {
         ...(options.locked ? { lockfile: resolve("freehold.lock") } : {}),
         allowedHosts: [...config.allowedHosts],
         logOutput: process.stdout,
+        // Loading, loaded (with its duration), failed and unloaded are in the log (src/main.ts logEngineEvent).
         onEngineEvent: (event) => {
-          if (event.type === "model-loaded")
-            print(
-              `loaded ${event.model} in ${event.loadMs} ms (${event.threads} thread${event.threads === 1 ? "" : "s"})`,
-            );
-          else if (event.type === "model-load-failed") print(`could not load ${event.model}: ${event.error}`);
-          else if (event.type === "runner-crashed")
+          if (event.type === "runner-crashed")
             print(`runner for ${event.model} stopped unexpectedly (${event.detail}); it restarts on the next request`);
-          else if (event.type === "model-unloaded") print(`unloaded ${event.model} (idle)`);
         },
       });
       if (options.demo !== false && (await ensureDemoModel(freehold.store))) {

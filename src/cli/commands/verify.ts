@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { ModelStore } from "../../store/index.js";
 import { LOCKFILE_NAME, readLockfile, verifyStore } from "../../supply/index.js";
 import { commandConfig, print } from "../context.js";
+import { HashDisplay } from "../hashProgress.js";
 import { outputFormat, printJson, withFormat } from "../output.js";
 
 export function registerVerify(program: Command): void {
@@ -17,7 +18,8 @@ export function registerVerify(program: Command): void {
     const store = new ModelStore({ home: commandConfig(command).home });
     const path = resolve(LOCKFILE_NAME);
     const lockfile = await readLockfile(path);
-    const report = await verifyStore(store, lockfile);
+    const progress = new HashDisplay("verify");
+    const report = await progress.track(verifyStore(store, lockfile, progress.onProgress));
     if (report.problems.length > 0) process.exitCode = 1;
     if (format === "json")
       return printJson({ ok: report.problems.length === 0, lockfile: lockfile ? path : null, ...report });
