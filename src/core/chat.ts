@@ -44,6 +44,11 @@ export interface SamplingOptions {
   /** How many recent tokens the repeat/presence/frequency penalties look at. */
   repeatLastN?: number;
   seed?: number;
+  /**
+   * Token id (decimal, the model's own vocabulary) → bias added to that token's logit before sampling, -100..100
+   * (OpenAI's logit_bias): -100 bans the token, 100 all but forces it.
+   */
+  logitBias?: Record<string, number>;
 }
 
 export interface GenerationLimits {

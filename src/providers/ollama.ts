@@ -101,6 +101,19 @@ export class OllamaProvider implements Provider {
   }
 
   prepareGenerate(request: GenerateRequest): PreparedCall<AsyncIterable<ChatEvent>> {
+    if (request.sampling.logitBias) {
+      // Ollama has no logit_bias (ollama/ollama#3795): refused rather than dropped.
+      const error = new InvalidRequestError(
+        `provider ${this.name} (Ollama) has no logit_bias; leave it out`,
+        "logit_bias",
+      );
+      return {
+        outgoing: null,
+        run: async function* (): AsyncGenerator<ChatEvent> {
+          throw error;
+        },
+      };
+    }
     const path = request.kind === "completion" ? "api/generate" : "api/chat";
     return {
       outgoing: { operation: "generate", path, body: ollamaRequestBody(request, request.model), structural },

@@ -11,7 +11,7 @@ import type { ChatEvent } from "../../core/chat.js";
 import { requestError } from "./errors.js";
 import { buildPrompt, chatTemplateFor, checkPrompt } from "./prompt.js";
 import type { LoadedInfo, LoadOptions, RunnerRequest } from "./protocol.js";
-import { evaluateOptions, GrammarCache, grammarFormat } from "./sampling.js";
+import { evaluateOptions, GrammarCache, grammarFormat, logitBiases } from "./sampling.js";
 import { SequencePool } from "./sequencePool.js";
 import { useMoreThreadsWhenBusy } from "./threadsWhenBusy.js";
 import { TokenLoop } from "./tokenLoop.js";
@@ -140,6 +140,9 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
     const grammar = await grammars.grammarFor(grammarFormat(request));
     const { tokens, stops } = buildPrompt(model, chatTemplate, request);
     checkPrompt(tokens, vocabularySize, context.contextSize);
+    const biases = logitBiases(request.sampling.logitBias, { size: vocabularySize, isEogToken: vocabulary.isEogToken });
+    const tokenBias = biases.length > 0 ? new nlc.TokenBias(model.tokenizer) : undefined;
+    for (const { token, bias } of biases) tokenBias?.set(token, bias);
     const room = context.contextSize - tokens.length;
     const maxTokens = Math.min(request.limits.maxTokens ?? room, room);
     if (maxTokens <= 0) {
@@ -166,7 +169,7 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
         await sequence.eraseContextTokenRanges([{ start: cachedTokens, end: sequence.nextTokenIndex }]);
       }
       const grammarState = grammar ? new nlc.LlamaGrammarEvaluationState({ model, grammar }) : undefined;
-      const evaluate = evaluateOptions(request.sampling, loop.generated as Token[], grammarState);
+      const evaluate = evaluateOptions(request.sampling, loop.generated as Token[], grammarState, tokenBias);
       const input = tokens.slice(cachedTokens);
       promptsEvaluating++;
       inPrompt = true;

@@ -23,6 +23,7 @@ type SamplingBody = Pick<
   | "repeat_penalty"
   | "repeat_last_n"
   | "seed"
+  | "logit_bias"
 >;
 
 /** Drops nulls and absent fields so defaults stay the engine's. */
@@ -43,6 +44,7 @@ export function sampling(body: SamplingBody): SamplingOptions {
     repeatPenalty: body.repeat_penalty,
     repeatLastN: body.repeat_last_n,
     seed: body.seed,
+    logitBias: body.logit_bias && Object.keys(body.logit_bias).length > 0 ? body.logit_bias : undefined,
   });
 }
 
