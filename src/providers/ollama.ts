@@ -86,6 +86,11 @@ interface OllamaLine {
 /** The parts of an Ollama body that are the protocol, not content (see openaiCompatible.ts). */
 const structural: readonly JsonPathPattern[] = [["model"], ["messages", "*", "role"], ["tools", "*", "type"]];
 
+// biome-ignore lint/correctness/useYield: fails on first use, as the generator it stands in for would.
+async function* failing(error: Error): AsyncGenerator<ChatEvent> {
+  throw error;
+}
+
 export class OllamaProvider implements Provider {
   readonly kind = "ollama";
   readonly name: string;
@@ -107,12 +112,7 @@ export class OllamaProvider implements Provider {
         `provider ${this.name} (Ollama) has no logit_bias; leave it out`,
         "logit_bias",
       );
-      return {
-        outgoing: null,
-        run: async function* (): AsyncGenerator<ChatEvent> {
-          throw error;
-        },
-      };
+      return { outgoing: null, run: () => failing(error) };
     }
     const path = request.kind === "completion" ? "api/generate" : "api/chat";
     return {
