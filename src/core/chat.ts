@@ -91,7 +91,34 @@ interface RequestBase {
    * to relay than a stream folded back together). The events are the same either way.
    */
   wholeAnswer?: boolean;
+  /**
+   * How much a reasoning model may think before it answers (its `<think>` block or its template's own markers).
+   * Reasoning is always separated from the answer; without a budget it is bounded only by maxTokens.
+   */
+  reasoning?: ReasoningOptions;
 }
+
+export interface ReasoningOptions {
+  /**
+   * Tokens the model may spend reasoning; when spent, its closing marker is forced and it answers. 0 ends reasoning
+   * as soon as it starts (a model cannot be kept from opening it, but it is closed at once).
+   */
+  budgetTokens?: number;
+}
+
+/**
+ * Reasoning budgets for the named effort levels (OpenAI's reasoning_effort, Ollama's think levels), in tokens.
+ * A documented choice (docs/reasoning.md): small local models reason in hundreds to a few thousand tokens.
+ */
+export const REASONING_EFFORT_BUDGETS = {
+  none: 0,
+  minimal: 256,
+  low: 1024,
+  medium: 4096,
+  high: 16384,
+} as const;
+
+export type ReasoningEffort = keyof typeof REASONING_EFFORT_BUDGETS;
 
 export interface LoadSettings {
   contextSize?: number;
@@ -162,6 +189,8 @@ export interface TokenLogprob extends TokenAlternative {
 export type ChatEvent =
   /** `logprobs`, when asked for: one entry per token whose text this delta completes. */
   | { type: "text-delta"; text: string; logprobs?: TokenLogprob[] }
+  /** The model's reasoning (thinking), never part of the answer; it comes before the answer's text. */
+  | { type: "reasoning"; text: string }
   | { type: "tool-call"; call: ToolCall }
   | { type: "usage"; usage: Usage; timing?: TimingInfo }
   /** `stopSequence`: the caller's stop sequence that ended the answer (reason "stop"), if one did. */
@@ -187,6 +216,8 @@ export interface ModelPort {
 
 export interface FoldedAnswer {
   text: string;
+  /** The model's reasoning, when it reasoned. */
+  reasoning?: string;
   toolCalls: ToolCall[];
   finishReason: FinishReason;
   /** The caller's stop sequence that ended the answer, if one did. */
@@ -203,6 +234,7 @@ export async function foldChatEvents(
   toError: (event: Extract<ChatEvent, { type: "error" }>) => Error,
 ): Promise<FoldedAnswer> {
   let text = "";
+  let reasoning = "";
   const toolCalls: ToolCall[] = [];
   let finishReason: FinishReason = "stop";
   let usage: Usage = { promptTokens: 0, completionTokens: 0 };
@@ -218,6 +250,9 @@ export async function foldChatEvents(
           sawLogprobs = true;
           logprobs.push(...event.logprobs);
         }
+        break;
+      case "reasoning":
+        reasoning += event.text;
         break;
       case "tool-call":
         toolCalls.push(event.call);
@@ -238,6 +273,7 @@ export async function foldChatEvents(
   }
   return {
     text,
+    ...(reasoning ? { reasoning } : {}),
     toolCalls,
     finishReason,
     usage,

@@ -157,6 +157,10 @@ export async function* runToolLoop(
           text += event.text;
           yield event;
           break;
+        case "reasoning":
+          // The client sees each turn's reasoning; it is not carried into the next turn's prompt.
+          yield event;
+          break;
         case "tool-call":
           if (offered.tools.has(event.call.name)) mcpCalls.push(event.call);
           else {

@@ -11,6 +11,7 @@ import type { ChatEvent } from "../../core/chat.js";
 import { requestError } from "./errors.js";
 import { buildPrompt, chatTemplateFor, checkPrompt } from "./prompt.js";
 import type { LoadedInfo, LoadOptions, RunnerRequest } from "./protocol.js";
+import { reasoningMarkers } from "./reasoning.js";
 import { evaluateOptions, GrammarCache, grammarFormat, logitBiases } from "./sampling.js";
 import { SequencePool } from "./sequencePool.js";
 import { useMoreThreadsWhenBusy } from "./threadsWhenBusy.js";
@@ -138,7 +139,7 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
   ): Promise<void> {
     const started = performance.now();
     const grammar = await grammars.grammarFor(grammarFormat(request));
-    const { tokens, stops } = buildPrompt(model, chatTemplate, request);
+    const { tokens, stops, text: promptText } = buildPrompt(model, chatTemplate, request);
     checkPrompt(tokens, vocabularySize, context.contextSize);
     const biases = logitBiases(request.sampling.logitBias, { size: vocabularySize, isEogToken: vocabulary.isEogToken });
     const tokenBias = biases.length > 0 ? new nlc.TokenBias(model.tokenizer) : undefined;
@@ -154,7 +155,13 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
     const loop = new TokenLoop(
       vocabulary,
       request,
-      { maxTokens, templateStops: stops, json: grammar !== undefined, promptTail: tokens.slice(-8) },
+      {
+        maxTokens,
+        templateStops: stops,
+        json: grammar !== undefined,
+        promptTail: tokens.slice(-8),
+        ...(request.kind === "chat" ? { reasoning: reasoningMarkers(chatTemplate.wrapper, promptText ?? "") } : {}),
+      },
       emit,
     );
     const sequence = await pool.acquire(tokens);
@@ -173,21 +180,36 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
       const input = tokens.slice(cachedTokens);
       promptsEvaluating++;
       inPrompt = true;
-      const iterator: AsyncIterable<{ token: Token; probabilities?: Map<Token, number> }> =
-        request.logprobs !== undefined
-          ? sequence.evaluateWithMetadata(input, { probabilities: true }, evaluate)
-          : tokensOnly(sequence.evaluate(input, evaluate));
-      for await (const { token, probabilities } of iterator) {
-        if (signal.aborted) {
-          loop.cancel();
-          break;
+      const iterator = sequence.evaluateWithMetadata(
+        input,
+        { probabilities: request.logprobs !== undefined },
+        evaluate,
+      ) as AsyncGenerator<{ token: Token; probabilities?: Map<Token, number> }, void, Token[] | undefined>;
+      // Tokens to evaluate instead of the one just sampled (a forced end of reasoning), passed to next().
+      let replacement: Token[] | undefined;
+      try {
+        for (;;) {
+          const step = await iterator.next(replacement);
+          replacement = undefined;
+          if (step.done) break;
+          if (signal.aborted) {
+            loop.cancel();
+            break;
+          }
+          if (firstTokenAt === 0) firstTokenAt = performance.now();
+          if (inPrompt) {
+            inPrompt = false;
+            promptsEvaluating--;
+          }
+          if (!loop.push(step.value.token, step.value.probabilities)) break;
+          const injection = loop.takeInjection();
+          if (injection !== undefined) {
+            replacement = model.tokenize(injection, true);
+            loop.injected(replacement);
+          }
         }
-        if (firstTokenAt === 0) firstTokenAt = performance.now();
-        if (inPrompt) {
-          inPrompt = false;
-          promptsEvaluating--;
-        }
-        if (!loop.push(token, probabilities)) break;
+      } finally {
+        await iterator.return();
       }
       loop.finish();
     } finally {
@@ -249,8 +271,4 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
       files.cleanup();
     },
   };
-}
-
-async function* tokensOnly(tokens: AsyncIterable<Token>): AsyncGenerator<{ token: Token }> {
-  for await (const token of tokens) yield { token };
 }

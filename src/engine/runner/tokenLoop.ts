@@ -1,13 +1,15 @@
 /**
  * The token loop: each generated token goes through a pipeline of small filters, and what comes out is the
- * request's events. Stages, in order: end-of-generation, logprobs, UTF-8 hold (utf8Hold.ts), tool call / JSON end
- * (toolGate.ts), stop sequences (stopFilter.ts). It knows no model: a Vocabulary turns tokens into text, so tests
+ * request's events. Stages, in order: end-of-generation, logprobs, UTF-8 hold (utf8Hold.ts), reasoning
+ * (reasoning.ts: the thought block goes out as reasoning, and its budget forces it closed), tool call / JSON end
+ * (toolGate.ts), stop sequences (stopFilter.ts): those after reasoning see only the answer. It knows no model: a Vocabulary turns tokens into text, so tests
  * drive it with made-up token streams.
  */
 import { randomBytes } from "node:crypto";
 import type { ChatEvent, FinishReason, GenerateRequest } from "../../core/chat.js";
 import { forcesToolCall, parseToolCalls } from "../../core/tools.js";
 import { LogprobTracker } from "./logprobs.js";
+import { type ReasoningMarkers, ReasoningSplitter } from "./reasoning.js";
 import { StopFilter } from "./stopFilter.js";
 import { ToolGate, type ToolMode } from "./toolGate.js";
 import { Utf8Hold } from "./utf8Hold.js";
@@ -22,6 +24,8 @@ export interface TokenLoopOptions {
   json: boolean;
   /** The prompt's last tokens (context for the first tokens' logprob texts). */
   promptTail: readonly number[];
+  /** Separate reasoning marked this way from the answer (chat); left out, all text is answer (completions). */
+  reasoning?: ReasoningMarkers;
 }
 
 export function toolModeFor(request: GenerateRequest): ToolMode {
@@ -41,6 +45,10 @@ export class TokenLoop {
   private readonly gate: ToolGate;
   private readonly logprobs: LogprobTracker | undefined;
   private readonly text: StopFilter;
+  private readonly splitter: ReasoningSplitter | undefined;
+  private reasoningTokens = 0;
+  /** Text to put into the model's context instead of its next token (a forced end of reasoning). */
+  private injection: string | undefined;
 
   constructor(
     private readonly vocabulary: Vocabulary,
@@ -53,6 +61,22 @@ export class TokenLoop {
     this.gate = new ToolGate(toolModeFor(request), parallel, options.json);
     this.logprobs = request.logprobs !== undefined ? new LogprobTracker(vocabulary, request.logprobs) : undefined;
     this.text = new StopFilter([...(request.limits.stop ?? []), ...options.templateStops], this.logprobs, emit);
+    this.splitter = options.reasoning ? new ReasoningSplitter(options.reasoning) : undefined;
+  }
+
+  /**
+   * The text the model's context needs next in place of the token it just sampled (the closing marker when the
+   * reasoning budget is spent), once. The caller tokenizes it, evaluates it, and reports the tokens to `injected`.
+   */
+  takeInjection(): string | undefined {
+    const text = this.injection;
+    this.injection = undefined;
+    return text;
+  }
+
+  /** Tokens put into the context by `takeInjection`: counted as generated (they are in the answer's context). */
+  injected(tokens: readonly number[]): void {
+    this.generated.push(...tokens);
   }
 
   get completionTokens(): number {
@@ -73,6 +97,7 @@ export class TokenLoop {
     if (text === undefined) return true;
     // Past end-of-generation (ignoreEos), its marker is not part of the answer.
     if (eog) text = "";
+    if (this.splitter) text = this.separateReasoning(text);
     const modeBefore = this.gate.mode;
     const gated = this.gate.push(text);
     // An answer that turns out to be a tool call has no token logprobs (OpenAI reports none for calls).
@@ -91,6 +116,24 @@ export class TokenLoop {
     return full ? this.end("length") : true;
   }
 
+  /** Sends the reasoning in `text`; returns the answer's part. Ends reasoning when its budget is spent. */
+  private separateReasoning(text: string): string {
+    const splitter = this.splitter!;
+    const wasReasoning = splitter.reasoning;
+    const { reasoning, answer } = splitter.push(text);
+    if (wasReasoning || splitter.reasoning) this.reasoningTokens++;
+    let thought = reasoning;
+    const budget = this.request.reasoning?.budgetTokens;
+    if (splitter.reasoning && budget !== undefined && this.reasoningTokens >= budget) {
+      thought += splitter.close();
+      this.injection = `${this.options.reasoning!.close}\n\n`;
+    }
+    if (thought) this.emit({ type: "reasoning", text: thought });
+    // A reasoning token's logprobs are not the answer's.
+    if (!answer && (wasReasoning || splitter.reasoning)) this.logprobs?.clear();
+    return answer;
+  }
+
   /** The generation was cancelled: nothing more is sent. */
   cancel(): void {
     this.reason = "cancelled";
@@ -99,6 +142,12 @@ export class TokenLoop {
   /** After the last token: emits a buffered tool call (or the text it turned out to be), or text held for stops. */
   finish(): void {
     if (this.reason === "cancelled") return;
+    const rest = this.splitter?.flush();
+    if (rest?.reasoning) this.emit({ type: "reasoning", text: rest.reasoning });
+    if (rest?.answer) {
+      const gated = this.gate.push(rest.answer);
+      if (gated.text !== null) this.text.push(gated.text);
+    }
     const buffered = this.gate.buffered;
     if (buffered) {
       const tools = this.request.kind === "chat" ? (this.request.tools ?? []) : [];

@@ -86,6 +86,7 @@ function encodeAnswer(
   model: string,
   started: number,
   piece: (text: string) => Record<string, unknown>,
+  thought: (text: string) => Record<string, unknown>,
 ): ReadableStream<Uint8Array> {
   let usage: Usage | undefined;
   let timing: TimingInfo | undefined;
@@ -98,6 +99,8 @@ function encodeAnswer(
           return [
             { model, created_at: createdAt, ...piece(event.text), ...logprobsField(event.logprobs), done: false },
           ];
+        case "reasoning":
+          return [{ model, created_at: createdAt, ...thought(event.text), done: false }];
         case "tool-call":
           return [
             {
@@ -209,6 +212,7 @@ export function registerOllamaRoutes(app: Hono<AppEnv>, deps: OllamaDependencies
           message: {
             role: "assistant",
             content: answer.text,
+            ...(answer.reasoning ? { thinking: answer.reasoning } : {}),
             ...(answer.toolCalls.length > 0 ? { tool_calls: answer.toolCalls.map(ollamaToolCall) } : {}),
           },
           done_reason: doneReasons[answer.finishReason],
@@ -222,7 +226,13 @@ export function registerOllamaRoutes(app: Hono<AppEnv>, deps: OllamaDependencies
     }
     const iterator = await primeStream(events);
     return new Response(
-      encodeAnswer(iterator, body.model, started, (text) => ({ message: { role: "assistant", content: text } })),
+      encodeAnswer(
+        iterator,
+        body.model,
+        started,
+        (text) => ({ message: { role: "assistant", content: text } }),
+        (text) => ({ message: { role: "assistant", content: "", thinking: text } }),
+      ),
       { headers: { ...ndjsonHeaders, ...notesHeader(notes) } },
     );
   });
@@ -249,6 +259,7 @@ export function registerOllamaRoutes(app: Hono<AppEnv>, deps: OllamaDependencies
           model: body.model,
           created_at: new Date().toISOString(),
           response: answer.text,
+          ...(answer.reasoning ? { thinking: answer.reasoning } : {}),
           done_reason: doneReasons[answer.finishReason],
           done: true,
           ...stats(started, answer.usage, answer.timing),
@@ -260,7 +271,13 @@ export function registerOllamaRoutes(app: Hono<AppEnv>, deps: OllamaDependencies
     }
     const iterator = await primeStream(events);
     return new Response(
-      encodeAnswer(iterator, body.model, started, (text) => ({ response: text })),
+      encodeAnswer(
+        iterator,
+        body.model,
+        started,
+        (text) => ({ response: text }),
+        (text) => ({ response: "", thinking: text }),
+      ),
       { headers: { ...ndjsonHeaders, ...notesHeader(notes) } },
     );
   });

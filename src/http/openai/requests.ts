@@ -1,11 +1,12 @@
-import type {
-  ChatMessage,
-  ChatRequest,
-  CompletionRequest,
-  ResponseFormat,
-  SamplingOptions,
-  ToolChoice,
-  ToolDefinition,
+import {
+  type ChatMessage,
+  type ChatRequest,
+  type CompletionRequest,
+  REASONING_EFFORT_BUDGETS,
+  type ResponseFormat,
+  type SamplingOptions,
+  type ToolChoice,
+  type ToolDefinition,
 } from "../../core/chat.js";
 import { parseKeepAlive } from "../../core/duration.js";
 import { InvalidRequestError } from "../../core/errors.js";
@@ -134,6 +135,7 @@ export function toChatRequest(body: ChatCompletionBody): ChatRequest {
     // OpenAI's default: the model may call several tools in one answer.
     ...(body.tools && body.tools.length > 0 ? { parallelToolCalls: body.parallel_tool_calls ?? true } : {}),
     ...(body.logprobs ? { logprobs: body.top_logprobs ?? 0 } : {}),
+    ...(body.reasoning_effort ? { reasoning: { budgetTokens: REASONING_EFFORT_BUDGETS[body.reasoning_effort] } } : {}),
     ...keepAlive(body.keep_alive),
   };
 }

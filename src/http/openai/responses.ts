@@ -1,5 +1,12 @@
 import type { Hono } from "hono";
-import type { ChatMessage, ChatRequest, ResponseFormat, ToolChoice, ToolDefinition } from "../../core/chat.js";
+import {
+  type ChatMessage,
+  type ChatRequest,
+  REASONING_EFFORT_BUDGETS,
+  type ResponseFormat,
+  type ToolChoice,
+  type ToolDefinition,
+} from "../../core/chat.js";
 import { InvalidRequestError } from "../../core/errors.js";
 import { prepareJsonSchema } from "../../core/jsonSchema.js";
 import type { Gateway } from "../../gateway/gateway.js";
@@ -72,6 +79,9 @@ function messages(body: ResponseCreateBody): ChatMessage[] {
         });
         break;
       }
+      case "reasoning":
+        // Earlier turns' reasoning stays out of the prompt, as chat templates leave it out.
+        break;
       case "mcp_list_tools":
       case "mcp_approval_request":
       case "mcp_approval_response":
@@ -151,6 +161,7 @@ export function toResponsesChatRequest(body: ResponseCreateBody): ChatRequest {
     ...responseFormat(body),
     ...tools(body),
     ...(body.metadata ? { metadata: body.metadata } : {}),
+    ...(body.reasoning?.effort ? { reasoning: { budgetTokens: REASONING_EFFORT_BUDGETS[body.reasoning.effort] } } : {}),
   };
 }
 

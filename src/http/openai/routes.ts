@@ -51,6 +51,7 @@ function encodeStream(
   textChoice: (text: string, logprobs: TokenLogprob[] | undefined) => Record<string, unknown>,
   finishChoice: (reason: string | null) => Record<string, unknown>,
   firstChoice?: Record<string, unknown>,
+  reasoningChoice?: (text: string) => Record<string, unknown>,
 ): ReadableStream<Uint8Array> {
   let usage: Usage | undefined;
   let sentFirst = firstChoice === undefined;
@@ -66,6 +67,10 @@ function encodeStream(
       switch (event.type) {
         case "text-delta":
           frames.push(JSON.stringify(chunk(textChoice(event.text, event.logprobs))));
+          break;
+        case "reasoning":
+          // Chat only (as llama-server and vLLM send it); a completion has no reasoning separated.
+          if (reasoningChoice) frames.push(JSON.stringify(chunk(reasoningChoice(event.text))));
           break;
         case "tool-call": {
           // As OpenAI streams calls: the id and name first, then the arguments, under the call's index.
@@ -155,6 +160,7 @@ export function registerOpenAIRoutes(app: Hono<AppEnv>, gateway: Gateway): void 
             message: {
               role: "assistant",
               content: answer.toolCalls.length > 0 && !answer.text ? null : answer.text,
+              ...(answer.reasoning ? { reasoning_content: answer.reasoning } : {}),
               ...(answer.toolCalls.length > 0 ? { tool_calls: toolCallsBody(answer.toolCalls) } : {}),
               refusal: null,
             },
@@ -180,6 +186,7 @@ export function registerOpenAIRoutes(app: Hono<AppEnv>, gateway: Gateway): void 
       }),
       (reason) => ({ index: 0, delta: {}, logprobs: null, finish_reason: reason }),
       { index: 0, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null },
+      (text) => ({ index: 0, delta: { reasoning_content: text }, logprobs: null, finish_reason: null }),
     );
     return new Response(stream, { headers: sseHeaders });
   });

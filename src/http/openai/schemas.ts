@@ -99,6 +99,8 @@ export const chatCompletionSchema = z.looseObject({
   tools: z.array(toolSchema).max(128).nullable().optional(),
   tool_choice: toolChoiceSchema.nullable().optional(),
   parallel_tool_calls: z.boolean().nullable().optional(),
+  /** How long a reasoning model may think: a token budget per level (core REASONING_EFFORT_BUDGETS). */
+  reasoning_effort: z.enum(["none", "minimal", "low", "medium", "high"]).nullable().optional(),
   logprobs: z.boolean().nullable().optional(),
   top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
   response_format: z
