@@ -213,6 +213,7 @@ const apis: Api[] = [
       "system.*": "the text-block form of system is in the base; the string form is the same text",
       "tools.*.type": 'only "custom"',
       "output_config.effort": "a level name, never sent",
+      thinking: "a type and a token budget (a number); other keys in it are dropped, never sent",
       "": "unknown top-level fields: accepted and dropped, never sent",
     },
   },
