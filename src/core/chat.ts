@@ -96,6 +96,28 @@ interface RequestBase {
    * Reasoning is always separated from the answer; without a budget it is bounded only by maxTokens.
    */
   reasoning?: ReasoningOptions;
+  /**
+   * What to do with a prompt longer than the model's context: "error" (the default: 400 context_length_exceeded),
+   * "truncate-middle" (chat: drop the oldest turns, keeping system messages and the last turn), "shift" (keep the
+   * prompt's end). An answer that dropped anything says so (a "truncated" event).
+   */
+  overflow?: OverflowPolicy;
+}
+
+export type OverflowPolicy = "error" | "truncate-middle" | "shift";
+
+/** What was dropped from a prompt to fit the context. */
+export interface Truncation {
+  policy: Exclude<OverflowPolicy, "error">;
+  /** Prompt tokens as sent. */
+  promptTokens: number;
+  /** The model's context window, in tokens. */
+  contextSize: number;
+  /** Prompt tokens the model saw. */
+  keptTokens: number;
+  droppedTokens: number;
+  /** Whole messages dropped (truncate-middle). */
+  droppedMessages: number;
 }
 
 export interface ReasoningOptions {
@@ -191,6 +213,8 @@ export type ChatEvent =
   | { type: "text-delta"; text: string; logprobs?: TokenLogprob[] }
   /** The model's reasoning (thinking), never part of the answer; it comes before the answer's text. */
   | { type: "reasoning"; text: string }
+  /** The prompt did not fit and was cut (the request's overflow policy); comes before any text. */
+  | { type: "truncated"; truncation: Truncation }
   | { type: "tool-call"; call: ToolCall }
   | { type: "usage"; usage: Usage; timing?: TimingInfo }
   /** `stopSequence`: the caller's stop sequence that ended the answer (reason "stop"), if one did. */
@@ -218,6 +242,8 @@ export interface FoldedAnswer {
   text: string;
   /** The model's reasoning, when it reasoned. */
   reasoning?: string;
+  /** What was dropped from the prompt to fit the context, when anything was. */
+  truncation?: Truncation;
   toolCalls: ToolCall[];
   finishReason: FinishReason;
   /** The caller's stop sequence that ended the answer, if one did. */
@@ -235,6 +261,7 @@ export async function foldChatEvents(
 ): Promise<FoldedAnswer> {
   let text = "";
   let reasoning = "";
+  let truncation: Truncation | undefined;
   const toolCalls: ToolCall[] = [];
   let finishReason: FinishReason = "stop";
   let usage: Usage = { promptTokens: 0, completionTokens: 0 };
@@ -253,6 +280,9 @@ export async function foldChatEvents(
         break;
       case "reasoning":
         reasoning += event.text;
+        break;
+      case "truncated":
+        truncation = event.truncation;
         break;
       case "tool-call":
         toolCalls.push(event.call);
@@ -274,6 +304,7 @@ export async function foldChatEvents(
   return {
     text,
     ...(reasoning ? { reasoning } : {}),
+    ...(truncation ? { truncation } : {}),
     toolCalls,
     finishReason,
     usage,

@@ -158,7 +158,8 @@ export async function* runToolLoop(
           yield event;
           break;
         case "reasoning":
-          // The client sees each turn's reasoning; it is not carried into the next turn's prompt.
+        case "truncated":
+          // The client sees each turn's reasoning (not carried into the next turn's prompt) and any cut prompt.
           yield event;
           break;
         case "tool-call":

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import type { Llama, LlamaEmbeddingContext, LlamaModel, Token } from "node-llama-cpp";
 import type { ChatEvent } from "../../core/chat.js";
 import { requestError } from "./errors.js";
+import { fitPrompt } from "./overflow.js";
 import { buildPrompt, chatTemplateFor, checkPrompt } from "./prompt.js";
 import type { LoadedInfo, LoadOptions, RunnerRequest } from "./protocol.js";
 import { reasoningMarkers } from "./reasoning.js";
@@ -139,8 +140,15 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
   ): Promise<void> {
     const started = performance.now();
     const grammar = await grammars.grammarFor(grammarFormat(request));
-    const { tokens, stops, text: promptText } = buildPrompt(model, chatTemplate, request);
+    const fitted = fitPrompt(
+      request,
+      context.contextSize,
+      (r) => buildPrompt(model, chatTemplate, r),
+      model.tokens.bos,
+    );
+    const { tokens, stops, text: promptText } = fitted.prompt;
     checkPrompt(tokens, vocabularySize, context.contextSize);
+    if (fitted.truncation) emit({ type: "truncated", truncation: fitted.truncation });
     const biases = logitBiases(request.sampling.logitBias, { size: vocabularySize, isEogToken: vocabulary.isEogToken });
     const tokenBias = biases.length > 0 ? new nlc.TokenBias(model.tokenizer) : undefined;
     for (const { token, bias } of biases) tokenBias?.set(token, bias);

@@ -124,6 +124,9 @@ export function messageStream(
         case "usage":
           usage = event.usage;
           break;
+        case "truncated":
+          // Said by the x-freehold-truncated header (routes.ts) before the stream starts.
+          break;
         case "finish":
           finish(out, event.reason, event.stopSequence);
           break;

@@ -19,6 +19,7 @@ import { guard } from "../guard.js";
 import { ndjsonHeaders, ndjsonStream } from "../ndjson.js";
 import { toFreeholdError } from "../openai/errors.js";
 import { primeStream } from "../stream.js";
+import { truncationField, truncationHeaders, truncationOf } from "../truncation.js";
 import { parseBody } from "../validate.js";
 import { ollamaErrorBody } from "./errors.js";
 import { toChatRequest, toGenerateRequest } from "./requests.js";
@@ -113,6 +114,9 @@ function encodeAnswer(
         case "usage":
           usage = event.usage;
           timing = event.timing;
+          return [];
+        case "truncated":
+          // Said by the x-freehold-truncated header before the stream starts.
           return [];
         case "finish":
           return [
@@ -219,9 +223,10 @@ export function registerOllamaRoutes(app: Hono<AppEnv>, deps: OllamaDependencies
           done: true,
           ...stats(started, answer.usage, answer.timing),
           ...logprobsField(answer.logprobs),
+          ...truncationField(answer.truncation),
         },
         200,
-        notesHeader(notes),
+        { ...notesHeader(notes), ...truncationHeaders(answer.truncation) },
       );
     }
     const iterator = await primeStream(events);
@@ -233,7 +238,7 @@ export function registerOllamaRoutes(app: Hono<AppEnv>, deps: OllamaDependencies
         (text) => ({ message: { role: "assistant", content: text } }),
         (text) => ({ message: { role: "assistant", content: "", thinking: text } }),
       ),
-      { headers: { ...ndjsonHeaders, ...notesHeader(notes) } },
+      { headers: { ...ndjsonHeaders, ...notesHeader(notes), ...truncationHeaders(truncationOf(iterator.first)) } },
     );
   });
 
@@ -264,9 +269,10 @@ export function registerOllamaRoutes(app: Hono<AppEnv>, deps: OllamaDependencies
           done: true,
           ...stats(started, answer.usage, answer.timing),
           ...logprobsField(answer.logprobs),
+          ...truncationField(answer.truncation),
         },
         200,
-        notesHeader(notes),
+        { ...notesHeader(notes), ...truncationHeaders(answer.truncation) },
       );
     }
     const iterator = await primeStream(events);
@@ -278,7 +284,7 @@ export function registerOllamaRoutes(app: Hono<AppEnv>, deps: OllamaDependencies
         (text) => ({ response: text }),
         (text) => ({ response: "", thinking: text }),
       ),
-      { headers: { ...ndjsonHeaders, ...notesHeader(notes) } },
+      { headers: { ...ndjsonHeaders, ...notesHeader(notes), ...truncationHeaders(truncationOf(iterator.first)) } },
     );
   });
 

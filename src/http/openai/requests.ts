@@ -136,6 +136,7 @@ export function toChatRequest(body: ChatCompletionBody): ChatRequest {
     ...(body.tools && body.tools.length > 0 ? { parallelToolCalls: body.parallel_tool_calls ?? true } : {}),
     ...(body.logprobs ? { logprobs: body.top_logprobs ?? 0 } : {}),
     ...(body.reasoning_effort ? { reasoning: { budgetTokens: REASONING_EFFORT_BUDGETS[body.reasoning_effort] } } : {}),
+    ...(body.truncation ? { overflow: body.truncation } : {}),
     ...keepAlive(body.keep_alive),
   };
 }
@@ -158,6 +159,7 @@ export function toCompletionRequest(body: CompletionBody): CompletionRequest {
     sampling: sampling(body),
     limits: defined({ maxTokens: body.max_tokens ?? 16, stop: stops(body.stop), ignoreEos: body.ignore_eos }),
     ...(body.logprobs !== undefined && body.logprobs !== null ? { logprobs: body.logprobs } : {}),
+    ...(body.truncation ? { overflow: body.truncation } : {}),
     ...keepAlive(body.keep_alive),
   };
 }

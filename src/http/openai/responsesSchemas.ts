@@ -235,14 +235,8 @@ export const responseCreateSchema = z.looseObject({
     .nullable()
     .optional()
     .refine((count) => !count, "top_logprobs is not supported by this server yet"),
-  truncation: z
-    .enum(["auto", "disabled"])
-    .nullable()
-    .optional()
-    .refine(
-      (truncation) => truncation !== "auto",
-      'truncation "auto" is not supported: input is never dropped here; send what fits the context',
-    ),
+  /** "auto": the oldest items are dropped to fit the context (truncate-middle); "disabled" (default): a 400. */
+  truncation: z.enum(["auto", "disabled"]).nullable().optional(),
 });
 
 export type ResponseCreateBody = z.infer<typeof responseCreateSchema>;

@@ -156,6 +156,9 @@ export class ResponseAssembler {
       case "usage":
         this.usage = event.usage;
         break;
+      case "truncated":
+        // Said by the x-freehold-truncated header before the stream starts.
+        break;
       case "finish":
         this.finishReason = event.reason;
         break;

@@ -81,6 +81,8 @@ const samplingFields = {
   ignore_eos: z.boolean().optional(),
   keep_alive: z.union([z.number(), z.string().max(32)]).optional(),
   user: z.string().max(256).optional(),
+  /** freehold extension: what to do with a prompt longer than the context (docs/overflow.md). */
+  truncation: z.enum(["error", "truncate-middle", "shift"]).nullable().optional(),
   /** Token id → bias added to its logit (-100 bans, 100 forces); ids are checked against the model's vocabulary. */
   logit_bias: z
     .record(
