@@ -425,7 +425,7 @@ describe("OpenAI Responses API (POST /v1/responses, stateless)", () => {
       ],
       ["metadata value not a string", { ...base, metadata: { a: 1 } }, "metadata.a"],
       ["stream not a boolean", { ...base, stream: "yes" }, "stream"],
-      ["truncation auto", { ...base, truncation: "auto" }, "truncation"],
+      ["truncation unknown", { ...base, truncation: "sometimes" }, "truncation"],
       ["top_logprobs", { ...base, top_logprobs: 3 }, "top_logprobs"],
     ];
     for (const [name, body, param] of cases) {

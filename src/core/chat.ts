@@ -44,6 +44,11 @@ export interface SamplingOptions {
   /** How many recent tokens the repeat/presence/frequency penalties look at. */
   repeatLastN?: number;
   seed?: number;
+  /**
+   * Token id (decimal, the model's own vocabulary) → bias added to that token's logit before sampling, -100..100
+   * (OpenAI's logit_bias): -100 bans the token, 100 all but forces it.
+   */
+  logitBias?: Record<string, number>;
 }
 
 export interface GenerationLimits {
@@ -86,7 +91,56 @@ interface RequestBase {
    * to relay than a stream folded back together). The events are the same either way.
    */
   wholeAnswer?: boolean;
+  /**
+   * How much a reasoning model may think before it answers (its `<think>` block or its template's own markers).
+   * Reasoning is always separated from the answer; without a budget it is bounded only by maxTokens.
+   */
+  reasoning?: ReasoningOptions;
+  /**
+   * What to do with a prompt longer than the model's context: "error" (the default: 400 context_length_exceeded),
+   * "truncate-middle" (chat: drop the oldest turns, keeping system messages and the last turn), "shift" (keep the
+   * prompt's end). An answer that dropped anything says so (a "truncated" event).
+   */
+  overflow?: OverflowPolicy;
 }
+
+export type OverflowPolicy = "error" | "truncate-middle" | "shift";
+
+/** What was dropped from a prompt to fit the context. */
+export interface Truncation {
+  policy: Exclude<OverflowPolicy, "error">;
+  /** Prompt tokens as sent. */
+  promptTokens: number;
+  /** The model's context window, in tokens. */
+  contextSize: number;
+  /** Prompt tokens the model saw. */
+  keptTokens: number;
+  droppedTokens: number;
+  /** Whole messages dropped (truncate-middle). */
+  droppedMessages: number;
+}
+
+export interface ReasoningOptions {
+  /**
+   * Tokens the model may spend reasoning; when spent, its closing marker is forced and it answers. 0 ends reasoning
+   * as soon as it starts (a model cannot be kept from opening it, but it is closed at once).
+   */
+  budgetTokens?: number;
+}
+
+/**
+ * Reasoning budgets for the named effort levels (OpenAI's reasoning_effort, Ollama's think levels), in tokens.
+ * A documented choice (docs/reasoning.md): small local models reason in hundreds to a few thousand tokens.
+ */
+export const REASONING_EFFORT_BUDGETS = {
+  none: 0,
+  minimal: 256,
+  low: 1024,
+  medium: 4096,
+  high: 16384,
+} as const;
+
+export type ReasoningEffort = keyof typeof REASONING_EFFORT_BUDGETS;
 
 export interface LoadSettings {
   contextSize?: number;
@@ -173,6 +227,10 @@ export interface TokenLogprob extends TokenAlternative {
 export type ChatEvent =
   /** `logprobs`, when asked for: one entry per token whose text this delta completes. */
   | { type: "text-delta"; text: string; logprobs?: TokenLogprob[] }
+  /** The model's reasoning (thinking), never part of the answer; it comes before the answer's text. */
+  | { type: "reasoning"; text: string }
+  /** The prompt did not fit and was cut (the request's overflow policy); comes before any text. */
+  | { type: "truncated"; truncation: Truncation }
   | { type: "tool-call"; call: ToolCall }
   | { type: "usage"; usage: Usage; timing?: TimingInfo }
   /** `stopSequence`: the caller's stop sequence that ended the answer (reason "stop"), if one did. */
@@ -200,6 +258,10 @@ export interface ModelPort {
 
 export interface FoldedAnswer {
   text: string;
+  /** The model's reasoning, when it reasoned. */
+  reasoning?: string;
+  /** What was dropped from the prompt to fit the context, when anything was. */
+  truncation?: Truncation;
   toolCalls: ToolCall[];
   finishReason: FinishReason;
   /** The caller's stop sequence that ended the answer, if one did. */
@@ -216,6 +278,8 @@ export async function foldChatEvents(
   toError: (event: Extract<ChatEvent, { type: "error" }>) => Error,
 ): Promise<FoldedAnswer> {
   let text = "";
+  let reasoning = "";
+  let truncation: Truncation | undefined;
   const toolCalls: ToolCall[] = [];
   let finishReason: FinishReason = "stop";
   let usage: Usage = { promptTokens: 0, completionTokens: 0 };
@@ -231,6 +295,12 @@ export async function foldChatEvents(
           sawLogprobs = true;
           logprobs.push(...event.logprobs);
         }
+        break;
+      case "reasoning":
+        reasoning += event.text;
+        break;
+      case "truncated":
+        truncation = event.truncation;
         break;
       case "tool-call":
         toolCalls.push(event.call);
@@ -251,6 +321,8 @@ export async function foldChatEvents(
   }
   return {
     text,
+    ...(reasoning ? { reasoning } : {}),
+    ...(truncation ? { truncation } : {}),
     toolCalls,
     finishReason,
     usage,

@@ -1,4 +1,4 @@
-import type { ChatMessage, GenerateRequest, GenerationLimits, SamplingOptions } from "./chat.js";
+import type { ChatMessage, GenerateRequest, GenerationLimits, OverflowPolicy, SamplingOptions } from "./chat.js";
 import type { FlashAttentionMode, KvCacheType } from "./memorySettings.js";
 
 /**
@@ -28,6 +28,8 @@ export interface ModelProfile {
   flashAttention?: FlashAttentionMode;
   /** A smaller model (same vocabulary) that drafts tokens this one verifies: speculative decoding. */
   draft?: string;
+  /** What to do with a prompt longer than the context (GenerateRequest.overflow); a request's own value wins. */
+  overflow?: OverflowPolicy;
 }
 
 function defined<T extends object>(values: T): Partial<T> {
@@ -45,7 +47,8 @@ export function applyProfile(request: GenerateRequest, profile: ModelProfile | u
   if (!profile) return request;
   const sampling = { ...profile.sampling, ...defined(request.sampling) };
   const limits: GenerationLimits = { ...defined(profile.limits ?? {}), ...defined(request.limits) };
-  if (request.kind !== "chat") return { ...request, sampling, limits };
+  const overflow = request.overflow ?? profile.overflow;
+  if (request.kind !== "chat") return { ...request, sampling, limits, ...(overflow ? { overflow } : {}) };
   const messages = [...request.messages];
   const hasSystem = messages[0]?.role === "system";
   const examples = (profile.messages ?? []).map((message) => ({ role: message.role, content: message.content }));
@@ -54,5 +57,11 @@ export function applyProfile(request: GenerateRequest, profile: ModelProfile | u
     : profile.system
       ? [{ role: "system", content: profile.system }]
       : [];
-  return { ...request, sampling, limits, messages: [...lead, ...examples, ...messages] };
+  return {
+    ...request,
+    sampling,
+    limits,
+    ...(overflow ? { overflow } : {}),
+    messages: [...lead, ...examples, ...messages],
+  };
 }

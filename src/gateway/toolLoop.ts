@@ -180,6 +180,11 @@ async function* loop(
           text += event.text;
           yield event;
           break;
+        case "reasoning":
+        case "truncated":
+          // The client sees each turn's reasoning (not carried into the next turn's prompt) and any cut prompt.
+          yield event;
+          break;
         case "tool-call":
           if (offered.tools.has(event.call.name)) mcpCalls.push(event.call);
           else {

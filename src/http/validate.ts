@@ -29,6 +29,9 @@ function describe(issue: z.core.$ZodIssue): string {
       return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
     case "unrecognized_keys":
       return `has unknown field(s) ${issue.keys.join(", ")}`;
+    case "invalid_key":
+      // A record's key that fails its schema: say what keys must be (the key's own message).
+      return issue.issues[0]?.message ?? issue.message;
     default:
       return issue.message;
   }
@@ -50,7 +53,10 @@ export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.infe
   const param = fieldPath(issue.path);
   const message = issue.code === "custom" ? issue.message : `${param || "body"} ${describe(issue)}`;
   throw new InvalidRequestError(
-    param ? `Invalid value for ${param}: ${message.replace(`${param} `, "")}` : `Invalid request body: ${message}`,
+    // Only a leading "param " is dropped: a custom message may name the field again further on.
+    param
+      ? `Invalid value for ${param}: ${message.startsWith(`${param} `) ? message.slice(param.length + 1) : message}`
+      : `Invalid request body: ${message}`,
     param || null,
   );
 }

@@ -239,6 +239,13 @@ export class AnthropicProvider implements Provider {
   }
 
   prepareGenerate(request: GenerateRequest): PreparedCall<AsyncIterable<ChatEvent>> {
+    if (request.sampling.logitBias) {
+      const error = new InvalidRequestError(
+        `provider ${this.name} (Anthropic's API) has no logit_bias; leave it out for this model`,
+        "logit_bias",
+      );
+      return { outgoing: null, run: () => failing(error) };
+    }
     if (request.logprobs !== undefined) {
       const error = new InvalidRequestError(
         `provider ${this.name} (Anthropic's API) has no token log probabilities; leave out logprobs for this model`,

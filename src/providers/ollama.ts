@@ -86,6 +86,11 @@ interface OllamaLine {
 /** The parts of an Ollama body that are the protocol, not content (see openaiCompatible.ts). */
 const structural: readonly JsonPathPattern[] = [["model"], ["messages", "*", "role"], ["tools", "*", "type"]];
 
+// biome-ignore lint/correctness/useYield: fails on first use, as the generator it stands in for would.
+async function* failing(error: Error): AsyncGenerator<ChatEvent> {
+  throw error;
+}
+
 export class OllamaProvider implements Provider {
   readonly kind = "ollama";
   readonly name: string;
@@ -101,6 +106,14 @@ export class OllamaProvider implements Provider {
   }
 
   prepareGenerate(request: GenerateRequest): PreparedCall<AsyncIterable<ChatEvent>> {
+    if (request.sampling.logitBias) {
+      // Ollama has no logit_bias (ollama/ollama#3795): refused rather than dropped.
+      const error = new InvalidRequestError(
+        `provider ${this.name} (Ollama) has no logit_bias; leave it out`,
+        "logit_bias",
+      );
+      return { outgoing: null, run: () => failing(error) };
+    }
     const path = request.kind === "completion" ? "api/generate" : "api/chat";
     return {
       outgoing: { operation: "generate", path, body: ollamaRequestBody(request, request.model), structural },

@@ -70,6 +70,8 @@ export function openAIRequestBody(request: GenerateRequest, model: string): Reco
     ...(sampling.presencePenalty !== undefined ? { presence_penalty: sampling.presencePenalty } : {}),
     ...(sampling.frequencyPenalty !== undefined ? { frequency_penalty: sampling.frequencyPenalty } : {}),
     ...(sampling.repeatPenalty !== undefined ? { repeat_penalty: sampling.repeatPenalty } : {}),
+    // Token ids are the upstream model's: the client chose this model and its tokenizer.
+    ...(sampling.logitBias ? { logit_bias: sampling.logitBias } : {}),
   };
   if (request.logprobs !== undefined) {
     if (request.kind === "completion") body.logprobs = request.logprobs;

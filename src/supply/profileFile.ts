@@ -54,6 +54,13 @@ export function setParameter(profile: ModelProfile, name: string, value: unknown
     profile.limits = { ...profile.limits, stop: [...(profile.limits?.stop ?? []), ...(stops as string[])] };
     return;
   }
+  if (key === "overflow") {
+    // freehold's own parameter: what to do with a prompt longer than the context (docs/overflow.md).
+    if (value !== "error" && value !== "truncate-middle" && value !== "shift")
+      throw invalid(`parameter overflow must be error, truncate-middle or shift, not ${JSON.stringify(value)}`, key);
+    profile.overflow = value;
+    return;
+  }
   if (key in notPerModel) throw invalid(`parameter ${key} is not supported: ${notPerModel[key]}`, key);
   const spec = parameters[key as keyof typeof parameters];
   if (!spec) {
@@ -338,13 +345,14 @@ export function parseProfile(text: string): ProfileDefinition {
 const parameterNames = Object.fromEntries(Object.entries(parameters).map(([name, spec]) => [spec.target, name]));
 
 /** The profile's parameters under Ollama's names (for `show` and /api/show). */
-export function profileParameters(profile: ModelProfile): Record<string, number | string[]> {
-  const result: Record<string, number | string[]> = {};
+export function profileParameters(profile: ModelProfile): Record<string, number | string | string[]> {
+  const result: Record<string, number | string | string[]> = {};
   for (const [key, value] of Object.entries(profile.sampling ?? {})) {
     if (value !== undefined) result[parameterNames[key] ?? key] = value;
   }
   if (profile.limits?.maxTokens !== undefined) result.num_predict = profile.limits.maxTokens;
   if (profile.limits?.stop?.length) result.stop = profile.limits.stop;
+  if (profile.overflow !== undefined) result.overflow = profile.overflow;
   return result;
 }
 

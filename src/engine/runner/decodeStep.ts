@@ -22,16 +22,22 @@ export class DecodeStep {
     return this.members;
   }
 
-  /** Yields `tokens` of one request, each request's next token asked for in step with the others'. */
-  async *pace<T>(tokens: AsyncIterable<T>): AsyncGenerator<T, void, undefined> {
+  /**
+   * Yields the tokens of one request, each request's next token asked for in step with the others'. A value given to
+   * `next()` (tokens to evaluate instead of the one just sampled) is passed on to the request's own iterator.
+   */
+  async *pace<T, TNext>(tokens: AsyncIterator<T, void, TNext | undefined>): AsyncGenerator<T, void, TNext | undefined> {
     let joined = false;
     try {
-      for await (const token of tokens) {
+      let sent: TNext | undefined;
+      for (;;) {
+        const next = await tokens.next(sent);
+        if (next.done) break;
         if (!joined) {
           joined = true;
           this.members++;
         }
-        yield token;
+        sent = yield next.value;
         await this.arrive();
       }
     } finally {
@@ -39,6 +45,7 @@ export class DecodeStep {
         this.members--;
         this.releaseIfAllArrived();
       }
+      await tokens.return?.();
     }
   }
 

@@ -15,6 +15,8 @@ export interface Prompt {
   tokens: Token[];
   /** Stop strings the chat template ends a turn with (besides end-of-generation tokens). */
   stops: string[];
+  /** Chat: the rendered prompt as text (special tokens as their text), to see how the template ends it. */
+  text?: string;
 }
 
 /** node-llama-cpp's chat history for our messages, with an empty model turn to generate into. */
@@ -113,7 +115,7 @@ export function buildPrompt(model: PromptModel, template: ChatTemplate, request:
     if (trigger.values.every((value) => typeof value === "string")) stops.push(trigger.values.join(""));
   }
   if (template.format === "chatml-fallback") stops.push(FALLBACK_STOP);
-  return { tokens: state.contextText.tokenize(model.tokenizer), stops };
+  return { tokens: state.contextText.tokenize(model.tokenizer), stops, text: state.contextText.toString() };
 }
 
 /** Refuses prompts the model cannot take: token ids outside the vocabulary, or no room left to generate. */

@@ -19,9 +19,11 @@ import { NativeToolCallParser } from "../../core/toolFormat.js";
 import { DecodeStep } from "./decodeStep.js";
 import { requestError } from "./errors.js";
 import { toolPlanFor } from "./nativeTools.js";
+import { fitPrompt } from "./overflow.js";
 import { buildPrompt, chatTemplateFor, checkPrompt } from "./prompt.js";
 import type { LoadedInfo, LoadOptions, RunnerRequest } from "./protocol.js";
-import { evaluateOptions, GrammarCache, grammarFormat } from "./sampling.js";
+import { reasoningMarkers } from "./reasoning.js";
+import { evaluateOptions, GrammarCache, grammarFormat, logitBiases } from "./sampling.js";
 import { SequencePool } from "./sequencePool.js";
 import { TokenLoop } from "./tokenLoop.js";
 import type { Vocabulary } from "./vocabulary.js";
@@ -197,8 +199,18 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
     const native = plan.mode === "native" ? chatTemplate.native : undefined;
     // A native forced call: the prompt ends with the format's opener, the grammar writes the call's JSON object.
     const grammar = await grammars.grammarFor(grammarFormat(request, native?.forced?.argumentsKey));
-    const { tokens, stops } = buildPrompt(model, chatTemplate, request);
+    const fitted = fitPrompt(
+      request,
+      context.contextSize,
+      (r) => buildPrompt(model, chatTemplate, r),
+      model.tokens.bos,
+    );
+    const { tokens, stops, text: promptText } = fitted.prompt;
     checkPrompt(tokens, vocabularySize, context.contextSize);
+    if (fitted.truncation) emit({ type: "truncated", truncation: fitted.truncation });
+    const biases = logitBiases(request.sampling.logitBias, { size: vocabularySize, isEogToken: vocabulary.isEogToken });
+    const tokenBias = biases.length > 0 ? new nlc.TokenBias(model.tokenizer) : undefined;
+    for (const { token, bias } of biases) tokenBias?.set(token, bias);
     const room = context.contextSize - tokens.length;
     const maxTokens = Math.min(request.limits.maxTokens ?? room, room);
     if (maxTokens <= 0) {
@@ -229,6 +241,7 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
               },
             }
           : {}),
+        ...(request.kind === "chat" ? { reasoning: reasoningMarkers(chatTemplate.wrapper, promptText ?? "") } : {}),
       },
       emit,
     );
@@ -245,20 +258,37 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
         await sequence.eraseContextTokenRanges([{ start: cachedTokens, end: sequence.nextTokenIndex }]);
       }
       const grammarState = grammar ? new nlc.LlamaGrammarEvaluationState({ model, grammar }) : undefined;
-      const evaluate = evaluateOptions(request.sampling, loop.generated as Token[], grammarState);
+      const evaluate = evaluateOptions(request.sampling, loop.generated as Token[], grammarState, tokenBias);
       const input = tokens.slice(cachedTokens);
-      const iterator: AsyncIterable<{ token: Token; probabilities?: Map<Token, number> }> = step.pace(
-        request.logprobs !== undefined
-          ? sequence.evaluateWithMetadata(input, { probabilities: true }, evaluate)
-          : tokensOnly(sequence.evaluate(input, evaluate)),
+      // Concurrent requests ask for their next tokens in step (decodeStep.ts); a replacement passes through.
+      const iterator = step.pace(
+        sequence.evaluateWithMetadata(
+          input,
+          { probabilities: request.logprobs !== undefined },
+          evaluate,
+        ) as AsyncGenerator<{ token: Token; probabilities?: Map<Token, number> }, void, Token[] | undefined>,
       );
-      for await (const { token, probabilities } of iterator) {
-        if (signal.aborted) {
-          loop.cancel();
-          break;
+      // Tokens to evaluate instead of the one just sampled (a forced end of reasoning), passed to next().
+      let replacement: Token[] | undefined;
+      try {
+        for (;;) {
+          const next = await iterator.next(replacement);
+          replacement = undefined;
+          if (next.done) break;
+          if (signal.aborted) {
+            loop.cancel();
+            break;
+          }
+          if (firstTokenAt === 0) firstTokenAt = performance.now();
+          if (!loop.push(next.value.token, next.value.probabilities)) break;
+          const injection = loop.takeInjection();
+          if (injection !== undefined) {
+            replacement = model.tokenize(injection, true);
+            loop.injected(replacement);
+          }
         }
-        if (firstTokenAt === 0) firstTokenAt = performance.now();
-        if (!loop.push(token, probabilities)) break;
+      } finally {
+        await iterator.return();
       }
       loop.finish();
     } finally {
@@ -373,8 +403,4 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
       files.cleanup();
     },
   };
-}
-
-async function* tokensOnly(tokens: AsyncIterable<Token>): AsyncGenerator<{ token: Token }> {
-  for await (const token of tokens) yield { token };
 }

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { Llama, LlamaGrammar } from "node-llama-cpp";
 import type { GenerateRequest, ToolDefinition } from "../../core/chat.js";
-import { evaluateOptions, GrammarCache, grammarFormat } from "./sampling.js";
+import { evaluateOptions, GrammarCache, grammarFormat, logitBiases } from "./sampling.js";
 
 describe("sampling options → node-llama-cpp", () => {
   test("defaults: temperature 0.8, no penalty, end-of-generation tokens yielded to the loop", () => {
@@ -78,5 +78,36 @@ describe("grammar", () => {
       assert.doesNotMatch(e.message, /stack/);
       return true;
     });
+  });
+});
+
+describe("logit_bias → token biases", () => {
+  const vocabulary = { size: 512, isEogToken: (token: number) => token === 2 };
+  test("-100 bans; other values are added to the logit", () => {
+    assert.deepEqual(logitBiases({ "5": -100, "6": 100, "7": -0.5 }, vocabulary), [
+      { token: 5, bias: "never" },
+      { token: 6, bias: { logit: 100 } },
+      { token: 7, bias: { logit: -0.5 } },
+    ]);
+    assert.deepEqual(logitBiases(undefined, vocabulary), []);
+  });
+
+  test("ids outside the vocabulary, keys that are not ids, end-of-generation tokens and wild values: 400 on logit_bias", () => {
+    const cases: Record<string, number>[] = [
+      { "512": 1 },
+      { "-1": 1 },
+      { "01": 1 },
+      { x: 1 },
+      { "2": -100 },
+      { "5": 101 },
+      { "5": Number.NaN },
+    ];
+    for (const bad of cases) {
+      assert.throws(
+        () => logitBiases(bad, vocabulary),
+        (e: Error & { status?: number; param?: string }) => e.status === 400 && e.param === "logit_bias",
+        JSON.stringify(bad),
+      );
+    }
   });
 });

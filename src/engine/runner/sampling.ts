@@ -2,7 +2,7 @@
  * The sampling stage: a request's sampling options → node-llama-cpp's evaluation options, and the grammar that
  * enforces structured output or a forced tool call.
  */
-import type { Llama, LlamaGrammar, LlamaGrammarEvaluationState, Token } from "node-llama-cpp";
+import type { Llama, LlamaGrammar, LlamaGrammarEvaluationState, Token, TokenBias } from "node-llama-cpp";
 import type { GenerateRequest, ResponseFormat, SamplingOptions } from "../../core/chat.js";
 import { forcesToolCall, toolCallSchema } from "../../core/tools.js";
 import { requestError } from "./errors.js";
@@ -24,6 +24,7 @@ export interface EvaluateOptions {
   /** The loop sees end-of-generation tokens itself (to honour ignoreEos and tell "stop" from "length"). */
   yieldEogToken: true;
   grammarEvaluationState?: LlamaGrammarEvaluationState;
+  tokenBias?: TokenBias;
 }
 
 /**
@@ -34,6 +35,7 @@ export function evaluateOptions(
   sampling: SamplingOptions,
   generated: readonly Token[],
   grammarEvaluationState?: LlamaGrammarEvaluationState,
+  tokenBias?: TokenBias,
 ): EvaluateOptions {
   const penalize =
     (sampling.repeatPenalty ?? 1) !== 1 ||
@@ -59,7 +61,52 @@ export function evaluateOptions(
       : {}),
     yieldEogToken: true,
     ...(grammarEvaluationState ? { grammarEvaluationState } : {}),
+    ...(tokenBias ? { tokenBias } : {}),
   };
+}
+
+/** What logit biases need from the model: its vocabulary's size and which tokens end generation. */
+export interface BiasVocabulary {
+  size: number;
+  isEogToken(token: number): boolean;
+}
+
+/**
+ * OpenAI's logit_bias → (token, bias) pairs for node-llama-cpp's TokenBias: the bias is added to the token's logit,
+ * -100 becomes a ban ("never"). Refused with a 400 on logit_bias: ids outside the vocabulary, and end-of-generation
+ * tokens, which node-llama-cpp's TokenBias skips (ending early or never is what max_tokens, stop and ignore_eos are
+ * for).
+ */
+export function logitBiases(
+  bias: Record<string, number> | undefined,
+  vocabulary: BiasVocabulary,
+): { token: Token; bias: "never" | { logit: number } }[] {
+  if (!bias) return [];
+  return Object.entries(bias).map(([key, value]) => {
+    const token = Number(key);
+    if (!/^(0|[1-9][0-9]*)$/.test(key) || token >= vocabulary.size)
+      throw requestError(
+        `logit_bias names token ${JSON.stringify(key)}, which is not in this model's vocabulary (ids 0-${vocabulary.size - 1})`,
+        "invalid_logit_bias",
+        400,
+        "logit_bias",
+      );
+    if (vocabulary.isEogToken(token))
+      throw requestError(
+        `logit_bias cannot bias token ${token}: it ends generation; use max_tokens, stop or ignore_eos instead`,
+        "invalid_logit_bias",
+        400,
+        "logit_bias",
+      );
+    if (!Number.isFinite(value) || value < -100 || value > 100)
+      throw requestError(
+        `logit_bias for token ${token} must be from -100 to 100`,
+        "invalid_logit_bias",
+        400,
+        "logit_bias",
+      );
+    return { token: token as Token, bias: value <= -100 ? "never" : { logit: value } };
+  });
 }
 
 /**

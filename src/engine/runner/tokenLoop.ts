@@ -1,7 +1,8 @@
 /**
  * The token loop: each generated token goes through a pipeline of small filters, and what comes out is the
- * request's events. Stages, in order: end-of-generation, logprobs, UTF-8 hold (utf8Hold.ts), tool call / JSON end
- * (toolGate.ts), stop sequences (stopFilter.ts). It knows no model: a Vocabulary turns tokens into text, so tests
+ * request's events. Stages, in order: end-of-generation, logprobs, UTF-8 hold (utf8Hold.ts), reasoning
+ * (reasoning.ts: the thought block goes out as reasoning, and its budget forces it closed), tool call / JSON end
+ * (toolGate.ts), stop sequences (stopFilter.ts): those after reasoning see only the answer. It knows no model: a Vocabulary turns tokens into text, so tests
  * drive it with made-up token streams.
  */
 import { randomBytes } from "node:crypto";
@@ -10,6 +11,7 @@ import { JsonEndTracker } from "../../core/jsonEnd.js";
 import type { NativeToolCallParser } from "../../core/toolFormat.js";
 import { forcesToolCall, parseToolCalls } from "../../core/tools.js";
 import { LogprobTracker } from "./logprobs.js";
+import { type ReasoningMarkers, ReasoningSplitter } from "./reasoning.js";
 import { StopFilter } from "./stopFilter.js";
 import { ToolGate, type ToolMode } from "./toolGate.js";
 import { Utf8Hold } from "./utf8Hold.js";
@@ -30,6 +32,8 @@ export interface TokenLoopOptions {
    * whose end ends the answer.
    */
   native?: { parser: NativeToolCallParser; forced: boolean };
+  /** Separate reasoning marked this way from the answer (chat); left out, all text is answer (completions). */
+  reasoning?: ReasoningMarkers;
 }
 
 export function toolModeFor(request: GenerateRequest): ToolMode {
@@ -50,6 +54,10 @@ export class TokenLoop {
   private readonly logprobs: LogprobTracker | undefined;
   private readonly text: StopFilter;
   private readonly callEnd = new JsonEndTracker();
+  private readonly splitter: ReasoningSplitter | undefined;
+  private reasoningTokens = 0;
+  /** Text to put into the model's context instead of its next token (a forced end of reasoning). */
+  private injection: string | undefined;
 
   constructor(
     private readonly vocabulary: Vocabulary,
@@ -62,6 +70,22 @@ export class TokenLoop {
     this.gate = new ToolGate(options.native ? "text" : toolModeFor(request), parallel, options.json);
     this.logprobs = request.logprobs !== undefined ? new LogprobTracker(vocabulary, request.logprobs) : undefined;
     this.text = new StopFilter([...(request.limits.stop ?? []), ...options.templateStops], this.logprobs, emit);
+    this.splitter = options.reasoning ? new ReasoningSplitter(options.reasoning) : undefined;
+  }
+
+  /**
+   * The text the model's context needs next in place of the token it just sampled (the closing marker when the
+   * reasoning budget is spent), once. The caller tokenizes it, evaluates it, and reports the tokens to `injected`.
+   */
+  takeInjection(): string | undefined {
+    const text = this.injection;
+    this.injection = undefined;
+    return text;
+  }
+
+  /** Tokens put into the context by `takeInjection`: counted as generated (they are in the answer's context). */
+  injected(tokens: readonly number[]): void {
+    this.generated.push(...tokens);
   }
 
   get completionTokens(): number {
@@ -82,8 +106,17 @@ export class TokenLoop {
     if (text === undefined) return true;
     // Past end-of-generation (ignoreEos), its marker is not part of the answer.
     if (eog) text = "";
+    // Reasoning first: stops, JSON ends and tool calls (native or not) apply to the answer only.
+    let separated = false;
+    if (this.splitter) {
+      const wasReasoning = this.splitter.reasoning;
+      text = this.separateReasoning(text);
+      separated = wasReasoning || this.splitter.reasoning;
+      if (separated && text === "") return full ? this.end("length") : true;
+    }
     if (this.options.native) {
-      const native = this.pushNative(text, eog, full);
+      // A token that was partly reasoning reaches the native parser as its answer part only.
+      const native = this.pushNative(text, eog, full, separated ? text : undefined);
       if (typeof native === "boolean") return native;
       text = native;
     }
@@ -109,11 +142,11 @@ export class TokenLoop {
    * `[TOOL_CALLS]` match) goes to the parser, and what it releases goes on as the answer. Returns the loop's answer
    * when the token is taken here (inside a call), else the released text to go on through the gate.
    */
-  private pushNative(visible: string, eog: boolean, full: boolean): boolean | string {
+  private pushNative(visible: string, eog: boolean, full: boolean, writtenOverride?: string): boolean | string {
     const { parser, forced } = this.options.native!;
     const tokens = this.utf8.released;
     const before = this.generated.slice(Math.max(0, this.generated.length - tokens.length - 8), -tokens.length);
-    const written = eog ? "" : this.vocabulary.detokenize(tokens, true, before);
+    const written = writtenOverride ?? (eog ? "" : this.vocabulary.detokenize(tokens, true, before));
     const wasCalling = parser.calling;
     const released = parser.push(written, visible);
     if (!parser.calling) return released;
@@ -136,6 +169,24 @@ export class TokenLoop {
     if (stop.stop !== undefined && this.request.limits.stop?.includes(stop.stop)) this.stopSequence = stop.stop;
   }
 
+  /** Sends the reasoning in `text`; returns the answer's part. Ends reasoning when its budget is spent. */
+  private separateReasoning(text: string): string {
+    const splitter = this.splitter!;
+    const wasReasoning = splitter.reasoning;
+    const { reasoning, answer } = splitter.push(text);
+    if (wasReasoning || splitter.reasoning) this.reasoningTokens++;
+    let thought = reasoning;
+    const budget = this.request.reasoning?.budgetTokens;
+    if (splitter.reasoning && budget !== undefined && this.reasoningTokens >= budget) {
+      thought += splitter.close();
+      this.injection = `${this.options.reasoning!.close}\n\n`;
+    }
+    if (thought) this.emit({ type: "reasoning", text: thought });
+    // A reasoning token's logprobs are not the answer's.
+    if (!answer && (wasReasoning || splitter.reasoning)) this.logprobs?.clear();
+    return answer;
+  }
+
   /** The generation was cancelled: nothing more is sent. */
   cancel(): void {
     this.reason = "cancelled";
@@ -144,9 +195,20 @@ export class TokenLoop {
   /** After the last token: emits a buffered tool call (or the text it turned out to be), or text held for stops. */
   finish(): void {
     if (this.reason === "cancelled") return;
+    const rest = this.splitter?.flush();
+    if (rest?.reasoning) this.emit({ type: "reasoning", text: rest.reasoning });
     if (this.options.native) {
-      if (!this.stoppedBySequence) this.finishNative(this.options.native.parser);
+      const parser = this.options.native.parser;
+      if (rest?.answer) {
+        const released = parser.push(rest.answer, rest.answer);
+        if (released) this.text.push(released);
+      }
+      if (!this.stoppedBySequence) this.finishNative(parser);
       return;
+    }
+    if (rest?.answer) {
+      const gated = this.gate.push(rest.answer);
+      if (gated.text !== null) this.text.push(gated.text);
     }
     const buffered = this.gate.buffered;
     if (buffered) {

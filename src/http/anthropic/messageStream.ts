@@ -26,6 +26,9 @@ export function messageStream(
 ): ReadableStream<Uint8Array> {
   let index = -1;
   let textOpen = false;
+  let thinkingOpen = false;
+  /** A text or tool_use block was opened (thinking alone is not an answer). */
+  let answered = false;
   let started = false;
   let ended = false;
   let usage: Usage | undefined;
@@ -49,18 +52,21 @@ export function messageStream(
   };
   const openBlock = (out: SseEvent[], block: Record<string, unknown>) => {
     index++;
+    if (block.type !== "thinking") answered = true;
     out.push(named({ type: "content_block_start", index, content_block: block }));
     if (index === 0) out.push(named({ type: "ping" }));
   };
   const closeText = (out: SseEvent[]) => {
-    if (!textOpen) return;
+    if (!textOpen && !thinkingOpen) return;
     textOpen = false;
+    thinkingOpen = false;
     out.push(named({ type: "content_block_stop", index }));
   };
   const finish = (out: SseEvent[], reason: FinishReason, stopSequence?: string) => {
     ended = true;
-    // Like the non-streamed message, an answer with no content still has one (empty) text block.
-    if (index < 0) {
+    // Like the non-streamed message, an answer with no text or call still has one (empty) text block.
+    if (!answered) {
+      closeText(out);
       openBlock(out, { type: "text", text: "" });
       textOpen = true;
     }
@@ -82,9 +88,21 @@ export function messageStream(
       const out: SseEvent[] = [];
       start(out);
       switch (event.type) {
+        case "reasoning":
+          if (!event.text) break;
+          if (!thinkingOpen) {
+            closeText(out);
+            openBlock(out, { type: "thinking", thinking: "", signature: "" });
+            thinkingOpen = true;
+          }
+          out.push(
+            named({ type: "content_block_delta", index, delta: { type: "thinking_delta", thinking: event.text } }),
+          );
+          break;
         case "text-delta":
           if (!event.text) break;
           if (!textOpen) {
+            closeText(out);
             openBlock(out, { type: "text", text: "" });
             textOpen = true;
           }
@@ -105,6 +123,9 @@ export function messageStream(
           break;
         case "usage":
           usage = event.usage;
+          break;
+        case "truncated":
+          // Said by the x-freehold-truncated header (routes.ts) before the stream starts.
           break;
         case "finish":
           finish(out, event.reason, event.stopSequence);

@@ -1,6 +1,7 @@
 import type {
   ChatMessage,
   ChatRequest,
+  ReasoningOptions,
   ResponseFormat,
   SamplingOptions,
   ToolCall,
@@ -151,5 +152,12 @@ export function toChatRequest(body: MessagesBody): ChatRequest {
     sampling: sampling(body),
     limits: { maxTokens: body.max_tokens, stop: body.stop_sequences ?? [] },
     ...(userId ? { metadata: { user_id: userId } } : {}),
+    ...thinking(body.thinking),
   };
+}
+
+/** Extended thinking → a reasoning budget: enabled spends at most budget_tokens, disabled closes it at once. */
+function thinking(value: MessagesBody["thinking"]): { reasoning?: ReasoningOptions } {
+  if (!value || value.type === "adaptive") return {};
+  return { reasoning: { budgetTokens: value.type === "enabled" ? value.budget_tokens : 0 } };
 }

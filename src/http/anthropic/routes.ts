@@ -9,6 +9,7 @@ import { guard } from "../guard.js";
 import { toFreeholdError } from "../openai/errors.js";
 import { sseHeaders } from "../sse.js";
 import { primeStream } from "../stream.js";
+import { truncationHeaders, truncationOf } from "../truncation.js";
 import { parseBody } from "../validate.js";
 import { anthropicErrorBody } from "./errors.js";
 import { messageBody, messageId } from "./messageBody.js";
@@ -44,7 +45,7 @@ async function startStream(
   request: ChatRequest,
   context: RequestContext,
   signal: AbortSignal,
-): Promise<{ events: AsyncIterator<ChatEvent>; inputTokens: number }> {
+): Promise<{ events: AsyncIterator<ChatEvent> & { first: ChatEvent | undefined }; inputTokens: number }> {
   const [events, counted] = await Promise.allSettled([
     primeStream(gateway.generate(request, context, signal)),
     gateway.countTokens(request, context),
@@ -72,10 +73,12 @@ export function registerAnthropicRoutes(app: Hono<AppEnv>, gateway: Gateway): vo
       if (!body.stream) {
         const events = gateway.generate({ ...request, wholeAnswer: true }, c.get("context"), c.get("signal"));
         const answer = await foldChatEvents(events, (event) => toFreeholdError(event.error));
-        return c.json(messageBody(id, body.model, answer));
+        return c.json(messageBody(id, body.model, answer), 200, truncationHeaders(answer.truncation));
       }
       const { events, inputTokens } = await startStream(gateway, request, c.get("context"), c.get("signal"));
-      return new Response(messageStream(events, { id, model: body.model, inputTokens }), { headers: sseHeaders });
+      return new Response(messageStream(events, { id, model: body.model, inputTokens }), {
+        headers: { ...sseHeaders, ...truncationHeaders(truncationOf(events.first)) },
+      });
     }),
   );
 

@@ -2,7 +2,7 @@ import { z } from "zod";
 
 /**
  * Requests as Anthropic's Messages API documents them. Every known field is validated; unknown top-level fields
- * (`thinking`, `service_tier`, `container`, ...) are accepted and ignored, as clients send extras. Optional fields
+ * (`service_tier`, `container`, ...) are accepted and ignored, as clients send extras. Optional fields
  * also accept null, which some clients send for "absent".
  */
 
@@ -114,6 +114,15 @@ export const messagesSchema = z.looseObject({
     .nullable()
     .optional(),
   stream: z.boolean().nullable().optional(),
+  /** Extended thinking: enabled with a token budget (reasoning is closed when spent), disabled, or adaptive. */
+  thinking: z
+    .discriminatedUnion("type", [
+      z.looseObject({ type: z.literal("enabled"), budget_tokens: z.number().int().min(1).max(MAX_TOKENS_LIMIT) }),
+      z.looseObject({ type: z.literal("disabled") }),
+      z.looseObject({ type: z.literal("adaptive") }),
+    ])
+    .nullable()
+    .optional(),
 });
 
 export type MessagesBody = z.infer<typeof messagesSchema>;

@@ -1,11 +1,13 @@
-import type {
-  ChatMessage,
-  ChatRequest,
-  GenerateRequest,
-  GenerationLimits,
-  LoadSettings,
-  ResponseFormat,
-  SamplingOptions,
+import {
+  type ChatMessage,
+  type ChatRequest,
+  type GenerateRequest,
+  type GenerationLimits,
+  type LoadSettings,
+  REASONING_EFFORT_BUDGETS,
+  type ReasoningOptions,
+  type ResponseFormat,
+  type SamplingOptions,
 } from "../../core/chat.js";
 import { parseKeepAlive } from "../../core/duration.js";
 import { InvalidRequestError } from "../../core/errors.js";
@@ -69,6 +71,15 @@ function logprobs(body: { logprobs?: boolean | undefined; top_logprobs?: number 
   return body.logprobs ? { logprobs: body.top_logprobs ?? 0 } : {};
 }
 
+/**
+ * Ollama's think → a reasoning budget: false closes reasoning as soon as it opens, a level is a budget
+ * (REASONING_EFFORT_BUDGETS), true or absent leaves it to max tokens. The reasoning is Ollama's message.thinking.
+ */
+function think(value: OllamaChatBody["think"]): { reasoning?: ReasoningOptions } {
+  if (value === undefined || value === true) return {};
+  return { reasoning: { budgetTokens: value === false ? 0 : REASONING_EFFORT_BUDGETS[value] } };
+}
+
 export function toChatRequest(body: OllamaChatBody): ChatRequest {
   const messages: ChatMessage[] = (body.messages ?? []).map((message, index) => ({
     role: message.role,
@@ -112,6 +123,7 @@ function common(body: OllamaChatBody | OllamaGenerateBody) {
     ...responseFormat(body.format),
     ...keepAlive(body.keep_alive),
     ...logprobs(body),
+    ...think(body.think),
     ...load(body.options),
     // Ollama streams unless told otherwise; a whole answer may be fetched whole from a remote provider.
     ...(body.stream === false ? { wholeAnswer: true } : {}),

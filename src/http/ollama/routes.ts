@@ -19,6 +19,7 @@ import { guard } from "../guard.js";
 import { ndjsonHeaders, ndjsonStream } from "../ndjson.js";
 import { toFreeholdError } from "../openai/errors.js";
 import { primeStream } from "../stream.js";
+import { truncationField, truncationHeaders, truncationOf } from "../truncation.js";
 import { parseBody } from "../validate.js";
 import { ollamaErrorBody } from "./errors.js";
 import { toChatRequest, toGenerateRequest } from "./requests.js";
@@ -86,6 +87,7 @@ function encodeAnswer(
   model: string,
   started: number,
   piece: (text: string) => Record<string, unknown>,
+  thought: (text: string) => Record<string, unknown>,
 ): ReadableStream<Uint8Array> {
   let usage: Usage | undefined;
   let timing: TimingInfo | undefined;
@@ -98,6 +100,8 @@ function encodeAnswer(
           return [
             { model, created_at: createdAt, ...piece(event.text), ...logprobsField(event.logprobs), done: false },
           ];
+        case "reasoning":
+          return [{ model, created_at: createdAt, ...thought(event.text), done: false }];
         case "tool-call":
           return [
             {
@@ -110,6 +114,9 @@ function encodeAnswer(
         case "usage":
           usage = event.usage;
           timing = event.timing;
+          return [];
+        case "truncated":
+          // Said by the x-freehold-truncated header before the stream starts.
           return [];
         case "finish":
           return [
@@ -209,21 +216,29 @@ export function registerOllamaRoutes(app: Hono<AppEnv>, deps: OllamaDependencies
           message: {
             role: "assistant",
             content: answer.text,
+            ...(answer.reasoning ? { thinking: answer.reasoning } : {}),
             ...(answer.toolCalls.length > 0 ? { tool_calls: answer.toolCalls.map(ollamaToolCall) } : {}),
           },
           done_reason: doneReasons[answer.finishReason],
           done: true,
           ...stats(started, answer.usage, answer.timing),
           ...logprobsField(answer.logprobs),
+          ...truncationField(answer.truncation),
         },
         200,
-        notesHeader(notes),
+        { ...notesHeader(notes), ...truncationHeaders(answer.truncation) },
       );
     }
     const iterator = await primeStream(events);
     return new Response(
-      encodeAnswer(iterator, body.model, started, (text) => ({ message: { role: "assistant", content: text } })),
-      { headers: { ...ndjsonHeaders, ...notesHeader(notes) } },
+      encodeAnswer(
+        iterator,
+        body.model,
+        started,
+        (text) => ({ message: { role: "assistant", content: text } }),
+        (text) => ({ message: { role: "assistant", content: "", thinking: text } }),
+      ),
+      { headers: { ...ndjsonHeaders, ...notesHeader(notes), ...truncationHeaders(truncationOf(iterator.first)) } },
     );
   });
 
@@ -249,19 +264,27 @@ export function registerOllamaRoutes(app: Hono<AppEnv>, deps: OllamaDependencies
           model: body.model,
           created_at: new Date().toISOString(),
           response: answer.text,
+          ...(answer.reasoning ? { thinking: answer.reasoning } : {}),
           done_reason: doneReasons[answer.finishReason],
           done: true,
           ...stats(started, answer.usage, answer.timing),
           ...logprobsField(answer.logprobs),
+          ...truncationField(answer.truncation),
         },
         200,
-        notesHeader(notes),
+        { ...notesHeader(notes), ...truncationHeaders(answer.truncation) },
       );
     }
     const iterator = await primeStream(events);
     return new Response(
-      encodeAnswer(iterator, body.model, started, (text) => ({ response: text })),
-      { headers: { ...ndjsonHeaders, ...notesHeader(notes) } },
+      encodeAnswer(
+        iterator,
+        body.model,
+        started,
+        (text) => ({ response: text }),
+        (text) => ({ response: "", thinking: text }),
+      ),
+      { headers: { ...ndjsonHeaders, ...notesHeader(notes), ...truncationHeaders(truncationOf(iterator.first)) } },
     );
   });
 

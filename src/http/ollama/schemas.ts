@@ -49,6 +49,9 @@ export const ollamaMessageSchema = z.looseObject({
   tool_name: z.string().max(64).optional(),
 });
 
+/** Ollama's think: true/false, or a level (gpt-oss's "low", "medium", "high"). */
+const think = z.union([z.boolean(), z.enum(["low", "medium", "high"])]).optional();
+
 export const chatSchema = z.looseObject({
   model: z.string().min(1).max(512),
   messages: z.array(ollamaMessageSchema).optional(),
@@ -70,7 +73,7 @@ export const chatSchema = z.looseObject({
     .max(128)
     .nullable()
     .optional(),
-  think: z.union([z.boolean(), z.string()]).optional(),
+  think,
   logprobs: z.boolean().optional(),
   top_logprobs: z.number().int().min(0).max(20).optional(),
 });
@@ -89,6 +92,7 @@ export const generateSchema = z.looseObject({
   format,
   options: optionsSchema,
   keep_alive: keepAlive,
+  think,
   logprobs: z.boolean().optional(),
   top_logprobs: z.number().int().min(0).max(20).optional(),
   images: z.array(z.string()).max(0, "images are not supported: no vision models yet").nullable().optional(),

@@ -1,11 +1,12 @@
-import type {
-  ChatMessage,
-  ChatRequest,
-  CompletionRequest,
-  ResponseFormat,
-  SamplingOptions,
-  ToolChoice,
-  ToolDefinition,
+import {
+  type ChatMessage,
+  type ChatRequest,
+  type CompletionRequest,
+  REASONING_EFFORT_BUDGETS,
+  type ResponseFormat,
+  type SamplingOptions,
+  type ToolChoice,
+  type ToolDefinition,
 } from "../../core/chat.js";
 import { parseKeepAlive } from "../../core/duration.js";
 import { InvalidRequestError } from "../../core/errors.js";
@@ -23,6 +24,7 @@ type SamplingBody = Pick<
   | "repeat_penalty"
   | "repeat_last_n"
   | "seed"
+  | "logit_bias"
 >;
 
 /** Drops nulls and absent fields so defaults stay the engine's. */
@@ -43,6 +45,7 @@ export function sampling(body: SamplingBody): SamplingOptions {
     repeatPenalty: body.repeat_penalty,
     repeatLastN: body.repeat_last_n,
     seed: body.seed,
+    logitBias: body.logit_bias && Object.keys(body.logit_bias).length > 0 ? body.logit_bias : undefined,
   });
 }
 
@@ -132,6 +135,8 @@ export function toChatRequest(body: ChatCompletionBody): ChatRequest {
     // OpenAI's default: the model may call several tools in one answer.
     ...(body.tools && body.tools.length > 0 ? { parallelToolCalls: body.parallel_tool_calls ?? true } : {}),
     ...(body.logprobs ? { logprobs: body.top_logprobs ?? 0 } : {}),
+    ...(body.reasoning_effort ? { reasoning: { budgetTokens: REASONING_EFFORT_BUDGETS[body.reasoning_effort] } } : {}),
+    ...(body.truncation ? { overflow: body.truncation } : {}),
     ...keepAlive(body.keep_alive),
   };
 }
@@ -154,6 +159,7 @@ export function toCompletionRequest(body: CompletionBody): CompletionRequest {
     sampling: sampling(body),
     limits: defined({ maxTokens: body.max_tokens ?? 16, stop: stops(body.stop), ignoreEos: body.ignore_eos }),
     ...(body.logprobs !== undefined && body.logprobs !== null ? { logprobs: body.logprobs } : {}),
+    ...(body.truncation ? { overflow: body.truncation } : {}),
     ...keepAlive(body.keep_alive),
   };
 }

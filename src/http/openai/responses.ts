@@ -1,5 +1,13 @@
 import type { Hono } from "hono";
-import type { ChatMessage, ChatRequest, ResponseFormat, ToolChoice, ToolDefinition } from "../../core/chat.js";
+import {
+  type ChatMessage,
+  type ChatRequest,
+  REASONING_EFFORT_BUDGETS,
+  type ResponseFormat,
+  type ToolChoice,
+  type ToolDefinition,
+  type Truncation,
+} from "../../core/chat.js";
 import { InvalidRequestError } from "../../core/errors.js";
 import { prepareJsonSchema } from "../../core/jsonSchema.js";
 import type { Gateway } from "../../gateway/gateway.js";
@@ -8,6 +16,7 @@ import type { AppEnv } from "../app.js";
 import { guard } from "../guard.js";
 import { sseHeaders } from "../sse.js";
 import { primeStream } from "../stream.js";
+import { truncationHeaders, truncationOf } from "../truncation.js";
 import { parseBody, refuseFields } from "../validate.js";
 import { toFreeholdError } from "./errors.js";
 import { defined, sampling } from "./requests.js";
@@ -72,6 +81,9 @@ function messages(body: ResponseCreateBody): ChatMessage[] {
         });
         break;
       }
+      case "reasoning":
+        // Earlier turns' reasoning stays out of the prompt, as chat templates leave it out.
+        break;
       case "mcp_list_tools":
       case "mcp_approval_request":
       case "mcp_approval_response":
@@ -151,6 +163,8 @@ export function toResponsesChatRequest(body: ResponseCreateBody): ChatRequest {
     ...responseFormat(body),
     ...tools(body),
     ...(body.metadata ? { metadata: body.metadata } : {}),
+    ...(body.truncation === "auto" ? { overflow: "truncate-middle" as const } : {}),
+    ...(body.reasoning?.effort ? { reasoning: { budgetTokens: REASONING_EFFORT_BUDGETS[body.reasoning.effort] } } : {}),
   };
 }
 
@@ -211,14 +225,18 @@ export function registerResponsesRoutes(app: Hono<AppEnv>, gateway: Gateway): vo
         ? gateway.generateWithTools(request, c.get("context"), plan ?? { toolsets: [] }, c.get("signal"))
         : gateway.generate(request, c.get("context"), c.get("signal"));
     if (!body.stream) {
+      let truncation: Truncation | undefined;
       for await (const event of events) {
         if (event.type === "error") throw toFreeholdError(event.error);
+        truncation ??= truncationOf(event);
         assembler.push(event);
       }
       assembler.end();
-      return c.json(assembler.response());
+      return c.json(assembler.response(), 200, truncationHeaders(truncation));
     }
     const iterator = await primeStream(events);
-    return new Response(responsesEventStream(iterator, assembler), { headers: sseHeaders });
+    return new Response(responsesEventStream(iterator, assembler), {
+      headers: { ...sseHeaders, ...truncationHeaders(truncationOf(iterator.first)) },
+    });
   });
 }

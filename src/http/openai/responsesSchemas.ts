@@ -74,6 +74,9 @@ const mcpApprovalResponseItem = z.looseObject({
   reason: z.string().nullable().optional(),
 });
 
+/** An earlier answer's reasoning, sent back as input: dropped (earlier turns' reasoning is not part of the prompt). */
+const reasoningItem = z.looseObject({ type: z.literal("reasoning") });
+
 function typeOf(input: unknown): unknown {
   return input !== null && typeof input === "object" ? (input as { type?: unknown }).type : undefined;
 }
@@ -82,7 +85,7 @@ function unsupportedItem(type: unknown): string {
   if (type === undefined) return 'an input item needs a "role" (a message) or a "type"';
   if (type === "item_reference")
     return "item references point at stored items, and this server stores none: send the items themselves";
-  return `input items of type ${JSON.stringify(type)} are not supported (supported: message, function_call, function_call_output, mcp_list_tools, mcp_call, mcp_approval_request, mcp_approval_response)`;
+  return `input items of type ${JSON.stringify(type)} are not supported (supported: message, function_call, function_call_output, mcp_list_tools, mcp_call, mcp_approval_request, mcp_approval_response, reasoning)`;
 }
 
 /** An item without `type` but with `role` is a message (EasyInputMessage). */
@@ -101,6 +104,7 @@ const inputItem = z.preprocess(
       mcpCallItem,
       mcpApprovalRequestItem,
       mcpApprovalResponseItem,
+      reasoningItem,
     ],
     {
       error: (issue) => unsupportedItem(typeOf(issue.input)),
@@ -210,27 +214,29 @@ export const responseCreateSchema = z.looseObject({
     .nullable()
     .optional()
     .refine((include) => !include?.length, "include is not supported: this server has none of the extra outputs"),
+  /** effort: a reasoning token budget per level (core REASONING_EFFORT_BUDGETS); no summaries are made. */
   reasoning: z
-    .record(z.string(), z.unknown())
+    .object({
+      effort: z.enum(["none", "minimal", "low", "medium", "high"]).nullable().optional(),
+      summary: z
+        .null()
+        .optional()
+        .or(z.enum(["auto", "concise", "detailed"]))
+        .refine(
+          (summary) => summary === null || summary === undefined,
+          "reasoning summaries are not made by this server: the reasoning item carries the model's own reasoning text",
+        ),
+      generate_summary: z.null().optional(),
+    })
     .nullable()
-    .optional()
-    .refine(
-      (reasoning) => !reasoning || Object.values(reasoning).every((value) => value === null || value === undefined),
-      "reasoning options are not supported by this server's models",
-    ),
+    .optional(),
   top_logprobs: z
     .number()
     .nullable()
     .optional()
     .refine((count) => !count, "top_logprobs is not supported by this server yet"),
-  truncation: z
-    .enum(["auto", "disabled"])
-    .nullable()
-    .optional()
-    .refine(
-      (truncation) => truncation !== "auto",
-      'truncation "auto" is not supported: input is never dropped here; send what fits the context',
-    ),
+  /** "auto": the oldest items are dropped to fit the context (truncate-middle); "disabled" (default): a 400. */
+  truncation: z.enum(["auto", "disabled"]).nullable().optional(),
 });
 
 export type ResponseCreateBody = z.infer<typeof responseCreateSchema>;

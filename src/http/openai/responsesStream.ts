@@ -81,7 +81,22 @@ interface McpApprovalRequestItem {
   arguments: string;
 }
 
-type OutputItem = MessageItem | FunctionCallItem | McpListToolsItem | McpCallItem | McpApprovalRequestItem;
+/** A reasoning model's thinking, as OpenAI sends open-weight models' reasoning text (no summary is made). */
+interface ReasoningItem {
+  type: "reasoning";
+  id: string;
+  summary: never[];
+  content: { type: "reasoning_text"; text: string }[];
+  status: ItemStatus;
+}
+
+type OutputItem =
+  | ReasoningItem
+  | MessageItem
+  | FunctionCallItem
+  | McpListToolsItem
+  | McpCallItem
+  | McpApprovalRequestItem;
 
 /** One Responses streaming event: its `type` names the SSE event; `sequence_number` is added when it is emitted. */
 export type ResponsesEvent = { type: string } & Record<string, unknown>;
@@ -111,6 +126,7 @@ export class ResponseAssembler {
   private ended = false;
   private readonly output: OutputItem[] = [];
   private message: MessageItem | undefined;
+  private reasoning: ReasoningItem | undefined;
   private usage: Usage | undefined;
   private finishReason: FinishReason = "stop";
   private completedAt: number | null = null;
@@ -121,6 +137,7 @@ export class ResponseAssembler {
   push(event: ToolLoopEvent): ResponsesEvent[] {
     if (this.ended) return [];
     const events = this.start();
+    if (event.type !== "reasoning") events.push(...this.closeReasoning());
     if (event.type.startsWith("mcp-")) {
       events.push(...this.closeMessage("completed"), ...this.pushMcp(event as McpEvent));
       return events;
@@ -130,11 +147,17 @@ export class ResponseAssembler {
       case "text-delta":
         if (event.text) events.push(...this.appendText(event.text));
         break;
+      case "reasoning":
+        if (event.text) events.push(...this.closeMessage("completed"), ...this.appendReasoning(event.text));
+        break;
       case "tool-call":
         events.push(...this.closeMessage("completed"), ...this.addCall(event.call));
         break;
       case "usage":
         this.usage = event.usage;
+        break;
+      case "truncated":
+        // Said by the x-freehold-truncated header before the stream starts.
         break;
       case "finish":
         this.finishReason = event.reason;
@@ -153,8 +176,9 @@ export class ResponseAssembler {
     if (this.ended) return [];
     const events = this.start();
     const incomplete = this.finishReason === "length";
+    events.push(...this.closeReasoning());
     // An answer with neither text nor calls is still an (empty) message, as OpenAI answers.
-    if (this.output.length === 0) events.push(...this.appendText(""));
+    if (this.output.every((item) => item.type === "reasoning")) events.push(...this.appendText(""));
     events.push(...this.closeMessage(incomplete ? "incomplete" : "completed"));
     this.ended = true;
     this.completedAt = Math.floor(Date.now() / 1000);
@@ -248,6 +272,51 @@ export class ResponseAssembler {
       );
     }
     return events;
+  }
+
+  private appendReasoning(text: string): ResponsesEvent[] {
+    const events: ResponsesEvent[] = [];
+    let item = this.reasoning;
+    if (!item) {
+      item = { type: "reasoning", id: responseItemId("rs"), summary: [], content: [], status: "in_progress" };
+      this.reasoning = item;
+      this.output.push(item);
+      events.push(
+        this.emit({
+          type: "response.output_item.added",
+          output_index: this.output.length - 1,
+          item: structuredClone(item),
+        }),
+      );
+      item.content.push({ type: "reasoning_text", text: "" });
+    }
+    item.content[0]!.text += text;
+    events.push(
+      this.emit({
+        type: "response.reasoning_text.delta",
+        item_id: item.id,
+        output_index: this.output.indexOf(item),
+        content_index: 0,
+        delta: text,
+      }),
+    );
+    return events;
+  }
+
+  private closeReasoning(): ResponsesEvent[] {
+    const item = this.reasoning;
+    if (!item) return [];
+    this.reasoning = undefined;
+    item.status = "completed";
+    const location = { item_id: item.id, output_index: this.output.indexOf(item), content_index: 0 };
+    return [
+      this.emit({ type: "response.reasoning_text.done", ...location, text: item.content[0]!.text }),
+      this.emit({
+        type: "response.output_item.done",
+        output_index: location.output_index,
+        item: structuredClone(item),
+      }),
+    ];
   }
 
   private closeMessage(status: ItemStatus): ResponsesEvent[] {

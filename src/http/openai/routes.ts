@@ -16,6 +16,7 @@ import type { AppEnv } from "../app.js";
 import { guard } from "../guard.js";
 import { sseHeaders, sseStream } from "../sse.js";
 import { primeStream } from "../stream.js";
+import { truncationField, truncationHeaders, truncationOf } from "../truncation.js";
 import { parseBody, refuseFields } from "../validate.js";
 import { openAIErrorBody, toFreeholdError } from "./errors.js";
 import { chatLogprobs, completionLogprobs } from "./logprobs.js";
@@ -51,6 +52,7 @@ function encodeStream(
   textChoice: (text: string, logprobs: TokenLogprob[] | undefined) => Record<string, unknown>,
   finishChoice: (reason: string | null) => Record<string, unknown>,
   firstChoice?: Record<string, unknown>,
+  reasoningChoice?: (text: string) => Record<string, unknown>,
 ): ReadableStream<Uint8Array> {
   let usage: Usage | undefined;
   let sentFirst = firstChoice === undefined;
@@ -66,6 +68,10 @@ function encodeStream(
       switch (event.type) {
         case "text-delta":
           frames.push(JSON.stringify(chunk(textChoice(event.text, event.logprobs))));
+          break;
+        case "reasoning":
+          // Chat only (as llama-server and vLLM send it); a completion has no reasoning separated.
+          if (reasoningChoice) frames.push(JSON.stringify(chunk(reasoningChoice(event.text))));
           break;
         case "tool-call": {
           // As OpenAI streams calls: the id and name first, then the arguments, under the call's index.
@@ -143,27 +149,33 @@ export function registerOpenAIRoutes(app: Hono<AppEnv>, gateway: Gateway): void 
     const events = gateway.generate(request, c.get("context"), c.get("signal"));
     if (!body.stream) {
       const answer = await foldChatEvents(events, (event) => toFreeholdError(event.error));
-      return c.json({
-        id,
-        object: "chat.completion",
-        created,
-        model: body.model,
-        system_fingerprint: "freehold",
-        choices: [
-          {
-            index: 0,
-            message: {
-              role: "assistant",
-              content: answer.toolCalls.length > 0 && !answer.text ? null : answer.text,
-              ...(answer.toolCalls.length > 0 ? { tool_calls: toolCallsBody(answer.toolCalls) } : {}),
-              refusal: null,
+      return c.json(
+        {
+          id,
+          object: "chat.completion",
+          created,
+          model: body.model,
+          system_fingerprint: "freehold",
+          choices: [
+            {
+              index: 0,
+              message: {
+                role: "assistant",
+                content: answer.toolCalls.length > 0 && !answer.text ? null : answer.text,
+                ...(answer.reasoning ? { reasoning_content: answer.reasoning } : {}),
+                ...(answer.toolCalls.length > 0 ? { tool_calls: toolCallsBody(answer.toolCalls) } : {}),
+                refusal: null,
+              },
+              logprobs: chatLogprobs(answer.logprobs),
+              finish_reason: finishReasons[answer.finishReason],
             },
-            logprobs: chatLogprobs(answer.logprobs),
-            finish_reason: finishReasons[answer.finishReason],
-          },
-        ],
-        usage: usageBody(answer.usage),
-      });
+          ],
+          usage: usageBody(answer.usage),
+          ...truncationField(answer.truncation),
+        },
+        200,
+        truncationHeaders(answer.truncation),
+      );
     }
     const iterator = await primeStream(events);
     const includeUsage = body.stream_options?.include_usage === true;
@@ -180,8 +192,9 @@ export function registerOpenAIRoutes(app: Hono<AppEnv>, gateway: Gateway): void 
       }),
       (reason) => ({ index: 0, delta: {}, logprobs: null, finish_reason: reason }),
       { index: 0, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null },
+      (text) => ({ index: 0, delta: { reasoning_content: text }, logprobs: null, finish_reason: null }),
     );
-    return new Response(stream, { headers: sseHeaders });
+    return new Response(stream, { headers: { ...sseHeaders, ...truncationHeaders(truncationOf(iterator.first)) } });
   });
 
   app.post("/v1/completions", guard("key"), async (c) => {
@@ -192,22 +205,27 @@ export function registerOpenAIRoutes(app: Hono<AppEnv>, gateway: Gateway): void 
     const events = gateway.generate(request, c.get("context"), c.get("signal"));
     if (!body.stream) {
       const answer = await foldChatEvents(events, (event) => toFreeholdError(event.error));
-      return c.json({
-        id,
-        object: "text_completion",
-        created,
-        model: body.model,
-        system_fingerprint: "freehold",
-        choices: [
-          {
-            text: answer.text,
-            index: 0,
-            logprobs: completionLogprobs(answer.logprobs, 0),
-            finish_reason: finishReasons[answer.finishReason],
-          },
-        ],
-        usage: usageBody(answer.usage),
-      });
+      return c.json(
+        {
+          id,
+          object: "text_completion",
+          created,
+          model: body.model,
+          system_fingerprint: "freehold",
+          choices: [
+            {
+              text: answer.text,
+              index: 0,
+              logprobs: completionLogprobs(answer.logprobs, 0),
+              finish_reason: finishReasons[answer.finishReason],
+            },
+          ],
+          usage: usageBody(answer.usage),
+          ...truncationField(answer.truncation),
+        },
+        200,
+        truncationHeaders(answer.truncation),
+      );
     }
     const iterator = await primeStream(events);
     const includeUsage = body.stream_options?.include_usage === true;
@@ -224,7 +242,7 @@ export function registerOpenAIRoutes(app: Hono<AppEnv>, gateway: Gateway): void 
       },
       (reason) => ({ text: "", index: 0, logprobs: null, finish_reason: reason }),
     );
-    return new Response(stream, { headers: sseHeaders });
+    return new Response(stream, { headers: { ...sseHeaders, ...truncationHeaders(truncationOf(iterator.first)) } });
   });
 
   app.post("/v1/embeddings", guard("key"), async (c) => {

@@ -4,6 +4,8 @@ import { z } from "zod";
 
 const finite = () => z.number().refine(Number.isFinite, "must be a finite number");
 const MAX_TOKENS_LIMIT = 1_048_576;
+/** Tokens one request may bias: OpenAI's own limit is 300 or so; this bounds the work per request. */
+const MAX_LOGIT_BIAS = 1024;
 
 const textPart = z.object({ type: z.literal("text"), text: z.string() });
 const messageContent = z.union([z.string(), z.array(textPart), z.null()]);
@@ -64,15 +66,30 @@ const samplingFields = {
     .nullable()
     .optional(),
   stop: stopSchema,
-  n: z.number().int().min(1).max(1).nullable().optional(),
+  n: z
+    .number()
+    .int()
+    .min(1)
+    .refine(
+      (n) => n === 1,
+      "several choices (n > 1) are not supported: send one request per answer you want (with different seeds)",
+    )
+    .nullable()
+    .optional(),
   stream: z.boolean().nullable().optional(),
   stream_options: z.object({ include_usage: z.boolean().optional() }).nullable().optional(),
   ignore_eos: z.boolean().optional(),
   keep_alive: z.union([z.number(), z.string().max(32)]).optional(),
   user: z.string().max(256).optional(),
+  /** freehold extension: what to do with a prompt longer than the context (docs/overflow.md). */
+  truncation: z.enum(["error", "truncate-middle", "shift"]).nullable().optional(),
+  /** Token id → bias added to its logit (-100 bans, 100 forces); ids are checked against the model's vocabulary. */
   logit_bias: z
-    .record(z.string(), z.number())
-    .refine((bias) => Object.keys(bias).length === 0, "logit_bias is not supported by this server yet")
+    .record(
+      z.string().regex(/^(0|[1-9][0-9]{0,9})$/, "keys must be token ids (decimal integers, no sign or leading zeros)"),
+      finite().min(-100).max(100),
+    )
+    .refine((bias) => Object.keys(bias).length <= MAX_LOGIT_BIAS, `at most ${MAX_LOGIT_BIAS} tokens may be biased`)
     .nullable()
     .optional(),
 };
@@ -84,6 +101,8 @@ export const chatCompletionSchema = z.looseObject({
   tools: z.array(toolSchema).max(128).nullable().optional(),
   tool_choice: toolChoiceSchema.nullable().optional(),
   parallel_tool_calls: z.boolean().nullable().optional(),
+  /** How long a reasoning model may think: a token budget per level (core REASONING_EFFORT_BUDGETS). */
+  reasoning_effort: z.enum(["none", "minimal", "low", "medium", "high"]).nullable().optional(),
   logprobs: z.boolean().nullable().optional(),
   top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
   response_format: z
