@@ -25,6 +25,7 @@ import {
 import { type AuditSink, libraryContext } from "./core/context.js";
 import { FreeholdError, NotFoundError, StoreError, treatAsPrivateDirectory, withoutPaths } from "./core/errors.js";
 import { Engine, type EngineEvent, type ModelResolver, type ResolvedModel } from "./engine/engine.js";
+import { enginesDirectory, locateLlamaServer } from "./engine/engines.js";
 import { renderHtmlReport } from "./eval/html.js";
 import { EvalStore } from "./eval/store.js";
 import { summarize } from "./eval/summary.js";
@@ -303,6 +304,8 @@ export class Freehold implements AsyncDisposable {
       queueTimeoutMs: config.queueTimeoutSeconds * 1000,
       memoryBudget: config.memoryBudget,
       gpuLayers: config.gpuLayers,
+      engine: config.engine,
+      llamaServer: locateLlamaServer(config.llamaServer, [enginesDirectory(config.home)]),
       environment: childEnvironment,
       onEvent: (event) => {
         if (logger) logEngineEvent(logger, event);

@@ -106,6 +106,10 @@ const serverSchema = z.strictObject({
   memory_budget: z.union([z.number().int(), z.string()]).optional(),
   gpu_layers: z.union([z.number().int(), z.enum(["auto", "max"])]).optional(),
   log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).optional(),
+  /** Which engine runs local models (FREEHOLD_ENGINE). */
+  engine: z.enum(["auto", "node-llama-cpp", "llama-server"]).optional(),
+  /** A llama-server binary (FREEHOLD_LLAMA_SERVER). */
+  llama_server: z.string().min(1).optional(),
 });
 
 export const fileConfigSchema = z
@@ -450,6 +454,8 @@ const serverKeys: Record<string, [keyof ConfigOverrides, string]> = {
   memory_budget: ["memoryBudget", "FREEHOLD_MEMORY_BUDGET"],
   gpu_layers: ["gpuLayers", "FREEHOLD_GPU_LAYERS"],
   log_level: ["logLevel", "FREEHOLD_LOG_LEVEL"],
+  engine: ["engine", "FREEHOLD_ENGINE"],
+  llama_server: ["llamaServer", "FREEHOLD_LLAMA_SERVER"],
 };
 
 export interface Settings {

@@ -16,6 +16,8 @@ export interface ModelProfile {
   /** Example turns placed before the conversation (after the system prompt). */
   messages?: Pick<ChatMessage, "role" | "content">[];
   license?: string;
+  /** The engine this model runs on, over FREEHOLD_ENGINE (auto, node-llama-cpp, llama-server). */
+  engine?: "auto" | "node-llama-cpp" | "llama-server";
 }
 
 function defined<T extends object>(values: T): Partial<T> {

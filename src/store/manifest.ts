@@ -76,6 +76,7 @@ export const profileSchema = z.object({
     .array(z.object({ role: z.enum(["system", "user", "assistant", "tool"]), content: z.string() }))
     .optional(),
   license: z.string().optional(),
+  engine: z.enum(["auto", "node-llama-cpp", "llama-server"]).optional(),
 }) satisfies z.ZodType<ModelProfile>;
 
 /** Where the model came from: a local file, the hub (pinned to a commit), or a profile over another model. */

@@ -29,7 +29,16 @@ export interface LoadOptions {
   flushIntervalMs: number;
   /** A chat template (Jinja) to use instead of the model's own (a profile's override). */
   chatTemplate?: string;
+  /** Which engine hosts the model in this runner (default node-llama-cpp). */
+  engine?: EngineKind;
+  /** The llama-server binary (engine "llama-server"). */
+  llamaServer?: string;
+  /** A multimodal projector (mmproj GGUF) beside the model: images become possible (llama-server only). */
+  projector?: string;
 }
+
+/** The kinds of runner: node-llama-cpp in-process, or llama.cpp's own llama-server as a child of the runner. */
+export type EngineKind = "node-llama-cpp" | "llama-server";
 
 export type ParentMessage =
   | { type: "load"; options: LoadOptions }
@@ -70,6 +79,12 @@ export interface LoadedInfo {
   /** Layers offloaded to the GPU (0 on CPU). */
   gpuLayers: number;
   loadMs: number;
+  /** The engine hosting the model. */
+  engine: EngineKind;
+  /** The model takes images (a projector is loaded). */
+  vision: boolean;
+  /** Processes the runner started (llama-server): the server kills them if the runner dies without doing so. */
+  childPids: number[];
 }
 
 export interface ErrorPayload {

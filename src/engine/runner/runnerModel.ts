@@ -31,7 +31,7 @@ const FALLBACK_STOP = "<|im_end|>";
 export interface RunnerModel {
   info: LoadedInfo;
   /** Prompt tokens a request would use (its chat template and tools applied), without generating. */
-  countTokens(message: GenerateMessage): number;
+  countTokens(message: GenerateMessage): number | Promise<number>;
   generate(message: GenerateMessage, signal: AbortSignal, emit: (event: ChatEvent) => void): Promise<void>;
   embed(input: string[]): Promise<{ vectors: number[][]; promptTokens: number }>;
   dispose(): Promise<void>;
@@ -245,6 +245,9 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
     backend: llama.gpu === false ? "cpu" : String(llama.gpu),
     gpuLayers: model.gpuLayers,
     loadMs: Math.round(performance.now() - started),
+    engine: "node-llama-cpp",
+    vision: false,
+    childPids: [],
   };
 
   function promptTokens(message: GenerateMessage): { tokens: Token[]; stops: string[] } {
