@@ -1,11 +1,19 @@
 import type { Hono } from "hono";
-import type { ChatMessage, ChatRequest, ResponseFormat, ToolChoice, ToolDefinition } from "../../core/chat.js";
+import type {
+  ChatImage,
+  ChatMessage,
+  ChatRequest,
+  ResponseFormat,
+  ToolChoice,
+  ToolDefinition,
+} from "../../core/chat.js";
 import { InvalidRequestError } from "../../core/errors.js";
 import { prepareJsonSchema } from "../../core/jsonSchema.js";
 import type { Gateway } from "../../gateway/gateway.js";
 import type { ToolLoopEvent } from "../../gateway/toolLoop.js";
 import type { AppEnv } from "../app.js";
 import { guard } from "../guard.js";
+import { checkImageCount, decodeImageUrl } from "../images.js";
 import { sseHeaders } from "../sse.js";
 import { primeStream } from "../stream.js";
 import { parseBody, refuseFields } from "../validate.js";
@@ -24,7 +32,27 @@ type ContentParts = Exclude<Extract<ResponseInputItem, { type: "message" }>["con
 
 function contentText(content: string | ContentParts): string {
   if (typeof content === "string") return content;
-  return content.map((part) => (part.type === "refusal" ? part.refusal : part.text)).join("");
+  return content
+    .map((part) => (part.type === "refusal" ? part.refusal : part.type === "input_image" ? "" : part.text))
+    .join("");
+}
+
+/** A part list's images, decoded; `where` names the content for errors, `allowed` says whether images may be there. */
+function contentImages(content: string | ContentParts, where: string, allowed: boolean): ChatImage[] {
+  if (typeof content === "string") return [];
+  const images: ChatImage[] = [];
+  content.forEach((part, index) => {
+    if (part.type !== "input_image") return;
+    const field = `${where}[${index}]`;
+    if (!allowed) throw new InvalidRequestError(`${field}: only user messages may carry images`, field);
+    if (part.file_id || !part.image_url)
+      throw new InvalidRequestError(
+        `${field}: this server has no Files API; send the image inline as image_url: "data:image/png;base64,..."`,
+        `${field}.file_id`,
+      );
+    images.push(decodeImageUrl(part.image_url, `${field}.image_url`));
+  });
+  return images;
 }
 
 /**
@@ -35,11 +63,17 @@ function messages(body: ResponseCreateBody): ChatMessage[] {
   const out: ChatMessage[] = body.instructions ? [{ role: "system", content: body.instructions }] : [];
   if (typeof body.input === "string") return [...out, { role: "user", content: body.input }];
   const callNames = new Map<string, string>();
-  for (const item of body.input) {
+  for (const [index, item] of body.input.entries()) {
     switch (item.type) {
-      case "message":
-        out.push({ role: item.role === "developer" ? "system" : item.role, content: contentText(item.content) });
+      case "message": {
+        const images = contentImages(item.content, `input[${index}].content`, item.role === "user");
+        out.push({
+          role: item.role === "developer" ? "system" : item.role,
+          content: contentText(item.content),
+          ...(images.length > 0 ? { images } : {}),
+        });
         break;
+      }
       case "function_call": {
         callNames.set(item.call_id, item.name);
         const call = { id: item.call_id, name: item.name, arguments: item.arguments };
@@ -50,6 +84,7 @@ function messages(body: ResponseCreateBody): ChatMessage[] {
       }
       case "function_call_output": {
         const name = callNames.get(item.call_id);
+        contentImages(item.output, `input[${index}].output`, false);
         out.push({
           role: "tool",
           content: contentText(item.output),
@@ -81,6 +116,7 @@ function messages(body: ResponseCreateBody): ChatMessage[] {
         item satisfies never;
     }
   }
+  checkImageCount(out, "input");
   return out;
 }
 
