@@ -74,6 +74,7 @@ export function storeResolver(
         summary: details.manifest.summary,
         addedAt: details.manifest.addedAt,
         ...(details.manifest.profile ? { profile: details.manifest.profile } : {}),
+        ...(details.projectorPath ? { projector: details.projectorPath } : {}),
       };
       const mtimeMs = (await stat(details.manifestPath)).mtimeMs;
       if (cache.size > 1000) cache.clear();
@@ -129,6 +130,9 @@ function describeModel(details: Awaited<ReturnType<ModelStore["show"]>>): ModelD
     chatTemplate: summary.chatTemplate,
     license: summary.license,
     synthetic: summary.synthetic,
+    ...(details.manifest.projector
+      ? { projector: { digest: details.manifest.projector.digest, size: details.manifest.projector.size } }
+      : {}),
     ...profileDescription(details.manifest),
     facts: {
       "general.architecture": summary.architecture,

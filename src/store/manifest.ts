@@ -103,6 +103,8 @@ export const manifestSchema = z.object({
   addedAt: z.iso.datetime(),
   /** A profile (`freehold create`): defaults and prompts applied to every request. */
   profile: profileSchema.optional(),
+  /** A multimodal projector (mmproj GGUF) stored beside the model (`freehold import --projector`). */
+  projector: manifestFileSchema.optional(),
 });
 
 /** A name's manifest: which blobs (in shard order) make the model, where it came from, and what it is. */
