@@ -14,6 +14,8 @@ export interface LoadedModelsSource {
     busyThreads?: number;
     contextSize?: number;
     backend?: string;
+    engine?: string;
+    vision?: boolean;
     gpuLayers?: number;
     vram?: number;
     activeRequests: number;
@@ -40,6 +42,8 @@ export function registerOllamaPs(app: Hono<AppEnv>, source: LoadedModelsSource):
           threads_when_busy: m.busyThreads,
           context_length: m.contextSize,
           backend: m.backend,
+          engine: m.engine,
+          vision: m.vision,
           gpu_layers: m.gpuLayers,
           file_size: m.size,
           slots: m.slots,
