@@ -82,7 +82,12 @@ export class EgressPolicy {
         "privacy_blocked",
       );
     if (this.policy === "local-only")
-      return { send: false, reason: `the request carries ${described} and the policy is local-only` };
+      return {
+        send: false,
+        reason: scan.unscannable
+          ? `the request could not be scanned (${scan.unscannable}) and the policy is local-only`
+          : `the request carries ${described} and the policy is local-only`,
+      };
     if (scan.unscannable)
       return {
         send: false,
