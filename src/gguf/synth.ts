@@ -1,6 +1,6 @@
 import { renameSync, rmSync } from "node:fs";
 import { SYNTHETIC_KEY } from "./summary.js";
-import { FileType, TensorType } from "./tensorTypes.js";
+import { FileType, TensorType, tensorByteSize, tensorTypes } from "./tensorTypes.js";
 import { type GgufMetadataValue, GgufValueType } from "./types.js";
 import { type GgufTensorToWrite, type GgufToWrite, writeGgufFile } from "./writer.js";
 
@@ -109,6 +109,9 @@ function randomTensorData(type: number, elements: number, scale: number, seed: n
   }
   return out;
 }
+
+/** The first byte token's id (after the five special tokens). */
+const BYTE_TOKENS_START = 5;
 
 /** A byte-fallback SentencePiece-style vocabulary: specials, 256 byte tokens, then generated pieces. */
 function buildVocabulary(size: number): { tokens: string[]; scores: number[]; types: number[] } {
@@ -251,6 +254,18 @@ export function synthesizeModel(options: SynthOptions): GgufToWrite {
   }
   ones("output_norm.weight", [shape.embedding]);
   add("output.weight", [shape.embedding, shape.vocabulary], matrixType, scale(shape.embedding));
+  if (visionPresets.includes(options.preset)) {
+    // The vision preset never picks a byte token at temperature 0 (their logits are 0, far below the best of
+    // hundreds of random ones): its noise is valid UTF-8, which llama-server's output parser insists on.
+    const output = tensors.at(-1)!;
+    const make = output.data as () => Uint8Array;
+    const rowBytes = tensorByteSize(tensorTypes.get(matrixType)!, shape.embedding, shape.embedding);
+    output.data = () => {
+      const bytes = make();
+      bytes.fill(0, BYTE_TOKENS_START * rowBytes, (BYTE_TOKENS_START + 256) * rowBytes);
+      return bytes;
+    };
+  }
   return { version: 3, metadata, tensors };
 }
 

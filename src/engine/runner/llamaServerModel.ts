@@ -288,7 +288,9 @@ export async function loadLlamaServerModel(options: LoadOptions): Promise<Runner
   }
 
   async function countTokens(message: GenerateMessage): Promise<number> {
-    const prompt = await preparePrompt(message);
+    const prompt = await preparePrompt(message).catch((error: unknown) =>
+      error instanceof Error && "status" in error ? Promise.reject(error) : crashedOr(error),
+    );
     if (prompt.tokens) return prompt.tokens.length;
     // Images: only evaluating the prompt says how many tokens they take (n_predict 0 evaluates, generates nothing).
     const answer = await client.json<CompletionChunk>("POST", "/completion", {
@@ -304,7 +306,9 @@ export async function loadLlamaServerModel(options: LoadOptions): Promise<Runner
     emit: (event: ChatEvent) => void,
   ): Promise<void> {
     const started = performance.now();
-    const prompt = await preparePrompt(message);
+    const prompt = await preparePrompt(message).catch((error: unknown) =>
+      error instanceof Error && "status" in error ? Promise.reject(error) : crashedOr(error),
+    );
     if (prompt.tokens) {
       for (const token of prompt.tokens) {
         if (!Number.isInteger(token) || token < 0 || token >= vocabularySize)
@@ -447,7 +451,7 @@ export async function loadLlamaServerModel(options: LoadOptions): Promise<Runner
         } else if (error instanceof LlamaServerHttpError) {
           throw translateError(error);
         } else {
-          throw error;
+          await crashedOr(error);
         }
       }
       if (toolBuffer && reason !== "cancelled") {
@@ -478,6 +482,19 @@ export async function loadLlamaServerModel(options: LoadOptions): Promise<Runner
       },
     });
     emit(stopSequence !== undefined ? { type: "finish", reason, stopSequence } : { type: "finish", reason });
+  }
+
+  /**
+   * A connection error usually means llama-server died: then the runner is going down (see the exit handler above),
+   * and the server reports runner_crashed to every request. Wait for that rather than report the socket error.
+   */
+  async function crashedOr(error: unknown): Promise<never> {
+    const exited = await Promise.race([
+      server.exited.then(() => true),
+      new Promise<false>((resolve) => setTimeout(() => resolve(false), 2000)),
+    ]);
+    if (exited) await new Promise<never>(() => {});
+    throw Object.assign(new Error(`llama-server: ${(error as Error).message}`), { code: "runner_error", status: 500 });
   }
 
   /** llama-server's request errors, in the runner protocol's terms. */
