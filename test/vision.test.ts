@@ -292,7 +292,9 @@ describe("images answered on the llama-server engine, through every API shape", 
         ],
       },
     ];
-    const message = await anthropic.messages.create({ model: "vision", max_tokens: 3, temperature: 0, messages });
+    // The SDK's types leave out temperature, which the API takes.
+    const params = { model: "vision", max_tokens: 3, temperature: 0, messages };
+    const message = await anthropic.messages.create(params as Anthropic.MessageCreateParamsNonStreaming);
     assert.equal(message.type, "message");
     // Anthropic's input_tokens leave out what was read from the prompt cache.
     const prompt = message.usage.input_tokens + (message.usage.cache_read_input_tokens ?? 0);

@@ -2,7 +2,7 @@ import { request } from "node:http";
 
 /**
  * The runner's client for the llama-server it started. It connects only to that server's Unix socket (a path in a
- * private 0700 directory the runner made), never to a host and port: nothing here can reach the network, and no
+ * private 0700 directory the runner made), never to a TCP address; nothing here can reach the network, and no
  * other local user can reach the server. Every request carries the server's one-time key as well.
  */
 
