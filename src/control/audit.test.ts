@@ -4,10 +4,12 @@ import {
   chmodSync,
   copyFileSync,
   existsSync,
+  readdirSync,
   readFileSync,
   rmSync,
   statSync,
   unlinkSync,
+  watch,
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
@@ -26,6 +28,7 @@ import {
 import { ControlPlane } from "./controlPlane.js";
 import { type ControlDatabase, controlDatabasePath, openControlDatabase } from "./database.js";
 import { KeyStore } from "./keys.js";
+import { SqliteStore } from "./sqliteStore.js";
 
 /** What a database writer without the audit key can compute: the pre-keying scheme, plain SHA-256 of the fields. */
 function plainHash(row: Record<string, unknown>): string {
@@ -339,6 +342,36 @@ describe("the witness, written off the event loop for per-request entries", () =
       writer.now(head(2));
       for (let i = 0; i < 200 && writer.pending; i++) await new Promise((resolve) => setTimeout(resolve, 5));
       assert.equal(parseHeadLine(readFileSync(path, "utf8")).seq, 2);
+    } finally {
+      home.dispose();
+    }
+  });
+});
+
+describe("closing while a witness write is in flight", () => {
+  test("the store's close waits for it: nothing is written in the home after close returns", async () => {
+    const home = temporaryDirectory("freehold-audit-close-");
+    try {
+      const store = new SqliteStore(home.path);
+      // Per-request batches: their witness is written off the event loop, so a write is in flight when close starts.
+      const time = new Date().toISOString();
+      for (let i = 0; i < 5; i++) {
+        void store.appendAudit([{ event: { actor: "app", action: "route.served", requestId: `r${i}` }, time }], false);
+      }
+      await store.close();
+      const changes: string[] = [];
+      const watcher = watch(home.path, (event, name) => changes.push(`${event} ${name}`));
+      try {
+        await new Promise((resolve) => setTimeout(resolve, 150));
+      } finally {
+        watcher.close();
+      }
+      assert.deepEqual(changes, [], "a test (or a program) removing the home after close must not race a late write");
+      assert.deepEqual(
+        readdirSync(home.path).filter((name) => name.endsWith(".tmp")),
+        [],
+        "no temporary witness left behind",
+      );
     } finally {
       home.dispose();
     }

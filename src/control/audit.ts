@@ -157,6 +157,12 @@ export class AuditLog implements AuditSink {
     });
   }
 
+  /** Waits for a witness write in progress off the event loop (before close, so nothing writes after it). */
+  async settled(): Promise<void> {
+    if (this.db.open) this.flush();
+    await this.witnessWriter.idle();
+  }
+
   /** Writes what is queued and the witness's newest head (the server or a command is closing the database). */
   close(): void {
     if (this.db.open) this.flush();

@@ -169,6 +169,8 @@ export class WitnessWriter {
   /** The head the file holds as far as we know: the last write to complete (a late, older one lowers it). */
   private fileSeq = 0;
   private writing = false;
+  /** The write off the event loop in progress, if any (close waits for it: nothing may touch the home afterwards). */
+  private draining: Promise<void> | undefined;
 
   constructor(private readonly path: string) {}
 
@@ -192,7 +194,16 @@ export class WitnessWriter {
   /** Writes the head soon, off the event loop. */
   soon(head: AuditHead): void {
     this.remember(head);
-    if (!this.writing) void this.drain();
+    if (!this.writing) this.draining = this.drain();
+  }
+
+  /** Waits for the write off the event loop, if one is in progress (it may loop to reach the newest head). */
+  async idle(): Promise<void> {
+    while (this.draining) {
+      const draining = this.draining;
+      await draining;
+      if (this.draining === draining) this.draining = undefined;
+    }
   }
 
   /** Writes whatever is still pending, synchronously (close). */

@@ -762,7 +762,8 @@ export class PostgresStore implements ControlStore {
   }
 
   async close(): Promise<void> {
-    // The witness's newest head (a per-request batch may have left it to be written soon).
+    // The witness's newest head (a per-request batch may have left it to be written soon), after a write in flight.
+    await this.witnessWriter.idle();
     this.witnessWriter.settle();
     await this.sql.end({ timeout: 5 });
   }

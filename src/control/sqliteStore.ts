@@ -162,7 +162,9 @@ export class SqliteStore implements ControlStore {
   }
 
   async close() {
-    // Writes the witness's newest head (a per-request batch may have left it to be written soon).
+    // Writes the witness's newest head (a per-request batch may have left it to be written soon), after any write
+    // still in flight off the event loop, so nothing touches the home once close has returned.
+    await this.audit.settled();
     this.audit.close();
     if (this.db.open) this.db.close();
   }

@@ -17,25 +17,6 @@ import type { LoadOptions } from "./runner/protocol.js";
 import { type RunnerDiagnostic, RunnerProcess, type RunnerStartOptions } from "./runnerProcess.js";
 import { chooseBusyThreads, chooseThreads } from "./threads.js";
 
-/** The part of a request the runner needs. */
-function toRunnerRequest(request: GenerateRequest) {
-  return {
-    kind: request.kind,
-    ...(request.kind === "chat"
-      ? {
-          messages: request.messages,
-          ...(request.tools ? { tools: request.tools } : {}),
-          ...(request.toolChoice ? { toolChoice: request.toolChoice } : {}),
-          ...(request.parallelToolCalls !== undefined ? { parallelToolCalls: request.parallelToolCalls } : {}),
-        }
-      : { prompt: request.prompt }),
-    sampling: request.sampling,
-    limits: request.limits,
-    ...(request.responseFormat ? { responseFormat: request.responseFormat } : {}),
-    ...(request.logprobs !== undefined ? { logprobs: request.logprobs } : {}),
-  };
-}
-
 /** True when a request asks for a setting the loaded model does not have (left-out values accept any). */
 function differs(loaded: Settings, wanted: LoadSettings | undefined): boolean {
   if (!wanted) return false;
@@ -533,7 +514,7 @@ export class Engine implements ModelPort {
     this.checkImages(request, runner, slot);
     await this.admit(slot, runner, signal);
     try {
-      yield* runner.generate(toRunnerRequest(applyProfile(request, slot.profile)), signal);
+      yield* runner.generate(applyProfile(request, slot.profile), signal);
     } finally {
       this.release(slot, request.keepAliveMs);
     }
@@ -562,7 +543,7 @@ export class Engine implements ModelPort {
     this.checkImages(request, runner, slot);
     slot.active++;
     try {
-      return await runner.countTokens(toRunnerRequest(applyProfile(request, slot.profile)));
+      return await runner.countTokens(applyProfile(request, slot.profile));
     } finally {
       // Re-arms the idle timer that acquire() cleared.
       this.release(slot, undefined);

@@ -86,7 +86,13 @@ describe("what a runner's failure tells a client, and what only the server log g
       onDiagnostic: (d) => diagnostics.push(d),
     });
     try {
-      const events = runner.generate({ kind: "completion", prompt: "x", sampling: {}, limits: { maxTokens: 1 } });
+      const events = runner.generate({
+        kind: "completion",
+        model: "m",
+        prompt: "x",
+        sampling: {},
+        limits: { maxTokens: 1 },
+      });
       const error = await (async () => {
         for await (const _ of events) {
           // nothing arrives

@@ -3,7 +3,14 @@ import { fileURLToPath } from "node:url";
 import { Channel } from "../core/channel.js";
 import type { ChatEvent } from "../core/chat.js";
 import { FreeholdError, ServerError } from "../core/errors.js";
-import type { ErrorPayload, LoadedInfo, LoadOptions, ParentMessage, RunnerMessage } from "./runner/protocol.js";
+import type {
+  ErrorPayload,
+  LoadedInfo,
+  LoadOptions,
+  ParentMessage,
+  RunnerMessage,
+  RunnerRequest,
+} from "./runner/protocol.js";
 
 export type RunnerState = "starting" | "loading" | "ready" | "crashed" | "stopped";
 
@@ -226,10 +233,7 @@ export class RunnerProcess {
   }
 
   /** Streams events for one request. Aborting the signal (or leaving the loop early) cancels it in the runner. */
-  async *generate(
-    message: Omit<Extract<ParentMessage, { type: "generate" }>, "type" | "id">,
-    signal?: AbortSignal,
-  ): AsyncGenerator<ChatEvent> {
+  async *generate(request: RunnerRequest, signal?: AbortSignal): AsyncGenerator<ChatEvent> {
     if (this.state !== "ready")
       throw new ServerError("the model runner is not available; retry", "runner_unavailable", true);
     const id = this.nextId++;
@@ -239,7 +243,7 @@ export class RunnerProcess {
       if (this.pending.has(id)) this.send({ type: "cancel", id });
     };
     signal?.addEventListener("abort", cancel, { once: true });
-    this.send({ type: "generate", id, ...message });
+    this.send({ type: "generate", id, request });
     try {
       yield* channel;
     } finally {
@@ -258,7 +262,7 @@ export class RunnerProcess {
     });
   }
 
-  countTokens(request: Omit<Extract<ParentMessage, { type: "generate" }>, "type" | "id">): Promise<number> {
+  countTokens(request: RunnerRequest): Promise<number> {
     if (this.state !== "ready")
       return Promise.reject(new ServerError("the model runner is not available; retry", "runner_unavailable", true));
     const id = this.nextId++;

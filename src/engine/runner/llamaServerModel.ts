@@ -14,14 +14,26 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { ChatEvent, ChatMessage, FinishReason, ResponseFormat, TokenLogprob } from "../../core/chat.js";
+import type {
+  ChatEvent,
+  ChatMessage,
+  ChatRequest,
+  FinishReason,
+  ResponseFormat,
+  TokenLogprob,
+} from "../../core/chat.js";
 import { JsonEndTracker } from "../../core/jsonEnd.js";
 import { forcesToolCall, messagesWithTools, parseToolCalls, toolCallSchema } from "../../core/tools.js";
 import { LlamaServerClient, LlamaServerHttpError } from "./llamaServerClient.js";
-import type { LoadedInfo, LoadOptions, ParentMessage } from "./protocol.js";
+import type { LoadedInfo, LoadOptions, RunnerRequest } from "./protocol.js";
 import type { RunnerModel } from "./runnerModel.js";
 
-type GenerateMessage = Extract<ParentMessage, { type: "generate" }>;
+type GenerateMessage = RunnerRequest;
+
+/** A chat request's chat-only fields (tools, messages), or none for a completion. */
+function chatOf(request: RunnerRequest): Partial<ChatRequest> {
+  return request.kind === "chat" ? request : {};
+}
 
 function requestError(message: string, code: string, status: number, param: string | null = null): Error {
   return Object.assign(new Error(message), { code, status, param, retryable: false });
@@ -255,10 +267,10 @@ export async function loadLlamaServerModel(options: LoadOptions): Promise<Runner
     }
     const images: string[] = [];
     const rendered: ChatMessage[] = messagesWithTools(
-      message.messages ?? [],
-      message.tools,
-      message.toolChoice,
-      message.parallelToolCalls ?? false,
+      chatOf(message).messages ?? [],
+      chatOf(message).tools,
+      chatOf(message).toolChoice,
+      chatOf(message).parallelToolCalls ?? false,
     ).map((item) => {
       if (!item.images?.length) return { role: item.role, content: item.content };
       for (const image of item.images) images.push(image.data);
@@ -280,8 +292,11 @@ export async function loadLlamaServerModel(options: LoadOptions): Promise<Runner
   }
 
   function grammarFor(message: GenerateMessage): Record<string, unknown> {
-    const format: ResponseFormat | undefined = forcesToolCall(message.tools, message.toolChoice)
-      ? { type: "json-schema", schema: toolCallSchema(message.tools ?? [], message.toolChoice ?? "required") }
+    const format: ResponseFormat | undefined = forcesToolCall(chatOf(message).tools, chatOf(message).toolChoice)
+      ? {
+          type: "json-schema",
+          schema: toolCallSchema(chatOf(message).tools ?? [], chatOf(message).toolChoice ?? "required"),
+        }
       : message.responseFormat;
     if (!format || format.type === "text") return {};
     return { json_schema: format.type === "json" ? {} : format.schema };
@@ -356,8 +371,9 @@ export async function loadLlamaServerModel(options: LoadOptions): Promise<Runner
       ...grammar,
       cache_prompt: true,
     };
-    const toolsOffered = message.kind === "chat" && (message.tools?.length ?? 0) > 0 && message.toolChoice !== "none";
-    let toolMode: "undecided" | "tool" | "text" = forcesToolCall(message.tools, message.toolChoice)
+    const toolsOffered =
+      message.kind === "chat" && (chatOf(message).tools?.length ?? 0) > 0 && chatOf(message).toolChoice !== "none";
+    let toolMode: "undecided" | "tool" | "text" = forcesToolCall(chatOf(message).tools, chatOf(message).toolChoice)
       ? "tool"
       : toolsOffered
         ? "undecided"
@@ -419,7 +435,8 @@ export async function loadLlamaServerModel(options: LoadOptions): Promise<Runner
             toolBuffer += text;
             const start = toolBuffer.trimStart();
             if (start.length === 0) continue;
-            toolMode = start.startsWith("{") || (message.parallelToolCalls && start.startsWith("[")) ? "tool" : "text";
+            toolMode =
+              start.startsWith("{") || (chatOf(message).parallelToolCalls && start.startsWith("[")) ? "tool" : "text";
             text = toolBuffer;
             toolBuffer = "";
             if (toolMode === "tool") {
@@ -455,7 +472,11 @@ export async function loadLlamaServerModel(options: LoadOptions): Promise<Runner
         }
       }
       if (toolBuffer && reason !== "cancelled") {
-        const calls = parseToolCalls(toolBuffer, message.tools ?? [], message.parallelToolCalls ?? false);
+        const calls = parseToolCalls(
+          toolBuffer,
+          chatOf(message).tools ?? [],
+          chatOf(message).parallelToolCalls ?? false,
+        );
         if (calls) {
           for (const call of calls)
             emit({ type: "tool-call", call: { id: `call_${randomBytes(12).toString("hex")}`, ...call } });

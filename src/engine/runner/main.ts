@@ -71,7 +71,7 @@ async function handle(message: ParentMessage): Promise<void> {
       const batcher = new EventBatcher(message.id);
       try {
         if (!model) throw Object.assign(new Error("model is not loaded"), { code: "model_not_loaded", status: 503 });
-        await model.generate(message, controller.signal, (event) => batcher.push(event));
+        await model.generate(message.request, controller.signal, (event) => batcher.push(event));
         batcher.flush();
         send({ type: "done", id: message.id });
       } catch (error) {
@@ -98,7 +98,7 @@ async function handle(message: ParentMessage): Promise<void> {
         send({
           type: "counted",
           id: message.id,
-          promptTokens: await model.countTokens({ ...message.request, type: "generate", id: message.id }),
+          promptTokens: await model.countTokens(message.request),
         });
       } catch (error) {
         send({ type: "failed", id: message.id, error: toPayload(error) });

@@ -1,12 +1,4 @@
-import type {
-  ChatEvent,
-  ChatMessage,
-  GenerationLimits,
-  ResponseFormat,
-  SamplingOptions,
-  ToolChoice,
-  ToolDefinition,
-} from "../../core/chat.js";
+import type { ChatEvent, GenerateRequest } from "../../core/chat.js";
 
 /**
  * The lean protocol between the server and a runner child process (Node IPC, structured clone).
@@ -40,25 +32,17 @@ export interface LoadOptions {
 /** The kinds of runner: node-llama-cpp in-process, or llama.cpp's own llama-server as a child of the runner. */
 export type EngineKind = "node-llama-cpp" | "llama-server";
 
+/**
+ * What a runner generates for: the core request as the engine resolved it (its model's profile applied), typed as
+ * the rest of the server sees it. Structured clone carries it as it is; the runner reads the fields it knows.
+ */
+export type RunnerRequest = GenerateRequest;
+
 export type ParentMessage =
   | { type: "load"; options: LoadOptions }
-  | {
-      type: "generate";
-      id: number;
-      kind: "chat" | "completion";
-      messages?: ChatMessage[];
-      prompt?: string | number[];
-      sampling: SamplingOptions;
-      limits: GenerationLimits;
-      responseFormat?: ResponseFormat;
-      tools?: ToolDefinition[];
-      toolChoice?: ToolChoice;
-      parallelToolCalls?: boolean;
-      /** Alternatives per token when logprobs are wanted (see GenerateRequest.logprobs). */
-      logprobs?: number;
-    }
+  | { type: "generate"; id: number; request: RunnerRequest }
   | { type: "embed"; id: number; input: string[] }
-  | { type: "count"; id: number; request: Omit<Extract<ParentMessage, { type: "generate" }>, "type" | "id"> }
+  | { type: "count"; id: number; request: RunnerRequest }
   | { type: "cancel"; id: number }
   | { type: "shutdown" };
 
