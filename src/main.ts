@@ -427,41 +427,40 @@ export class Freehold implements AsyncDisposable {
 
   /** Routes and evaluation runs as the console's admin pages read them. */
   private consoleSources() {
-    // Evaluation runs are kept in SQLite only (docs/deploy.md): a PostgreSQL control plane lists none.
-    const evals: Pick<EvalStore, "get" | "results" | "list"> =
-      this.control.store.engine === "sqlite"
-        ? new EvalStore(this.control.db)
-        : { get: () => undefined, results: () => [], list: () => [] };
-    const summary = (id: string) => {
-      const run = evals.get(id);
+    // Evaluation runs live in the control store: on PostgreSQL every replica lists the runs made from any machine.
+    const evals = new EvalStore(this.control.store.evals);
+    const summary = async (id: string) => {
+      const run = await evals.get(id);
       if (!run) return undefined;
-      const results = evals.results(id);
+      const results = await evals.results(id);
       return { summary: summarize(run, results), results };
     };
     return {
       routes: () => this.router.describe(),
       recentDecisions: (limit: number) => this.router.decisions.recent(limit),
-      evalRuns: (limit: number) =>
-        evals.list(limit).map((run) => {
-          const models = summary(run.id)?.summary.models ?? [];
-          return {
-            id: run.id,
-            suite: run.suite,
-            created: new Date(run.createdMs).toISOString(),
-            finished: run.finishedMs === null ? null : new Date(run.finishedMs).toISOString(),
-            answers: run.results,
-            models: models.map((model) => ({
-              model: model.model,
-              baseline: model.baseline,
-              answers: model.answers,
-              pass_rate: model.passRate,
-              interval: model.interval,
-              verdict: model.verdict,
-            })),
-          };
-        }),
-      evalReport: (id: string) => {
-        const found = summary(id);
+      evalRuns: async (limit: number) =>
+        Promise.all(
+          (await evals.list(limit)).map(async (run) => {
+            const models = (await summary(run.id))?.summary.models ?? [];
+            return {
+              id: run.id,
+              suite: run.suite,
+              created: new Date(run.createdMs).toISOString(),
+              finished: run.finishedMs === null ? null : new Date(run.finishedMs).toISOString(),
+              answers: run.results,
+              models: models.map((model) => ({
+                model: model.model,
+                baseline: model.baseline,
+                answers: model.answers,
+                pass_rate: model.passRate,
+                interval: model.interval,
+                verdict: model.verdict,
+              })),
+            };
+          }),
+        ),
+      evalReport: async (id: string) => {
+        const found = await summary(id);
         return found ? renderHtmlReport(found.summary, found.results) : undefined;
       },
     };

@@ -6,6 +6,8 @@ import Database from "better-sqlite3";
 import postgres from "postgres";
 import { ControlPlane } from "../src/control/controlPlane.js";
 import { migrations } from "../src/control/migrations.js";
+import { EvalStore } from "../src/eval/store.js";
+import type { Suite } from "../src/eval/suite.js";
 import { runCli } from "./helpers/cli.js";
 import { type FakeUpstream, startFakeUpstream } from "./helpers/fakeUpstream.js";
 import { temporaryDirectory } from "./helpers/paths.js";
@@ -152,7 +154,8 @@ describe("moving a SQLite control plane to PostgreSQL", { skip: postgresMissing 
   const cli = (args: string[], env: NodeJS.ProcessEnv = {}) =>
     runCli(args, { env: { FREEHOLD_HOME: home.path, ...env } });
 
-  test("db migrate --to copies keys, ledger and audit, verifying the chain on both sides", async () => {
+  test("db migrate --to copies keys, ledger, audit and evaluation runs, verifying the chain on both sides", async () => {
+    let movedRun: { id: string; identity: string; results: unknown[] } | undefined;
     const secret = (await cli(["keys", "create", "--name", "old-key", "--daily-tokens", "1000"])).stdout.trim();
     const control = new ControlPlane({ home: home.path, logLevel: "silent" });
     try {
@@ -175,6 +178,26 @@ describe("moving a SQLite control plane to PostgreSQL", { skip: postgresMissing 
         status: 200,
       });
       await control.audit.record({ actor: "test", action: "model.delete", target: "m" });
+      // An evaluation run, half done: it moves too, and continues on PostgreSQL.
+      const evals = new EvalStore(control.store.evals);
+      const run = await evals.create({ name: "moved" } as Suite, ["stories"], null, 1, 1_700_000_000_000);
+      await evals.save(run.id, {
+        model: "stories",
+        caseId: "one",
+        repeat: 0,
+        output: "Lily",
+        error: null,
+        pass: true,
+        assertions: [{ type: "contains", pass: true }],
+        promptTokens: 4,
+        completionTokens: 6,
+        ttftMs: 3.5,
+        durationMs: 20,
+        costUsd: 0.0001,
+        servedBy: { provider: "local", model: "stories", remote: false },
+      });
+      await evals.saveReference(run.id, "stories", "one", "reference");
+      movedRun = { id: run.id, identity: run.identity, results: await evals.results(run.id) };
     } finally {
       await control.close();
     }
@@ -185,6 +208,10 @@ describe("moving a SQLite control plane to PostgreSQL", { skip: postgresMissing 
     assert.match(moved.stdout, /audit chain verified on both sides \(3 entries/);
     const target = await ControlPlane.open({ home: home.path, databaseUrl: url, logLevel: "silent" });
     try {
+      const movedEvals = new EvalStore(target.store.evals);
+      assert.equal((await movedEvals.unfinished(movedRun!.identity))?.id, movedRun!.id);
+      assert.deepEqual(await movedEvals.results(movedRun!.id), movedRun!.results);
+      assert.equal(await movedEvals.reference(movedRun!.id, "stories", "one"), "reference");
       assert.equal((await target.authenticate(secret))?.name, "old-key");
       const rows = await target.store.ledgerRows();
       assert.deepEqual(

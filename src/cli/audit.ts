@@ -1,9 +1,7 @@
 import { userInfo } from "node:os";
 import type { Config } from "../config/config.js";
-import { AuditLog } from "../control/audit.js";
-import { auditSource } from "../control/controlPlane.js";
-import { openControlDatabase } from "../control/database.js";
 import type { AuditEvent } from "../core/context.js";
+import { openConfigControl } from "./controlPlane.js";
 
 function user(): string {
   try {
@@ -14,17 +12,18 @@ function user(): string {
 }
 
 /**
- * Records a change a CLI command made to the store (import, pull, create, copy, delete, adopt) in the audit trail,
- * as the HTTP admin routes do; the actor is `cli:<os user>`. The change has already happened, so a trail that cannot
- * be written is a warning on stderr, not a failure of the command.
+ * Records a change a CLI command made to the store (import, pull, create, copy, delete, adopt) in the audit trail
+ * of the configured control plane (PostgreSQL with FREEHOLD_DATABASE_URL or database.url, else the home's SQLite
+ * file), as the HTTP admin routes do; the actor is `cli:<os user>`. The change has already happened, so a trail that
+ * cannot be written is a warning on stderr, not a failure of the command.
  */
-export function auditCli(config: Config, event: Omit<AuditEvent, "actor">): void {
+export async function auditCli(config: Config, event: Omit<AuditEvent, "actor">): Promise<void> {
   try {
-    const db = openControlDatabase(config.home);
+    const control = await openConfigControl(config);
     try {
-      new AuditLog(db, auditSource(config)).record({ actor: `cli:${user()}`, ...event });
+      await control.audit.record({ actor: `cli:${user()}`, ...event });
     } finally {
-      db.close();
+      await control.close();
     }
   } catch (error) {
     process.stderr.write(

@@ -135,16 +135,16 @@ export class ControlPlane implements RequestMeter {
     return plane;
   }
 
-  /** The SQLite store (its tables directly: tests, evaluation runs); a clear error on PostgreSQL. */
+  /** The SQLite store (its tables directly, for tests and `db migrate`); a clear error on PostgreSQL. */
   get sqlite(): SqliteStore {
     if (this.store instanceof SqliteStore) return this.store;
     throw new InvalidRequestError(
-      "evaluation runs are kept in the SQLite control database only; run `freehold eval` without FREEHOLD_DATABASE_URL",
+      "this needs the SQLite control database in FREEHOLD_HOME; run it without FREEHOLD_DATABASE_URL",
       "database.url",
     );
   }
 
-  /** The SQLite database, for what is kept only there (evaluation runs). */
+  /** The SQLite database itself (tests read its tables). */
   get db(): ControlDatabase {
     return this.sqlite.db;
   }

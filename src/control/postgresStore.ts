@@ -37,6 +37,7 @@ import {
   WitnessWriter,
   witnessPath,
 } from "./auditKey.js";
+import { type EvalRows, PostgresEvalRows } from "./evalRows.js";
 import {
   activeKey,
   type KeyChangeBy,
@@ -117,6 +118,7 @@ export class PostgresStore implements ControlStore {
   /** This start's id: its reservations carry it and a lease it renews (quotas.ts LEASE_MS). */
   readonly instance = `run_${randomUUID().replaceAll("-", "")}`;
   private readonly sql: Sql;
+  readonly evals: EvalRows;
   private readonly witness: string;
   private readonly witnessWriter: WitnessWriter;
   private key: AuditKey | undefined;
@@ -146,6 +148,7 @@ export class PostgresStore implements ControlStore {
         },
       } as unknown as Record<string, never>,
     }) as unknown as Sql;
+    this.evals = new PostgresEvalRows(this.sql, (work) => this.run(work));
   }
 
   /**

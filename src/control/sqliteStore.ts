@@ -2,6 +2,7 @@ import type { AuditEvent } from "../core/context.js";
 import { AuditLog } from "./audit.js";
 import { type AuditHead, type AuditKeySource, defaultAuditKeyFile } from "./auditKey.js";
 import { type ControlDatabase, controlDatabasePath, openControlDatabase } from "./database.js";
+import { type EvalRows, SqliteEvalRows } from "./evalRows.js";
 import { type KeyChangeBy, type KeySettings, KeyStore } from "./keys.js";
 import { Ledger, type UsageQuery } from "./ledger.js";
 import { migrations } from "./migrations.js";
@@ -29,6 +30,7 @@ export class SqliteStore implements ControlStore {
   readonly quotas: Quotas;
   readonly ledger: Ledger;
   readonly audit: AuditLog;
+  readonly evals: EvalRows;
 
   /**
    * Throws (saying how to fix it, never repeating a secret) when the configured audit key exists but cannot be used:
@@ -49,6 +51,7 @@ export class SqliteStore implements ControlStore {
     this.keys = new KeyStore(this.db, this.audit);
     this.quotas = new Quotas(this.db);
     this.ledger = new Ledger(this.db);
+    this.evals = new SqliteEvalRows(this.db);
   }
 
   async hasKeys() {

@@ -1,6 +1,7 @@
 import type { AuditEvent } from "../core/context.js";
 import type { AuditEntry, AuditVerification } from "./audit.js";
 import type { AuditHead } from "./auditKey.js";
+import type { EvalRows } from "./evalRows.js";
 import type { KeyChangeBy, KeyRecord, KeySettings } from "./keys.js";
 import type { LedgerRow, UsageLine, UsageQuery } from "./ledger.js";
 import type { QuotaKey, Reservation, ReserveRequest } from "./quotas.js";
@@ -74,6 +75,9 @@ export interface ControlStore {
   auditExportHead(actor: string): Promise<AuditHead>;
   /** Accepts an `audit.cut` entry with the reason (`freehold audit acknowledge`). */
   auditAcknowledge(seq: number, actor: string, why: string): Promise<void>;
+
+  /** Evaluation runs (`freehold eval`, the console's evaluations page), on the same database as the rest. */
+  readonly evals: EvalRows;
 
   /** Reachable and at the schema this freehold writes (readiness); throws saying what is wrong. */
   status(): Promise<StoreStatus>;

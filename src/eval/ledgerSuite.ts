@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { ControlDatabase } from "../control/database.js";
+import type { EvalRows } from "../control/evalRows.js";
 import type { GenerateRequest } from "../core/chat.js";
 import type { CaseOptions, EvalCase, Suite } from "./suite.js";
 
@@ -36,15 +36,11 @@ function optionsOf(request: GenerateRequest): CaseOptions {
  * a deterministic sample of them, each with the answer the route gave as the reference (`agrees-with`) and, when a
  * rubric is given, a `judge` check. Requests with tools are left out (their answers are calls, not text).
  */
-export function suiteFromLedger(
-  db: ControlDatabase,
+export async function suiteFromLedger(
+  store: Pick<EvalRows, "content">,
   options: LedgerSuiteOptions,
-): { suite: Suite; found: number; skipped: number } {
-  const rows = db
-    .prepare<[number], { request_id: string; time_ms: number; request: string; response: string }>(
-      "SELECT request_id, time_ms, request, response FROM content WHERE time_ms >= ? ORDER BY time_ms",
-    )
-    .all(options.sinceMs);
+): Promise<{ suite: Suite; found: number; skipped: number }> {
+  const rows = await store.content(options.sinceMs);
   let skipped = 0;
   const usable: { id: string; time: number; request: GenerateRequest; response: string }[] = [];
   for (const row of rows) {
@@ -64,7 +60,7 @@ export function suiteFromLedger(
       skipped++;
       continue;
     }
-    usable.push({ id: row.request_id, time: row.time_ms, request, response: row.response });
+    usable.push({ id: row.request_id, time: Number(row.time_ms), request, response: row.response });
   }
   // A deterministic sample: the same ledger and options give the same suite (and so a resumable run).
   const rank = (id: string) => createHash("sha256").update(id).digest("hex");

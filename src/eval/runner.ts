@@ -91,7 +91,7 @@ export async function runEvaluation(
   const { suite } = run;
   const signal = options.signal;
   const done = new Set(
-    store.results(run.id).map((result) => `${result.model}\u0000${result.caseId}\u0000${result.repeat}`),
+    (await store.results(run.id)).map((result) => `${result.model}\u0000${result.caseId}\u0000${result.repeat}`),
   );
   const tasks: { model: string; item: EvalCase; repeat: number }[] = [];
   for (const item of suite.cases)
@@ -115,14 +115,12 @@ export async function runEvaluation(
       const key = `${model}\u0000${item.id}`;
       let pending = references.get(key);
       if (!pending) {
-        const stored = store.reference(run.id, model, item.id);
-        pending =
-          stored !== undefined
-            ? Promise.resolve(stored)
-            : answer(models, model, caseRequest(item, model), signal).then((reply) => {
-                store.saveReference(run.id, model, item.id, reply.text);
-                return reply.text;
-              });
+        pending = store.reference(run.id, model, item.id).then(async (stored) => {
+          if (stored !== undefined) return stored;
+          const reply = await answer(models, model, caseRequest(item, model), signal);
+          await store.saveReference(run.id, model, item.id, reply.text);
+          return reply.text;
+        });
         pending.catch(() => references.delete(key));
         references.set(key, pending);
       }
@@ -186,12 +184,12 @@ export async function runEvaluation(
       const result = await score(task.model, task.item, task.repeat);
       // An answer cut short by cancelling is not a result: the resumed run asks again.
       if (signal?.aborted) return;
-      store.save(run.id, result);
+      await store.save(run.id, result);
       completed++;
       options.onProgress?.({ done: completed, total, last: result });
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency, tasks.length)) }, worker));
-  if (!signal?.aborted) store.finish(run.id);
+  if (!signal?.aborted) await store.finish(run.id);
   return store.results(run.id);
 }

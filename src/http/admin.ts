@@ -10,9 +10,10 @@ import { parseBody } from "./validate.js";
 export interface ConsoleSources {
   routes(): object[];
   recentDecisions(limit: number): object[];
-  evalRuns(limit: number): object[];
+  /** From the control store (SQLite or PostgreSQL), hence a promise. */
+  evalRuns(limit: number): Promise<object[]>;
   /** A run's self-contained HTML report; undefined when no run has that id. */
-  evalReport(id: string): string | undefined;
+  evalReport(id: string): Promise<string | undefined>;
 }
 
 const count = z.number().int().min(0).nullable().optional();
@@ -139,13 +140,13 @@ export function registerAdminRoutes(app: Hono<AppEnv>, control: HttpControl, sou
     return c.json({ routes: sources.routes(), recent_decisions: sources.recentDecisions(query.limit ?? 50) });
   });
 
-  app.get("/admin/evals", guard("admin"), (c) => {
+  app.get("/admin/evals", guard("admin"), async (c) => {
     const query = parseBody(listSchema, c.req.query());
-    return c.json({ object: "list", data: sources.evalRuns(query.limit ?? 20) });
+    return c.json({ object: "list", data: await sources.evalRuns(query.limit ?? 20) });
   });
 
-  app.get("/admin/evals/:id/report", guard("admin"), (c) => {
-    const html = sources.evalReport(c.req.param("id"));
+  app.get("/admin/evals/:id/report", guard("admin"), async (c) => {
+    const html = await sources.evalReport(c.req.param("id"));
     if (html === undefined)
       throw new FreeholdError(`No evaluation run has the id ${c.req.param("id")}; GET /admin/evals lists them`, {
         code: "eval_run_not_found",

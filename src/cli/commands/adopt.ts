@@ -56,7 +56,7 @@ export function registerAdopt(program: Command): void {
           });
       for (const model of chosen) {
         const result = await store.import(model.path, model.suggestedName, { reference: true });
-        auditCli(config, {
+        await auditCli(config, {
           action: "model.adopt",
           target: result.name,
           detail: { path: model.path, digest: result.files[0]!.digest },

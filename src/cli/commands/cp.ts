@@ -14,7 +14,7 @@ export function registerCp(program: Command): void {
       const home = config.home;
       const store = new ModelStore({ home });
       const copied = await store.copy(source, destination);
-      auditCli(config, { action: "model.copy", target: copied.name, detail: { from: source } });
+      await auditCli(config, { action: "model.copy", target: copied.name, detail: { from: source } });
       print(`copied ${parseModelName(source).display} to ${copied.name}`);
     });
 }

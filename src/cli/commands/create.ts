@@ -22,7 +22,7 @@ export function registerCreate(program: Command): void {
       const store = new ModelStore({ home });
       const definition = parseProfile(await readFile(options.file, "utf8"));
       const created = await store.create(name, definition.from, definition.profile);
-      auditCli(config, { action: "model.create", target: created.name, detail: { from: definition.from } });
+      await auditCli(config, { action: "model.create", target: created.name, detail: { from: definition.from } });
       print(
         `created ${created.name} from ${definition.from} (same files, no copy); see it with \`freehold show ${created.name}\``,
       );

@@ -165,7 +165,7 @@ export function registerEval(program: Command): void {
       try {
         let suite: Suite;
         if (options.fromLedger) {
-          const built = suiteFromLedger(freehold.control.db, {
+          const built = await suiteFromLedger(freehold.control.store.evals, {
             route: options.route!,
             sinceMs: parseSince(options.since, Date.now(), "--since"),
             sample,
@@ -206,10 +206,12 @@ export function registerEval(program: Command): void {
           if (target?.provider === "local") await freehold.engine.preload(target.model, -1);
         }
 
-        const store = new EvalStore(freehold.control.db);
-        const previous = options.fresh ? undefined : store.unfinished(runIdentity(suite, models, baseline, repeat));
-        const run = previous ?? store.create(suite, models, baseline, repeat);
-        const stored = previous ? store.results(run.id).length : 0;
+        const store = new EvalStore(freehold.control.store.evals);
+        const previous = options.fresh
+          ? undefined
+          : await store.unfinished(runIdentity(suite, models, baseline, repeat));
+        const run = previous ?? (await store.create(suite, models, baseline, repeat));
+        const stored = previous ? (await store.results(run.id)).length : 0;
         if (previous) process.stderr.write(`continuing run ${run.id} (${stored} answers already stored)\n`);
 
         const started = performance.now();
@@ -248,7 +250,7 @@ export function registerEval(program: Command): void {
         process.stderr.write(
           `eval ${run.id}: ${results.length - stored} answers in ${seconds} s${stored ? ` (${stored} from the interrupted run)` : ""}\n`,
         );
-        const summary = summarize(store.get(run.id)!, results);
+        const summary = summarize((await store.get(run.id))!, results);
         if (options.report) {
           writeFileSync(options.report, renderHtmlReport(summary, results));
           process.stderr.write(`report: ${options.report}\n`);

@@ -36,7 +36,7 @@ export function registerImport(program: Command): void {
           reference: options.link === true,
           ...(options.projector ? { projector: options.projector } : {}),
         });
-        auditCli(config, {
+        await auditCli(config, {
           action: "model.import",
           target: result.name,
           detail: { file, digests: result.files.map((entry) => entry.digest), reference: options.link === true },

@@ -42,7 +42,7 @@ export function registerPull(program: Command): void {
             for (const result of results) display.downloaded(result.downloaded);
             const summary = display.finish();
             for (const result of results) {
-              auditCli(settings.config, { action: "model.pull", target: result.name, detail: { locked: true } });
+              await auditCli(settings.config, { action: "model.pull", target: result.name, detail: { locked: true } });
               print(`${result.name}: ${result.action}`);
             }
             print(`${results.length} locked model(s) match ${LOCKFILE_NAME}; ${summary}`);
@@ -59,7 +59,7 @@ export function registerPull(program: Command): void {
             onProgress: display.onProgress,
           });
           display.downloaded(result.downloaded);
-          auditCli(settings.config, {
+          await auditCli(settings.config, {
             action: "model.pull",
             target: result.name,
             detail: { reference, repo: result.repo, commit: result.commit, digests: result.files.map((f) => f.digest) },

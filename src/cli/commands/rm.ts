@@ -18,7 +18,7 @@ export function registerRm(program: Command): void {
       for (const name of names) {
         try {
           const removed = await store.remove(name);
-          auditCli(config, { action: "model.delete", target: removed.name });
+          await auditCli(config, { action: "model.delete", target: removed.name });
           print(`deleted ${removed.name}`);
         } catch (error) {
           failures.push(error);
