@@ -25,6 +25,7 @@ import {
 import { type AuditSink, libraryContext } from "./core/context.js";
 import { FreeholdError, NotFoundError, StoreError, treatAsPrivateDirectory, withoutPaths } from "./core/errors.js";
 import { Engine, type EngineEvent, type ModelResolver, type ResolvedModel } from "./engine/engine.js";
+import { enginesDirectory, locateLlamaServer } from "./engine/engines.js";
 import { renderHtmlReport } from "./eval/html.js";
 import { EvalStore } from "./eval/store.js";
 import { summarize } from "./eval/summary.js";
@@ -80,6 +81,7 @@ export function storeResolver(
         summary: details.manifest.summary,
         addedAt: details.manifest.addedAt,
         ...(details.manifest.profile ? { profile: details.manifest.profile } : {}),
+        ...(details.projectorPath ? { projector: details.projectorPath } : {}),
       };
       const mtimeMs = (await stat(details.manifestPath)).mtimeMs;
       if (cache.size > 1000) cache.clear();
@@ -135,6 +137,9 @@ function describeModel(details: Awaited<ReturnType<ModelStore["show"]>>): ModelD
     chatTemplate: summary.chatTemplate,
     license: summary.license,
     synthetic: summary.synthetic,
+    ...(details.manifest.projector
+      ? { projector: { digest: details.manifest.projector.digest, size: details.manifest.projector.size } }
+      : {}),
     ...profileDescription(details.manifest),
     facts: {
       "general.architecture": summary.architecture,
@@ -315,6 +320,8 @@ export class Freehold implements AsyncDisposable {
       kvCacheType: config.kvCacheType,
       flashAttention: config.flashAttention,
       gpuLayers: config.gpuLayers,
+      engine: config.engine,
+      llamaServer: locateLlamaServer(config.llamaServer, [enginesDirectory(config.home)]),
       environment: childEnvironment,
       onEvent: (event) => {
         if (logger) logEngineEvent(logger, event);

@@ -439,8 +439,16 @@ describe("Anthropic Messages API on stories260K, with the official client", { sk
       ["bad role", { ...base, messages: [{ role: "tool", content: "x" }] }, "messages[0].role"],
       ["content wrong type", { ...base, messages: [{ role: "user", content: 42 }] }, "messages[0].content"],
       [
-        "an image block",
+        "an image block by URL (fetching it would be egress)",
         { ...base, messages: [{ role: "user", content: [{ type: "image", source: { type: "url", url: "x" } }] }] },
+        "messages[0].content[0].source",
+      ],
+      [
+        "a document block",
+        {
+          ...base,
+          messages: [{ role: "user", content: [{ type: "document", source: { type: "text", data: "x" } }] }],
+        },
         "messages[0].content[0].type",
       ],
       [

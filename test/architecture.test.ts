@@ -80,6 +80,10 @@ test("only src/providers (and the hub client, MCP clients, and the CLI talking t
   const network = files.filter((f) => {
     // src/mcp connects to the owner's MCP servers (listed by `doctor --egress`).
     if (/^(providers|hub|mcp|cli)\//.test(f.rel)) return false;
+    // The llama-server engine's client reaches only the Unix socket of the llama-server its runner started: it may
+    // use node:http, but only with a socketPath, never a host or port.
+    if (f.rel === "engine/runner/llamaServerClient.ts")
+      return !/socketPath/.test(f.text) || /\b(host|hostname|port)\s*:|\bfetch\(|node:(https|net|tls)/.test(f.text);
     // node:net's address parsers (isIP, isIPv6) open nothing.
     const text = f.text.replace(/import \{ (isIP|isIPv4|isIPv6)(, (isIP|isIPv4|isIPv6))* \} from "node:net";/g, "");
     return /\bfetch\(|from\s+"node:(https?|net|tls|http2)"|from\s+"(undici|axios|node-fetch)"/.test(text);

@@ -15,6 +15,7 @@ import { rerankSchema } from "../src/http/rerank.js";
 import { Router } from "../src/routing/router.js";
 import { buildRoutingTable } from "../src/routing/table.js";
 import { type FakeUpstream, startFakeUpstream } from "./helpers/fakeUpstream.js";
+import { pngBase64, pngDataUri } from "./helpers/images.js";
 
 /**
  * The standing canary property test (issue 13, item 4). For every API and every request field that can carry text,
@@ -95,6 +96,8 @@ const apis: Api[] = [
       "messages.*.role": "an enum",
       tool_choice: "an enum (none, auto, required); the object form is covered",
       logit_bias: "token ids (decimal digits only, checked) → numbers: no text can ride in it",
+      "messages.*.content.*.image_url.url":
+        "an image (a data: URI or base64, decoded and type-checked at the edge; anything else is a 400): images cannot be scanned, so they never leave on a blocking, local-only or redacting route (the image test below)",
       "": "unknown top-level fields: accepted and dropped, never sent",
     },
   },
@@ -180,6 +183,11 @@ const apis: Api[] = [
       "tools.*.allowed_tools": "an MCP tool's filter (see tools.*.server_label)",
       "tools.*.require_approval": "an MCP tool's filter (see tools.*.server_label)",
       "tools.*.server_description": "an MCP tool's field (see tools.*.server_label); echoed in the answer, never sent",
+      "input.*.content.*.image_url":
+        "an image (a data: URI or base64, decoded and type-checked at the edge; anything else is a 400): images cannot be scanned, so they never leave on a blocking, local-only or redacting route (the image test below)",
+      "input.*.content.*.file_id": "refused with 400: this server has no Files API",
+      "input.*.output.*.image_url": "refused with 400: only user messages may carry images",
+      "input.*.output.*.file_id": "refused with 400: only user messages may carry images",
       "": "unknown top-level fields: accepted and dropped, never sent",
     },
   },
@@ -220,6 +228,9 @@ const apis: Api[] = [
       "tools.*.type": 'only "custom"',
       "output_config.effort": "a level name, never sent",
       thinking: "a type and a token budget (a number); other keys in it are dropped, never sent",
+      "messages.*.content.*.source.data":
+        "an image (a data: URI or base64, decoded and type-checked at the edge; anything else is a 400): images cannot be scanned, so they never leave on a blocking, local-only or redacting route (the image test below)",
+      "messages.*.content.*.source.url": "refused with 400: images are not fetched by URL (egress)",
       "": "unknown top-level fields: accepted and dropped, never sent",
     },
   },
@@ -268,7 +279,8 @@ const apis: Api[] = [
       model: "the route name",
       keep_alive: "a duration",
       "messages.*.role": "an enum",
-      "messages.*.images.*": "refused: no vision models",
+      "messages.*.images.*":
+        "an image (a data: URI or base64, decoded and type-checked at the edge; anything else is a 400): images cannot be scanned, so they never leave on a blocking, local-only or redacting route (the image test below)",
       think: "a switch or level name",
       options: "numbers and switches (stop is covered)",
       "messages.*.tool_calls.*": "extra fields of a tool call: dropped",
@@ -293,7 +305,8 @@ const apis: Api[] = [
       keep_alive: "a duration",
       suffix: "refused by this server",
       template: "refused for routed models",
-      "images.*": "refused: no vision models",
+      "images.*":
+        "an image (a data: URI or base64, decoded and type-checked at the edge; anything else is a 400): images cannot be scanned, so they never leave on a blocking, local-only or redacting route (the image test below)",
       options: "numbers and switches (stop is covered)",
       format: "covered in Ollama chat",
       "": "unknown top-level fields: accepted and dropped, never sent",
@@ -438,9 +451,9 @@ describe("privacy canaries", () => {
       ...providerKinds.map((kind) => `  ${kind}: { kind: ${kind}, base_url: "${base(kind)}" }`),
       "routes:",
       ...providerKinds.flatMap((kind) =>
-        policies.map(
+        [...policies, "allow"].map(
           (policy) =>
-            `  ${policy}-${kind}: { privacy: ${policy === "key-local-only" ? "allow" : policy}, retries: 0, targets: [{ provider: ${kind}, model: m-${kind} }] }`,
+            `  ${policy}-${kind}: { privacy: ${policy === "key-local-only" ? "allow" : policy}, retries: 0, targets: [{ provider: ${kind}, model: m-${kind} }]${policy === "allow" ? ", breaker: { failures: 1000 }" : ""} }`,
         ),
       ),
     ].join("\n");
@@ -508,6 +521,106 @@ describe("privacy canaries", () => {
     assert.equal(await chat, 200);
     assert.ok(waits.length >= 3, `the scan took ${total.toFixed(0)} ms; /health was asked ${waits.length} times`);
     assert.ok(Math.max(...waits) < 250, `/health waited up to ${Math.max(...waits).toFixed(0)} ms during the scan`);
+  });
+
+  /** A request with one image, per API that takes images. */
+  const imageRequests: { api: string; path: string; body: (model: string) => Json }[] = [
+    {
+      api: "OpenAI chat",
+      path: "/v1/chat/completions",
+      body: (model) => ({
+        model,
+        max_tokens: 5,
+        messages: [
+          {
+            role: "user",
+            content: [
+              { type: "text", text: "what is this?" },
+              { type: "image_url", image_url: { url: pngDataUri() } },
+            ],
+          },
+        ],
+      }),
+    },
+    {
+      api: "OpenAI Responses",
+      path: "/v1/responses",
+      body: (model) => ({
+        model,
+        max_output_tokens: 16,
+        input: [
+          {
+            role: "user",
+            content: [
+              { type: "input_text", text: "what is this?" },
+              { type: "input_image", image_url: pngDataUri() },
+            ],
+          },
+        ],
+      }),
+    },
+    {
+      api: "Anthropic messages",
+      path: "/v1/messages",
+      body: (model) => ({
+        model,
+        max_tokens: 5,
+        messages: [
+          {
+            role: "user",
+            content: [
+              { type: "image", source: { type: "base64", media_type: "image/png", data: pngBase64() } },
+              { type: "text", text: "what is this?" },
+            ],
+          },
+        ],
+      }),
+    },
+    {
+      api: "Ollama chat",
+      path: "/api/chat",
+      body: (model) => ({
+        model,
+        stream: false,
+        messages: [{ role: "user", content: "what is this?", images: [pngBase64()] }],
+      }),
+    },
+    {
+      api: "Ollama generate",
+      path: "/api/generate",
+      body: (model) => ({ model, stream: false, prompt: "what is this?", images: [pngBase64()] }),
+    },
+  ];
+
+  test("images from every API never leave on a blocking, local-only or redacting route, or with a local-only key; on an allow route they reach the provider whole", async () => {
+    const problems: string[] = [];
+    const image = pngBase64();
+    for (const request of imageRequests) {
+      for (const provider of providerKinds) {
+        const fake = fakes.get(provider)!;
+        for (const policy of [...policies, "allow"]) {
+          const before = fake.received.length;
+          const response = await post(request.path, request.body(`${policy}-${provider}`));
+          const answer = await response.text();
+          const sent = fake.received.slice(before).map((received) => JSON.stringify(received.body));
+          // (The fake answers in OpenAI's shape, so other providers' answers may fail after the body was sent: what
+          // matters here is what was sent.)
+          if (policy === "allow") {
+            if (!sent.some((body) => body.includes(image)))
+              problems.push(
+                `${request.api} ${provider} ${policy}: the image did not reach the provider (${response.status} ${answer.slice(0, 200)})`,
+              );
+            continue;
+          }
+          const where = `${request.api} ${provider} ${policy}`;
+          if (sent.length > 0) problems.push(`${where}: ${sent.length} remote call(s) carried the request`);
+          if (response.status !== 403) problems.push(`${where}: status ${response.status}, expected 403`);
+          if (policy !== "key-local-only" && !/image/.test(answer))
+            problems.push(`${where}: the refusal does not say an image was why: ${answer.slice(0, 300)}`);
+        }
+      }
+    }
+    assert.deepEqual(problems, []);
   });
 
   for (const api of apis) {

@@ -387,8 +387,13 @@ describe("OpenAI Responses API (POST /v1/responses, stateless)", () => {
       ["input item of an unknown type", { ...base, input: [{ type: "computer_call_output" }] }, "input[0].type"],
       ["input message with a bad role", { ...base, input: [{ role: "wizard", content: "x" }] }, "input[0].role"],
       [
-        "input image content",
+        "input image by an http(s) URL (fetching it would be egress)",
         { ...base, input: [{ role: "user", content: [{ type: "input_image", image_url: "https://x" }] }] },
+        "input[0].content[0].image_url",
+      ],
+      [
+        "input file content",
+        { ...base, input: [{ role: "user", content: [{ type: "input_file", file_id: "f" }] }] },
         "input[0].content[0].type",
       ],
       ["function_call without call_id", { ...base, input: [{ type: "function_call", name: "f" }] }, "input[0].call_id"],

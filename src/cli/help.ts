@@ -46,6 +46,8 @@ const examples: Record<string, string[]> = {
   ],
   completion: ['eval "$(freehold completion bash)"', "freehold completion fish | source"],
   "db status": ["freehold db status", "FREEHOLD_DATABASE_URL=postgres://freehold@db/freehold freehold db status"],
+  "engine status": ["freehold engine status", "freehold engine status --json"],
+  "engine build": ["freehold engine build", "freehold engine build --gpu cuda"],
   "db migrate": ["freehold db migrate --to postgres://freehold:secret@db.internal:5432/freehold"],
 };
 

@@ -49,6 +49,10 @@ export const environmentKeys = {
     "Hugging Face hub that `freehold pull` uses (a mirror, or a test server). Default https://huggingface.co.",
   FREEHOLD_API_KEY:
     "The key the CLI sends to a running server (ps, stop, explain, as --api-key does) and the key `freehold mcp` acts as (its limits, model scopes and audit name); needed once keys exist.",
+  FREEHOLD_ENGINE:
+    "Which engine runs local models: auto (node-llama-cpp, and llama-server for models with a vision projector), node-llama-cpp, or llama-server. Default auto.",
+  FREEHOLD_LLAMA_SERVER:
+    "Path to a llama-server binary for the llama-server engine. Default: the one `freehold engine build` cached under FREEHOLD_HOME/engines.",
   HF_TOKEN: "Hugging Face access token for gated or private repositories; sent only to HF_ENDPOINT's own host.",
 } as const;
 
@@ -99,6 +103,10 @@ const configSchema = z.object({
   // Not checked here: an invalid value would be quoted in the error; src/control/auditKey.ts says what is wrong.
   auditKey: z.string().optional(),
   auditKeyFile: z.string().min(1),
+  engine: z.enum(["auto", "node-llama-cpp", "llama-server"], {
+    error: "must be auto, node-llama-cpp or llama-server",
+  }),
+  llamaServer: z.string().min(1).optional(),
 });
 
 export type Config = Readonly<z.infer<typeof configSchema>>;
@@ -126,6 +134,8 @@ export interface ConfigOverrides {
   offline?: boolean;
   databaseUrl?: string;
   apiKey?: string;
+  engine?: string;
+  llamaServer?: string;
 }
 
 const byteUnits: Record<string, number> = {
@@ -171,6 +181,8 @@ const variableOf: Partial<Record<keyof Config, string>> = {
   gpuLayers: "FREEHOLD_GPU_LAYERS",
   hfEndpoint: "HF_ENDPOINT",
   apiKey: "FREEHOLD_API_KEY",
+  engine: "FREEHOLD_ENGINE",
+  llamaServer: "FREEHOLD_LLAMA_SERVER",
 };
 
 /** A setting that cannot be used; the message names the variable or flag the person set. */
@@ -296,6 +308,10 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     ...((overrides.apiKey ?? env.FREEHOLD_API_KEY) ? { apiKey: overrides.apiKey ?? env.FREEHOLD_API_KEY } : {}),
     ...(env.FREEHOLD_AUDIT_KEY ? { auditKey: env.FREEHOLD_AUDIT_KEY } : {}),
     auditKeyFile: resolve(env.FREEHOLD_AUDIT_KEY_FILE || join(home, "audit.key")),
+    engine: overrides.engine ?? (env.FREEHOLD_ENGINE || "auto"),
+    ...((overrides.llamaServer ?? env.FREEHOLD_LLAMA_SERVER)
+      ? { llamaServer: resolve(overrides.llamaServer ?? env.FREEHOLD_LLAMA_SERVER ?? "") }
+      : {}),
   };
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {

@@ -115,6 +115,10 @@ const serverSchema = z.strictObject({
     .transform((value) => (value === true ? "on" : value === false ? "off" : value))
     .optional(),
   log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).optional(),
+  /** Which engine runs local models (FREEHOLD_ENGINE). */
+  engine: z.enum(["auto", "node-llama-cpp", "llama-server"]).optional(),
+  /** A llama-server binary (FREEHOLD_LLAMA_SERVER). */
+  llama_server: z.string().min(1).optional(),
 });
 
 export const fileConfigSchema = z
@@ -466,6 +470,8 @@ const serverKeys: Record<string, [keyof ConfigOverrides, string]> = {
   flash_attention: ["flashAttention", "FREEHOLD_FLASH_ATTENTION"],
   gpu_layers: ["gpuLayers", "FREEHOLD_GPU_LAYERS"],
   log_level: ["logLevel", "FREEHOLD_LOG_LEVEL"],
+  engine: ["engine", "FREEHOLD_ENGINE"],
+  llama_server: ["llamaServer", "FREEHOLD_LLAMA_SERVER"],
 };
 
 export interface Settings {

@@ -16,6 +16,8 @@ export interface ModelDescription {
   chatTemplate: string | null;
   license: string | null;
   synthetic: boolean;
+  /** A vision projector stored with the model: it can read images (on the llama-server engine). */
+  projector?: { digest: string; size: number };
   /** Selected GGUF facts for display (`general.architecture`, `llama.context_length`, ...). */
   facts: Record<string, string | number | boolean | null>;
   /** A profile's settings (`freehold create`), and the model it is based on. */

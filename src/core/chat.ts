@@ -23,9 +23,22 @@ export interface ToolDefinition {
 /** "required" and a named tool force a call (by grammar); "auto" lets the model choose; "none" hides the tools. */
 export type ToolChoice = "auto" | "none" | "required" | { name: string };
 
+/**
+ * An image in a message, decoded at the HTTP edge (a data: URI, base64) and checked for type and size there. Images
+ * of a message are shown to the model before its text (as Ollama's `images` are): every API's image parts land here.
+ */
+export interface ChatImage {
+  /** image/png, image/jpeg, image/webp, image/gif, image/bmp. */
+  mediaType: string;
+  /** The bytes, base64 (no `data:` prefix). */
+  data: string;
+}
+
 export interface ChatMessage {
   role: Role;
   content: string;
+  /** Images for the model to look at (vision models only; see ChatImage). */
+  images?: ChatImage[];
   /** For role "assistant": the calls it made. */
   toolCalls?: ToolCall[];
   /** For role "tool": the call this message answers. */

@@ -30,6 +30,8 @@ export interface ModelProfile {
   draft?: string;
   /** What to do with a prompt longer than the context (GenerateRequest.overflow); a request's own value wins. */
   overflow?: OverflowPolicy;
+  /** The engine this model runs on, over FREEHOLD_ENGINE (auto, node-llama-cpp, llama-server). */
+  engine?: "auto" | "node-llama-cpp" | "llama-server";
 }
 
 function defined<T extends object>(values: T): Partial<T> {

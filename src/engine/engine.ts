@@ -20,8 +20,9 @@ import {
 import { applyProfile, type ModelProfile } from "../core/profile.js";
 import type { ModelSummary } from "../gguf/types.js";
 import { AdmissionQueue } from "./admission.js";
+import { chooseEngine, type EngineSetting, HOW_TO_GET_LLAMA_SERVER, type LlamaServerLocation } from "./engines.js";
 import { KeepAlive } from "./keepAlive.js";
-import { estimateModelMemory, kvCacheTypeProblem, type MemoryEstimate } from "./memory.js";
+import { estimateModelMemory, formatMemory, kvCacheTypeProblem, type MemoryEstimate } from "./memory.js";
 import { Residency } from "./residency.js";
 import type { LoadOptions } from "./runner/protocol.js";
 import { type RunnerDiagnostic, RunnerProcess, type RunnerStartOptions } from "./runnerProcess.js";
@@ -52,6 +53,8 @@ export interface ResolvedModel {
   addedAt: string;
   /** A profile's defaults, prompts and template (`freehold create`), applied to every request for this name. */
   profile?: ModelProfile;
+  /** A multimodal projector (mmproj GGUF) stored with the model: it can read images on the llama-server engine. */
+  projector?: string;
 }
 
 export interface EngineOptions {
@@ -83,6 +86,10 @@ export interface EngineOptions {
   environment: (extra: Record<string, string>) => NodeJS.ProcessEnv;
   /** Starts a runner; injectable so the scheduler logic is testable without a model. */
   startRunner?: (options: RunnerStartOptions) => Promise<RunnerProcess>;
+  /** Which engine hosts models (FREEHOLD_ENGINE; a profile's `engine` overrides it per model). Default auto. */
+  engine?: EngineSetting;
+  /** The llama-server binary, or why there is none. */
+  llamaServer?: LlamaServerLocation;
   onEvent?: (event: EngineEvent) => void;
 }
 
@@ -113,6 +120,10 @@ export interface LoadedModelStatus {
   /** Estimated memory in use (weights + KV cache + buffers). */
   memory: number;
   backend?: string;
+  /** The engine hosting it (node-llama-cpp or llama-server). */
+  engine?: string;
+  /** It reads images (a projector is loaded). */
+  vision?: boolean;
   gpuLayers?: number;
   /** GPU memory in use by this model (measured at load; 0 on CPU). */
   vram?: number;
@@ -142,6 +153,8 @@ interface Slot {
   profile?: ModelProfile;
   /** The draft model its profile names (speculative decoding), resolved when the slot was made. */
   draft?: ResolvedModel;
+  /** The model's projector, if it has one. */
+  projector?: string;
   settings: Settings;
   /** Set while the model waits to go idle to be reloaded with other settings; requests wait for it. */
   reloading?: Promise<void>;
@@ -248,6 +261,7 @@ export class Engine implements ModelPort {
       this.slots.set(model.name, slot);
     }
     slot.profile = model.profile;
+    slot.projector = model.projector;
     slot.keepAlive.cancel();
     slot.lastUsed = Date.now();
     if (slot.runner && slot.runner.state === "ready") return { runner: slot.runner, slot };
@@ -388,6 +402,15 @@ export class Engine implements ModelPort {
   }
 
   private async load(slot: Slot, model: ResolvedModel): Promise<RunnerProcess> {
+    const engine = chooseEngine(
+      this.options.engine ?? "auto",
+      {
+        name: model.name,
+        ...(model.projector ? { projector: model.projector } : {}),
+        ...(model.profile?.engine ? { engine: model.profile.engine } : {}),
+      },
+      this.options.llamaServer ?? { detail: `no llama-server: ${HOW_TO_GET_LLAMA_SERVER}` },
+    );
     const threads = slot.settings.threads > 0 ? slot.settings.threads : chooseThreads(model.summary);
     const load: LoadOptions = {
       paths: model.paths,
@@ -401,6 +424,9 @@ export class Engine implements ModelPort {
       flushIntervalMs: this.options.flushIntervalMs ?? 4,
       ...(model.profile?.template ? { chatTemplate: model.profile.template } : {}),
       ...(slot.draft ? { draft: { paths: slot.draft.paths } } : {}),
+      engine: engine.kind,
+      ...(engine.binary ? { llamaServer: engine.binary } : {}),
+      ...(engine.kind === "llama-server" && model.projector ? { projector: model.projector } : {}),
     };
     this.options.onEvent?.({ type: "model-loading", model: slot.name });
     const start = this.options.startRunner ?? RunnerProcess.start;
@@ -480,6 +506,7 @@ export class Engine implements ModelPort {
 
   async *generate(request: GenerateRequest, signal?: AbortSignal): AsyncGenerator<ChatEvent> {
     const { runner, slot } = await this.acquire(request.model, request.load);
+    this.checkImages(request, runner, slot);
     await this.admit(slot, runner, signal);
     try {
       yield* runner.generate(applyProfile(request, slot.profile), signal);
@@ -488,9 +515,27 @@ export class Engine implements ModelPort {
     }
   }
 
+  /** An image for a model that cannot read it is a 400 that says what would make it readable. */
+  private checkImages(request: GenerateRequest, runner: RunnerProcess, slot: Slot): void {
+    if (request.kind !== "chat" || !request.messages.some((message) => (message.images?.length ?? 0) > 0)) return;
+    if (runner.info?.vision) return;
+    const why = !slot.projector
+      ? `${slot.name} cannot read images: it has no vision projector (import one with \`freehold import MODEL.gguf --projector MMPROJ.gguf\`)`
+      : runner.info?.engine === "llama-server"
+        ? `${slot.name} has a projector, but llama-server did not load it as a vision model`
+        : `${slot.name} has a vision projector, but it runs on the node-llama-cpp engine, which cannot read images; for the llama-server engine, ${HOW_TO_GET_LLAMA_SERVER}`;
+    throw new FreeholdError(why, {
+      code: "images_unsupported",
+      status: 400,
+      type: "invalid_request_error",
+      param: "messages",
+    });
+  }
+
   /** The prompt tokens a request would use (template and tools applied); loads the model if needed. */
   async countTokens(request: GenerateRequest): Promise<number> {
     const { runner, slot } = await this.acquire(request.model);
+    this.checkImages(request, runner, slot);
     slot.admission.enter();
     try {
       return await runner.countTokens(applyProfile(request, slot.profile));
@@ -541,6 +586,8 @@ export class Engine implements ModelPort {
               busyThreads: slot.runner.info.busyThreads,
               contextSize: slot.runner.info.contextSize,
               backend: slot.runner.info.backend,
+              engine: slot.runner.info.engine,
+              vision: slot.runner.info.vision,
               vram: slot.runner.info.vramBytes,
             }
           : {}),

@@ -128,6 +128,14 @@ export class RunnerProcess {
         }
       });
       this.child.on("exit", (code, signal) => {
+        // A runner killed outright cannot stop the llama-server it started: do it here, so none is left behind.
+        for (const pid of this.info?.childPids ?? []) {
+          try {
+            process.kill(pid, "SIGKILL");
+          } catch {
+            // Already gone (the usual case: the runner stopped it).
+          }
+        }
         const expected = this.stopping;
         this.state = expected ? "stopped" : "crashed";
         const reason = signal ? `signal ${signal}` : `exit code ${code}`;

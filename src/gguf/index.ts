@@ -3,12 +3,16 @@ export { formatParameterCount, metadataNumber, metadataString, SYNTHETIC_KEY, su
 export {
   CHATML_TEMPLATE,
   floatToHalf,
+  projectorPathFor,
+  SYNTHETIC_IMAGE_TOKENS,
   type SynthOptions,
   type SynthPreset,
   type SynthQuant,
   synthesizeModel,
+  synthesizeProjector,
   synthPresets,
   synthQuants,
+  visionPresets,
   writeSyntheticModel,
 } from "./synth.js";
 export { FileType, fileTypeNames, TensorType, tensorTypes } from "./tensorTypes.js";

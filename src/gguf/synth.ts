@@ -1,6 +1,6 @@
 import { renameSync, rmSync } from "node:fs";
 import { SYNTHETIC_KEY } from "./summary.js";
-import { FileType, TensorType } from "./tensorTypes.js";
+import { FileType, TensorType, tensorByteSize, tensorTypes } from "./tensorTypes.js";
 import { type GgufMetadataValue, GgufValueType } from "./types.js";
 import { type GgufTensorToWrite, type GgufToWrite, writeGgufFile } from "./writer.js";
 
@@ -9,7 +9,7 @@ import { type GgufTensorToWrite, type GgufToWrite, writeGgufFile } from "./write
  * `tiedEmbeddings`: no `output.weight`; llama.cpp reuses `token_embd.weight` for the output (as Llama 3.2 1B does).
  */
 export const synthPresets: Record<
-  "tiny" | "tiny64" | "rerank-tiny" | "smol135m" | "llama1b",
+  "tiny" | "tiny64" | "rerank-tiny" | "tiny-vision" | "smol135m" | "llama1b",
   {
     embedding: number;
     layers: number;
@@ -41,6 +41,8 @@ export const synthPresets: Record<
     context: 2048,
     ranking: true,
   },
+  /** The tiny language model plus a synthetic vision projector (`OUT-mmproj.gguf`) that llama-server loads. */
+  "tiny-vision": { embedding: 64, layers: 2, heads: 4, kvHeads: 2, feedForward: 128, vocabulary: 1024, context: 2048 },
   smol135m: { embedding: 576, layers: 30, heads: 9, kvHeads: 3, feedForward: 1536, vocabulary: 49152, context: 8192 },
   // Llama 3.2 1B's shapes (1.24B parameters; about 1.3 GB in q8_0), with this file's synthetic tokenizer.
   llama1b: {
@@ -155,6 +157,9 @@ function randomTensorData(type: number, elements: number, scale: number, seed: n
   }
   return out;
 }
+
+/** The first byte token's id (after the five special tokens). */
+const BYTE_TOKENS_START = 5;
 
 /** A byte-fallback SentencePiece-style vocabulary: specials, 256 byte tokens, then generated pieces. */
 function buildVocabulary(size: number): { tokens: string[]; scores: number[]; types: number[] } {
@@ -317,14 +322,103 @@ export function synthesizeModel(options: SynthOptions): GgufToWrite {
   ones("output_norm.weight", [shape.embedding]);
   if (!shape.tiedEmbeddings)
     add("output.weight", [shape.embedding, shape.vocabulary], matrixType, scale(shape.embedding));
+  if (visionPresets.includes(options.preset)) {
+    // The vision preset never picks a byte token at temperature 0 (their logits are 0, far below the best of
+    // hundreds of random ones): its noise is valid UTF-8, which llama-server's output parser insists on.
+    const output = tensors.at(-1)!;
+    const make = output.data as () => Uint8Array;
+    const rowBytes = tensorByteSize(tensorTypes.get(matrixType)!, shape.embedding, shape.embedding);
+    output.data = () => {
+      const bytes = make();
+      bytes.fill(0, BYTE_TOKENS_START * rowBytes, (BYTE_TOKENS_START + 256) * rowBytes);
+      return bytes;
+    };
+  }
   // The ranking head: one relevance logit from the pooled hidden state.
   if (ranking) add("cls.output.weight", [shape.embedding, 2], TensorType.F32, 1);
   return { version: 3, metadata, tensors };
 }
 
-/** Writes a synthetic model to `path` atomically (temporary file, fsync, rename). Returns its size in bytes. */
-export function writeSyntheticModel(path: string, options: SynthOptions): number {
-  const model = synthesizeModel(options);
+/** Presets that come with a vision projector. */
+export const visionPresets: readonly SynthPreset[] = ["tiny-vision"];
+
+/** The projector's shape: a one-block CLIP vision tower and LLaVA's two-layer MLP into the language model. */
+const projectorShape = { imageSize: 32, patchSize: 8, embedding: 32, heads: 4, feedForward: 64, hidden: 64 } as const;
+
+/** Image tokens one image becomes with the synthetic projector: (image size / patch size)². */
+export const SYNTHETIC_IMAGE_TOKENS = (projectorShape.imageSize / projectorShape.patchSize) ** 2;
+
+/**
+ * A synthetic multimodal projector (mmproj) for a synthetic model: the metadata keys and tensors llama.cpp's
+ * clip.cpp needs for projector type "mlp" (LLaVA), with random weights. Its tower has one block, which LLaVA's
+ * graph skips (it takes the features before the last block), so an image costs almost nothing to encode.
+ */
+export function synthesizeProjector(options: SynthOptions): GgufToWrite {
+  const language = synthPresets[options.preset];
+  const p = projectorShape;
+  const patches = (p.imageSize / p.patchSize) ** 2;
+  const metadata = new Map<string, GgufMetadataValue>([
+    ["general.architecture", str("clip")],
+    ["general.name", str(`freehold synthetic ${options.preset} projector`)],
+    ["general.description", str("Synthetic vision projector made by `freehold synth`: random weights, for tests.")],
+    ["general.license", str("MIT")],
+    ["general.file_type", u32(FileType.ALL_F32)],
+    [SYNTHETIC_KEY, { type: GgufValueType.BOOL, value: true }],
+    ["clip.projector_type", str("mlp")],
+    ["clip.has_vision_encoder", { type: GgufValueType.BOOL, value: true }],
+    ["clip.has_text_encoder", { type: GgufValueType.BOOL, value: false }],
+    ["clip.use_gelu", { type: GgufValueType.BOOL, value: true }],
+    ["clip.vision.image_size", u32(p.imageSize)],
+    ["clip.vision.patch_size", u32(p.patchSize)],
+    ["clip.vision.embedding_length", u32(p.embedding)],
+    ["clip.vision.feed_forward_length", u32(p.feedForward)],
+    ["clip.vision.projection_dim", u32(language.embedding)],
+    ["clip.vision.block_count", u32(1)],
+    ["clip.vision.attention.head_count", u32(p.heads)],
+    ["clip.vision.attention.layer_norm_epsilon", f32(1e-5)],
+    ["clip.vision.image_mean", { type: GgufValueType.ARRAY, itemType: GgufValueType.FLOAT32, value: [0.5, 0.5, 0.5] }],
+    ["clip.vision.image_std", { type: GgufValueType.ARRAY, itemType: GgufValueType.FLOAT32, value: [0.5, 0.5, 0.5] }],
+  ]);
+  const tensors: GgufTensorToWrite[] = [];
+  const add = (name: string, dims: number[], scale: number) => {
+    const index = tensors.length;
+    const elements = dims.reduce((a, b) => a * b, 1);
+    tensors.push({
+      name,
+      dims,
+      type: TensorType.F32,
+      data: () => randomTensorData(TensorType.F32, elements, scale, mixSeed(options.seed ^ 0x5eed, index)),
+    });
+  };
+  const e = p.embedding;
+  add("v.patch_embd.weight", [p.patchSize, p.patchSize, 3, e], Math.sqrt(3 / (p.patchSize * p.patchSize * 3)));
+  add("v.patch_embd.bias", [e], 0.1);
+  add("v.position_embd.weight", [e, patches], 0.1);
+  for (const part of ["attn_q", "attn_k", "attn_v", "attn_out"]) {
+    add(`v.blk.0.${part}.weight`, [e, e], Math.sqrt(3 / e));
+    add(`v.blk.0.${part}.bias`, [e], 0.01);
+  }
+  add("v.blk.0.ln1.weight", [e], 0.1);
+  add("v.blk.0.ln1.bias", [e], 0.01);
+  add("v.blk.0.ln2.weight", [e], 0.1);
+  add("v.blk.0.ln2.bias", [e], 0.01);
+  add("v.blk.0.ffn_up.weight", [e, p.feedForward], Math.sqrt(3 / e));
+  add("v.blk.0.ffn_up.bias", [p.feedForward], 0.01);
+  add("v.blk.0.ffn_down.weight", [p.feedForward, e], Math.sqrt(3 / p.feedForward));
+  add("v.blk.0.ffn_down.bias", [e], 0.01);
+  add("mm.0.weight", [e, p.hidden], Math.sqrt(3 / e));
+  add("mm.0.bias", [p.hidden], 0.01);
+  add("mm.2.weight", [p.hidden, language.embedding], Math.sqrt(3 / p.hidden));
+  add("mm.2.bias", [language.embedding], 0.01);
+  return { version: 3, metadata, tensors };
+}
+
+/** Where a vision preset's projector goes: `OUT.gguf` → `OUT-mmproj.gguf`. */
+export function projectorPathFor(path: string): string {
+  return path.replace(/(\.gguf)?$/i, "-mmproj.gguf");
+}
+
+function writeAtomically(path: string, model: GgufToWrite): number {
   const temporary = `${path}.tmp-${process.pid}`;
   try {
     const size = writeGgufFile(temporary, model);
@@ -334,4 +428,14 @@ export function writeSyntheticModel(path: string, options: SynthOptions): number
     rmSync(temporary, { force: true });
     throw error;
   }
+}
+
+/**
+ * Writes a synthetic model to `path` atomically (temporary file, fsync, rename). Returns its size in bytes. A vision
+ * preset also writes its projector (see projectorPathFor).
+ */
+export function writeSyntheticModel(path: string, options: SynthOptions): number {
+  const size = writeAtomically(path, synthesizeModel(options));
+  if (visionPresets.includes(options.preset)) writeAtomically(projectorPathFor(path), synthesizeProjector(options));
+  return size;
 }

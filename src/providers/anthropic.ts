@@ -51,7 +51,11 @@ function parseArguments(text: string): unknown {
 function blocksOf(message: ChatMessage): Block[] {
   if (message.role === "tool")
     return [{ type: "tool_result", tool_use_id: message.toolCallId ?? "", content: message.content }];
-  const blocks: Block[] = message.content ? [{ type: "text", text: message.content }] : [];
+  const blocks: Block[] = (message.images ?? []).map((image) => ({
+    type: "image",
+    source: { type: "base64", media_type: image.mediaType, data: image.data },
+  }));
+  if (message.content) blocks.push({ type: "text", text: message.content });
   for (const call of message.toolCalls ?? [])
     blocks.push({ type: "tool_use", id: call.id, name: call.name, input: parseArguments(call.arguments) });
   return blocks;

@@ -56,6 +56,7 @@ export function ollamaRequestBody(request: GenerateRequest, model: string): Reco
   body.messages = request.messages.map((message) => ({
     role: message.role,
     content: message.content,
+    ...(message.images?.length ? { images: message.images.map((image) => image.data) } : {}),
     ...(message.toolCalls?.length
       ? {
           tool_calls: message.toolCalls.map((call) => ({

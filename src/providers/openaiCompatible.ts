@@ -38,6 +38,18 @@ const finishReasons: Record<string, FinishReason> = {
 function messageBody(message: ChatMessage): Record<string, unknown> {
   if (message.role === "tool")
     return { role: "tool", tool_call_id: message.toolCallId ?? "", content: message.content };
+  if (message.images?.length)
+    return {
+      role: message.role,
+      content: [
+        ...message.images.map((image) => ({
+          type: "image_url",
+          image_url: { url: `data:${image.mediaType};base64,${image.data}` },
+        })),
+        ...(message.content ? [{ type: "text", text: message.content }] : []),
+      ],
+      ...(message.name ? { name: message.name } : {}),
+    };
   return {
     role: message.role,
     content: message.role === "assistant" && message.toolCalls?.length && !message.content ? null : message.content,
@@ -294,6 +306,7 @@ const structural: readonly JsonPathPattern[] = [
   ["model"],
   ["messages", "*", "role"],
   ["messages", "*", "tool_calls", "*", "type"],
+  ["messages", "*", "content", "*", "type"],
   ["tools", "*", "type"],
   ["tool_choice"],
   ["tool_choice", "type"],

@@ -50,12 +50,22 @@ export class EgressPolicy {
     if (decision) decision.policy = keyLocalOnly ? "key local-only" : this.policy;
   }
 
-  /** Checks one outgoing body; throws 403 `privacy_blocked` when the policy blocks what it carries. */
-  async check(outgoing: Outgoing): Promise<Verdict> {
+  /**
+   * Checks one outgoing body; throws 403 `privacy_blocked` when the policy blocks what it carries. `images`: how many
+   * images the request carries (from the request itself, whatever shape the provider gives them): an image cannot be
+   * scanned for personal data, so it counts as unscannable, and fails closed on every policy but allow.
+   */
+  async check(outgoing: Outgoing, images = 0): Promise<Verdict> {
     if (this.forbidden) return { send: false, reason: this.forbidden.reason };
     const identifiers = outgoing.identifiers ?? [];
     const slots = stringsOf(outgoing.body, outgoing.structural, identifiers);
-    const scan = await this.scan(slots);
+    const scanned = images > 0 && this.policy !== "allow" ? null : await this.scan(slots);
+    const scan: ScanResult = scanned ?? {
+      findings: slots.map(() => []),
+      unscannable: `${images} image${images === 1 ? "" : "s"}: an image cannot be scanned for personal data`,
+    };
+    if (images > 0 && scanned && !scanned.unscannable)
+      scanned.unscannable = `${images} image${images === 1 ? "" : "s"}: an image cannot be scanned for personal data`;
     const findings = scan.findings.flat();
     const counts = countKinds(findings);
     if (scan.unscannable) counts.unscannable = 1;
@@ -72,7 +82,12 @@ export class EgressPolicy {
         "privacy_blocked",
       );
     if (this.policy === "local-only")
-      return { send: false, reason: `the request carries ${described} and the policy is local-only` };
+      return {
+        send: false,
+        reason: scan.unscannable
+          ? `the request could not be scanned (${scan.unscannable}) and the policy is local-only`
+          : `the request carries ${described} and the policy is local-only`,
+      };
     if (scan.unscannable)
       return {
         send: false,

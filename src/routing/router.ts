@@ -148,7 +148,7 @@ export class Router {
     if (prepared.outgoing === null) return prepared.run().catch(() => estimate);
     let verdict: Verdict;
     try {
-      verdict = await new EgressPolicy(table, route, context).check(prepared.outgoing);
+      verdict = await new EgressPolicy(table, route, context).check(prepared.outgoing, imageCount(request));
     } catch (error) {
       // A blocked request is refused when it is sent to generate; counting it just stays here.
       if (isFreeholdError(error) && error.code === "privacy_blocked") return estimate;
@@ -300,6 +300,12 @@ function runLocal<T>(call: PreparedCall<T>, signal?: AbortSignal): T {
   return call.run(signal);
 }
 
+/** Images a request carries (all messages). */
+function imageCount(request: GenerateRequest): number {
+  if (request.kind !== "chat") return 0;
+  return request.messages.reduce((sum, message) => sum + (message.images?.length ?? 0), 0);
+}
+
 /**
  * Prepares every target of the route and checks each remote one's exact outgoing body against the policy:
  * what may not leave is left out (and said why), what must be redacted is. Throws when nothing remains.
@@ -323,7 +329,7 @@ async function planRoute(
         kept.push(target);
         continue;
       }
-      const verdict = await policy.check(prepared.outgoing);
+      const verdict = await policy.check(prepared.outgoing, imageCount(request));
       if (!verdict.send) {
         decision.excluded.push({ provider: target.provider.name, model: target.model, reason: verdict.reason });
         reasons.add(verdict.reason);

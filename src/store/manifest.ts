@@ -98,6 +98,7 @@ export const profileSchema = z.object({
   kvCacheType: z.enum(kvCacheTypes).optional(),
   flashAttention: z.enum(flashAttentionModes).optional(),
   draft: z.string().optional(),
+  engine: z.enum(["auto", "node-llama-cpp", "llama-server"]).optional(),
 }) satisfies z.ZodType<ModelProfile>;
 
 /** Where the model came from: a local file, the hub (pinned to a commit), or a profile over another model. */
@@ -124,6 +125,8 @@ export const manifestSchema = z.object({
   addedAt: z.iso.datetime(),
   /** A profile (`freehold create`): defaults and prompts applied to every request. */
   profile: profileSchema.optional(),
+  /** A multimodal projector (mmproj GGUF) stored beside the model (`freehold import --projector`). */
+  projector: manifestFileSchema.optional(),
 });
 
 /** A name's manifest: which blobs (in shard order) make the model, where it came from, and what it is. */

@@ -47,6 +47,8 @@ export interface ImportOptions {
   reference?: boolean;
   /** Bytes hashed so far of all the model's files: import hashes every byte, which takes minutes for large models. */
   onProgress?: HashProgress;
+  /** A vision projector (mmproj GGUF) to store with the model (copied; checked to be a CLIP vision projector). */
+  projector?: string;
 }
 
 /** Progress of hashing a model's files, in bytes. */
@@ -63,6 +65,17 @@ async function progressOver(paths: readonly string[], report: HashProgress | und
     doneBytes += bytes;
     report({ doneBytes, totalBytes: Math.max(totalBytes, doneBytes) });
   };
+}
+
+/** Refuses a file that is not a vision projector llama.cpp can use (general.architecture clip, a vision encoder). */
+function checkProjector(file: GgufFile, path: string): void {
+  const architecture = file.metadata.get("general.architecture")?.value;
+  const vision = file.metadata.get("clip.has_vision_encoder")?.value;
+  if (architecture !== "clip" || vision !== true)
+    throw new StoreError(
+      `${path} is not a vision projector (an mmproj GGUF has general.architecture "clip" and a vision encoder; this one has ${JSON.stringify(architecture ?? null)})`,
+      "invalid_projector",
+    );
 }
 
 /** A complete, verified file (a finished download) to become a blob by rename. */
@@ -98,6 +111,8 @@ export interface ImportResult {
   summary: ModelSummary;
   /** True when the name already existed and now points at the imported model. */
   replaced: boolean;
+  /** The vision projector stored with it. */
+  projector?: ImportedFile;
 }
 
 export interface ModelListEntry {
@@ -118,6 +133,8 @@ export interface ModelDetails {
   manifestPath: string;
   /** Blob paths in shard order. */
   blobPaths: string[];
+  /** The vision projector's blob, when the model has one. */
+  projectorPath?: string;
 }
 
 export interface SweepResult {
@@ -172,6 +189,13 @@ export class ModelStore {
       paths.map((path) => readGgufFile(path)),
       paths,
     );
+    const projectorSource = options.projector ? resolve(options.projector) : undefined;
+    if (projectorSource) checkProjector(readGgufFile(projectorSource), projectorSource);
+    if (projectorSource && options.reference)
+      throw new StoreError(
+        "--projector cannot be combined with --link yet; import the model as a copy",
+        "invalid_projector",
+      );
     await this.prepare();
     const onBytes = await progressOver(paths, options.onProgress);
     if (options.reference) return this.importReference(paths, modelName, source, onBytes);
@@ -185,6 +209,13 @@ export class ModelStore {
           await ingestFile(path, temporary, { link: options.link ?? false, ...(onBytes ? { onBytes } : {}) }),
         );
       }
+      let projectorFile: IngestedFile | undefined;
+      if (projectorSource) {
+        const temporary = temporaryPath(this.layout, "blob");
+        temporaries.push(temporary);
+        projectorFile = await ingestFile(projectorSource, temporary, { link: options.link ?? false });
+        checkProjector(revalidate(projectorFile, projectorSource), projectorSource);
+      }
       const summary = summarizeModel(ingested.map((file, i) => revalidate(file, paths[i]!)));
       await this.hooks.afterTempWritten?.();
       const { value } = await this.withLock(async () => {
@@ -192,6 +223,14 @@ export class ModelStore {
         for (const [i, file] of ingested.entries()) {
           files.push({ ...(await this.placeBlob(file)), filename: basename(paths[i]!), linked: file.linked });
         }
+        const projector =
+          projectorFile && projectorSource
+            ? {
+                ...(await this.placeBlob(projectorFile)),
+                filename: basename(projectorSource),
+                linked: projectorFile.linked,
+              }
+            : undefined;
         await fsyncDirectory(this.layout.blobs);
         await this.hooks.afterBlobWritten?.();
         const replaced = (await stat(this.layout.manifestPath(modelName)).catch(() => null)) !== null;
@@ -202,8 +241,11 @@ export class ModelStore {
           source: { kind: "import", path: source },
           summary,
           addedAt: new Date().toISOString(),
+          ...(projector
+            ? { projector: { digest: projector.digest, size: projector.size, filename: projector.filename } }
+            : {}),
         });
-        return { name: modelName.display, files, summary, replaced };
+        return { name: modelName.display, files, summary, replaced, ...(projector ? { projector } : {}) };
       });
       return value;
     } finally {
@@ -242,6 +284,7 @@ export class ModelStore {
       manifest,
       manifestPath,
       blobPaths: manifest.files.map((file) => file.link?.path ?? this.layout.blobPath(file.digest)),
+      ...(manifest.projector ? { projectorPath: this.layout.blobPath(manifest.projector.digest) } : {}),
     };
   }
 
@@ -338,6 +381,7 @@ export class ModelStore {
         name: to.display,
         files: manifest.files,
         source: { kind: "profile", base: manifest.name },
+        ...(manifest.projector ? { projector: manifest.projector } : {}),
         summary: manifest.summary,
         addedAt: new Date().toISOString(),
         profile: merged,
@@ -398,7 +442,9 @@ export class ModelStore {
       return found;
     });
     if (manifest === undefined) return { name: modelName.display, removedBlobs: swept.blobs };
-    const digests = new Set(manifest.files.map((file) => file.digest));
+    const digests = new Set(
+      [...manifest.files, ...(manifest.projector ? [manifest.projector] : [])].map((file) => file.digest),
+    );
     return { name: manifest.name, removedBlobs: swept.blobs.filter((digest) => digests.has(digest)) };
   }
 
@@ -500,6 +546,7 @@ export class ModelStore {
       // A manifest we cannot read might reference any blob: delete none.
       if (manifest === undefined) return { temporaryFiles, blobs: [] };
       for (const file of manifest?.files ?? []) referenced.add(file.digest);
+      if (manifest?.projector) referenced.add(manifest.projector.digest);
     }
     const blobs: Digest[] = [];
     for (const entry of await readdir(this.layout.blobs)) {

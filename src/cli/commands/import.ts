@@ -18,37 +18,52 @@ export function registerImport(program: Command): void {
     )
     .option("--link", "store a reference to the file instead of a copy (it is refused if the file changes later)")
     .option("--hardlink", "hard-link instead of copying where possible (then do not edit the original file in place)")
-    .action(async (file: string, options: { name: string; link?: boolean; hardlink?: boolean }, command: Command) => {
-      refuseDirectory(file);
-      const config = commandConfig(command);
-      const home = config.home;
-      const store = new ModelStore({ home });
-      const progress = new HashDisplay(`import ${options.name}`);
-      const result = await progress.track(
-        store.import(file, options.name, {
-          link: options.hardlink === true,
-          reference: options.link === true,
-          onProgress: progress.onProgress,
-        }),
-      );
-      await auditCli(config, {
-        action: "model.import",
-        target: result.name,
-        detail: { file, digests: result.files.map((entry) => entry.digest), reference: options.link === true },
-      });
-      print(`imported ${result.name}${result.replaced ? " (replacing the model it named before)" : ""}`);
-      for (const entry of result.files) {
-        const how = options.link
-          ? `referenced at ${entry.path}`
-          : entry.reused
-            ? "already in the store"
-            : entry.linked
-              ? "linked"
-              : "copied";
-        print(`${entry.digest}  ${entry.filename}  ${formatSize(entry.size)}  ${how}`);
-      }
-      if (result.summary.synthetic) print("note: this is a synthetic model (random weights): its text is noise.");
-    });
+    .option(
+      "--projector <mmproj>",
+      "a vision projector (mmproj .gguf) to store with the model: images on the llama-server engine",
+    )
+    .action(
+      async (
+        file: string,
+        options: { name: string; link?: boolean; hardlink?: boolean; projector?: string },
+        command: Command,
+      ) => {
+        refuseDirectory(file);
+        const config = commandConfig(command);
+        const home = config.home;
+        const store = new ModelStore({ home });
+        const progress = new HashDisplay(`import ${options.name}`);
+        const result = await progress.track(
+          store.import(file, options.name, {
+            link: options.hardlink === true,
+            reference: options.link === true,
+            onProgress: progress.onProgress,
+            ...(options.projector ? { projector: options.projector } : {}),
+          }),
+        );
+        await auditCli(config, {
+          action: "model.import",
+          target: result.name,
+          detail: { file, digests: result.files.map((entry) => entry.digest), reference: options.link === true },
+        });
+        print(`imported ${result.name}${result.replaced ? " (replacing the model it named before)" : ""}`);
+        for (const entry of result.files) {
+          const how = options.link
+            ? `referenced at ${entry.path}`
+            : entry.reused
+              ? "already in the store"
+              : entry.linked
+                ? "linked"
+                : "copied";
+          print(`${entry.digest}  ${entry.filename}  ${formatSize(entry.size)}  ${how}`);
+        }
+        if (result.projector)
+          print(
+            `${result.projector.digest}  ${result.projector.filename}  ${formatSize(result.projector.size)}  vision projector`,
+          );
+        if (result.summary.synthetic) print("note: this is a synthetic model (random weights): its text is noise.");
+      },
+    );
 }
 
 /** `freehold import ~/models` (a folder, as `ollama create` users sometimes try): say which files it could mean. */

@@ -7,6 +7,7 @@ import { registerCp } from "./cp.js";
 import { registerCreate } from "./create.js";
 import { registerDb } from "./db.js";
 import { registerDoctor } from "./doctor.js";
+import { registerEngine } from "./engine.js";
 import { registerEval } from "./eval.js";
 import { registerExplain } from "./explain.js";
 import { registerImport } from "./import.js";
@@ -54,4 +55,5 @@ export const commands: RegisterCommand[] = [
   registerEval,
   registerCompletion,
   registerMcp,
+  registerEngine,
 ];

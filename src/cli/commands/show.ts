@@ -73,6 +73,16 @@ function describeModel(details: ModelDetails): string[] {
     details.blobPaths[i]!,
   ]);
   for (const line of formatTable(["DIGEST", "SIZE", "IMPORTED AS", "PATH"], fileRows)) lines.push(`  ${line}`);
+  if (manifest.projector && details.projectorPath) {
+    lines.push("", "Vision projector (images, on the llama-server engine)");
+    const row = [
+      manifest.projector.digest,
+      formatSize(manifest.projector.size),
+      manifest.projector.filename,
+      details.projectorPath,
+    ];
+    for (const line of formatTable(["DIGEST", "SIZE", "IMPORTED AS", "PATH"], [row])) lines.push(`  ${line}`);
+  }
 
   lines.push("", "Source", `  ${describeSource(manifest)}`, `  added ${manifest.addedAt}`);
   if (manifest.profile) {

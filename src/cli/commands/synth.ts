@@ -1,6 +1,14 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
-import { type SynthPreset, type SynthQuant, synthPresets, synthQuants, writeSyntheticModel } from "../../gguf/index.js";
+import {
+  projectorPathFor,
+  type SynthPreset,
+  type SynthQuant,
+  synthPresets,
+  synthQuants,
+  visionPresets,
+  writeSyntheticModel,
+} from "../../gguf/index.js";
 import { print } from "../context.js";
 import { UsageError } from "../errors.js";
 
@@ -49,6 +57,10 @@ export function registerSynth(program: Command): void {
       print(
         `wrote ${out} (${size.toLocaleString("en-US")} bytes): synthetic ${options.preset} ${options.quant}, seed ${seed}`,
       );
+      if (visionPresets.includes(options.preset as SynthPreset))
+        print(
+          `wrote ${projectorPathFor(out)}: its synthetic vision projector (freehold import ${out} --projector ${projectorPathFor(out)})`,
+        );
       print("note: synthetic models have random weights; their text is noise.");
     });
 }

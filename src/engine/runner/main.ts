@@ -3,6 +3,7 @@
  * memory, this process dies and the server lives on. It speaks protocol.ts over Node IPC.
  */
 import type { ChatEvent } from "../../core/chat.js";
+import { loadLlamaServerModel } from "./llamaServerModel.js";
 import type { ErrorPayload, ParentMessage, RunnerMessage } from "./protocol.js";
 import { loadRunnerModel, type RunnerModel } from "./runnerModel.js";
 
@@ -54,7 +55,10 @@ async function handle(message: ParentMessage): Promise<void> {
     case "load": {
       try {
         flushIntervalMs = message.options.flushIntervalMs;
-        model = await loadRunnerModel(message.options);
+        model =
+          message.options.engine === "llama-server"
+            ? await loadLlamaServerModel(message.options)
+            : await loadRunnerModel(message.options);
         send({ type: "loaded", info: model.info });
       } catch (error) {
         send({ type: "load-failed", error: toPayload(error) });
@@ -104,7 +108,7 @@ async function handle(message: ParentMessage): Promise<void> {
         send({
           type: "counted",
           id: message.id,
-          promptTokens: model.countTokens(message.request),
+          promptTokens: await model.countTokens(message.request),
         });
       } catch (error) {
         send({ type: "failed", id: message.id, error: toPayload(error) });
@@ -127,6 +131,10 @@ async function handle(message: ParentMessage): Promise<void> {
 process.on("message", (message: ParentMessage) => {
   void handle(message);
 });
-// The server is our lifeline: if it goes away (even by SIGKILL), so do we.
-process.on("disconnect", () => process.exit(0));
+// The server is our lifeline: if it goes away (even by SIGKILL), so do we (and a llama-server we started).
+process.on("disconnect", () => {
+  const exit = () => process.exit(0);
+  setTimeout(exit, 3000).unref();
+  void (model?.dispose() ?? Promise.resolve()).then(exit, exit);
+});
 send({ type: "ready" });

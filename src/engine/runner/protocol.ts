@@ -25,7 +25,16 @@ export interface LoadOptions {
   /** The KV cache's element type (K and V alike). */
   kvCacheType: KvCacheType;
   flashAttention: FlashAttentionMode;
+  /** Which engine hosts the model in this runner (default node-llama-cpp). */
+  engine?: EngineKind;
+  /** The llama-server binary (engine "llama-server"). */
+  llamaServer?: string;
+  /** A multimodal projector (mmproj GGUF) beside the model: images become possible (llama-server only). */
+  projector?: string;
 }
+
+/** The kinds of runner: node-llama-cpp in-process, or llama.cpp's own llama-server as a child of the runner. */
+export type EngineKind = "node-llama-cpp" | "llama-server";
 
 /**
  * What a runner generates for: the core request as the engine resolved it (its model's profile applied), typed as
@@ -63,6 +72,12 @@ export interface LoadedInfo {
   loadMs: number;
   /** Flash attention as asked ("auto" stays "auto"; "on" on a model that cannot use it reads "off"). */
   flashAttention: FlashAttentionMode;
+  /** The engine hosting the model. */
+  engine: EngineKind;
+  /** The model takes images (a projector is loaded). */
+  vision: boolean;
+  /** Processes the runner started (llama-server): the server kills them if the runner dies without doing so. */
+  childPids: number[];
 }
 
 export interface ErrorPayload {

@@ -34,7 +34,7 @@ const kvCacheGgmlType = { f16: "F16", q8_0: "Q8_0", q4_0: "Q4_0" } as const;
 export interface RunnerModel {
   info: LoadedInfo;
   /** Prompt tokens a request would use (its chat template and tools applied), without generating. */
-  countTokens(request: RunnerRequest): number;
+  countTokens(request: RunnerRequest): number | Promise<number>;
   generate(request: RunnerRequest, signal: AbortSignal, emit: (event: ChatEvent) => void): Promise<void>;
   embed(input: string[]): Promise<{ vectors: number[][]; promptTokens: number }>;
   rank(query: string, documents: string[]): Promise<{ scores: number[]; promptTokens: number }>;
@@ -180,6 +180,9 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
     gpuLayers: model.gpuLayers,
     loadMs: Math.round(performance.now() - started),
     flashAttention: flashAttention === "auto" ? "auto" : flashAttention ? "on" : "off",
+    engine: "node-llama-cpp",
+    vision: false,
+    childPids: [],
   };
 
   const grammars = new GrammarCache(llama);

@@ -1,4 +1,5 @@
 import type {
+  ChatImage,
   ChatMessage,
   ChatRequest,
   ReasoningOptions,
@@ -10,6 +11,7 @@ import type {
 } from "../../core/chat.js";
 import { InvalidRequestError } from "../../core/errors.js";
 import { prepareJsonSchema } from "../../core/jsonSchema.js";
+import { checkImageCount, decodeBase64Image } from "../images.js";
 import type { CountTokensBody, MessageParam, MessagesBody } from "./schemas.js";
 
 /** Text blocks become one text; a newline keeps separate blocks from running words together. */
@@ -24,6 +26,7 @@ function joinText(content: string | { text: string }[]): string {
 function toChatMessages(message: MessageParam, index: number, toolNames: Map<string, string>): ChatMessage[] {
   if (typeof message.content === "string") return [{ role: message.role, content: message.content }];
   const texts: string[] = [];
+  const images: ChatImage[] = [];
   const calls: ToolCall[] = [];
   const results: ChatMessage[] = [];
   message.content.forEach((block, blockIndex) => {
@@ -31,6 +34,17 @@ function toChatMessages(message: MessageParam, index: number, toolNames: Map<str
     switch (block.type) {
       case "text":
         texts.push(block.text);
+        break;
+      case "image":
+        if (message.role !== "user")
+          throw new InvalidRequestError(`Invalid value for ${param}: image blocks belong in user messages`, param);
+        if (block.source.type === "url")
+          throw new InvalidRequestError(
+            `Invalid value for ${param}.source: images by URL are not fetched (that would be a request leaving this machine); send the image as a base64 source`,
+            `${param}.source`,
+            "image_url_not_allowed",
+          );
+        images.push(decodeBase64Image(block.source.data, `${param}.source.data`));
         break;
       case "tool_use":
         if (message.role !== "assistant")
@@ -65,18 +79,25 @@ function toChatMessages(message: MessageParam, index: number, toolNames: Map<str
     }
   });
   const turn: ChatMessage[] = [];
-  if (texts.length > 0 || calls.length > 0 || results.length === 0)
-    turn.push({ role: message.role, content: texts.join("\n"), ...(calls.length > 0 ? { toolCalls: calls } : {}) });
+  if (texts.length > 0 || calls.length > 0 || images.length > 0 || results.length === 0)
+    turn.push({
+      role: message.role,
+      content: texts.join("\n"),
+      ...(images.length > 0 ? { images } : {}),
+      ...(calls.length > 0 ? { toolCalls: calls } : {}),
+    });
   return [...results, ...turn];
 }
 
 function toMessages(body: CountTokensBody): ChatMessage[] {
   const system = body.system ? joinText(body.system) : "";
   const toolNames = new Map<string, string>();
-  return [
+  const messages = [
     ...(system ? [{ role: "system" as const, content: system }] : []),
     ...body.messages.flatMap((message, index) => toChatMessages(message, index, toolNames)),
   ];
+  checkImageCount(messages);
+  return messages;
 }
 
 /** Anthropic tools → internal ones, each input_schema checked and normalised as a grammar will need it. */

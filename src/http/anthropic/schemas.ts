@@ -37,16 +37,29 @@ const toolResultBlock = z.object({
   is_error: z.boolean().nullable().optional(),
 });
 
+/** An image: base64 bytes (decoded and checked in requests.ts); a URL source is refused there (egress). */
+const imageBlock = z.object({
+  type: z.literal("image"),
+  source: z.discriminatedUnion("type", [
+    z.object({
+      type: z.literal("base64"),
+      media_type: z.enum(["image/jpeg", "image/png", "image/gif", "image/webp"]),
+      data: z.string(),
+    }),
+    z.object({ type: z.literal("url"), url: z.string() }),
+  ]),
+});
+
 // Earlier turns' thinking is dropped from the prompt (Anthropic drops it from the context too).
 const thinkingBlock = z.looseObject({ type: z.literal("thinking") });
 const redactedThinkingBlock = z.looseObject({ type: z.literal("redacted_thinking") });
 
 const contentBlock = z.discriminatedUnion(
   "type",
-  [textBlock, toolUseBlock, toolResultBlock, thinkingBlock, redactedThinkingBlock],
+  [textBlock, imageBlock, toolUseBlock, toolResultBlock, thinkingBlock, redactedThinkingBlock],
   {
     error: () =>
-      'must be "text", "tool_use", "tool_result", "thinking" or "redacted_thinking": this server runs text-only models, so image, document and server-tool blocks are not supported',
+      'must be "text", "image", "tool_use", "tool_result", "thinking" or "redacted_thinking": document and server-tool blocks are not supported',
   },
 );
 

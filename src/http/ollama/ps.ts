@@ -14,6 +14,8 @@ export interface LoadedModelsSource {
     busyThreads?: number;
     contextSize?: number;
     backend?: string;
+    engine?: string;
+    vision?: boolean;
     gpuLayers?: number;
     vram?: number;
     kvCacheType?: string;
@@ -42,6 +44,8 @@ export function registerOllamaPs(app: Hono<AppEnv>, source: LoadedModelsSource):
           threads_when_busy: m.busyThreads,
           context_length: m.contextSize,
           backend: m.backend,
+          engine: m.engine,
+          vision: m.vision,
           gpu_layers: m.gpuLayers,
           kv_cache_type: m.kvCacheType,
           flash_attention: m.flashAttention,

@@ -1,4 +1,5 @@
 import {
+  type ChatImage,
   type ChatMessage,
   type ChatRequest,
   type GenerateRequest,
@@ -12,6 +13,7 @@ import {
 import { parseKeepAlive } from "../../core/duration.js";
 import { InvalidRequestError } from "../../core/errors.js";
 import { prepareJsonSchema } from "../../core/jsonSchema.js";
+import { checkImageCount, decodeBase64Image, MAX_IMAGES } from "../images.js";
 import type { OllamaChatBody, OllamaGenerateBody } from "./schemas.js";
 
 type Options = NonNullable<OllamaChatBody["options"]>;
@@ -80,10 +82,24 @@ function think(value: OllamaChatBody["think"]): { reasoning?: ReasoningOptions }
   return { reasoning: { budgetTokens: value === false ? 0 : REASONING_EFFORT_BUDGETS[value] } };
 }
 
+/** Ollama's `images`: base64 strings, decoded and checked; only a user turn may carry them. */
+function images(list: string[] | null | undefined, field: string, allowed: boolean): { images?: ChatImage[] } {
+  if (!list || list.length === 0) return {};
+  if (!allowed) throw new InvalidRequestError(`${field}: only user messages may carry images`, field);
+  if (list.length > MAX_IMAGES)
+    throw new InvalidRequestError(
+      `${field}: ${list.length} images; at most ${MAX_IMAGES} per request`,
+      field,
+      "too_many_images",
+    );
+  return { images: list.map((data, index) => decodeBase64Image(data, `${field}[${index}]`)) };
+}
+
 export function toChatRequest(body: OllamaChatBody): ChatRequest {
   const messages: ChatMessage[] = (body.messages ?? []).map((message, index) => ({
     role: message.role,
     content: message.content,
+    ...images(message.images, `messages[${index}].images`, message.role === "user"),
     ...(message.tool_name ? { name: message.tool_name } : {}),
     ...(message.tool_calls
       ? {
@@ -95,6 +111,7 @@ export function toChatRequest(body: OllamaChatBody): ChatRequest {
         }
       : {}),
   }));
+  checkImageCount(messages);
   // Ollama has no tool_choice: tools are offered and the model decides.
   const tools =
     body.tools && body.tools.length > 0
@@ -151,9 +168,15 @@ export function toGenerateRequest(body: OllamaGenerateBody): GenerateRequest {
     );
   }
   const base = common(body);
+  if (body.raw && (body.images?.length ?? 0) > 0)
+    throw new InvalidRequestError(
+      "images need the model's chat template; send them without raw: true (or to /api/chat)",
+      "images",
+    );
   if (body.raw) return { kind: "completion", prompt: body.prompt ?? "", ...base };
   const messages: ChatMessage[] = [];
   if (body.system) messages.push({ role: "system", content: body.system });
-  messages.push({ role: "user", content: body.prompt ?? "" });
+  messages.push({ role: "user", content: body.prompt ?? "", ...images(body.images, "images", true) });
+  checkImageCount(messages, "images");
   return { kind: "chat", messages, ...base };
 }

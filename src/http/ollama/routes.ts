@@ -334,7 +334,7 @@ export function registerOllamaRoutes(app: Hono<AppEnv>, deps: OllamaDependencies
       ...(model.profile?.system !== undefined ? { system: model.profile.system } : {}),
       details: details(model),
       model_info: model.facts,
-      capabilities: ["completion", "embedding"],
+      capabilities: ["completion", "embedding", ...(model.projector ? ["vision"] : [])],
       modified_at: model.modifiedAt.toISOString(),
     });
   });

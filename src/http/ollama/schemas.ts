@@ -34,7 +34,8 @@ const format = z.union([z.literal("json"), z.literal(""), z.record(z.string(), z
 export const ollamaMessageSchema = z.looseObject({
   role: z.enum(["system", "user", "assistant", "tool"]),
   content: z.string(),
-  images: z.array(z.string()).max(0, "images are not supported: no vision models yet").nullable().optional(),
+  /** Base64 images (Ollama's shape), decoded and checked in requests.ts. */
+  images: z.array(z.string()).nullable().optional(),
   tool_calls: z
     .array(
       z.looseObject({
@@ -95,7 +96,8 @@ export const generateSchema = z.looseObject({
   think,
   logprobs: z.boolean().optional(),
   top_logprobs: z.number().int().min(0).max(20).optional(),
-  images: z.array(z.string()).max(0, "images are not supported: no vision models yet").nullable().optional(),
+  /** Base64 images (Ollama's shape), decoded and checked in requests.ts. */
+  images: z.array(z.string()).nullable().optional(),
 });
 
 export type OllamaGenerateBody = z.infer<typeof generateSchema>;

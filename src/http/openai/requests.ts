@@ -1,4 +1,5 @@
 import {
+  type ChatImage,
   type ChatMessage,
   type ChatRequest,
   type CompletionRequest,
@@ -11,6 +12,7 @@ import {
 import { parseKeepAlive } from "../../core/duration.js";
 import { InvalidRequestError } from "../../core/errors.js";
 import { prepareJsonSchema } from "../../core/jsonSchema.js";
+import { checkImageCount, decodeImageUrl } from "../images.js";
 import type { ChatCompletionBody, CompletionBody } from "./schemas.js";
 
 type SamplingBody = Pick<
@@ -57,7 +59,18 @@ function stops(stop: string | string[] | null | undefined): string[] {
 function messageText(content: ChatCompletionBody["messages"][number]["content"]): string {
   if (content === null || content === undefined) return "";
   if (typeof content === "string") return content;
-  return content.map((part) => part.text).join("");
+  return content.map((part) => (part.type === "text" ? part.text : "")).join("");
+}
+
+/** The message's image parts, decoded (a bad one is a 400 naming its place). */
+function messageImages(content: ChatCompletionBody["messages"][number]["content"], index: number): ChatImage[] {
+  if (!Array.isArray(content)) return [];
+  const images: ChatImage[] = [];
+  content.forEach((part, partIndex) => {
+    if (part.type === "image_url")
+      images.push(decodeImageUrl(part.image_url.url, `messages[${index}].content[${partIndex}].image_url.url`));
+  });
+  return images;
 }
 
 /** freehold extension, with Ollama's meaning: how long the model stays loaded after this request. */
@@ -105,21 +118,31 @@ function tools(body: ChatCompletionBody): { tools?: ToolDefinition[]; toolChoice
 }
 
 export function toChatRequest(body: ChatCompletionBody): ChatRequest {
-  const messages: ChatMessage[] = body.messages.map((message) => ({
-    role: message.role === "developer" ? "system" : message.role,
-    content: messageText(message.content),
-    ...(message.name ? { name: message.name } : {}),
-    ...(message.tool_call_id ? { toolCallId: message.tool_call_id } : {}),
-    ...(message.tool_calls
-      ? {
-          toolCalls: message.tool_calls.map((call) => ({
-            id: call.id,
-            name: call.function.name,
-            arguments: call.function.arguments,
-          })),
-        }
-      : {}),
-  }));
+  const messages: ChatMessage[] = body.messages.map((message, index) => {
+    const images = messageImages(message.content, index);
+    if (images.length > 0 && message.role !== "user")
+      throw new InvalidRequestError(
+        `messages[${index}]: only user messages may carry images`,
+        `messages[${index}].content`,
+      );
+    return {
+      role: message.role === "developer" ? "system" : message.role,
+      content: messageText(message.content),
+      ...(images.length > 0 ? { images } : {}),
+      ...(message.name ? { name: message.name } : {}),
+      ...(message.tool_call_id ? { toolCallId: message.tool_call_id } : {}),
+      ...(message.tool_calls
+        ? {
+            toolCalls: message.tool_calls.map((call) => ({
+              id: call.id,
+              name: call.function.name,
+              arguments: call.function.arguments,
+            })),
+          }
+        : {}),
+    };
+  });
+  checkImageCount(messages);
   const maxTokens = body.max_completion_tokens ?? body.max_tokens;
   if (body.top_logprobs !== undefined && body.top_logprobs !== null && body.logprobs !== true) {
     throw new InvalidRequestError("top_logprobs needs logprobs: true", "top_logprobs");

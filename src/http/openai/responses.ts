@@ -1,5 +1,6 @@
 import type { Hono } from "hono";
 import {
+  type ChatImage,
   type ChatMessage,
   type ChatRequest,
   REASONING_EFFORT_BUDGETS,
@@ -14,6 +15,7 @@ import type { Gateway } from "../../gateway/gateway.js";
 import type { ToolLoopEvent } from "../../gateway/toolLoop.js";
 import type { AppEnv } from "../app.js";
 import { guard } from "../guard.js";
+import { checkImageCount, decodeImageUrl } from "../images.js";
 import { sseHeaders } from "../sse.js";
 import { primeStream } from "../stream.js";
 import { truncationHeaders, truncationOf } from "../truncation.js";
@@ -33,7 +35,27 @@ type ContentParts = Exclude<Extract<ResponseInputItem, { type: "message" }>["con
 
 function contentText(content: string | ContentParts): string {
   if (typeof content === "string") return content;
-  return content.map((part) => (part.type === "refusal" ? part.refusal : part.text)).join("");
+  return content
+    .map((part) => (part.type === "refusal" ? part.refusal : part.type === "input_image" ? "" : part.text))
+    .join("");
+}
+
+/** A part list's images, decoded; `where` names the content for errors, `allowed` says whether images may be there. */
+function contentImages(content: string | ContentParts, where: string, allowed: boolean): ChatImage[] {
+  if (typeof content === "string") return [];
+  const images: ChatImage[] = [];
+  content.forEach((part, index) => {
+    if (part.type !== "input_image") return;
+    const field = `${where}[${index}]`;
+    if (!allowed) throw new InvalidRequestError(`${field}: only user messages may carry images`, field);
+    if (part.file_id || !part.image_url)
+      throw new InvalidRequestError(
+        `${field}: this server has no Files API; send the image inline as image_url: "data:image/png;base64,..."`,
+        `${field}.file_id`,
+      );
+    images.push(decodeImageUrl(part.image_url, `${field}.image_url`));
+  });
+  return images;
 }
 
 /**
@@ -44,11 +66,17 @@ function messages(body: ResponseCreateBody): ChatMessage[] {
   const out: ChatMessage[] = body.instructions ? [{ role: "system", content: body.instructions }] : [];
   if (typeof body.input === "string") return [...out, { role: "user", content: body.input }];
   const callNames = new Map<string, string>();
-  for (const item of body.input) {
+  for (const [index, item] of body.input.entries()) {
     switch (item.type) {
-      case "message":
-        out.push({ role: item.role === "developer" ? "system" : item.role, content: contentText(item.content) });
+      case "message": {
+        const images = contentImages(item.content, `input[${index}].content`, item.role === "user");
+        out.push({
+          role: item.role === "developer" ? "system" : item.role,
+          content: contentText(item.content),
+          ...(images.length > 0 ? { images } : {}),
+        });
         break;
+      }
       case "function_call": {
         callNames.set(item.call_id, item.name);
         const call = { id: item.call_id, name: item.name, arguments: item.arguments };
@@ -59,6 +87,7 @@ function messages(body: ResponseCreateBody): ChatMessage[] {
       }
       case "function_call_output": {
         const name = callNames.get(item.call_id);
+        contentImages(item.output, `input[${index}].output`, false);
         out.push({
           role: "tool",
           content: contentText(item.output),
@@ -93,6 +122,7 @@ function messages(body: ResponseCreateBody): ChatMessage[] {
         item satisfies never;
     }
   }
+  checkImageCount(out, "input");
   return out;
 }
 

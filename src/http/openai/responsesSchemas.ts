@@ -10,17 +10,23 @@ import { toolSchema } from "./schemas.js";
 const finite = () => z.number().refine(Number.isFinite, "must be a finite number");
 const toolName = toolSchema.shape.function.shape.name;
 
-/** A message's text parts; images and files are refused, since the models here read text only. */
+/** A message's parts: text, and images inline (`input_image` with a data: URI); files are refused. */
 const contentPart = z.discriminatedUnion(
   "type",
   [
     z.looseObject({ type: z.literal("input_text"), text: z.string() }),
     z.looseObject({ type: z.literal("output_text"), text: z.string() }),
     z.looseObject({ type: z.literal("refusal"), refusal: z.string() }),
+    z.looseObject({
+      type: z.literal("input_image"),
+      image_url: z.string().min(1).nullable().optional(),
+      file_id: z.string().nullable().optional(),
+      detail: z.enum(["low", "high", "auto"]).optional(),
+    }),
   ],
   {
     error: (issue) =>
-      `content of type ${JSON.stringify(typeOf(issue.input))} is not supported: this server reads text only (input_text, output_text)`,
+      `content of type ${JSON.stringify(typeOf(issue.input))} is not supported: this server reads input_text, output_text and input_image`,
   },
 );
 

@@ -8,7 +8,12 @@ const MAX_TOKENS_LIMIT = 1_048_576;
 const MAX_LOGIT_BIAS = 1024;
 
 const textPart = z.object({ type: z.literal("text"), text: z.string() });
-const messageContent = z.union([z.string(), z.array(textPart), z.null()]);
+/** An image as OpenAI sends it: `image_url.url` a data: URI (decoded and checked in requests.ts). */
+const imagePart = z.object({
+  type: z.literal("image_url"),
+  image_url: z.object({ url: z.string().min(1), detail: z.enum(["auto", "low", "high"]).optional() }),
+});
+const messageContent = z.union([z.string(), z.array(z.discriminatedUnion("type", [textPart, imagePart])), z.null()]);
 
 const toolName = z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, "must be 1-64 letters, digits, underscores or dashes");
 
