@@ -22,7 +22,7 @@ import type { ModelSummary } from "../gguf/types.js";
 import { AdmissionQueue } from "./admission.js";
 import { chooseEngine, type EngineSetting, HOW_TO_GET_LLAMA_SERVER, type LlamaServerLocation } from "./engines.js";
 import { KeepAlive } from "./keepAlive.js";
-import { estimateModelMemory, formatMemory, kvCacheTypeProblem, type MemoryEstimate } from "./memory.js";
+import { estimateModelMemory, kvCacheTypeProblem, type MemoryEstimate } from "./memory.js";
 import { Residency } from "./residency.js";
 import type { LoadOptions } from "./runner/protocol.js";
 import { type RunnerDiagnostic, RunnerProcess, type RunnerStartOptions } from "./runnerProcess.js";
