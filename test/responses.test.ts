@@ -346,7 +346,8 @@ describe("OpenAI Responses API (POST /v1/responses, stateless)", () => {
       [{ conversation: "conv_1" }, "conversation", /keeps no response state/],
       [{ background: true }, "background", /background: is not supported: this server keeps no response state/],
       [{ include: ["reasoning.encrypted_content"] }, "include", /include: is not supported/],
-      [{ reasoning: { effort: "high" } }, "reasoning", /reasoning: options are not supported/],
+      // reasoning.effort is a budget now (test/reasoning.test.ts); summaries are not made.
+      [{ reasoning: { summary: "auto" } }, "reasoning.summary", /reasoning summaries are not made by this server/],
       [{ prompt: { id: "pmpt_1" } }, "prompt", /stored prompt templates/],
       [{ input: [{ type: "item_reference", id: "msg_1" }] }, "input[0].type", /stores none/],
     ];
