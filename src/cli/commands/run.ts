@@ -99,13 +99,15 @@ export function registerRun(program: Command): void {
     try {
       const described = await backend.describe(modelName);
       if (described.synthetic)
-        process.stderr.write(pc.dim(`${described.name} is a synthetic model: random weights, so its text is noise.\n`));
+        process.stderr.write(
+          `${pc.dim(`${described.name} is a synthetic model: random weights, so its text is noise.`)}\n`,
+        );
       const facts: ModelFacts = { ...described, raw: options.raw === true || described.raw };
       if (!options.raw && described.raw)
+        // The colour's reset before the newline: the note stays one line where colours are on (picocolors turns them
+        // on under CI=true too).
         process.stderr.write(
-          pc.dim(
-            `${described.name} has no chat template: running it as raw text completion (it continues what you type; --raw says so)\n`,
-          ),
+          `${pc.dim(`${described.name} has no chat template: running it as raw text completion (it continues what you type; --raw says so)`)}\n`,
         );
       await backend.load(modelName);
 
