@@ -340,8 +340,11 @@ describe("the witness, written off the event loop for per-request entries", () =
         makeHead(key, { seq, hash: String(seq % 10).repeat(64), time: "2026-11-30T00:00:00.000Z" });
       writer.soon(head(1));
       writer.now(head(2));
-      for (let i = 0; i < 200 && writer.pending; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+      // The older write is still in flight after the newer one landed (pending is already false): wait for it, as
+      // close does, then the file must hold the newest head (and nothing is left writing into the folder).
+      await writer.idle();
       assert.equal(parseHeadLine(readFileSync(path, "utf8")).seq, 2);
+      assert.equal(writer.pending, false);
     } finally {
       home.dispose();
     }
