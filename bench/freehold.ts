@@ -73,9 +73,9 @@ export async function startFreehold(options: {
         stream_options: { include_usage: true },
       });
       if (system.threads === undefined) {
-        // Printed once, when the first request loads the model: "loaded NAME in X ms (N threads)".
-        const loaded = await child.waitFor(/loaded \S+ in \d+ ms \((\d+) threads?\)/, "freehold model load", 5_000);
-        system.threads = Number(loaded[1]);
+        // Logged once, when the first request loads the model: a JSON line with "msg":"model loaded" and its threads.
+        const loaded = await child.waitFor(/^\{.*"msg":"model loaded".*\}$/m, "freehold model load", 5_000);
+        system.threads = (JSON.parse(loaded[0]) as { threads: number }).threads;
       }
       return sample;
     },
