@@ -5,7 +5,7 @@ import { after, before, describe, test } from "node:test";
 import { parse as parseYaml } from "yaml";
 import type { ChatEvent } from "../src/core/chat.js";
 import type { CallerKey } from "../src/core/context.js";
-import { Freehold } from "../src/main.js";
+import { Freehold } from "../src/library.js";
 import { parseProfile } from "../src/supply/index.js";
 import { runCli } from "./helpers/cli.js";
 import { type FakeUpstream, startFakeUpstream } from "./helpers/fakeUpstream.js";

@@ -7,7 +7,7 @@ import { parseFileConfig } from "../src/config/fileConfig.js";
 import type { ChatEvent } from "../src/core/chat.js";
 import type { CallerKey, RequestContext } from "../src/core/context.js";
 import { RateLimitError } from "../src/core/errors.js";
-import { Freehold } from "../src/main.js";
+import { Freehold } from "../src/library.js";
 import { McpHub } from "../src/mcp/hub.js";
 import { runCli } from "./helpers/cli.js";
 import { type FakeUpstream, startFakeUpstream } from "./helpers/fakeUpstream.js";
