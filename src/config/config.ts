@@ -74,8 +74,9 @@ interface Supplied {
   label: string;
 }
 
-function quoted(name: SettingName, value: unknown): string {
-  return "secret" in settings[name] ? "(not shown)" : JSON.stringify(value);
+/** How an error shows a value: quoted, or not at all for a secret. */
+function shown(name: SettingName, value: unknown, quote: (text: string) => string): string {
+  return "secret" in settings[name] ? " (value not shown)" : quote(JSON.stringify(value));
 }
 
 function supplier(
@@ -86,13 +87,18 @@ function supplier(
   return (name) => {
     const row = settings[name] as unknown as Setting;
     const flag = overrides[name];
-    if (flag !== undefined) return { value: flag, source: row.flag ?? name, label: `${name} (${quoted(name, flag)})` };
+    if (flag !== undefined)
+      return { value: flag, source: row.flag ?? name, label: `${name}${shown(name, flag, (text) => ` (${text})`)}` };
     const variable = environment[name];
     if (variable !== undefined)
-      return { value: variable, source: row.env, label: `${row.env}=${quoted(name, variable)}` };
+      return { value: variable, source: row.env, label: `${row.env}${shown(name, variable, (text) => `=${text}`)}` };
     const fromFile = file?.values[name];
     if (fromFile !== undefined && row.file)
-      return { value: fromFile, source: row.file, label: `${row.file} (${quoted(name, fromFile)}) in ${file!.path}` };
+      return {
+        value: fromFile,
+        source: row.file,
+        label: `${row.file}${shown(name, fromFile, (text) => ` (${text})`)} in ${file!.path}`,
+      };
     return undefined;
   };
 }

@@ -16,7 +16,14 @@ export function numeric(check: z.ZodNumber): z.ZodType<number, number | string> 
   ) as unknown as z.ZodType<number, number | string>;
 }
 
-export const integer = (min: number, max: number) => numeric(z.number().int().min(min).max(max));
+export const integer = (min: number, max: number) =>
+  numeric(
+    z
+      .number({ error: (issue) => (issue.code === "invalid_type" ? "must be a number" : undefined) })
+      .int({ error: "must be a whole number" })
+      .min(min)
+      .max(max),
+  );
 
 /** One of `values`, any letter case; the message lists them. */
 export function choice<const T extends readonly [string, ...string[]]>(values: T): z.ZodType<T[number], string> {
