@@ -12,18 +12,18 @@ export {
   profileSchema,
 } from "./manifest.js";
 export { DEFAULT_TAG, type ModelName, nameLimits, parseModelName, sameModelName } from "./names.js";
-export {
-  type DownloadedFile,
-  type HashProgress,
-  type ImportedFile,
-  type ImportOptions,
-  type ImportResult,
-  type ModelDetails,
-  type ModelListEntry,
-  ModelStore,
-  type ModelStoreOptions,
-  type RemoveResult,
-  type StoreHooks,
-  type SweepResult,
-  type VerifiedFile,
-} from "./store.js";
+export { ModelStore } from "./store.js";
+export type {
+  DownloadedFile,
+  HashProgress,
+  ImportedFile,
+  ImportOptions,
+  ImportResult,
+  ModelDetails,
+  ModelListEntry,
+  ModelStoreOptions,
+  RemoveResult,
+  StoreHooks,
+  SweepResult,
+  VerifiedFile,
+} from "./storeTypes.js";
