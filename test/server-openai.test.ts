@@ -139,6 +139,29 @@ describe("OpenAI-compatible server on stories260K", { skip: storiesModelMissing 
     assert.equal(a.choices[0]!.text, b.choices[0]!.text);
   });
 
+  // The counterpart: a sampler that ignored the seed (a fixed one, or none) passes one of these two tests, never both.
+  // 60 tokens at temperature 1 from a 512-token vocabulary: two seeds colliding is practically impossible.
+  test("different seeds give different sampled output, each repeatable", async () => {
+    const ask = async (seed: number) => {
+      const response = await postJson(`${server.url}/v1/completions`, {
+        model: "stories",
+        prompt: "Once upon a time",
+        max_tokens: 60,
+        temperature: 1,
+        ignore_eos: true,
+        seed,
+      });
+      const body = (await response.json()) as { choices: { text: string }[]; usage: { completion_tokens: number } };
+      assert.equal(body.usage.completion_tokens, 60);
+      return body.choices[0]!.text;
+    };
+    const seeds = [1, 2, 3];
+    const texts: string[] = [];
+    for (const seed of seeds) texts.push(await ask(seed));
+    assert.equal(new Set(texts).size, seeds.length, `seeds ${seeds.join(", ")} answered ${JSON.stringify(texts)}`);
+    assert.equal(await ask(seeds[0]!), texts[0], "a seed asked again after others gives its own output again");
+  });
+
   test("ignore_eos keeps generating to max_tokens", async () => {
     const completion = await postJson(`${server.url}/v1/completions`, {
       model: "stories",
@@ -180,7 +203,8 @@ describe("OpenAI-compatible server on stories260K", { skip: storiesModelMissing 
     const decoded = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
     assert.equal(decoded.length, 64);
     assert.ok(Math.abs(decoded[0]! - vector[0]!) < 1e-5);
-    assert.ok(body.usage.prompt_tokens > 0);
+    // BOS + 5 tokens ("a little girl"), BOS + 4 ("a big dog").
+    assert.equal(body.usage.prompt_tokens, 11);
   });
 
   test("models list and retrieve", async () => {
