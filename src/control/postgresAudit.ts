@@ -13,19 +13,7 @@ import {
   type PendingEntry,
   toEntry,
 } from "./auditChain.js";
-import {
-  compareHead,
-  cutEvent,
-  headRowProblem,
-  type KeyTableRow,
-  keyProblems,
-  ledgerProblems,
-  missingKeyProblem,
-  type UnexplainedLedgerRow,
-  unexplainedLedgerRows,
-  verdict,
-  witnessProblem,
-} from "./auditChecks.js";
+import * as checks from "./auditChecks.js";
 import {
   type AuditHead,
   type AuditKey,
@@ -157,14 +145,14 @@ export class PostgresAuditTrail {
     }
     // Each replica keeps its own witness beside its key: one that has written none yet (a new replica, or this start
     // before its first entry) has nothing to miss; a witness that is there must agree with the trail.
-    const cut = await witnessProblem(
+    const cut = await checks.witnessProblem(
       key,
       this.witness,
       head,
       { keyed: this.witnessWriter.wrote, pending: this.witnessWriter.pending },
       (seq) => this.hashAt(tx, seq),
     );
-    if (cut) due.push({ time: now, event: cutEvent(cut) });
+    if (cut) due.push({ time: now, event: checks.cutEvent(cut) });
     const rows = chainRows(head, [...due, ...entries], key);
     const last = rows.at(-1)!;
     await tx`INSERT INTO audit ${tx(rows as unknown as Record<string, postgres.SerializableParameter>[])}`;
@@ -247,10 +235,10 @@ export class PostgresAuditTrail {
         problems.push(...chain.problems);
         const end = { seq: chain.entries, hash: chain.head };
         const [headRow] = await tx<{ seq: number; hash: string }[]>`SELECT seq, hash FROM audit_head WHERE id = 1`;
-        const headProblem = headRowProblem(chain, headRow);
+        const headProblem = checks.headRowProblem(chain, headRow);
         if (headProblem) problems.push(headProblem);
         if (key) {
-          const witness = await witnessProblem(
+          const witness = await checks.witnessProblem(
             key,
             this.witness,
             end,
@@ -260,16 +248,20 @@ export class PostgresAuditTrail {
           if (witness) problems.push(witness.problem);
           if (options.head) {
             const hashAt = await this.hashAt(tx, options.head.seq);
-            const owner = compareHead(key, options.head, end, "the head you kept", hashAt);
+            const owner = checks.compareHead(key, options.head, end, "the head you kept", hashAt);
             if (owner) problems.push(owner);
           }
         } else if (options.head || chain.keyed) {
-          problems.push(missingKeyProblem(this.auditSource));
+          problems.push(checks.missingKeyProblem(this.auditSource));
         }
-        const ledger = (await tx.unsafe(unexplainedLedgerRows)) as unknown as UnexplainedLedgerRow[];
-        const keys = await tx<KeyTableRow[]>`SELECT * FROM keys ORDER BY created_at`;
-        problems.push(...chain.unacknowledgedCuts, ...keyProblems(key, chain.keys, keys), ...ledgerProblems(ledger));
-        return verdict(chain, problems);
+        const ledger = (await tx.unsafe(checks.unexplainedLedgerRows)) as unknown as checks.UnexplainedLedgerRow[];
+        const keys = await tx<checks.KeyTableRow[]>`SELECT * FROM keys ORDER BY created_at`;
+        problems.push(
+          ...chain.unacknowledgedCuts,
+          ...checks.keyProblems(key, chain.keys, keys),
+          ...checks.ledgerProblems(ledger),
+        );
+        return checks.verdict(chain, problems);
       }),
     );
   }

@@ -1,17 +1,13 @@
 import { randomUUID } from "node:crypto";
-import type { AuditEvent } from "../core/context.js";
-import type { AuditHead, AuditKeySource } from "./auditKey.js";
+import type { AuditKeySource } from "./auditKey.js";
 import { type EvalRows, PostgresEvalRows } from "./evalRows.js";
-import type { KeyChangeBy, KeySettings } from "./keys.js";
-import type { UsageQuery } from "./ledger.js";
 import { postgresMigrations } from "./migrations.js";
 import { PostgresAuditTrail } from "./postgresAudit.js";
 import { PostgresDatabase, type Sql } from "./postgresDatabase.js";
 import { PostgresKeys } from "./postgresKeys.js";
 import { PostgresLedger } from "./postgresLedger.js";
 import { PostgresQuotas } from "./postgresQuotas.js";
-import type { QuotaKey, ReserveRequest } from "./quotas.js";
-import { type ControlStore, redactUrl, type Settlement, type StoreStatus } from "./store.js";
+import { type ControlStore, redactUrl, type StoreStatus } from "./store.js";
 
 export { AuditKeyMismatchError } from "./postgresAudit.js";
 
@@ -58,78 +54,33 @@ export class PostgresStore implements ControlStore {
     return store;
   }
 
-  async hasKeys() {
-    return this.keys.any();
-  }
-  async resolveKey(secret: string, now: number) {
-    return this.keys.resolve(secret, now);
-  }
-  async getKey(idOrName: string) {
-    return this.keys.get(idOrName);
-  }
-  async listKeys(includeRevoked: boolean) {
-    return this.keys.list(includeRevoked);
-  }
-  async createKey(name: string, settings: KeySettings, by: KeyChangeBy) {
-    return this.keys.create(name, settings, by);
-  }
-  async updateKey(idOrName: string, settings: KeySettings, by: KeyChangeBy) {
-    return this.keys.update(idOrName, settings, by);
-  }
-  async revokeKey(idOrName: string, by: KeyChangeBy) {
-    return this.keys.revoke(idOrName, by);
-  }
+  readonly hasKeys: ControlStore["hasKeys"] = () => this.keys.any();
+  readonly resolveKey: ControlStore["resolveKey"] = (secret, now) => this.keys.resolve(secret, now);
+  readonly getKey: ControlStore["getKey"] = (idOrName) => this.keys.get(idOrName);
+  readonly listKeys: ControlStore["listKeys"] = (includeRevoked) => this.keys.list(includeRevoked);
+  readonly createKey: ControlStore["createKey"] = (name, settings, by) => this.keys.create(name, settings, by);
+  readonly updateKey: ControlStore["updateKey"] = (idOrName, settings, by) => this.keys.update(idOrName, settings, by);
+  readonly revokeKey: ControlStore["revokeKey"] = (idOrName, by) => this.keys.revoke(idOrName, by);
 
-  async reserve(key: QuotaKey, request: ReserveRequest, now: number) {
-    return this.quotas.reserve(key, request, now);
-  }
-  async settle(settlement: Settlement) {
-    return this.quotas.settle(settlement);
-  }
-  async rateLimitHeaders(key: QuotaKey, now: number) {
-    return this.quotas.rateLimitHeaders(key, now);
-  }
-  async renewLeases(now: number) {
-    return this.quotas.renewLeases(now);
-  }
-  async sweepOrphans(now: number) {
-    return this.quotas.sweepOrphans(now);
-  }
+  readonly reserve: ControlStore["reserve"] = (key, request, now) => this.quotas.reserve(key, request, now);
+  readonly settle: ControlStore["settle"] = (settlement) => this.quotas.settle(settlement);
+  readonly rateLimitHeaders: ControlStore["rateLimitHeaders"] = (key, now) => this.quotas.rateLimitHeaders(key, now);
+  readonly renewLeases: ControlStore["renewLeases"] = (now) => this.quotas.renewLeases(now);
+  readonly sweepOrphans: ControlStore["sweepOrphans"] = (now) => this.quotas.sweepOrphans(now);
 
-  async completeRequests(entries: readonly { requestId: string; status: number; bytes: number }[]) {
-    return this.ledger.completeRequests(entries);
-  }
-  async usage(query: UsageQuery) {
-    return this.ledger.usage(query);
-  }
-  async ledgerRows(options: { sinceMs?: number; limit?: number } = {}) {
-    return this.ledger.rows(options);
-  }
-  async ledgerRow(requestId: string) {
-    return this.ledger.row(requestId);
-  }
-  async expireContent(now: number) {
-    return this.ledger.expireContent(now);
-  }
+  readonly completeRequests: ControlStore["completeRequests"] = (entries) => this.ledger.completeRequests(entries);
+  readonly usage: ControlStore["usage"] = (query) => this.ledger.usage(query);
+  readonly ledgerRows: ControlStore["ledgerRows"] = (options) => this.ledger.rows(options);
+  readonly ledgerRow: ControlStore["ledgerRow"] = (requestId) => this.ledger.row(requestId);
+  readonly expireContent: ControlStore["expireContent"] = (now) => this.ledger.expireContent(now);
 
-  async appendAudit(entries: readonly { event: AuditEvent; time: string }[], durable: boolean) {
-    return this.audit.append(entries, durable);
-  }
-  async auditList(options: { limit?: number; sinceMs?: number; action?: string; actor?: string }) {
-    return this.audit.list(options);
-  }
-  async auditDecision(requestId: string) {
-    return this.audit.decision(requestId);
-  }
-  async auditExportHead(actor: string) {
-    return this.audit.exportHead(actor);
-  }
-  async auditAcknowledge(seq: number, actor: string, why: string) {
-    return this.audit.acknowledge(seq, actor, why);
-  }
-  async auditVerify(options: { head?: AuditHead } = {}) {
-    return this.audit.verify(options);
-  }
+  readonly appendAudit: ControlStore["appendAudit"] = (entries, durable) => this.audit.append(entries, durable);
+  readonly auditList: ControlStore["auditList"] = (options) => this.audit.list(options);
+  readonly auditDecision: ControlStore["auditDecision"] = (requestId) => this.audit.decision(requestId);
+  readonly auditExportHead: ControlStore["auditExportHead"] = (actor) => this.audit.exportHead(actor);
+  readonly auditAcknowledge: ControlStore["auditAcknowledge"] = (seq, actor, why) =>
+    this.audit.acknowledge(seq, actor, why);
+  readonly auditVerify: ControlStore["auditVerify"] = (options) => this.audit.verify(options);
 
   async status(): Promise<StoreStatus> {
     return {

@@ -13,17 +13,4 @@ export {
 } from "./manifest.js";
 export { DEFAULT_TAG, type ModelName, nameLimits, parseModelName, sameModelName } from "./names.js";
 export { ModelStore } from "./store.js";
-export type {
-  DownloadedFile,
-  HashProgress,
-  ImportedFile,
-  ImportOptions,
-  ImportResult,
-  ModelDetails,
-  ModelListEntry,
-  ModelStoreOptions,
-  RemoveResult,
-  StoreHooks,
-  SweepResult,
-  VerifiedFile,
-} from "./storeTypes.js";
+export type * from "./storeTypes.js";
