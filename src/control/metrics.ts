@@ -95,26 +95,20 @@ export class Metrics {
       registers,
     });
     const status = () => this.status();
-    new Gauge({
-      name: "freehold_queue_depth",
-      help: "Requests waiting for a slot, by model",
-      labelNames: ["model"] as const,
-      registers,
-      collect() {
-        this.reset();
-        for (const model of status().models) this.set({ model: model.name }, model.queuedRequests);
-      },
-    });
-    new Gauge({
-      name: "freehold_slots_in_use",
-      help: "Requests being generated now, by model",
-      labelNames: ["model"] as const,
-      registers,
-      collect() {
-        this.reset();
-        for (const model of status().models) this.set({ model: model.name }, model.activeRequests);
-      },
-    });
+    // One gauge a model, read from the engine's status at scrape time.
+    const perModel = (name: string, help: string, value: (model: RuntimeStatus["models"][number]) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ["model"] as const,
+        registers,
+        collect() {
+          this.reset();
+          for (const model of status().models) this.set({ model: model.name }, value(model));
+        },
+      });
+    perModel("freehold_queue_depth", "Requests waiting for a slot, by model", (model) => model.queuedRequests);
+    perModel("freehold_slots_in_use", "Requests being generated now, by model", (model) => model.activeRequests);
     new Gauge({
       name: "freehold_models_loaded",
       help: "Models loaded (or loading) in runner processes",
@@ -123,26 +117,16 @@ export class Metrics {
         this.set(status().models.length);
       },
     });
-    new Gauge({
-      name: "freehold_model_memory_bytes",
-      help: "Estimated memory of each loaded model (weights, KV cache, buffers)",
-      labelNames: ["model"] as const,
-      registers,
-      collect() {
-        this.reset();
-        for (const model of status().models) this.set({ model: model.name }, model.memory);
-      },
-    });
-    new Gauge({
-      name: "freehold_runner_restarts",
-      help: "Times each model's runner process was restarted after a crash",
-      labelNames: ["model"] as const,
-      registers,
-      collect() {
-        this.reset();
-        for (const model of status().models) this.set({ model: model.name }, model.restarts);
-      },
-    });
+    perModel(
+      "freehold_model_memory_bytes",
+      "Estimated memory of each loaded model (weights, KV cache, buffers)",
+      (model) => model.memory,
+    );
+    perModel(
+      "freehold_runner_restarts",
+      "Times each model's runner process was restarted after a crash",
+      (model) => model.restarts,
+    );
   }
 
   /** Where gauges read the engine's state from at scrape time. */
