@@ -1,0 +1,31 @@
+import type { ControlPlane } from "../../src/control/controlPlane.js";
+import type { RequestContext } from "../../src/core/context.js";
+
+let counter = 0;
+
+/** A request's context carrying the key `keyName` as the access middleware sets it, with a fresh request id. */
+export function keyContext(control: ControlPlane, keyName: string, route: string): RequestContext {
+  const record = control.sqlite.keys.get(keyName);
+  return {
+    requestId: `req_test_${++counter}`,
+    api: "openai",
+    route,
+    key: {
+      id: record.id,
+      name: record.name,
+      admin: record.admin,
+      models: record.models,
+      localOnly: record.localOnly,
+      storeContent: record.storeContent,
+    },
+  };
+}
+
+/** What a one-token local answer settles with. */
+export const oneTokenSettlement = {
+  promptTokens: 1,
+  completionTokens: 1,
+  cachedTokens: 0,
+  timeToFirstTokenMs: 1,
+  status: 200,
+} as const;
