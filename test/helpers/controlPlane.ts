@@ -1,23 +1,15 @@
-import type { ControlPlane } from "../../src/control/controlPlane.js";
+import { type ControlPlane, callerKey } from "../../src/control/controlPlane.js";
 import type { RequestContext } from "../../src/core/context.js";
 
 let counter = 0;
 
 /** A request's context carrying the key `keyName` as the access middleware sets it, with a fresh request id. */
 export function keyContext(control: ControlPlane, keyName: string, route: string): RequestContext {
-  const record = control.sqlite.keys.get(keyName);
   return {
     requestId: `req_test_${++counter}`,
     api: "openai",
     route,
-    key: {
-      id: record.id,
-      name: record.name,
-      admin: record.admin,
-      models: record.models,
-      localOnly: record.localOnly,
-      storeContent: record.storeContent,
-    },
+    key: callerKey(control.sqlite.keys.get(keyName)),
   };
 }
 
