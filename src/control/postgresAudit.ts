@@ -1,18 +1,6 @@
 import type postgres from "postgres";
 import type { AuditEvent } from "../core/context.js";
-import {
-  type AuditEntry,
-  type AuditRow,
-  type AuditVerification,
-  acknowledgeEvent,
-  ChainChecker,
-  chainRows,
-  genesis,
-  keyedAction,
-  keyedEvent,
-  type PendingEntry,
-  toEntry,
-} from "./auditChain.js";
+import * as rules from "./auditChain.js";
 import * as checks from "./auditChecks.js";
 import {
   type AuditHead,
@@ -60,7 +48,7 @@ export class PostgresAuditTrail {
   async checkAnchor(): Promise<void> {
     const [anchor] = await this.db.sql<
       { detail: string | null }[]
-    >`SELECT detail FROM audit WHERE action = ${keyedAction}
+    >`SELECT detail FROM audit WHERE action = ${rules.keyedAction}
       ORDER BY seq LIMIT 1`;
     if (!anchor) return;
     this.checkAnchorKey(this.key, anchor.detail);
@@ -124,23 +112,25 @@ export class PostgresAuditTrail {
    * Inserts the entries after the head (first the `audit.keyed` and `audit.cut` entries when due), under a lock on
    * the head row: writers on every replica queue on it, so concurrent appends make one chain.
    */
-  private async appendIn(tx: Tx, entries: readonly PendingEntry[]): Promise<AuditHead> {
+  private async appendIn(tx: Tx, entries: readonly rules.PendingEntry[]): Promise<AuditHead> {
     const key = this.currentKey();
     const [locked] = await tx<
       { seq: number; hash: string }[]
     >`SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE`;
-    const head = locked ?? { seq: 0, hash: genesis };
+    const head = locked ?? { seq: 0, hash: rules.genesis };
     const now = new Date().toISOString();
-    const due: PendingEntry[] = [];
+    const due: rules.PendingEntry[] = [];
     if (!this.keyed) {
       // Another replica may have keyed the trail since this one started: with this key, or refused here.
-      const [anchor] = await tx<{ detail: string | null }[]>`SELECT detail FROM audit WHERE action = ${keyedAction}
+      const [anchor] = await tx<
+        { detail: string | null }[]
+      >`SELECT detail FROM audit WHERE action = ${rules.keyedAction}
         ORDER BY seq LIMIT 1`;
       if (anchor) this.checkAnchorKey(key, anchor.detail);
       else
         due.push({
           time: now,
-          event: keyedEvent(key, head.seq, head.seq > 0 ? await this.checkChain(tx, undefined) : undefined),
+          event: rules.keyedEvent(key, head.seq, head.seq > 0 ? await this.checkChain(tx, undefined) : undefined),
         });
     }
     // Each replica keeps its own witness beside its key: one that has written none yet (a new replica, or this start
@@ -153,7 +143,7 @@ export class PostgresAuditTrail {
       (seq) => this.hashAt(tx, seq),
     );
     if (cut) due.push({ time: now, event: checks.cutEvent(cut) });
-    const rows = chainRows(head, [...due, ...entries], key);
+    const rows = rules.chainRows(head, [...due, ...entries], key);
     const last = rows.at(-1)!;
     await tx`INSERT INTO audit ${tx(rows as unknown as Record<string, postgres.SerializableParameter>[])}`;
     await tx`UPDATE audit_head SET seq = ${last.seq}, hash = ${last.hash} WHERE id = 1`;
@@ -167,24 +157,31 @@ export class PostgresAuditTrail {
 
   /** Walks the chain in order, a page at a time; `key` undefined checks only its plain part. */
   private async checkChain(db: Db, key: AuditKey | undefined) {
-    const checker = new ChainChecker(key);
+    const checker = new rules.ChainChecker(key);
     let going = true;
-    for await (const rows of db<AuditRow[]>`SELECT * FROM audit ORDER BY seq`.cursor(1000)) {
+    for await (const rows of db<rules.AuditRow[]>`SELECT * FROM audit ORDER BY seq`.cursor(1000)) {
       for (const row of rows) if (going) going = checker.add(row);
       if (!going) break;
     }
     return checker.result();
   }
 
-  async list(options: { limit?: number; sinceMs?: number; action?: string; actor?: string }): Promise<AuditEntry[]> {
+  async list(options: {
+    limit?: number;
+    sinceMs?: number;
+    action?: string;
+    actor?: string;
+  }): Promise<rules.AuditEntry[]> {
     // LIKE with an escape character, so a "_" or "%" in the filter matches itself and not any character.
     const prefix = `${(options.action ?? "").replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
     const rows = await this.db.run(
-      () => this.db.sql<AuditRow[]>`SELECT * FROM audit WHERE time >= ${new Date(options.sinceMs ?? 0).toISOString()}
+      () => this.db.sql<
+        rules.AuditRow[]
+      >`SELECT * FROM audit WHERE time >= ${new Date(options.sinceMs ?? 0).toISOString()}
         AND action LIKE ${prefix} ESCAPE '\\' AND (${options.actor ?? null}::text IS NULL OR actor = ${options.actor ?? null})
         ORDER BY seq DESC LIMIT ${options.limit ?? 100}`,
     );
-    return rows.reverse().map(toEntry);
+    return rows.reverse().map(rules.toEntry);
   }
 
   async decision(requestId: string): Promise<Record<string, unknown> | undefined> {
@@ -211,7 +208,7 @@ export class PostgresAuditTrail {
       () => this.db.sql<{ action: string }[]>`SELECT action FROM audit WHERE seq = ${seq}`,
     );
     await this.append(
-      [{ event: acknowledgeEvent(seq, row?.action, actor, why), time: new Date().toISOString() }],
+      [{ event: rules.acknowledgeEvent(seq, row?.action, actor, why), time: new Date().toISOString() }],
       true,
     );
   }
@@ -221,7 +218,7 @@ export class PostgresAuditTrail {
    * head the owner kept, the keys table and the ledger, all read in one snapshot, so entries appended meanwhile by
    * other replicas do not look like a broken chain.
    */
-  async verify(options: { head?: AuditHead } = {}): Promise<AuditVerification> {
+  async verify(options: { head?: AuditHead } = {}): Promise<rules.AuditVerification> {
     const problems: string[] = [];
     let key: AuditKey | undefined;
     try {
