@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import OpenAI from "openai";
+import { checkStopSequences, checkStreamedCompletion, LILY } from "./helpers/openaiChecks.js";
 import { storiesModelMissing, storiesModelPath } from "./helpers/paths.js";
 import { postJson, readSse, type ServerProcess, startServerProcess } from "./helpers/server.js";
-
-const LILY = ", there was a little girl named Lily";
 
 describe("OpenAI-compatible server on stories260K", { skip: storiesModelMissing }, () => {
   let server: ServerProcess;
@@ -41,23 +40,7 @@ describe("OpenAI-compatible server on stories260K", { skip: storiesModelMissing 
   });
 
   test("streamed text equals non-streamed text (completions and chat)", async () => {
-    const whole = await client.completions.create({
-      model: "stories",
-      prompt: "Once upon a time",
-      max_tokens: 40,
-      temperature: 0,
-    });
-    const stream = await client.completions.create({
-      model: "stories",
-      prompt: "Once upon a time",
-      max_tokens: 40,
-      temperature: 0,
-      stream: true,
-    });
-    let streamed = "";
-    for await (const chunk of stream) streamed += chunk.choices[0]?.text ?? "";
-    assert.equal(streamed, whole.choices[0]!.text);
-    assert.ok(streamed.startsWith(LILY));
+    await checkStreamedCompletion(client);
 
     const messages = [{ role: "user" as const, content: "Tell me a story." }];
     const chat = await client.chat.completions.create({ model: "stories", messages, max_tokens: 30, temperature: 0 });
@@ -104,26 +87,7 @@ describe("OpenAI-compatible server on stories260K", { skip: storiesModelMissing 
   });
 
   test("stop sequences end the answer without leaking any part of them", async () => {
-    const completion = await client.completions.create({
-      model: "stories",
-      prompt: "Once upon a time",
-      max_tokens: 30,
-      temperature: 0,
-      stop: ["Lily"],
-    });
-    assert.equal(completion.choices[0]!.text, ", there was a little girl named ");
-    assert.equal(completion.choices[0]!.finish_reason, "stop");
-    const stream = await client.completions.create({
-      model: "stories",
-      prompt: "Once upon a time",
-      max_tokens: 30,
-      temperature: 0,
-      stop: [" named Li"],
-      stream: true,
-    });
-    const pieces: string[] = [];
-    for await (const chunk of stream) pieces.push(chunk.choices[0]?.text ?? "");
-    assert.equal(pieces.join(""), ", there was a little girl");
+    await checkStopSequences(client);
   });
 
   test("the same seed gives the same sampled output", async () => {
