@@ -2,17 +2,8 @@ import type postgres from "postgres";
 import type { AuditEvent } from "../core/context.js";
 import * as rules from "./auditChain.js";
 import * as checks from "./auditChecks.js";
-import {
-  type AuditHead,
-  type AuditKey,
-  type AuditKeySource,
-  auditKey,
-  existingAuditKey,
-  makeHead,
-  postgresWitnessScope,
-  WitnessWriter,
-  witnessPath,
-} from "./auditKey.js";
+import type { AuditHead, AuditKey, AuditKeySource } from "./auditKey.js";
+import * as keyring from "./auditKey.js";
 import type { Db, PostgresDatabase, Tx } from "./postgresDatabase.js";
 import { redactUrl } from "./store.js";
 
@@ -26,7 +17,7 @@ export class AuditKeyMismatchError extends Error {}
 export class PostgresAuditTrail {
   /** This database's witness file beside the audit key (each database has its own; see postgresWitnessScope). */
   readonly witness: string;
-  private readonly witnessWriter: WitnessWriter;
+  private readonly witnessWriter: keyring.WitnessWriter;
   private key: AuditKey | undefined;
   /** Whether the trail has its `audit.keyed` entry (found once, then remembered). */
   private keyed = false;
@@ -35,13 +26,13 @@ export class PostgresAuditTrail {
     private readonly db: PostgresDatabase,
     private readonly auditSource: AuditKeySource,
   ) {
-    this.witness = witnessPath(auditSource, postgresWitnessScope(db.url));
-    this.witnessWriter = new WitnessWriter(this.witness);
+    this.witness = keyring.witnessPath(auditSource, keyring.postgresWitnessScope(db.url));
+    this.witnessWriter = new keyring.WitnessWriter(this.witness);
   }
 
   /** Reads the configured key, throwing (saying how to fix it) when it exists but cannot be used. */
   readKey(): void {
-    this.key = existingAuditKey(this.auditSource);
+    this.key = keyring.existingAuditKey(this.auditSource);
   }
 
   /** Refuses a key that is not the one the trail's `audit.keyed` entry names (or none, on a keyed trail). */
@@ -75,7 +66,7 @@ export class PostgresAuditTrail {
 
   /** The chain's key, creating its file on first use. */
   currentKey(): AuditKey {
-    this.key ??= auditKey(this.auditSource);
+    this.key ??= keyring.auditKey(this.auditSource);
     return this.key;
   }
 
@@ -147,7 +138,7 @@ export class PostgresAuditTrail {
     const last = rows.at(-1)!;
     await tx`INSERT INTO audit ${tx(rows as unknown as Record<string, postgres.SerializableParameter>[])}`;
     await tx`UPDATE audit_head SET seq = ${last.seq}, hash = ${last.hash} WHERE id = 1`;
-    return makeHead(key, last);
+    return keyring.makeHead(key, last);
   }
 
   private async hashAt(db: Db, seq: number): Promise<string | undefined> {
@@ -222,7 +213,7 @@ export class PostgresAuditTrail {
     const problems: string[] = [];
     let key: AuditKey | undefined;
     try {
-      key = this.key ?? existingAuditKey(this.auditSource);
+      key = this.key ?? keyring.existingAuditKey(this.auditSource);
     } catch (error) {
       problems.push((error as Error).message);
     }
