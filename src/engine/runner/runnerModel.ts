@@ -17,6 +17,7 @@ import type {
 import type { ChatEvent } from "../../core/chat.js";
 import { NativeToolCallParser } from "../../core/toolFormat.js";
 import { DecodeStep } from "./decodeStep.js";
+import { continuationDetokenizer } from "./detokenize.js";
 import { requestError } from "./errors.js";
 import { toolPlanFor } from "./nativeTools.js";
 import { fitPrompt } from "./overflow.js";
@@ -186,9 +187,12 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
   };
 
   const grammars = new GrammarCache(llama);
+  const detokenize = continuationDetokenizer({
+    detokenize: (tokens, specialTokens) => model.detokenize(tokens as Token[], specialTokens),
+    tokenize: (text, specialTokens) => model.tokenize(text, specialTokens),
+  });
   const vocabulary: Vocabulary = {
-    detokenize: (tokens, specialTokens, before) =>
-      model.detokenize(tokens as Token[], specialTokens, before as Token[]),
+    detokenize,
     isEogToken: (token) => model.isEogToken(token as Token),
   };
 
