@@ -179,6 +179,8 @@ export function toChatRequest(body: MessagesBody): ChatRequest {
 
 /** Extended thinking → a reasoning budget: enabled spends at most budget_tokens, disabled closes it at once. */
 function thinking(value: MessagesBody["thinking"]): { reasoning?: ReasoningOptions } {
-  if (!value || value.type === "adaptive") return {};
+  if (!value) return {};
+  // adaptive: reason with no budget (an empty ReasoningOptions).
+  if (value.type === "adaptive") return { reasoning: {} };
   return { reasoning: { budgetTokens: value.type === "enabled" ? value.budget_tokens : 0 } };
 }

@@ -5,9 +5,9 @@ import {
   type GenerateRequest,
   type GenerationLimits,
   type LoadSettings,
-  REASONING_EFFORT_BUDGETS,
   type ReasoningOptions,
   type ResponseFormat,
+  reasoningForEffort,
   type SamplingOptions,
 } from "../../core/chat.js";
 import { parseKeepAlive } from "../../core/duration.js";
@@ -78,8 +78,10 @@ function logprobs(body: { logprobs?: boolean | undefined; top_logprobs?: number 
  * (REASONING_EFFORT_BUDGETS), true or absent leaves it to max tokens. The reasoning is Ollama's message.thinking.
  */
 function think(value: OllamaChatBody["think"]): { reasoning?: ReasoningOptions } {
-  if (value === undefined || value === true) return {};
-  return { reasoning: { budgetTokens: value === false ? 0 : REASONING_EFFORT_BUDGETS[value] } };
+  if (value === undefined) return {};
+  // true: reason with no budget (an empty ReasoningOptions), which a remote Ollama gets as think: true.
+  if (value === true) return { reasoning: {} };
+  return { reasoning: value === false ? { budgetTokens: 0 } : reasoningForEffort(value) };
 }
 
 /** Ollama's `images`: base64 strings, decoded and checked; only a user turn may carry them. */

@@ -101,6 +101,8 @@ function encodeAnswer(
             { model, created_at: createdAt, ...piece(event.text), ...logprobsField(event.logprobs), done: false },
           ];
         case "reasoning":
+          // A signature-only event (an Anthropic upstream's) has no text to show here.
+          if (!event.text) return [];
           return [{ model, created_at: createdAt, ...thought(event.text), done: false }];
         case "tool-call":
           return [
