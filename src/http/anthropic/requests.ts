@@ -174,6 +174,7 @@ export function toChatRequest(body: MessagesBody): ChatRequest {
     limits: { maxTokens: body.max_tokens, stop: body.stop_sequences ?? [] },
     ...(userId ? { metadata: { user_id: userId } } : {}),
     ...thinking(body.thinking),
+    ...(body.truncation ? { overflow: body.truncation } : {}),
   };
 }
 

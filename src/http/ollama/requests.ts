@@ -14,6 +14,7 @@ import { parseKeepAlive } from "../../core/duration.js";
 import { InvalidRequestError } from "../../core/errors.js";
 import { prepareJsonSchema } from "../../core/jsonSchema.js";
 import { checkImageCount, decodeBase64Image, MAX_IMAGES } from "../images.js";
+import { ollamaOverflow } from "./overflow.js";
 import type { OllamaChatBody, OllamaGenerateBody } from "./schemas.js";
 
 type Options = NonNullable<OllamaChatBody["options"]>;
@@ -143,6 +144,7 @@ function common(body: OllamaChatBody | OllamaGenerateBody) {
     ...keepAlive(body.keep_alive),
     ...logprobs(body),
     ...think(body.think),
+    ...ollamaOverflow(body),
     ...load(body.options),
     // Ollama streams unless told otherwise; a whole answer may be fetched whole from a remote provider.
     ...(body.stream === false ? { wholeAnswer: true } : {}),
