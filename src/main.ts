@@ -26,6 +26,7 @@ import { type AuditSink, libraryContext } from "./core/context.js";
 import { FreeholdError, NotFoundError, StoreError, treatAsPrivateDirectory, withoutPaths } from "./core/errors.js";
 import { Engine, type EngineEvent, type ModelResolver, type ResolvedModel } from "./engine/engine.js";
 import { enginesDirectory, locateLlamaServer } from "./engine/engines.js";
+import { probeToolFormat } from "./engine/toolFormatProbe.js";
 import { renderHtmlReport } from "./eval/html.js";
 import { EvalStore } from "./eval/store.js";
 import { summarize } from "./eval/summary.js";
@@ -178,7 +179,9 @@ export function storeCatalog(store: ModelStore): ModelCatalog {
       return described;
     },
     async describe(name) {
-      return describeModel(await store.show(name).catch((error: unknown) => notFound(name, error)));
+      const description = describeModel(await store.show(name).catch((error: unknown) => notFound(name, error)));
+      const toolFormat = await probeToolFormat(description.profile?.template ?? description.chatTemplate);
+      return { ...description, toolFormat };
     },
     async copy(source, destination) {
       await store.copy(source, destination).catch((error: unknown) => notFound(source, error));

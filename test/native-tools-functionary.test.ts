@@ -1,3 +1,4 @@
+import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { nativeToolsFixture } from "./helpers/nativeToolsSuite.js";
 
@@ -15,4 +16,8 @@ describe("native tool formats end to end: Functionary v3.2", () => {
   test("tool_choice auto on noise weights, Functionary: an ordinary answer, never an error", () => fixture.auto());
 
   test("a plain chat with the Functionary model answers", () => fixture.chats("functionary"));
+
+  test("/api/show and freehold show name the tool format: Functionary's, read from its template", async () => {
+    assert.match(await fixture.toolFormat("functionary"), /^template \(functionary\): >>>NAME/);
+  });
 });

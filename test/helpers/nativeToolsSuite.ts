@@ -206,6 +206,25 @@ export function nativeToolsFixture(chosen: Family[], cli: boolean) {
         assert.ok(["stop", "length", "tool_calls"].includes(body.choices[0]!.finish_reason), name);
       }
     },
+    /**
+     * The tool format `name`'s model gets, as `/api/show` (model_info["freehold.tool_format"]) and `freehold show`
+     * (text and JSON) report it: all three agree, and it is read without loading the model.
+     */
+    async toolFormat(name: string): Promise<string> {
+      const response = await postJson(`${server.url}/api/show`, { model: name });
+      assert.equal(response.status, 200);
+      const shown = ((await response.json()) as { model_info: Record<string, unknown> }).model_info;
+      const format = shown["freehold.tool_format"];
+      assert.equal(typeof format, "string");
+      const env = { FREEHOLD_HOME: server.home };
+      const text = await runCli(["show", name], { env });
+      assert.equal(text.code, 0, text.stderr);
+      const line = text.stdout.split("\n").find((row) => row.trim().startsWith("tool format"));
+      assert.equal(line?.trim().replace(/^tool format\s+/, ""), format);
+      const json = await runCli(["show", name, "--format", "json"], { env });
+      assert.equal((JSON.parse(json.stdout) as { toolFormat: string }).toolFormat, format);
+      return format as string;
+    },
     /** A plain chat (no tools) with `name`'s model answers. */
     async chats(name: string) {
       const response = await postJson(`${server.url}/v1/chat/completions`, {
