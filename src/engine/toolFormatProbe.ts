@@ -18,7 +18,7 @@ const cache = new Map<string, Promise<string>>();
  * Results are kept per template.
  */
 export function probeToolFormat(template: string | null | undefined): Promise<string> {
-  if (!template) return Promise.resolve(JSON_TOOL_FORMAT);
+  if (!template || !mayHaveToolFormat(template)) return Promise.resolve(JSON_TOOL_FORMAT);
   const key = createHash("sha256").update(template).digest("hex");
   let probe = cache.get(key);
   if (!probe) {
@@ -26,6 +26,15 @@ export function probeToolFormat(template: string | null | undefined): Promise<st
     cache.set(key, probe);
   }
   return probe;
+}
+
+/**
+ * Whether a template could give a native format at all, so that most templates (ChatML, none) need no reader: every
+ * way one is found mentions tools or functions (the template's `tools` variable, `<tool_call>`, `[TOOL_CALLS]`,
+ * `namespace functions`) or is Harmony's channels or Functionary's `>>>` (nativeTools.ts).
+ */
+function mayHaveToolFormat(template: string): boolean {
+  return /tool|function|<\|channel\|>|>>>/i.test(template);
 }
 
 /** The reader's entry: compiled JS next to us, or the TypeScript source under tsx (as the runner's, runnerProcess.ts). */
