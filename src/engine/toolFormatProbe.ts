@@ -9,6 +9,7 @@ export const JSON_TOOL_FORMAT = "json";
 const PROBE_TIMEOUT_MS = 30_000;
 
 const cache = new Map<string, Promise<string>>();
+const TIMED_OUT = "unknown (the chat template could not be read in time)";
 
 /**
  * The tool format a model's chat template gives (docs/models.md › Tool calls), as the runner would choose it at load,
@@ -24,6 +25,10 @@ export function probeToolFormat(template: string | null | undefined): Promise<st
   if (!probe) {
     probe = runProbe(template);
     cache.set(key, probe);
+    // A reader that ran out of time may only have been slowed by a busy machine: asked again, it reads again.
+    void probe.then((format) => {
+      if (format === TIMED_OUT) cache.delete(key);
+    });
   }
   return probe;
 }
@@ -64,7 +69,7 @@ function runProbe(template: string): Promise<string> {
       if (child.exitCode === null) child.kill("SIGKILL");
       resolve(value);
     };
-    const timer = setTimeout(() => settle("unknown (the chat template could not be read in time)"), PROBE_TIMEOUT_MS);
+    const timer = setTimeout(() => settle(TIMED_OUT), PROBE_TIMEOUT_MS);
     timer.unref();
     child.once("message", (value) => settle(typeof value === "string" ? value : "unknown"));
     child.once("error", (error) => settle(`unknown (${error.message.split("\n")[0]})`));
