@@ -1,6 +1,6 @@
 // freehold as people run it: `freehold serve` in a child process, timed through its OpenAI-compatible HTTP API.
 import { execFile } from "node:child_process";
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -21,6 +21,16 @@ export async function prepareFreeholdHome(models: Record<string, string>): Promi
     });
   }
   return home;
+}
+
+/** Creates a profile `name` from YAML in `home` (freehold create -f), as a person would. */
+export async function createProfile(home: string, name: string, yaml: string): Promise<void> {
+  const file = join(home, `${name}.profile.yaml`);
+  await writeFile(file, yaml);
+  await run(process.execPath, [...cli, "create", name, "-f", file], {
+    cwd: projectRoot,
+    env: { ...process.env, FREEHOLD_HOME: home },
+  });
 }
 
 /** Starts `freehold serve` on a free port; `threads` 0 lets freehold choose per model. */

@@ -17,10 +17,13 @@ export interface Options {
   turnTokens: number;
   json: boolean;
   llamaServer: string | undefined;
+  /** Single mode: a draft model (a models key) for each model; freehold with and without it (bench/draft.ts). */
+  draft: ModelSpec | undefined;
 }
 
 const usage = `usage: npm run bench -- [--mode single|concurrency|multiturn] [--models stories,smol135m,llama1b] [--runs N]
                       [--tokens N] [--threads 1,2] [--streams 1,2,4,8] [--turns 10] [--turn-tokens 100] [--json]
+                      [--draft stories|smol135m|llama1b]
   --mode         single (default): one stream at a time, with node-llama-cpp called directly as well;
                  concurrency: N streams at once, aggregate and per-stream tok/s, TTFT p50/p95;
                  multiturn: a chat whose turns reuse the prompt cache, TTFT and cached tokens per turn
@@ -36,6 +39,10 @@ const usage = `usage: npm run bench -- [--mode single|concurrency|multiturn] [--
   --streams      concurrency: how many streams at once, one batch per count per run (default 1,2,4,8)
   --turns        multiturn: turns per chat (default 10)
   --turn-tokens  multiturn: about how many tokens each user message adds (default 100; calibrated on the model)
+  --draft        single mode: speculative decoding with this draft model (stories, smol135m, llama1b) for each of
+                 --models: freehold with the draft (a profile with "draft: …") against freehold without it, same prompts,
+                 temperature 0; reports decode tok/s, speed-up, the draft's acceptance rate (/metrics) and whether
+                 the answers are identical. The draft must share the model's vocabulary (freehold refuses others)
   --json         print one JSON document on stdout (the tables go to stderr)
 env LLAMA_SERVER=/path/to/llama-server adds llama.cpp's server to the comparison (build it as docs/benchmarks.md says)
 
@@ -73,6 +80,7 @@ export function parseOptions(): Options {
       turns: { type: "string", default: "10" },
       "turn-tokens": { type: "string", default: "100" },
       json: { type: "boolean", default: false },
+      draft: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
     strict: true,
@@ -89,7 +97,11 @@ export function parseOptions(): Options {
     .map((m) => m.trim());
   for (const m of chosen)
     if (!(m in models)) throw new Error(`unknown model "${m}"; choose from ${Object.keys(models).join(", ")}`);
+  if (values.draft !== undefined && !(values.draft in models))
+    throw new Error(`unknown draft model "${values.draft}"; choose from ${Object.keys(models).join(", ")}`);
+  if (values.draft !== undefined && mode !== "single") throw new Error("--draft goes with --mode single");
   return {
+    draft: values.draft === undefined ? undefined : models[values.draft],
     mode,
     models: chosen.map((m) => models[m]!),
     runs: positiveInteger(values.runs, "--runs"),

@@ -11,6 +11,7 @@
 import { existsSync } from "node:fs";
 import { availableParallelism, cpus, loadavg } from "node:os";
 import { benchConcurrency, formatConcurrency } from "./concurrency.js";
+import { benchDraft, formatDraft } from "./draft.js";
 import { benchGateway, formatGateway } from "./gateway.js";
 import { CONTEXT_SIZE, prompt, SLOTS } from "./models.js";
 import { benchMultiturn, formatMultiturn } from "./multiturn.js";
@@ -31,6 +32,10 @@ async function runModes(options: Options): Promise<{ results: unknown[]; tables:
       const result = await benchMultiturn(spec, options);
       results.push(result);
       tables.push(formatMultiturn(result));
+    } else if (options.draft) {
+      const result = await benchDraft(spec, options.draft, options);
+      results.push(result);
+      tables.push(formatDraft(result));
     } else {
       const result = await benchSingle(spec, options);
       results.push(result);

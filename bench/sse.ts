@@ -45,6 +45,11 @@ export async function timedCompletion(baseUrl: string, body: Record<string, unkn
   return sample;
 }
 
+/** timedCompletion, keeping the generated text (the draft mode compares answers). */
+export function timedCompletionText(baseUrl: string, body: Record<string, unknown>): Promise<Sample> {
+  return timedStream(new URL("/v1/completions", baseUrl), body);
+}
+
 /** The same for `${baseUrl}/v1/chat/completions`; the sample carries the answer's text. */
 export function timedChat(baseUrl: string, body: Record<string, unknown>): Promise<Sample> {
   return timedStream(new URL("/v1/chat/completions", baseUrl), body);

@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import type { ModelCatalog, ModelDescription } from "./core/catalog.js";
 import { NotFoundError, StoreError } from "./core/errors.js";
 import type { ModelResolver, ResolvedModel } from "./engine/engine.js";
+import { probeToolFormat } from "./engine/toolFormatProbe.js";
 import { profileDescription } from "./modelSupply.js";
 import type { Manifest } from "./store/index.js";
 import type { ModelStore } from "./store/store.js";
@@ -142,7 +143,9 @@ export function storeCatalog(store: ModelStore): ModelCatalog {
       return described;
     },
     async describe(name) {
-      return describeModel(await store.show(name).catch((error: unknown) => notFound(name, error)));
+      const description = describeModel(await store.show(name).catch((error: unknown) => notFound(name, error)));
+      const toolFormat = await probeToolFormat(description.profile?.template ?? description.chatTemplate);
+      return { ...description, toolFormat };
     },
     async copy(source, destination) {
       await store.copy(source, destination).catch((error: unknown) => notFound(source, error));

@@ -83,7 +83,7 @@ describe("reasoning in every API (a stand-in model that thinks)", () => {
     const message = answer.choices[0]!.message as unknown as { content: string; reasoning_content: string };
     assert.equal(message.content, "Paris.");
     assert.equal(message.reasoning_content, "Let me think.");
-    assert.deepEqual(requests[0]?.reasoning, { budgetTokens: REASONING_EFFORT_BUDGETS.low });
+    assert.deepEqual(requests[0]?.reasoning, { effort: "low", budgetTokens: REASONING_EFFORT_BUDGETS.low });
   });
 
   test("OpenAI chat streamed: delta.reasoning_content chunks before the content", async () => {
@@ -112,7 +112,7 @@ describe("reasoning in every API (a stand-in model that thinks)", () => {
     assert.deepEqual(reasoning.content, [{ type: "reasoning_text", text: "Let me think." }]);
     assert.deepEqual(reasoning.summary, []);
     assert.equal(response.output_text, "Paris.");
-    assert.deepEqual(requests[0]?.reasoning, { budgetTokens: REASONING_EFFORT_BUDGETS.high });
+    assert.deepEqual(requests[0]?.reasoning, { effort: "high", budgetTokens: REASONING_EFFORT_BUDGETS.high });
   });
 
   test("OpenAI Responses streamed: response.reasoning_text.delta events, then the text; the final Response agrees", async () => {
@@ -184,7 +184,7 @@ describe("reasoning in every API (a stand-in model that thinks)", () => {
       await post("/api/chat", { model: "m", messages: question, stream: false, think: "medium" })
     ).json()) as { message: { content: string; thinking: string } };
     assert.deepEqual(chat.message, { role: "assistant", content: "Paris.", thinking: "Let me think." });
-    assert.deepEqual(requests[0]?.reasoning, { budgetTokens: REASONING_EFFORT_BUDGETS.medium });
+    assert.deepEqual(requests[0]?.reasoning, { effort: "medium", budgetTokens: REASONING_EFFORT_BUDGETS.medium });
 
     const lines = (await (await post("/api/chat", { model: "m", messages: question, think: false })).text())
       .trim()

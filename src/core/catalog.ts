@@ -18,6 +18,11 @@ export interface ModelDescription {
   synthetic: boolean;
   /** A vision projector stored with the model: it can read images (on the llama-server engine). */
   projector?: { digest: string; size: number };
+  /**
+   * How tools travel for this model (docs/models.md › Tool calls): "json" (the JSON path) or its native format's
+   * description, read from the chat template in effect (a profile's replaces the model's). Set by `describe` only.
+   */
+  toolFormat?: string;
   /** Selected GGUF facts for display (`general.architecture`, `llama.context_length`, ...). */
   facts: Record<string, string | number | boolean | null>;
   /** A profile's settings (`freehold create`), and the model it is based on. */

@@ -135,6 +135,11 @@ export interface Truncation {
 
 export interface ReasoningOptions {
   /**
+   * The level the client named (OpenAI's reasoning_effort, Ollama's think level), kept so a remote provider that
+   * takes levels gets the one asked for. An empty ReasoningOptions means "reason, no budget" (Ollama think: true).
+   */
+  effort?: ReasoningEffort;
+  /**
    * Tokens the model may spend reasoning; when spent, its closing marker is forced and it answers. 0 ends reasoning
    * as soon as it starts (a model cannot be kept from opening it, but it is closed at once).
    */
@@ -241,7 +246,7 @@ export type ChatEvent =
   /** `logprobs`, when asked for: one entry per token whose text this delta completes. */
   | { type: "text-delta"; text: string; logprobs?: TokenLogprob[] }
   /** The model's reasoning (thinking), never part of the answer; it comes before the answer's text. */
-  | { type: "reasoning"; text: string }
+  | { type: "reasoning"; text: string; signature?: string }
   /** The prompt did not fit and was cut (the request's overflow policy); comes before any text. */
   | { type: "truncated"; truncation: Truncation }
   | { type: "tool-call"; call: ToolCall }
@@ -273,6 +278,8 @@ export interface FoldedAnswer {
   text: string;
   /** The model's reasoning, when it reasoned. */
   reasoning?: string;
+  /** An Anthropic upstream's signature over its thinking (a local model's reasoning has none). */
+  reasoningSignature?: string;
   /** What was dropped from the prompt to fit the context, when anything was. */
   truncation?: Truncation;
   toolCalls: ToolCall[];
@@ -292,6 +299,7 @@ export async function foldChatEvents(
 ): Promise<FoldedAnswer> {
   let text = "";
   let reasoning = "";
+  let signature = "";
   let truncation: Truncation | undefined;
   const toolCalls: ToolCall[] = [];
   let finishReason: FinishReason = "stop";
@@ -311,6 +319,7 @@ export async function foldChatEvents(
         break;
       case "reasoning":
         reasoning += event.text;
+        if (event.signature) signature += event.signature;
         break;
       case "truncated":
         truncation = event.truncation;
@@ -335,6 +344,7 @@ export async function foldChatEvents(
   return {
     text,
     ...(reasoning ? { reasoning } : {}),
+    ...(signature ? { reasoningSignature: signature } : {}),
     ...(truncation ? { truncation } : {}),
     toolCalls,
     finishReason,
@@ -343,4 +353,9 @@ export async function foldChatEvents(
     ...(stopSequence !== undefined ? { stopSequence } : {}),
     ...(sawLogprobs ? { logprobs } : {}),
   };
+}
+
+/** A named level as reasoning options: its budget, and the level itself for providers that take levels. */
+export function reasoningForEffort(effort: ReasoningEffort): ReasoningOptions {
+  return { effort, budgetTokens: REASONING_EFFORT_BUDGETS[effort] };
 }

@@ -172,3 +172,104 @@ test("special tokens are matched as written but never shown: released text carri
   assert.equal(end.calls, null);
   assert.equal(shown + (end.calls === null ? end.text : ""), "finalHi to=functions.nothing");
 });
+
+// Functionary v3.2: the prompt ends with ">>>"; the model writes segments "RECIPIENT\n…", "all" being the user.
+const functionary: NativeToolFormat = {
+  name: "functionary",
+  openers: [">>>"],
+  call: { kind: "name-then-json" },
+  array: false,
+  closers: [],
+  textMarkers: [">>>all\n"],
+  answerPrefix: ">>>",
+};
+
+test("Functionary >>>NAME: calls, text addressed to all (its marker dropped), text then a call, at any boundary", () => {
+  assert.deepEqual(parseAll(functionary, 'get_weather\n{"city": "Paris"}'), { released: "", calls: [paris] });
+  assert.deepEqual(parseAll(functionary, 'get_weather\n{"city": "Paris"}>>>get_weather\n{"city": "Rome"}'), {
+    released: "",
+    calls: [paris, rome],
+  });
+  // Plain text: "all\n" addresses the user and is not part of the answer; a later ">>>" that is no call stays text.
+  assert.deepEqual(parseAll(functionary, "all\nIt is sunny >>> in Paris."), {
+    released: "It is sunny >>> in Paris.",
+    calls: null,
+  });
+  assert.deepEqual(parseAll(functionary, 'all\nLet me check.>>>get_weather\n{"city": "Paris"}'), {
+    released: "Let me check.",
+    calls: [paris],
+  });
+  // A recipient that is no offered tool, or arguments that are not an object: text, without the markers.
+  assert.deepEqual(parseAll(functionary, 'get_stock\n{"ticker": "X"}').calls, null);
+  assert.deepEqual(parseAll(functionary, "get_weather\nParis").calls, null);
+  // A name that starts like "all" is a call, not text ("all" is only the user when its line ends there).
+  const allTool: ToolDefinition = { name: "allocate", parameters: { type: "object", properties: {} } };
+  const parser = new NativeToolCallParser(functionary, [allTool], false);
+  assert.equal(parser.push("allocate\n{}"), "");
+  assert.deepEqual(parser.finish(), { calls: [{ name: "allocate", arguments: "{}" }] });
+});
+
+// Llama 3.1 with its <|python_tag|>: JSON calls as before, built-in calls, raw code for a code tool.
+const llama31: NativeToolFormat = {
+  ...llama3,
+  openers: ["", "<|python_tag|>"],
+  builtinOpener: "<|python_tag|>",
+};
+const search: ToolDefinition = {
+  name: "brave_search",
+  parameters: { type: "object", properties: { query: { type: "string" } } },
+};
+const python: ToolDefinition = { name: "python", parameters: { type: "object", properties: { code: {} } } };
+
+function runWith(format: NativeToolFormat, offered: ToolDefinition[], text: string) {
+  let first: unknown;
+  for (let size = 1; size <= text.length; size++) {
+    const parser = new NativeToolCallParser(format, offered, true);
+    let released = "";
+    for (let at = 0; at < text.length; at += size) released += parser.push(text.slice(at, at + size));
+    const end = parser.finish();
+    const outcome = end.calls ? { released, calls: end.calls } : { released: released + end.text, calls: null };
+    if (first === undefined) first = outcome;
+    else assert.deepEqual(outcome, first, `pieces of ${size}`);
+  }
+  return first as { released: string; calls: ParsedToolCall[] | null };
+}
+
+test("Llama 3.1 <|python_tag|>: a JSON call, NAME.call(arg=value, …), raw code for python; anything else is text", () => {
+  const offered = [weather, search, python];
+  assert.deepEqual(
+    runWith(llama31, offered, '<|python_tag|>{"name": "get_weather", "parameters": {"city": "Paris"}}'),
+    {
+      released: "",
+      calls: [paris],
+    },
+  );
+  assert.deepEqual(runWith(llama31, offered, '<|python_tag|>brave_search.call(query="weather in Paris")'), {
+    released: "",
+    calls: [{ name: "brave_search", arguments: '{"query":"weather in Paris"}' }],
+  });
+  // Several arguments of any JSON kind, spaces anywhere, a string with an escaped quote and a parenthesis.
+  assert.deepEqual(
+    runWith(llama31, offered, '<|python_tag|> brave_search . call( query = "say \\"hi\\" (now)", count=3, safe=true )')
+      .calls,
+    [{ name: "brave_search", arguments: '{"query":"say \\"hi\\" (now)","count":3,"safe":true}' }],
+  );
+  assert.deepEqual(runWith(llama31, offered, "<|python_tag|>import sys\nprint(sys.version)").calls, [
+    { name: "python", arguments: JSON.stringify({ code: "import sys\nprint(sys.version)" }) },
+  ]);
+  // Text before the tag goes out as text.
+  assert.deepEqual(runWith(llama31, offered, 'Searching.<|python_tag|>brave_search.call(query="x")'), {
+    released: "Searching.",
+    calls: [{ name: "brave_search", arguments: '{"query":"x"}' }],
+  });
+  // Not offered, malformed, or trailing garbage: the whole answer is text (no call is invented).
+  for (const text of [
+    '<|python_tag|>wolfram_alpha.call(query="2+2")',
+    "<|python_tag|>brave_search.call(query=unquoted)",
+    '<|python_tag|>brave_search.call(query="x"',
+    '<|python_tag|>brave_search.call(query="x") and more',
+  ])
+    assert.equal(runWith(llama31, [weather, search], text).calls, null, text);
+  // Raw code with no code tool offered is text too.
+  assert.equal(runWith(llama31, [weather], "<|python_tag|>print(1)").calls, null);
+});

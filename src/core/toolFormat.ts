@@ -11,7 +11,11 @@ import { MAX_PARALLEL_CALLS } from "./tools.js";
  *   "parameters": {…}}`, Qwen/Hermes `<tool_call>\n{"name": …, "arguments": {…}}\n</tool_call>`, Mistral
  *   `[TOOL_CALLS][{"name": …, "arguments": {…}}, …]` (an `array` section).
  * - `name-then-json`: a marker, the name, then the arguments object — Llama 3.1's `<function=NAME>{…}</function>`,
- *   gpt-oss (Harmony) `to=functions.NAME<|constrain|>json<|message|>{…}<|call|>`.
+ *   gpt-oss (Harmony) `to=functions.NAME<|constrain|>json<|message|>{…}<|call|>`, Functionary v3.2
+ *   `>>>NAME\n{…}` (whose plain text is a segment addressed to `all`: `>>>all\n…`).
+ *
+ * And Llama 3.1's built-in tool syntax after `<|python_tag|>` (`builtinOpener`): `NAME.call(arg="value", …)`, or
+ * raw code for a `python` / `code_interpreter` tool, besides the JSON object it may also write there.
  */
 export interface NativeToolFormat {
   /** What docs and `/api/show` call it: "qwen", "llama3", "mistral", "harmony", … */
@@ -26,7 +30,22 @@ export interface NativeToolFormat {
   array: boolean;
   /** Text that may follow a call or sit between calls and means nothing: closers, separators, end markers. */
   closers: string[];
+  /**
+   * Markers that introduce plain text and are not part of it (Functionary's `>>>all\n`): dropped from the answer.
+   * A marker that starts with an opener wins over the opener where both match.
+   */
+  textMarkers?: string[];
+  /**
+   * What the prompt ends with that belongs to the model's first segment (Functionary's generation prompt ends with
+   * `>>>`, so the model writes `all\n…` or `NAME\n{…}`): the answer is read as if it began with it.
+   */
+  answerPrefix?: string;
+  /** Llama 3.1's `<|python_tag|>`: an opener after which a built-in call or raw code may come (see above). */
+  builtinOpener?: string;
 }
+
+/** The tools that take raw code after Llama 3.1's `<|python_tag|>` (llama.cpp reads it as `python`), in order. */
+const CODE_TOOLS = ["python", "code_interpreter"];
 
 export interface ParsedToolCall {
   name: string;
@@ -57,6 +76,11 @@ export class NativeToolCallParser {
     startInCall = false,
   ) {
     this.inCalls = startInCall;
+    // The prompt's end that opens the first segment is read as written, never shown.
+    if (format.answerPrefix) {
+      this.held = format.answerPrefix;
+      this.pieces.push({ length: format.answerPrefix.length, visible: "" });
+    }
   }
 
   /** Whether a call section has begun (everything from here on is held until `finish`). */
@@ -82,19 +106,44 @@ export class NativeToolCallParser {
       }
     }
     const openers = this.format.openers.filter((opener) => opener !== "");
-    let first = -1;
-    for (const opener of openers) {
-      const index = this.held.indexOf(opener);
-      if (index !== -1 && (first === -1 || index < first)) first = index;
-    }
-    if (first !== -1) {
+    const markers = this.format.textMarkers ?? [];
+    let out = "";
+    for (;;) {
+      let first = -1;
+      let marker = "";
+      for (const opener of openers) {
+        const index = this.held.indexOf(opener);
+        if (index !== -1 && (first === -1 || index < first)) first = index;
+      }
+      for (const candidate of markers) {
+        const index = this.held.indexOf(candidate);
+        if (index !== -1 && (first === -1 || index <= first)) {
+          first = index;
+          marker = candidate;
+        }
+      }
+      if (first === -1) break;
+      if (marker) {
+        // Plain text follows: what comes before goes out, the marker itself is dropped.
+        const before = this.release(first);
+        if (before.trim()) this.sawText = true;
+        out += before;
+        this.release(marker.length);
+        continue;
+      }
+      // An opener that may still grow into a text marker (`>>>al…`) is held until it tells which it is.
+      const rest = this.held.slice(first);
+      if (markers.some((candidate) => candidate.startsWith(rest))) {
+        if (first > 0 && this.held.slice(0, first).trim()) this.sawText = true;
+        return out + this.release(first);
+      }
       this.inCalls = true;
-      if (first > 0) this.sawText = true;
-      return this.release(first);
+      if (first > 0 || out.trim()) this.sawText = true;
+      return out + this.release(first);
     }
-    // Hold back the longest tail that could still grow into an opener.
+    // Hold back the longest tail that could still grow into an opener or a text marker.
     let keep = 0;
-    for (const opener of openers) {
+    for (const opener of [...openers, ...markers]) {
       for (let length = Math.min(opener.length - 1, this.held.length); length > keep; length--) {
         if (this.held.endsWith(opener.slice(0, length))) {
           keep = length;
@@ -103,7 +152,7 @@ export class NativeToolCallParser {
       }
     }
     if (this.held.slice(0, this.held.length - keep).trim()) this.sawText = true;
-    return this.release(this.held.length - keep);
+    return out + this.release(this.held.length - keep);
   }
 
   /** Lets go of the first `length` characters held: the visible text they carry. */
@@ -133,10 +182,17 @@ export class NativeToolCallParser {
     const held = this.held;
     const calls = this.inCalls ? parseNativeToolCalls(held, this.format, this.tools) : null;
     if (!calls || (!this.parallel && calls.length > 1) || calls.length > MAX_PARALLEL_CALLS)
-      return { calls: null, text: this.release(held.length) };
+      return { calls: null, text: withoutMarkers(this.release(held.length), this.format) };
     this.release(held.length);
     return { calls };
   }
+}
+
+/** Text given back from a held section, without the markers that only address it (Functionary's `>>>all\n`). */
+function withoutMarkers(text: string, format: NativeToolFormat): string {
+  let out = text;
+  for (const marker of format.textMarkers ?? []) out = out.split(marker).join("");
+  return out;
 }
 
 /**
@@ -164,8 +220,20 @@ export function parseNativeToolCalls(
     skipSeparators();
     if (at >= text.length) break;
     const opener = openers.find((candidate) => text.startsWith(candidate, at));
-    if (opener) at += opener.length;
-    else if (format.call.kind === "name-then-json" || !(text[at] === "{" || text[at] === "[")) {
+    if (opener) {
+      at += opener.length;
+      if (opener === format.builtinOpener) {
+        while (at < text.length && /\s/.test(text[at]!)) at++;
+        if (text[at] !== "{") {
+          // Llama 3.1's built-in syntax: one call, then only closers.
+          const builtin = readBuiltinCall(text, at, tools);
+          if (!builtin) return null;
+          calls.push(builtin.call);
+          at = builtin.end;
+          continue;
+        }
+      }
+    } else if (format.call.kind === "name-then-json" || !(text[at] === "{" || text[at] === "[")) {
       // What is left is no call: fine if it is only the start of a closer the end-of-turn token cut short.
       const rest = text.slice(at).trim();
       if (closers.some((closer) => closer.startsWith(rest))) break;
@@ -198,6 +266,54 @@ export function parseNativeToolCalls(
     }
   }
   return calls.length > 0 ? calls : null;
+}
+
+/**
+ * Llama 3.1's built-in call after `<|python_tag|>`: `NAME.call(arg=JSON, …)` for an offered tool NAME (arguments
+ * as an object, llama.cpp's reading), else the rest of the text as `{"code": …}` for an offered `python` or
+ * `code_interpreter` tool. Null when neither fits.
+ */
+function readBuiltinCall(
+  text: string,
+  start: number,
+  tools: ToolDefinition[],
+): { call: ParsedToolCall; end: number } | null {
+  const head = /^([A-Za-z_][\w]*)\s*\.\s*call\s*\(/.exec(text.slice(start));
+  if (head && tools.some((tool) => tool.name === head[1])) {
+    let at = start + head[0].length;
+    const args: Record<string, unknown> = {};
+    for (;;) {
+      while (at < text.length && /\s/.test(text[at]!)) at++;
+      if (text[at] === ")") return { call: { name: head[1]!, arguments: JSON.stringify(args) }, end: at + 1 };
+      const name = /^([A-Za-z_]\w*)\s*=\s*/.exec(text.slice(at));
+      if (!name) return null;
+      at += name[0].length;
+      const value = readAnyJsonValue(text, at);
+      if (!value) return null;
+      args[name[1]!] = value.value;
+      at = value.end;
+      while (at < text.length && /\s/.test(text[at]!)) at++;
+      if (text[at] === ",") at++;
+      else if (text[at] !== ")") return null;
+    }
+  }
+  const codeTool = CODE_TOOLS.find((name) => tools.some((tool) => tool.name === name));
+  const code = text.slice(start).trimEnd();
+  if (!codeTool || !code) return null;
+  return { call: { name: codeTool, arguments: JSON.stringify({ code }) }, end: text.length };
+}
+
+/** One JSON value of any kind at `start` (a string, number, literal, object or array): its value and end. */
+function readAnyJsonValue(text: string, start: number): { value: unknown; end: number } | null {
+  const nested = readJsonValue(text, start);
+  if (nested) return nested;
+  const scalar = /^(?:"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null)/.exec(text.slice(start));
+  if (!scalar) return null;
+  try {
+    return { value: JSON.parse(scalar[0]), end: start + scalar[0].length };
+  } catch {
+    return null;
+  }
 }
 
 function jsonObjectCall(value: unknown, argumentsKeys: string[], tools: ToolDefinition[]): ParsedToolCall | null {

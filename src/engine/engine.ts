@@ -423,7 +423,7 @@ export class Engine implements ModelPort {
       flashAttention: slot.settings.flashAttention,
       flushIntervalMs: this.options.flushIntervalMs ?? 4,
       ...(model.profile?.template ? { chatTemplate: model.profile.template } : {}),
-      ...(slot.draft ? { draft: { paths: slot.draft.paths } } : {}),
+      ...(slot.draft ? { draft: { paths: slot.draft.paths, name: slot.draft.name, model: model.name } } : {}),
       engine: engine.kind,
       ...(engine.binary ? { llamaServer: engine.binary } : {}),
       ...(engine.kind === "llama-server" && model.projector ? { projector: model.projector } : {}),

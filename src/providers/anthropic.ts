@@ -13,6 +13,7 @@ import type { JsonPathPattern, PreparedCall } from "../core/egress.js";
 import { InvalidRequestError } from "../core/errors.js";
 import { errorEvent } from "./openaiWire.js";
 import type { Provider } from "./provider.js";
+import { anthropicThinking, reasoningOf } from "./reasoning.js";
 import { droppedStream, serverSentEvents, Upstream } from "./upstream.js";
 
 /** Anthropic's Messages API (streamed), translated to and from the internal model, tools and usage included. */
@@ -80,7 +81,12 @@ function anthropicMessages(request: ChatRequest): { system: string | undefined; 
   return { system: system || undefined, messages };
 }
 
-export function anthropicRequestBody(request: GenerateRequest, model: string, defaultMaxTokens: number): Block {
+export function anthropicRequestBody(
+  request: GenerateRequest,
+  model: string,
+  defaultMaxTokens: number,
+  provider = "anthropic",
+): Block {
   const chat: ChatRequest =
     request.kind === "chat"
       ? request
@@ -102,6 +108,8 @@ export function anthropicRequestBody(request: GenerateRequest, model: string, de
     ...(sampling.topP !== undefined ? { top_p: sampling.topP } : {}),
     ...(sampling.topK !== undefined ? { top_k: sampling.topK } : {}),
   };
+  const thinking = anthropicThinking(reasoningOf(request), body.max_tokens as number, provider);
+  if (thinking) body.thinking = thinking;
   if (chat.tools?.length) {
     body.tools = chat.tools.map((tool) => ({
       name: tool.name,
@@ -122,8 +130,15 @@ interface StreamFrame {
   type: string;
   message?: { usage?: { input_tokens?: number; cache_read_input_tokens?: number } };
   index?: number;
-  content_block?: { type: string; id?: string; name?: string };
-  delta?: { type?: string; text?: string; partial_json?: string; stop_reason?: string | null };
+  content_block?: { type: string; id?: string; name?: string; thinking?: string; signature?: string };
+  delta?: {
+    type?: string;
+    text?: string;
+    partial_json?: string;
+    thinking?: string;
+    signature?: string;
+    stop_reason?: string | null;
+  };
   usage?: { output_tokens?: number; input_tokens?: number };
   error?: { type?: string; message?: string };
 }
@@ -144,6 +159,17 @@ export async function* anthropicEvents(name: string, body: AsyncIterable<Uint8Ar
             usage.cachedTokens = frame.message.usage.cache_read_input_tokens;
           break;
         case "content_block_start":
+          // A thinking block usually starts empty, its text in thinking_delta frames; a redacted_thinking block is
+          // encrypted, not text, and is left out.
+          if (
+            frame.content_block?.type === "thinking" &&
+            (frame.content_block.thinking || frame.content_block.signature)
+          )
+            yield {
+              type: "reasoning",
+              text: frame.content_block.thinking ?? "",
+              ...(frame.content_block.signature ? { signature: frame.content_block.signature } : {}),
+            };
           if (frame.content_block?.type === "tool_use")
             calls.set(frame.index ?? 0, {
               id: frame.content_block.id ?? "",
@@ -154,6 +180,10 @@ export async function* anthropicEvents(name: string, body: AsyncIterable<Uint8Ar
         case "content_block_delta":
           if (frame.delta?.type === "text_delta" && frame.delta.text)
             yield { type: "text-delta", text: frame.delta.text };
+          else if (frame.delta?.type === "thinking_delta" && frame.delta.thinking)
+            yield { type: "reasoning", text: frame.delta.thinking };
+          else if (frame.delta?.type === "signature_delta" && frame.delta.signature)
+            yield { type: "reasoning", text: "", signature: frame.delta.signature };
           else if (frame.delta?.type === "input_json_delta") {
             const call = calls.get(frame.index ?? 0);
             if (call) call.arguments += frame.delta.partial_json ?? "";
@@ -257,7 +287,13 @@ export class AnthropicProvider implements Provider {
       );
       return { outgoing: null, run: () => failing(error) };
     }
-    const body = anthropicRequestBody(request, request.model, this.defaultMaxTokens);
+    let body: Block;
+    try {
+      body = anthropicRequestBody(request, request.model, this.defaultMaxTokens, this.name);
+    } catch (error) {
+      // A reasoning budget Anthropic cannot take: refused before anything leaves.
+      return { outgoing: null, run: () => failing(error as Error) };
+    }
     return {
       outgoing: { operation: "generate", path: "v1/messages", body, structural, identifiers },
       send: (sent, signal) => this.generate(sent, signal),
@@ -289,11 +325,13 @@ export class AnthropicProvider implements Provider {
   }
 
   prepareCountTokens(request: GenerateRequest): PreparedCall<Promise<number>> {
+    // Counting needs no thinking settings (and must not fail on a budget the answer would refuse).
+    const { reasoning: _reasoning, ...counted } = request;
     const {
       stream: _stream,
       max_tokens: _max,
       ...body
-    } = anthropicRequestBody(request, request.model, this.defaultMaxTokens);
+    } = anthropicRequestBody(counted as GenerateRequest, request.model, this.defaultMaxTokens, this.name);
     return {
       outgoing: { operation: "count-tokens", path: "v1/messages/count_tokens", body, structural, identifiers },
       send: async (sent, signal) => {

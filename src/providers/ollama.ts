@@ -10,6 +10,7 @@ import type { JsonPathPattern, PreparedCall } from "../core/egress.js";
 import { InvalidRequestError } from "../core/errors.js";
 import { errorEvent, upstreamLogprobs, type WireAlternative } from "./openaiWire.js";
 import type { Provider } from "./provider.js";
+import { ollamaThink, reasoningOf } from "./reasoning.js";
 import { bearerUpstream, droppedStream, lines, type Upstream } from "./upstream.js";
 
 /** Ollama's native API (/api/chat, NDJSON stream), for an Ollama the owner already runs. */
@@ -53,6 +54,8 @@ export function ollamaRequestBody(request: GenerateRequest, model: string): Reco
     ...(request.logprobs !== undefined ? { logprobs: true, top_logprobs: request.logprobs } : {}),
   };
   if (request.kind === "completion") return { ...body, prompt: request.prompt, raw: true };
+  const think = ollamaThink(reasoningOf(request));
+  if (think !== undefined) body.think = think;
   body.messages = request.messages.map((message) => ({
     role: message.role,
     content: message.content,
@@ -75,7 +78,11 @@ export function ollamaRequestBody(request: GenerateRequest, model: string): Reco
 
 interface OllamaLine {
   logprobs?: { token?: string; logprob?: number; bytes?: number[] | null; top_logprobs?: WireAlternative[] }[] | null;
-  message?: { content?: string; tool_calls?: { function?: { name?: string; arguments?: unknown } }[] };
+  message?: {
+    content?: string;
+    thinking?: string;
+    tool_calls?: { function?: { name?: string; arguments?: unknown } }[];
+  };
   response?: string;
   done?: boolean;
   done_reason?: string;
@@ -142,6 +149,8 @@ export class OllamaProvider implements Provider {
           });
           return;
         }
+        // Ollama's separated reasoning (think), before the answer's text.
+        if (item.message?.thinking) yield { type: "reasoning", text: item.message.thinking };
         const text = item.message?.content ?? item.response;
         // Ollama's logprobs entries have the chat form (token, logprob, bytes, top_logprobs).
         const logprobs = upstreamLogprobs(item.logprobs ? { content: item.logprobs } : null);

@@ -7,6 +7,7 @@ import type {
   ToolCall,
   Usage,
 } from "../core/chat.js";
+import { openAIReasoningEffort, reasoningOf } from "./reasoning.js";
 import { droppedStream, serverSentEvents } from "./upstream.js";
 
 /** OpenAI's Chat Completions wire format: the request body sent upstream and the events read from its answers. */
@@ -81,6 +82,8 @@ export function openAIRequestBody(request: GenerateRequest, model: string): Reco
       json_schema: { name: format.name ?? "response", schema: format.schema },
     };
   if (request.kind === "completion") return { ...body, prompt: request.prompt };
+  const effort = openAIReasoningEffort(reasoningOf(request));
+  if (effort) body.reasoning_effort = effort;
   body.messages = request.messages.map(messageBody);
   if (request.tools?.length) {
     body.tools = request.tools.map((tool) => ({
@@ -103,6 +106,9 @@ interface ChunkBody {
   choices?: {
     delta?: {
       content?: string | null;
+      /** The reasoning, as llama-server, vLLM and DeepSeek send it; `reasoning` as others (OpenRouter, newer vLLM). */
+      reasoning_content?: string | null;
+      reasoning?: string | null;
       tool_calls?: { index?: number; id?: string; function?: { name?: string; arguments?: string } }[];
     };
     text?: string;
@@ -155,6 +161,19 @@ export function upstreamLogprobs(
   }));
 }
 
+/**
+ * An upstream's reasoning text: `reasoning_content` (llama-server, vLLM, DeepSeek) or `reasoning` (OpenRouter,
+ * newer vLLM, Groq); a server that sends both sends the same text twice, so the first one is taken. A `reasoning`
+ * that is not a string (OpenRouter's reasoning_details objects) is not text to show.
+ */
+function upstreamReasoning(
+  part: { reasoning_content?: string | null; reasoning?: unknown } | undefined,
+): string | undefined {
+  if (!part) return undefined;
+  if (typeof part.reasoning_content === "string" && part.reasoning_content) return part.reasoning_content;
+  return typeof part.reasoning === "string" && part.reasoning ? part.reasoning : undefined;
+}
+
 /** OpenAI stream chunks → ChatEvents: text as it comes, tool calls once complete, then usage and finish. */
 export async function* openAIEvents(name: string, body: AsyncIterable<Uint8Array>): AsyncGenerator<ChatEvent> {
   const calls = new Map<number, ToolCall>();
@@ -191,6 +210,8 @@ export async function* openAIEvents(name: string, body: AsyncIterable<Uint8Array
       }
       const choice = chunk.choices?.[0];
       if (!choice) continue;
+      const thought = upstreamReasoning(choice.delta);
+      if (thought) yield { type: "reasoning", text: thought };
       const text = choice.delta?.content ?? choice.text;
       const logprobs = upstreamLogprobs(choice.logprobs);
       if (text || logprobs?.length)
@@ -225,6 +246,8 @@ interface AnswerBody {
   choices?: {
     message?: {
       content?: string | null;
+      reasoning_content?: string | null;
+      reasoning?: string | null;
       tool_calls?: { id?: string; function?: { name?: string; arguments?: string } }[];
     };
     text?: string;
@@ -248,6 +271,8 @@ export function* openAIAnswerEvents(name: string, text: string): Generator<ChatE
     yield errorEvent(droppedStream(name, new Error("the answer has no choices")));
     return;
   }
+  const thought = upstreamReasoning(choice.message);
+  if (thought) yield { type: "reasoning", text: thought };
   const content = choice.message?.content ?? choice.text ?? "";
   const logprobs = upstreamLogprobs(choice.logprobs);
   if (content || logprobs?.length)

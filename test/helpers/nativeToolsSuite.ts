@@ -24,6 +24,8 @@ export const templateFiles = {
   hermes: "NousResearch-Hermes-2-Pro-Llama-3-8B-tool_use.jinja",
   // Harmony: calls name the function outside the JSON, so a forced call takes the JSON path.
   harmony: "openai-gpt-oss-120b.jinja",
+  // Functionary v3.2: `>>>NAME\n{…}` segments, the name outside the JSON (a forced call takes the JSON path).
+  functionary: "meetkai-functionary-medium-v3.2.jinja",
 } as const;
 type Family = keyof typeof templateFiles;
 
@@ -141,7 +143,8 @@ export function nativeToolsFixture(chosen: Family[], cli: boolean) {
           assert.equal(body.usage.prompt_tokens, expected, `${name}: prompt tokens`);
           // A forced call: the same prompt ending with the format's opener (`<tool_call>\n`, `[TOOL_CALLS][`), or,
           // where the format cannot be constrained (Harmony), the JSON path's.
-          assert.equal(native.forced === null, name === "harmony", `${name}: which formats constrain a forced call`);
+          const unconstrained = name === "harmony" || name === "functionary";
+          assert.equal(native.forced === null, unconstrained, `${name}: which formats constrain a forced call`);
           const forced = native.forced
             ? nativePrompt(native, conversation, [weather], true, true).contextText.tokenize(model.tokenizer).length
             : jsonPath("required");
@@ -202,6 +205,25 @@ export function nativeToolsFixture(chosen: Family[], cli: boolean) {
         assert.equal(response.status, 200, JSON.stringify(body));
         assert.ok(["stop", "length", "tool_calls"].includes(body.choices[0]!.finish_reason), name);
       }
+    },
+    /**
+     * The tool format `name`'s model gets, as `/api/show` (model_info["freehold.tool_format"]) and `freehold show`
+     * (text and JSON) report it: all three agree, and it is read without loading the model.
+     */
+    async toolFormat(name: string): Promise<string> {
+      const response = await postJson(`${server.url}/api/show`, { model: name });
+      assert.equal(response.status, 200);
+      const shown = ((await response.json()) as { model_info: Record<string, unknown> }).model_info;
+      const format = shown["freehold.tool_format"];
+      assert.equal(typeof format, "string");
+      const env = { FREEHOLD_HOME: server.home };
+      const text = await runCli(["show", name], { env });
+      assert.equal(text.code, 0, text.stderr);
+      const line = text.stdout.split("\n").find((row) => row.trim().startsWith("tool format"));
+      assert.equal(line?.trim().replace(/^tool format\s+/, ""), format);
+      const json = await runCli(["show", name, "--format", "json"], { env });
+      assert.equal((JSON.parse(json.stdout) as { toolFormat: string }).toolFormat, format);
+      return format as string;
     },
     /** A plain chat (no tools) with `name`'s model answers. */
     async chats(name: string) {

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { probeToolFormat } from "../../engine/toolFormatProbe.js";
 import type { ModelSummary } from "../../gguf/index.js";
 import { type Manifest, type ModelDetails, ModelStore } from "../../store/index.js";
 import { formatProfile } from "../../supply/index.js";
@@ -17,9 +18,13 @@ export function registerShow(program: Command): void {
     const format = outputFormat(options);
     const store = new ModelStore({ home: commandConfig(command).home });
     const details = await store.show(name);
-    // JSON: the manifest and the blob paths.
-    if (format === "json") return printJson({ ...details.manifest, blobPaths: details.blobPaths });
-    for (const line of describeModel(details)) print(line);
+    // The chat template in effect (a profile's replaces the model's), read as the runner reads it at load.
+    const toolFormat = await probeToolFormat(
+      details.manifest.profile?.template ?? details.manifest.summary.chatTemplate,
+    );
+    // JSON: the manifest, the blob paths and the tool format.
+    if (format === "json") return printJson({ ...details.manifest, blobPaths: details.blobPaths, toolFormat });
+    for (const line of describeModel(details, toolFormat)) print(line);
   });
 }
 
@@ -56,12 +61,12 @@ function summaryRows(summary: ModelSummary): [string, string][] {
 }
 
 /** The human form of `freehold show`. */
-function describeModel(details: ModelDetails): string[] {
+function describeModel(details: ModelDetails, toolFormat: string): string[] {
   const { manifest } = details;
   const { summary } = manifest;
   const lines = [`Model ${details.name}`];
   if (summary.synthetic) lines.push("  synthetic (random weights): made by `freehold synth`, its text is noise");
-  const rows = summaryRows(summary);
+  const rows: [string, string][] = [...summaryRows(summary), ["tool format", toolFormat]];
   const width = Math.max(...rows.map(([label]) => label.length));
   for (const [label, value] of rows) lines.push(`  ${label.padEnd(width)}  ${value}`);
 

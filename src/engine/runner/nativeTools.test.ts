@@ -174,3 +174,48 @@ test("history: results attach to their calls by id; a result that answers no cal
   assert.deepEqual(history[2], { type: "user", text: "Result of tool call (nobody): stray" });
   assert.deepEqual(history.at(-1), { type: "model", response: [] });
 });
+
+test("Functionary v3.2 (>>>NAME): its template renders tools and calls; the prompt ends with >>>, as the template's", () => {
+  const file = "meetkai-functionary-medium-v3.2.jinja";
+  const native = load(file);
+  assert.ok(native.description.startsWith("template (functionary)"), native.description);
+  const prompt = render(file);
+  for (const expected of [
+    "namespace functions {",
+    "// Weather for a city\ntype get_weather = (_: {",
+    '>>>get_weather\n{"city": "Paris"}>>>get_weather\n{"city": "Rome"}',
+    "<|start_header_id|>tool<|end_header_id|>\n\n",
+  ])
+    assert.ok(prompt.includes(expected), `missing ${JSON.stringify(expected)}`);
+  // The earlier answer's text is addressed to the user.
+  assert.match(prompt, />>>all\n+Rain in Paris, clear in Rome\./);
+  // node-llama-cpp renders an assistant turn's start as ">>>all\n" (text only); the model must be free to call.
+  assert.ok(prompt.endsWith("<|start_header_id|>assistant<|end_header_id|>\n\n>>>"), JSON.stringify(prompt.slice(-60)));
+  // A forced call cannot be constrained in this format (the name is outside the JSON): the JSON path.
+  assert.equal(native.forced, null);
+  for (const [written, expected] of [
+    ['get_weather\n{"city": "Oslo"}', { calls: [{ name: "get_weather", arguments: '{"city":"Oslo"}' }] }],
+    ["all\nIt rains.", null],
+  ] as const) {
+    const parser = new NativeToolCallParser(native.format, [weather], false);
+    const released = parser.push(written);
+    const end = parser.finish();
+    if (expected) assert.deepEqual(end, expected);
+    else assert.equal(released + (end.calls ? "" : end.text), "It rains.");
+  }
+});
+
+test("Llama 3.1: its template knows <|python_tag|>, so built-in calls are read too; Llama 3.2's (no tag) is unchanged", () => {
+  const llama31 = load("meta-llama-Llama-3.1-8B-Instruct.jinja");
+  assert.equal(llama31.format.builtinOpener, "<|python_tag|>");
+  assert.match(llama31.description, /<\|python_tag\|>NAME\.call/);
+  const search: ToolDefinition = {
+    name: "brave_search",
+    parameters: { type: "object", properties: { query: { type: "string" } } },
+  };
+  const parser = new NativeToolCallParser(llama31.format, [weather, search], true);
+  parser.push('<|python_tag|>brave_search.call(query="Oslo weather")');
+  assert.deepEqual(parser.finish(), { calls: [{ name: "brave_search", arguments: '{"query":"Oslo weather"}' }] });
+  const llama32 = load("meta-llama-Llama-3.2-3B-Instruct.jinja");
+  assert.equal(llama32.format.builtinOpener, undefined);
+});

@@ -31,6 +31,8 @@ export interface NativeTools {
    * calls then take the JSON path (tools described in the system message, grammar-enforced JSON).
    */
   forced: { prefix: LlamaText; argumentsKey: string } | null;
+  /** Makes the rendered prompt end as the model expects its answer to start (Functionary: with `>>>`). */
+  promptEnd?: (text: LlamaText) => LlamaText;
 }
 
 /**
@@ -58,9 +60,11 @@ export function resolveNativeTools(
   template: string | undefined,
   jinja: JinjaTemplateChatWrapper | undefined,
 ): NativeTools | null {
+  if (template && jinja && isFunctionary(template)) return functionaryTools(nlc, jinja);
   if (jinja?.usingJinjaFunctionCallTemplate) {
     const derived = formatFrom(nlc, jinja.settings.functions);
-    if (derived) return { ...derived, wrapper: jinja, description: `template: ${derived.description}` };
+    if (derived)
+      return withBuiltins({ ...derived, wrapper: jinja, description: `template: ${derived.description}` }, template);
   }
   if (!template) return null;
   for (const family of familyWrappers) {
@@ -70,6 +74,65 @@ export function resolveNativeTools(
     if (derived) return { ...derived, wrapper, description: `node-llama-cpp ${family.family}: ${derived.description}` };
   }
   return null;
+}
+
+/** Llama 3.1's built-in tool tag: a template that knows it gets it read as a call opener too. */
+const PYTHON_TAG = "<|python_tag|>";
+
+function withBuiltins(native: NativeTools, template: string | undefined): NativeTools {
+  if (!template?.includes(PYTHON_TAG) || native.format.call.kind !== "json-object") return native;
+  const openers = [...native.format.openers.filter((opener) => opener !== PYTHON_TAG), PYTHON_TAG];
+  return {
+    ...native,
+    format: { ...native.format, openers, builtinOpener: PYTHON_TAG },
+    description: `${native.description}, or ${PYTHON_TAG}NAME.call(…) / code`,
+  };
+}
+
+/**
+ * Functionary v3.2 (MeetKai, Llama 3.1 based): the answer is segments `>>>RECIPIENT\n…`, where the recipient `all`
+ * is the user (plain text) and any other is a function whose JSON arguments follow. Its template says so
+ * (`>>>${recipient}`) and ends the prompt with `>>>`.
+ */
+function isFunctionary(template: string): boolean {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: the template's own text, not a JavaScript template.
+  return template.includes(">>>${recipient}") && template.includes(">>>all");
+}
+
+/**
+ * Functionary's tools: its own template renders tools (as a TypeScript namespace), earlier calls and results;
+ * node-llama-cpp's reading of the template ends the prompt with `>>>all\n` (its rendering of an assistant turn),
+ * which would keep the model from calling, so the prompt is cut back to the template's own `>>>`. A forced call
+ * takes the JSON path (the name is outside the JSON).
+ */
+function functionaryTools(nlc: NodeLlamaCpp, jinja: JinjaTemplateChatWrapper): NativeTools {
+  const answerPrefix = ">>>";
+  const promptEnd = (text: LlamaText): LlamaText => {
+    const parts = text.toJSON();
+    const values = Array.isArray(parts) ? [...parts] : [parts];
+    const last = values.at(-1);
+    const lastText = typeof last === "string" ? last : last?.type === "specialTokensText" ? last.value : undefined;
+    const cut = lastText?.lastIndexOf(answerPrefix) ?? -1;
+    if (lastText === undefined || cut === -1) return text;
+    const kept = lastText.slice(0, cut + answerPrefix.length);
+    values[values.length - 1] = typeof last === "string" ? kept : { type: "specialTokensText", value: kept };
+    return nlc.LlamaText.fromJSON(values);
+  };
+  return {
+    description: "template (functionary): >>>NAME {…}, text as >>>all …",
+    wrapper: jinja,
+    format: {
+      name: "functionary",
+      openers: [answerPrefix],
+      call: { kind: "name-then-json" },
+      array: false,
+      closers: [],
+      textMarkers: [`${answerPrefix}all\n`],
+      answerPrefix,
+    },
+    forced: null,
+    promptEnd,
+  };
 }
 
 /** Plain text of a format piece, special tokens spelled out (as the detokenizer writes them with special tokens). */
@@ -279,6 +342,7 @@ export function nativePrompt(
     chatHistory: nativeHistory(messages),
     ...(offerTools && tools && tools.length > 0 ? { availableFunctions: functionsOf(tools) } : {}),
   });
-  const contextText = forced && native.forced ? state.contextText.concat(native.forced.prefix) : state.contextText;
+  const rendered = native.promptEnd ? native.promptEnd(state.contextText) : state.contextText;
+  const contextText = forced && native.forced ? rendered.concat(native.forced.prefix) : rendered;
   return { contextText, stopGenerationTriggers: state.stopGenerationTriggers };
 }

@@ -20,7 +20,7 @@ export function answerRoom(contextSize: number, maxTokens: number | undefined): 
 function tooLong(tokens: number, contextSize: number, detail = ""): Error {
   return requestError(
     `this model's context is ${contextSize} tokens; the prompt has ${tokens}${detail}. Shorten the prompt, or send ` +
-      `truncation: "truncate-middle" or "shift" to have it cut.`,
+      `truncation: "truncate-middle" or "shift" to have it cut (Ollama's API: truncate: true or shift: true).`,
     "context_length_exceeded",
     400,
     "messages",

@@ -20,8 +20,11 @@ export interface LoadOptions {
   flushIntervalMs: number;
   /** A chat template (Jinja) to use instead of the model's own (a profile's override). */
   chatTemplate?: string;
-  /** A draft model for speculative decoding (a profile's `draft`): its files in shard order. */
-  draft?: { paths: string[] };
+  /**
+   * A draft model for speculative decoding (a profile's `draft`): its files in shard order, and the names of it and of
+   * the model it drafts for (for errors).
+   */
+  draft?: { paths: string[]; name?: string; model?: string };
   /** The KV cache's element type (K and V alike). */
   kvCacheType: KvCacheType;
   flashAttention: FlashAttentionMode;

@@ -17,6 +17,8 @@ import type {
 import type { ChatEvent } from "../../core/chat.js";
 import { NativeToolCallParser } from "../../core/toolFormat.js";
 import { DecodeStep } from "./decodeStep.js";
+import { continuationDetokenizer } from "./detokenize.js";
+import { checkDraftVocabulary, type VocabularyFacts } from "./draftVocabulary.js";
 import { requestError } from "./errors.js";
 import { toolPlanFor } from "./nativeTools.js";
 import { fitPrompt } from "./overflow.js";
@@ -42,6 +44,17 @@ export interface RunnerModel {
 }
 
 /** llama.cpp finds the shards of a split model by their names; blobs are named by digest, so link them by shard name. */
+/** A loaded model's tokenizer, as the draft check reads it (GGUF metadata and node-llama-cpp's special tokens). */
+function vocabularyFacts(model: LlamaModel): VocabularyFacts {
+  const tokenizer = model.fileInfo.metadata.tokenizer;
+  return {
+    type: tokenizer?.ggml?.model,
+    tokens: tokenizer?.ggml?.tokens ?? [],
+    bos: model.tokens.bos,
+    eos: model.tokens.eos,
+  };
+}
+
 function splitLinks(paths: string[]): { path: string; cleanup: () => void } {
   if (paths.length === 1) return { path: paths[0]!, cleanup: () => {} };
   const directory = mkdtempSync(join(tmpdir(), "freehold-split-"));
@@ -129,16 +142,25 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
   const draftOptions = { minTokens: 4, maxTokens: 8 };
   // Speculative decoding: the draft model proposes tokens on its own sequence, each request's sequence verifies them
   // in one batch (node-llama-cpp's DraftSequenceTokenPredictor); at temperature 0 the output is the model's own.
-  const draft = options.draft ? await loadDraft(options.draft.paths) : undefined;
+  const draft = options.draft ? await loadDraft(options.draft) : undefined;
   const pool = new SequencePool(
     context,
     options.sequences + 1,
     draft ? () => new nlc.DraftSequenceTokenPredictor(draft.context.getSequence(), draftOptions) : undefined,
   );
-  async function loadDraft(paths: string[]) {
-    const draftFiles = splitLinks(paths);
+  async function loadDraft(spec: NonNullable<LoadOptions["draft"]>) {
+    const draftFiles = splitLinks(spec.paths);
     try {
       const draftModel = await llama.loadModel({ modelPath: draftFiles.path, gpuLayers: options.gpuLayers });
+      try {
+        checkDraftVocabulary(vocabularyFacts(model), vocabularyFacts(draftModel), {
+          target: spec.model ?? "the model",
+          draft: spec.name ?? "the draft model",
+        });
+      } catch (error) {
+        await draftModel.dispose();
+        throw error;
+      }
       const draftContext = await draftModel.createContext({
         contextSize,
         sequences: options.sequences + 1,
@@ -148,6 +170,7 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
       return { model: draftModel, context: draftContext, files: draftFiles };
     } catch (error) {
       draftFiles.cleanup();
+      if ((error as { code?: string }).code === "draft_vocabulary_mismatch") throw error;
       throw requestError(
         `llama.cpp could not load the draft model: ${(error as Error).message}`,
         "model_load_failed",
@@ -186,9 +209,12 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
   };
 
   const grammars = new GrammarCache(llama);
+  const detokenize = continuationDetokenizer({
+    detokenize: (tokens, specialTokens) => model.detokenize(tokens as Token[], specialTokens),
+    tokenize: (text, specialTokens) => model.tokenize(text, specialTokens),
+  });
   const vocabulary: Vocabulary = {
-    detokenize: (tokens, specialTokens, before) =>
-      model.detokenize(tokens as Token[], specialTokens, before as Token[]),
+    detokenize,
     isEogToken: (token) => model.isEogToken(token as Token),
   };
 

@@ -53,8 +53,10 @@ export function messageEnvelope(id: string, model: string) {
 /** A whole message from a folded answer: its text (if any, or if there is nothing else), then its tool calls. */
 export function messageBody(id: string, model: string, answer: FoldedAnswer) {
   const content: object[] = [];
-  // A local model's thinking has no signature to verify: an empty one (the field is in Anthropic's shape).
-  if (answer.reasoning) content.push({ type: "thinking", thinking: answer.reasoning, signature: "" });
+  // A local model's thinking has no signature to verify: an empty one (the field is in Anthropic's shape). An
+  // Anthropic upstream's signature is passed on as it came.
+  if (answer.reasoning)
+    content.push({ type: "thinking", thinking: answer.reasoning, signature: answer.reasoningSignature ?? "" });
   if (answer.text || answer.toolCalls.length === 0) content.push({ type: "text", text: answer.text });
   for (const call of answer.toolCalls) content.push(toolUseBlock(call));
   return {

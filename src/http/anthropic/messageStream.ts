@@ -89,15 +89,25 @@ export function messageStream(
       start(out);
       switch (event.type) {
         case "reasoning":
-          if (!event.text) break;
+          if (!event.text && !event.signature) break;
           if (!thinkingOpen) {
             closeText(out);
             openBlock(out, { type: "thinking", thinking: "", signature: "" });
             thinkingOpen = true;
           }
-          out.push(
-            named({ type: "content_block_delta", index, delta: { type: "thinking_delta", thinking: event.text } }),
-          );
+          if (event.text)
+            out.push(
+              named({ type: "content_block_delta", index, delta: { type: "thinking_delta", thinking: event.text } }),
+            );
+          // An Anthropic upstream's signature, as Anthropic sends it: a delta at the thinking block's end.
+          if (event.signature)
+            out.push(
+              named({
+                type: "content_block_delta",
+                index,
+                delta: { type: "signature_delta", signature: event.signature },
+              }),
+            );
           break;
         case "text-delta":
           if (!event.text) break;

@@ -174,11 +174,14 @@ export function toChatRequest(body: MessagesBody): ChatRequest {
     limits: { maxTokens: body.max_tokens, stop: body.stop_sequences ?? [] },
     ...(userId ? { metadata: { user_id: userId } } : {}),
     ...thinking(body.thinking),
+    ...(body.truncation ? { overflow: body.truncation } : {}),
   };
 }
 
 /** Extended thinking → a reasoning budget: enabled spends at most budget_tokens, disabled closes it at once. */
 function thinking(value: MessagesBody["thinking"]): { reasoning?: ReasoningOptions } {
-  if (!value || value.type === "adaptive") return {};
+  if (!value) return {};
+  // adaptive: reason with no budget (an empty ReasoningOptions).
+  if (value.type === "adaptive") return { reasoning: {} };
   return { reasoning: { budgetTokens: value.type === "enabled" ? value.budget_tokens : 0 } };
 }

@@ -127,6 +127,8 @@ export const messagesSchema = z.looseObject({
     .nullable()
     .optional(),
   stream: z.boolean().nullable().optional(),
+  /** freehold extension, as on OpenAI's API: what to do with a prompt longer than the context (docs/overflow.md). */
+  truncation: z.enum(["error", "truncate-middle", "shift"]).nullable().optional(),
   /** Extended thinking: enabled with a token budget (reasoning is closed when spent), disabled, or adaptive. */
   thinking: z
     .discriminatedUnion("type", [

@@ -5,15 +5,16 @@ import {
   type GenerateRequest,
   type GenerationLimits,
   type LoadSettings,
-  REASONING_EFFORT_BUDGETS,
   type ReasoningOptions,
   type ResponseFormat,
+  reasoningForEffort,
   type SamplingOptions,
 } from "../../core/chat.js";
 import { parseKeepAlive } from "../../core/duration.js";
 import { InvalidRequestError } from "../../core/errors.js";
 import { prepareJsonSchema } from "../../core/jsonSchema.js";
 import { checkImageCount, decodeBase64Image, MAX_IMAGES } from "../images.js";
+import { ollamaOverflow } from "./overflow.js";
 import type { OllamaChatBody, OllamaGenerateBody } from "./schemas.js";
 
 type Options = NonNullable<OllamaChatBody["options"]>;
@@ -78,8 +79,10 @@ function logprobs(body: { logprobs?: boolean | undefined; top_logprobs?: number 
  * (REASONING_EFFORT_BUDGETS), true or absent leaves it to max tokens. The reasoning is Ollama's message.thinking.
  */
 function think(value: OllamaChatBody["think"]): { reasoning?: ReasoningOptions } {
-  if (value === undefined || value === true) return {};
-  return { reasoning: { budgetTokens: value === false ? 0 : REASONING_EFFORT_BUDGETS[value] } };
+  if (value === undefined) return {};
+  // true: reason with no budget (an empty ReasoningOptions), which a remote Ollama gets as think: true.
+  if (value === true) return { reasoning: {} };
+  return { reasoning: value === false ? { budgetTokens: 0 } : reasoningForEffort(value) };
 }
 
 /** Ollama's `images`: base64 strings, decoded and checked; only a user turn may carry them. */
@@ -141,6 +144,7 @@ function common(body: OllamaChatBody | OllamaGenerateBody) {
     ...keepAlive(body.keep_alive),
     ...logprobs(body),
     ...think(body.think),
+    ...ollamaOverflow(body),
     ...load(body.options),
     // Ollama streams unless told otherwise; a whole answer may be fetched whole from a remote provider.
     ...(body.stream === false ? { wholeAnswer: true } : {}),

@@ -101,6 +101,8 @@ function encodeAnswer(
             { model, created_at: createdAt, ...piece(event.text), ...logprobsField(event.logprobs), done: false },
           ];
         case "reasoning":
+          // A signature-only event (an Anthropic upstream's) has no text to show here.
+          if (!event.text) return [];
           return [{ model, created_at: createdAt, ...thought(event.text), done: false }];
         case "tool-call":
           return [
@@ -333,7 +335,8 @@ export function registerOllamaRoutes(app: Hono<AppEnv>, deps: OllamaDependencies
       template: model.profile?.template ?? model.chatTemplate ?? "",
       ...(model.profile?.system !== undefined ? { system: model.profile.system } : {}),
       details: details(model),
-      model_info: model.facts,
+      // freehold's: the tool format the model's template gives (docs/models.md › Tool calls), beside its facts.
+      model_info: { ...model.facts, ...(model.toolFormat ? { "freehold.tool_format": model.toolFormat } : {}) },
       capabilities: ["completion", "embedding", ...(model.projector ? ["vision"] : [])],
       modified_at: model.modifiedAt.toISOString(),
     });

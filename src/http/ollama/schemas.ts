@@ -50,6 +50,9 @@ export const ollamaMessageSchema = z.looseObject({
   tool_name: z.string().max(64).optional(),
 });
 
+/** Ollama's own overflow switches (docs/overflow.md maps them to freehold's policies). */
+const overflowFields = { truncate: z.boolean().optional(), shift: z.boolean().optional() };
+
 /** Ollama's think: true/false, or a level (gpt-oss's "low", "medium", "high"). */
 const think = z.union([z.boolean(), z.enum(["low", "medium", "high"])]).optional();
 
@@ -75,6 +78,7 @@ export const chatSchema = z.looseObject({
     .nullable()
     .optional(),
   think,
+  ...overflowFields,
   logprobs: z.boolean().optional(),
   top_logprobs: z.number().int().min(0).max(20).optional(),
 });
@@ -94,6 +98,7 @@ export const generateSchema = z.looseObject({
   options: optionsSchema,
   keep_alive: keepAlive,
   think,
+  ...overflowFields,
   logprobs: z.boolean().optional(),
   top_logprobs: z.number().int().min(0).max(20).optional(),
   /** Base64 images (Ollama's shape), decoded and checked in requests.ts. */

@@ -3,8 +3,8 @@ import {
   type ChatMessage,
   type ChatRequest,
   type CompletionRequest,
-  REASONING_EFFORT_BUDGETS,
   type ResponseFormat,
+  reasoningForEffort,
   type SamplingOptions,
   type ToolChoice,
   type ToolDefinition,
@@ -158,7 +158,7 @@ export function toChatRequest(body: ChatCompletionBody): ChatRequest {
     // OpenAI's default: the model may call several tools in one answer.
     ...(body.tools && body.tools.length > 0 ? { parallelToolCalls: body.parallel_tool_calls ?? true } : {}),
     ...(body.logprobs ? { logprobs: body.top_logprobs ?? 0 } : {}),
-    ...(body.reasoning_effort ? { reasoning: { budgetTokens: REASONING_EFFORT_BUDGETS[body.reasoning_effort] } } : {}),
+    ...(body.reasoning_effort ? { reasoning: reasoningForEffort(body.reasoning_effort) } : {}),
     ...(body.truncation ? { overflow: body.truncation } : {}),
     ...keepAlive(body.keep_alive),
   };

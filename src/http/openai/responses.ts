@@ -3,8 +3,8 @@ import {
   type ChatImage,
   type ChatMessage,
   type ChatRequest,
-  REASONING_EFFORT_BUDGETS,
   type ResponseFormat,
+  reasoningForEffort,
   type ToolChoice,
   type ToolDefinition,
   type Truncation,
@@ -194,7 +194,7 @@ export function toResponsesChatRequest(body: ResponseCreateBody): ChatRequest {
     ...tools(body),
     ...(body.metadata ? { metadata: body.metadata } : {}),
     ...(body.truncation === "auto" ? { overflow: "truncate-middle" as const } : {}),
-    ...(body.reasoning?.effort ? { reasoning: { budgetTokens: REASONING_EFFORT_BUDGETS[body.reasoning.effort] } } : {}),
+    ...(body.reasoning?.effort ? { reasoning: reasoningForEffort(body.reasoning.effort) } : {}),
   };
 }
 

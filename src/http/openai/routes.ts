@@ -71,7 +71,8 @@ function encodeStream(
           break;
         case "reasoning":
           // Chat only (as llama-server and vLLM send it); a completion has no reasoning separated.
-          if (reasoningChoice) frames.push(JSON.stringify(chunk(reasoningChoice(event.text))));
+          // A signature-only event (an Anthropic upstream's) has no text to show here.
+          if (reasoningChoice && event.text) frames.push(JSON.stringify(chunk(reasoningChoice(event.text))));
           break;
         case "tool-call": {
           // As OpenAI streams calls: the id and name first, then the arguments, under the call's index.
