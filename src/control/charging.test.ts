@@ -43,7 +43,8 @@ function engineLikePort(promptTokens: number) {
  */
 function remoteLikeRouting(): RoutingPort {
   return {
-    async *generate(_request, _context, signal): AsyncIterable<RoutedEvent> {
+    plan: async (request) => ({ request }),
+    async *serve(_checked, signal): AsyncIterable<RoutedEvent> {
       yield { type: "served-by", target: { provider: "cloud", model: "gpt-4o", remote: true } };
       for (let i = 0; i < 200; i++) {
         await new Promise((resolve) => setTimeout(resolve, 2));

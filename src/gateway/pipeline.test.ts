@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { ChatEvent, ChatRequest, GenerateRequest, ModelPort, RoutedEvent } from "../core/chat.js";
 import type { CallerKey, RequestContext } from "../core/context.js";
+import { PermissionError } from "../core/errors.js";
 import type { Admission, MeterOutcome, MeterTarget, MeterWork, RequestMeter } from "../core/metering.js";
 import type { ModelProfile } from "../core/profile.js";
 import { Gateway } from "./gateway.js";
@@ -17,7 +18,7 @@ type Step = string;
 
 const profile: ModelProfile = { system: "profile system prompt", limits: { maxTokens: 11 } };
 
-function fakes(log: Step[], options: { servedBy?: MeterTarget; fail?: boolean } = {}) {
+function fakes(log: Step[], options: { servedBy?: MeterTarget; fail?: boolean; block?: boolean } = {}) {
   const profiles: ProfileSource = {
     async profile(model) {
       log.push(`profile:${model}`);
@@ -41,9 +42,15 @@ function fakes(log: Step[], options: { servedBy?: MeterTarget; fail?: boolean } 
   };
   const routed: GenerateRequest[] = [];
   const routing: RoutingPort = {
-    async *generate(request): AsyncGenerator<RoutedEvent> {
+    async plan(request) {
       routed.push(request);
-      log.push(`route:${(request as ChatRequest).messages.map((m) => m.role).join(",")}`);
+      log.push(`policy:${(request as ChatRequest).messages.map((m) => m.role).join(",")}`);
+      if (options.block) throw new PermissionError("blocked by the route's policy", "privacy_blocked");
+      return { request, checked: true };
+    },
+    async *serve(checked): AsyncGenerator<RoutedEvent> {
+      const request = checked.request;
+      log.push(`route:${(checked as { checked?: boolean }).checked ? "checked" : "unchecked"}`);
       if (options.fail) throw new Error("every target failed");
       yield {
         type: "served-by",
@@ -98,7 +105,8 @@ describe("the gateway's pipeline", () => {
       "profile:bot",
       // The reservation already holds the profile's max_tokens; the router gets the profile's system prompt.
       "reserve:11:local",
-      "route:system,user",
+      "policy:system,user",
+      "route:checked",
       "model",
       "settle:200:local",
     ]);
@@ -131,7 +139,20 @@ describe("the gateway's pipeline", () => {
     const log: Step[] = [];
     const ports = fakes(log, { fail: true });
     await assert.rejects(read(generationPipeline(ports)(chat("bot"), scoped(["bot"]))), /every target failed/);
-    assert.deepEqual(log, ["profile:bot", "reserve:11:local", "route:system,user", "settle:500:admitted"]);
+    assert.deepEqual(log, [
+      "profile:bot",
+      "reserve:11:local",
+      "policy:system,user",
+      "route:checked",
+      "settle:500:admitted",
+    ]);
+  });
+
+  test("a request the policy blocks is refused before the route stage, its reservation settled with 403", async () => {
+    const log: Step[] = [];
+    const ports = fakes(log, { block: true });
+    await assert.rejects(read(generationPipeline(ports)(chat("bot"), scoped(["bot"]))), { code: "privacy_blocked" });
+    assert.deepEqual(log, ["profile:bot", "reserve:11:local", "policy:system,user", "settle:403:admitted"]);
   });
 
   test("the Gateway runs every generation through the same pipeline (the tool loop's turns too)", async () => {
@@ -139,7 +160,14 @@ describe("the gateway's pipeline", () => {
     const ports = fakes(log);
     const gateway = new Gateway(ports.local, ports.routing, ports.meter, undefined, ports.profiles);
     await read(gateway.generate(chat("bot"), scoped(["bot"])));
-    assert.deepEqual(log, ["profile:bot", "reserve:11:local", "route:system,user", "model", "settle:200:local"]);
+    assert.deepEqual(log, [
+      "profile:bot",
+      "reserve:11:local",
+      "policy:system,user",
+      "route:checked",
+      "model",
+      "settle:200:local",
+    ]);
   });
 
   test("without a routing table or a meter, the null ports stand in and the local port still answers", async () => {

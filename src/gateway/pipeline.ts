@@ -4,8 +4,10 @@ import type { MeterTarget } from "../core/metering.js";
 import { authorized } from "./authorize.js";
 import { promptTokenBound, tokenizedPromptBound } from "./bounds.js";
 import { metered } from "./metering.js";
+import { classified } from "./policy.js";
 import type { Generation, ProfileSource, RequestMeter, RoutingPort } from "./ports.js";
 import { profiled } from "./profile.js";
+import { routed } from "./route.js";
 
 export interface PipelinePorts {
   /** The local engine: it tokenizes prompts for an exact bound. */
@@ -17,12 +19,12 @@ export interface PipelinePorts {
 
 /**
  * One generation, as every API and the tool loop get it: authorize (the key's model scope) → apply the profile →
- * bound and reserve → route (the router classifies each target's exact outgoing body under the privacy policy, then
- * picks, retries and falls back) → settle, when the stream ends, with the target the router says served it.
+ * bound and reserve → policy (the router classifies each target's exact outgoing body) → route (pick, retry, fall
+ * back) → settle, when the stream ends, with the target the router says served it.
  * Every stage is always there; without a control plane or routing table their null ports stand in (ports.ts).
  */
 export function generationPipeline(ports: PipelinePorts): Generation<ChatEvent> {
-  const route: Generation<RoutedEvent> = (request, context, signal) => ports.routing.generate(request, context, signal);
+  const route: Generation<RoutedEvent> = classified(ports.routing, routed(ports.routing));
   const bound = (request: GenerateRequest, context: RequestContext, candidates: MeterTarget[]) =>
     promptBound(ports, request, context, candidates);
   const meter = metered(

@@ -8,17 +8,18 @@ import type {
   RoutedEvent,
 } from "../core/chat.js";
 import type { RequestContext } from "../core/context.js";
+import type { CheckedRequest } from "../core/egress.js";
 import type { Admission, MeterTarget, MeterWork, RequestMeter } from "../core/metering.js";
 import type { ProfileSource } from "../core/profile.js";
 import type { ToolHost } from "../core/toolHost.js";
 
 /**
  * The ports the gateway's pipeline needs, in one place. The pipeline (pipeline.ts) is authorize → apply profile →
- * bound and reserve → route (the router classifies each target's exact outgoing body, then tries and falls back) →
- * settle; every stage is a wrapper around the next with the same shape, `Generation`.
+ * bound and reserve → policy (each target's exact outgoing body classified) → route and fall back → settle; every
+ * stage before the route is a wrapper around the next with the same shape, `Generation`.
  */
 
-export type { ProfileSource, RequestMeter };
+export type { CheckedRequest, ProfileSource, RequestMeter };
 
 /** One stage of the pipeline: a generation for a request, as seen from outside that stage. */
 export type Generation<E = ChatEvent> = (
@@ -29,8 +30,13 @@ export type Generation<E = ChatEvent> = (
 
 /** Routes requests by model name to local or remote targets under the owner's rules (src/routing's Router). */
 export interface RoutingPort {
-  /** The model's events, preceded by a `served-by` event naming the target once the answer is committed to it. */
-  generate(request: GenerateRequest, context: RequestContext, signal?: AbortSignal): AsyncIterable<RoutedEvent>;
+  /**
+   * The policy: decides the route and checks each remote target's exact outgoing body under the key's and route's
+   * privacy policy (local-only, redact, block); throws when nothing may answer.
+   */
+  plan(request: GenerateRequest, context: RequestContext): Promise<CheckedRequest>;
+  /** Tries the planned targets with fallback: the model's events, preceded by `served-by` naming the target. */
+  serve(plan: CheckedRequest, signal?: AbortSignal): AsyncIterable<RoutedEvent>;
   embed(request: EmbeddingRequest, context: RequestContext, signal?: AbortSignal): Promise<EmbeddingResult>;
   listModels(): Promise<ModelInfo[]>;
   /** Counting follows the same privacy rules as generating: the context carries the key. */
@@ -57,7 +63,8 @@ export function localTarget(model: string): MeterTarget {
  */
 export function directRouting(local: ModelPort): RoutingPort {
   return {
-    async *generate(request, _context, signal) {
+    plan: async (request) => ({ request }),
+    async *serve({ request }, signal) {
       const events = local.generate(request, signal);
       yield { type: "served-by", target: localTarget(request.model) };
       yield* events;

@@ -18,6 +18,18 @@ import { HealthMonitor } from "./health.js";
 import { estimateTokens, forTarget, imageCount, type Plan, planRoute, runLocal } from "./plan.js";
 import type { Route, RoutingTable } from "./table.js";
 
+/**
+ * A request whose route is decided and whose remote targets' outgoing bodies are checked: what `serve` runs. Only
+ * the router that made it can serve it (it holds that router's table and decision).
+ */
+export interface RoutedPlan {
+  readonly request: GenerateRequest;
+  readonly table: RoutingTable;
+  readonly decision: Decision;
+  /** Absent: no route has the name, the local engine answers it. */
+  readonly route?: { route: Route; policy: EgressPolicy; plan: Plan };
+}
+
 export interface RouteView {
   name: string;
   policy: string;
@@ -96,9 +108,13 @@ export class Router {
     }));
   }
 
-  /** The answer's events, preceded by `served-by` naming the target once the answer is committed to it. */
-  generate(request: GenerateRequest, context: RequestContext, signal?: AbortSignal): AsyncIterable<RoutedEvent> {
-    return this.run(this.table, request, context, signal);
+  /** Plans and serves (the gateway runs the two as separate stages, with metering between its callers). */
+  async *generate(
+    request: GenerateRequest,
+    context: RequestContext,
+    signal?: AbortSignal,
+  ): AsyncGenerator<RoutedEvent> {
+    yield* this.serve(await this.plan(request, context), signal);
   }
 
   async embed(request: EmbeddingRequest, context: RequestContext, signal?: AbortSignal): Promise<EmbeddingResult> {
@@ -197,15 +213,39 @@ export class Router {
     };
   }
 
-  private async *run(
-    table: RoutingTable,
-    request: GenerateRequest,
-    context: RequestContext,
-    signal?: AbortSignal,
-  ): AsyncGenerator<RoutedEvent> {
+  /**
+   * The policy stage (the gateway's `classified`): decides the route and prepares every target; each remote one's
+   * exact outgoing body is classified and the key's or route's policy applied to it (plan.ts, egressPolicy.ts). A
+   * request nothing may answer is refused here, before anything is sent.
+   */
+  async plan(request: GenerateRequest, context: RequestContext): Promise<RoutedPlan> {
+    const table = this.table;
     const route = table.routes.get(request.model);
     const decision = this.newDecision(context, request.model, route);
-    if (!route) {
+    if (!route) return { request, table, decision };
+    const policy = new EgressPolicy(table, route, context, decision);
+    try {
+      return {
+        request,
+        table,
+        decision,
+        route: { route, policy, plan: await planRoute(route, request, policy, decision, this.profiles) },
+      };
+    } catch (error) {
+      decision.outcome = "refused";
+      decision.explanation.push(error instanceof Error ? error.message : String(error));
+      this.decisions.record(decision);
+      throw error;
+    }
+  }
+
+  /**
+   * The route-and-fall-back stage: tries the planned targets tier by tier and streams the first that answers,
+   * preceded by a `served-by` event naming it (the gateway settles against it).
+   */
+  async *serve(planned: RoutedPlan, signal?: AbortSignal): AsyncGenerator<RoutedEvent> {
+    const { request, table, decision } = planned;
+    if (!planned.route) {
       decision.servedBy = { provider: "local", model: request.model, remote: false };
       decision.outcome = "served";
       decision.explanation.push(
@@ -216,16 +256,7 @@ export class Router {
       yield* runLocal(table.local.prepareGenerate(request), signal);
       return;
     }
-    const policy = new EgressPolicy(table, route, context, decision);
-    let plan: Plan;
-    try {
-      plan = await planRoute(route, request, policy, decision, this.profiles);
-    } catch (error) {
-      decision.outcome = "refused";
-      decision.explanation.push(error instanceof Error ? error.message : String(error));
-      this.decisions.record(decision);
-      throw error;
-    }
+    const { route, policy, plan } = planned.route;
     let lastError: unknown;
     for (const tier of plan.tiers) {
       const remaining = [...tier];
