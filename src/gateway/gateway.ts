@@ -34,8 +34,8 @@ export type { GatewayTools, RoutingPort } from "./ports.js";
 
 /**
  * The use case every API surface calls. A generation goes through one pipeline (pipeline.ts): authorize → apply
- * profile → bound and reserve → route (policy per target, fallback) → settle; MCP tool loops run each model turn
- * through the same pipeline. Embeddings, reranking and counting are authorized and metered around one call.
+ * profile → bound and reserve → policy → route and fall back → settle; MCP tool loops run each model turn through
+ * the same pipeline. Embeddings, reranking and counting are authorized and metered around one call.
  */
 export class Gateway {
   private readonly routing: RoutingPort;
