@@ -77,6 +77,9 @@ function fakes(log: Step[], options: { servedBy?: MeterTarget; fail?: boolean; b
   return { profiles, meter, routing, local, settled, admitted, routed };
 }
 
+/** Every stage up to the route, as a profiled request for "bot" passes them. */
+const throughRoute = ["profile:bot", "reserve:11:local", "policy:system,user", "route:checked"];
+
 const chat = (model: string): ChatRequest => ({
   kind: "chat",
   model,
@@ -139,13 +142,7 @@ describe("the gateway's pipeline", () => {
     const log: Step[] = [];
     const ports = fakes(log, { fail: true });
     await assert.rejects(read(generationPipeline(ports)(chat("bot"), scoped(["bot"]))), /every target failed/);
-    assert.deepEqual(log, [
-      "profile:bot",
-      "reserve:11:local",
-      "policy:system,user",
-      "route:checked",
-      "settle:500:admitted",
-    ]);
+    assert.deepEqual(log, [...throughRoute, "settle:500:admitted"]);
   });
 
   test("a request the policy blocks is refused before the route stage, its reservation settled with 403", async () => {
@@ -155,19 +152,12 @@ describe("the gateway's pipeline", () => {
     assert.deepEqual(log, ["profile:bot", "reserve:11:local", "policy:system,user", "settle:403:admitted"]);
   });
 
-  test("the Gateway runs every generation through the same pipeline (the tool loop's turns too)", async () => {
+  test("Gateway.generate runs the same pipeline, with the ports it was given", async () => {
     const log: Step[] = [];
     const ports = fakes(log);
     const gateway = new Gateway(ports.local, ports.routing, ports.meter, undefined, ports.profiles);
     await read(gateway.generate(chat("bot"), scoped(["bot"])));
-    assert.deepEqual(log, [
-      "profile:bot",
-      "reserve:11:local",
-      "policy:system,user",
-      "route:checked",
-      "model",
-      "settle:200:local",
-    ]);
+    assert.deepEqual(log, [...throughRoute, "model", "settle:200:local"]);
   });
 
   test("without a routing table or a meter, the null ports stand in and the local port still answers", async () => {
