@@ -17,7 +17,10 @@ export interface ResolvedModel {
   paths: string[];
   summary: ModelSummary;
   addedAt: string;
-  /** A profile's defaults, prompts and template (`freehold create`), applied to every request for this name. */
+  /**
+   * A profile (`freehold create`): the gateway applies its defaults and prompts to every request for this name; the
+   * engine uses only its load settings (template, KV cache, flash attention, draft, engine).
+   */
   profile?: ModelProfile;
   /** A multimodal projector (mmproj GGUF) stored with the model: it can read images on the llama-server engine. */
   projector?: string;
