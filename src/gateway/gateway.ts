@@ -62,10 +62,12 @@ export class Gateway {
    * A request for a route with MCP servers attached (`mcp:` in freehold.yaml) runs its tools here, so every API
    * gets them without knowing MCP; the client's own tools still come back to the client.
    */
-  generate(request: GenerateRequest, context: RequestContext, signal?: AbortSignal): AsyncIterable<ChatEvent> {
+  generate(request: GenerateRequest, context?: RequestContext, signal?: AbortSignal): AsyncIterable<ChatEvent> {
+    // A caller without a context (in-process use of the library's gateway) is the library, as for countTokens.
+    const caller = context ?? newLibraryContext("gen");
     if (request.kind === "chat" && this.tools?.host.mayAttach(request.model))
-      return this.generateAttached(request, context, signal);
-    return this.generateOnce(request, context, signal);
+      return this.generateAttached(request, caller, signal);
+    return this.generateOnce(request, caller, signal);
   }
 
   /** A route's or profile's servers, looked up first (a profile's are in the store); none = a plain generation. */
@@ -179,9 +181,13 @@ export class Gateway {
   /** Counts a prompt, profile applied, for a request being answered (its ledger row is the answer's own). */
   async countTokens(request: GenerateRequest, context?: RequestContext): Promise<number> {
     if (context) authorizeModel(context, request.model);
-    const counting = context ?? libraryContext(`count_${randomUUID().replaceAll("-", "")}`);
+    const counting = context ?? newLibraryContext("count");
     return this.routing.countTokens(await profiledRequest(this.profiles, request), counting);
   }
+}
+
+function newLibraryContext(prefix: string): RequestContext {
+  return libraryContext(`${prefix}_${randomUUID().replaceAll("-", "")}`);
 }
 
 /** The model's events of a tool loop, for APIs that have no items for MCP calls (they happened server-side). */
