@@ -102,8 +102,11 @@ export async function composeFreehold(overrides: OpenOptions = {}): Promise<Free
   });
   logger = control.logger;
   control.metrics.setStatusSource(() => engine.status());
+  // The engine's store is where profiles live: the gateway applies the one a request names before metering and
+  // policy, the router a route's local target's own.
   const router = new Router(buildRoutingTable(settings.file, engine, settings.offline), {
     audit: audit ?? control.audit,
+    profiles: engine,
   });
   const mcp = McpHub.fromFile(settings.file, settings.offline, {
     // A profile's servers, read from its manifest when a request names it (as the engine reads it to answer).
@@ -113,7 +116,8 @@ export async function composeFreehold(overrides: OpenOptions = {}): Promise<Free
     metrics: control.metrics,
     version: VERSION,
   });
-  const gateway = new Gateway(engine, router, control, { host: mcp, maxSteps: settings.file?.mcp_max_steps ?? 8 });
+  const tools = { host: mcp, maxSteps: settings.file?.mcp_max_steps ?? 8 };
+  const gateway = new Gateway(engine, router, control, tools, engine);
   return { config, store, engine, gateway, router, settings, control, mcp };
 }
 

@@ -464,7 +464,8 @@ describe("privacy canaries", () => {
         ? { ...context, key: { id: "k", name: "k", admin: false, models: null, localOnly: true, storeContent: false } }
         : context;
     const routing: RoutingPort = {
-      generate: (request, context, signal) => router.generate(request, withKey(context, request.model), signal),
+      plan: (request, context) => router.plan(request, withKey(context, request.model)),
+      serve: router.serve.bind(router),
       embed: (request, context, signal) => router.embed(request, withKey(context, request.model), signal),
       countTokens: (request, context) => router.countTokens(request, withKey(context, request.model)),
       listModels: () => router.listModels(),

@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
-import type { GenerateRequest } from "../core/chat.js";
+import type { ChatEvent, GenerateRequest, RoutedEvent } from "../core/chat.js";
 import type { RequestContext } from "../core/context.js";
 import { FreeholdError, PermissionError } from "../core/errors.js";
+import { applyProfile } from "../core/profile.js";
 import type { EvalModels, ServedBy } from "../eval/ports.js";
 import type { RouteTarget } from "../eval/promote.js";
 import type { Freehold } from "../library.js";
@@ -58,7 +59,7 @@ export function evalModels(freehold: Freehold): EvalModels {
         case "local": {
           const servedBy: ServedBy = { provider: "local", model: resolved.model, remote: false };
           return {
-            events: freehold.engine.generate({ ...request, model: resolved.model }, signal),
+            events: profiledLocal(freehold, { ...request, model: resolved.model }, signal),
             servedBy: () => servedBy,
           };
         }
@@ -78,10 +79,16 @@ export function evalModels(freehold: Freehold): EvalModels {
         case "route": {
           const requestId = `eval_${randomUUID().replaceAll("-", "")}`;
           const context: RequestContext = { requestId, api: "library", route: "eval" };
+          let servedBy: ServedBy = { provider: "local", model: spec, remote: false };
           return {
-            events: freehold.router.generate({ ...request, model: resolved.route }, context, signal),
-            // The router names the target that answered on the context.
-            servedBy: () => context.servedBy ?? { provider: "local", model: spec, remote: false },
+            // The router names the target that answered in the stream (a served-by event).
+            events: withoutServedBy(
+              freehold.router.generate({ ...request, model: resolved.route }, context, signal),
+              (target) => {
+                servedBy = target;
+              },
+            ),
+            servedBy: () => servedBy,
           };
         }
         default:
@@ -113,4 +120,20 @@ export function evalModels(freehold: Freehold): EvalModels {
       });
     },
   };
+}
+
+/** The engine answers a local model as the gateway would: with the model's profile applied. */
+async function* profiledLocal(freehold: Freehold, request: GenerateRequest, signal?: AbortSignal) {
+  yield* freehold.engine.generate(applyProfile(request, await freehold.engine.profile(request.model)), signal);
+}
+
+/** The model's events; the router's `served-by` goes to `onServed` instead. */
+async function* withoutServedBy(
+  events: AsyncIterable<RoutedEvent>,
+  onServed: (target: ServedBy) => void,
+): AsyncGenerator<ChatEvent> {
+  for await (const event of events) {
+    if (event.type === "served-by") onServed(event.target);
+    else yield event;
+  }
 }

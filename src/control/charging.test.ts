@@ -2,10 +2,10 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { keyContext, oneTokenSettlement } from "../../test/helpers/controlPlane.js";
 import { temporaryDirectory } from "../../test/helpers/paths.js";
-import type { ChatEvent, GenerateRequest, ModelPort } from "../core/chat.js";
+import type { ChatEvent, GenerateRequest, ModelPort, RoutedEvent } from "../core/chat.js";
 import type { RequestContext } from "../core/context.js";
 import { RateLimitError } from "../core/errors.js";
-import { Gateway } from "../gateway/gateway.js";
+import { Gateway, type RoutingPort } from "../gateway/gateway.js";
 import { CircuitBreaker } from "../routing/breaker.js";
 import { ControlPlane } from "./controlPlane.js";
 import { LEASE_MS } from "./quotas.js";
@@ -38,12 +38,15 @@ function engineLikePort(promptTokens: number) {
   return { port, generated: () => generated };
 }
 
-/** A remote stream: text in chunks, usage only at the very end (as OpenAI and Anthropic stream), never if cut. */
-function remoteLikePort(context: () => RequestContext | undefined) {
-  const port: ModelPort = {
-    async *generate(_request, signal): AsyncIterable<ChatEvent> {
-      const current = context();
-      if (current) current.servedBy = { provider: "cloud", model: "gpt-4o", remote: true };
+/**
+ * A remote stream, as a router hands it over: who serves it first, then text in chunks, usage only at the very end
+ * (as OpenAI and Anthropic stream), never if cut.
+ */
+function remoteLikeRouting(): RoutingPort {
+  return {
+    plan: async (request) => ({ request }),
+    async *serve(_checked, signal): AsyncIterable<RoutedEvent> {
+      yield { type: "served-by", target: { provider: "cloud", model: "gpt-4o", remote: true } };
       for (let i = 0; i < 200; i++) {
         await new Promise((resolve) => setTimeout(resolve, 2));
         if (signal?.aborted) {
@@ -61,8 +64,8 @@ function remoteLikePort(context: () => RequestContext | undefined) {
     embed: () => Promise.reject(new Error("unused")),
     listModels: () => Promise.resolve([]),
     countTokens: () => Promise.resolve(9),
+    candidates: (model) => [{ provider: "local", model, remote: false }],
   };
-  return port;
 }
 
 function chat(content: string, maxTokens?: number): GenerateRequest {
@@ -157,11 +160,7 @@ describe("what was consumed is charged", () => {
   test("a remote stream cut short is charged its prompt bound and the bytes received, against the USD budget", async () => {
     control.sqlite.keys.create("remote-leaver", { budgetUsd: 5, dailyTokens: 100_000 });
     let current: RequestContext | undefined;
-    const gateway = new Gateway(
-      remoteLikePort(() => current),
-      undefined,
-      control,
-    );
+    const gateway = new Gateway(engineLikePort(9).port, remoteLikeRouting(), control);
     let spent = 0;
     for (let i = 0; i < 3; i++) {
       current = contextFor(control, "remote-leaver");

@@ -255,6 +255,19 @@ export type ChatEvent =
   | { type: "finish"; reason: FinishReason; stopSequence?: string }
   | { type: "error"; error: { message: string; code: string; status: number; retryable: boolean } };
 
+/**
+ * Which target answered, said by whatever picked it (the router) once the answer is committed to it: the ledger's
+ * provider and cost follow it. Only between the router and the gateway's metering, which consumes it: the APIs
+ * never see it, so it is not a ChatEvent.
+ */
+export interface ServedByEvent {
+  type: "served-by";
+  target: { provider: string; model: string; remote: boolean };
+}
+
+/** What a router streams: the model's events and, before them, the target that serves them. */
+export type RoutedEvent = ChatEvent | ServedByEvent;
+
 export interface ModelInfo {
   name: string;
   /** Unix seconds when it was added. */
@@ -292,9 +305,9 @@ export interface FoldedAnswer {
   timing?: TimingInfo;
 }
 
-/** Folds a stream into one answer; an error event becomes a thrown error. */
+/** Folds a stream into one answer; an error event becomes a thrown error; who served it is not part of it. */
 export async function foldChatEvents(
-  events: AsyncIterable<ChatEvent>,
+  events: AsyncIterable<RoutedEvent>,
   toError: (event: Extract<ChatEvent, { type: "error" }>) => Error,
 ): Promise<FoldedAnswer> {
   let text = "";
@@ -337,6 +350,8 @@ export async function foldChatEvents(
         break;
       case "error":
         throw toError(event);
+      case "served-by":
+        break;
       default:
         event satisfies never;
     }

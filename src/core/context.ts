@@ -26,8 +26,6 @@ export interface RequestContext {
   /** The HTTP path (or "library"), for the ledger and the audit trail. */
   route: string;
   key?: CallerKey;
-  /** Where the request was answered, set by whatever picks the target (the router); the ledger's provider and cost. */
-  servedBy?: { provider: string; model: string; remote: boolean };
 }
 
 /** One entry of the audit trail: who did what, to what, and why. */

@@ -1,3 +1,5 @@
+import type { GenerateRequest } from "./chat.js";
+
 /**
  * What a remote provider is about to send, so the owner's privacy policy can look at exactly that (and nothing
  * else) before it leaves: the provider builds the body, the router's policy checks and may redact it, and only then
@@ -32,3 +34,11 @@ export interface Outgoing {
 export type PreparedCall<T> =
   | { outgoing: null; run(signal?: AbortSignal): T }
   | { outgoing: Outgoing; send(body: Record<string, unknown>, signal?: AbortSignal): T };
+
+/**
+ * A request the policy stage has passed: its route decided and every outgoing body checked (src/routing's
+ * RoutedPlan). Only what planned it can serve it; the gateway carries it from the policy stage to the route stage.
+ */
+export interface CheckedRequest {
+  readonly request: GenerateRequest;
+}

@@ -34,6 +34,11 @@ export interface ModelProfile {
   engine?: "auto" | "node-llama-cpp" | "llama-server";
 }
 
+/** Where the gateway finds the profile of a model name (the model store); undefined when the name has none. */
+export interface ProfileSource {
+  profile(model: string): Promise<ModelProfile | undefined>;
+}
+
 function defined<T extends object>(values: T): Partial<T> {
   return Object.fromEntries(Object.entries(values).filter(([, value]) => value !== undefined)) as Partial<T>;
 }

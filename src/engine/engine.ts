@@ -11,167 +11,19 @@ import type {
   RerankResult,
 } from "../core/chat.js";
 import { FreeholdError, OverloadedError } from "../core/errors.js";
-import {
-  type FlashAttentionMode,
-  type KvCacheType,
-  type MemorySettings,
-  memorySettingsProblem,
-} from "../core/memorySettings.js";
-import { applyProfile, type ModelProfile } from "../core/profile.js";
-import type { ModelSummary } from "../gguf/types.js";
+import type { ModelProfile } from "../core/profile.js";
 import { AdmissionQueue } from "./admission.js";
-import { chooseEngine, type EngineSetting, HOW_TO_GET_LLAMA_SERVER, type LlamaServerLocation } from "./engines.js";
+import { chooseEngine, HOW_TO_GET_LLAMA_SERVER } from "./engines.js";
 import { KeepAlive } from "./keepAlive.js";
-import { estimateModelMemory, kvCacheTypeProblem, type MemoryEstimate } from "./memory.js";
+import type { MemoryEstimate } from "./memory.js";
 import { Residency } from "./residency.js";
 import type { LoadOptions } from "./runner/protocol.js";
-import { type RunnerDiagnostic, RunnerProcess, type RunnerStartOptions } from "./runnerProcess.js";
+import { RunnerProcess } from "./runnerProcess.js";
+import { checkImages, differs, estimateSlot, type Settings, type Slot, settingsFor, slotStatus } from "./slot.js";
 import { chooseThreads } from "./threads.js";
+import type { EngineOptions, LoadedModelStatus, ResolvedModel } from "./types.js";
 
-/** True when a request asks for a setting the loaded model does not have (left-out values accept any). */
-function differs(loaded: Settings, wanted: LoadSettings | undefined): boolean {
-  if (!wanted) return false;
-  return (
-    (wanted.contextSize !== undefined && wanted.contextSize !== loaded.contextSize) ||
-    (wanted.threads !== undefined && wanted.threads !== loaded.threads) ||
-    (wanted.gpuLayers !== undefined && wanted.gpuLayers !== loaded.gpuLayers)
-  );
-}
-
-/** What the engine needs from the model store: a name → files and facts. Injected, so tests can fake it. */
-export interface ModelResolver {
-  resolve(name: string): Promise<ResolvedModel>;
-  list(): Promise<ResolvedModel[]>;
-}
-
-export interface ResolvedModel {
-  name: string;
-  /** The first file's digest: the model's identity. */
-  digest: string;
-  paths: string[];
-  summary: ModelSummary;
-  addedAt: string;
-  /** A profile's defaults, prompts and template (`freehold create`), applied to every request for this name. */
-  profile?: ModelProfile;
-  /** A multimodal projector (mmproj GGUF) stored with the model: it can read images on the llama-server engine. */
-  projector?: string;
-}
-
-export interface EngineOptions {
-  resolver: ModelResolver;
-  /** CPU threads per runner; 0 picks per model (see threads.ts). */
-  threads: number;
-  /** Context size per loaded model, capped by what the model was trained on. */
-  contextSize: number;
-  /** Parallel sequences per model. */
-  sequences: number;
-  /** How long an idle model stays loaded, ms; negative keeps it forever. */
-  keepAliveMs: number;
-  flushIntervalMs?: number;
-  /** Requests that may wait per model when every slot is busy; past it, 503 at once. */
-  maxQueue: number;
-  /** How long a request may wait for a slot before a 503, ms. */
-  queueTimeoutMs: number;
-  /** Layers to offload to a GPU when one is present. */
-  gpuLayers?: "auto" | "max" | number;
-  /** The KV cache's element type (FREEHOLD_KV_CACHE_TYPE; a profile's own wins). Default f16. */
-  kvCacheType?: KvCacheType;
-  /** Flash attention (FREEHOLD_FLASH_ATTENTION; a profile's own wins). Default auto. */
-  flashAttention?: FlashAttentionMode;
-  /** Bytes all loaded models may take together; 0 = 90% of the machine's memory. */
-  memoryBudget: number;
-  /** Free system memory now (injectable for tests). */
-  freeMemory?: () => number;
-  /** Builds the child's environment (config owns it: nothing else reads the environment). */
-  environment: (extra: Record<string, string>) => NodeJS.ProcessEnv;
-  /** Starts a runner; injectable so the scheduler logic is testable without a model. */
-  startRunner?: (options: RunnerStartOptions) => Promise<RunnerProcess>;
-  /** Which engine hosts models (FREEHOLD_ENGINE; a profile's `engine` overrides it per model). Default auto. */
-  engine?: EngineSetting;
-  /** The llama-server binary, or why there is none. */
-  llamaServer?: LlamaServerLocation;
-  onEvent?: (event: EngineEvent) => void;
-}
-
-export type EngineEvent =
-  | { type: "model-loading"; model: string }
-  | { type: "model-loaded"; model: string; loadMs: number; threads: number }
-  | { type: "model-load-failed"; model: string; error: string }
-  | { type: "model-unloaded"; model: string }
-  | { type: "runner-crashed"; model: string; detail: string }
-  /** A setting the model cannot have was replaced (a quantized KV cache on narrow heads → f16). */
-  | { type: "model-settings-adjusted"; model: string; detail: string }
-  /** What a runner's clients were not told (its stderr, llama.cpp's reasons, unexpected exceptions): for the log. */
-  | ({ type: "runner-diagnostic"; model: string } & RunnerDiagnostic);
-
-export interface LoadedModelStatus {
-  name: string;
-  digest: string;
-  state: "loading" | "ready" | "crashed";
-  pid?: number;
-  threads?: number;
-  /** Threads per decode while several requests generate. */
-  busyThreads?: number;
-  contextSize?: number;
-  activeRequests: number;
-  queuedRequests: number;
-  slots: number;
-  size: number;
-  /** Estimated memory in use (weights + KV cache + buffers). */
-  memory: number;
-  backend?: string;
-  /** The engine hosting it (node-llama-cpp or llama-server). */
-  engine?: string;
-  /** It reads images (a projector is loaded). */
-  vision?: boolean;
-  gpuLayers?: number;
-  /** GPU memory in use by this model (measured at load; 0 on CPU). */
-  vram?: number;
-  /** The KV cache's element type and flash attention it was loaded with. */
-  kvCacheType: KvCacheType;
-  flashAttention: FlashAttentionMode;
-  /** ISO time when it unloads if idle; null when kept forever or busy. */
-  expiresAt: string | null;
-  restarts: number;
-}
-
-/**
- * What a model is loaded with; a request can ask for other values (Ollama's options), which reloads it. The KV cache
- * type and flash attention come from the server's settings or the model's profile, never from a request.
- */
-interface Settings extends MemorySettings {
-  contextSize: number;
-  /** 0 = chosen per model. */
-  threads: number;
-  gpuLayers: "auto" | "max" | number;
-}
-
-interface Slot {
-  name: string;
-  digest: string;
-  /** The model's profile as last resolved. */
-  profile?: ModelProfile;
-  /** The draft model its profile names (speculative decoding), resolved when the slot was made. */
-  draft?: ResolvedModel;
-  /** The model's projector, if it has one. */
-  projector?: string;
-  settings: Settings;
-  /** Set while the model waits to go idle to be reloaded with other settings; requests wait for it. */
-  reloading?: Promise<void>;
-  /** Called when the last running or queued request ends. */
-  onIdle?: () => void;
-  estimate: MemoryEstimate;
-  lastUsed: number;
-  summary: ModelSummary;
-  runner?: RunnerProcess;
-  loading?: Promise<RunnerProcess>;
-  crashed: boolean;
-  restarts: number;
-  /** Requests admitted to the runner (at most one per sequence) and those waiting for one. */
-  admission: AdmissionQueue;
-  /** The last request's keep-alive wins, as in Ollama. */
-  keepAlive: KeepAlive;
-}
+export type { EngineEvent, EngineOptions, LoadedModelStatus, ModelResolver, ResolvedModel } from "./types.js";
 
 /**
  * The local engine as a ModelPort: loads models into runner processes on first use, keeps them for a while,
@@ -192,6 +44,14 @@ export class Engine implements ModelPort {
       freeMemory: options.freeMemory ?? freemem,
       sequences: options.sequences,
     });
+  }
+
+  /**
+   * A model name's profile (ProfileSource), as the store resolves the name; none for a name it does not have (a
+   * route). The gateway applies it before metering and policy; the engine runs requests as they come.
+   */
+  async profile(name: string): Promise<ModelProfile | undefined> {
+    return (await this.options.resolver.resolve(name).catch(() => undefined))?.profile;
   }
 
   async listModels(): Promise<ModelInfo[]> {
@@ -260,7 +120,6 @@ export class Engine implements ModelPort {
       };
       this.slots.set(model.name, slot);
     }
-    slot.profile = model.profile;
     slot.projector = model.projector;
     slot.keepAlive.cancel();
     slot.lastUsed = Date.now();
@@ -283,49 +142,11 @@ export class Engine implements ModelPort {
   }
 
   private settingsFor(loaded: Settings | undefined, wanted: LoadSettings | undefined, model: ResolvedModel): Settings {
-    const settings: Settings = {
-      contextSize: wanted?.contextSize ?? loaded?.contextSize ?? this.options.contextSize,
-      threads: wanted?.threads ?? loaded?.threads ?? this.options.threads,
-      gpuLayers: wanted?.gpuLayers ?? loaded?.gpuLayers ?? this.options.gpuLayers ?? "auto",
-      kvCacheType: model.profile?.kvCacheType ?? this.options.kvCacheType ?? "f16",
-      flashAttention: model.profile?.flashAttention ?? this.options.flashAttention ?? "auto",
-    };
-    // As Ollama does, a model that cannot have a quantized cache gets f16 (ps shows it; the log says why).
-    const narrow = kvCacheTypeProblem(model.summary, settings.kvCacheType);
-    if (narrow) {
-      this.options.onEvent?.({
-        type: "model-settings-adjusted",
-        model: model.name,
-        detail: `KV cache f16 instead of ${settings.kvCacheType}: ${narrow}`,
-      });
-      settings.kvCacheType = "f16";
-    }
-    // A profile's type over the server's flash attention (or the reverse) can make a pair llama.cpp refuses.
-    const problem = memorySettingsProblem(settings);
-    if (problem)
-      throw new FreeholdError(
-        `${model.name} cannot load with KV cache ${settings.kvCacheType} and flash attention ${settings.flashAttention}: ${problem} (its profile's kv_cache_type/flash_attention, or FREEHOLD_KV_CACHE_TYPE/FREEHOLD_FLASH_ATTENTION)`,
-        { code: "invalid_model_settings", status: 500, type: "server_error" },
-      );
-    return settings;
+    return settingsFor(this.options, loaded, wanted, model);
   }
 
   private estimate(model: ResolvedModel, settings: Settings, draft?: ResolvedModel): MemoryEstimate {
-    // The runner keeps one slot more than it admits (see SequencePool).
-    const options = { batchSize: 512, kvCacheType: settings.kvCacheType, flashAttention: settings.flashAttention };
-    const own = estimateModelMemory(model.summary, settings.contextSize, this.options.sequences + 1, options);
-    if (!draft) return own;
-    // A draft model loads beside it with a context of the same shape (f16: the draft's own cache is not quantized).
-    const extra = estimateModelMemory(draft.summary, settings.contextSize, this.options.sequences + 1, {
-      batchSize: 512,
-    });
-    return {
-      weights: own.weights + extra.weights,
-      kvCache: own.kvCache + extra.kvCache,
-      overhead: own.overhead + extra.overhead,
-      total: own.total + extra.total,
-      contextSize: own.contextSize,
-    };
+    return estimateSlot(this.options.sequences, model, settings, draft);
   }
 
   /** The draft model a profile names, resolved in the store (a name that is not there is the profile's error). */
@@ -506,39 +327,22 @@ export class Engine implements ModelPort {
 
   async *generate(request: GenerateRequest, signal?: AbortSignal): AsyncGenerator<ChatEvent> {
     const { runner, slot } = await this.acquire(request.model, request.load);
-    this.checkImages(request, runner, slot);
+    checkImages(request, runner, slot);
     await this.admit(slot, runner, signal);
     try {
-      yield* runner.generate(applyProfile(request, slot.profile), signal);
+      yield* runner.generate(request, signal);
     } finally {
       this.release(slot, request.keepAliveMs);
     }
   }
 
-  /** An image for a model that cannot read it is a 400 that says what would make it readable. */
-  private checkImages(request: GenerateRequest, runner: RunnerProcess, slot: Slot): void {
-    if (request.kind !== "chat" || !request.messages.some((message) => (message.images?.length ?? 0) > 0)) return;
-    if (runner.info?.vision) return;
-    const why = !slot.projector
-      ? `${slot.name} cannot read images: it has no vision projector (import one with \`freehold import MODEL.gguf --projector MMPROJ.gguf\`)`
-      : runner.info?.engine === "llama-server"
-        ? `${slot.name} has a projector, but llama-server did not load it as a vision model`
-        : `${slot.name} has a vision projector, but it runs on the node-llama-cpp engine, which cannot read images; for the llama-server engine, ${HOW_TO_GET_LLAMA_SERVER}`;
-    throw new FreeholdError(why, {
-      code: "images_unsupported",
-      status: 400,
-      type: "invalid_request_error",
-      param: "messages",
-    });
-  }
-
   /** The prompt tokens a request would use (template and tools applied); loads the model if needed. */
   async countTokens(request: GenerateRequest): Promise<number> {
     const { runner, slot } = await this.acquire(request.model);
-    this.checkImages(request, runner, slot);
+    checkImages(request, runner, slot);
     slot.admission.enter();
     try {
-      return await runner.countTokens(applyProfile(request, slot.profile));
+      return await runner.countTokens(request);
     } finally {
       // Re-arms the idle timer that acquire() cleared.
       this.release(slot, undefined);
@@ -572,36 +376,7 @@ export class Engine implements ModelPort {
   }
 
   status(): { loading: boolean; lastStartError: string | undefined; models: LoadedModelStatus[] } {
-    const models: LoadedModelStatus[] = [];
-    for (const slot of this.slots.values()) {
-      models.push({
-        name: slot.name,
-        digest: slot.digest,
-        state: slot.loading ? "loading" : slot.crashed ? "crashed" : "ready",
-        ...(slot.runner?.pid !== undefined ? { pid: slot.runner.pid } : {}),
-        ...(slot.runner?.info
-          ? {
-              gpuLayers: slot.runner.info.gpuLayers,
-              threads: slot.runner.info.threads,
-              busyThreads: slot.runner.info.busyThreads,
-              contextSize: slot.runner.info.contextSize,
-              backend: slot.runner.info.backend,
-              engine: slot.runner.info.engine,
-              vision: slot.runner.info.vision,
-              vram: slot.runner.info.vramBytes,
-            }
-          : {}),
-        activeRequests: slot.admission.active,
-        queuedRequests: slot.admission.queued,
-        slots: this.options.sequences,
-        size: slot.summary.size,
-        memory: slot.estimate.total,
-        kvCacheType: slot.settings.kvCacheType,
-        flashAttention: slot.runner?.info?.flashAttention ?? slot.settings.flashAttention,
-        expiresAt: slot.keepAlive.expiresAt === null ? null : new Date(slot.keepAlive.expiresAt).toISOString(),
-        restarts: slot.restarts,
-      });
-    }
+    const models = [...this.slots.values()].map((slot) => slotStatus(slot, this.options.sequences));
     return { loading: models.some((m) => m.state === "loading"), lastStartError: this.lastStartError, models };
   }
 

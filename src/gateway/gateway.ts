@@ -12,61 +12,62 @@ import type {
 } from "../core/chat.js";
 import { libraryContext, type RequestContext } from "../core/context.js";
 import { InvalidRequestError } from "../core/errors.js";
-import type { MeterTarget, RequestMeter } from "../core/metering.js";
-import type { ToolHost } from "../core/toolHost.js";
+import type { MeterTarget } from "../core/metering.js";
+import { authorizeModel, modelAllowed } from "./authorize.js";
+import { meteredCount, meteredEmbedding } from "./metering.js";
+import { generationPipeline } from "./pipeline.js";
 import {
-  authorizeModel,
+  directRouting,
+  type GatewayTools,
+  type Generation,
   localTarget,
-  meteredCount,
-  meteredEmbedding,
-  meteredGeneration,
-  modelAllowed,
-  promptTokenBound,
-  remotePromptBound,
-} from "./metering.js";
+  noProfiles,
+  type ProfileSource,
+  type RequestMeter,
+  type RoutingPort,
+  unmetered,
+} from "./ports.js";
+import { profiledRequest } from "./profile.js";
 import { type McpToolset, runToolLoop, type ToolLoopEvent, type ToolLoopOptions } from "./toolLoop.js";
 
-export interface GatewayTools {
-  /** MCP servers (src/mcp's McpHub). */
-  host: ToolHost;
-  /** The most model turns one request may take while calling tools (freehold.yaml `mcp_max_steps`). */
-  maxSteps: number;
-}
-
-/** Routes requests by model name to local or remote targets under the owner's rules (src/routing's Router). */
-export interface RoutingPort {
-  generate(request: GenerateRequest, context: RequestContext, signal?: AbortSignal): AsyncIterable<ChatEvent>;
-  embed(request: EmbeddingRequest, context: RequestContext, signal?: AbortSignal): Promise<EmbeddingResult>;
-  listModels(): Promise<ModelInfo[]>;
-  /** Counting follows the same privacy rules as generating: the context carries the key. */
-  countTokens(request: GenerateRequest, context: RequestContext): Promise<number>;
-  /** Every target a request for this model might be served by (for the worst-case reservation). */
-  candidates(model: string): MeterTarget[];
-}
+export type { GatewayTools, RoutingPort } from "./ports.js";
 
 /**
- * The use case every API surface calls: (later) authorize, classify, apply policy, pick a target, meter.
- * Today it routes everything to the local engine; policies will wrap the port here, not live in handlers.
+ * The use case every API surface calls. A generation goes through one pipeline (pipeline.ts): authorize → apply
+ * profile → bound and reserve → policy → route and fall back → settle; MCP tool loops run each model turn through
+ * the same pipeline. Embeddings, reranking and counting are authorized and metered around one call.
  */
 export class Gateway {
-  /** Without a router (no freehold.yaml routes), everything goes to the local engine. */
+  private readonly routing: RoutingPort;
+  private readonly meter: RequestMeter;
+  private readonly generation: Generation;
+
+  /** Without a router (no freehold.yaml routes), everything goes to the local engine; without a meter, unmetered. */
   constructor(
     private readonly local: ModelPort,
-    private readonly router?: RoutingPort,
-    /** Keys' scopes and limits, and the ledger (src/control); absent = unmetered. */
-    private readonly meter?: RequestMeter,
+    router?: RoutingPort,
+    /** Keys' scopes and limits, and the ledger (src/control). */
+    meter?: RequestMeter,
     /** Server-side tools (MCP); absent = none. */
     readonly tools?: GatewayTools,
-  ) {}
+    /** Model profiles (the store): applied before metering and routing. */
+    private readonly profiles: ProfileSource = noProfiles,
+  ) {
+    this.routing = router ?? directRouting(local);
+    this.meter = meter ?? unmetered;
+    this.generation = generationPipeline({ local, routing: this.routing, meter: this.meter, profiles });
+  }
 
   /**
    * A request for a route with MCP servers attached (`mcp:` in freehold.yaml) runs its tools here, so every API
    * gets them without knowing MCP; the client's own tools still come back to the client.
    */
-  generate(request: GenerateRequest, context: RequestContext, signal?: AbortSignal): AsyncIterable<ChatEvent> {
+  generate(request: GenerateRequest, context?: RequestContext, signal?: AbortSignal): AsyncIterable<ChatEvent> {
+    // A caller without a context (in-process use of the library's gateway) is the library, as for countTokens.
+    const caller = context ?? newLibraryContext("gen");
     if (request.kind === "chat" && this.tools?.host.mayAttach(request.model))
-      return this.generateAttached(request, context, signal);
-    return this.generateOnce(request, context, signal);
+      return this.generateAttached(request, caller, signal);
+    return this.generateOnce(request, caller, signal);
   }
 
   /** A route's or profile's servers, looked up first (a profile's are in the store); none = a plain generation. */
@@ -126,51 +127,15 @@ export class Gateway {
     context: RequestContext,
     signal?: AbortSignal,
   ): AsyncIterable<ChatEvent> {
-    const run = (admitted: GenerateRequest, runSignal?: AbortSignal) =>
-      this.router ? this.router.generate(admitted, context, runSignal) : this.local.generate(admitted, runSignal);
-    const meter = this.meter;
-    if (!meter) return run(request, signal);
-    const candidates = this.candidates(request);
-    return meteredGeneration(meter, request, context, localTarget(request.model), run, {
-      candidates,
-      signal,
-      // Tokenizing costs a round trip to the runner: only keys with token limits need the exact bound.
-      ...(meter.boundsTokens
-        ? {
-            promptBound: async (admitted: GenerateRequest) =>
-              (await meter.boundsTokens!(context))
-                ? this.promptBound(admitted, candidates)
-                : promptTokenBound(admitted),
-          }
-        : {}),
-    });
+    return this.generation(request, context, signal);
   }
 
-  /**
-   * A true upper bound on the prompt's tokens over every target that may answer: local models tokenize it (chat
-   * template and tools included, as the engine will), remote ones get the byte bound (remotePromptBound).
-   */
-  private async promptBound(request: GenerateRequest, candidates: MeterTarget[] | undefined): Promise<number> {
-    const targets = candidates ?? [localTarget(request.model)];
-    const localModels = [...new Set(targets.filter((target) => !target.remote).map((target) => target.model))];
-    const counts = await Promise.all(
-      localModels.map((model) =>
-        // A model that cannot be counted cannot run either: the byte bound stands in until generation fails.
-        this.local.countTokens({ ...request, model }).catch(() => promptTokenBound(request)),
-      ),
-    );
-    const remote = targets.some((target) => target.remote) ? [remotePromptBound(request)] : [];
-    return Math.max(0, ...counts, ...remote);
-  }
-
-  private candidates(request: { model: string }): MeterTarget[] | undefined {
-    return this.router?.candidates(request.model);
-  }
-
+  /** Embeddings go to a route's first local target (the router's rule), so that is the target metered. */
   embed(request: EmbeddingRequest, context: RequestContext, signal?: AbortSignal): Promise<EmbeddingResult> {
-    const run = () => (this.router ? this.router.embed(request, context, signal) : this.local.embed(request, signal));
-    if (this.meter) return meteredEmbedding(this.meter, request, context, localTarget(request.model), run);
-    return run();
+    authorizeModel(context, request.model);
+    const target = this.routing.candidates(request.model).find((candidate) => !candidate.remote);
+    const run = () => this.routing.embed(request, context, signal);
+    return meteredEmbedding(this.meter, request, context, target ?? localTarget(request.model), run);
   }
 
   /**
@@ -178,6 +143,7 @@ export class Gateway {
    * resolves to its first local target, like embeddings; metered and keyed like embeddings (ledger kind "rerank").
    */
   rerank(request: RerankRequest, context: RequestContext, signal?: AbortSignal): Promise<RerankResult> {
+    authorizeModel(context, request.model);
     const target = this.rerankTarget(request.model);
     const rerank = this.local.rerank?.bind(this.local);
     const run = () => {
@@ -185,15 +151,12 @@ export class Gateway {
       return rerank({ ...request, model: target.model }, signal);
     };
     const texts = { model: request.model, input: [request.query, ...request.documents] };
-    if (this.meter) return meteredEmbedding(this.meter, texts, context, target, run, "rerank");
-    authorizeModel(context, request.model);
-    return run();
+    return meteredEmbedding(this.meter, texts, context, target, run, "rerank");
   }
 
   private rerankTarget(model: string): MeterTarget {
-    const candidates = this.router?.candidates(model) ?? [localTarget(model)];
     // The engine's own models: other providers (even on this machine) have no rerank call here.
-    const local = candidates.find((candidate) => candidate.provider === "local");
+    const local = this.routing.candidates(model).find((candidate) => candidate.provider === "local");
     if (!local)
       throw new InvalidRequestError(
         `route ${model} has no target on the local engine; reranking runs on the engine's own models only`,
@@ -204,22 +167,27 @@ export class Gateway {
   }
 
   async listModels(context?: RequestContext): Promise<ModelInfo[]> {
-    const models = await (this.router ? this.router.listModels() : this.local.listModels());
+    const models = await this.routing.listModels();
     return models.filter((model) => modelAllowed(context, model.name));
   }
 
   /** A client's own counting request (count_tokens): metered and rate-limited like any model request. */
-  countTokensRequest(request: GenerateRequest, context: RequestContext): Promise<number> {
-    const count = () => this.countTokens(request, context);
-    return this.meter ? meteredCount(this.meter, request, context, localTarget(request.model), count) : count();
+  async countTokensRequest(request: GenerateRequest, context: RequestContext): Promise<number> {
+    authorizeModel(context, request.model);
+    const count = async () => this.routing.countTokens(await profiledRequest(this.profiles, request), context);
+    return meteredCount(this.meter, context, localTarget(request.model), count);
   }
 
-  /** Counts a prompt for a request being answered (its ledger row is the answer's own). */
-  countTokens(request: GenerateRequest, context?: RequestContext): Promise<number> {
+  /** Counts a prompt, profile applied, for a request being answered (its ledger row is the answer's own). */
+  async countTokens(request: GenerateRequest, context?: RequestContext): Promise<number> {
     if (context) authorizeModel(context, request.model);
-    if (!this.router) return this.local.countTokens(request);
-    return this.router.countTokens(request, context ?? libraryContext(`count_${randomUUID().replaceAll("-", "")}`));
+    const counting = context ?? newLibraryContext("count");
+    return this.routing.countTokens(await profiledRequest(this.profiles, request), counting);
   }
+}
+
+function newLibraryContext(prefix: string): RequestContext {
+  return libraryContext(`${prefix}_${randomUUID().replaceAll("-", "")}`);
 }
 
 /** The model's events of a tool loop, for APIs that have no items for MCP calls (they happened server-side). */

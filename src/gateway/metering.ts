@@ -1,77 +1,9 @@
-import type { ChatEvent, EmbeddingRequest, GenerateRequest } from "../core/chat.js";
+import type { ChatEvent, EmbeddingRequest, GenerateRequest, RoutedEvent } from "../core/chat.js";
 import type { RequestContext } from "../core/context.js";
-import { isFreeholdError, PermissionError } from "../core/errors.js";
+import { isFreeholdError } from "../core/errors.js";
 import type { Admission, MeterOutcome, MeterTarget, RequestMeter } from "../core/metering.js";
-
-/** Per-message template overhead (role markers, separators) added to the byte count, in tokens. */
-const messageOverhead = 8;
-
-function bytes(text: string): number {
-  return Buffer.byteLength(text, "utf8");
-}
-
-/**
- * An upper bound on a request's prompt tokens without tokenizing: a token is at least one byte for the tokenizers
- * GGUF models use (byte-level BPE, SentencePiece with byte fallback), plus template overhead per message.
- */
-export function promptTokenBound(request: GenerateRequest): number {
-  if (request.kind === "completion")
-    return typeof request.prompt === "string" ? bytes(request.prompt) + 2 : request.prompt.length + 2;
-  let total = 16;
-  for (const message of request.messages) {
-    total += bytes(message.content) + messageOverhead + (message.name ? bytes(message.name) : 0);
-    for (const call of message.toolCalls ?? []) total += bytes(call.name) + bytes(call.arguments) + 16;
-  }
-  for (const tool of request.tools ?? []) total += bytes(JSON.stringify(tool)) + 16;
-  if (request.responseFormat?.type === "json-schema") total += bytes(JSON.stringify(request.responseFormat.schema));
-  return total;
-}
-
-/**
- * Hidden tokens a paid provider adds that the request's bytes do not show: its own system prompt for tool use
- * (Anthropic documents a few hundred tokens) and per-request framing. A margin, not a measured figure.
- */
-export const REMOTE_TOOL_OVERHEAD = 1024;
-export const REMOTE_REQUEST_OVERHEAD = 64;
-
-/**
- * An upper bound on a remote model's prompt tokens: paid providers' tokenizers are byte-level BPE (tiktoken,
- * Anthropic's), where a token is at least one byte, so the prompt's bytes (promptTokenBound) bound its text; the
- * hidden overhead above is added on top.
- */
-export function remotePromptBound(request: GenerateRequest): number {
-  const tools = request.kind === "chat" && (request.tools?.length ?? 0) > 0;
-  return promptTokenBound(request) + REMOTE_REQUEST_OVERHEAD + (tools ? REMOTE_TOOL_OVERHEAD : 0);
-}
-
-/** The engine on this machine, until a router says otherwise (context.servedBy). */
-export function localTarget(model: string): MeterTarget {
-  return { provider: "local", model, remote: false };
-}
-
-/** Model scopes: a key limited to some models may use only those (names compare case-insensitively, ":latest" implied). */
-export function authorizeModel(context: RequestContext, model: string): void {
-  const allowed = context.key?.models;
-  if (!allowed) return;
-  const normal = (name: string) => {
-    const lower = name.toLowerCase();
-    return lower.includes(":") ? lower : `${lower}:latest`;
-  };
-  if (!allowed.some((name) => normal(name) === normal(model)))
-    throw new PermissionError(
-      `The key ${context.key!.name} may not use the model '${model}'; it may use: ${allowed.join(", ")}`,
-      "model_not_allowed",
-    );
-}
-
-export function modelAllowed(context: RequestContext | undefined, model: string): boolean {
-  try {
-    if (context) authorizeModel(context, model);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { bytes } from "./bounds.js";
+import { type Generation, localTarget } from "./ports.js";
 
 function failure(error: unknown): Pick<MeterOutcome, "status" | "errorCode"> {
   return isFreeholdError(error)
@@ -90,16 +22,37 @@ export class ClientGoneError extends Error {
   }
 }
 
-export interface GenerationOptions {
-  /** Every target that might answer (a route's fallbacks included), for the worst-case reservation. */
-  candidates?: MeterTarget[] | undefined;
+export interface MeteringOptions {
+  /** Every target that might answer a model name (a route's fallbacks included), for the worst-case reservation. */
+  candidates: (model: string) => MeterTarget[];
+  /**
+   * A true upper bound on the prompt's tokens for this caller: tokenized by the local models when the key's limits
+   * count tokens (tokenizing costs a round trip), else the byte bound of `promptTokenBound`.
+   */
+  promptBound: (request: GenerateRequest, context: RequestContext, candidates: MeterTarget[]) => Promise<number>;
+}
+
+/**
+ * The pipeline's bound-and-reserve stage and, when the stream ends, its settle stage: one wrapper, because the
+ * reservation it makes is the one it must settle. It reads the `served-by` event the router sends (the ledger's
+ * provider and cost follow it) and passes only the model's events on.
+ */
+export function metered(meter: RequestMeter, options: MeteringOptions, inner: Generation<RoutedEvent>): Generation {
+  return (request, context, signal) => {
+    const candidates = options.candidates(request.model);
+    return meteredGeneration(meter, request, context, localTarget(request.model), inner, {
+      candidates,
+      signal,
+      promptBound: () => options.promptBound(request, context, candidates),
+    });
+  };
+}
+
+interface GenerationOptions {
+  candidates: MeterTarget[];
   /** The client's signal: aborted when it goes away. */
   signal?: AbortSignal | undefined;
-  /**
-   * A true upper bound on the prompt's tokens when the caller can compute one (tokenized by the local model, bytes
-   * for remote ones); without it, the byte bound of `promptTokenBound`.
-   */
-  promptBound?: (request: GenerateRequest) => Promise<number>;
+  promptBound: () => Promise<number>;
 }
 
 /** Bytes of what reached the client: text and tool calls. A token is at least one byte, so this bounds its tokens. */
@@ -121,24 +74,23 @@ function contentBytes(event: ChatEvent): number {
  * and tool calls received (at least one byte per token), at most the max_tokens reserved; one the client left
  * before its first token, the prompt bound. The row says 499.
  */
-export async function* meteredGeneration(
+async function* meteredGeneration(
   meter: RequestMeter,
   request: GenerateRequest,
   context: RequestContext,
   target: MeterTarget,
-  run: (request: GenerateRequest, signal: AbortSignal) => AsyncIterable<ChatEvent>,
-  options: GenerationOptions = {},
+  run: Generation<RoutedEvent>,
+  options: GenerationOptions,
 ): AsyncGenerator<ChatEvent> {
-  authorizeModel(context, request.model);
   const keepContent = context.key?.storeContent === true;
-  const bound = options.promptBound ? await options.promptBound(request) : promptTokenBound(request);
+  const bound = await options.promptBound();
   const admission: Admission = await meter.admit(
     {
       kind: "generate",
       promptTokenBound: bound,
       maxTokens: request.limits.maxTokens,
       ...(keepContent ? { content: request } : {}),
-      ...(options.candidates ? { candidates: options.candidates } : {}),
+      candidates: options.candidates,
     },
     context,
     target,
@@ -167,8 +119,13 @@ export async function* meteredGeneration(
   let received = 0;
   let contentSeen = false;
   let settled = false;
-  const observe = (event: ChatEvent) => {
+  /** Where the answer really came from (the router's `served-by`); the admission target until it says. */
+  let servedBy: MeterTarget | undefined;
+  const observe = (event: RoutedEvent) => {
     switch (event.type) {
+      case "served-by":
+        servedBy = event.target;
+        break;
       case "text-delta":
       case "tool-call":
         outcome.timeToFirstTokenMs ??= performance.now() - started;
@@ -198,7 +155,7 @@ export async function* meteredGeneration(
       outcome.promptTokens = bound;
       const allowed = admission.maxTokens ?? Number.POSITIVE_INFINITY;
       outcome.completionTokens = Math.min(allowed, Math.max(1, received));
-    } else if (!usageSeen && status === 499 && context.servedBy?.remote) {
+    } else if (!usageSeen && status === 499 && servedBy?.remote) {
       // Sent to a paid provider, then the client left before the first token: the provider may bill the prompt.
       outcome.promptTokens = bound;
     }
@@ -207,18 +164,19 @@ export async function* meteredGeneration(
       status,
       ...(errorCode ? { errorCode } : { errorCode: undefined }),
       ...(keepContent ? { responseText: text } : {}),
-      ...(context.servedBy ? { servedBy: context.servedBy } : {}),
+      ...(servedBy ? { servedBy } : {}),
     });
     return settling;
   };
   const clientGone = () => clientSignal?.aborted === true;
-  const iterator = run(limited, controller.signal)[Symbol.asyncIterator]();
+  const iterator = run(limited, context, controller.signal)[Symbol.asyncIterator]();
   try {
     for (;;) {
       const next = await iterator.next();
       if (next.done) break;
       const event = next.value;
       observe(event);
+      if (event.type === "served-by") continue;
       if (event.type === "finish")
         await settle(
           event.reason === "cancelled" || clientGone() ? 499 : event.reason === "error" ? 500 : 200,
@@ -249,7 +207,7 @@ export async function* meteredGeneration(
 }
 
 /** Reads a stopping generation's last events (its usage) for up to DRAIN_TIMEOUT_MS, then lets it go. */
-async function drain(iterator: AsyncIterator<ChatEvent>, observe: (event: ChatEvent) => void): Promise<void> {
+async function drain(iterator: AsyncIterator<RoutedEvent>, observe: (event: RoutedEvent) => void): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<"timeout">((resolve) => {
     timer = setTimeout(() => resolve("timeout"), DRAIN_TIMEOUT_MS);
@@ -279,7 +237,6 @@ export async function meteredEmbedding<T extends { promptTokens: number }>(
   run: () => Promise<T>,
   kind: "embed" | "rerank" = "embed",
 ): Promise<T> {
-  authorizeModel(context, request.model);
   const bound = request.input.reduce((total, text) => total + bytes(text) + 2, 0);
   const admission = await meter.admit({ kind, promptTokenBound: bound, maxTokens: 0 }, context, target);
   const base = { completionTokens: 0, cachedTokens: 0, timeToFirstTokenMs: null };
@@ -289,7 +246,6 @@ export async function meteredEmbedding<T extends { promptTokens: number }>(
       ...base,
       promptTokens: result.promptTokens,
       status: 200,
-      ...(context.servedBy ? { servedBy: context.servedBy } : {}),
     });
     return result;
   } catch (error) {
@@ -306,12 +262,10 @@ export async function meteredEmbedding<T extends { promptTokens: number }>(
  */
 export async function meteredCount(
   meter: RequestMeter,
-  request: GenerateRequest,
   context: RequestContext,
   target: MeterTarget,
   run: () => Promise<number>,
 ): Promise<number> {
-  authorizeModel(context, request.model);
   const admission = await meter.admit({ kind: "count-tokens", promptTokenBound: 0, maxTokens: 0 }, context, target);
   const base = { promptTokens: 0, completionTokens: 0, cachedTokens: 0, timeToFirstTokenMs: null };
   try {

@@ -1,12 +1,34 @@
-import type { ChatEvent, EmbeddingRequest, EmbeddingResult, GenerateRequest, ModelInfo } from "../core/chat.js";
+import type { EmbeddingRequest, EmbeddingResult, GenerateRequest, ModelInfo, RoutedEvent } from "../core/chat.js";
 import type { AuditSink, RequestContext } from "../core/context.js";
-import type { PreparedCall } from "../core/egress.js";
-import { type FreeholdError, InvalidRequestError, isFreeholdError } from "../core/errors.js";
-import { UpstreamError } from "../providers/upstream.js";
+import { InvalidRequestError, isFreeholdError } from "../core/errors.js";
+import type { ProfileSource } from "../core/profile.js";
+import {
+  errorText,
+  finalError,
+  finishTarget,
+  isClientError,
+  pickTarget,
+  retryWait,
+  sleep,
+  startTarget,
+} from "./attempts.js";
 import { type Decision, DecisionLog } from "./decisions.js";
-import { EgressPolicy, permissionError, type Verdict } from "./egressPolicy.js";
+import { EgressPolicy, type Verdict } from "./egressPolicy.js";
 import { HealthMonitor } from "./health.js";
-import type { Route, RoutingTable, TargetState } from "./table.js";
+import { estimateTokens, forTarget, imageCount, type Plan, planRoute, runLocal } from "./plan.js";
+import type { Route, RoutingTable } from "./table.js";
+
+/**
+ * A request whose route is decided and whose remote targets' outgoing bodies are checked: what `serve` runs. Only
+ * the router that made it can serve it (it holds that router's table and decision).
+ */
+export interface RoutedPlan {
+  readonly request: GenerateRequest;
+  readonly table: RoutingTable;
+  readonly decision: Decision;
+  /** Absent: no route has the name, the local engine answers it. */
+  readonly route?: { route: Route; policy: EgressPolicy; plan: Plan };
+}
 
 export interface RouteView {
   name: string;
@@ -36,9 +58,15 @@ export class Router {
   private table: RoutingTable;
   private health: HealthMonitor;
   readonly decisions: DecisionLog;
+  /** The profiles of the engine's models: a route's local target gets its own (plan.ts forTarget). */
+  private readonly profiles: ProfileSource;
 
-  constructor(table: RoutingTable, options: { audit?: AuditSink; decisionCapacity?: number } = {}) {
+  constructor(
+    table: RoutingTable,
+    options: { audit?: AuditSink; decisionCapacity?: number; profiles?: ProfileSource } = {},
+  ) {
     this.table = table;
+    this.profiles = options.profiles ?? { profile: async () => undefined };
     this.health = new HealthMonitor(table);
     this.decisions = new DecisionLog(options.decisionCapacity ?? 5000, options.audit);
   }
@@ -80,8 +108,13 @@ export class Router {
     }));
   }
 
-  generate(request: GenerateRequest, context: RequestContext, signal?: AbortSignal): AsyncIterable<ChatEvent> {
-    return this.run(this.table, request, context, signal);
+  /** Plans and serves (the gateway runs the two as separate stages, with metering between its callers). */
+  async *generate(
+    request: GenerateRequest,
+    context: RequestContext,
+    signal?: AbortSignal,
+  ): AsyncGenerator<RoutedEvent> {
+    yield* this.serve(await this.plan(request, context), signal);
   }
 
   async embed(request: EmbeddingRequest, context: RequestContext, signal?: AbortSignal): Promise<EmbeddingResult> {
@@ -102,7 +135,6 @@ export class Router {
       );
     }
     decision.servedBy = { provider: target.provider.name, model: target.model, remote: false };
-    context.servedBy = decision.servedBy;
     decision.outcome = "served";
     this.decisions.record(decision);
     return runLocal(target.provider.prepareEmbed({ ...request, model: target.model }), signal);
@@ -142,7 +174,9 @@ export class Router {
     const estimate = estimateTokens(request);
     const local = route.tiers.flat().find((target) => !target.remote);
     if (local)
-      return runLocal(local.provider.prepareCountTokens({ ...request, model: local.model })).catch(() => estimate);
+      return runLocal(local.provider.prepareCountTokens(await forTarget(request, local, this.profiles))).catch(
+        () => estimate,
+      );
     const remote = route.tiers.flat()[0]!;
     const prepared = remote.provider.prepareCountTokens({ ...request, model: remote.model });
     if (prepared.outgoing === null) return prepared.run().catch(() => estimate);
@@ -179,35 +213,50 @@ export class Router {
     };
   }
 
-  private async *run(
-    table: RoutingTable,
-    request: GenerateRequest,
-    context: RequestContext,
-    signal?: AbortSignal,
-  ): AsyncGenerator<ChatEvent> {
+  /**
+   * The policy stage (the gateway's `classified`): decides the route and prepares every target; each remote one's
+   * exact outgoing body is classified and the key's or route's policy applied to it (plan.ts, egressPolicy.ts). A
+   * request nothing may answer is refused here, before anything is sent.
+   */
+  async plan(request: GenerateRequest, context: RequestContext): Promise<RoutedPlan> {
+    const table = this.table;
     const route = table.routes.get(request.model);
     const decision = this.newDecision(context, request.model, route);
-    if (!route) {
-      decision.servedBy = { provider: "local", model: request.model, remote: false };
-      context.servedBy = decision.servedBy;
-      decision.outcome = "served";
-      decision.explanation.push(
-        `no route is named ${request.model}: the local engine serves it, nothing leaves the machine`,
-      );
-      this.decisions.record(decision);
-      yield* runLocal(table.local.prepareGenerate(request), signal);
-      return;
-    }
+    if (!route) return { request, table, decision };
     const policy = new EgressPolicy(table, route, context, decision);
-    let plan: Plan;
     try {
-      plan = await planRoute(route, request, policy, decision);
+      return {
+        request,
+        table,
+        decision,
+        route: { route, policy, plan: await planRoute(route, request, policy, decision, this.profiles) },
+      };
     } catch (error) {
       decision.outcome = "refused";
       decision.explanation.push(error instanceof Error ? error.message : String(error));
       this.decisions.record(decision);
       throw error;
     }
+  }
+
+  /**
+   * The route-and-fall-back stage: tries the planned targets tier by tier and streams the first that answers,
+   * preceded by a `served-by` event naming it (the gateway settles against it).
+   */
+  async *serve(planned: RoutedPlan, signal?: AbortSignal): AsyncGenerator<RoutedEvent> {
+    const { request, table, decision } = planned;
+    if (!planned.route) {
+      decision.servedBy = { provider: "local", model: request.model, remote: false };
+      decision.outcome = "served";
+      decision.explanation.push(
+        `no route is named ${request.model}: the local engine serves it, nothing leaves the machine`,
+      );
+      this.decisions.record(decision);
+      yield { type: "served-by", target: decision.servedBy };
+      yield* runLocal(table.local.prepareGenerate(request), signal);
+      return;
+    }
+    const { route, policy, plan } = planned.route;
     let lastError: unknown;
     for (const tier of plan.tiers) {
       const remaining = [...tier];
@@ -228,13 +277,13 @@ export class Router {
               ms: Date.now() - started,
             });
             decision.servedBy = { provider: target.provider.name, model: target.model, remote: target.remote };
-            // The ledger row and its cost follow where the answer really came from.
-            context.servedBy = decision.servedBy;
             decision.outcome = "served";
             decision.explanation.push(
               `served by ${target.label} (${target.remote ? `remote: ${target.provider.origin}` : "local"})${policy.redaction && target.remote ? ", with findings replaced by placeholders" : ""}`,
             );
             this.decisions.record(decision);
+            // The ledger row and its cost follow where the answer really came from (the gateway's settle stage).
+            yield { type: "served-by", target: decision.servedBy };
             const events = finishTarget(target, result.first, result.iterator, signal);
             yield* target.remote && policy.redaction ? policy.redaction.restoreEvents(events) : events;
             return;
@@ -253,7 +302,11 @@ export class Router {
             decision.explanation.push("the client went away");
             this.decisions.record(decision);
             // A remote provider may already be billing the prompt: the ledger charges it to where it was sent.
-            if (target.remote) context.servedBy = { provider: target.provider.name, model: target.model, remote: true };
+            if (target.remote)
+              yield {
+                type: "served-by",
+                target: { provider: target.provider.name, model: target.model, remote: true },
+              };
             throw result.error;
           }
           if (isClientError(result.error)) {
@@ -278,269 +331,4 @@ export class Router {
     this.decisions.record(decision);
     throw finalError(route, lastError);
   }
-}
-
-interface Plan {
-  tiers: TargetState[][];
-  /** How to start each target that may be tried: its prepared call, with the checked body for a remote one. */
-  start: Map<TargetState, (signal: AbortSignal) => AsyncIterable<ChatEvent>>;
-}
-
-function estimateTokens(request: GenerateRequest): number {
-  const texts =
-    request.kind === "completion"
-      ? [typeof request.prompt === "string" ? request.prompt : ""]
-      : request.messages.map((message) => message.content);
-  return Math.max(1, Math.ceil(texts.join("\n").length / 4));
-}
-
-/** A call prepared by a local provider: nothing leaves, it just runs. */
-function runLocal<T>(call: PreparedCall<T>, signal?: AbortSignal): T {
-  if (call.outgoing !== null) throw new Error("a remote call reached runLocal without a privacy check");
-  return call.run(signal);
-}
-
-/** Images a request carries (all messages). */
-function imageCount(request: GenerateRequest): number {
-  if (request.kind !== "chat") return 0;
-  return request.messages.reduce((sum, message) => sum + (message.images?.length ?? 0), 0);
-}
-
-/**
- * Prepares every target of the route and checks each remote one's exact outgoing body against the policy:
- * what may not leave is left out (and said why), what must be redacted is. Throws when nothing remains.
- */
-async function planRoute(
-  route: Route,
-  request: GenerateRequest,
-  policy: EgressPolicy,
-  decision: Decision,
-): Promise<Plan> {
-  const start: Plan["start"] = new Map();
-  const tiers: TargetState[][] = [];
-  const reasons = new Set<string>();
-  for (const tier of route.tiers) {
-    const kept: TargetState[] = [];
-    for (const target of tier) {
-      // The router passes each target its own model name; a remote provider builds its whole body from it.
-      const prepared = target.provider.prepareGenerate({ ...request, model: target.model });
-      if (prepared.outgoing === null) {
-        start.set(target, (signal) => prepared.run(signal));
-        kept.push(target);
-        continue;
-      }
-      const verdict = await policy.check(prepared.outgoing, imageCount(request));
-      if (!verdict.send) {
-        decision.excluded.push({ provider: target.provider.name, model: target.model, reason: verdict.reason });
-        reasons.add(verdict.reason);
-        continue;
-      }
-      start.set(target, (signal) => prepared.send(verdict.body, signal));
-      kept.push(target);
-    }
-    if (kept.length > 0) tiers.push(kept);
-  }
-  for (const reason of reasons) decision.explanation.push(`remote targets excluded: ${reason}`);
-  if (tiers.length === 0) {
-    const remotes = [...new Set(route.tiers.flat().map((target) => target.provider.name))].join(", ");
-    const why = [...reasons].join("; ");
-    const offline = policy.forbidden?.code === "egress_forbidden";
-    throw permissionError(
-      `Route ${route.name} has only remote targets (${remotes}) and ${why}, so nothing was sent. ${offline ? "Run without --offline, or add" : "Add"} a local target to the route${offline ? "" : " or send the request without that data"}.`,
-      policy.forbidden?.code ?? (why.includes("could not be scanned") ? "privacy_unscannable" : "privacy_local_only"),
-    );
-  }
-  return { tiers, start };
-}
-
-/**
- * The target to try next in a tier: breaker closed (or its probe due), healthy first, then the fewest requests in
- * flight per unit of weight; ties go by smooth weighted round-robin so equal load still splits by weight.
- */
-function pickTarget(remaining: TargetState[], decision: Decision): TargetState | undefined {
-  const open = remaining.filter((target) => target.breaker.state === "open" && target.breaker.retryInMs() > 0);
-  for (const target of open) {
-    decision.attempts.push({
-      provider: target.provider.name,
-      model: target.model,
-      remote: target.remote,
-      outcome: "circuit open",
-      ms: 0,
-    });
-    remaining.splice(remaining.indexOf(target), 1);
-  }
-  if (remaining.length === 0) return undefined;
-  const healthy = remaining.filter((target) => target.healthy);
-  const pool = healthy.length > 0 ? healthy : remaining;
-  const load = (target: TargetState) => target.outstanding / target.weight;
-  const least = Math.min(...pool.map(load));
-  const tied = pool.filter((target) => load(target) === least);
-  let chosen = tied[0]!;
-  if (tied.length > 1) {
-    const total = tied.reduce((sum, target) => sum + target.weight, 0);
-    for (const target of tied) target.credit += target.weight;
-    chosen = tied.reduce((best, target) => (target.credit > best.credit ? target : best));
-    chosen.credit -= total;
-  }
-  if (!chosen.breaker.tryAcquire()) {
-    remaining.splice(remaining.indexOf(chosen), 1);
-    decision.attempts.push({
-      provider: chosen.provider.name,
-      model: chosen.model,
-      remote: chosen.remote,
-      outcome: "circuit open",
-      ms: 0,
-    });
-    return pickTarget(remaining, decision);
-  }
-  return chosen;
-}
-
-class TargetTimeout extends Error {}
-
-type Started =
-  | { ok: true; first: ChatEvent[]; iterator: AsyncIterator<ChatEvent> }
-  | { ok: false; error: unknown; timedOut: boolean };
-
-/**
- * Starts a target and waits for its first content (a token, a tool call, or the end of an empty answer) within the
- * target's timeout. Until then a failure can still fall back; after it, the stream belongs to the client.
- */
-async function startTarget(
-  target: TargetState,
-  start: (signal: AbortSignal) => AsyncIterable<ChatEvent>,
-  signal?: AbortSignal,
-): Promise<Started> {
-  const controller = new AbortController();
-  const onAbort = () => controller.abort(signal?.reason);
-  signal?.addEventListener("abort", onAbort, { once: true });
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    controller.abort(new TargetTimeout(`no answer from ${target.label} within ${target.timeoutMs / 1000}s`));
-  }, target.timeoutMs);
-  target.outstanding++;
-  const first: ChatEvent[] = [];
-  let iterator: AsyncIterator<ChatEvent> | undefined;
-  try {
-    iterator = start(controller.signal)[Symbol.asyncIterator]();
-    const timeout = new Promise<never>((_, reject) =>
-      controller.signal.addEventListener("abort", () => reject(controller.signal.reason), { once: true }),
-    );
-    timeout.catch(() => {});
-    for (;;) {
-      const next = await Promise.race([iterator.next(), timeout]);
-      if (next.done) break;
-      const event = next.value;
-      if (event.type === "error") throw eventToError(event.error);
-      first.push(event);
-      if (event.type === "text-delta" || event.type === "tool-call" || event.type === "finish") break;
-    }
-    clearTimeout(timer);
-    signal?.removeEventListener("abort", onAbort);
-    // The signal stays linked: a client that goes away still cancels the upstream request.
-    signal?.addEventListener("abort", onAbort, { once: true });
-    return { ok: true, first, iterator };
-  } catch (error) {
-    clearTimeout(timer);
-    signal?.removeEventListener("abort", onAbort);
-    target.outstanding--;
-    // A client that hung up says nothing about the target: only its own failures may open the breaker.
-    if (signal?.aborted && !timedOut) target.breaker.abandon();
-    else target.breaker.failure();
-    if (!controller.signal.aborted) controller.abort();
-    void iterator?.return?.().catch(() => {});
-    const reason = timedOut
-      ? new UpstreamError(
-          `provider ${target.provider.name}: no first token from ${target.model} within ${target.timeoutMs / 1000}s`,
-          {
-            status: 504,
-            code: "upstream_timeout",
-            retryable: true,
-          },
-        )
-      : error;
-    return { ok: false, error: reason, timedOut };
-  }
-}
-
-/** Replays the first events, then streams the rest; settles load and breaker when the stream ends. */
-async function* finishTarget(
-  target: TargetState,
-  first: ChatEvent[],
-  iterator: AsyncIterator<ChatEvent>,
-  signal: AbortSignal | undefined,
-): AsyncGenerator<ChatEvent> {
-  let failed = false;
-  try {
-    for (const event of first) yield event;
-    for (;;) {
-      const next = await iterator.next();
-      if (next.done) break;
-      if (next.value.type === "error") failed = true;
-      yield next.value;
-    }
-  } catch (error) {
-    failed = true;
-    throw error;
-  } finally {
-    target.outstanding--;
-    // The stream the client cut short (its error is the cut itself) counts neither way.
-    if (signal?.aborted) target.breaker.abandon();
-    else if (failed) target.breaker.failure();
-    else target.breaker.success();
-    await iterator.return?.().catch(() => {});
-  }
-}
-
-function eventToError(error: { message: string; code: string; status: number; retryable: boolean }): FreeholdError {
-  return new UpstreamError(error.message, { status: error.status, code: error.code, retryable: error.retryable });
-}
-
-/** The caller's own mistake (bad field, prompt too long): no other target will do better. */
-function isClientError(error: unknown): boolean {
-  return isFreeholdError(error) && !(error instanceof UpstreamError) && [400, 413, 422].includes(error.status);
-}
-
-/** Milliseconds before retrying the same target, or null to fall back now (not retryable, or Retry-After too long). */
-function retryWait(route: Route, attempt: number, error: unknown): number | null {
-  if (!isFreeholdError(error) || !error.retryable) return null;
-  const after = error instanceof UpstreamError ? error.retryAfterSeconds : undefined;
-  if (after !== undefined) return after * 1000 <= route.maxRetryWaitMs ? Math.round(after * 1000) : null;
-  return Math.round(route.backoffMs * 2 ** attempt);
-}
-
-function finalError(route: Route, lastError: unknown): Error {
-  if (lastError === undefined) {
-    const retryIn = Math.min(...route.tiers.flat().map((target) => target.breaker.retryInMs()));
-    return new UpstreamError(
-      `every target of route ${route.name} is unavailable (circuit open after repeated failures); retry in ${Math.ceil(retryIn / 1000)}s`,
-      {
-        status: 503,
-        code: "route_unavailable",
-        retryable: true,
-        retryAfterSeconds: Math.max(1, Math.ceil(retryIn / 1000)),
-      },
-    );
-  }
-  if (isFreeholdError(lastError)) return lastError;
-  return lastError instanceof Error ? lastError : new Error(String(lastError));
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      "abort",
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      { once: true },
-    );
-  });
 }
