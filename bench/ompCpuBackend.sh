@@ -15,7 +15,7 @@ OUT=${1:-/tmp/freehold-omp}
 NM=$(cd "$ROOT/node_modules" && pwd -P)
 BINS=@node-llama-cpp/linux-x64/bins/linux-x64
 mkdir -p "$OUT"
-[ -d "$OUT/llama-src" ] || git clone -q "$NM/node-llama-cpp/llama/gitRelease.bundle" "$OUT/llama-src"
+[ -d "$OUT/llama-src" ] || git -c advice.detachedHead=false clone -q "$NM/node-llama-cpp/llama/gitRelease.bundle" "$OUT/llama-src"
 
 # The instruction sets this CPU has, as ggml's options (a backend loaded by score needs them named, not -march=native).
 FLAGS=$(grep -m1 '^flags' /proc/cpuinfo)
