@@ -31,14 +31,7 @@ export { Engine, type EngineOptions, type ModelResolver, type ResolvedModel } fr
 export { Gateway } from "./gateway/gateway.js";
 export * as gguf from "./gguf/index.js";
 export { createApp } from "./http/app.js";
-export {
-  type ChatOptions,
-  type CompleteOptions,
-  DEMO_MODEL,
-  ensureDemoModel,
-  Freehold,
-  type RunningServer,
-  startServer,
-  storeResolver,
-} from "./main.js";
+export { type ChatOptions, type CompleteOptions, Freehold, type OpenOptions } from "./library.js";
+export { type RunningServer, startServer } from "./server.js";
 export * from "./store/index.js";
+export { DEMO_MODEL, ensureDemoModel, storeResolver } from "./storeAdapters.js";

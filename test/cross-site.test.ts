@@ -222,9 +222,9 @@ describe("FREEHOLD_ORIGINS", () => {
     assert.deepEqual(loadConfig({}, {}).origins, []);
     assert.throws(
       () => loadConfig({}, { FREEHOLD_ORIGINS: "https://a.example/path" }),
-      /origins.*scheme:\/\/host\[:port\]/,
+      /FREEHOLD_ORIGINS.*scheme:\/\/host\[:port\]/,
     );
-    assert.throws(() => loadConfig({}, { FREEHOLD_ORIGINS: "evil.example" }), /origins/);
+    assert.throws(() => loadConfig({}, { FREEHOLD_ORIGINS: "evil.example" }), /FREEHOLD_ORIGINS/);
   });
 
   test("freehold.yaml's server.origins is read, and FREEHOLD_ORIGINS beats it", () => {

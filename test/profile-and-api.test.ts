@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { applyProfile } from "../src/core/profile.js";
 import { parseHubReference } from "../src/hub/index.js";
-import { Freehold } from "../src/main.js";
+import { Freehold } from "../src/library.js";
 import { lockModels, parseModelfile, parseProfile } from "../src/supply/index.js";
 import { type FakeHub, fakeFile, startFakeHub } from "./helpers/fakeHub.js";
 import { writeSmallGguf } from "./helpers/gguf.js";

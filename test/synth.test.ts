@@ -98,7 +98,7 @@ describe("synthetic models load and generate in node-llama-cpp (through the engi
   ] as const) {
     test(`${preset} ${quant}`, async () => {
       const path = await synth(preset, quant, 7, `${preset}-${quant}-load.gguf`);
-      const { Freehold } = await import("../src/main.js");
+      const { Freehold } = await import("../src/library.js");
       const home = temporaryDirectory();
       const freehold = await Freehold.open({ home: home.path });
       try {

@@ -4,7 +4,7 @@ import type { RequestContext } from "../core/context.js";
 import { FreeholdError, PermissionError } from "../core/errors.js";
 import type { EvalModels, ServedBy } from "../eval/ports.js";
 import type { RouteTarget } from "../eval/promote.js";
-import type { Freehold } from "../main.js";
+import type { Freehold } from "../library.js";
 import { runAsBuilt } from "../providers/provider.js";
 
 type Resolved =

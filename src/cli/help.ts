@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { environmentKeys } from "../config/config.js";
+import { type Setting, settingNames, settings } from "../config/settings.js";
 
 /** One or two examples per command, shown at the end of its --help (keyed by the command path). */
 const examples: Record<string, string[]> = {
@@ -74,10 +74,11 @@ export function polishHelp(program: Command): void {
   const serve = program.commands.find((command) => command.name() === "serve");
   serve?.addHelpText(
     "after",
-    `\nEnvironment (a flag beats its variable; freehold.yaml's server section comes last):\n${Object.entries(
-      environmentKeys,
-    )
-      .map(([name, description]) => `  ${name}\n      ${description}`)
+    `\nEnvironment (a flag beats its variable; freehold.yaml's server section comes last):\n${settingNames
+      .map((name) => {
+        const row = settings[name] as unknown as Setting;
+        return `  ${row.env}\n      ${row.description} Default: ${row.shown.replaceAll("`", "")}.`;
+      })
       .join("\n")}`,
   );
 }

@@ -1,7 +1,7 @@
 import pc from "picocolors";
 import type { ChatEvent, ChatMessage } from "../core/chat.js";
 import { NotFoundError, StoreError } from "../core/errors.js";
-import type { Freehold } from "../main.js";
+import type { Freehold } from "../library.js";
 import type { ModelFacts, Parameters } from "./chatCommands.js";
 import { fetchServer, type ServerTarget, serverFailure } from "./context.js";
 

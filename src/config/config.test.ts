@@ -42,8 +42,8 @@ test("FREEHOLD_KEEP_ALIVE takes what the HTTP keep_alive takes", () => {
   assert.equal(seconds("-5m"), -1);
   assert.equal(loadConfig({}, empty).keepAliveSeconds, 300);
   assert.equal(loadConfig({ keepAliveSeconds: "2m" }, { FREEHOLD_KEEP_ALIVE: "5m" }).keepAliveSeconds, 120);
-  assert.throws(() => seconds("soon"), /FREEHOLD_KEEP_ALIVE must be seconds or a duration/);
-  assert.throws(() => loadConfig({ keepAliveSeconds: "soon" }, empty), /--keep-alive must be/);
+  assert.throws(() => seconds("soon"), /FREEHOLD_KEEP_ALIVE="soon": must be seconds or a duration/);
+  assert.throws(() => loadConfig({ keepAliveSeconds: "soon" }, empty), /keepAliveSeconds \("soon"\): must be/);
 });
 
 test("an invalid value names the environment variable the person set, not the internal field", () => {
@@ -67,7 +67,7 @@ test("FREEHOLD_KV_CACHE_TYPE and FREEHOLD_FLASH_ATTENTION: the values Ollama and
     assert.equal(loadConfig({}, { FREEHOLD_KV_CACHE_TYPE: type }).kvCacheType, type.toLowerCase());
   for (const mode of ["auto", "on", "off", "ON"])
     assert.equal(loadConfig({}, { FREEHOLD_FLASH_ATTENTION: mode }).flashAttention, mode.toLowerCase());
-  for (const bad of ["q5_0", "bf16", "", "f32", "q8"])
+  for (const bad of ["q5_0", "bf16", "f32", "q8"])
     assert.throws(
       () => loadConfig({}, { FREEHOLD_KV_CACHE_TYPE: bad }),
       new RegExp(`FREEHOLD_KV_CACHE_TYPE=${JSON.stringify(bad)}.*f16.*q8_0.*q4_0`),
@@ -87,4 +87,20 @@ test("FREEHOLD_KV_CACHE_TYPE and FREEHOLD_FLASH_ATTENTION: the values Ollama and
     "off",
   );
   assert.equal(loadConfig({ kvCacheType: "q8_0" }, { FREEHOLD_KV_CACHE_TYPE: "f16" }).kvCacheType, "q8_0");
+});
+
+test("an empty variable is unset, as in a compose file's FOO=: the default, never the current directory or an error", () => {
+  const blank = Object.fromEntries(
+    ["FREEHOLD_HOME", "FREEHOLD_PORT", "FREEHOLD_THREADS", "FREEHOLD_PARALLEL", "FREEHOLD_LOG_LEVEL"].map((name) => [
+      name,
+      "",
+    ]),
+  );
+  const config = loadConfig({}, blank);
+  const defaults = loadConfig({}, empty);
+  assert.equal(config.port, 11435);
+  assert.equal(config.home, defaults.home);
+  assert.notEqual(config.home, process.cwd());
+  assert.equal(config.parallel, 4);
+  assert.equal(config.logLevel, "info");
 });

@@ -1,7 +1,4 @@
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
-import { parse } from "yaml";
-import { z } from "zod";
+import { readPricesFile } from "../config/pricesFile.js";
 
 /** USD per million tokens, with where and when the figure was read. */
 export interface ModelPrice {
@@ -68,24 +65,6 @@ export interface LocalCosting {
 
 export const defaultLocalCosting: LocalCosting = { equivalentModel: "gpt-4o-mini", watts: 65, usdPerKwh: 0.15 };
 
-const priceSchema = z.object({
-  input_per_million: z.number().min(0),
-  output_per_million: z.number().min(0),
-  date: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "must be YYYY-MM-DD"),
-  source: z.string().min(1),
-});
-
-const fileSchema = z.object({
-  models: z.record(z.string().min(1), priceSchema).optional(),
-  local: z
-    .object({
-      equivalent_model: z.string().min(1).optional(),
-      watts: z.number().min(0).max(100_000).optional(),
-      usd_per_kwh: z.number().min(0).max(100).optional(),
-    })
-    .optional(),
-});
-
 /** Prices, to turn token counts into USD: real cost for remote models, "would have cost" and energy for local ones. */
 export class PriceTable {
   constructor(
@@ -136,17 +115,12 @@ export class PriceTable {
 
 /** The shipped table, with `$FREEHOLD_HOME/prices.yaml` (if present) overriding and extending it. Never fetches. */
 export function loadPriceTable(home: string): PriceTable {
-  const path = join(home, "prices.yaml");
-  if (!existsSync(path)) return new PriceTable();
-  const parsed = fileSchema.safeParse(parse(readFileSync(path, "utf8")) ?? {});
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new Error(`${path}: ${issue.path.join(".") || "file"} ${issue.message}`);
-  }
+  const file = readPricesFile(home);
+  if (!file) return new PriceTable();
   const prices: Record<string, ModelPrice> = { ...defaultPrices };
-  for (const [model, entry] of Object.entries(parsed.data.models ?? {}))
+  for (const [model, entry] of Object.entries(file.models ?? {}))
     prices[model] = price(entry.input_per_million, entry.output_per_million, entry.source, entry.date);
-  const local = parsed.data.local ?? {};
+  const local = file.local ?? {};
   return new PriceTable(prices, {
     equivalentModel: local.equivalent_model ?? defaultLocalCosting.equivalentModel,
     watts: local.watts ?? defaultLocalCosting.watts,

@@ -14,7 +14,7 @@ import { runEvaluation } from "../../eval/runner.js";
 import { EvalStore, runIdentity } from "../../eval/store.js";
 import { loadSuite, type Suite } from "../../eval/suite.js";
 import { type EvalSummary, summarize } from "../../eval/summary.js";
-import { Freehold } from "../../main.js";
+import { Freehold } from "../../library.js";
 import { commandSettings, print } from "../context.js";
 import { UsageError } from "../errors.js";
 import { evalModels, routeTargetOf } from "../evalModels.js";

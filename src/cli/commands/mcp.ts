@@ -1,7 +1,7 @@
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import type { Command } from "commander";
 import { AuthenticationError } from "../../core/errors.js";
-import { Freehold } from "../../main.js";
+import { Freehold } from "../../library.js";
 import { commandSettings } from "../context.js";
 import { createModelServer } from "../mcpServer.js";
 

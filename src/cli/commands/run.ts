@@ -1,7 +1,7 @@
 import { createInterface } from "node:readline";
 import type { Command } from "commander";
 import pc from "picocolors";
-import { Freehold } from "../../main.js";
+import { Freehold } from "../../library.js";
 import {
   type ChatState,
   handleInput,

@@ -1,7 +1,9 @@
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import type { Settings } from "../../config/fileConfig.js";
-import { DEMO_MODEL, ensureDemoModel, Freehold, startServer } from "../../main.js";
+import { Freehold } from "../../library.js";
+import { startServer } from "../../server.js";
+import { DEMO_MODEL, ensureDemoModel } from "../../storeAdapters.js";
 import { commandSettings, print } from "../context.js";
 import { portInUseMessage } from "../portInUse.js";
 
