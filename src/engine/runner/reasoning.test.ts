@@ -56,6 +56,25 @@ describe("ReasoningSplitter", () => {
     assert.deepEqual(split(["[THINK]a[/TH", "INK]b"], markers), { reasoning: "a", answer: "b" });
   });
 
+  test("leading whitespace goes out at once, however much there is; a thought block after it is still reasoning", () => {
+    // Holding it until the first other character made an answer of only whitespace (the 1B bench shape's "\n"s)
+    // arrive at its end: time to first token = the whole generation (issue 14).
+    const spaces = [" ", "\n", "\n\n", "\t", " \n "];
+    for (let count = 1; count <= 12; count++) {
+      const pieces = Array.from({ length: count }, (_, i) => spaces[(i * 7 + count) % spaces.length]!);
+      const splitter = new ReasoningSplitter(THINK_MARKERS);
+      for (const piece of pieces) assert.deepEqual(splitter.push(piece), { reasoning: "", answer: piece });
+      assert.deepEqual(split([...pieces, "<think>", "plan", "</think>", "\n", "Hi"]), {
+        reasoning: "plan",
+        answer: `${pieces.join("")}Hi`,
+      });
+      assert.deepEqual(split([...pieces, "<th", "ink>a</think>b"]), { reasoning: "a", answer: `${pieces.join("")}b` });
+      assert.deepEqual(split([...pieces, "<b>"]), { reasoning: "", answer: `${pieces.join("")}<b>` });
+    }
+    // Whitespace in the same piece as the opening marker is the marker's layout, as before.
+    assert.deepEqual(split([" \n<think>x</think>y"]), { reasoning: "x", answer: "y" });
+  });
+
   test("unfinished reasoning at the end is reasoning (the model ran out of tokens thinking)", () => {
     assert.deepEqual(split(["<think>still going</th"]), { reasoning: "still going</th", answer: "" });
   });
@@ -134,6 +153,16 @@ describe("token loop: reasoning", () => {
     const plain = loop(chat({ reasoning: { budgetTokens: 0 } }));
     plain.feed("Just", " answer");
     assert.equal(plain.l.takeInjection(), undefined, "a model that does not reason is left alone");
+  });
+
+  test("a chat answer that opens with whitespace sends its first text with its first token", () => {
+    const t = loop(chat());
+    t.feed("\n");
+    assert.equal(t.text("text-delta"), "\n", "sent before the next token");
+    t.feed("\n", "\n");
+    assert.equal(t.text("text-delta"), "\n\n\n");
+    t.l.finish();
+    assert.equal(t.text("text-delta"), "\n\n\n");
   });
 
   test("completions are raw text: no reasoning is separated", () => {

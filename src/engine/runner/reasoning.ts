@@ -67,8 +67,15 @@ export class ReasoningSplitter {
     while (buffer) {
       if (this.state === "start") {
         const trimmed = buffer.trimStart();
-        // Only whitespace, or what may still become the opening marker: wait for more.
-        if (!trimmed || (trimmed.length < this.markers.open.length && this.markers.open.startsWith(trimmed))) {
+        // Leading whitespace goes out at once, and the block may still open after it. Holding it until the first
+        // other character held an answer of only whitespace to its end (time to first token = the whole answer:
+        // the 1B bench shape writes "\n"s); a marker after it costs the answer only its leading whitespace.
+        if (!trimmed) {
+          answer += buffer;
+          break;
+        }
+        // What may still become the opening marker: wait for more (at most the marker's length).
+        if (trimmed.length < this.markers.open.length && this.markers.open.startsWith(trimmed)) {
           this.held = buffer;
           break;
         }
