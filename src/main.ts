@@ -241,15 +241,6 @@ function split(options: SamplingOptions & GenerationLimits): { sampling: Samplin
   return { sampling, limits };
 }
 
-function eventError(event: Extract<ChatEvent, { type: "error" }>): Error {
-  return new FreeholdError(event.error.message, {
-    code: event.error.code,
-    status: event.error.status,
-    type: "server_error",
-    retryable: event.error.retryable,
-  });
-}
-
 /**
  * freehold as a library: the same store, engine and calls the server uses, in your process.
  * @example
@@ -403,11 +394,11 @@ export class Freehold implements AsyncDisposable {
 
   /** The whole chat answer at once. */
   chatText(options: ChatOptions): Promise<FoldedAnswer> {
-    return foldChatEvents(this.chat(options), eventError);
+    return foldChatEvents(this.chat(options));
   }
 
   completeText(options: CompleteOptions): Promise<FoldedAnswer> {
-    return foldChatEvents(this.complete(options), eventError);
+    return foldChatEvents(this.complete(options));
   }
 
   /** Normalised embedding vectors, one per input. */

@@ -4,6 +4,8 @@
  * ChatEvents. A non-streaming answer is a fold of the stream (see foldChatEvents).
  */
 
+import { type ErrorFields, errorFromEvent } from "./errors.js";
+
 export type Role = "system" | "user" | "assistant" | "tool";
 
 /** A function call the model made (arguments as a JSON text, as OpenAI sends them). */
@@ -248,7 +250,8 @@ export type ChatEvent =
   | { type: "usage"; usage: Usage; timing?: TimingInfo }
   /** `stopSequence`: the caller's stop sequence that ended the answer (reason "stop"), if one did. */
   | { type: "finish"; reason: FinishReason; stopSequence?: string }
-  | { type: "error"; error: { message: string; code: string; status: number; retryable: boolean } };
+  /** A failure after the stream started; `errorFromEvent` (errors.ts) turns it back into the typed error. */
+  | { type: "error"; error: ErrorFields };
 
 export interface ModelInfo {
   name: string;
@@ -285,10 +288,10 @@ export interface FoldedAnswer {
   timing?: TimingInfo;
 }
 
-/** Folds a stream into one answer; an error event becomes a thrown error. */
+/** Folds a stream into one answer; an error event becomes a thrown error (by default the typed error it carries). */
 export async function foldChatEvents(
   events: AsyncIterable<ChatEvent>,
-  toError: (event: Extract<ChatEvent, { type: "error" }>) => Error,
+  toError: (event: Extract<ChatEvent, { type: "error" }>) => Error = (event) => errorFromEvent(event.error),
 ): Promise<FoldedAnswer> {
   let text = "";
   let reasoning = "";

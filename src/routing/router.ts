@@ -1,7 +1,7 @@
 import type { ChatEvent, EmbeddingRequest, EmbeddingResult, GenerateRequest, ModelInfo } from "../core/chat.js";
 import type { AuditSink, RequestContext } from "../core/context.js";
 import type { PreparedCall } from "../core/egress.js";
-import { type FreeholdError, InvalidRequestError, isFreeholdError } from "../core/errors.js";
+import { errorFromEvent, InvalidRequestError, isFreeholdError } from "../core/errors.js";
 import { UpstreamError } from "../providers/upstream.js";
 import { type Decision, DecisionLog } from "./decisions.js";
 import { EgressPolicy, permissionError, type Verdict } from "./egressPolicy.js";
@@ -432,7 +432,7 @@ async function startTarget(
       const next = await Promise.race([iterator.next(), timeout]);
       if (next.done) break;
       const event = next.value;
-      if (event.type === "error") throw eventToError(event.error);
+      if (event.type === "error") throw errorFromEvent(event.error, UpstreamError);
       first.push(event);
       if (event.type === "text-delta" || event.type === "tool-call" || event.type === "finish") break;
     }
@@ -491,10 +491,6 @@ async function* finishTarget(
     else target.breaker.success();
     await iterator.return?.().catch(() => {});
   }
-}
-
-function eventToError(error: { message: string; code: string; status: number; retryable: boolean }): FreeholdError {
-  return new UpstreamError(error.message, { status: error.status, code: error.code, retryable: error.retryable });
 }
 
 /** The caller's own mistake (bad field, prompt too long): no other target will do better. */

@@ -1,5 +1,5 @@
 import type { ChatEvent, FinishReason, Usage } from "../../core/chat.js";
-import { toFreeholdError } from "../openai/errors.js";
+import { errorFromEvent } from "../../core/errors.js";
 import { type SseEvent, sseEventStream } from "../sse.js";
 import { anthropicErrorBody } from "./errors.js";
 import { messageEnvelope, stopFields, toolUseBlock, usageBody } from "./messageBody.js";
@@ -132,7 +132,7 @@ export function messageStream(
           break;
         case "error":
           ended = true;
-          out.push(errorEvent(toFreeholdError(event.error)));
+          out.push(errorEvent(errorFromEvent(event.error)));
           break;
         default:
           event satisfies never;

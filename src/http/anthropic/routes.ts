@@ -6,7 +6,6 @@ import { FreeholdError, OverloadedError } from "../../core/errors.js";
 import type { Gateway } from "../../gateway/gateway.js";
 import type { AppEnv } from "../app.js";
 import { guard } from "../guard.js";
-import { toFreeholdError } from "../openai/errors.js";
 import { sseHeaders } from "../sse.js";
 import { primeStream } from "../stream.js";
 import { truncationHeaders, truncationOf } from "../truncation.js";
@@ -72,7 +71,7 @@ export function registerAnthropicRoutes(app: Hono<AppEnv>, gateway: Gateway): vo
       const id = messageId();
       if (!body.stream) {
         const events = gateway.generate({ ...request, wholeAnswer: true }, c.get("context"), c.get("signal"));
-        const answer = await foldChatEvents(events, (event) => toFreeholdError(event.error));
+        const answer = await foldChatEvents(events);
         return c.json(messageBody(id, body.model, answer), 200, truncationHeaders(answer.truncation));
       }
       const { events, inputTokens } = await startStream(gateway, request, c.get("context"), c.get("signal"));

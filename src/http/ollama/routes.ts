@@ -17,7 +17,6 @@ import type { Gateway } from "../../gateway/gateway.js";
 import type { AppEnv } from "../app.js";
 import { guard } from "../guard.js";
 import { ndjsonHeaders, ndjsonStream } from "../ndjson.js";
-import { toFreeholdError } from "../openai/errors.js";
 import { primeStream } from "../stream.js";
 import { truncationField, truncationHeaders, truncationOf } from "../truncation.js";
 import { parseBody } from "../validate.js";
@@ -208,7 +207,7 @@ export function registerOllamaRoutes(app: Hono<AppEnv>, deps: OllamaDependencies
     const { request, notes } = await limitLoadSettings(toChatRequest(body), c.get("context"), limits);
     const events = gateway.generate(request, c.get("context"), c.get("signal"));
     if (body.stream === false) {
-      const answer = await foldChatEvents(events, (event) => toFreeholdError(event.error));
+      const answer = await foldChatEvents(events);
       return c.json(
         {
           model: body.model,
@@ -258,7 +257,7 @@ export function registerOllamaRoutes(app: Hono<AppEnv>, deps: OllamaDependencies
     const { request, notes } = await limitLoadSettings(toGenerateRequest(body), c.get("context"), limits);
     const events = gateway.generate(request, c.get("context"), c.get("signal"));
     if (body.stream === false) {
-      const answer = await foldChatEvents(events, (event) => toFreeholdError(event.error));
+      const answer = await foldChatEvents(events);
       return c.json(
         {
           model: body.model,

@@ -1,4 +1,4 @@
-import { FreeholdError, isFreeholdError, withoutPaths } from "../../core/errors.js";
+import { isFreeholdError, withoutPaths } from "../../core/errors.js";
 
 /** OpenAI's error body: {"error": {"message", "type", "param", "code"}}. The one mapper for this API. */
 export function openAIErrorBody(error: unknown): {
@@ -30,18 +30,4 @@ export function openAIErrorBody(error: unknown): {
     status: 500,
     body: { error: { message: "internal server error", type: "server_error", param: null, code: "internal_error" } },
   };
-}
-
-export function toFreeholdError(event: {
-  message: string;
-  code: string;
-  status: number;
-  retryable: boolean;
-}): FreeholdError {
-  return new FreeholdError(event.message, {
-    code: event.code,
-    status: event.status,
-    type: event.status >= 500 ? "server_error" : "invalid_request_error",
-    retryable: event.retryable,
-  });
 }

@@ -9,7 +9,7 @@ import {
   type ToolDefinition,
   type Truncation,
 } from "../../core/chat.js";
-import { InvalidRequestError } from "../../core/errors.js";
+import { errorFromEvent, InvalidRequestError } from "../../core/errors.js";
 import { prepareJsonSchema } from "../../core/jsonSchema.js";
 import type { Gateway } from "../../gateway/gateway.js";
 import type { ToolLoopEvent } from "../../gateway/toolLoop.js";
@@ -20,7 +20,6 @@ import { sseHeaders } from "../sse.js";
 import { primeStream } from "../stream.js";
 import { truncationHeaders, truncationOf } from "../truncation.js";
 import { parseBody, refuseFields } from "../validate.js";
-import { toFreeholdError } from "./errors.js";
 import { defined, sampling } from "./requests.js";
 import { mcpPlan } from "./responsesMcp.js";
 import {
@@ -257,7 +256,7 @@ export function registerResponsesRoutes(app: Hono<AppEnv>, gateway: Gateway): vo
     if (!body.stream) {
       let truncation: Truncation | undefined;
       for await (const event of events) {
-        if (event.type === "error") throw toFreeholdError(event.error);
+        if (event.type === "error") throw errorFromEvent(event.error);
         truncation ??= truncationOf(event);
         assembler.push(event);
       }

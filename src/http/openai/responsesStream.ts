@@ -1,8 +1,9 @@
 import { randomBytes } from "node:crypto";
 import type { ChatEvent, FinishReason, ToolCall, Usage } from "../../core/chat.js";
+import { errorFromEvent } from "../../core/errors.js";
 import type { McpEvent, ToolLoopEvent } from "../../gateway/toolLoop.js";
 import { textStream } from "../textStream.js";
-import { openAIErrorBody, toFreeholdError } from "./errors.js";
+import { openAIErrorBody } from "./errors.js";
 
 /** `resp_…`, `msg_…`, `fc_…`: the Responses API's id style. */
 export function responseItemId(prefix: string): string {
@@ -163,7 +164,7 @@ export class ResponseAssembler {
         this.finishReason = event.reason;
         break;
       case "error":
-        events.push(this.error(toFreeholdError(event.error)));
+        events.push(this.error(errorFromEvent(event.error)));
         break;
       default:
         event satisfies never;

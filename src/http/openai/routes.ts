@@ -8,7 +8,7 @@ import {
   type ToolCall,
   type Usage,
 } from "../../core/chat.js";
-import { InvalidRequestError, NotFoundError } from "../../core/errors.js";
+import { errorFromEvent, InvalidRequestError, NotFoundError } from "../../core/errors.js";
 import type { Gateway } from "../../gateway/gateway.js";
 import { anthropicErrorBody } from "../anthropic/errors.js";
 import { anthropicModel, anthropicModelPage, wantsAnthropicShape } from "../anthropic/models.js";
@@ -18,7 +18,7 @@ import { sseHeaders, sseStream } from "../sse.js";
 import { primeStream } from "../stream.js";
 import { truncationField, truncationHeaders, truncationOf } from "../truncation.js";
 import { parseBody, refuseFields } from "../validate.js";
-import { openAIErrorBody, toFreeholdError } from "./errors.js";
+import { openAIErrorBody } from "./errors.js";
 import { chatLogprobs, completionLogprobs } from "./logprobs.js";
 import { toChatRequest, toCompletionRequest } from "./requests.js";
 import { chatCompletionSchema, completionSchema, embeddingSchema, unsupportedChatFields } from "./schemas.js";
@@ -95,7 +95,7 @@ function encodeStream(
           if (includeUsage && usage) frames.push(JSON.stringify(chunk(null, usage)));
           break;
         case "error":
-          frames.push(JSON.stringify(openAIErrorBody(toFreeholdError(event.error)).body));
+          frames.push(JSON.stringify(openAIErrorBody(errorFromEvent(event.error)).body));
           break;
       }
       return frames.length === 0 ? null : frames.join("\n\ndata: ");
@@ -148,7 +148,7 @@ export function registerOpenAIRoutes(app: Hono<AppEnv>, gateway: Gateway): void 
     const created = Math.floor(Date.now() / 1000);
     const events = gateway.generate(request, c.get("context"), c.get("signal"));
     if (!body.stream) {
-      const answer = await foldChatEvents(events, (event) => toFreeholdError(event.error));
+      const answer = await foldChatEvents(events);
       return c.json(
         {
           id,
@@ -204,7 +204,7 @@ export function registerOpenAIRoutes(app: Hono<AppEnv>, gateway: Gateway): void 
     const created = Math.floor(Date.now() / 1000);
     const events = gateway.generate(request, c.get("context"), c.get("signal"));
     if (!body.stream) {
-      const answer = await foldChatEvents(events, (event) => toFreeholdError(event.error));
+      const answer = await foldChatEvents(events);
       return c.json(
         {
           id,
