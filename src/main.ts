@@ -30,7 +30,8 @@ import { renderHtmlReport } from "./eval/html.js";
 import { EvalStore } from "./eval/store.js";
 import { summarize } from "./eval/summary.js";
 import { Gateway } from "./gateway/gateway.js";
-import { type AppEnv, createApp } from "./http/app.js";
+import { createApp } from "./http/app.js";
+import type { AppEnv } from "./http/appEnv.js";
 import { McpHub } from "./mcp/hub.js";
 import {
   hubClientFor,

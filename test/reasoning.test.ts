@@ -7,7 +7,7 @@ import { type ChatEvent, type GenerateRequest, type ModelPort, REASONING_EFFORT_
 import { Gateway } from "../src/gateway/gateway.js";
 import { anthropicErrorBody } from "../src/http/anthropic/errors.js";
 import { registerAnthropicRoutes } from "../src/http/anthropic/routes.js";
-import type { AppEnv } from "../src/http/app.js";
+import type { AppEnv } from "../src/http/appEnv.js";
 import { registerAccessMiddleware } from "../src/http/auth.js";
 import { appWide } from "../src/http/guard.js";
 import { ollamaErrorBody } from "../src/http/ollama/errors.js";

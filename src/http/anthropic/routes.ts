@@ -1,39 +1,17 @@
-import type { Context, Hono } from "hono";
-import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { Hono } from "hono";
 import { type ChatEvent, type ChatRequest, foldChatEvents } from "../../core/chat.js";
 import type { RequestContext } from "../../core/context.js";
-import { FreeholdError, OverloadedError } from "../../core/errors.js";
 import type { Gateway } from "../../gateway/gateway.js";
-import type { AppEnv } from "../app.js";
+import type { AppEnv } from "../appEnv.js";
 import { guard } from "../guard.js";
 import { sseHeaders } from "../sse.js";
 import { primeStream } from "../stream.js";
 import { truncationHeaders, truncationOf } from "../truncation.js";
 import { parseBody } from "../validate.js";
-import { anthropicErrorBody } from "./errors.js";
 import { messageBody, messageId } from "./messageBody.js";
 import { messageStream } from "./messageStream.js";
 import { toChatRequest, toCountRequest } from "./requests.js";
 import { countTokensSchema, messagesSchema } from "./schemas.js";
-
-type Handler = (c: Context<AppEnv>) => Promise<Response>;
-
-/**
- * Answers this API's errors in its own shape; the app's error handler would use OpenAI's. (Errors raised before
- * the handler runs, such as the body limit, still reach the app's handler.)
- */
-function withAnthropicErrors(handler: Handler): Handler {
-  return async (c) => {
-    try {
-      return await handler(c);
-    } catch (error) {
-      const { status, body } = anthropicErrorBody(error);
-      if (error instanceof OverloadedError) c.header("Retry-After", String(error.retryAfterSeconds));
-      if (status >= 500 && !(error instanceof FreeholdError)) console.error(error);
-      return c.json(body, status as ContentfulStatusCode);
-    }
-  };
-}
 
 /**
  * Starts generating and counts the prompt at the same time, so message_start can carry input_tokens (the engine
@@ -62,31 +40,23 @@ async function startStream(
  * `x-api-key`, `anthropic-version` and `anthropic-beta` headers are accepted and not checked.
  */
 export function registerAnthropicRoutes(app: Hono<AppEnv>, gateway: Gateway): void {
-  app.post(
-    "/v1/messages",
-    guard("key"),
-    withAnthropicErrors(async (c) => {
-      const body = parseBody(messagesSchema, await c.get("json")());
-      const request = toChatRequest(body);
-      const id = messageId();
-      if (!body.stream) {
-        const events = gateway.generate({ ...request, wholeAnswer: true }, c.get("context"), c.get("signal"));
-        const answer = await foldChatEvents(events);
-        return c.json(messageBody(id, body.model, answer), 200, truncationHeaders(answer.truncation));
-      }
-      const { events, inputTokens } = await startStream(gateway, request, c.get("context"), c.get("signal"));
-      return new Response(messageStream(events, { id, model: body.model, inputTokens }), {
-        headers: { ...sseHeaders, ...truncationHeaders(truncationOf(events.first)) },
-      });
-    }),
-  );
+  app.post("/v1/messages", guard("key"), async (c) => {
+    const body = parseBody(messagesSchema, await c.get("json")());
+    const request = toChatRequest(body);
+    const id = messageId();
+    if (!body.stream) {
+      const events = gateway.generate({ ...request, wholeAnswer: true }, c.get("context"), c.get("signal"));
+      const answer = await foldChatEvents(events);
+      return c.json(messageBody(id, body.model, answer), 200, truncationHeaders(answer.truncation));
+    }
+    const { events, inputTokens } = await startStream(gateway, request, c.get("context"), c.get("signal"));
+    return new Response(messageStream(events, { id, model: body.model, inputTokens }), {
+      headers: { ...sseHeaders, ...truncationHeaders(truncationOf(events.first)) },
+    });
+  });
 
-  app.post(
-    "/v1/messages/count_tokens",
-    guard("key"),
-    withAnthropicErrors(async (c) => {
-      const body = parseBody(countTokensSchema, await c.get("json")());
-      return c.json({ input_tokens: await gateway.countTokensRequest(toCountRequest(body), c.get("context")) });
-    }),
-  );
+  app.post("/v1/messages/count_tokens", guard("key"), async (c) => {
+    const body = parseBody(countTokensSchema, await c.get("json")());
+    return c.json({ input_tokens: await gateway.countTokensRequest(toCountRequest(body), c.get("context")) });
+  });
 }

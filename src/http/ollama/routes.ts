@@ -14,7 +14,7 @@ import type { RequestContext } from "../../core/context.js";
 import { parseKeepAlive } from "../../core/duration.js";
 import { FreeholdError, withoutPaths } from "../../core/errors.js";
 import type { Gateway } from "../../gateway/gateway.js";
-import type { AppEnv } from "../app.js";
+import type { AppEnv } from "../appEnv.js";
 import { guard } from "../guard.js";
 import { ndjsonHeaders, ndjsonStream } from "../ndjson.js";
 import { primeStream } from "../stream.js";

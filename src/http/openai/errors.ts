@@ -31,3 +31,6 @@ export function openAIErrorBody(error: unknown): {
     body: { error: { message: "internal server error", type: "server_error", param: null, code: "internal_error" } },
   };
 }
+
+/** OpenAI's shape answers every request no other API claims (the Responses API, freehold's own routes). */
+export const openAIErrors = { claims: () => true, body: openAIErrorBody };

@@ -13,7 +13,7 @@ import { errorFromEvent, InvalidRequestError } from "../../core/errors.js";
 import { prepareJsonSchema } from "../../core/jsonSchema.js";
 import type { Gateway } from "../../gateway/gateway.js";
 import type { ToolLoopEvent } from "../../gateway/toolLoop.js";
-import type { AppEnv } from "../app.js";
+import type { AppEnv } from "../appEnv.js";
 import { guard } from "../guard.js";
 import { checkImageCount, decodeImageUrl } from "../images.js";
 import { sseHeaders } from "../sse.js";

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type { Context, Hono } from "hono";
+import type { Hono } from "hono";
 import {
   type ChatEvent,
   type FinishReason,
@@ -8,11 +8,9 @@ import {
   type ToolCall,
   type Usage,
 } from "../../core/chat.js";
-import { errorFromEvent, InvalidRequestError, NotFoundError } from "../../core/errors.js";
+import { errorFromEvent, InvalidRequestError } from "../../core/errors.js";
 import type { Gateway } from "../../gateway/gateway.js";
-import { anthropicErrorBody } from "../anthropic/errors.js";
-import { anthropicModel, anthropicModelPage, wantsAnthropicShape } from "../anthropic/models.js";
-import type { AppEnv } from "../app.js";
+import type { AppEnv } from "../appEnv.js";
 import { guard } from "../guard.js";
 import { sseHeaders, sseStream } from "../sse.js";
 import { primeStream } from "../stream.js";
@@ -127,16 +125,6 @@ function chunkEnvelope(object: string, id: string, created: number, model: strin
     choices: choice ? [choice] : [],
     ...(includeUsage ? { usage: usage ? usageBody(usage) : null } : {}),
   });
-}
-
-/** Answers an Anthropic client on a shared path, errors in Anthropic's shape too. */
-function anthropicJson(c: Context<AppEnv>, answer: () => unknown): Response {
-  try {
-    return c.json(answer() as object);
-  } catch (error) {
-    const { status, body } = anthropicErrorBody(error);
-    return c.json(body, status as 400);
-  }
 }
 
 export function registerOpenAIRoutes(app: Hono<AppEnv>, gateway: Gateway): void {
@@ -267,28 +255,5 @@ export function registerOpenAIRoutes(app: Hono<AppEnv>, gateway: Gateway): void 
       model: body.model,
       usage: { prompt_tokens: result.promptTokens, total_tokens: result.promptTokens },
     });
-  });
-
-  app.get("/v1/models", guard("key"), async (c) => {
-    const models = await gateway.listModels(c.get("context"));
-    if (wantsAnthropicShape(c.req)) return anthropicJson(c, () => anthropicModelPage(models, c.req.query()));
-    return c.json({
-      object: "list",
-      data: models.map((model) => ({
-        id: model.name,
-        object: "model",
-        created: model.created,
-        owned_by: model.ownedBy,
-      })),
-    });
-  });
-
-  app.get("/v1/models/:id{.+}", guard("key"), async (c) => {
-    const id = c.req.param("id");
-    const models = await gateway.listModels(c.get("context"));
-    if (wantsAnthropicShape(c.req)) return anthropicJson(c, () => anthropicModel(models, id));
-    const model = models.find((m) => m.name === id || m.name === `${id}:latest`);
-    if (!model) throw new NotFoundError(`The model '${id}' does not exist`, "model_not_found");
-    return c.json({ id: model.name, object: "model", created: model.created, owned_by: model.ownedBy });
   });
 }
