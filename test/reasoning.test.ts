@@ -13,8 +13,8 @@ import { appWide } from "../src/http/guard.js";
 import { ollamaErrorBody } from "../src/http/ollama/errors.js";
 import { registerOllamaRoutes } from "../src/http/ollama/routes.js";
 import { openAIErrorBody } from "../src/http/openai/errors.js";
-import { registerResponsesRoutes } from "../src/http/openai/responses.js";
 import { registerOpenAIRoutes } from "../src/http/openai/routes.js";
+import { registerResponsesRoutes } from "../src/http/responses/routes.js";
 
 /**
  * Every API's reasoning shape, streamed and not, on a stand-in model that reasons (a tiny real model cannot): it

@@ -15,11 +15,11 @@ import { guard } from "./guard.js";
 import { registerModelRoutes } from "./models.js";
 import { type LoadedModelsSource, registerOllamaPs } from "./ollama/ps.js";
 import { registerOllamaRoutes } from "./ollama/routes.js";
-import { registerResponsesRoutes } from "./openai/responses.js";
 import { registerOpenAIRoutes } from "./openai/routes.js";
 import { registerOriginMiddleware } from "./origins.js";
 import { type RequestScopeOptions, registerBodyLimit, registerRequestScope } from "./requestScope.js";
 import { registerRerank } from "./rerank.js";
+import { registerResponsesRoutes } from "./responses/routes.js";
 import { parseBody } from "./validate.js";
 
 const unloadSchema = z.object({ model: z.string().min(1).max(512) });
