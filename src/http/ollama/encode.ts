@@ -1,4 +1,12 @@
-import type { ChatEvent, FinishReason, TimingInfo, TokenLogprob, ToolCall, Usage } from "../../core/chat.js";
+import type {
+  ChatEvent,
+  FinishReason,
+  FoldedAnswer,
+  TimingInfo,
+  TokenLogprob,
+  ToolCall,
+  Usage,
+} from "../../core/chat.js";
 import { withoutPaths } from "../../core/errors.js";
 import { type AnswerEncoder, foldedWith } from "../generateRoute.js";
 import { ndjsonStream } from "../ndjson.js";
@@ -101,58 +109,51 @@ function ollamaToolCall(call: ToolCall) {
   return { function: { name: call.name, arguments: JSON.parse(call.arguments || "{}") as unknown } };
 }
 
-/** The encoder of one /api/chat request; `model` as the client named it. */
-export function chatEncoder(body: OllamaChatBody): AnswerEncoder<ChatEvent> {
+/** How /api/chat and /api/generate differ: where the answer's text and thinking go, whole and streamed. */
+interface AnswerShape {
+  whole(answer: FoldedAnswer): Record<string, unknown>;
+  piece(text: string): Record<string, unknown>;
+  thought(text: string): Record<string, unknown>;
+}
+
+function ollamaEncoder(model: string, shape: AnswerShape): AnswerEncoder<ChatEvent> {
   const started = performance.now();
   return {
     whole: foldedWith((answer) => ({
-      model: body.model,
+      model,
       created_at: new Date().toISOString(),
+      ...shape.whole(answer),
+      done_reason: doneReasons[answer.finishReason],
+      done: true,
+      ...stats(started, answer.usage, answer.timing),
+      ...logprobsField(answer.logprobs),
+      ...truncationField(answer.truncation),
+    })),
+    stream: (events) => encodeAnswer(events, model, started, shape.piece, shape.thought),
+  };
+}
+
+/** The encoder of one /api/chat request; `model` as the client named it. */
+export function chatEncoder(body: OllamaChatBody): AnswerEncoder<ChatEvent> {
+  return ollamaEncoder(body.model, {
+    whole: (answer) => ({
       message: {
         role: "assistant",
         content: answer.text,
         ...(answer.reasoning ? { thinking: answer.reasoning } : {}),
         ...(answer.toolCalls.length > 0 ? { tool_calls: answer.toolCalls.map(ollamaToolCall) } : {}),
       },
-      done_reason: doneReasons[answer.finishReason],
-      done: true,
-      ...stats(started, answer.usage, answer.timing),
-      ...logprobsField(answer.logprobs),
-      ...truncationField(answer.truncation),
-    })),
-    stream: (events) =>
-      encodeAnswer(
-        events,
-        body.model,
-        started,
-        (text) => ({ message: { role: "assistant", content: text } }),
-        (text) => ({ message: { role: "assistant", content: "", thinking: text } }),
-      ),
-  };
+    }),
+    piece: (text) => ({ message: { role: "assistant", content: text } }),
+    thought: (text) => ({ message: { role: "assistant", content: "", thinking: text } }),
+  });
 }
 
 /** The encoder of one /api/generate request. */
 export function generateEncoder(body: OllamaGenerateBody): AnswerEncoder<ChatEvent> {
-  const started = performance.now();
-  return {
-    whole: foldedWith((answer) => ({
-      model: body.model,
-      created_at: new Date().toISOString(),
-      response: answer.text,
-      ...(answer.reasoning ? { thinking: answer.reasoning } : {}),
-      done_reason: doneReasons[answer.finishReason],
-      done: true,
-      ...stats(started, answer.usage, answer.timing),
-      ...logprobsField(answer.logprobs),
-      ...truncationField(answer.truncation),
-    })),
-    stream: (events) =>
-      encodeAnswer(
-        events,
-        body.model,
-        started,
-        (text) => ({ response: text }),
-        (text) => ({ response: "", thinking: text }),
-      ),
-  };
+  return ollamaEncoder(body.model, {
+    whole: (answer) => ({ response: answer.text, ...(answer.reasoning ? { thinking: answer.reasoning } : {}) }),
+    piece: (text) => ({ response: text }),
+    thought: (text) => ({ response: "", thinking: text }),
+  });
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type { ChatEvent, FinishReason, TokenLogprob, ToolCall, Usage } from "../../core/chat.js";
+import type { ChatEvent, FinishReason, FoldedAnswer, TokenLogprob, ToolCall, Usage } from "../../core/chat.js";
 import { errorFromEvent } from "../../core/errors.js";
 import { type AnswerEncoder, foldedWith } from "../generateRoute.js";
 import { sseStream } from "../sse.js";
@@ -116,34 +116,46 @@ function chunkEnvelope(object: string, id: string, created: number, model: strin
   });
 }
 
+/** A whole (non-streamed) answer: its one choice in the endpoint's envelope, with usage and any truncation. */
+function wholeBody(
+  object: string,
+  id: string,
+  created: number,
+  model: string,
+  answer: FoldedAnswer,
+  choice: Record<string, unknown>,
+) {
+  return {
+    id,
+    object,
+    created,
+    model,
+    system_fingerprint: "freehold",
+    choices: [choice],
+    usage: usageBody(answer.usage),
+    ...truncationField(answer.truncation),
+  };
+}
+
 /** The encoder of one /v1/chat/completions request. */
 export function chatEncoder(body: ChatCompletionBody): AnswerEncoder<ChatEvent> {
   const id = makeId("chatcmpl");
   const created = Math.floor(Date.now() / 1000);
   return {
-    whole: foldedWith((answer) => ({
-      id,
-      object: "chat.completion",
-      created,
-      model: body.model,
-      system_fingerprint: "freehold",
-      choices: [
-        {
-          index: 0,
-          message: {
-            role: "assistant",
-            content: answer.toolCalls.length > 0 && !answer.text ? null : answer.text,
-            ...(answer.reasoning ? { reasoning_content: answer.reasoning } : {}),
-            ...(answer.toolCalls.length > 0 ? { tool_calls: toolCallsBody(answer.toolCalls) } : {}),
-            refusal: null,
-          },
-          logprobs: chatLogprobs(answer.logprobs),
-          finish_reason: finishReasons[answer.finishReason],
+    whole: foldedWith((answer) =>
+      wholeBody("chat.completion", id, created, body.model, answer, {
+        index: 0,
+        message: {
+          role: "assistant",
+          content: answer.toolCalls.length > 0 && !answer.text ? null : answer.text,
+          ...(answer.reasoning ? { reasoning_content: answer.reasoning } : {}),
+          ...(answer.toolCalls.length > 0 ? { tool_calls: toolCallsBody(answer.toolCalls) } : {}),
+          refusal: null,
         },
-      ],
-      usage: usageBody(answer.usage),
-      ...truncationField(answer.truncation),
-    })),
+        logprobs: chatLogprobs(answer.logprobs),
+        finish_reason: finishReasons[answer.finishReason],
+      }),
+    ),
     stream(events) {
       const includeUsage = body.stream_options?.include_usage === true;
       return encodeStream(
@@ -169,23 +181,14 @@ export function completionEncoder(body: CompletionBody): AnswerEncoder<ChatEvent
   const id = makeId("cmpl");
   const created = Math.floor(Date.now() / 1000);
   return {
-    whole: foldedWith((answer) => ({
-      id,
-      object: "text_completion",
-      created,
-      model: body.model,
-      system_fingerprint: "freehold",
-      choices: [
-        {
-          text: answer.text,
-          index: 0,
-          logprobs: completionLogprobs(answer.logprobs, 0),
-          finish_reason: finishReasons[answer.finishReason],
-        },
-      ],
-      usage: usageBody(answer.usage),
-      ...truncationField(answer.truncation),
-    })),
+    whole: foldedWith((answer) =>
+      wholeBody("text_completion", id, created, body.model, answer, {
+        text: answer.text,
+        index: 0,
+        logprobs: completionLogprobs(answer.logprobs, 0),
+        finish_reason: finishReasons[answer.finishReason],
+      }),
+    ),
     stream(events) {
       const includeUsage = body.stream_options?.include_usage === true;
       let offset = 0;
