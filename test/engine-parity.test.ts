@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import OpenAI from "openai";
 import { childPids, engines } from "./helpers/engines.js";
+import { checkStopSequences, checkStreamedCompletion, LILY } from "./helpers/openaiChecks.js";
 import { storiesModelMissing, storiesModelPath } from "./helpers/paths.js";
 import { postJson, readSse, type ServerProcess, startServerProcess } from "./helpers/server.js";
 
@@ -11,7 +12,6 @@ import { postJson, readSse, type ServerProcess, startServerProcess } from "./hel
  * node-llama-cpp and llama-server stays below the runner.
  */
 
-const LILY = ", there was a little girl named Lily";
 const longStream = { model: "stories", prompt: "Once upon a time", max_tokens: 1900, ignore_eos: true, stream: true };
 
 interface Health {
@@ -44,23 +44,7 @@ for (const engine of engines) {
     });
 
     test("streamed text equals the whole answer (completions and chat), and the stream ends with usage", async () => {
-      const whole = await client.completions.create({
-        model: "stories",
-        prompt: "Once upon a time",
-        max_tokens: 40,
-        temperature: 0,
-      });
-      const stream = await client.completions.create({
-        model: "stories",
-        prompt: "Once upon a time",
-        max_tokens: 40,
-        temperature: 0,
-        stream: true,
-      });
-      let streamed = "";
-      for await (const chunk of stream) streamed += chunk.choices[0]?.text ?? "";
-      assert.equal(streamed, whole.choices[0]!.text);
-      assert.ok(streamed.startsWith(LILY));
+      await checkStreamedCompletion(client);
 
       const response = await postJson(`${server.url}/v1/chat/completions`, {
         model: "stories",
@@ -87,26 +71,7 @@ for (const engine of engines) {
     });
 
     test("stop sequences end the answer without leaking any part of them; finish_reason stop", async () => {
-      const completion = await client.completions.create({
-        model: "stories",
-        prompt: "Once upon a time",
-        max_tokens: 30,
-        temperature: 0,
-        stop: ["Lily"],
-      });
-      assert.equal(completion.choices[0]!.text, ", there was a little girl named ");
-      assert.equal(completion.choices[0]!.finish_reason, "stop");
-      const stream = await client.completions.create({
-        model: "stories",
-        prompt: "Once upon a time",
-        max_tokens: 30,
-        temperature: 0,
-        stop: [" named Li"],
-        stream: true,
-      });
-      const pieces: string[] = [];
-      for await (const chunk of stream) pieces.push(chunk.choices[0]?.text ?? "");
-      assert.equal(pieces.join(""), ", there was a little girl");
+      await checkStopSequences(client);
     });
 
     test("a follow-up with the same prefix reports cached prompt tokens", async () => {

@@ -75,7 +75,9 @@ describe("routed requests in the ledger: provider, real cost, budgets over fallb
       assert.equal(row.model, "gpt-4o");
       // gpt-4o: $2.50 in, $10 out per million tokens; the fake cloud reports its own usage.
       const expected = (row.prompt_tokens * 2.5 + row.completion_tokens * 10) / 1e6;
-      assert.ok(row.completion_tokens > 0);
+      // The fake cloud's own usage: 7 prompt tokens, "Hello from the cloud." in 4 deltas.
+      assert.equal(row.prompt_tokens, 7);
+      assert.equal(row.completion_tokens, 4);
       assert.ok(Math.abs(row.cost_usd - expected) < 1e-12, `${row.cost_usd} vs ${expected}`);
       const localRow = db
         .prepare("SELECT provider, cost_usd FROM ledger WHERE request_id = ?")

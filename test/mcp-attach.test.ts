@@ -9,6 +9,7 @@ import { Freehold } from "../src/main.js";
 import { parseProfile } from "../src/supply/index.js";
 import { runCli } from "./helpers/cli.js";
 import { type FakeUpstream, startFakeUpstream } from "./helpers/fakeUpstream.js";
+import { keyedPost } from "./helpers/keyedPost.js";
 import { type HttpMcpServer, startHttpMcpServer, writeStdioMcpServer } from "./helpers/mcpServers.js";
 import { storiesModelMissing, storiesModelPath, temporaryDirectory } from "./helpers/paths.js";
 
@@ -86,12 +87,7 @@ describe("profiles attach servers; every API runs attached tools; client-chosen 
     await cloud?.close();
     home.dispose();
   });
-  const post = (path: string, body: unknown, key = "owner") =>
-    app.request(`http://localhost${path}`, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${secrets[key]}` },
-      body: JSON.stringify(body),
-    });
+  const post = keyedPost(() => app, secrets);
   const mcpCalls = async () =>
     (await freehold.control.audit.list({ limit: 1000 })).filter((entry) => entry.action === "mcp.call");
   const clientTool = {
@@ -215,11 +211,7 @@ describe("profiles attach servers; every API runs attached tools; client-chosen 
   test("a profile attaches servers (mcp: in the profile): created over /api/create, run for requests to it", async () => {
     const created = await post("/api/create", { model: "helper", from: "stories", mcp: ["local"], stream: false });
     assert.equal(created.status, 200, await created.clone().text());
-    const shown = await app.request("http://localhost/api/show", {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${secrets.owner}` },
-      body: JSON.stringify({ model: "helper" }),
-    });
+    const shown = await post("/api/show", { model: "helper" });
     assert.match(((await shown.json()) as { modelfile: string }).modelfile, /mcp:\n\s+- local/);
     const events: ChatEvent[] = [];
     for await (const event of freehold.gateway.generate(

@@ -11,6 +11,7 @@ import { Freehold } from "../src/main.js";
 import { McpHub } from "../src/mcp/hub.js";
 import { runCli } from "./helpers/cli.js";
 import { type FakeUpstream, startFakeUpstream } from "./helpers/fakeUpstream.js";
+import { keyedPost } from "./helpers/keyedPost.js";
 import {
   type HttpMcpServer,
   startHttpMcpServer,
@@ -434,12 +435,7 @@ describe("MCP tools through the APIs, with the real tiny model", { skip: stories
     home.dispose();
   });
 
-  const post = (path: string, body: unknown, key = "owner") =>
-    app.request(`http://localhost${path}`, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${secrets[key]}` },
-      body: JSON.stringify(body),
-    });
+  const post = keyedPost(() => app, secrets);
   const echoTool = (extra: Record<string, unknown> = {}) => ({
     type: "mcp",
     server_label: "local",

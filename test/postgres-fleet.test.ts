@@ -4,11 +4,12 @@ import { request as httpRequest } from "node:http";
 import { connect, createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import postgres from "postgres";
+import type postgres from "postgres";
 import { runCli } from "./helpers/cli.js";
-import { type FakeUpstream, startFakeUpstream } from "./helpers/fakeUpstream.js";
+import type { FakeUpstream } from "./helpers/fakeUpstream.js";
+import { askReplica, fleetAuditKey, startFleetDatabase, stopFleet } from "./helpers/fleet.js";
 import { storiesModelMissing, storiesModelPath, temporaryDirectory } from "./helpers/paths.js";
-import { postgresMissing, startPostgres, type TestPostgres } from "./helpers/postgres.js";
+import { postgresMissing, type TestPostgres } from "./helpers/postgres.js";
 import { type ServerProcess, startServerProcess } from "./helpers/server.js";
 
 /**
@@ -105,25 +106,10 @@ describe("a fleet on one PostgreSQL: per-replica reload, peer routes, revocation
   const replicas: ServerProcess[] = [];
   const config = join(directory.path, "freehold.yaml");
   const configB = join(directory.path, "freehold-b.yaml");
-  const auditKey = "replica-test-audit-key-shared-by-every-replica";
+  const auditKey = fleetAuditKey;
 
   before(async () => {
-    database = await startPostgres();
-    url = database.database("fleet");
-    sql = postgres(url, { max: 2, onnotice: () => {} });
-    // Every answer takes a while, so a burst is in flight when a replica is killed.
-    cloud = await startFakeUpstream(() => ({ kind: "reply", text: "hello there", delayMs: 400 }));
-    writeFileSync(
-      config,
-      [
-        `database: { url: "${url}" }`,
-        "providers:",
-        `  cloud: { kind: openai, base_url: "${cloud.openaiBase}", api_key: sk-replica-test-000000000000 }`,
-        "routes:",
-        "  paid: { privacy: allow, targets: [{ provider: cloud, model: gpt-4o }] }",
-        "",
-      ].join("\n"),
-    );
+    ({ database, url, sql, cloud } = await startFleetDatabase(config));
     // Replica B has a configuration file of its own, so a SIGHUP there reloads only B's.
     copyFileSync(config, configB);
     // Replicas share the audit key (each has its own home, so its own witness): one chain, one key. Replica A holds
@@ -142,21 +128,13 @@ describe("a fleet on one PostgreSQL: per-replica reload, peer routes, revocation
   const startReplicaB = () =>
     startServerProcess({ args: ["--config", configB], env: { FREEHOLD_AUDIT_KEY: auditKey } });
   after(async () => {
-    for (const replica of replicas) await replica.dispose();
-    await sql?.end({ timeout: 1 });
-    await cloud?.close();
-    database?.stop();
+    await stopFleet(replicas, { sql, cloud, database });
     directory.dispose();
   });
 
   const cli = (args: string[]) =>
     runCli(["--config", config, ...args], { env: { FREEHOLD_HOME: directory.path, FREEHOLD_AUDIT_KEY: auditKey } });
-  const ask = (replica: ServerProcess, key: string, model = "paid") =>
-    fetch(`${replica.url}/v1/chat/completions`, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
-      body: JSON.stringify({ model, messages: [{ role: "user", content: "Say hello" }], max_tokens: 20 }),
-    });
+  const ask = askReplica;
   const newKey = async (args: string[]) => {
     const created = await cli(["keys", "create", ...args]);
     assert.equal(created.code, 0, created.stderr);

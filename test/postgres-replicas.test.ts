@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import Database from "better-sqlite3";
@@ -9,7 +8,8 @@ import { migrations } from "../src/control/migrations.js";
 import { EvalStore } from "../src/eval/store.js";
 import type { Suite } from "../src/eval/suite.js";
 import { runCli } from "./helpers/cli.js";
-import { type FakeUpstream, startFakeUpstream } from "./helpers/fakeUpstream.js";
+import type { FakeUpstream } from "./helpers/fakeUpstream.js";
+import { askReplica, fleetAuditKey, startFleetDatabase, stopFleet } from "./helpers/fleet.js";
 import { temporaryDirectory } from "./helpers/paths.js";
 import { postgresMissing, startPostgres, type TestPostgres } from "./helpers/postgres.js";
 import { type ServerProcess, startServerProcess } from "./helpers/server.js";
@@ -17,50 +17,26 @@ import { type ServerProcess, startServerProcess } from "./helpers/server.js";
 describe("replicas on one PostgreSQL, as processes", { skip: postgresMissing }, () => {
   const directory = temporaryDirectory("freehold-replicas-");
   let database: TestPostgres;
-  let url: string;
   let cloud: FakeUpstream;
   let sql: postgres.Sql;
   const replicas: ServerProcess[] = [];
   const config = join(directory.path, "freehold.yaml");
-  const auditKey = "replica-test-audit-key-shared-by-every-replica";
+  const auditKey = fleetAuditKey;
 
   before(async () => {
-    database = await startPostgres();
-    url = database.database("fleet");
-    sql = postgres(url, { max: 2, onnotice: () => {} });
-    // Every answer takes a while, so a burst is in flight when a replica is killed.
-    cloud = await startFakeUpstream(() => ({ kind: "reply", text: "hello there", delayMs: 400 }));
-    writeFileSync(
-      config,
-      [
-        `database: { url: "${url}" }`,
-        "providers:",
-        `  cloud: { kind: openai, base_url: "${cloud.openaiBase}", api_key: sk-replica-test-000000000000 }`,
-        "routes:",
-        "  paid: { privacy: allow, targets: [{ provider: cloud, model: gpt-4o }] }",
-        "",
-      ].join("\n"),
-    );
+    ({ database, sql, cloud } = await startFleetDatabase(config));
     // Replicas share the audit key (each has its own home, so its own witness): one chain, one key.
     for (let i = 0; i < 2; i++)
       replicas.push(await startServerProcess({ args: ["--config", config], env: { FREEHOLD_AUDIT_KEY: auditKey } }));
   });
   after(async () => {
-    for (const replica of replicas) await replica.dispose();
-    await sql?.end({ timeout: 1 });
-    await cloud?.close();
-    database?.stop();
+    await stopFleet(replicas, { sql, cloud, database });
     directory.dispose();
   });
 
   const cli = (args: string[]) =>
     runCli(["--config", config, ...args], { env: { FREEHOLD_HOME: directory.path, FREEHOLD_AUDIT_KEY: auditKey } });
-  const ask = (replica: ServerProcess, key: string) =>
-    fetch(`${replica.url}/v1/chat/completions`, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
-      body: JSON.stringify({ model: "paid", messages: [{ role: "user", content: "Say hello" }], max_tokens: 20 }),
-    });
+  const ask = askReplica;
 
   test("keys, budget and ledger are one across two replicas, also when one is killed -9 mid-burst", async () => {
     for (const replica of replicas) {

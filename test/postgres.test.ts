@@ -11,6 +11,7 @@ import type { ChatEvent, GenerateRequest, ModelPort } from "../src/core/chat.js"
 import type { RequestContext } from "../src/core/context.js";
 import { AuthenticationError, RateLimitError, UnavailableError } from "../src/core/errors.js";
 import { Gateway } from "../src/gateway/gateway.js";
+import { requestContext } from "./helpers/controlPlane.js";
 import { temporaryDirectory } from "./helpers/paths.js";
 import { postgresMissing, startPostgres, type TestPostgres } from "./helpers/postgres.js";
 
@@ -48,23 +49,8 @@ function request(maxTokens = 20): GenerateRequest {
   return { kind: "completion", model: "stories", prompt, sampling: {}, limits: { maxTokens } };
 }
 
-let counter = 0;
-async function contextFor(control: ControlPlane, keyName: string): Promise<RequestContext> {
-  const record = await control.store.getKey(keyName);
-  return {
-    requestId: `req_pg_${process.pid}_${++counter}`,
-    api: "openai",
-    route: "/v1/completions",
-    key: {
-      id: record.id,
-      name: record.name,
-      admin: record.admin,
-      models: record.models,
-      localOnly: record.localOnly,
-      storeContent: record.storeContent,
-    },
-  };
-}
+const contextFor = async (control: ControlPlane, keyName: string): Promise<RequestContext> =>
+  requestContext(await control.store.getKey(keyName), "/v1/completions", `req_pg_${process.pid}`);
 
 async function drain(events: AsyncIterable<ChatEvent>): Promise<ChatEvent[]> {
   const out: ChatEvent[] = [];

@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import OpenAI from "openai";
+import { checkStopSequences, checkStreamedCompletion, LILY } from "./helpers/openaiChecks.js";
 import { storiesModelMissing, storiesModelPath } from "./helpers/paths.js";
 import { postJson, readSse, type ServerProcess, startServerProcess } from "./helpers/server.js";
-
-const LILY = ", there was a little girl named Lily";
 
 describe("OpenAI-compatible server on stories260K", { skip: storiesModelMissing }, () => {
   let server: ServerProcess;
@@ -41,23 +40,7 @@ describe("OpenAI-compatible server on stories260K", { skip: storiesModelMissing 
   });
 
   test("streamed text equals non-streamed text (completions and chat)", async () => {
-    const whole = await client.completions.create({
-      model: "stories",
-      prompt: "Once upon a time",
-      max_tokens: 40,
-      temperature: 0,
-    });
-    const stream = await client.completions.create({
-      model: "stories",
-      prompt: "Once upon a time",
-      max_tokens: 40,
-      temperature: 0,
-      stream: true,
-    });
-    let streamed = "";
-    for await (const chunk of stream) streamed += chunk.choices[0]?.text ?? "";
-    assert.equal(streamed, whole.choices[0]!.text);
-    assert.ok(streamed.startsWith(LILY));
+    await checkStreamedCompletion(client);
 
     const messages = [{ role: "user" as const, content: "Tell me a story." }];
     const chat = await client.chat.completions.create({ model: "stories", messages, max_tokens: 30, temperature: 0 });
@@ -104,26 +87,7 @@ describe("OpenAI-compatible server on stories260K", { skip: storiesModelMissing 
   });
 
   test("stop sequences end the answer without leaking any part of them", async () => {
-    const completion = await client.completions.create({
-      model: "stories",
-      prompt: "Once upon a time",
-      max_tokens: 30,
-      temperature: 0,
-      stop: ["Lily"],
-    });
-    assert.equal(completion.choices[0]!.text, ", there was a little girl named ");
-    assert.equal(completion.choices[0]!.finish_reason, "stop");
-    const stream = await client.completions.create({
-      model: "stories",
-      prompt: "Once upon a time",
-      max_tokens: 30,
-      temperature: 0,
-      stop: [" named Li"],
-      stream: true,
-    });
-    const pieces: string[] = [];
-    for await (const chunk of stream) pieces.push(chunk.choices[0]?.text ?? "");
-    assert.equal(pieces.join(""), ", there was a little girl");
+    await checkStopSequences(client);
   });
 
   test("the same seed gives the same sampled output", async () => {
@@ -137,6 +101,29 @@ describe("OpenAI-compatible server on stories260K", { skip: storiesModelMissing 
       });
     const [a, b] = [await ask(), await ask()];
     assert.equal(a.choices[0]!.text, b.choices[0]!.text);
+  });
+
+  // The counterpart: a sampler that ignored the seed (a fixed one, or none) passes one of these two tests, never both.
+  // 60 tokens at temperature 1 from a 512-token vocabulary: two seeds colliding is practically impossible.
+  test("different seeds give different sampled output, each repeatable", async () => {
+    const ask = async (seed: number) => {
+      const response = await postJson(`${server.url}/v1/completions`, {
+        model: "stories",
+        prompt: "Once upon a time",
+        max_tokens: 60,
+        temperature: 1,
+        ignore_eos: true,
+        seed,
+      });
+      const body = (await response.json()) as { choices: { text: string }[]; usage: { completion_tokens: number } };
+      assert.equal(body.usage.completion_tokens, 60);
+      return body.choices[0]!.text;
+    };
+    const seeds = [1, 2, 3];
+    const texts: string[] = [];
+    for (const seed of seeds) texts.push(await ask(seed));
+    assert.equal(new Set(texts).size, seeds.length, `seeds ${seeds.join(", ")} answered ${JSON.stringify(texts)}`);
+    assert.equal(await ask(seeds[0]!), texts[0], "a seed asked again after others gives its own output again");
   });
 
   test("ignore_eos keeps generating to max_tokens", async () => {
@@ -180,7 +167,8 @@ describe("OpenAI-compatible server on stories260K", { skip: storiesModelMissing 
     const decoded = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
     assert.equal(decoded.length, 64);
     assert.ok(Math.abs(decoded[0]! - vector[0]!) < 1e-5);
-    assert.ok(body.usage.prompt_tokens > 0);
+    // BOS + 5 tokens ("a little girl"), BOS + 4 ("a big dog").
+    assert.equal(body.usage.prompt_tokens, 11);
   });
 
   test("models list and retrieve", async () => {

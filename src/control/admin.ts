@@ -1,8 +1,9 @@
 import type { AuditEntry, AuditVerification } from "./audit.js";
-import type { ControlPlane } from "./controlPlane.js";
+import type { AuditTrail } from "./auditTrail.js";
 import { parseExpiry, parseSince } from "./durations.js";
 import type { KeyRecord, KeySettings } from "./keys.js";
 import { parseUsageGroups, type UsageLine } from "./ledger.js";
+import type { ControlStore } from "./store.js";
 
 /** A key as the admin API and `freehold keys list --format json` show it (never the secret or its hash). */
 export function keyView(key: KeyRecord): Record<string, unknown> {
@@ -36,9 +37,15 @@ function settings(request: KeyRequest): KeySettings {
   return { ...rest, ...(expires !== undefined ? { expiresAt: expires === null ? null : parseExpiry(expires) } : {}) };
 }
 
+/** What the admin use cases need of the control plane (which passes itself; naming it here would be a cycle). */
+export interface AdminPlane {
+  readonly store: ControlStore;
+  readonly audit: Pick<AuditTrail, "flush" | "list" | "verify">;
+}
+
 /** The administrative use cases, shared by the CLI and the /admin API; each change is audited. */
 export class ControlAdmin {
-  constructor(private readonly plane: ControlPlane) {}
+  constructor(private readonly plane: AdminPlane) {}
 
   usage(query: { by?: string; since?: string; key?: string }): Promise<UsageLine[]> {
     return this.plane.store.usage({

@@ -6,25 +6,27 @@ import {
   acknowledgeEvent,
   ChainChecker,
   chainRows,
-  compareHead,
-  cutEvent,
   genesis,
-  headRowProblem,
-  type KeyTableRow,
   keyedAction,
   keyedEvent,
+  type PendingEntry,
+  toEntry,
+} from "./auditChain.js";
+import {
+  compareHead,
+  cutEvent,
+  headRowProblem,
+  type KeyTableRow,
   keyProblems,
   ledgerProblems,
   missingKeyProblem,
-  type PendingEntry,
   secretFingerprint,
-  toEntry,
   type UnexplainedLedgerRow,
   unexplainedLedgerRows,
   verdict,
   type WitnessProblem,
   witnessProblemSync,
-} from "./auditChain.js";
+} from "./auditChecks.js";
 import {
   type AuditHead,
   type AuditKey,
@@ -44,9 +46,9 @@ export {
   acknowledgeAction,
   cutAction,
   keyedAction,
-  secretFingerprint,
   toEntry,
 } from "./auditChain.js";
+export { secretFingerprint } from "./auditChecks.js";
 
 type Pending = PendingEntry;
 

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { keyContext, oneTokenSettlement } from "../../test/helpers/controlPlane.js";
 import { temporaryDirectory } from "../../test/helpers/paths.js";
 import type { ChatEvent, GenerateRequest, ModelPort } from "../core/chat.js";
 import type { RequestContext } from "../core/context.js";
@@ -74,23 +75,7 @@ function chat(content: string, maxTokens?: number): GenerateRequest {
   };
 }
 
-let counter = 0;
-function contextFor(control: ControlPlane, keyName: string): RequestContext {
-  const record = control.sqlite.keys.get(keyName);
-  return {
-    requestId: `req_charge_${++counter}`,
-    api: "openai",
-    route: "/v1/chat/completions",
-    key: {
-      id: record.id,
-      name: record.name,
-      admin: record.admin,
-      models: record.models,
-      localOnly: record.localOnly,
-      storeContent: record.storeContent,
-    },
-  };
-}
+const contextFor = (control: ControlPlane, keyName: string) => keyContext(control, keyName, "/v1/chat/completions");
 
 interface Row {
   status: number;
@@ -240,13 +225,7 @@ describe("what was consumed is charged", () => {
           contextFor(second, "single"),
           target,
         );
-        await admission.settle({
-          promptTokens: 1,
-          completionTokens: 1,
-          cachedTokens: 0,
-          timeToFirstTokenMs: 1,
-          status: 200,
-        });
+        await admission.settle(oneTokenSettlement);
       } finally {
         await second.close();
       }
@@ -275,13 +254,7 @@ describe("what was consumed is charged", () => {
       contextFor(control, "leased"),
       target,
     );
-    await admission.settle({
-      promptTokens: 1,
-      completionTokens: 1,
-      cachedTokens: 0,
-      timeToFirstTokenMs: 1,
-      status: 200,
-    });
+    await admission.settle(oneTokenSettlement);
     const left = control.db.prepare("SELECT COUNT(*) AS n FROM reservations WHERE key_id = ?").get(key.id) as {
       n: number;
     };
@@ -293,7 +266,7 @@ describe("what was consumed is charged", () => {
       target,
     );
     assert.equal(control.sqlite.quotas.renewLeases(Date.now() + 10 * LEASE_MS), 1);
-    await mine.settle({ promptTokens: 1, completionTokens: 1, cachedTokens: 0, timeToFirstTokenMs: 1, status: 200 });
+    await mine.settle(oneTokenSettlement);
   });
 
   test("a breaker's probe abandoned by the client is neither a success nor a failure", async () => {

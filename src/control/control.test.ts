@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { PassThrough } from "node:stream";
 import { after, before, describe, test } from "node:test";
+import { keyContext } from "../../test/helpers/controlPlane.js";
 import { temporaryDirectory } from "../../test/helpers/paths.js";
 import type { ChatEvent, GenerateRequest, ModelPort } from "../core/chat.js";
-import type { RequestContext } from "../core/context.js";
 import { AuthenticationError, FreeholdError, InvalidRequestError, RateLimitError } from "../core/errors.js";
 import { Gateway } from "../gateway/gateway.js";
 import { ControlPlane } from "./controlPlane.js";
@@ -37,23 +37,7 @@ function request(prompt = "Once upon a time", maxTokens = 20): GenerateRequest {
   return { kind: "completion", model: "stories", prompt, sampling: {}, limits: { maxTokens } };
 }
 
-let counter = 0;
-function contextFor(control: ControlPlane, keyName: string): RequestContext {
-  const record = control.sqlite.keys.get(keyName);
-  return {
-    requestId: `req_test_${++counter}`,
-    api: "openai",
-    route: "/v1/completions",
-    key: {
-      id: record.id,
-      name: record.name,
-      admin: record.admin,
-      models: record.models,
-      localOnly: record.localOnly,
-      storeContent: record.storeContent,
-    },
-  };
-}
+const contextFor = (control: ControlPlane, keyName: string) => keyContext(control, keyName, "/v1/completions");
 
 async function drain(events: AsyncIterable<ChatEvent>): Promise<ChatEvent[]> {
   const out: ChatEvent[] = [];

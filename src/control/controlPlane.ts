@@ -48,15 +48,10 @@ export interface RequestLogEntry {
   key: string | null;
 }
 
-function callerKey(key: KeyRecord): CallerKey {
-  return {
-    id: key.id,
-    name: key.name,
-    admin: key.admin,
-    models: key.models,
-    localOnly: key.localOnly,
-    storeContent: key.storeContent,
-  };
+/** What a request carries of its key: no secret hash, no limits (the store re-reads those under its lock). */
+export function callerKey(key: KeyRecord): CallerKey {
+  const { id, name, admin, models, localOnly, storeContent } = key;
+  return { id, name, admin, models, localOnly, storeContent };
 }
 
 /** Opens the store a database URL names: PostgreSQL for postgres://…, the SQLite file in `home` without one. */

@@ -43,78 +43,68 @@ export class Metrics {
 
   constructor() {
     const registers = [this.registry];
-    this.requests = new Counter({
-      name: "freehold_requests_total",
-      help: "Model requests answered, by model, key name, provider and status",
-      labelNames: ["model", "key", "provider", "status"] as const,
-      registers,
-    });
-    this.tokens = new Counter({
-      name: "gen_ai_client_token_usage_total",
-      help: "Tokens used, by model, key name and type (input or output)",
-      labelNames: ["model", "key", "type"] as const,
-      registers,
-    });
-    this.duration = new Histogram({
-      name: "gen_ai_server_request_duration_seconds",
-      help: "Time from admission to the end of the answer",
-      labelNames: ["model", "provider"] as const,
-      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
-      registers,
-    });
-    this.draftTokens = new Counter({
-      name: "freehold_draft_tokens_total",
-      help: "Speculative decoding: tokens a draft model proposed, by model and outcome (accepted or rejected); acceptance rate = accepted / (accepted + rejected)",
-      labelNames: ["model", "outcome"] as const,
-      registers,
-    });
-    this.mcpCalls = new Counter({
-      name: "freehold_mcp_calls_total",
-      help: "MCP tool calls, by server, tool and status (ok, tool_error, error, refused, cancelled)",
-      labelNames: ["server", "tool", "status"] as const,
-      registers,
-    });
-    this.mcpDuration = new Histogram({
-      name: "freehold_mcp_call_duration_seconds",
-      help: "Time one MCP tool call took",
-      labelNames: ["server"] as const,
-      buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
-      registers,
-    });
-    this.ttft = new Histogram({
-      name: "gen_ai_server_time_to_first_token_seconds",
-      help: "Time from admission to the first generated token",
-      labelNames: ["model", "provider"] as const,
-      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers,
-    });
-    this.httpRequests = new Counter({
-      name: "freehold_http_requests_total",
-      help: "HTTP requests by API surface and status (including those refused before reaching a model)",
-      labelNames: ["api", "status"] as const,
-      registers,
-    });
+    const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
+      new Counter({ name, help, labelNames, registers });
+    const histogram = <L extends string>(name: string, help: string, labelNames: readonly L[], buckets: number[]) =>
+      new Histogram({ name, help, labelNames, buckets, registers });
+    this.requests = counter(
+      "freehold_requests_total",
+      "Model requests answered, by model, key name, provider and status",
+      ["model", "key", "provider", "status"],
+    );
+    this.tokens = counter(
+      "gen_ai_client_token_usage_total",
+      "Tokens used, by model, key name and type (input or output)",
+      ["model", "key", "type"],
+    );
+    this.duration = histogram(
+      "gen_ai_server_request_duration_seconds",
+      "Time from admission to the end of the answer",
+      ["model", "provider"],
+      [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+    );
+    this.draftTokens = counter(
+      "freehold_draft_tokens_total",
+      "Speculative decoding: tokens a draft model proposed, by model and outcome (accepted or rejected); acceptance rate = accepted / (accepted + rejected)",
+      ["model", "outcome"],
+    );
+    this.mcpCalls = counter(
+      "freehold_mcp_calls_total",
+      "MCP tool calls, by server, tool and status (ok, tool_error, error, refused, cancelled)",
+      ["server", "tool", "status"],
+    );
+    this.mcpDuration = histogram(
+      "freehold_mcp_call_duration_seconds",
+      "Time one MCP tool call took",
+      ["server"],
+      [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    );
+    this.ttft = histogram(
+      "gen_ai_server_time_to_first_token_seconds",
+      "Time from admission to the first generated token",
+      ["model", "provider"],
+      [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    );
+    this.httpRequests = counter(
+      "freehold_http_requests_total",
+      "HTTP requests by API surface and status (including those refused before reaching a model)",
+      ["api", "status"],
+    );
     const status = () => this.status();
-    new Gauge({
-      name: "freehold_queue_depth",
-      help: "Requests waiting for a slot, by model",
-      labelNames: ["model"] as const,
-      registers,
-      collect() {
-        this.reset();
-        for (const model of status().models) this.set({ model: model.name }, model.queuedRequests);
-      },
-    });
-    new Gauge({
-      name: "freehold_slots_in_use",
-      help: "Requests being generated now, by model",
-      labelNames: ["model"] as const,
-      registers,
-      collect() {
-        this.reset();
-        for (const model of status().models) this.set({ model: model.name }, model.activeRequests);
-      },
-    });
+    // One gauge a model, read from the engine's status at scrape time.
+    const perModel = (name: string, help: string, value: (model: RuntimeStatus["models"][number]) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ["model"] as const,
+        registers,
+        collect() {
+          this.reset();
+          for (const model of status().models) this.set({ model: model.name }, value(model));
+        },
+      });
+    perModel("freehold_queue_depth", "Requests waiting for a slot, by model", (model) => model.queuedRequests);
+    perModel("freehold_slots_in_use", "Requests being generated now, by model", (model) => model.activeRequests);
     new Gauge({
       name: "freehold_models_loaded",
       help: "Models loaded (or loading) in runner processes",
@@ -123,26 +113,16 @@ export class Metrics {
         this.set(status().models.length);
       },
     });
-    new Gauge({
-      name: "freehold_model_memory_bytes",
-      help: "Estimated memory of each loaded model (weights, KV cache, buffers)",
-      labelNames: ["model"] as const,
-      registers,
-      collect() {
-        this.reset();
-        for (const model of status().models) this.set({ model: model.name }, model.memory);
-      },
-    });
-    new Gauge({
-      name: "freehold_runner_restarts",
-      help: "Times each model's runner process was restarted after a crash",
-      labelNames: ["model"] as const,
-      registers,
-      collect() {
-        this.reset();
-        for (const model of status().models) this.set({ model: model.name }, model.restarts);
-      },
-    });
+    perModel(
+      "freehold_model_memory_bytes",
+      "Estimated memory of each loaded model (weights, KV cache, buffers)",
+      (model) => model.memory,
+    );
+    perModel(
+      "freehold_runner_restarts",
+      "Times each model's runner process was restarted after a crash",
+      (model) => model.restarts,
+    );
   }
 
   /** Where gauges read the engine's state from at scrape time. */

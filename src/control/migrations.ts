@@ -1,182 +1,49 @@
 import type Database from "better-sqlite3";
 
-/**
- * The control database's schema, one entry per version. A database at version N runs entries N+1.. in order, each
- * in its own transaction, and records the version in `PRAGMA user_version`. Never edit a shipped entry: add one.
- */
-export const migrations: readonly string[] = [
-  // 1: keys, quota state, the usage ledger, the audit chain, stored content.
-  `
-  CREATE TABLE keys (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    hash TEXT NOT NULL UNIQUE,
-    admin INTEGER NOT NULL DEFAULT 0,
-    models TEXT,
-    rpm INTEGER,
-    tpm INTEGER,
-    max_concurrent INTEGER,
-    daily_tokens INTEGER,
-    monthly_tokens INTEGER,
-    budget_usd REAL,
-    local_only INTEGER NOT NULL DEFAULT 0,
-    store_content INTEGER NOT NULL DEFAULT 0,
-    content_retention_days INTEGER,
-    created_at TEXT NOT NULL,
-    expires_at TEXT,
-    revoked_at TEXT
-  );
-  CREATE UNIQUE INDEX keys_active_name ON keys(name) WHERE revoked_at IS NULL;
-  CREATE TABLE buckets (
-    key_id TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    level REAL NOT NULL,
-    updated_ms INTEGER NOT NULL,
-    PRIMARY KEY (key_id, kind)
-  );
-  CREATE TABLE reservations (
-    id TEXT PRIMARY KEY,
-    key_id TEXT NOT NULL,
-    tokens INTEGER NOT NULL,
-    usd REAL NOT NULL,
-    pid INTEGER NOT NULL,
-    created_ms INTEGER NOT NULL
-  );
-  CREATE INDEX reservations_key ON reservations(key_id);
-  CREATE TABLE usage_totals (
-    key_id TEXT NOT NULL,
-    period TEXT NOT NULL,
-    tokens INTEGER NOT NULL DEFAULT 0,
-    cost_usd REAL NOT NULL DEFAULT 0,
-    PRIMARY KEY (key_id, period)
-  );
-  CREATE TABLE ledger (
-    id INTEGER PRIMARY KEY,
-    request_id TEXT NOT NULL UNIQUE,
-    time_ms INTEGER NOT NULL,
-    key_id TEXT,
-    key_name TEXT,
-    api TEXT NOT NULL,
-    route TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    model TEXT NOT NULL,
-    provider TEXT NOT NULL,
-    prompt_tokens INTEGER NOT NULL DEFAULT 0,
-    completion_tokens INTEGER NOT NULL DEFAULT 0,
-    cached_tokens INTEGER NOT NULL DEFAULT 0,
-    ttft_ms REAL,
-    duration_ms REAL NOT NULL,
-    status INTEGER NOT NULL,
-    error_code TEXT,
-    bytes INTEGER,
-    cost_usd REAL NOT NULL DEFAULT 0,
-    local_cost_usd REAL NOT NULL DEFAULT 0,
-    equivalent_usd REAL NOT NULL DEFAULT 0,
-    equivalent_model TEXT
-  );
-  CREATE INDEX ledger_time ON ledger(time_ms);
-  CREATE INDEX ledger_key_time ON ledger(key_id, time_ms);
-  CREATE TABLE audit (
-    seq INTEGER PRIMARY KEY,
-    time TEXT NOT NULL,
-    actor TEXT NOT NULL,
-    action TEXT NOT NULL,
-    target TEXT,
-    request_id TEXT,
-    detail TEXT,
-    prev_hash TEXT NOT NULL,
-    hash TEXT NOT NULL
-  );
-  CREATE TABLE audit_head (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    seq INTEGER NOT NULL,
-    hash TEXT NOT NULL
-  );
-  CREATE TABLE content (
-    request_id TEXT PRIMARY KEY,
-    key_id TEXT NOT NULL,
-    time_ms INTEGER NOT NULL,
-    expires_ms INTEGER,
-    request TEXT NOT NULL,
-    response TEXT NOT NULL
-  );
-  CREATE INDEX content_expires ON content(expires_ms);
-  `,
-  // 2: evaluation runs (freehold eval): one row per run, one per answer scored, reference answers for agrees-with.
-  `
-  CREATE TABLE eval_runs (
-    id TEXT PRIMARY KEY,
-    identity TEXT NOT NULL,
-    suite_name TEXT NOT NULL,
-    suite TEXT NOT NULL,
-    models TEXT NOT NULL,
-    baseline TEXT,
-    repeat INTEGER NOT NULL,
-    created_ms INTEGER NOT NULL,
-    finished_ms INTEGER
-  );
-  CREATE INDEX eval_runs_identity ON eval_runs(identity);
-  CREATE TABLE eval_results (
-    run_id TEXT NOT NULL REFERENCES eval_runs(id),
-    model TEXT NOT NULL,
-    case_id TEXT NOT NULL,
-    repeat INTEGER NOT NULL,
-    output TEXT NOT NULL,
-    error TEXT,
-    pass INTEGER NOT NULL,
-    assertions TEXT NOT NULL,
-    prompt_tokens INTEGER NOT NULL,
-    completion_tokens INTEGER NOT NULL,
-    ttft_ms REAL,
-    duration_ms REAL NOT NULL,
-    cost_usd REAL,
-    served_by TEXT,
-    time_ms INTEGER NOT NULL,
-    PRIMARY KEY (run_id, model, case_id, repeat)
-  );
-  CREATE TABLE eval_references (
-    run_id TEXT NOT NULL REFERENCES eval_runs(id),
-    model TEXT NOT NULL,
-    case_id TEXT NOT NULL,
-    output TEXT NOT NULL,
-    PRIMARY KEY (run_id, model, case_id)
-  );
-  `,
-  // 3: a request's audit entries by id (freehold explain after a restart) without scanning the whole trail.
-  `
-  CREATE INDEX audit_request ON audit(request_id);
-  `,
-  // 4: reservations belong to one start of a process (a random id, since a restart can get the same pid) and hold
-  // a lease that start renews; rows from before have neither and are swept as expired.
-  `
-  ALTER TABLE reservations ADD COLUMN instance TEXT NOT NULL DEFAULT '';
-  ALTER TABLE reservations ADD COLUMN lease_until_ms INTEGER NOT NULL DEFAULT 0;
-  `,
-];
+/** The column types and statements in which the two dialects differ (everything else is written once). */
+interface Dialect {
+  /** Milliseconds and counters: SQLite's INTEGER is 64-bit already; PostgreSQL's is 32-bit. */
+  big: string;
+  real: string;
+  /** The ledger's order: SQLite's rowid, an identity column on PostgreSQL. */
+  rowId: string;
+  /** PostgreSQL creates the audit head row with the table, so concurrent writers always have a row to lock. */
+  auditHeadRow: string;
+}
+
+const sqlite: Dialect = { big: "INTEGER", real: "REAL", rowId: "INTEGER PRIMARY KEY", auditHeadRow: "" };
+const postgres: Dialect = {
+  big: "BIGINT",
+  real: "DOUBLE PRECISION",
+  rowId: "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+  auditHeadRow: `\n  INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '${"0".repeat(64)}');`,
+};
 
 /**
- * The same schema for PostgreSQL, version for version (a test holds the two lists to the same length and the same
- * tables and columns). Differences are the dialect's: BIGINT for milliseconds and counters, DOUBLE PRECISION for
- * REAL, an identity column for the ledger's order, and the audit head row created with the table so that concurrent
- * writers always have a row to lock. The version is kept in `freehold_schema`.
+ * The control database's schema, one entry per version, written once for both dialects. A database at version N
+ * runs entries N+1.. in order, each in its own transaction; SQLite records the version in `PRAGMA user_version`,
+ * PostgreSQL in `freehold_schema`. Never edit a shipped entry: add one (test/postgres.test.ts holds the two dialects
+ * to the same tables and columns).
  */
-export const postgresMigrations: readonly string[] = [
-  `
+function schema(t: Dialect): readonly string[] {
+  return [
+    // 1: keys, quota state, the usage ledger, the audit chain, stored content.
+    `
   CREATE TABLE keys (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
     hash TEXT NOT NULL UNIQUE,
     admin INTEGER NOT NULL DEFAULT 0,
     models TEXT,
-    rpm BIGINT,
-    tpm BIGINT,
-    max_concurrent BIGINT,
-    daily_tokens BIGINT,
-    monthly_tokens BIGINT,
-    budget_usd DOUBLE PRECISION,
+    rpm ${t.big},
+    tpm ${t.big},
+    max_concurrent ${t.big},
+    daily_tokens ${t.big},
+    monthly_tokens ${t.big},
+    budget_usd ${t.real},
     local_only INTEGER NOT NULL DEFAULT 0,
     store_content INTEGER NOT NULL DEFAULT 0,
-    content_retention_days BIGINT,
+    content_retention_days ${t.big},
     created_at TEXT NOT NULL,
     expires_at TEXT,
     revoked_at TEXT
@@ -185,30 +52,30 @@ export const postgresMigrations: readonly string[] = [
   CREATE TABLE buckets (
     key_id TEXT NOT NULL,
     kind TEXT NOT NULL,
-    level DOUBLE PRECISION NOT NULL,
-    updated_ms BIGINT NOT NULL,
+    level ${t.real} NOT NULL,
+    updated_ms ${t.big} NOT NULL,
     PRIMARY KEY (key_id, kind)
   );
   CREATE TABLE reservations (
     id TEXT PRIMARY KEY,
     key_id TEXT NOT NULL,
-    tokens BIGINT NOT NULL,
-    usd DOUBLE PRECISION NOT NULL,
-    pid BIGINT NOT NULL,
-    created_ms BIGINT NOT NULL
+    tokens ${t.big} NOT NULL,
+    usd ${t.real} NOT NULL,
+    pid ${t.big} NOT NULL,
+    created_ms ${t.big} NOT NULL
   );
   CREATE INDEX reservations_key ON reservations(key_id);
   CREATE TABLE usage_totals (
     key_id TEXT NOT NULL,
     period TEXT NOT NULL,
-    tokens BIGINT NOT NULL DEFAULT 0,
-    cost_usd DOUBLE PRECISION NOT NULL DEFAULT 0,
+    tokens ${t.big} NOT NULL DEFAULT 0,
+    cost_usd ${t.real} NOT NULL DEFAULT 0,
     PRIMARY KEY (key_id, period)
   );
   CREATE TABLE ledger (
-    id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    id ${t.rowId},
     request_id TEXT NOT NULL UNIQUE,
-    time_ms BIGINT NOT NULL,
+    time_ms ${t.big} NOT NULL,
     key_id TEXT,
     key_name TEXT,
     api TEXT NOT NULL,
@@ -216,23 +83,23 @@ export const postgresMigrations: readonly string[] = [
     kind TEXT NOT NULL,
     model TEXT NOT NULL,
     provider TEXT NOT NULL,
-    prompt_tokens BIGINT NOT NULL DEFAULT 0,
-    completion_tokens BIGINT NOT NULL DEFAULT 0,
-    cached_tokens BIGINT NOT NULL DEFAULT 0,
-    ttft_ms DOUBLE PRECISION,
-    duration_ms DOUBLE PRECISION NOT NULL,
+    prompt_tokens ${t.big} NOT NULL DEFAULT 0,
+    completion_tokens ${t.big} NOT NULL DEFAULT 0,
+    cached_tokens ${t.big} NOT NULL DEFAULT 0,
+    ttft_ms ${t.real},
+    duration_ms ${t.real} NOT NULL,
     status INTEGER NOT NULL,
     error_code TEXT,
-    bytes BIGINT,
-    cost_usd DOUBLE PRECISION NOT NULL DEFAULT 0,
-    local_cost_usd DOUBLE PRECISION NOT NULL DEFAULT 0,
-    equivalent_usd DOUBLE PRECISION NOT NULL DEFAULT 0,
+    bytes ${t.big},
+    cost_usd ${t.real} NOT NULL DEFAULT 0,
+    local_cost_usd ${t.real} NOT NULL DEFAULT 0,
+    equivalent_usd ${t.real} NOT NULL DEFAULT 0,
     equivalent_model TEXT
   );
   CREATE INDEX ledger_time ON ledger(time_ms);
   CREATE INDEX ledger_key_time ON ledger(key_id, time_ms);
   CREATE TABLE audit (
-    seq BIGINT PRIMARY KEY,
+    seq ${t.big} PRIMARY KEY,
     time TEXT NOT NULL,
     actor TEXT NOT NULL,
     action TEXT NOT NULL,
@@ -244,21 +111,21 @@ export const postgresMigrations: readonly string[] = [
   );
   CREATE TABLE audit_head (
     id INTEGER PRIMARY KEY CHECK (id = 1),
-    seq BIGINT NOT NULL,
+    seq ${t.big} NOT NULL,
     hash TEXT NOT NULL
-  );
-  INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '${"0".repeat(64)}');
+  );${t.auditHeadRow}
   CREATE TABLE content (
     request_id TEXT PRIMARY KEY,
     key_id TEXT NOT NULL,
-    time_ms BIGINT NOT NULL,
-    expires_ms BIGINT,
+    time_ms ${t.big} NOT NULL,
+    expires_ms ${t.big},
     request TEXT NOT NULL,
     response TEXT NOT NULL
   );
   CREATE INDEX content_expires ON content(expires_ms);
   `,
-  `
+    // 2: evaluation runs (freehold eval): one row per run, one per answer scored, reference answers for agrees-with.
+    `
   CREATE TABLE eval_runs (
     id TEXT PRIMARY KEY,
     identity TEXT NOT NULL,
@@ -267,8 +134,8 @@ export const postgresMigrations: readonly string[] = [
     models TEXT NOT NULL,
     baseline TEXT,
     repeat INTEGER NOT NULL,
-    created_ms BIGINT NOT NULL,
-    finished_ms BIGINT
+    created_ms ${t.big} NOT NULL,
+    finished_ms ${t.big}
   );
   CREATE INDEX eval_runs_identity ON eval_runs(identity);
   CREATE TABLE eval_results (
@@ -280,13 +147,13 @@ export const postgresMigrations: readonly string[] = [
     error TEXT,
     pass INTEGER NOT NULL,
     assertions TEXT NOT NULL,
-    prompt_tokens BIGINT NOT NULL,
-    completion_tokens BIGINT NOT NULL,
-    ttft_ms DOUBLE PRECISION,
-    duration_ms DOUBLE PRECISION NOT NULL,
-    cost_usd DOUBLE PRECISION,
+    prompt_tokens ${t.big} NOT NULL,
+    completion_tokens ${t.big} NOT NULL,
+    ttft_ms ${t.real},
+    duration_ms ${t.real} NOT NULL,
+    cost_usd ${t.real},
     served_by TEXT,
-    time_ms BIGINT NOT NULL,
+    time_ms ${t.big} NOT NULL,
     PRIMARY KEY (run_id, model, case_id, repeat)
   );
   CREATE TABLE eval_references (
@@ -297,14 +164,21 @@ export const postgresMigrations: readonly string[] = [
     PRIMARY KEY (run_id, model, case_id)
   );
   `,
-  `
+    // 3: a request's audit entries by id (freehold explain after a restart) without scanning the whole trail.
+    `
   CREATE INDEX audit_request ON audit(request_id);
   `,
-  `
+    // 4: reservations belong to one start of a process (a random id, since a restart can get the same pid) and hold
+    // a lease that start renews; rows from before have neither and are swept as expired.
+    `
   ALTER TABLE reservations ADD COLUMN instance TEXT NOT NULL DEFAULT '';
-  ALTER TABLE reservations ADD COLUMN lease_until_ms BIGINT NOT NULL DEFAULT 0;
+  ALTER TABLE reservations ADD COLUMN lease_until_ms ${t.big} NOT NULL DEFAULT 0;
   `,
-];
+  ];
+}
+
+export const migrations = schema(sqlite);
+export const postgresMigrations = schema(postgres);
 
 /** Brings the database to the newest schema. Refuses a database written by a newer freehold. */
 export function migrate(db: Database.Database): void {

@@ -32,6 +32,22 @@ function standIn(name: string, behaviour: string): { path: string; execArgv: str
 
 const load = { paths: ["/x.gguf"] } as unknown as LoadOptions;
 
+/** Starts a stand-in runner with its diagnostics collected; it gets an empty environment, as it needs none. */
+function startStandIn(name: string, behaviour: string) {
+  const diagnostics: RunnerDiagnostic[] = [];
+  const entry = standIn(name, behaviour);
+  const started = RunnerProcess.start({ load, env: {}, entry, onDiagnostic: (d) => diagnostics.push(d) });
+  return { started, diagnostics };
+}
+
+/** The error of a start that must fail. */
+function failedStart(started: Promise<RunnerProcess>, why: string): Promise<unknown> {
+  return started.then(
+    () => assert.fail(why),
+    (e: unknown) => e,
+  );
+}
+
 function clientTexts(error: unknown): string[] {
   return [openAIErrorBody(error).body, anthropicErrorBody(error).body, ollamaErrorBody(error).body].map((body) =>
     JSON.stringify(body),
@@ -40,20 +56,11 @@ function clientTexts(error: unknown): string[] {
 
 describe("what a runner's failure tells a client, and what only the server log gets", () => {
   test("a runner that crashes: its stderr (paths, asserts) goes to the log, never into the client's error", async () => {
-    const diagnostics: RunnerDiagnostic[] = [];
-    const entry = standIn(
+    const { started, diagnostics } = startStandIn(
       "crash",
       `if (message.type === "load") { process.stderr.write("GGML_ASSERT(n_tokens <= n_batch) failed at ${secretPath}/ggml.c:1234\\n", () => process.exit(134)); }`,
     );
-    const error = await RunnerProcess.start({
-      load,
-      env: process.env,
-      entry,
-      onDiagnostic: (d) => diagnostics.push(d),
-    }).then(
-      () => assert.fail("the runner should not start"),
-      (e: unknown) => e,
-    );
+    const error = await failedStart(started, "the runner should not start");
     assert.ok(error instanceof FreeholdError);
     assert.equal(error.code, "runner_crashed");
     assert.match(
@@ -70,8 +77,7 @@ describe("what a runner's failure tells a client, and what only the server log g
   });
 
   test("an unexpected exception in the runner: a stable message for the client, the original for the log", async () => {
-    const diagnostics: RunnerDiagnostic[] = [];
-    const entry = standIn(
+    const { started, diagnostics } = startStandIn(
       "throws",
       `if (message.type === "load") process.send({ type: "loaded", info });
        if (message.type === "generate") process.send({ type: "failed", id: message.id, error: {
@@ -79,12 +85,7 @@ describe("what a runner's failure tells a client, and what only the server log g
          retryable: false, param: null } });
        if (message.type === "shutdown") process.exit(0);`,
     );
-    const runner = await RunnerProcess.start({
-      load,
-      env: process.env,
-      entry,
-      onDiagnostic: (d) => diagnostics.push(d),
-    });
+    const runner = await started;
     try {
       const events = runner.generate({
         kind: "completion",
@@ -115,22 +116,13 @@ describe("what a runner's failure tells a client, and what only the server log g
   });
 
   test("a model llama.cpp cannot load: the reason reaches the client without the server's paths, whole in the log", async () => {
-    const diagnostics: RunnerDiagnostic[] = [];
-    const entry = standIn(
+    const { started, diagnostics } = startStandIn(
       "load-failed",
       `if (message.type === "load") process.send({ type: "load-failed", error: {
          message: "llama.cpp could not load the model: failed to open ${secretPath}: Permission denied",
          code: "model_load_failed", status: 500, retryable: false, param: null } });`,
     );
-    const error = await RunnerProcess.start({
-      load,
-      env: process.env,
-      entry,
-      onDiagnostic: (d) => diagnostics.push(d),
-    }).then(
-      () => assert.fail("the load should fail"),
-      (e: unknown) => e,
-    );
+    const error = await failedStart(started, "the load should fail");
     assert.ok(error instanceof FreeholdError);
     assert.equal(error.code, "model_load_failed");
     for (const text of clientTexts(error)) {

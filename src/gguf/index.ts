@@ -2,7 +2,6 @@ export { ggufLimits, parseGguf, readGgufFile } from "./reader.js";
 export { formatParameterCount, metadataNumber, metadataString, SYNTHETIC_KEY, summarizeModel } from "./summary.js";
 export {
   CHATML_TEMPLATE,
-  floatToHalf,
   projectorPathFor,
   SYNTHETIC_IMAGE_TOKENS,
   type SynthOptions,
@@ -15,6 +14,7 @@ export {
   visionPresets,
   writeSyntheticModel,
 } from "./synth.js";
+export { floatToHalf } from "./synthWeights.js";
 export { FileType, fileTypeNames, TensorType, tensorTypes } from "./tensorTypes.js";
 export * from "./types.js";
 export {

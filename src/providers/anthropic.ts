@@ -11,7 +11,7 @@ import type {
 } from "../core/chat.js";
 import type { JsonPathPattern, PreparedCall } from "../core/egress.js";
 import { InvalidRequestError } from "../core/errors.js";
-import { errorEvent } from "./openaiCompatible.js";
+import { errorEvent } from "./openaiWire.js";
 import type { Provider } from "./provider.js";
 import { droppedStream, serverSentEvents, Upstream } from "./upstream.js";
 

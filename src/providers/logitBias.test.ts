@@ -5,7 +5,7 @@ import type { PreparedCall } from "../core/egress.js";
 import { InvalidRequestError } from "../core/errors.js";
 import { AnthropicProvider } from "./anthropic.js";
 import { OllamaProvider } from "./ollama.js";
-import { openAIRequestBody } from "./openaiCompatible.js";
+import { openAIRequestBody } from "./openaiWire.js";
 
 const request: GenerateRequest = {
   kind: "chat",

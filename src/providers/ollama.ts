@@ -8,7 +8,7 @@ import type {
 } from "../core/chat.js";
 import type { JsonPathPattern, PreparedCall } from "../core/egress.js";
 import { InvalidRequestError } from "../core/errors.js";
-import { errorEvent, upstreamLogprobs, type WireAlternative } from "./openaiCompatible.js";
+import { errorEvent, upstreamLogprobs, type WireAlternative } from "./openaiWire.js";
 import type { Provider } from "./provider.js";
 import { bearerUpstream, droppedStream, lines, type Upstream } from "./upstream.js";
 

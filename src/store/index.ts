@@ -12,18 +12,5 @@ export {
   profileSchema,
 } from "./manifest.js";
 export { DEFAULT_TAG, type ModelName, nameLimits, parseModelName, sameModelName } from "./names.js";
-export {
-  type DownloadedFile,
-  type HashProgress,
-  type ImportedFile,
-  type ImportOptions,
-  type ImportResult,
-  type ModelDetails,
-  type ModelListEntry,
-  ModelStore,
-  type ModelStoreOptions,
-  type RemoveResult,
-  type StoreHooks,
-  type SweepResult,
-  type VerifiedFile,
-} from "./store.js";
+export { ModelStore } from "./store.js";
+export type * from "./storeTypes.js";

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { link, open, realpath } from "node:fs/promises";
+import { type FileHandle, link, open, realpath } from "node:fs/promises";
 import type { Digest } from "./digest.js";
 
 export interface IngestedFile {
@@ -43,21 +43,32 @@ async function tryLink(source: string, destination: string): Promise<boolean> {
   }
 }
 
+/** Reads an open file to its end, hashing it; `each` gets every chunk before the next is read into the same buffer. */
+async function hashHandle(
+  handle: FileHandle,
+  onBytes?: OnBytes,
+  each?: (chunk: Buffer) => Promise<void>,
+): Promise<{ digest: Digest; size: number }> {
+  const hash = createHash("sha256");
+  const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+  let size = 0;
+  for (;;) {
+    const { bytesRead } = await handle.read(buffer, 0, CHUNK_BYTES, null);
+    if (bytesRead === 0) break;
+    const chunk = buffer.subarray(0, bytesRead);
+    hash.update(chunk);
+    await each?.(chunk);
+    size += bytesRead;
+    onBytes?.(bytesRead);
+  }
+  return { digest: `sha256:${hash.digest("hex")}`, size };
+}
+
 /** The sha256 and size of a file's bytes. */
 export async function hashFile(path: string, onBytes?: OnBytes): Promise<{ digest: Digest; size: number }> {
   const handle = await open(path, "r");
   try {
-    const hash = createHash("sha256");
-    const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
-    let size = 0;
-    for (;;) {
-      const { bytesRead } = await handle.read(buffer, 0, CHUNK_BYTES, null);
-      if (bytesRead === 0) break;
-      hash.update(buffer.subarray(0, bytesRead));
-      size += bytesRead;
-      onBytes?.(bytesRead);
-    }
-    return { digest: `sha256:${hash.digest("hex")}`, size };
+    return await hashHandle(handle, onBytes);
   } finally {
     await handle.close();
   }
@@ -66,19 +77,10 @@ export async function hashFile(path: string, onBytes?: OnBytes): Promise<{ diges
 async function hashAndSync(path: string, onBytes?: OnBytes): Promise<{ digest: Digest; size: number }> {
   const handle = await open(path, "r");
   try {
-    const hash = createHash("sha256");
-    const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
-    let size = 0;
-    for (;;) {
-      const { bytesRead } = await handle.read(buffer, 0, CHUNK_BYTES, null);
-      if (bytesRead === 0) break;
-      hash.update(buffer.subarray(0, bytesRead));
-      size += bytesRead;
-      onBytes?.(bytesRead);
-    }
+    const hashed = await hashHandle(handle, onBytes);
     // The linked data may never have been synced by whoever wrote it.
     await handle.sync();
-    return { digest: `sha256:${hash.digest("hex")}`, size };
+    return hashed;
   } finally {
     await handle.close();
   }
@@ -93,23 +95,14 @@ async function copyHashing(
   try {
     const output = await open(destination, "wx", 0o644);
     try {
-      const hash = createHash("sha256");
-      const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
-      let size = 0;
-      for (;;) {
-        const { bytesRead } = await input.read(buffer, 0, CHUNK_BYTES, null);
-        if (bytesRead === 0) break;
-        const chunk = buffer.subarray(0, bytesRead);
-        hash.update(chunk);
+      const hashed = await hashHandle(input, onBytes, async (chunk) => {
         let written = 0;
-        while (written < bytesRead) {
-          written += (await output.write(chunk, written, bytesRead - written, null)).bytesWritten;
+        while (written < chunk.length) {
+          written += (await output.write(chunk, written, chunk.length - written, null)).bytesWritten;
         }
-        size += bytesRead;
-        onBytes?.(bytesRead);
-      }
+      });
       await output.sync();
-      return { digest: `sha256:${hash.digest("hex")}`, size };
+      return hashed;
     } finally {
       await output.close();
     }

@@ -1,154 +1,32 @@
-import type { Dirent } from "node:fs";
-import { readdir, realpath, rename, rm, rmdir, stat } from "node:fs/promises";
-import { basename, dirname, join, resolve, sep } from "node:path";
-import { ModelFileError, NotFoundError, StoreError } from "../core/errors.js";
+import { realpath, rm, stat } from "node:fs/promises";
+import { basename, dirname, resolve } from "node:path";
+import { StoreError } from "../core/errors.js";
 import type { ModelProfile } from "../core/profile.js";
-import { type GgufFile, type ModelSummary, readGgufFile, summarizeModel } from "../gguf/index.js";
-import { blobFileName, type Digest, isDigest, parseDigest } from "./digest.js";
-import { fsyncDirectory, makeDirectory, renameDurably, writeNewFileSynced } from "./durable.js";
+import { readGgufFile, summarizeModel } from "../gguf/index.js";
+import { blobFileName, type Digest } from "./digest.js";
+import { fsyncDirectory, makeDirectory } from "./durable.js";
 import { hashFile, type IngestedFile, ingestFile, type OnBytes } from "./ingest.js";
 import { StoreLayout } from "./layout.js";
-import { acquireLock, type LockOptions } from "./lock.js";
-import { type Manifest, type ManifestFile, type ManifestSource, readManifest, serializeManifest } from "./manifest.js";
+import type { ManifestFile, ManifestSource } from "./manifest.js";
 import { type ModelName, parseModelName } from "./names.js";
 import { checkShardMetadata, findShards } from "./shards.js";
-import { removeAbandonedTemporaryFiles, temporaryPath } from "./temporary.js";
-
-/**
- * Test hooks at the points where a crash matters. A test makes one of them kill the process to check that the store
- * is left either as it was or as it would be after the operation.
- */
-export interface StoreHooks {
-  /** Import: every file is hashed into tmp/, before the lock is taken. */
-  afterTempWritten?(): void | Promise<void>;
-  /** Import: the blobs are in blobs/, before the manifest is written. */
-  afterBlobWritten?(): void | Promise<void>;
-  /** Import, copy: the new manifest is complete in tmp/, before it is renamed into place. */
-  beforeManifestRename?(): void | Promise<void>;
-}
-
-export interface ModelStoreOptions {
-  /** The data directory ($FREEHOLD_HOME). Nothing is written outside it. */
-  home: string;
-  lock?: LockOptions;
-  hooks?: StoreHooks;
-}
-
-export interface ImportOptions {
-  /**
-   * Hard-link the file into the store instead of copying it, where the file system allows (else it is copied).
-   * The store then shares the file's bytes: edit the original in place and the stored model changes with it.
-   */
-  link?: boolean;
-  /**
-   * Store a reference to the file instead of its bytes (`freehold import --link`): nothing is copied, the digest,
-   * size and modification time are recorded, and a file that changes afterwards is refused until imported again.
-   */
-  reference?: boolean;
-  /** Bytes hashed so far of all the model's files: import hashes every byte, which takes minutes for large models. */
-  onProgress?: HashProgress;
-  /** A vision projector (mmproj GGUF) to store with the model (copied; checked to be a CLIP vision projector). */
-  projector?: string;
-}
-
-/** Progress of hashing a model's files, in bytes. */
-export type HashProgress = (progress: { doneBytes: number; totalBytes: number }) => void;
-
-/** Counts hashed bytes against the files' sizes and reports each step. */
-async function progressOver(paths: readonly string[], report: HashProgress | undefined): Promise<OnBytes | undefined> {
-  if (!report) return undefined;
-  let totalBytes = 0;
-  for (const path of paths) totalBytes += (await stat(path).catch(() => null))?.size ?? 0;
-  let doneBytes = 0;
-  report({ doneBytes, totalBytes });
-  return (bytes) => {
-    doneBytes += bytes;
-    report({ doneBytes, totalBytes: Math.max(totalBytes, doneBytes) });
-  };
-}
-
-/** Refuses a file that is not a vision projector llama.cpp can use (general.architecture clip, a vision encoder). */
-function checkProjector(file: GgufFile, path: string): void {
-  const architecture = file.metadata.get("general.architecture")?.value;
-  const vision = file.metadata.get("clip.has_vision_encoder")?.value;
-  if (architecture !== "clip" || vision !== true)
-    throw new StoreError(
-      `${path} is not a vision projector (an mmproj GGUF has general.architecture "clip" and a vision encoder; this one has ${JSON.stringify(architecture ?? null)})`,
-      "invalid_projector",
-    );
-}
-
-/** A complete, verified file (a finished download) to become a blob by rename. */
-export interface DownloadedFile {
-  path: string;
-  digest: Digest;
-  size: number;
-  /** The name it had at its source (informational). */
-  filename: string;
-}
-
-/** One file of a model, re-hashed. */
-export interface VerifiedFile {
-  filename: string;
-  path: string;
-  expected: Digest;
-  /** The digest of the bytes now there; null when the file is missing. */
-  actual: Digest | null;
-}
-
-export interface ImportedFile extends ManifestFile {
-  /** The blob's path in the store. */
-  path: string;
-  /** True when the blob was a hard link to the imported file. */
-  linked: boolean;
-  /** True when the store already held these bytes (under any name) and kept its copy. */
-  reused: boolean;
-}
-
-export interface ImportResult {
-  name: string;
-  files: ImportedFile[];
-  summary: ModelSummary;
-  /** True when the name already existed and now points at the imported model. */
-  replaced: boolean;
-  /** The vision projector stored with it. */
-  projector?: ImportedFile;
-}
-
-export interface ModelListEntry {
-  name: string;
-  /** The first file's digest (the model's id). */
-  digest: Digest;
-  size: number;
-  /** Human parameter count, e.g. "292.9K". */
-  parameters: string;
-  quantization: string;
-  modifiedAt: Date;
-  synthetic: boolean;
-}
-
-export interface ModelDetails {
-  name: string;
-  manifest: Manifest;
-  manifestPath: string;
-  /** Blob paths in shard order. */
-  blobPaths: string[];
-  /** The vision projector's blob, when the model has one. */
-  projectorPath?: string;
-}
-
-export interface SweepResult {
-  /** Temporary files of processes that no longer exist. */
-  temporaryFiles: string[];
-  /** Blobs that no manifest referenced. */
-  blobs: Digest[];
-}
-
-export interface RemoveResult {
-  name: string;
-  /** The model's blobs that were deleted because no other name used them. */
-  removedBlobs: Digest[];
-}
+import { checkFile, checkProjector, progressOver, revalidate } from "./storeChecks.js";
+import { StoreDisk } from "./storeDisk.js";
+import type {
+  DownloadedFile,
+  HashProgress,
+  ImportedFile,
+  ImportOptions,
+  ImportResult,
+  ModelDetails,
+  ModelListEntry,
+  ModelStoreOptions,
+  RemoveResult,
+  StoreHooks,
+  SweepResult,
+  VerifiedFile,
+} from "./storeTypes.js";
+import { temporaryPath } from "./temporary.js";
 
 /**
  * The model store: content-addressed blobs plus one manifest per name, under one home directory.
@@ -165,12 +43,12 @@ export interface RemoveResult {
 export class ModelStore {
   readonly layout: StoreLayout;
   private readonly hooks: StoreHooks;
-  private readonly lockOptions: LockOptions;
+  private readonly disk: StoreDisk;
 
   constructor(options: ModelStoreOptions) {
     this.layout = new StoreLayout(options.home);
+    this.disk = new StoreDisk(this.layout, options.hooks ?? {}, options.lock ?? {});
     this.hooks = options.hooks ?? {};
-    this.lockOptions = options.lock ?? {};
   }
 
   get home(): string {
@@ -196,7 +74,7 @@ export class ModelStore {
         "--projector cannot be combined with --link yet; import the model as a copy",
         "invalid_projector",
       );
-    await this.prepare();
+    await this.disk.prepare();
     const onBytes = await progressOver(paths, options.onProgress);
     if (options.reference) return this.importReference(paths, modelName, source, onBytes);
     const temporaries: string[] = [];
@@ -218,23 +96,22 @@ export class ModelStore {
       }
       const summary = summarizeModel(ingested.map((file, i) => revalidate(file, paths[i]!)));
       await this.hooks.afterTempWritten?.();
-      const { value } = await this.withLock(async () => {
+      const { value } = await this.disk.withLock(async () => {
         const files: ImportedFile[] = [];
         for (const [i, file] of ingested.entries()) {
-          files.push({ ...(await this.placeBlob(file)), filename: basename(paths[i]!), linked: file.linked });
+          files.push({ ...(await this.disk.placeBlob(file)), filename: basename(paths[i]!), linked: file.linked });
         }
         const projector =
           projectorFile && projectorSource
             ? {
-                ...(await this.placeBlob(projectorFile)),
+                ...(await this.disk.placeBlob(projectorFile)),
                 filename: basename(projectorSource),
                 linked: projectorFile.linked,
               }
             : undefined;
         await fsyncDirectory(this.layout.blobs);
         await this.hooks.afterBlobWritten?.();
-        const replaced = (await stat(this.layout.manifestPath(modelName)).catch(() => null)) !== null;
-        await this.writeManifest(modelName, {
+        const replaced = await this.disk.replaceManifest(modelName, {
           schemaVersion: 1,
           name: modelName.display,
           files: files.map(({ digest, size, filename }) => ({ digest, size, filename })),
@@ -257,8 +134,8 @@ export class ModelStore {
   /** Every model, most recently added first. Manifests that cannot be read are left out (and keep their blobs). */
   async list(): Promise<ModelListEntry[]> {
     const entries: ModelListEntry[] = [];
-    for (const path of await this.manifestPaths()) {
-      const manifest = await this.readOwnManifest(path).catch(() => null);
+    for (const path of await this.disk.manifestPaths()) {
+      const manifest = await this.disk.readOwnManifest(path).catch(() => null);
       if (!manifest) continue;
       entries.push({
         name: manifest.name,
@@ -277,8 +154,8 @@ export class ModelStore {
   async show(name: string): Promise<ModelDetails> {
     const modelName = parseModelName(name);
     const manifestPath = this.layout.manifestPath(modelName);
-    const manifest = await this.readOwnManifest(manifestPath);
-    if (!manifest) throw this.notFound(modelName);
+    const manifest = await this.disk.readOwnManifest(manifestPath);
+    if (!manifest) throw this.disk.notFound(modelName);
     return {
       name: manifest.name,
       manifest,
@@ -315,7 +192,7 @@ export class ModelStore {
     const ggufs = paths.map((path) => readGgufFile(path));
     checkShardMetadata(ggufs, paths);
     const summary = summarizeModel(ggufs);
-    const { value } = await this.withLock(async () => {
+    const { value } = await this.disk.withLock(async () => {
       const placed: ImportedFile[] = [];
       for (const file of files) {
         const blobPath = this.layout.blobPath(file.digest);
@@ -338,7 +215,7 @@ export class ModelStore {
           });
           continue;
         }
-        const blob = await this.placeBlob({
+        const blob = await this.disk.placeBlob({
           temporaryPath: file.path,
           digest: file.digest,
           size: file.size,
@@ -347,8 +224,7 @@ export class ModelStore {
         placed.push({ ...blob, filename: file.filename, linked: false });
       }
       await fsyncDirectory(this.layout.blobs);
-      const replaced = (await stat(this.layout.manifestPath(modelName)).catch(() => null)) !== null;
-      await this.writeManifest(modelName, {
+      const replaced = await this.disk.replaceManifest(modelName, {
         schemaVersion: 1,
         name: modelName.display,
         files: placed.map(({ digest, size, filename }) => ({ digest, size, filename })),
@@ -369,14 +245,14 @@ export class ModelStore {
   async create(name: string, base: string, profile: ModelProfile): Promise<ModelDetails> {
     const to = parseModelName(name);
     const from = parseModelName(base);
-    await this.withLock(async () => {
-      const manifest = await this.readOwnManifest(this.layout.manifestPath(from));
-      if (!manifest) throw this.notFound(from);
+    await this.disk.withLock(async () => {
+      const manifest = await this.disk.readOwnManifest(this.layout.manifestPath(from));
+      if (!manifest) throw this.disk.notFound(from);
       const inherited = manifest.profile ?? {};
       const merged: ModelProfile = { ...inherited, ...profile };
       if (inherited.sampling || profile.sampling) merged.sampling = { ...inherited.sampling, ...profile.sampling };
       if (inherited.limits || profile.limits) merged.limits = { ...inherited.limits, ...profile.limits };
-      await this.writeManifest(to, {
+      await this.disk.writeManifest(to, {
         schemaVersion: 1,
         name: to.display,
         files: manifest.files,
@@ -429,16 +305,16 @@ export class ModelStore {
    */
   async remove(name: string): Promise<RemoveResult> {
     const modelName = parseModelName(name);
-    const { value: manifest, swept } = await this.withLock(async () => {
+    const { value: manifest, swept } = await this.disk.withLock(async () => {
       const path = this.layout.manifestPath(modelName);
-      const found = await this.readOwnManifest(path).catch((error: unknown) => {
+      const found = await this.disk.readOwnManifest(path).catch((error: unknown) => {
         if (error instanceof StoreError && error.code === "corrupt_manifest") return undefined;
         throw error;
       });
-      if (found === null) throw this.notFound(modelName);
+      if (found === null) throw this.disk.notFound(modelName);
       await rm(path);
       await fsyncDirectory(dirname(path));
-      await this.removeEmptyDirectories(dirname(path));
+      await this.disk.removeEmptyDirectories(dirname(path));
       return found;
     });
     if (manifest === undefined) return { name: modelName.display, removedBlobs: swept.blobs };
@@ -452,17 +328,17 @@ export class ModelStore {
   async copy(source: string, destination: string): Promise<ModelDetails> {
     const from = parseModelName(source);
     const to = parseModelName(destination);
-    await this.withLock(async () => {
-      const manifest = await this.readOwnManifest(this.layout.manifestPath(from));
-      if (!manifest) throw this.notFound(from);
-      await this.writeManifest(to, { ...manifest, name: to.display, addedAt: new Date().toISOString() });
+    await this.disk.withLock(async () => {
+      const manifest = await this.disk.readOwnManifest(this.layout.manifestPath(from));
+      if (!manifest) throw this.disk.notFound(from);
+      await this.disk.writeManifest(to, { ...manifest, name: to.display, addedAt: new Date().toISOString() });
     });
     return this.show(to.display);
   }
 
   /** Deletes abandoned temporary files and unreferenced blobs now (this also happens whenever the lock is taken). */
   async prune(): Promise<SweepResult> {
-    return (await this.withLock(async () => undefined)).swept;
+    return (await this.disk.withLock(async () => undefined)).swept;
   }
 
   /** Import by reference: hash each file where it is and record where, how big and how recent it was. */
@@ -494,9 +370,8 @@ export class ModelStore {
       });
     }
     const summary = summarizeModel(files.map((file) => readGgufFile(file.path)));
-    const { value } = await this.withLock(async () => {
-      const replaced = (await stat(this.layout.manifestPath(modelName)).catch(() => null)) !== null;
-      await this.writeManifest(modelName, {
+    const { value } = await this.disk.withLock(async () => {
+      const replaced = await this.disk.replaceManifest(modelName, {
         schemaVersion: 1,
         name: modelName.display,
         files: manifestFiles,
@@ -507,159 +382,5 @@ export class ModelStore {
       return { name: modelName.display, files, summary, replaced };
     });
     return value;
-  }
-
-  private notFound(name: ModelName): NotFoundError {
-    return new NotFoundError(`model "${name.display}" is not in the store at ${this.home}`, "model_not_found");
-  }
-
-  private async prepare(): Promise<void> {
-    for (const directory of [this.layout.blobs, this.layout.manifests, this.layout.tmp]) {
-      await makeDirectory(directory);
-    }
-  }
-
-  /** Runs `action` holding the store lock, then sweeps what crashes and replacements left behind. */
-  private async withLock<T>(action: () => Promise<T>): Promise<{ value: T; swept: SweepResult }> {
-    await this.prepare();
-    const lock = await acquireLock(this.layout.lock, this.lockOptions);
-    try {
-      let value: T;
-      try {
-        value = await action();
-      } catch (error) {
-        await this.sweep().catch(() => undefined);
-        throw error;
-      }
-      return { value, swept: await this.sweep() };
-    } finally {
-      await lock.release();
-    }
-  }
-
-  /** Must hold the lock: then every blob a manifest needs is referenced by one already on disk. */
-  private async sweep(): Promise<SweepResult> {
-    const temporaryFiles = await removeAbandonedTemporaryFiles(this.layout);
-    const referenced = new Set<string>();
-    for (const path of await this.manifestPaths()) {
-      const manifest = await readManifest(path).catch(() => undefined);
-      // A manifest we cannot read might reference any blob: delete none.
-      if (manifest === undefined) return { temporaryFiles, blobs: [] };
-      for (const file of manifest?.files ?? []) referenced.add(file.digest);
-      if (manifest?.projector) referenced.add(manifest.projector.digest);
-    }
-    const blobs: Digest[] = [];
-    for (const entry of await readdir(this.layout.blobs)) {
-      // Files we did not name are not ours to delete.
-      if (!entry.startsWith("sha256-") || !isDigest(entry)) continue;
-      const digest = parseDigest(entry);
-      if (referenced.has(digest)) continue;
-      await rm(this.layout.blobPath(digest), { force: true });
-      blobs.push(digest);
-    }
-    if (blobs.length > 0) await fsyncDirectory(this.layout.blobs);
-    return { temporaryFiles, blobs };
-  }
-
-  /** Moves a hashed temporary file to its blob path, or keeps the blob already there (same digest, same bytes). */
-  private async placeBlob(file: IngestedFile): Promise<Omit<ImportedFile, "filename" | "linked">> {
-    const path = this.layout.blobPath(file.digest);
-    const existing = await stat(path).catch(() => null);
-    // Blobs only ever appear by rename, so one of the right size is complete.
-    const reused = existing?.isFile() === true && existing.size === file.size;
-    if (reused) await rm(file.temporaryPath, { force: true });
-    else await rename(file.temporaryPath, path);
-    return { digest: file.digest, size: file.size, path, reused };
-  }
-
-  private async writeManifest(name: ModelName, manifest: Manifest): Promise<void> {
-    const target = this.layout.manifestPath(name);
-    await makeDirectory(dirname(target));
-    const temporary = temporaryPath(this.layout, "manifest");
-    try {
-      await writeNewFileSynced(temporary, serializeManifest(manifest));
-      await this.hooks.beforeManifestRename?.();
-      await renameDurably(temporary, target);
-    } finally {
-      await rm(temporary, { force: true });
-    }
-  }
-
-  /** Reads a manifest and checks that its name maps back to where it lies (so a moved or edited file is refused). */
-  private async readOwnManifest(path: string): Promise<Manifest | null> {
-    const manifest = await readManifest(path);
-    if (manifest === null) return null;
-    let belongs = false;
-    try {
-      belongs = this.layout.manifestPath(parseModelName(manifest.name)) === path;
-    } catch {
-      belongs = false;
-    }
-    if (!belongs) {
-      throw new StoreError(
-        `manifest ${path} names the model ${JSON.stringify(manifest.name)}, which does not belong there; remove the file`,
-        "corrupt_manifest",
-        500,
-      );
-    }
-    return manifest;
-  }
-
-  /** Every file at manifests/<host>/<namespace>/<model>/<tag>.json, sorted. */
-  private async manifestPaths(): Promise<string[]> {
-    const found: string[] = [];
-    const walk = async (directory: string, depth: number): Promise<void> => {
-      let entries: Dirent[];
-      try {
-        entries = await readdir(directory, { withFileTypes: true });
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
-        throw error;
-      }
-      for (const entry of entries) {
-        const path = join(directory, entry.name);
-        if (depth < 3 && entry.isDirectory()) await walk(path, depth + 1);
-        else if (depth === 3 && entry.isFile() && entry.name.endsWith(".json")) found.push(path);
-      }
-    };
-    await walk(this.layout.manifests, 0);
-    return found.sort();
-  }
-
-  /** Removes now-empty model, namespace and host directories, stopping at manifests/. */
-  private async removeEmptyDirectories(directory: string): Promise<void> {
-    for (let current = directory; current.startsWith(this.layout.manifests + sep); current = dirname(current)) {
-      try {
-        await rmdir(current);
-      } catch {
-        return;
-      }
-    }
-  }
-}
-
-/** A model file must exist; one imported by reference must also be as it was when hashed. */
-async function checkFile(model: string, path: string, file: ManifestFile): Promise<void> {
-  const info = await stat(path).catch(() => null);
-  if (!info?.isFile()) {
-    const how = file.link ? "the file it was imported from by reference is gone" : "import it again";
-    throw new StoreError(`model "${model}" is missing its file ${path}; ${how}`, "missing_blob", 500);
-  }
-  if (file.link && (info.size !== file.link.size || info.mtimeMs !== file.link.mtimeMs)) {
-    throw new StoreError(
-      `model "${model}" refers to ${path}, which changed after it was imported by reference (it may no longer be the model that was hashed); check it with \`freehold verify\`, then import it again with \`freehold import --link\``,
-      "linked_file_changed",
-      409,
-    );
-  }
-}
-
-/** Validates the stored copy too: the source may have changed between the first check and the copy. */
-function revalidate(file: IngestedFile, source: string): GgufFile {
-  try {
-    return readGgufFile(file.temporaryPath);
-  } catch (error) {
-    if (!(error instanceof ModelFileError)) throw error;
-    throw new ModelFileError(`${source} changed while it was imported (${error.message}); import it again`, error);
   }
 }
