@@ -18,10 +18,9 @@ import {
   type SamplingOptions,
 } from "./core/chat.js";
 import { libraryContext } from "./core/context.js";
-import { FreeholdError } from "./core/errors.js";
 import type { Engine } from "./engine/engine.js";
 import type { Gateway } from "./gateway/gateway.js";
-import type { AppEnv } from "./http/app.js";
+import type { AppEnv } from "./http/appEnv.js";
 import { composeFreehold, composeHttpApp, type FreeholdParts, type OpenOptions } from "./main.js";
 
 export type { OpenOptions };
@@ -67,15 +66,6 @@ function split(options: SamplingOptions & GenerationLimits): { sampling: Samplin
   if (stop !== undefined) limits.stop = stop;
   if (ignoreEos !== undefined) limits.ignoreEos = ignoreEos;
   return { sampling, limits };
-}
-
-function eventError(event: Extract<ChatEvent, { type: "error" }>): Error {
-  return new FreeholdError(event.error.message, {
-    code: event.error.code,
-    status: event.error.status,
-    type: "server_error",
-    retryable: event.error.retryable,
-  });
 }
 
 /**
@@ -167,11 +157,11 @@ export class Freehold implements AsyncDisposable {
 
   /** The whole chat answer at once. */
   chatText(options: ChatOptions): Promise<FoldedAnswer> {
-    return foldChatEvents(this.chat(options), eventError);
+    return foldChatEvents(this.chat(options));
   }
 
   completeText(options: CompleteOptions): Promise<FoldedAnswer> {
-    return foldChatEvents(this.complete(options), eventError);
+    return foldChatEvents(this.complete(options));
   }
 
   /** Normalised embedding vectors, one per input. */

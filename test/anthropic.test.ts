@@ -6,8 +6,9 @@ import type { ChatEvent, ModelPort } from "../src/core/chat.js";
 import { OverloadedError } from "../src/core/errors.js";
 import { Gateway } from "../src/gateway/gateway.js";
 import { registerAnthropicRoutes } from "../src/http/anthropic/routes.js";
-import type { AppEnv } from "../src/http/app.js";
+import type { AppEnv } from "../src/http/appEnv.js";
 import { registerAccessMiddleware } from "../src/http/auth.js";
+import { registerErrorHandler } from "../src/http/errorResponse.js";
 import { appWide } from "../src/http/guard.js";
 import { storiesModelMissing, storiesModelPath } from "./helpers/paths.js";
 import { postJson, type ServerProcess, startServerProcess } from "./helpers/server.js";
@@ -537,6 +538,7 @@ describe("Anthropic Messages API in-process: errors before and during a stream",
     // Routes carry guards, which refuse to serve unless the access middleware authorized the request first.
     registerAccessMiddleware(app, undefined);
     registerAnthropicRoutes(app, new Gateway(port));
+    registerErrorHandler(app);
     const post = (body: Record<string, unknown>) =>
       app.request("/v1/messages", {
         method: "POST",

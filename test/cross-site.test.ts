@@ -6,7 +6,7 @@ import type { Hono } from "hono";
 import { loadConfig } from "../src/config/config.js";
 import { loadSettings } from "../src/config/fileConfig.js";
 import { ControlPlane } from "../src/control/controlPlane.js";
-import type { AppEnv } from "../src/http/app.js";
+import type { AppEnv } from "../src/http/appEnv.js";
 import { originAllowed } from "../src/http/origins.js";
 import { temporaryDirectory } from "./helpers/paths.js";
 import { buildApp, concrete, reached, routesOf } from "./helpers/stubApp.js";

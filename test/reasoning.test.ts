@@ -7,14 +7,14 @@ import { type ChatEvent, type GenerateRequest, type ModelPort, REASONING_EFFORT_
 import { Gateway } from "../src/gateway/gateway.js";
 import { anthropicErrorBody } from "../src/http/anthropic/errors.js";
 import { registerAnthropicRoutes } from "../src/http/anthropic/routes.js";
-import type { AppEnv } from "../src/http/app.js";
+import type { AppEnv } from "../src/http/appEnv.js";
 import { registerAccessMiddleware } from "../src/http/auth.js";
 import { appWide } from "../src/http/guard.js";
 import { ollamaErrorBody } from "../src/http/ollama/errors.js";
 import { registerOllamaRoutes } from "../src/http/ollama/routes.js";
 import { openAIErrorBody } from "../src/http/openai/errors.js";
-import { registerResponsesRoutes } from "../src/http/openai/responses.js";
 import { registerOpenAIRoutes } from "../src/http/openai/routes.js";
+import { registerResponsesRoutes } from "../src/http/responses/routes.js";
 
 /**
  * Every API's reasoning shape, streamed and not, on a stand-in model that reasons (a tiny real model cannot): it

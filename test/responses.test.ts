@@ -4,7 +4,7 @@ import { after, before, describe, test } from "node:test";
 import OpenAI from "openai";
 import type { ChatEvent } from "../src/core/chat.js";
 import { writeSyntheticModel } from "../src/gguf/index.js";
-import { ResponseAssembler, type ResponseEnvelope } from "../src/http/openai/responsesStream.js";
+import { ResponseAssembler, type ResponseEnvelope } from "../src/http/responses/encode.js";
 import { storiesModelMissing, storiesModelPath, temporaryDirectory } from "./helpers/paths.js";
 import { postJson, type ServerProcess, startServerProcess } from "./helpers/server.js";
 

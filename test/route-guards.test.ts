@@ -6,7 +6,7 @@ import { serve } from "@hono/node-server";
 import type { Hono } from "hono";
 import { ControlPlane } from "../src/control/controlPlane.js";
 import type { ModelCatalog } from "../src/core/catalog.js";
-import type { AppEnv } from "../src/http/app.js";
+import type { AppEnv } from "../src/http/appEnv.js";
 import { type Access, declarationOf, guard, isAppWide } from "../src/http/guard.js";
 import { temporaryDirectory } from "./helpers/paths.js";
 import { buildApp, concrete, reached, recorder, routesOf } from "./helpers/stubApp.js";

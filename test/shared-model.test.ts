@@ -6,7 +6,7 @@ import { ControlPlane } from "../src/control/controlPlane.js";
 import type { ModelCatalog, ModelControl } from "../src/core/catalog.js";
 import type { ChatEvent, GenerateRequest } from "../src/core/chat.js";
 import type { Gateway } from "../src/gateway/gateway.js";
-import type { AppEnv } from "../src/http/app.js";
+import type { AppEnv } from "../src/http/appEnv.js";
 import { temporaryDirectory } from "./helpers/paths.js";
 import { buildApp, recorder } from "./helpers/stubApp.js";
 

@@ -54,10 +54,7 @@ export function createModelServer(gateway: Gateway, key: CallerKey | undefined):
           context("ask"),
           extra.signal,
         );
-        const folded = await foldChatEvents(
-          events,
-          (event) => new FreeholdError(event.error.message, { ...event.error, type: "server_error" }),
-        );
+        const folded = await foldChatEvents(events);
         return {
           content: [{ type: "text", text: folded.text }],
           structuredContent: {

@@ -4,6 +4,8 @@
  * ChatEvents. A non-streaming answer is a fold of the stream (see foldChatEvents).
  */
 
+import { type ErrorFields, errorFromEvent } from "./errors.js";
+
 export type Role = "system" | "user" | "assistant" | "tool";
 
 /** A function call the model made (arguments as a JSON text, as OpenAI sends them). */
@@ -253,7 +255,8 @@ export type ChatEvent =
   | { type: "usage"; usage: Usage; timing?: TimingInfo }
   /** `stopSequence`: the caller's stop sequence that ended the answer (reason "stop"), if one did. */
   | { type: "finish"; reason: FinishReason; stopSequence?: string }
-  | { type: "error"; error: { message: string; code: string; status: number; retryable: boolean } };
+  /** A failure after the stream started; `errorFromEvent` (errors.ts) turns it back into the typed error. */
+  | { type: "error"; error: ErrorFields };
 
 /**
  * Which target answered, said by whatever picked it (the router) once the answer is committed to it: the ledger's
@@ -305,10 +308,11 @@ export interface FoldedAnswer {
   timing?: TimingInfo;
 }
 
-/** Folds a stream into one answer; an error event becomes a thrown error; who served it is not part of it. */
+/** Folds a stream into one answer; an error event becomes a thrown error (by default the typed error it carries);
+ * who served it is not part of it. */
 export async function foldChatEvents(
   events: AsyncIterable<RoutedEvent>,
-  toError: (event: Extract<ChatEvent, { type: "error" }>) => Error,
+  toError: (event: Extract<ChatEvent, { type: "error" }>) => Error = (event) => errorFromEvent(event.error),
 ): Promise<FoldedAnswer> {
   let text = "";
   let reasoning = "";

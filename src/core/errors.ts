@@ -20,6 +20,8 @@ export interface FreeholdErrorOptions {
   retryable?: boolean;
   /** The request field that was wrong, when there is one (OpenAI's `param`). */
   param?: string | null;
+  /** Seconds after which a retry may succeed; the HTTP edge sends it as the Retry-After header. */
+  retryAfterSeconds?: number;
   cause?: unknown;
 }
 
@@ -29,6 +31,7 @@ export class FreeholdError extends Error {
   readonly type: ErrorType;
   readonly retryable: boolean;
   readonly param: string | null;
+  readonly retryAfterSeconds: number | undefined;
 
   constructor(message: string, options: FreeholdErrorOptions) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -38,6 +41,7 @@ export class FreeholdError extends Error {
     this.type = options.type;
     this.retryable = options.retryable ?? false;
     this.param = options.param ?? null;
+    this.retryAfterSeconds = options.retryAfterSeconds;
   }
 }
 
@@ -76,10 +80,9 @@ export class ServerError extends FreeholdError {
 
 /** Too busy now; `retryAfterSeconds` becomes the Retry-After header. */
 export class OverloadedError extends FreeholdError {
-  readonly retryAfterSeconds: number;
+  declare readonly retryAfterSeconds: number;
   constructor(message: string, code = "overloaded", retryAfterSeconds = 1) {
-    super(message, { code, status: 503, type: "overloaded_error", retryable: true });
-    this.retryAfterSeconds = retryAfterSeconds;
+    super(message, { code, status: 503, type: "overloaded_error", retryable: true, retryAfterSeconds });
   }
 }
 
@@ -88,10 +91,9 @@ export class OverloadedError extends FreeholdError {
  * served unmetered.
  */
 export class UnavailableError extends FreeholdError {
-  readonly retryAfterSeconds: number;
+  declare readonly retryAfterSeconds: number;
   constructor(message: string, code = "control_plane_unavailable", cause?: unknown) {
-    super(message, { code, status: 503, type: "server_error", retryable: true, cause });
-    this.retryAfterSeconds = 1;
+    super(message, { code, status: 503, type: "server_error", retryable: true, retryAfterSeconds: 1, cause });
   }
 }
 
@@ -111,15 +113,99 @@ export class PermissionError extends FreeholdError {
 
 /** A key is over one of its limits; `retryAfterSeconds` becomes the Retry-After header. */
 export class RateLimitError extends FreeholdError {
-  readonly retryAfterSeconds: number;
+  declare readonly retryAfterSeconds: number;
   constructor(message: string, code = "rate_limit_exceeded", retryAfterSeconds = 1) {
-    super(message, { code, status: 429, type: "rate_limit_error", retryable: true });
-    this.retryAfterSeconds = retryAfterSeconds;
+    super(message, { code, status: 429, type: "rate_limit_error", retryable: true, retryAfterSeconds });
   }
 }
 
 export function isFreeholdError(error: unknown): error is FreeholdError {
   return error instanceof FreeholdError;
+}
+
+/**
+ * A typed error as plain data: the `error` of a stream's error event and of the runner's IPC messages. `name` is the
+ * class, so `errorFromEvent` rebuilds the same class on the other side; the optional fields are absent where the
+ * producer (an upstream provider's stream) knows only the first four.
+ */
+export interface ErrorFields {
+  message: string;
+  code: string;
+  status: number;
+  retryable: boolean;
+  name?: string;
+  type?: ErrorType;
+  param?: string | null;
+  retryAfterSeconds?: number;
+}
+
+/** The kind an HTTP status says an error is, where the producer did not say. */
+function typeForStatus(status: number): ErrorType {
+  if (status === 404) return "not_found_error";
+  return status >= 500 ? "server_error" : "invalid_request_error";
+}
+
+/** How each class of this module is rebuilt from its fields (classes elsewhere come back as FreeholdError). */
+const rebuild = {
+  InvalidRequestError: (f) => new InvalidRequestError(f.message, f.param ?? null, f.code),
+  NotFoundError: (f) => new NotFoundError(f.message, f.code),
+  ModelFileError: (f) => new ModelFileError(f.message),
+  StoreError: (f) => new StoreError(f.message, f.code, f.status),
+  ServerError: (f) => new ServerError(f.message, f.code, f.retryable),
+  OverloadedError: (f) => new OverloadedError(f.message, f.code, f.retryAfterSeconds ?? 1),
+  UnavailableError: (f) => new UnavailableError(f.message, f.code),
+  AuthenticationError: (f) => new AuthenticationError(f.message, f.code),
+  PermissionError: (f) => new PermissionError(f.message, f.code),
+  RateLimitError: (f) => new RateLimitError(f.message, f.code, f.retryAfterSeconds ?? 1),
+} satisfies Record<string, (fields: ErrorFields) => FreeholdError>;
+
+type ErrorConstructor = new (message: string, fields: ErrorFields) => FreeholdError;
+
+/**
+ * The typed error an error event (or IPC message) describes: the same class when it is one of this module's, else a
+ * FreeholdError with every field kept. `as` makes every event one class (the router: whatever a target's stream
+ * reported is that target's failure).
+ */
+export function errorFromEvent(fields: ErrorFields, as?: ErrorConstructor): FreeholdError {
+  if (as) return new as(fields.message, fields);
+  const named = fields.name !== undefined && Object.hasOwn(rebuild, fields.name);
+  if (named) return rebuild[fields.name as keyof typeof rebuild](fields);
+  return new FreeholdError(fields.message, {
+    code: fields.code,
+    status: fields.status,
+    type: fields.type ?? typeForStatus(fields.status),
+    retryable: fields.retryable,
+    param: fields.param ?? null,
+    ...(fields.retryAfterSeconds !== undefined ? { retryAfterSeconds: fields.retryAfterSeconds } : {}),
+  });
+}
+
+/**
+ * Any thrown value as error fields. A FreeholdError keeps all of its own; another error keeps a string `code`, a
+ * numeric `status`, `retryable` and `param` where it carries them (the runner tags plain errors so), else `unknownCode`
+ * and 500.
+ */
+export function eventFromError(error: unknown, unknownCode = "internal_error"): ErrorFields {
+  if (isFreeholdError(error)) {
+    return {
+      message: error.message,
+      code: error.code,
+      status: error.status,
+      retryable: error.retryable,
+      name: error.name,
+      type: error.type,
+      param: error.param,
+      ...(error.retryAfterSeconds !== undefined ? { retryAfterSeconds: error.retryAfterSeconds } : {}),
+    };
+  }
+  const e = error as { message?: unknown; code?: unknown; status?: unknown; retryable?: unknown; param?: unknown };
+  return {
+    message: typeof e?.message === "string" ? e.message : String(error),
+    code: typeof e?.code === "string" ? e.code : unknownCode,
+    status: typeof e?.status === "number" ? e.status : 500,
+    retryable: e?.retryable === true,
+    param: typeof e?.param === "string" ? e.param : null,
+  };
 }
 
 /** A message for any thrown value, for places that must show something to a person. */

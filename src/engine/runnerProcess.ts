@@ -2,7 +2,7 @@ import { type ChildProcess, fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Channel } from "../core/channel.js";
 import type { ChatEvent } from "../core/chat.js";
-import { FreeholdError, ServerError } from "../core/errors.js";
+import { errorFromEvent, type FreeholdError, ServerError } from "../core/errors.js";
 import type {
   ErrorPayload,
   LoadedInfo,
@@ -48,16 +48,7 @@ function clientPayload(payload: ErrorPayload): ErrorPayload {
 }
 
 function errorFromPayload(received: ErrorPayload): FreeholdError {
-  const payload = clientPayload(received);
-  const type =
-    payload.status === 404 ? "not_found_error" : payload.status >= 500 ? "server_error" : "invalid_request_error";
-  return new FreeholdError(payload.message, {
-    code: payload.code,
-    status: payload.status,
-    type,
-    retryable: payload.retryable,
-    param: payload.param ?? null,
-  });
+  return errorFromEvent(clientPayload(received));
 }
 
 /** Where the runner's entry point is: compiled JS next to us, or the TypeScript source when running under tsx. */

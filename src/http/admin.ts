@@ -1,7 +1,7 @@
 import type { Hono } from "hono";
 import { z } from "zod";
 import { FreeholdError } from "../core/errors.js";
-import type { AppEnv } from "./app.js";
+import type { AppEnv } from "./appEnv.js";
 import type { HttpControl, KeyChanges } from "./control.js";
 import { guard } from "./guard.js";
 import { parseBody } from "./validate.js";

@@ -1,7 +1,8 @@
 import type { Context, Hono } from "hono";
 import type { CallerKey } from "../core/context.js";
-import { PermissionError, RateLimitError } from "../core/errors.js";
-import type { AppEnv } from "./app.js";
+import { PermissionError } from "../core/errors.js";
+import type { AppEnv } from "./appEnv.js";
+import { isStreamed, onBodyEnd } from "./bodyEnd.js";
 import type { HttpControl } from "./control.js";
 import { type AccessDeclaration, appWide, matchedAccess } from "./guard.js";
 import type { NodeResponse } from "./nodeResponse.js";
@@ -17,42 +18,6 @@ function actorOf(key: CallerKey | undefined): string {
   return key ? `key:${key.name}` : "anonymous (open loopback server)";
 }
 
-/** Counts a body's bytes as it is sent and calls `onEnd` once when it finishes, fails or is cancelled. */
-function countedBody(body: ReadableStream<Uint8Array>, onEnd: (bytes: number) => void): ReadableStream<Uint8Array> {
-  const reader = body.getReader();
-  let bytes = 0;
-  let ended = false;
-  const end = () => {
-    if (ended) return;
-    ended = true;
-    onEnd(bytes);
-  };
-  return new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        try {
-          const { done, value } = await reader.read();
-          if (done) {
-            end();
-            controller.close();
-          } else {
-            bytes += value.byteLength;
-            controller.enqueue(value);
-          }
-        } catch (error) {
-          end();
-          controller.error(error);
-        }
-      },
-      async cancel(reason) {
-        end();
-        await reader.cancel(reason);
-      },
-    },
-    { highWaterMark: 0 },
-  );
-}
-
 /** What an administrative request acted on, from its JSON body (a model name), for the audit trail. */
 async function auditTarget(c: Context<AppEnv>): Promise<string | undefined> {
   const body = (await c
@@ -63,11 +28,6 @@ async function auditTarget(c: Context<AppEnv>): Promise<string | undefined> {
   return source ? `${source} -> ${pick("destination") ?? ""}` : (pick("model") ?? pick("name"));
 }
 
-/**
- * Reports every finished request (rate-limit headers, Retry-After, ledger bytes and status, metrics, one log line,
- * the audit entry of an administrative action). Registered before the access middleware, so refusals pass through
- * it like any other answer.
- */
 /**
  * The rate-limit headers, or none when the store cannot say: the answer is already made (and metered), so a store
  * that went away after it must not turn it into an error.
@@ -80,6 +40,11 @@ async function rateHeaders(control: HttpControl, key: CallerKey): Promise<Record
   }
 }
 
+/**
+ * Reports every finished request (rate-limit headers, ledger bytes and status, metrics, one log line,
+ * the audit entry of an administrative action). Registered before the access middleware, so refusals pass through
+ * it like any other answer.
+ */
 export function registerReportingMiddleware(app: Hono<AppEnv>, control: HttpControl): void {
   app.use(
     "*",
@@ -92,7 +57,6 @@ export function registerReportingMiddleware(app: Hono<AppEnv>, control: HttpCont
       const headers = new Headers({ "x-request-id": context.requestId });
       if (context.key)
         for (const [name, value] of Object.entries(await rateHeaders(control, context.key))) headers.set(name, value);
-      if (c.error instanceof RateLimitError) headers.set("retry-after", String(Math.ceil(c.error.retryAfterSeconds)));
       const status = c.res.status;
       // Reads are not actions; the matched route's declaration says whether this one is audited here.
       if (c.get("access")?.audit && method !== "GET" && method !== "HEAD" && status < 400) {
@@ -119,11 +83,10 @@ export function registerReportingMiddleware(app: Hono<AppEnv>, control: HttpCont
           bytes,
         });
       };
-      const type = c.res.headers.get("content-type") ?? "";
-      if (type.startsWith("text/event-stream") || type.startsWith("application/x-ndjson")) {
+      if (isStreamed(c.res)) {
         const body = c.res.body;
         if (body) {
-          const response = new Response(countedBody(body, finish), c.res);
+          const response = new Response(onBodyEnd(body, finish), c.res);
           for (const [name, value] of headers) response.headers.set(name, value);
           c.res = response;
           return;

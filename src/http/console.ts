@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { extname, join, relative, resolve, sep } from "node:path";
 import type { Hono } from "hono";
 import { FreeholdError } from "../core/errors.js";
-import type { AppEnv } from "./app.js";
+import type { AppEnv } from "./appEnv.js";
 import { guard } from "./guard.js";
 
 /** Where `npm ci` (vite build, see package.json) puts the console: dist/console, from src/http or dist/http alike. */

@@ -1,7 +1,7 @@
 import type { Hono } from "hono";
 import type { RequestContext } from "../core/context.js";
 import { FreeholdError } from "../core/errors.js";
-import type { AppEnv } from "./app.js";
+import type { AppEnv } from "./appEnv.js";
 import type { HttpControl } from "./control.js";
 import { guard } from "./guard.js";
 

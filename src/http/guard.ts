@@ -1,25 +1,9 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { matchedRoutes } from "hono/route";
 import { ServerError } from "../core/errors.js";
-import type { AppEnv } from "./app.js";
+import type { Access, AccessDeclaration, AppEnv } from "./appEnv.js";
 
-/**
- * Who may call a route, declared where the route is made:
- * - `public`: anyone, even once keys exist (liveness probes, Ollama clients' "is it running" checks); no key is read.
- * - `key`: a valid key once keys exist (open on a keyless loopback server). Model scope is checked deeper, by the
- *   gateway (authorizeModel), for the model the request names.
- * - `admin`: an admin key once keys exist (open on a keyless loopback server, like the CLI on the same machine).
- */
-export type Access = "public" | "key" | "admin";
-
-export interface AccessDeclaration {
-  access: Access;
-  /**
-   * Whether the HTTP layer records a successful non-GET call in the audit trail (default: yes for admin routes).
-   * False where the handler records its own, finer entry (key.create, key.revoke).
-   */
-  audit: boolean;
-}
+export type { Access, AccessDeclaration } from "./appEnv.js";
 
 const declarationMark = Symbol("freehold.access");
 const appWideMark = Symbol("freehold.app-wide");

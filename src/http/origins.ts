@@ -1,6 +1,6 @@
 import type { Context, Hono } from "hono";
 import { FreeholdError } from "../core/errors.js";
-import type { AppEnv } from "./app.js";
+import type { AppEnv } from "./appEnv.js";
 import { appWide } from "./guard.js";
 
 /** http(s) pages served from this machine: 127.0.0.0/8, localhost and [::1], any port. */

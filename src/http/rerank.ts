@@ -2,7 +2,7 @@ import type { Context, Hono } from "hono";
 import { z } from "zod";
 import { InvalidRequestError } from "../core/errors.js";
 import type { Gateway } from "../gateway/gateway.js";
-import type { AppEnv } from "./app.js";
+import type { AppEnv } from "./appEnv.js";
 import { guard } from "./guard.js";
 import { parseBody } from "./validate.js";
 

@@ -9,7 +9,6 @@ import { FreeholdError } from "../core/errors.js";
 
 /** An upstream answered with an error, could not be reached, or broke off; `retryAfterSeconds` from its header. */
 export class UpstreamError extends FreeholdError {
-  readonly retryAfterSeconds: number | undefined;
   constructor(
     message: string,
     options: { status: number; code: string; retryable: boolean; retryAfterSeconds?: number; cause?: unknown },
@@ -26,9 +25,9 @@ export class UpstreamError extends FreeholdError {
               ? "server_error"
               : "invalid_request_error",
       retryable: options.retryable,
+      ...(options.retryAfterSeconds !== undefined ? { retryAfterSeconds: options.retryAfterSeconds } : {}),
       cause: options.cause,
     });
-    this.retryAfterSeconds = options.retryAfterSeconds;
   }
 }
 

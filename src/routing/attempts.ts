@@ -1,5 +1,5 @@
 import type { ChatEvent } from "../core/chat.js";
-import { type FreeholdError, isFreeholdError } from "../core/errors.js";
+import { errorFromEvent, isFreeholdError } from "../core/errors.js";
 import { UpstreamError } from "../providers/upstream.js";
 import type { Decision } from "./decisions.js";
 import type { Route, TargetState } from "./table.js";
@@ -83,7 +83,7 @@ export async function startTarget(
       const next = await Promise.race([iterator.next(), timeout]);
       if (next.done) break;
       const event = next.value;
-      if (event.type === "error") throw eventToError(event.error);
+      if (event.type === "error") throw errorFromEvent(event.error, UpstreamError);
       first.push(event);
       if (event.type === "text-delta" || event.type === "tool-call" || event.type === "finish") break;
     }
@@ -142,10 +142,6 @@ export async function* finishTarget(
     else target.breaker.success();
     await iterator.return?.().catch(() => {});
   }
-}
-
-function eventToError(error: { message: string; code: string; status: number; retryable: boolean }): FreeholdError {
-  return new UpstreamError(error.message, { status: error.status, code: error.code, retryable: error.retryable });
 }
 
 /** The caller's own mistake (bad field, prompt too long): no other target will do better. */

@@ -4,7 +4,8 @@ import { httpFacade } from "../../src/control/httpFacade.js";
 import type { ModelCatalog, ModelControl, ModelSupply } from "../../src/core/catalog.js";
 import { FreeholdError } from "../../src/core/errors.js";
 import type { Gateway } from "../../src/gateway/gateway.js";
-import { type AppEnv, type AppOptions, createApp } from "../../src/http/app.js";
+import { type AppOptions, createApp } from "../../src/http/app.js";
+import type { AppEnv } from "../../src/http/appEnv.js";
 import { isAppWide } from "../../src/http/guard.js";
 import { projectRoot } from "./paths.js";
 

@@ -3,6 +3,7 @@
  * memory, this process dies and the server lives on. It speaks protocol.ts over Node IPC.
  */
 import type { ChatEvent } from "../../core/chat.js";
+import { eventFromError } from "../../core/errors.js";
 import { loadLlamaServerModel } from "./llamaServerModel.js";
 import type { ErrorPayload, ParentMessage, RunnerMessage } from "./protocol.js";
 import { loadRunnerModel, type RunnerModel } from "./runnerModel.js";
@@ -11,15 +12,9 @@ function send(message: RunnerMessage): void {
   process.send?.(message);
 }
 
+/** A plain exception (not one of ours) is internal to the runner: runnerProcess.ts hides its message from clients. */
 function toPayload(error: unknown): ErrorPayload {
-  const e = error as { message?: string; code?: string; status?: number; retryable?: boolean; param?: string | null };
-  return {
-    message: e?.message ?? String(error),
-    code: typeof e?.code === "string" ? e.code : "runner_error",
-    status: typeof e?.status === "number" ? e.status : 500,
-    retryable: e?.retryable ?? false,
-    param: e?.param ?? null,
-  };
+  return eventFromError(error, "runner_error");
 }
 
 let model: RunnerModel | undefined;

@@ -1,4 +1,5 @@
 import type { ChatEvent, GenerateRequest } from "../../core/chat.js";
+import type { ErrorFields } from "../../core/errors.js";
 import type { FlashAttentionMode, KvCacheType } from "../../core/memorySettings.js";
 
 /**
@@ -83,13 +84,8 @@ export interface LoadedInfo {
   childPids: number[];
 }
 
-export interface ErrorPayload {
-  message: string;
-  code: string;
-  status: number;
-  retryable: boolean;
-  param?: string | null;
-}
+/** An error crossing the process boundary: the same fields as a stream's error event (errors.ts codes both). */
+export type ErrorPayload = ErrorFields;
 
 export type RunnerMessage =
   | { type: "ready" }

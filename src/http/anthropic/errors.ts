@@ -1,4 +1,5 @@
 import { isFreeholdError, withoutPaths } from "../../core/errors.js";
+import { wantsAnthropicShape } from "./models.js";
 
 /** Anthropic's error types (docs: "HTTP errors"); the HTTP status decides which one an error is. */
 export type AnthropicErrorType =
@@ -43,3 +44,11 @@ export function anthropicErrorBody(error: unknown): { status: number; body: Anth
   }
   return { status: 500, body: { type: "error", error: { type: "api_error", message: "internal server error" } } };
 }
+
+/** Anthropic's requests: its Messages API, and the models path it shares with OpenAI when its header says so. */
+export const anthropicErrors = {
+  claims: (path: string, headers: Headers) =>
+    path.startsWith("/v1/messages") ||
+    ((path === "/v1/models" || path.startsWith("/v1/models/")) && wantsAnthropicShape(headers)),
+  body: anthropicErrorBody,
+};

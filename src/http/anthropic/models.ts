@@ -7,8 +7,8 @@ import { parseBody } from "../validate.js";
  * Anthropic's Models API shares its path with OpenAI's (GET /v1/models). Anthropic's clients always send an
  * `anthropic-version` header, so that header picks this shape.
  */
-export function wantsAnthropicShape(headers: { header(name: string): string | undefined }): boolean {
-  return headers.header("anthropic-version") !== undefined;
+export function wantsAnthropicShape(headers: Headers): boolean {
+  return headers.get("anthropic-version") !== null;
 }
 
 const listQuery = z.object({

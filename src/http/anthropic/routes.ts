@@ -1,62 +1,13 @@
-import type { Context, Hono } from "hono";
-import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { type ChatEvent, type ChatRequest, foldChatEvents } from "../../core/chat.js";
-import type { RequestContext } from "../../core/context.js";
-import { FreeholdError, OverloadedError } from "../../core/errors.js";
+import type { Hono } from "hono";
 import type { Gateway } from "../../gateway/gateway.js";
-import type { AppEnv } from "../app.js";
+import type { AppEnv } from "../appEnv.js";
+import { generatedBy, generateRoute } from "../generateRoute.js";
 import { guard } from "../guard.js";
-import { toFreeholdError } from "../openai/errors.js";
 import { sseHeaders } from "../sse.js";
-import { primeStream } from "../stream.js";
-import { truncationHeaders, truncationOf } from "../truncation.js";
 import { parseBody } from "../validate.js";
-import { anthropicErrorBody } from "./errors.js";
-import { messageBody, messageId } from "./messageBody.js";
-import { messageStream } from "./messageStream.js";
-import { toChatRequest, toCountRequest } from "./requests.js";
+import { toChatRequest, toCountRequest } from "./decode.js";
+import { messageEncoder } from "./encode.js";
 import { countTokensSchema, messagesSchema } from "./schemas.js";
-
-type Handler = (c: Context<AppEnv>) => Promise<Response>;
-
-/**
- * Answers this API's errors in its own shape; the app's error handler would use OpenAI's. (Errors raised before
- * the handler runs, such as the body limit, still reach the app's handler.)
- */
-function withAnthropicErrors(handler: Handler): Handler {
-  return async (c) => {
-    try {
-      return await handler(c);
-    } catch (error) {
-      const { status, body } = anthropicErrorBody(error);
-      if (error instanceof OverloadedError) c.header("Retry-After", String(error.retryAfterSeconds));
-      if (status >= 500 && !(error instanceof FreeholdError)) console.error(error);
-      return c.json(body, status as ContentfulStatusCode);
-    }
-  };
-}
-
-/**
- * Starts generating and counts the prompt at the same time, so message_start can carry input_tokens (the engine
- * reports usage only at the end) without delaying the first token. An early failure is thrown before any header.
- */
-async function startStream(
-  gateway: Gateway,
-  request: ChatRequest,
-  context: RequestContext,
-  signal: AbortSignal,
-): Promise<{ events: AsyncIterator<ChatEvent> & { first: ChatEvent | undefined }; inputTokens: number }> {
-  const [events, counted] = await Promise.allSettled([
-    primeStream(gateway.generate(request, context, signal)),
-    gateway.countTokens(request, context),
-  ]);
-  if (events.status === "rejected") throw events.reason;
-  if (counted.status === "rejected") {
-    await events.value.return?.();
-    throw counted.reason;
-  }
-  return { events: events.value, inputTokens: counted.value };
-}
 
 /**
  * Anthropic's Messages API: POST /v1/messages (streamed or not) and POST /v1/messages/count_tokens. The
@@ -66,28 +17,20 @@ export function registerAnthropicRoutes(app: Hono<AppEnv>, gateway: Gateway): vo
   app.post(
     "/v1/messages",
     guard("key"),
-    withAnthropicErrors(async (c) => {
-      const body = parseBody(messagesSchema, await c.get("json")());
-      const request = toChatRequest(body);
-      const id = messageId();
-      if (!body.stream) {
-        const events = gateway.generate({ ...request, wholeAnswer: true }, c.get("context"), c.get("signal"));
-        const answer = await foldChatEvents(events, (event) => toFreeholdError(event.error));
-        return c.json(messageBody(id, body.model, answer), 200, truncationHeaders(answer.truncation));
-      }
-      const { events, inputTokens } = await startStream(gateway, request, c.get("context"), c.get("signal"));
-      return new Response(messageStream(events, { id, model: body.model, inputTokens }), {
-        headers: { ...sseHeaders, ...truncationHeaders(truncationOf(events.first)) },
-      });
+    generateRoute({
+      parse: (json) => parseBody(messagesSchema, json),
+      streams: (body) => body.stream === true,
+      encoder: messageEncoder,
+      decode: (body) => ({ request: { ...toChatRequest(body), ...(body.stream ? {} : { wholeAnswer: true }) } }),
+      events: generatedBy(gateway),
+      streamHeaders: sseHeaders,
+      // message_start carries input_tokens (the engine reports usage only at the end): counted beside the first token.
+      countsPrompt: (request, c) => gateway.countTokens(request, c.get("context")),
     }),
   );
 
-  app.post(
-    "/v1/messages/count_tokens",
-    guard("key"),
-    withAnthropicErrors(async (c) => {
-      const body = parseBody(countTokensSchema, await c.get("json")());
-      return c.json({ input_tokens: await gateway.countTokensRequest(toCountRequest(body), c.get("context")) });
-    }),
-  );
+  app.post("/v1/messages/count_tokens", guard("key"), async (c) => {
+    const body = parseBody(countTokensSchema, await c.get("json")());
+    return c.json({ input_tokens: await gateway.countTokensRequest(toCountRequest(body), c.get("context")) });
+  });
 }

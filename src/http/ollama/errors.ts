@@ -11,3 +11,6 @@ export function ollamaErrorBody(error: unknown): { status: number; body: { error
   }
   return { status: 500, body: { error: "internal server error" } };
 }
+
+/** Ollama's requests: everything under /api/. */
+export const ollamaErrors = { claims: (path: string) => path.startsWith("/api/"), body: ollamaErrorBody };

@@ -1,5 +1,5 @@
 import type { Hono } from "hono";
-import type { AppEnv } from "../app.js";
+import type { AppEnv } from "../appEnv.js";
 import { guard } from "../guard.js";
 
 export interface LoadedModelsSource {

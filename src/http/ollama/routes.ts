@@ -1,28 +1,17 @@
 import { availableParallelism } from "node:os";
-import type { Hono } from "hono";
+import type { Context, Hono } from "hono";
 import type { ModelCatalog, ModelControl, ModelDescription, ModelSupply } from "../../core/catalog.js";
-import {
-  type ChatEvent,
-  type FinishReason,
-  foldChatEvents,
-  type TimingInfo,
-  type TokenLogprob,
-  type ToolCall,
-  type Usage,
-} from "../../core/chat.js";
 import type { RequestContext } from "../../core/context.js";
 import { parseKeepAlive } from "../../core/duration.js";
-import { FreeholdError, withoutPaths } from "../../core/errors.js";
+import { FreeholdError } from "../../core/errors.js";
 import type { Gateway } from "../../gateway/gateway.js";
-import type { AppEnv } from "../app.js";
+import type { AppEnv } from "../appEnv.js";
+import { generatedBy, generateRoute } from "../generateRoute.js";
 import { guard } from "../guard.js";
-import { ndjsonHeaders, ndjsonStream } from "../ndjson.js";
-import { toFreeholdError } from "../openai/errors.js";
-import { primeStream } from "../stream.js";
-import { truncationField, truncationHeaders, truncationOf } from "../truncation.js";
+import { ndjsonHeaders } from "../ndjson.js";
 import { parseBody } from "../validate.js";
-import { ollamaErrorBody } from "./errors.js";
-import { toChatRequest, toGenerateRequest } from "./requests.js";
+import { toChatRequest, toGenerateRequest } from "./decode.js";
+import { chatEncoder, generateEncoder, nanoseconds } from "./encode.js";
 import {
   chatSchema,
   copySchema,
@@ -54,101 +43,6 @@ export interface OllamaDependencies {
 /** The note header for ignored or clamped loading options (sharedModel.ts), when there are any. */
 function notesHeader(notes: string[]): Record<string, string> {
   return notes.length > 0 ? { [loadOptionsHeader]: notes.join("; ") } : {};
-}
-
-const doneReasons: Record<FinishReason, string> = {
-  stop: "stop",
-  length: "length",
-  "tool-calls": "stop",
-  error: "stop",
-  cancelled: "stop",
-};
-
-const nanoseconds = (ms: number) => Math.round(ms * 1e6);
-
-/** Ollama's closing statistics: counts and durations in nanoseconds. */
-function stats(started: number, usage: Usage | undefined, timing: TimingInfo | undefined) {
-  return {
-    total_duration: nanoseconds(performance.now() - started),
-    load_duration: 0,
-    prompt_eval_count: usage?.promptTokens ?? 0,
-    prompt_eval_duration: nanoseconds(timing?.promptMs ?? 0),
-    eval_count: usage?.completionTokens ?? 0,
-    eval_duration: nanoseconds(timing?.generationMs ?? 0),
-  };
-}
-
-/**
- * Streams one answer as Ollama's NDJSON: a line per text piece, then a closing line with done, done_reason and
- * statistics. `piece` and `closing` shape /api/chat's `message` or /api/generate's `response`.
- */
-function encodeAnswer(
-  events: AsyncIterator<ChatEvent>,
-  model: string,
-  started: number,
-  piece: (text: string) => Record<string, unknown>,
-  thought: (text: string) => Record<string, unknown>,
-): ReadableStream<Uint8Array> {
-  let usage: Usage | undefined;
-  let timing: TimingInfo | undefined;
-  return ndjsonStream(
-    events,
-    (event) => {
-      const createdAt = new Date().toISOString();
-      switch (event.type) {
-        case "text-delta":
-          return [
-            { model, created_at: createdAt, ...piece(event.text), ...logprobsField(event.logprobs), done: false },
-          ];
-        case "reasoning":
-          // A signature-only event (an Anthropic upstream's) has no text to show here.
-          if (!event.text) return [];
-          return [{ model, created_at: createdAt, ...thought(event.text), done: false }];
-        case "tool-call":
-          return [
-            {
-              model,
-              created_at: createdAt,
-              message: { role: "assistant", content: "", tool_calls: [ollamaToolCall(event.call)] },
-              done: false,
-            },
-          ];
-        case "usage":
-          usage = event.usage;
-          timing = event.timing;
-          return [];
-        case "truncated":
-          // Said by the x-freehold-truncated header before the stream starts.
-          return [];
-        case "finish":
-          return [
-            {
-              model,
-              created_at: createdAt,
-              ...piece(""),
-              done: true,
-              done_reason: doneReasons[event.reason],
-              ...stats(started, usage, timing),
-            },
-          ];
-        case "error":
-          return [{ error: withoutPaths(event.error.message, event.error.status >= 500) }];
-      }
-    },
-    (error) => ollamaErrorBody(error).body,
-  );
-}
-
-/** Ollama's `logprobs`: one entry per token, each with its `top_logprobs`. */
-function logprobsField(entries: TokenLogprob[] | undefined) {
-  if (!entries) return {};
-  const entry = (item: Omit<TokenLogprob, "top">) => ({ token: item.token, logprob: item.logprob, bytes: item.bytes });
-  return { logprobs: entries.map((item) => ({ ...entry(item), top_logprobs: item.top.map(entry) })) };
-}
-
-/** Ollama sends a call's arguments as an object, not a JSON text. */
-function ollamaToolCall(call: ToolCall) {
-  return { function: { name: call.name, arguments: JSON.parse(call.arguments || "{}") as unknown } };
 }
 
 function details(model: ModelDescription) {
@@ -194,101 +88,59 @@ export function registerOllamaRoutes(app: Hono<AppEnv>, deps: OllamaDependencies
     return "load";
   }
 
-  app.post("/api/chat", guard("key"), async (c) => {
-    const body = parseBody(chatSchema, await c.get("json")());
-    const started = performance.now();
-    if (!body.messages || body.messages.length === 0) {
+  /** Answers a request with no prompt without generating: it loads the model, or with keep_alive 0 unloads it. */
+  function loadShortcut<Body extends { model: string; keep_alive?: number | string | undefined }>(
+    empty: (body: Body) => boolean,
+    answer: Record<string, unknown>,
+  ) {
+    return async (body: Body, c: Context<AppEnv>) => {
+      if (!empty(body)) return undefined;
       const reason = await loadOrUnload(body.model, body.keep_alive, c.get("context"));
       return c.json({
         model: body.model,
         created_at: new Date().toISOString(),
-        message: { role: "assistant", content: "" },
+        ...answer,
         done_reason: reason,
         done: true,
       });
-    }
-    const { request, notes } = await limitLoadSettings(toChatRequest(body), c.get("context"), limits);
-    const events = gateway.generate(request, c.get("context"), c.get("signal"));
-    if (body.stream === false) {
-      const answer = await foldChatEvents(events, (event) => toFreeholdError(event.error));
-      return c.json(
-        {
-          model: body.model,
-          created_at: new Date().toISOString(),
-          message: {
-            role: "assistant",
-            content: answer.text,
-            ...(answer.reasoning ? { thinking: answer.reasoning } : {}),
-            ...(answer.toolCalls.length > 0 ? { tool_calls: answer.toolCalls.map(ollamaToolCall) } : {}),
-          },
-          done_reason: doneReasons[answer.finishReason],
-          done: true,
-          ...stats(started, answer.usage, answer.timing),
-          ...logprobsField(answer.logprobs),
-          ...truncationField(answer.truncation),
-        },
-        200,
-        { ...notesHeader(notes), ...truncationHeaders(answer.truncation) },
-      );
-    }
-    const iterator = await primeStream(events);
-    return new Response(
-      encodeAnswer(
-        iterator,
-        body.model,
-        started,
-        (text) => ({ message: { role: "assistant", content: text } }),
-        (text) => ({ message: { role: "assistant", content: "", thinking: text } }),
-      ),
-      { headers: { ...ndjsonHeaders, ...notesHeader(notes), ...truncationHeaders(truncationOf(iterator.first)) } },
-    );
-  });
+    };
+  }
 
-  app.post("/api/generate", guard("key"), async (c) => {
-    const body = parseBody(generateSchema, await c.get("json")());
-    const started = performance.now();
-    if (!body.prompt && !body.system) {
-      const reason = await loadOrUnload(body.model, body.keep_alive, c.get("context"));
-      return c.json({
-        model: body.model,
-        created_at: new Date().toISOString(),
-        response: "",
-        done_reason: reason,
-        done: true,
-      });
-    }
-    const { request, notes } = await limitLoadSettings(toGenerateRequest(body), c.get("context"), limits);
-    const events = gateway.generate(request, c.get("context"), c.get("signal"));
-    if (body.stream === false) {
-      const answer = await foldChatEvents(events, (event) => toFreeholdError(event.error));
-      return c.json(
-        {
-          model: body.model,
-          created_at: new Date().toISOString(),
-          response: answer.text,
-          ...(answer.reasoning ? { thinking: answer.reasoning } : {}),
-          done_reason: doneReasons[answer.finishReason],
-          done: true,
-          ...stats(started, answer.usage, answer.timing),
-          ...logprobsField(answer.logprobs),
-          ...truncationField(answer.truncation),
-        },
-        200,
-        { ...notesHeader(notes), ...truncationHeaders(answer.truncation) },
-      );
-    }
-    const iterator = await primeStream(events);
-    return new Response(
-      encodeAnswer(
-        iterator,
-        body.model,
-        started,
-        (text) => ({ response: text }),
-        (text) => ({ response: "", thinking: text }),
-      ),
-      { headers: { ...ndjsonHeaders, ...notesHeader(notes), ...truncationHeaders(truncationOf(iterator.first)) } },
-    );
-  });
+  app.post(
+    "/api/chat",
+    guard("key"),
+    generateRoute({
+      parse: (json) => parseBody(chatSchema, json),
+      streams: (body) => body.stream !== false,
+      encoder: chatEncoder,
+      shortcut: loadShortcut((body) => !body.messages || body.messages.length === 0, {
+        message: { role: "assistant", content: "" },
+      }),
+      decode: async (body, c) => {
+        const { request, notes } = await limitLoadSettings(toChatRequest(body), c.get("context"), limits);
+        return { request, headers: notesHeader(notes) };
+      },
+      events: generatedBy(gateway),
+      streamHeaders: ndjsonHeaders,
+    }),
+  );
+
+  app.post(
+    "/api/generate",
+    guard("key"),
+    generateRoute({
+      parse: (json) => parseBody(generateSchema, json),
+      streams: (body) => body.stream !== false,
+      encoder: generateEncoder,
+      shortcut: loadShortcut((body) => !body.prompt && !body.system, { response: "" }),
+      decode: async (body, c) => {
+        const { request, notes } = await limitLoadSettings(toGenerateRequest(body), c.get("context"), limits);
+        return { request, headers: notesHeader(notes) };
+      },
+      events: generatedBy(gateway),
+      streamHeaders: ndjsonHeaders,
+    }),
+  );
 
   app.post("/api/embed", guard("key"), async (c) => {
     const body = parseBody(embedSchema, await c.get("json")());

@@ -3,7 +3,7 @@ import { z } from "zod";
 import type { ModelSupply, SupplyProgress } from "../../core/catalog.js";
 import { Channel } from "../../core/channel.js";
 import { InvalidRequestError } from "../../core/errors.js";
-import type { AppEnv } from "../app.js";
+import type { AppEnv } from "../appEnv.js";
 import { guard } from "../guard.js";
 import { ndjsonHeaders, ndjsonStream } from "../ndjson.js";
 import { primeStream } from "../stream.js";

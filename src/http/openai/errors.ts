@@ -1,4 +1,4 @@
-import { FreeholdError, isFreeholdError, withoutPaths } from "../../core/errors.js";
+import { isFreeholdError, withoutPaths } from "../../core/errors.js";
 
 /** OpenAI's error body: {"error": {"message", "type", "param", "code"}}. The one mapper for this API. */
 export function openAIErrorBody(error: unknown): {
@@ -32,16 +32,5 @@ export function openAIErrorBody(error: unknown): {
   };
 }
 
-export function toFreeholdError(event: {
-  message: string;
-  code: string;
-  status: number;
-  retryable: boolean;
-}): FreeholdError {
-  return new FreeholdError(event.message, {
-    code: event.code,
-    status: event.status,
-    type: event.status >= 500 ? "server_error" : "invalid_request_error",
-    retryable: event.retryable,
-  });
-}
+/** OpenAI's shape answers every request no other API claims (the Responses API, freehold's own routes). */
+export const openAIErrors = { claims: () => true, body: openAIErrorBody };

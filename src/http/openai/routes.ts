@@ -1,250 +1,46 @@
-import { randomBytes } from "node:crypto";
-import type { Context, Hono } from "hono";
-import {
-  type ChatEvent,
-  type FinishReason,
-  foldChatEvents,
-  type TokenLogprob,
-  type ToolCall,
-  type Usage,
-} from "../../core/chat.js";
-import { InvalidRequestError, NotFoundError } from "../../core/errors.js";
+import type { Hono } from "hono";
+import { InvalidRequestError } from "../../core/errors.js";
 import type { Gateway } from "../../gateway/gateway.js";
-import { anthropicErrorBody } from "../anthropic/errors.js";
-import { anthropicModel, anthropicModelPage, wantsAnthropicShape } from "../anthropic/models.js";
-import type { AppEnv } from "../app.js";
+import type { AppEnv } from "../appEnv.js";
+import { generatedBy, generateRoute } from "../generateRoute.js";
 import { guard } from "../guard.js";
-import { sseHeaders, sseStream } from "../sse.js";
-import { primeStream } from "../stream.js";
-import { truncationField, truncationHeaders, truncationOf } from "../truncation.js";
+import { sseHeaders } from "../sse.js";
 import { parseBody, refuseFields } from "../validate.js";
-import { openAIErrorBody, toFreeholdError } from "./errors.js";
-import { chatLogprobs, completionLogprobs } from "./logprobs.js";
-import { toChatRequest, toCompletionRequest } from "./requests.js";
+import { toChatRequest, toCompletionRequest } from "./decode.js";
+import { chatEncoder, completionEncoder } from "./encode.js";
 import { chatCompletionSchema, completionSchema, embeddingSchema, unsupportedChatFields } from "./schemas.js";
 
-const finishReasons: Record<FinishReason, string | null> = {
-  stop: "stop",
-  length: "length",
-  "tool-calls": "tool_calls",
-  error: "stop",
-  cancelled: "stop",
-};
-
-function usageBody(usage: Usage) {
-  return {
-    prompt_tokens: usage.promptTokens,
-    completion_tokens: usage.completionTokens,
-    total_tokens: usage.promptTokens + usage.completionTokens,
-    ...(usage.cachedTokens !== undefined ? { prompt_tokens_details: { cached_tokens: usage.cachedTokens } } : {}),
-  };
-}
-
-function makeId(prefix: string): string {
-  return `${prefix}-${randomBytes(12).toString("hex")}`;
-}
-
-/** Streams OpenAI chunks for one request; `chunk` wraps a choice in the endpoint's envelope. */
-function encodeStream(
-  events: AsyncIterator<ChatEvent>,
-  includeUsage: boolean,
-  chunk: (choice: Record<string, unknown> | null, usage?: Usage) => Record<string, unknown>,
-  textChoice: (text: string, logprobs: TokenLogprob[] | undefined) => Record<string, unknown>,
-  finishChoice: (reason: string | null) => Record<string, unknown>,
-  firstChoice?: Record<string, unknown>,
-  reasoningChoice?: (text: string) => Record<string, unknown>,
-): ReadableStream<Uint8Array> {
-  let usage: Usage | undefined;
-  let sentFirst = firstChoice === undefined;
-  let toolIndex = 0;
-  return sseStream(
-    events,
-    (event) => {
-      const frames: string[] = [];
-      if (!sentFirst) {
-        sentFirst = true;
-        frames.push(JSON.stringify(chunk(firstChoice!)));
-      }
-      switch (event.type) {
-        case "text-delta":
-          frames.push(JSON.stringify(chunk(textChoice(event.text, event.logprobs))));
-          break;
-        case "reasoning":
-          // Chat only (as llama-server and vLLM send it); a completion has no reasoning separated.
-          // A signature-only event (an Anthropic upstream's) has no text to show here.
-          if (reasoningChoice && event.text) frames.push(JSON.stringify(chunk(reasoningChoice(event.text))));
-          break;
-        case "tool-call": {
-          // As OpenAI streams calls: the id and name first, then the arguments, under the call's index.
-          const index = toolIndex++;
-          const call = event.call;
-          frames.push(
-            JSON.stringify(
-              chunk(
-                toolCallChoice({ index, id: call.id, type: "function", function: { name: call.name, arguments: "" } }),
-              ),
-            ),
-            JSON.stringify(chunk(toolCallChoice({ index, function: { arguments: call.arguments } }))),
-          );
-          break;
-        }
-        case "usage":
-          usage = event.usage;
-          break;
-        case "finish":
-          frames.push(JSON.stringify(chunk(finishChoice(finishReasons[event.reason]))));
-          if (includeUsage && usage) frames.push(JSON.stringify(chunk(null, usage)));
-          break;
-        case "error":
-          frames.push(JSON.stringify(openAIErrorBody(toFreeholdError(event.error)).body));
-          break;
-      }
-      return frames.length === 0 ? null : frames.join("\n\ndata: ");
-    },
-    { done: "[DONE]", onError: (error) => JSON.stringify(openAIErrorBody(error).body) },
-  );
-}
-
-function toolCallChoice(call: Record<string, unknown>): Record<string, unknown> {
-  return { index: 0, delta: { tool_calls: [call] }, logprobs: null, finish_reason: null };
-}
-
-function toolCallsBody(calls: ToolCall[]) {
-  return calls.map((call) => ({
-    id: call.id,
-    type: "function",
-    function: { name: call.name, arguments: call.arguments },
-  }));
-}
-
-/** The fields every streamed chunk of one answer shares; `usage` is null until the usage chunk when requested. */
-function chunkEnvelope(object: string, id: string, created: number, model: string, includeUsage: boolean) {
-  return (choice: Record<string, unknown> | null, usage?: Usage) => ({
-    id,
-    object,
-    created,
-    model,
-    system_fingerprint: "freehold",
-    choices: choice ? [choice] : [],
-    ...(includeUsage ? { usage: usage ? usageBody(usage) : null } : {}),
-  });
-}
-
-/** Answers an Anthropic client on a shared path, errors in Anthropic's shape too. */
-function anthropicJson(c: Context<AppEnv>, answer: () => unknown): Response {
-  try {
-    return c.json(answer() as object);
-  } catch (error) {
-    const { status, body } = anthropicErrorBody(error);
-    return c.json(body, status as 400);
-  }
-}
-
+/** OpenAI's Chat Completions, Completions and Embeddings (GET /v1/models, shared with Anthropic: ../models.ts). */
 export function registerOpenAIRoutes(app: Hono<AppEnv>, gateway: Gateway): void {
-  app.post("/v1/chat/completions", guard("key"), async (c) => {
-    const body = parseBody(chatCompletionSchema, await c.get("json")());
-    refuseFields(body, unsupportedChatFields);
-    const request = { ...toChatRequest(body), ...(body.stream ? {} : { wholeAnswer: true }) };
-    const id = makeId("chatcmpl");
-    const created = Math.floor(Date.now() / 1000);
-    const events = gateway.generate(request, c.get("context"), c.get("signal"));
-    if (!body.stream) {
-      const answer = await foldChatEvents(events, (event) => toFreeholdError(event.error));
-      return c.json(
-        {
-          id,
-          object: "chat.completion",
-          created,
-          model: body.model,
-          system_fingerprint: "freehold",
-          choices: [
-            {
-              index: 0,
-              message: {
-                role: "assistant",
-                content: answer.toolCalls.length > 0 && !answer.text ? null : answer.text,
-                ...(answer.reasoning ? { reasoning_content: answer.reasoning } : {}),
-                ...(answer.toolCalls.length > 0 ? { tool_calls: toolCallsBody(answer.toolCalls) } : {}),
-                refusal: null,
-              },
-              logprobs: chatLogprobs(answer.logprobs),
-              finish_reason: finishReasons[answer.finishReason],
-            },
-          ],
-          usage: usageBody(answer.usage),
-          ...truncationField(answer.truncation),
-        },
-        200,
-        truncationHeaders(answer.truncation),
-      );
-    }
-    const iterator = await primeStream(events);
-    const includeUsage = body.stream_options?.include_usage === true;
-    const envelope = chunkEnvelope("chat.completion.chunk", id, created, body.model, includeUsage);
-    const stream = encodeStream(
-      iterator,
-      includeUsage,
-      envelope,
-      (text, logprobs) => ({
-        index: 0,
-        delta: { content: text },
-        logprobs: chatLogprobs(logprobs),
-        finish_reason: null,
-      }),
-      (reason) => ({ index: 0, delta: {}, logprobs: null, finish_reason: reason }),
-      { index: 0, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null },
-      (text) => ({ index: 0, delta: { reasoning_content: text }, logprobs: null, finish_reason: null }),
-    );
-    return new Response(stream, { headers: { ...sseHeaders, ...truncationHeaders(truncationOf(iterator.first)) } });
-  });
-
-  app.post("/v1/completions", guard("key"), async (c) => {
-    const body = parseBody(completionSchema, await c.get("json")());
-    const request = { ...toCompletionRequest(body), ...(body.stream ? {} : { wholeAnswer: true }) };
-    const id = makeId("cmpl");
-    const created = Math.floor(Date.now() / 1000);
-    const events = gateway.generate(request, c.get("context"), c.get("signal"));
-    if (!body.stream) {
-      const answer = await foldChatEvents(events, (event) => toFreeholdError(event.error));
-      return c.json(
-        {
-          id,
-          object: "text_completion",
-          created,
-          model: body.model,
-          system_fingerprint: "freehold",
-          choices: [
-            {
-              text: answer.text,
-              index: 0,
-              logprobs: completionLogprobs(answer.logprobs, 0),
-              finish_reason: finishReasons[answer.finishReason],
-            },
-          ],
-          usage: usageBody(answer.usage),
-          ...truncationField(answer.truncation),
-        },
-        200,
-        truncationHeaders(answer.truncation),
-      );
-    }
-    const iterator = await primeStream(events);
-    const includeUsage = body.stream_options?.include_usage === true;
-    const envelope = chunkEnvelope("text_completion", id, created, body.model, includeUsage);
-    let offset = 0;
-    const stream = encodeStream(
-      iterator,
-      includeUsage,
-      envelope,
-      (text, logprobs) => {
-        const choice = { text, index: 0, logprobs: completionLogprobs(logprobs, offset), finish_reason: null };
-        offset += text.length;
-        return choice;
+  app.post(
+    "/v1/chat/completions",
+    guard("key"),
+    generateRoute({
+      parse: (json) => {
+        const body = parseBody(chatCompletionSchema, json);
+        refuseFields(body, unsupportedChatFields);
+        return body;
       },
-      (reason) => ({ text: "", index: 0, logprobs: null, finish_reason: reason }),
-    );
-    return new Response(stream, { headers: { ...sseHeaders, ...truncationHeaders(truncationOf(iterator.first)) } });
-  });
+      streams: (body) => body.stream === true,
+      encoder: chatEncoder,
+      decode: (body) => ({ request: { ...toChatRequest(body), ...(body.stream ? {} : { wholeAnswer: true }) } }),
+      events: generatedBy(gateway),
+      streamHeaders: sseHeaders,
+    }),
+  );
+
+  app.post(
+    "/v1/completions",
+    guard("key"),
+    generateRoute({
+      parse: (json) => parseBody(completionSchema, json),
+      streams: (body) => body.stream === true,
+      encoder: completionEncoder,
+      decode: (body) => ({ request: { ...toCompletionRequest(body), ...(body.stream ? {} : { wholeAnswer: true }) } }),
+      events: generatedBy(gateway),
+      streamHeaders: sseHeaders,
+    }),
+  );
 
   app.post("/v1/embeddings", guard("key"), async (c) => {
     const body = parseBody(embeddingSchema, await c.get("json")());
@@ -268,28 +64,5 @@ export function registerOpenAIRoutes(app: Hono<AppEnv>, gateway: Gateway): void 
       model: body.model,
       usage: { prompt_tokens: result.promptTokens, total_tokens: result.promptTokens },
     });
-  });
-
-  app.get("/v1/models", guard("key"), async (c) => {
-    const models = await gateway.listModels(c.get("context"));
-    if (wantsAnthropicShape(c.req)) return anthropicJson(c, () => anthropicModelPage(models, c.req.query()));
-    return c.json({
-      object: "list",
-      data: models.map((model) => ({
-        id: model.name,
-        object: "model",
-        created: model.created,
-        owned_by: model.ownedBy,
-      })),
-    });
-  });
-
-  app.get("/v1/models/:id{.+}", guard("key"), async (c) => {
-    const id = c.req.param("id");
-    const models = await gateway.listModels(c.get("context"));
-    if (wantsAnthropicShape(c.req)) return anthropicJson(c, () => anthropicModel(models, id));
-    const model = models.find((m) => m.name === id || m.name === `${id}:latest`);
-    if (!model) throw new NotFoundError(`The model '${id}' does not exist`, "model_not_found");
-    return c.json({ id: model.name, object: "model", created: model.created, owned_by: model.ownedBy });
   });
 }

@@ -5,7 +5,6 @@ import {
   type CompletionRequest,
   type ResponseFormat,
   reasoningForEffort,
-  type SamplingOptions,
   type ToolChoice,
   type ToolDefinition,
 } from "../../core/chat.js";
@@ -13,43 +12,8 @@ import { parseKeepAlive } from "../../core/duration.js";
 import { InvalidRequestError } from "../../core/errors.js";
 import { prepareJsonSchema } from "../../core/jsonSchema.js";
 import { checkImageCount, decodeImageUrl } from "../images.js";
+import { defined, sampling } from "../samplingFields.js";
 import type { ChatCompletionBody, CompletionBody } from "./schemas.js";
-
-type SamplingBody = Pick<
-  ChatCompletionBody,
-  | "temperature"
-  | "top_p"
-  | "top_k"
-  | "min_p"
-  | "frequency_penalty"
-  | "presence_penalty"
-  | "repeat_penalty"
-  | "repeat_last_n"
-  | "seed"
-  | "logit_bias"
->;
-
-/** Drops nulls and absent fields so defaults stay the engine's. */
-export function defined<T extends object>(value: T): { [K in keyof T]: Exclude<T[K], null | undefined> } {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null && v !== undefined)) as {
-    [K in keyof T]: Exclude<T[K], null | undefined>;
-  };
-}
-
-export function sampling(body: SamplingBody): SamplingOptions {
-  return defined({
-    temperature: body.temperature,
-    topP: body.top_p,
-    topK: body.top_k,
-    minP: body.min_p,
-    frequencyPenalty: body.frequency_penalty,
-    presencePenalty: body.presence_penalty,
-    repeatPenalty: body.repeat_penalty,
-    repeatLastN: body.repeat_last_n,
-    seed: body.seed,
-    logitBias: body.logit_bias && Object.keys(body.logit_bias).length > 0 ? body.logit_bias : undefined,
-  });
-}
 
 function stops(stop: string | string[] | null | undefined): string[] {
   if (stop === null || stop === undefined) return [];

@@ -1,5 +1,4 @@
 import { z } from "zod";
-import { toolSchema } from "./schemas.js";
 
 /**
  * The Responses API request (`POST /v1/responses`), the stateless part, as the official SDK types describe it
@@ -8,7 +7,8 @@ import { toolSchema } from "./schemas.js";
  */
 
 const finite = () => z.number().refine(Number.isFinite, "must be a finite number");
-const toolName = toolSchema.shape.function.shape.name;
+/** OpenAI's rule for function names, which the Responses API shares with Chat Completions. */
+const toolName = z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, "must be 1-64 letters, digits, underscores or dashes");
 
 /** A message's parts: text, and images inline (`input_image` with a data: URI); files are refused. */
 const contentPart = z.discriminatedUnion(

@@ -1,7 +1,7 @@
 import { InvalidRequestError } from "../../core/errors.js";
 import type { ClientServer, HostedTool, ToolHost } from "../../core/toolHost.js";
 import type { ApprovedCall, McpToolset } from "../../gateway/toolLoop.js";
-import type { ResponseCreateBody, ResponseMcpTool } from "./responsesSchemas.js";
+import type { ResponseCreateBody, ResponseMcpTool } from "./schemas.js";
 
 /** The Responses request's MCP side: which servers the model may use, and the calls the client approved. */
 export interface McpPlan {

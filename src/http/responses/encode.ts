@@ -1,119 +1,26 @@
-import { randomBytes } from "node:crypto";
-import type { ChatEvent, FinishReason, ToolCall, Usage } from "../../core/chat.js";
+import type { ChatEvent, FinishReason, ToolCall, Truncation, Usage } from "../../core/chat.js";
+import { errorFromEvent } from "../../core/errors.js";
 import type { McpEvent, ToolLoopEvent } from "../../gateway/toolLoop.js";
+import type { AnswerEncoder } from "../generateRoute.js";
 import { textStream } from "../textStream.js";
-import { openAIErrorBody, toFreeholdError } from "./errors.js";
+import { truncationOf } from "../truncation.js";
+import { responsesErrorFields } from "./errors.js";
+import {
+  type FunctionCallItem,
+  type ItemStatus,
+  type MessageItem,
+  type OutputItem,
+  outputText,
+  type ReasoningItem,
+  type ResponseEnvelope,
+  type ResponsesEvent,
+  responseItemId,
+  usageBody,
+} from "./items.js";
+import { mcpItemEvents } from "./mcpItems.js";
+import type { ResponseCreateBody } from "./schemas.js";
 
-/** `resp_…`, `msg_…`, `fc_…`: the Responses API's id style. */
-export function responseItemId(prefix: string): string {
-  return `${prefix}_${randomBytes(16).toString("hex")}`;
-}
-
-/** The fields a Response echoes from its request, and its identity; everything else the assembler fills in. */
-export interface ResponseEnvelope {
-  id: string;
-  createdAt: number;
-  model: string;
-  echo: {
-    instructions: string | null;
-    max_output_tokens: number | null;
-    parallel_tool_calls: boolean;
-    temperature: number | null;
-    text: { format: Record<string, unknown> };
-    tool_choice: unknown;
-    tools: Record<string, unknown>[];
-    top_p: number | null;
-    user?: string;
-    metadata: Record<string, string>;
-  };
-}
-
-interface OutputText {
-  type: "output_text";
-  text: string;
-  annotations: never[];
-}
-
-type ItemStatus = "in_progress" | "completed" | "incomplete";
-
-interface MessageItem {
-  type: "message";
-  id: string;
-  status: ItemStatus;
-  role: "assistant";
-  content: OutputText[];
-}
-
-interface FunctionCallItem {
-  type: "function_call";
-  id: string;
-  call_id: string;
-  name: string;
-  arguments: string;
-  status: ItemStatus;
-}
-
-interface McpListToolsItem {
-  type: "mcp_list_tools";
-  id: string;
-  server_label: string;
-  tools: { name: string; description: string | null; input_schema: unknown; annotations: unknown }[];
-  error?: string;
-}
-
-interface McpCallItem {
-  type: "mcp_call";
-  id: string;
-  server_label: string;
-  name: string;
-  arguments: string;
-  output: string | null;
-  error: string | null;
-  approval_request_id: string | null;
-  status: "in_progress" | "completed" | "failed";
-}
-
-interface McpApprovalRequestItem {
-  type: "mcp_approval_request";
-  id: string;
-  server_label: string;
-  name: string;
-  arguments: string;
-}
-
-/** A reasoning model's thinking, as OpenAI sends open-weight models' reasoning text (no summary is made). */
-interface ReasoningItem {
-  type: "reasoning";
-  id: string;
-  summary: never[];
-  content: { type: "reasoning_text"; text: string }[];
-  status: ItemStatus;
-}
-
-type OutputItem =
-  | ReasoningItem
-  | MessageItem
-  | FunctionCallItem
-  | McpListToolsItem
-  | McpCallItem
-  | McpApprovalRequestItem;
-
-/** One Responses streaming event: its `type` names the SSE event; `sequence_number` is added when it is emitted. */
-export type ResponsesEvent = { type: string } & Record<string, unknown>;
-
-function outputText(text: string): OutputText {
-  return { type: "output_text", text, annotations: [] };
-}
-
-function usageBody(usage: Usage) {
-  return {
-    input_tokens: usage.promptTokens,
-    input_tokens_details: { cached_tokens: usage.cachedTokens ?? 0, cache_write_tokens: 0 },
-    output_tokens: usage.completionTokens,
-    output_tokens_details: { reasoning_tokens: 0 },
-    total_tokens: usage.promptTokens + usage.completionTokens,
-  };
-}
+export type { ResponseEnvelope } from "./items.js";
 
 /**
  * Turns the internal event stream into the Responses API's: output items (a message for text, one function_call per
@@ -163,7 +70,7 @@ export class ResponseAssembler {
         this.finishReason = event.reason;
         break;
       case "error":
-        events.push(this.error(toFreeholdError(event.error)));
+        events.push(this.error(errorFromEvent(event.error)));
         break;
       default:
         event satisfies never;
@@ -191,8 +98,7 @@ export class ResponseAssembler {
   /** An `error` event; the answer ends with it. */
   error(error: unknown): ResponsesEvent {
     this.ended = true;
-    const { body } = openAIErrorBody(error);
-    return this.emit({ type: "error", code: body.error.code, message: body.error.message, param: body.error.param });
+    return this.emit({ type: "error", ...responsesErrorFields(error) });
   }
 
   /** The Response object as it stands: in progress until `end()`, then completed or incomplete. */
@@ -337,89 +243,9 @@ export class ResponseAssembler {
     ];
   }
 
-  /** MCP items with OpenAI's events: a list, a call (in progress, its arguments, then completed or failed), a request. */
+  /** MCP items with OpenAI's events (mcpItems.ts). */
   private pushMcp(event: McpEvent): ResponsesEvent[] {
-    switch (event.type) {
-      case "mcp-list-tools": {
-        const item: McpListToolsItem = {
-          type: "mcp_list_tools",
-          id: responseItemId("mcpl"),
-          server_label: event.server,
-          tools: event.tools.map((tool) => ({
-            name: tool.name,
-            description: tool.description ?? null,
-            input_schema: tool.inputSchema,
-            annotations: tool.readOnly ? { read_only: true } : null,
-          })),
-          ...(event.error !== undefined ? { error: event.error } : {}),
-        };
-        const index = this.output.push(item) - 1;
-        const location = { item_id: item.id, output_index: index };
-        return [
-          this.emit({ type: "response.output_item.added", output_index: index, item: { ...item, tools: [] } }),
-          this.emit({ type: "response.mcp_list_tools.in_progress", ...location }),
-          this.emit({
-            type: event.error ? "response.mcp_list_tools.failed" : "response.mcp_list_tools.completed",
-            ...location,
-          }),
-          this.emit({ type: "response.output_item.done", output_index: index, item: structuredClone(item) }),
-        ];
-      }
-      case "mcp-call-start": {
-        const item: McpCallItem = {
-          type: "mcp_call",
-          id: event.id,
-          server_label: event.server,
-          name: event.name,
-          arguments: event.arguments,
-          output: null,
-          error: null,
-          approval_request_id: null,
-          status: "in_progress",
-        };
-        const index = this.output.push(item) - 1;
-        const location = { item_id: item.id, output_index: index };
-        return [
-          this.emit({ type: "response.output_item.added", output_index: index, item: { ...item, arguments: "" } }),
-          this.emit({ type: "response.mcp_call.in_progress", ...location }),
-          this.emit({ type: "response.mcp_call_arguments.delta", ...location, delta: event.arguments }),
-          this.emit({ type: "response.mcp_call_arguments.done", ...location, arguments: event.arguments }),
-        ];
-      }
-      case "mcp-call": {
-        const index = this.output.findIndex((item) => item.id === event.id);
-        const item = this.output[index] as McpCallItem | undefined;
-        if (!item) return [];
-        item.output = event.output ?? null;
-        item.error = event.error ?? null;
-        item.approval_request_id = event.approvalRequestId ?? null;
-        item.status = event.error !== undefined ? "failed" : "completed";
-        const location = { item_id: item.id, output_index: index };
-        return [
-          this.emit({
-            type: event.error !== undefined ? "response.mcp_call.failed" : "response.mcp_call.completed",
-            ...location,
-          }),
-          this.emit({ type: "response.output_item.done", output_index: index, item: structuredClone(item) }),
-        ];
-      }
-      case "mcp-approval-request": {
-        const item: McpApprovalRequestItem = {
-          type: "mcp_approval_request",
-          id: event.id,
-          server_label: event.server,
-          name: event.name,
-          arguments: event.arguments,
-        };
-        const index = this.output.push(item) - 1;
-        return [
-          this.emit({ type: "response.output_item.added", output_index: index, item: structuredClone(item) }),
-          this.emit({ type: "response.output_item.done", output_index: index, item: structuredClone(item) }),
-        ];
-      }
-      default:
-        return event satisfies never;
-    }
+    return mcpItemEvents(event, this.output, (item) => this.emit(item));
   }
 
   private addCall(call: ToolCall): ResponsesEvent[] {
@@ -477,4 +303,62 @@ export function responsesEventStream(
     close: () => render(assembler.end()) ?? "",
     fail: (error) => frame(assembler.error(error)),
   });
+}
+
+/** What the Response echoes from the request, in the SDK's shape (defaults filled in). */
+function envelope(body: ResponseCreateBody): ResponseEnvelope {
+  return {
+    id: responseItemId("resp"),
+    createdAt: Math.floor(Date.now() / 1000),
+    model: body.model,
+    echo: {
+      instructions: body.instructions ?? null,
+      max_output_tokens: body.max_output_tokens ?? null,
+      parallel_tool_calls: body.parallel_tool_calls ?? true,
+      temperature: body.temperature ?? null,
+      text: { format: body.text?.format ?? { type: "text" } },
+      tool_choice: body.tool_choice ?? "auto",
+      tools: (body.tools ?? []).map((tool) =>
+        tool.type === "function"
+          ? {
+              type: "function",
+              name: tool.name,
+              description: tool.description ?? null,
+              parameters: tool.parameters ?? null,
+              strict: tool.strict ?? null,
+            }
+          : {
+              type: "mcp",
+              server_label: tool.server_label,
+              allowed_tools: tool.allowed_tools ?? null,
+              // The client's credentials are never echoed back.
+              headers: null,
+              require_approval: tool.require_approval ?? "always",
+              server_description: tool.server_description ?? null,
+              server_url: tool.server_url ?? null,
+            },
+      ),
+      top_p: body.top_p ?? null,
+      ...(body.user !== undefined ? { user: body.user } : {}),
+      metadata: body.metadata ?? {},
+    },
+  };
+}
+
+/** The encoder of one POST /v1/responses request: both forms push the same events through one assembler. */
+export function responsesEncoder(body: ResponseCreateBody): AnswerEncoder<ToolLoopEvent> {
+  const assembler = new ResponseAssembler(envelope(body));
+  return {
+    async whole(events) {
+      let truncation: Truncation | undefined;
+      for await (const event of events) {
+        if (event.type === "error") throw errorFromEvent(event.error);
+        truncation ??= truncationOf(event);
+        assembler.push(event);
+      }
+      assembler.end();
+      return { body: assembler.response(), truncation };
+    },
+    stream: (events) => responsesEventStream(events, assembler),
+  };
 }

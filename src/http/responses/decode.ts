@@ -1,4 +1,3 @@
-import type { Hono } from "hono";
 import {
   type ChatImage,
   type ChatMessage,
@@ -7,29 +6,12 @@ import {
   reasoningForEffort,
   type ToolChoice,
   type ToolDefinition,
-  type Truncation,
 } from "../../core/chat.js";
 import { InvalidRequestError } from "../../core/errors.js";
 import { prepareJsonSchema } from "../../core/jsonSchema.js";
-import type { Gateway } from "../../gateway/gateway.js";
-import type { ToolLoopEvent } from "../../gateway/toolLoop.js";
-import type { AppEnv } from "../app.js";
-import { guard } from "../guard.js";
 import { checkImageCount, decodeImageUrl } from "../images.js";
-import { sseHeaders } from "../sse.js";
-import { primeStream } from "../stream.js";
-import { truncationHeaders, truncationOf } from "../truncation.js";
-import { parseBody, refuseFields } from "../validate.js";
-import { toFreeholdError } from "./errors.js";
-import { defined, sampling } from "./requests.js";
-import { mcpPlan } from "./responsesMcp.js";
-import {
-  type ResponseCreateBody,
-  type ResponseInputItem,
-  responseCreateSchema,
-  statefulResponseFields,
-} from "./responsesSchemas.js";
-import { ResponseAssembler, type ResponseEnvelope, responseItemId, responsesEventStream } from "./responsesStream.js";
+import { defined, sampling } from "../samplingFields.js";
+import type { ResponseCreateBody, ResponseInputItem } from "./schemas.js";
 
 type ContentParts = Exclude<Extract<ResponseInputItem, { type: "message" }>["content"], string>;
 
@@ -196,77 +178,4 @@ export function toResponsesChatRequest(body: ResponseCreateBody): ChatRequest {
     ...(body.truncation === "auto" ? { overflow: "truncate-middle" as const } : {}),
     ...(body.reasoning?.effort ? { reasoning: reasoningForEffort(body.reasoning.effort) } : {}),
   };
-}
-
-/** What the Response echoes from the request, in the SDK's shape (defaults filled in). */
-function envelope(body: ResponseCreateBody): ResponseEnvelope {
-  return {
-    id: responseItemId("resp"),
-    createdAt: Math.floor(Date.now() / 1000),
-    model: body.model,
-    echo: {
-      instructions: body.instructions ?? null,
-      max_output_tokens: body.max_output_tokens ?? null,
-      parallel_tool_calls: body.parallel_tool_calls ?? true,
-      temperature: body.temperature ?? null,
-      text: { format: body.text?.format ?? { type: "text" } },
-      tool_choice: body.tool_choice ?? "auto",
-      tools: (body.tools ?? []).map((tool) =>
-        tool.type === "function"
-          ? {
-              type: "function",
-              name: tool.name,
-              description: tool.description ?? null,
-              parameters: tool.parameters ?? null,
-              strict: tool.strict ?? null,
-            }
-          : {
-              type: "mcp",
-              server_label: tool.server_label,
-              allowed_tools: tool.allowed_tools ?? null,
-              // The client's credentials are never echoed back.
-              headers: null,
-              require_approval: tool.require_approval ?? "always",
-              server_description: tool.server_description ?? null,
-              server_url: tool.server_url ?? null,
-            },
-      ),
-      top_p: body.top_p ?? null,
-      ...(body.user !== undefined ? { user: body.user } : {}),
-      metadata: body.metadata ?? {},
-    },
-  };
-}
-
-/**
- * `POST /v1/responses`, stateless: the whole conversation comes in `input` every time; nothing is stored, so
- * `previous_response_id`, `conversation` and `background` are refused.
- */
-export function registerResponsesRoutes(app: Hono<AppEnv>, gateway: Gateway): void {
-  app.post("/v1/responses", guard("key"), async (c) => {
-    const body = parseBody(responseCreateSchema, await c.get("json")());
-    refuseFields(body, statefulResponseFields);
-    const request = toResponsesChatRequest(body);
-    const plan = mcpPlan(body, gateway.tools?.host);
-    const assembler = new ResponseAssembler(envelope(body));
-    // MCP tools of the request, or of the route: their calls show as mcp_* items (other APIs see only the answer).
-    const events: AsyncIterable<ToolLoopEvent> =
-      plan || gateway.tools?.host.mayAttach(body.model)
-        ? gateway.generateWithTools(request, c.get("context"), plan ?? { toolsets: [] }, c.get("signal"))
-        : gateway.generate(request, c.get("context"), c.get("signal"));
-    if (!body.stream) {
-      let truncation: Truncation | undefined;
-      for await (const event of events) {
-        if (event.type === "error") throw toFreeholdError(event.error);
-        truncation ??= truncationOf(event);
-        assembler.push(event);
-      }
-      assembler.end();
-      return c.json(assembler.response(), 200, truncationHeaders(truncation));
-    }
-    const iterator = await primeStream(events);
-    return new Response(responsesEventStream(iterator, assembler), {
-      headers: { ...sseHeaders, ...truncationHeaders(truncationOf(iterator.first)) },
-    });
-  });
 }
