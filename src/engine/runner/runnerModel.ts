@@ -6,19 +6,13 @@
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type {
-  Llama,
-  LlamaContext,
-  LlamaEmbeddingContext,
-  LlamaModel,
-  LlamaRankingContext,
-  Token,
-} from "node-llama-cpp";
+import type { Llama, LlamaContext, LlamaModel, Token } from "node-llama-cpp";
 import type { ChatEvent } from "../../core/chat.js";
 import { NativeToolCallParser } from "../../core/toolFormat.js";
 import { DecodeStep } from "./decodeStep.js";
 import { continuationDetokenizer } from "./detokenize.js";
 import { checkDraftVocabulary, type VocabularyFacts } from "./draftVocabulary.js";
+import { embedAndRank } from "./embedRank.js";
 import { requestError } from "./errors.js";
 import { toolPlanFor } from "./nativeTools.js";
 import { fitPrompt } from "./overflow.js";
@@ -43,7 +37,6 @@ export interface RunnerModel {
   dispose(): Promise<void>;
 }
 
-/** llama.cpp finds the shards of a split model by their names; blobs are named by digest, so link them by shard name. */
 /** A loaded model's tokenizer, as the draft check reads it (GGUF metadata and node-llama-cpp's special tokens). */
 function vocabularyFacts(model: LlamaModel): VocabularyFacts {
   const tokenizer = model.fileInfo.metadata.tokenizer;
@@ -55,6 +48,7 @@ function vocabularyFacts(model: LlamaModel): VocabularyFacts {
   };
 }
 
+/** llama.cpp finds the shards of a split model by their names; blobs are named by digest, so link them by shard name. */
 function splitLinks(paths: string[]): { path: string; cleanup: () => void } {
   if (paths.length === 1) return { path: paths[0]!, cleanup: () => {} };
   const directory = mkdtempSync(join(tmpdir(), "freehold-split-"));
@@ -349,79 +343,17 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
     );
   }
 
-  let embeddingContext: Promise<LlamaEmbeddingContext> | undefined;
-  const embeddingContextSize = Math.min(context.contextSize, 2048);
-  // The ranking context is made on the first rerank (its own context with the model's classifier head, as llama.cpp's
-  // pooling "rank"); a model without one is refused, and the refusal is remembered.
-  let rankingContext: Promise<LlamaRankingContext> | undefined;
-  async function rank(query: string, documents: string[]): Promise<{ scores: number[]; promptTokens: number }> {
-    rankingContext ??= model.createRankingContext({
-      contextSize: embeddingContextSize,
-      threads: options.threads,
-    });
-    let ranker: LlamaRankingContext;
-    try {
-      ranker = await rankingContext;
-    } catch (error) {
-      throw requestError(
-        `this model cannot rank documents (${(error as Error).message.replace(/\.$/, "")}): reranking needs a model with a ranking head (a cross-encoder such as bge-reranker or Qwen3-Reranker, whose GGUF has a cls.output tensor)`,
-        "model_cannot_rank",
-        400,
-        "model",
-      );
-    }
-    let promptTokens = 0;
-    for (const [index, document] of documents.entries()) {
-      const length = ranker.calculateInputLength(query, document);
-      if (length > ranker.contextSize)
-        throw requestError(
-          `documents[${index}] with the query is ${length} tokens, more than the ranking context holds (${ranker.contextSize}); shorten it or split it`,
-          "context_length_exceeded",
-          400,
-          `documents[${index}]`,
-        );
-      promptTokens += length;
-    }
-    const scores = await ranker.rankAll(query, documents);
-    return { scores, promptTokens };
-  }
-
-  async function embed(input: string[]): Promise<{ vectors: number[][]; promptTokens: number }> {
-    embeddingContext ??= model.createEmbeddingContext({
-      contextSize: Math.min(context.contextSize, 2048),
-      threads: options.threads,
-    });
-    const embedder = await embeddingContext;
-    const vectors: number[][] = [];
-    let promptTokens = 0;
-    for (const text of input) {
-      const count = model.tokenize(text, false).length;
-      if (count + 2 > embeddingContextSize) {
-        throw requestError(
-          `an input has ${count} tokens, more than the embedding context holds`,
-          "context_length_exceeded",
-          400,
-          "input",
-        );
-      }
-      promptTokens += count + (model.tokens.shouldPrependBosToken ? 1 : 0);
-      const embedding = await embedder.getEmbeddingFor(text);
-      const vector = Array.from(embedding.vector);
-      const norm = Math.sqrt(vector.reduce((sum, v) => sum + v * v, 0)) || 1;
-      vectors.push(vector.map((v) => v / norm));
-    }
-    return { vectors, promptTokens };
-  }
+  // Embeddings and ranking get contexts of their own on first use (embedRank.ts).
+  const side = embedAndRank(model, Math.min(context.contextSize, 2048), options.threads);
 
   return {
     info,
     countTokens: (request) => buildPrompt(model, chatTemplate, request).tokens.length,
     generate,
-    embed,
-    rank,
+    embed: (input) => side.embed(input),
+    rank: (query, documents) => side.rank(query, documents),
     async dispose() {
-      if (embeddingContext) await (await embeddingContext).dispose();
-      if (rankingContext) await (await rankingContext.catch(() => undefined))?.dispose();
+      await side.dispose();
       await context.dispose();
       await model.dispose();
       if (draft) {
