@@ -27,6 +27,7 @@ import { forcesToolCall, messagesWithTools, parseToolCalls, toolCallSchema } fro
 import { LlamaServerClient, LlamaServerHttpError } from "./llamaServerClient.js";
 import type { LoadedInfo, LoadOptions, RunnerRequest } from "./protocol.js";
 import type { RunnerModel } from "./runnerModel.js";
+import { logitBiases } from "./sampling.js";
 
 type GenerateMessage = RunnerRequest;
 
@@ -117,6 +118,7 @@ interface Props {
   chat_template?: string;
   modalities?: { vision?: boolean; audio?: boolean };
   media_marker?: string;
+  eos_token?: string;
 }
 
 interface ModelsAnswer {
@@ -299,6 +301,29 @@ export async function loadLlamaServerModel(options: LoadOptions): Promise<Runner
     return { tokens: await tokenize(prompt), images, stops };
   }
 
+  // The end-of-sequence token's id (llama-server's /props names it as text), refused in logit_bias as node-llama-cpp does.
+  const eosTokens = props.eos_token
+    ? (
+        await client.json<{ tokens: number[] }>("POST", "/tokenize", {
+          content: props.eos_token,
+          add_special: false,
+          parse_special: true,
+        })
+      ).tokens
+    : [];
+  const eosToken = eosTokens.length === 1 ? eosTokens[0] : undefined;
+
+  /**
+   * OpenAI's logit_bias in llama-server's form ([id, bias] pairs; false bans), checked as the node-llama-cpp engine
+   * checks it (ids in the vocabulary, -100 to 100, not the end-of-sequence token).
+   */
+  function logitBiasOf(bias: Record<string, number> | undefined): Record<string, unknown> {
+    const pairs = logitBiases(bias, { size: vocabularySize, isEogToken: (token) => token === eosToken });
+    return pairs.length === 0
+      ? {}
+      : { logit_bias: pairs.map(({ token, bias }) => [token, bias === "never" ? false : bias.logit]) };
+  }
+
   function grammarFor(message: GenerateMessage): Record<string, unknown> {
     const format: ResponseFormat | undefined = forcesToolCall(chatOf(message).tools, chatOf(message).toolChoice)
       ? {
@@ -377,6 +402,7 @@ export async function loadLlamaServerModel(options: LoadOptions): Promise<Runner
         ? { n_probs: Math.max(1, message.logprobs), post_sampling_probs: temperature > 0 }
         : {}),
       ...grammar,
+      ...logitBiasOf(sampling.logitBias),
       cache_prompt: true,
     };
     const toolsOffered =
