@@ -140,6 +140,20 @@ for (const engine of engines) {
       }
     });
 
+    test("embeddings: one unit vector per input, the same input the same vector, usage counted", async () => {
+      const answer = await client.embeddings.create({
+        model: "stories",
+        input: ["Once upon a time", "a little girl named Lily", "Once upon a time"],
+      });
+      assert.equal(answer.data.length, 3);
+      const [a, b, c] = answer.data.map((item) => item.embedding);
+      assert.equal(a!.length, 64); // stories260K's embedding length
+      assert.ok(Math.abs(Math.hypot(...a!) - 1) < 1e-4);
+      assert.ok(a!.every((value, i) => Math.abs(value - c![i]!) < 1e-5));
+      assert.ok(a!.some((value, i) => Math.abs(value - b![i]!) > 1e-3));
+      assert.ok((answer.usage?.prompt_tokens ?? 0) >= 10, `prompt_tokens ${answer.usage?.prompt_tokens}`);
+    });
+
     test("a follow-up with the same prefix reports cached prompt tokens", async () => {
       const prompt = "Once upon a time, there was a little girl named Lily. She loved to play";
       await client.completions.create({ model: "stories", prompt, max_tokens: 2, temperature: 0 });
