@@ -18,6 +18,7 @@ import { forcesToolCall, messagesWithTools, toolCallSchema } from "../../core/to
 import { requestError } from "./errors.js";
 import { createEmbedder } from "./llamaServerEmbedder.js";
 import { startServer, stopServer } from "./llamaServerProcess.js";
+import { createRanker } from "./llamaServerRanker.js";
 import { streamCompletion } from "./llamaServerStream.js";
 import {
   type CompletionChunk,
@@ -283,25 +284,26 @@ export async function loadLlamaServerModel(options: LoadOptions): Promise<Runner
     onStarted: (pid) => info.childPids.push(pid),
     disposing: () => disposing,
   });
+  // Reranking needs llama-server in reranking mode: a third process on the same file, started on the first rerank.
+  const ranker = createRanker({
+    binary,
+    common,
+    modelPath: options.paths[0]!,
+    contextSize,
+    onStarted: (pid) => info.childPids.push(pid),
+    disposing: () => disposing,
+  });
 
   return {
     info,
     countTokens,
     generate,
     embed: (input) => embedder.embed(input),
-    // Reranking needs llama-server started in its reranking mode with a ranking model; not wired yet.
-    async rank() {
-      throw requestError(
-        "reranking runs on the node-llama-cpp engine: set engine: node-llama-cpp in this model's profile (or FREEHOLD_ENGINE)",
-        "model_cannot_rank",
-        400,
-        "model",
-      );
-    },
+    rank: (query, documents) => ranker.rank(query, documents),
     async dispose() {
       disposing = true;
-      const embedding = await embedder.running();
-      for (const running of [server, ...(embedding ? [embedding] : [])]) await stopServer(running);
+      const others = await Promise.all([embedder.running(), ranker.running()]);
+      for (const running of [server, ...others]) if (running) await stopServer(running);
     },
   };
 }
