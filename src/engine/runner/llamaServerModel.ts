@@ -10,7 +10,7 @@
  * the socket only by this user, and each request also carries a random key (--api-key-file, 0600 in that directory).
  * If llama-server dies, the runner exits, so the server sees an ordinary runner crash (runner_crashed, restart).
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ChatEvent, ChatMessage, ResponseFormat } from "../../core/chat.js";
@@ -34,17 +34,26 @@ import type { LoadedInfo, LoadOptions } from "./protocol.js";
 import type { RunnerModel } from "./runnerModel.js";
 import { logitBiases } from "./sampling.js";
 
+/** Links a split model's shards into `directory` under the names llama.cpp expects; returns the first one's path. */
+function linkShards(directory: string, paths: string[]): string {
+  const pad = (n: number) => String(n).padStart(5, "0");
+  const names = paths.map((path, i) => {
+    const name = join(directory, `model-${pad(i + 1)}-of-${pad(paths.length)}.gguf`);
+    symlinkSync(path, name);
+    return name;
+  });
+  return names[0]!;
+}
+
 /** Starts llama-server for a model and answers the runner protocol through it. */
 export async function loadLlamaServerModel(options: LoadOptions): Promise<RunnerModel> {
   const started = performance.now();
   const binary = options.llamaServer;
   if (!binary) throw requestError("no llama-server binary was given to this runner", "model_load_failed", 500);
-  if (options.paths.length !== 1)
-    throw requestError(
-      "split models (several GGUF files) are not supported on the llama-server engine yet; use node-llama-cpp",
-      "model_load_failed",
-      500,
-    );
+  // A split model: llama.cpp finds the other shards from the first one's name (PREFIX-00001-of-0000N.gguf), and the
+  // store keeps blobs by digest, so llama-server gets links named that way in a private directory.
+  const shards = options.paths.length > 1 ? mkdtempSync(join(tmpdir(), "freehold-shards-")) : undefined;
+  const modelPath = shards ? linkShards(shards, options.paths) : options.paths[0]!;
   const directoryForTemplate = options.chatTemplate ? mkdtempSync(join(tmpdir(), "freehold-template-")) : undefined;
   const templateArgs: string[] = [];
   if (options.chatTemplate && directoryForTemplate) {
@@ -55,7 +64,7 @@ export async function loadLlamaServerModel(options: LoadOptions): Promise<Runner
   // Each slot gets the context size a node-llama-cpp sequence has (the engine's estimate counts it that way).
   const common = [
     "-m",
-    options.paths[0]!,
+    modelPath,
     "-t",
     String(options.threads),
     "-tb",
@@ -82,9 +91,14 @@ export async function loadLlamaServerModel(options: LoadOptions): Promise<Runner
     "--jinja",
     ...templateArgs,
     ...(options.projector ? ["--mmproj", options.projector] : []),
-  ]).finally(() => {
-    if (directoryForTemplate) rmSync(directoryForTemplate, { recursive: true, force: true });
-  });
+  ])
+    .finally(() => {
+      if (directoryForTemplate) rmSync(directoryForTemplate, { recursive: true, force: true });
+    })
+    .catch((error: unknown) => {
+      if (shards) rmSync(shards, { recursive: true, force: true });
+      throw error;
+    });
   // llama-server dying is the runner dying: the server then reports runner_crashed and restarts it.
   let disposing = false;
   void server.exited.then(({ code, signal }) => {
@@ -93,6 +107,7 @@ export async function loadLlamaServerModel(options: LoadOptions): Promise<Runner
       `llama-server stopped unexpectedly (${signal ? `signal ${signal}` : `exit code ${code}`}):\n${server.stderr().slice(-1500)}\n`,
     );
     rmSync(server.directory, { recursive: true, force: true });
+    if (shards) rmSync(shards, { recursive: true, force: true });
     process.exit(70);
   });
   const client = server.client;
@@ -304,6 +319,7 @@ export async function loadLlamaServerModel(options: LoadOptions): Promise<Runner
       disposing = true;
       const others = await Promise.all([embedder.running(), ranker.running()]);
       for (const running of [server, ...others]) if (running) await stopServer(running);
+      if (shards) rmSync(shards, { recursive: true, force: true });
     },
   };
 }
