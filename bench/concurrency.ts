@@ -141,7 +141,28 @@ function concurrencyRatios(rows: ConcurrencyRow[]): ConcurrencyRatio[] {
           },
         ]
       : [];
+  // Issue 15: freehold on its llama-server engine / the same binary run directly, same threads, at every stream count.
+  const engineRatios = counts.flatMap((streams) =>
+    rows
+      .filter((r) => r.engine === "freehold/llama-server" && r.streams === streams)
+      .flatMap((r) => {
+        const direct = rows.find(
+          (o) => o.engine === "llama-server" && o.threads === r.threads && o.streams === streams,
+        );
+        return direct
+          ? [
+              {
+                name: `freehold on llama-server / llama-server, ${r.threads} thread${r.threads === 1 ? "" : "s"}, ${streams} stream${streams === 1 ? "" : "s"}`,
+                systems: `${r.label} / ${direct.label}`,
+                value: rate(r) / rate(direct),
+                target: "≥ 0.97×",
+              },
+            ]
+          : [];
+      }),
+  );
   return [
+    ...engineRatios,
     ...ratios,
     ...pair(
       "freehold auto / llama-server best",

@@ -39,7 +39,15 @@ export async function startFreehold(options: {
   model: string;
   threads: number;
   contextSize: number;
+  /** A llama-server binary: freehold then runs with FREEHOLD_ENGINE=llama-server on it. Unset: node-llama-cpp. */
+  llamaServer?: string | undefined;
+  /** logit_bias for every request (on the llama-server engine: see ModelSpec.llamaServerLogitBias). */
+  logitBias?: Record<string, number> | undefined;
 }): Promise<BenchSystem> {
+  const engineEnv = options.llamaServer
+    ? { FREEHOLD_ENGINE: "llama-server", FREEHOLD_LLAMA_SERVER: options.llamaServer }
+    : { FREEHOLD_ENGINE: "node-llama-cpp" };
+  const bias = options.logitBias ? { logit_bias: options.logitBias } : {};
   const child = new Child(
     process.execPath,
     [
@@ -57,7 +65,7 @@ export async function startFreehold(options: {
       "--drain-timeout",
       "0",
     ],
-    { cwd: projectRoot, env: { ...process.env, FREEHOLD_HOME: options.home } },
+    { cwd: projectRoot, env: { ...process.env, ...engineEnv, FREEHOLD_HOME: options.home } },
   );
   let url: string;
   try {
@@ -68,7 +76,7 @@ export async function startFreehold(options: {
     throw error;
   }
   const system: BenchSystem = {
-    engine: "freehold",
+    engine: options.llamaServer ? "freehold/llama-server" : "freehold",
     requested: options.threads === 0 ? "auto" : options.threads,
     threads: undefined,
     url,
@@ -79,6 +87,7 @@ export async function startFreehold(options: {
         max_tokens: tokens,
         temperature: 0,
         ignore_eos: true,
+        ...bias,
         stream: true,
         stream_options: { include_usage: true },
       });
@@ -96,6 +105,7 @@ export async function startFreehold(options: {
         max_tokens: tokens,
         temperature: 0,
         ignore_eos: true,
+        ...bias,
         stream: true,
         stream_options: { include_usage: true },
       }),

@@ -25,7 +25,9 @@ export async function startLlamaServer(options: {
       ["-t", threads, "-tb", threads],
       ["-c", String(options.contextSize)],
       // Unset, slots are left at llama-server's default (4, sharing one KV pool), as freehold's are at its default (4).
-      options.parallel === undefined ? [] : ["-np", String(options.parallel)],
+      // Set, each slot gets its own KV cache and freehold's batch size: what freehold's llama-server engine passes
+      // (-np N -c N × per-slot context --no-kv-unified -b 512; -fa auto and f16 KV are both sides' defaults).
+      options.parallel === undefined ? [] : ["-np", String(options.parallel), "--no-kv-unified", "-b", "512"],
       ["--no-webui"],
     ].flat(),
   );

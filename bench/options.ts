@@ -19,11 +19,14 @@ export interface Options {
   llamaServer: string | undefined;
   /** Single mode: a draft model (a models key) for each model; freehold with and without it (bench/draft.ts). */
   draft: ModelSpec | undefined;
+  /** llama-server: freehold also runs on its llama-server engine (the LLAMA_SERVER binary) at each --threads count. */
+  engine: "node-llama-cpp" | "llama-server";
 }
 
 const usage = `usage: npm run bench -- [--mode single|concurrency|multiturn] [--models stories,smol135m,llama1b] [--runs N]
                       [--tokens N] [--threads 1,2] [--streams 1,2,4,8] [--turns 10] [--turn-tokens 100] [--json]
                       [--draft stories|smol135m|llama1b]
+                      [--engine node-llama-cpp|llama-server]
   --mode         single (default): one stream at a time, with node-llama-cpp called directly as well;
                  concurrency: N streams at once, aggregate and per-stream tok/s, TTFT p50/p95;
                  multiturn: a chat whose turns reuse the prompt cache, TTFT and cached tokens per turn
@@ -44,6 +47,10 @@ const usage = `usage: npm run bench -- [--mode single|concurrency|multiturn] [--
                  temperature 0; reports decode tok/s, speed-up, the draft's acceptance rate (/metrics) and whether
                  the answers are identical. The draft must share the model's vocabulary (freehold refuses others)
   --json         print one JSON document on stdout (the tables go to stderr)
+  --engine       llama-server: freehold on its llama-server engine (FREEHOLD_ENGINE=llama-server on the LLAMA_SERVER
+                 binary, needed) beside llama-server run directly and freehold on node-llama-cpp, all at each
+                 --threads count (freehold auto is left out); ratio freehold/llama-server / llama-server (target
+                 ≥ 0.97×). Default node-llama-cpp: freehold on node-llama-cpp only
 env LLAMA_SERVER=/path/to/llama-server adds llama.cpp's server to the comparison (build it as docs/benchmarks.md says)
 
 docs/benchmarks.md's issue-14 tables (1B shape; freehold at its default threads and at 1, llama-server at 1 and 2)
@@ -81,6 +88,7 @@ export function parseOptions(): Options {
       "turn-tokens": { type: "string", default: "100" },
       json: { type: "boolean", default: false },
       draft: { type: "string" },
+      engine: { type: "string", default: "node-llama-cpp" },
       help: { type: "boolean", short: "h", default: false },
     },
     strict: true,
@@ -95,6 +103,13 @@ export function parseOptions(): Options {
   const chosen = (values.models ?? (mode === "single" ? "stories,smol135m" : "smol135m"))
     .split(",")
     .map((m) => m.trim());
+  const engine = values.engine;
+  if (engine !== "node-llama-cpp" && engine !== "llama-server")
+    throw new Error(`--engine must be node-llama-cpp or llama-server, not "${engine}"`);
+  if (engine === "llama-server" && !process.env.LLAMA_SERVER)
+    throw new Error(
+      "--engine llama-server needs LLAMA_SERVER=/path/to/llama-server (freehold and the direct run share it)",
+    );
   for (const m of chosen)
     if (!(m in models)) throw new Error(`unknown model "${m}"; choose from ${Object.keys(models).join(", ")}`);
   if (values.draft !== undefined && !(values.draft in models))
@@ -112,5 +127,6 @@ export function parseOptions(): Options {
     turnTokens: positiveInteger(values["turn-tokens"], "--turn-tokens")!,
     json: values.json,
     llamaServer: process.env.LLAMA_SERVER || undefined,
+    engine,
   };
 }

@@ -86,6 +86,16 @@ export function ratios(systems: SystemResult[]): Ratio[] {
   const server = best(systems, "llama-server");
   const direct = best(systems, "node-llama-cpp");
   return [
+    // Issue 15: freehold on its llama-server engine / the same binary run directly, same threads (target ≥ 0.97×).
+    ...systems
+      .filter((s) => s.engine === "freehold/llama-server")
+      .flatMap((s) =>
+        ratio(
+          `freehold on llama-server / llama-server, ${s.requested} thread${s.requested === 1 ? "" : "s"} each`,
+          s,
+          systems.find((o) => o.engine === "llama-server" && o.requested === s.requested),
+        ),
+      ),
     ...ratio("freehold best / llama-server best", freehold, server),
     ...ratio("freehold auto / llama-server best", auto, server),
     ...ratio("freehold best / node-llama-cpp best", freehold, direct),

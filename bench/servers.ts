@@ -31,12 +31,29 @@ export async function withServers<T>(
     return system;
   };
   try {
-    const auto = await add(() => startFreehold({ home, model: spec.name, threads: 0, contextSize: CONTEXT_SIZE }));
-    for (const threads of options.threads) {
-      if (threads === auto.threads) continue; // the same configuration as freehold auto
-      await add(() => startFreehold({ home, model: spec.name, threads, contextSize: CONTEXT_SIZE }));
-    }
     const binary = options.llamaServer;
+    if (options.engine === "llama-server") {
+      // Engine against engine at the same thread counts: freehold auto (node-llama-cpp's choice) is left out.
+      for (const threads of options.threads)
+        await add(() =>
+          startFreehold({
+            home,
+            model: spec.name,
+            threads,
+            contextSize: CONTEXT_SIZE,
+            llamaServer: binary,
+            logitBias: spec.llamaServerLogitBias,
+          }),
+        );
+      for (const threads of options.threads)
+        await add(() => startFreehold({ home, model: spec.name, threads, contextSize: CONTEXT_SIZE }));
+    } else {
+      const auto = await add(() => startFreehold({ home, model: spec.name, threads: 0, contextSize: CONTEXT_SIZE }));
+      for (const threads of options.threads) {
+        if (threads === auto.threads) continue; // the same configuration as freehold auto
+        await add(() => startFreehold({ home, model: spec.name, threads, contextSize: CONTEXT_SIZE }));
+      }
+    }
     for (const threads of binary ? options.threads : []) {
       await add(() =>
         startLlamaServer({

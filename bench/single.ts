@@ -29,6 +29,19 @@ export async function benchSingle(spec: ModelSpec, options: Options): Promise<Mo
       ...options.threads.map(
         (threads) => () => startFreehold({ home, model: spec.name, threads, contextSize: CONTEXT_SIZE }),
       ),
+      ...(options.engine === "llama-server"
+        ? options.threads.map(
+            (threads) => () =>
+              startFreehold({
+                home,
+                model: spec.name,
+                threads,
+                contextSize: CONTEXT_SIZE,
+                llamaServer: options.llamaServer,
+                logitBias: spec.llamaServerLogitBias,
+              }),
+          )
+        : []),
       ...options.threads.map(
         (threads) => () => startNodeLlamaCpp({ modelPath: path, threads, contextSize: CONTEXT_SIZE }),
       ),

@@ -5,7 +5,11 @@ export interface ChatMessage {
   content: string;
 }
 
-export type Engine = "freehold" | "node-llama-cpp" | "llama-server";
+/**
+ * "freehold" is freehold on its node-llama-cpp engine (the default); "freehold/llama-server" is freehold with
+ * FREEHOLD_ENGINE=llama-server, hosting the model in the same llama-server binary the bench runs directly.
+ */
+export type Engine = "freehold" | "freehold/llama-server" | "node-llama-cpp" | "llama-server";
 
 /** One engine at one thread setting, started and loaded, ready to time generations one after another. */
 export interface BenchSystem {

@@ -74,6 +74,51 @@ for (const engine of engines) {
       await checkStopSequences(client);
     });
 
+    test("logit_bias applies (a +100 token repeats; -100 bans it) and is checked against the vocabulary", async () => {
+      const ask = (logit_bias: Record<string, number>) =>
+        postJson(`${server.url}/v1/completions`, {
+          model: "stories",
+          prompt: "Once upon a time",
+          max_tokens: 3,
+          temperature: 0,
+          logit_bias,
+        });
+      // Token 300 is " ha" in stories260K's vocabulary; +100 makes it every pick (the answer's leading space may go).
+      const forced = (await (await ask({ 300: 100 })).json()) as { choices: { text: string }[] };
+      assert.equal(forced.choices[0]!.text.trimStart(), "ha ha ha");
+      // Banning the first token temperature 0 picks changes the answer's start.
+      const firstToken = await client.completions.create({
+        model: "stories",
+        prompt: "Once upon a time",
+        max_tokens: 1,
+        temperature: 0,
+      });
+      assert.equal(firstToken.choices[0]!.text, ",");
+      const banned = (await (await ask({ 300: -100, 432: -100 })).json()) as { choices: { text: string }[] };
+      assert.ok(!banned.choices[0]!.text.startsWith(","), `text ${JSON.stringify(banned.choices[0]!.text)}`);
+      const bad: Record<string, number>[] = [{ 2: 5 }, { 100000: 5 }, { "-1": 5 }, { x: 5 }, { 300: 101 }];
+      for (const bias of bad) {
+        const refused = await ask(bias);
+        assert.equal(refused.status, 400, JSON.stringify(bias));
+        const body = (await refused.json()) as { error: { param: string } };
+        assert.ok(body.error.param.startsWith("logit_bias"), body.error.param);
+      }
+    });
+
+    test("embeddings: one unit vector per input, the same input the same vector, usage counted", async () => {
+      const answer = await client.embeddings.create({
+        model: "stories",
+        input: ["Once upon a time", "a little girl named Lily", "Once upon a time"],
+      });
+      assert.equal(answer.data.length, 3);
+      const [a, b, c] = answer.data.map((item) => item.embedding);
+      assert.equal(a!.length, 64); // stories260K's embedding length
+      assert.ok(Math.abs(Math.hypot(...a!) - 1) < 1e-4);
+      assert.ok(a!.every((value, i) => Math.abs(value - c![i]!) < 1e-5));
+      assert.ok(a!.some((value, i) => Math.abs(value - b![i]!) > 1e-3));
+      assert.ok((answer.usage?.prompt_tokens ?? 0) >= 10, `prompt_tokens ${answer.usage?.prompt_tokens}`);
+    });
+
     test("a follow-up with the same prefix reports cached prompt tokens", async () => {
       const prompt = "Once upon a time, there was a little girl named Lily. She loved to play";
       await client.completions.create({ model: "stories", prompt, max_tokens: 2, temperature: 0 });

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { errorMessage } from "../core/errors.js";
 import { HubError } from "./errors.js";
+import { chooseProjector, type ProjectorChoice } from "./projector.js";
 import { chooseDefault, groupModels, type HubModelFiles } from "./quantization.js";
 import type { HubReference } from "./reference.js";
 import { type HubFile, nextPageUrl, parseTreePage } from "./tree.js";
@@ -36,6 +37,8 @@ export interface HubSelection {
   reason: string;
   /** Every model the repository offers (for messages). */
   available: HubModelFiles[];
+  /** A multimodal projector (mmproj-*.gguf) to fetch beside the model, when the repository has one. */
+  projector: ProjectorChoice | null;
 }
 
 /** A request that may be retried: why it failed, and how long the server asked us to wait. */
@@ -144,7 +147,7 @@ export class HubClient {
           404,
         );
       }
-      return { ...base, ...model, reason: `the file ${reference.file}` };
+      return { ...base, ...model, reason: `the file ${reference.file}`, projector: chooseProjector(listing, model) };
     }
     if (reference.quantization !== null) {
       const wanted = reference.quantization.toUpperCase();
@@ -156,7 +159,7 @@ export class HubClient {
           404,
         );
       }
-      return { ...base, ...model, reason: `${wanted}, as asked` };
+      return { ...base, ...model, reason: `${wanted}, as asked`, projector: chooseProjector(listing, model) };
     }
     const model = chooseDefault(available);
     if (!model) {
@@ -170,7 +173,7 @@ export class HubClient {
       model.quantization === "Q4_K_M"
         ? "Q4_K_M, the default"
         : `${model.quantization ?? model.files[0]!.path}, the closest to Q4_K_M in this repository (it has no Q4_K_M)`;
-    return { ...base, ...model, reason };
+    return { ...base, ...model, reason, projector: chooseProjector(listing, model) };
   }
 
   private async getJson(url: URL, what: string, signal?: AbortSignal): Promise<unknown> {

@@ -1,6 +1,7 @@
 export { HubClient, type HubClientOptions, type HubSelection } from "./client.js";
 export { type DownloadProgress, type DownloadTarget, downloadFile } from "./download.js";
 export { HubError } from "./errors.js";
+export { chooseProjector, isProjectorPath, type ProjectorChoice } from "./projector.js";
 export {
   chooseDefault,
   groupModels,

@@ -186,15 +186,27 @@ export class ModelStore {
     files: DownloadedFile[],
     source: ManifestSource,
     profile?: ModelProfile,
+    projector?: DownloadedFile,
   ): Promise<ImportResult> {
     const modelName = parseModelName(name);
     const paths = files.map((file) => file.path);
     const ggufs = paths.map((path) => readGgufFile(path));
     checkShardMetadata(ggufs, paths);
+    // A repository's projector that is not a vision one (an audio-only mmproj) is left out, not the model with it.
+    let projectorSkipped: string | undefined;
+    if (projector) {
+      try {
+        checkProjector(readGgufFile(projector.path), projector.filename);
+      } catch (error) {
+        projectorSkipped = (error as Error).message;
+        if (projector.path !== this.layout.blobPath(projector.digest)) await rm(projector.path, { force: true });
+        projector = undefined;
+      }
+    }
     const summary = summarizeModel(ggufs);
     const { value } = await this.disk.withLock(async () => {
       const placed: ImportedFile[] = [];
-      for (const file of files) {
+      for (const file of projector ? [...files, projector] : files) {
         const blobPath = this.layout.blobPath(file.digest);
         if (file.path === blobPath) {
           // Already a blob: it must still be there now that the lock is held (a removal may have swept it).
@@ -224,6 +236,7 @@ export class ModelStore {
         placed.push({ ...blob, filename: file.filename, linked: false });
       }
       await fsyncDirectory(this.layout.blobs);
+      const placedProjector = projector ? placed.pop() : undefined;
       const replaced = await this.disk.replaceManifest(modelName, {
         schemaVersion: 1,
         name: modelName.display,
@@ -232,8 +245,24 @@ export class ModelStore {
         summary,
         addedAt: new Date().toISOString(),
         ...(profile ? { profile } : {}),
+        ...(placedProjector
+          ? {
+              projector: {
+                digest: placedProjector.digest,
+                size: placedProjector.size,
+                filename: placedProjector.filename,
+              },
+            }
+          : {}),
       });
-      return { name: modelName.display, files: placed, summary, replaced };
+      return {
+        name: modelName.display,
+        files: placed,
+        summary,
+        replaced,
+        ...(placedProjector ? { projector: placedProjector } : {}),
+        ...(projectorSkipped ? { projectorSkipped } : {}),
+      };
     });
     return value;
   }

@@ -78,6 +78,8 @@ export interface ImportResult {
   replaced: boolean;
   /** The vision projector stored with it. */
   projector?: ImportedFile;
+  /** Why a pulled repository's projector was not stored (it is not a vision projector). */
+  projectorSkipped?: string;
 }
 
 export interface ModelListEntry {

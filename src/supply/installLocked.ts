@@ -18,6 +18,7 @@ async function upToDate(store: ModelStore, entry: LockEntry): Promise<boolean> {
     return false;
   }
   if (JSON.stringify(details.manifest.profile ?? null) !== JSON.stringify(entry.profile ?? null)) return false;
+  if (details.manifest.projector?.digest !== entry.projector?.digest) return false;
   return store.resolve(entry.name).then(
     () => true,
     () => false,
@@ -45,7 +46,13 @@ export async function installLocked(
     if ("hub" in entry.source) {
       const pulled = await puller.pullPinned(
         entry.name,
-        { repo: entry.source.hub, revision: entry.source.revision, commit: entry.source.commit, files: entry.files },
+        {
+          repo: entry.source.hub,
+          revision: entry.source.revision,
+          commit: entry.source.commit,
+          files: entry.files,
+          projector: entry.projector,
+        },
         {
           ...(entry.profile ? { profile: entry.profile } : {}),
           ...(options.onProgress ? { onProgress: options.onProgress } : {}),
@@ -55,6 +62,13 @@ export async function installLocked(
       continue;
     }
     const { local, link } = entry.source;
+    if (entry.projector) {
+      // The manifest keeps the projector's file name and digest, not where it was imported from.
+      throw new StoreError(
+        `${entry.name} was imported from ${local} with a projector (${entry.projector.path}); import it again with \`freehold import ${local} --name ${entry.name} --projector MMPROJ.gguf\``,
+        "locked_local_projector",
+      );
+    }
     if (entry.profile) {
       throw new StoreError(
         `${entry.name} is a profile over a local file (${local}); import its base and run \`freehold create\` again`,

@@ -38,6 +38,8 @@ const entrySchema = z.object({
   digest: digestSchema,
   size: z.number().int().nonnegative(),
   files: z.array(fileSchema).min(1),
+  /** The multimodal projector stored with the model (pulled beside it, or imported with --projector). */
+  projector: fileSchema.optional(),
   source: sourceSchema,
   /** A profile over `base` (freehold create): recreated as it is here. */
   base: z.string().optional(),
@@ -133,6 +135,15 @@ export async function lockEntry(store: ModelStore, name: string, now = new Date(
     digest: manifest.files[0]!.digest,
     size: manifest.files.reduce((total, file) => total + file.size, 0),
     files: manifest.files.map((file) => ({ path: file.filename, digest: file.digest, size: file.size })),
+    ...(manifest.projector
+      ? {
+          projector: {
+            path: manifest.projector.filename,
+            digest: manifest.projector.digest,
+            size: manifest.projector.size,
+          },
+        }
+      : {}),
     source,
     ...(manifest.source.kind === "profile" ? { base: manifest.source.base } : {}),
     ...(manifest.profile ? { profile: manifest.profile } : {}),

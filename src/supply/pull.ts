@@ -43,6 +43,8 @@ export interface PullResult extends ImportResult {
   reason: string;
   /** Bytes that were downloaded now (0 when everything was in the store already). */
   downloaded: number;
+  /** Why this projector was chosen, when the repository had one (it is in `projector`). */
+  projectorReason?: string;
 }
 
 /** Exactly which files to fetch, as a lockfile pins them. */
@@ -51,6 +53,8 @@ export interface PinnedFiles {
   revision: string;
   commit: string;
   files: { path: string; digest: Digest; size: number }[];
+  /** The multimodal projector fetched beside the model (mmproj-*.gguf), pinned the same way. */
+  projector?: { path: string; digest: Digest; size: number } | undefined;
 }
 
 interface SharedDownload {
@@ -85,13 +89,19 @@ export class ModelPuller {
     const selection = await this.hub.select(parsed, options.signal);
     const name = options.name ?? defaultName(parsed.repo, parsed.quantization, parsed.file, selection.quantization);
     const files = selection.files.map((file) => pinnedFile(file, selection.repo));
+    const projector = selection.projector ? pinnedFile(selection.projector.file, selection.repo) : undefined;
     const result = await this.install(
       name,
-      { repo: selection.repo, revision: selection.revision, commit: selection.commit, files },
+      { repo: selection.repo, revision: selection.revision, commit: selection.commit, files, projector },
       report,
       options.signal,
     );
-    return { ...result, quantization: selection.quantization, reason: selection.reason };
+    return {
+      ...result,
+      quantization: selection.quantization,
+      reason: selection.reason,
+      ...(selection.projector ? { projectorReason: selection.projector.reason } : {}),
+    };
   }
 
   /**
@@ -105,7 +115,7 @@ export class ModelPuller {
   ): Promise<PullResult> {
     const report = options.onProgress ?? (() => undefined);
     const missing = [];
-    for (const file of pinned.files) if (!(await this.store.hasBlob(file.digest, file.size))) missing.push(file);
+    for (const file of filesOf(pinned)) if (!(await this.store.hasBlob(file.digest, file.size))) missing.push(file);
     if (missing.length > 0) {
       report({ status: "pulling manifest" });
       this.hub.checkOnline(`pull hf.co/${pinned.repo} at ${pinned.commit}`);
@@ -141,7 +151,7 @@ export class ModelPuller {
   ): Promise<Omit<PullResult, "quantization" | "reason">> {
     const ready: DownloadedFile[] = [];
     let downloaded = 0;
-    for (const file of pinned.files) {
+    for (const file of filesOf(pinned)) {
       signal?.throwIfAborted();
       const status = `pulling ${file.digest.slice("sha256:".length, "sha256:".length + 12)}`;
       if (await this.store.hasBlob(file.digest, file.size)) {
@@ -173,7 +183,9 @@ export class ModelPuller {
       revision: pinned.revision,
       commit: pinned.commit,
     };
-    const result = await this.store.addDownloaded(name, ready, source, profile);
+    // The projector was fetched last, verified against its pinned digest like every file; the store checks it is one.
+    const projector = pinned.projector ? ready.pop() : undefined;
+    const result = await this.store.addDownloaded(name, ready, source, profile, projector);
     report({ status: "success" });
     return { ...result, repo: pinned.repo, commit: pinned.commit, downloaded };
   }
@@ -226,6 +238,11 @@ export class ModelPuller {
       await lock.release();
     }
   }
+}
+
+/** The model's files, then its projector: everything a pull fetches and verifies. */
+function filesOf(pinned: PinnedFiles): PinnedFiles["files"] {
+  return pinned.projector ? [...pinned.files, pinned.projector] : pinned.files;
 }
 
 function pinnedFile(file: HubFile, repo: string): PinnedFiles["files"][number] {

@@ -1,6 +1,14 @@
 // Small valid GGUF files for store tests: distinct bytes per seed, and split models as gguf-split lays them out.
+
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { type GgufMetadataValue, GgufValueType, TensorType, writeGgufFile } from "../../src/gguf/index.js";
+import {
+  type GgufMetadataValue,
+  GgufValueType,
+  readGgufFile,
+  TensorType,
+  writeGgufFile,
+} from "../../src/gguf/index.js";
 
 function str(value: string): GgufMetadataValue {
   return { type: GgufValueType.STRING, value };
@@ -55,6 +63,32 @@ export function writeSplitGguf(directory: string, prefix: string, count: number,
       metadata,
       tensors: [{ name: `blk.${i}.weight`, dims: [8, 4], type: TensorType.F32, data: tensorBytes(32, seed * 100 + i) }],
     });
+    return path;
+  });
+}
+
+/**
+ * Splits a real GGUF model into PREFIX-0000k-of-0000N.gguf shards as llama.cpp's gguf-split lays them out: every
+ * key-value in the first shard, the split keys in every shard, the tensors spread in order. Returns the paths.
+ */
+export function splitRealGguf(source: string, directory: string, prefix: string, count: number): string[] {
+  const file = readGgufFile(source);
+  const bytes = readFileSync(source);
+  const pad = (n: number) => String(n).padStart(5, "0");
+  const perShard = Math.ceil(file.tensors.length / count);
+  return Array.from({ length: count }, (_, i) => {
+    const path = join(directory, `${prefix}-${pad(i + 1)}-of-${pad(count)}.gguf`);
+    const metadata = i === 0 ? new Map(file.metadata) : new Map<string, GgufMetadataValue>();
+    for (const [key, value] of splitMetadata(i, count, file.tensors.length)) metadata.set(key, value);
+    const tensors = file.tensors.slice(i * perShard, (i + 1) * perShard).map((tensor) => ({
+      name: tensor.name,
+      dims: tensor.dims,
+      type: tensor.type,
+      data: new Uint8Array(
+        bytes.subarray(file.dataOffset + tensor.offset, file.dataOffset + tensor.offset + tensor.size),
+      ),
+    }));
+    writeGgufFile(path, { metadata, tensors });
     return path;
   });
 }

@@ -70,6 +70,11 @@ export function registerPull(program: Command): void {
           print(
             `pulled ${result.name} from hf.co/${result.repo}@${result.commit.slice(0, 12)}: ${result.reason}; ${files}, ${formatSize(size)}, sha256 verified; ${summary}`,
           );
+          if (result.projector)
+            print(
+              `vision projector ${result.projector.filename} (${result.projectorReason ?? "chosen"}), ${formatSize(result.projector.size)}, sha256 verified: images on the llama-server engine`,
+            );
+          if (result.projectorSkipped) print(`projector left out: ${result.projectorSkipped}`);
         } finally {
           display.finish();
         }

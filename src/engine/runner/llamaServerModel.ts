@@ -1,166 +1,48 @@
 /**
  * The llama-server engine: a RunnerModel that hosts its model in llama.cpp's own server, started as a child of this
  * runner. Everything above the runner (queue, residency, crash isolation, metrics, ledger, every API) is unchanged:
- * this file only turns the runner protocol's requests into llama-server's native `/completion`, `/tokenize`,
- * `/apply-template` and `/v1/embeddings` calls.
+ * this file turns the runner protocol's requests into llama-server's native `/completion`, `/tokenize` and
+ * `/apply-template` calls. Beside it: llamaServerProcess.ts (start, stop), llamaServerWire.ts (request mapping, answer
+ * shapes, errors), llamaServerStream.ts (the streamed answer), llamaServerEmbedder.ts (the embeddings server).
  *
  * Isolation: llama-server listens on a Unix socket inside a fresh 0700 directory (llama-server binds a Unix socket
  * when its --host ends in .sock), not on a TCP port. A loopback port is reachable by every local user and process;
  * the socket only by this user, and each request also carries a random key (--api-key-file, 0600 in that directory).
  * If llama-server dies, the runner exits, so the server sees an ordinary runner crash (runner_crashed, restart).
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type {
-  ChatEvent,
-  ChatMessage,
-  ChatRequest,
-  FinishReason,
-  ResponseFormat,
-  TokenLogprob,
-} from "../../core/chat.js";
-import { JsonEndTracker } from "../../core/jsonEnd.js";
-import { forcesToolCall, messagesWithTools, parseToolCalls, toolCallSchema } from "../../core/tools.js";
-import { LlamaServerClient, LlamaServerHttpError } from "./llamaServerClient.js";
-import type { LoadedInfo, LoadOptions, RunnerRequest } from "./protocol.js";
+import type { ChatEvent, ChatMessage, ResponseFormat } from "../../core/chat.js";
+import { forcesToolCall, messagesWithTools, toolCallSchema } from "../../core/tools.js";
+import { requestError } from "./errors.js";
+import { createEmbedder } from "./llamaServerEmbedder.js";
+import { startServer, stopServer } from "./llamaServerProcess.js";
+import { createRanker } from "./llamaServerRanker.js";
+import { streamCompletion } from "./llamaServerStream.js";
+import {
+  type CompletionChunk,
+  chatOf,
+  completionBody,
+  FALLBACK_STOP,
+  type GenerateMessage,
+  gpuLayersArgument,
+  type ModelsAnswer,
+  type Props,
+} from "./llamaServerWire.js";
+import type { LoadedInfo, LoadOptions } from "./protocol.js";
 import type { RunnerModel } from "./runnerModel.js";
+import { logitBiases } from "./sampling.js";
 
-type GenerateMessage = RunnerRequest;
-
-/** A chat request's chat-only fields (tools, messages), or none for a completion. */
-function chatOf(request: RunnerRequest): Partial<ChatRequest> {
-  return request.kind === "chat" ? request : {};
-}
-
-function requestError(message: string, code: string, status: number, param: string | null = null): Error {
-  return Object.assign(new Error(message), { code, status, param, retryable: false });
-}
-
-/** The ChatML fallback's end marker, plain text in models that have no such token. */
-const FALLBACK_STOP = "<|im_end|>";
-
-interface ServerProcess {
-  child: ChildProcess;
-  client: LlamaServerClient;
-  directory: string;
-  /** The last of what llama-server wrote to stderr (why a load failed, what it said before dying). */
-  stderr: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-/** Starts llama-server on a private socket and waits until it answers /health (or dies, with its reason). */
-async function startServer(binary: string, args: string[], timeoutMs = 600_000): Promise<ServerProcess> {
-  const directory = mkdtempSync(join(tmpdir(), "freehold-llama-"));
-  const socket = join(directory, "server.sock");
-  const apiKey = randomBytes(24).toString("hex");
-  writeFileSync(join(directory, "key"), apiKey, { mode: 0o600 });
-  const child = spawn(
-    binary,
-    [...args, "--host", socket, "--api-key-file", join(directory, "key"), "--no-webui", "--log-verbosity", "2"],
-    { stdio: ["ignore", "ignore", "pipe"] },
-  );
-  let tail = "";
-  child.stderr?.setEncoding("utf8");
-  child.stderr?.on("data", (chunk: string) => {
-    tail = (tail + chunk).slice(-8000);
+/** Links a split model's shards into `directory` under the names llama.cpp expects; returns the first one's path. */
+function linkShards(directory: string, paths: string[]): string {
+  const pad = (n: number) => String(n).padStart(5, "0");
+  const names = paths.map((path, i) => {
+    const name = join(directory, `model-${pad(i + 1)}-of-${pad(paths.length)}.gguf`);
+    symlinkSync(path, name);
+    return name;
   });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.on("exit", (code, signal) => resolve({ code, signal }));
-    child.on("error", (error) => {
-      tail += `\n${error.message}`;
-      resolve({ code: -1, signal: null });
-    });
-  });
-  const client = new LlamaServerClient(socket, apiKey);
-  const server: ServerProcess = { child, client, directory, stderr: () => tail, exited };
-  const deadline = Date.now() + timeoutMs;
-  let gone = false;
-  void exited.then(() => {
-    gone = true;
-  });
-  for (;;) {
-    if (gone) {
-      rmSync(directory, { recursive: true, force: true });
-      const { code, signal } = await exited;
-      const lines = tail
-        .split("\n")
-        .filter((line) => /error|fail|unknown|invalid|unsupported|missing/i.test(line))
-        .slice(-4)
-        .map((line) => line.trim());
-      throw requestError(
-        `llama-server could not load the model (${signal ? `signal ${signal}` : `exit code ${code}`}): ${lines.join("; ") || tail.trim().split("\n").slice(-3).join("; ")}`,
-        "model_load_failed",
-        500,
-      );
-    }
-    try {
-      await client.json("GET", "/health");
-      return server;
-    } catch {
-      // Not listening yet, or 503 while loading.
-    }
-    if (Date.now() > deadline) {
-      child.kill("SIGKILL");
-      rmSync(directory, { recursive: true, force: true });
-      throw requestError("llama-server did not become ready in time", "model_load_failed", 500);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
-interface Props {
-  default_generation_settings: { n_ctx: number };
-  total_slots: number;
-  chat_template?: string;
-  modalities?: { vision?: boolean; audio?: boolean };
-  media_marker?: string;
-}
-
-interface ModelsAnswer {
-  data: { meta?: { n_vocab?: number; n_ctx_train?: number; n_embd?: number } }[];
-}
-
-interface ProbabilityEntry {
-  id: number;
-  token: string;
-  bytes: number[];
-  logprob?: number;
-  prob?: number;
-  top_logprobs?: ProbabilityEntry[];
-  top_probs?: ProbabilityEntry[];
-}
-
-interface CompletionChunk {
-  content: string;
-  tokens?: number[];
-  stop: boolean;
-  tokens_predicted?: number;
-  tokens_evaluated?: number;
-  stop_type?: "none" | "eos" | "limit" | "word";
-  stopping_word?: string;
-  timings?: { cache_n?: number; prompt_n?: number; prompt_ms?: number; predicted_ms?: number };
-  completion_probabilities?: ProbabilityEntry[];
-}
-
-function logOf(entry: ProbabilityEntry): number {
-  if (entry.logprob !== undefined) return Math.max(entry.logprob, -9999);
-  return entry.prob !== undefined && entry.prob > 0 ? Math.max(Math.log(entry.prob), -9999) : -9999;
-}
-
-function toLogprob(entry: ProbabilityEntry, alternatives: number): TokenLogprob {
-  const top = (entry.top_logprobs ?? entry.top_probs ?? []).slice(0, alternatives).map((candidate) => ({
-    token: candidate.token,
-    bytes: candidate.bytes,
-    logprob: logOf(candidate),
-  }));
-  return { token: entry.token, bytes: entry.bytes, logprob: logOf(entry), top };
-}
-
-function gpuLayersArgument(layers: LoadOptions["gpuLayers"]): string {
-  return layers === "max" ? "all" : String(layers);
+  return names[0]!;
 }
 
 /** Starts llama-server for a model and answers the runner protocol through it. */
@@ -168,12 +50,10 @@ export async function loadLlamaServerModel(options: LoadOptions): Promise<Runner
   const started = performance.now();
   const binary = options.llamaServer;
   if (!binary) throw requestError("no llama-server binary was given to this runner", "model_load_failed", 500);
-  if (options.paths.length !== 1)
-    throw requestError(
-      "split models (several GGUF files) are not supported on the llama-server engine yet; use node-llama-cpp",
-      "model_load_failed",
-      500,
-    );
+  // A split model: llama.cpp finds the other shards from the first one's name (PREFIX-00001-of-0000N.gguf), and the
+  // store keeps blobs by digest, so llama-server gets links named that way in a private directory.
+  const shards = options.paths.length > 1 ? mkdtempSync(join(tmpdir(), "freehold-shards-")) : undefined;
+  const modelPath = shards ? linkShards(shards, options.paths) : options.paths[0]!;
   const directoryForTemplate = options.chatTemplate ? mkdtempSync(join(tmpdir(), "freehold-template-")) : undefined;
   const templateArgs: string[] = [];
   if (options.chatTemplate && directoryForTemplate) {
@@ -184,7 +64,7 @@ export async function loadLlamaServerModel(options: LoadOptions): Promise<Runner
   // Each slot gets the context size a node-llama-cpp sequence has (the engine's estimate counts it that way).
   const common = [
     "-m",
-    options.paths[0]!,
+    modelPath,
     "-t",
     String(options.threads),
     "-tb",
@@ -211,9 +91,14 @@ export async function loadLlamaServerModel(options: LoadOptions): Promise<Runner
     "--jinja",
     ...templateArgs,
     ...(options.projector ? ["--mmproj", options.projector] : []),
-  ]).finally(() => {
-    if (directoryForTemplate) rmSync(directoryForTemplate, { recursive: true, force: true });
-  });
+  ])
+    .finally(() => {
+      if (directoryForTemplate) rmSync(directoryForTemplate, { recursive: true, force: true });
+    })
+    .catch((error: unknown) => {
+      if (shards) rmSync(shards, { recursive: true, force: true });
+      throw error;
+    });
   // llama-server dying is the runner dying: the server then reports runner_crashed and restarts it.
   let disposing = false;
   void server.exited.then(({ code, signal }) => {
@@ -222,6 +107,7 @@ export async function loadLlamaServerModel(options: LoadOptions): Promise<Runner
       `llama-server stopped unexpectedly (${signal ? `signal ${signal}` : `exit code ${code}`}):\n${server.stderr().slice(-1500)}\n`,
     );
     rmSync(server.directory, { recursive: true, force: true });
+    if (shards) rmSync(shards, { recursive: true, force: true });
     process.exit(70);
   });
   const client = server.client;
@@ -299,6 +185,29 @@ export async function loadLlamaServerModel(options: LoadOptions): Promise<Runner
     return { tokens: await tokenize(prompt), images, stops };
   }
 
+  // The end-of-sequence token's id (llama-server's /props names it as text), refused in logit_bias as node-llama-cpp does.
+  const eosTokens = props.eos_token
+    ? (
+        await client.json<{ tokens: number[] }>("POST", "/tokenize", {
+          content: props.eos_token,
+          add_special: false,
+          parse_special: true,
+        })
+      ).tokens
+    : [];
+  const eosToken = eosTokens.length === 1 ? eosTokens[0] : undefined;
+
+  /**
+   * OpenAI's logit_bias in llama-server's form ([id, bias] pairs; false bans), checked as the node-llama-cpp engine
+   * checks it (ids in the vocabulary, -100 to 100, not the end-of-sequence token).
+   */
+  function logitBiasOf(bias: Record<string, number> | undefined): Record<string, unknown> {
+    const pairs = logitBiases(bias, { size: vocabularySize, isEogToken: (token) => token === eosToken });
+    return pairs.length === 0
+      ? {}
+      : { logit_bias: pairs.map(({ token, bias }) => [token, bias === "never" ? false : bias.logit]) };
+  }
+
   function grammarFor(message: GenerateMessage): Record<string, unknown> {
     const format: ResponseFormat | undefined = forcesToolCall(chatOf(message).tools, chatOf(message).toolChoice)
       ? {
@@ -353,164 +262,19 @@ export async function loadLlamaServerModel(options: LoadOptions): Promise<Runner
       emit({ type: "finish", reason: "length" });
       return;
     }
-    const sampling = message.sampling;
-    const stops = [...(message.limits.stop ?? []), ...prompt.stops];
-    const temperature = sampling.temperature ?? 0.8;
     const grammar = grammarFor(message);
-    const body: Record<string, unknown> = {
-      prompt: prompt.tokens ?? { prompt_string: prompt.text, multimodal_data: prompt.images },
-      stream: true,
-      n_predict: maxTokens,
-      temperature,
-      // node-llama-cpp's defaults where a request says nothing (llama-server's own differ: top_k 40, min_p 0.05...).
-      top_k: sampling.topK ?? 40,
-      top_p: sampling.topP ?? 0.95,
-      min_p: sampling.minP ?? 0.05,
-      repeat_penalty: sampling.repeatPenalty ?? 1,
-      repeat_last_n: sampling.repeatLastN ?? 64,
-      presence_penalty: sampling.presencePenalty ?? 0,
-      frequency_penalty: sampling.frequencyPenalty ?? 0,
-      ...(sampling.seed !== undefined ? { seed: sampling.seed } : {}),
-      ...(stops.length > 0 ? { stop: stops } : {}),
-      ...(message.limits.ignoreEos ? { ignore_eos: true } : {}),
-      ...(message.logprobs !== undefined
-        ? { n_probs: Math.max(1, message.logprobs), post_sampling_probs: temperature > 0 }
-        : {}),
-      ...grammar,
-      cache_prompt: true,
-    };
-    const toolsOffered =
-      message.kind === "chat" && (chatOf(message).tools?.length ?? 0) > 0 && chatOf(message).toolChoice !== "none";
-    let toolMode: "undecided" | "tool" | "text" = forcesToolCall(chatOf(message).tools, chatOf(message).toolChoice)
-      ? "tool"
-      : toolsOffered
-        ? "undecided"
-        : "text";
-    let toolBuffer = "";
-    let jsonTracker = grammar.json_schema !== undefined || toolMode === "tool" ? new JsonEndTracker() : undefined;
-    let reason: FinishReason = "length";
-    let stopSequence: string | undefined;
-    let completionTokens = 0;
-    let promptTokens = promptLength;
-    let cachedTokens = 0;
-    let firstTokenAt = 0;
-    let promptMs: number | undefined;
-    const pendingLogprobs: TokenLogprob[] = [];
-    const controller = new AbortController();
-    const onAbort = () => controller.abort();
-    signal.addEventListener("abort", onAbort, { once: true });
-    const send = (text: string) => {
-      const entries = pendingLogprobs.splice(0);
-      if (text || entries.length)
-        emit(entries.length ? { type: "text-delta", text, logprobs: entries } : { type: "text-delta", text });
-    };
-    try {
-      if (signal.aborted) {
-        reason = "cancelled";
-        return;
-      }
-      let stream: AsyncGenerator<CompletionChunk>;
-      try {
-        stream = client.events<CompletionChunk>("/completion", body, controller.signal);
-        for await (const chunk of stream) {
-          if (signal.aborted) {
-            reason = "cancelled";
-            break;
-          }
-          if (chunk.tokens_evaluated !== undefined) promptTokens = chunk.tokens_evaluated;
-          if (chunk.stop) {
-            completionTokens = chunk.tokens_predicted ?? completionTokens;
-            cachedTokens = chunk.timings?.cache_n ?? 0;
-            promptMs = chunk.timings?.prompt_ms;
-            if (chunk.stop_type === "eos") reason = "stop";
-            else if (chunk.stop_type === "word") {
-              reason = "stop";
-              if (chunk.stopping_word && message.limits.stop?.includes(chunk.stopping_word))
-                stopSequence = chunk.stopping_word;
-            } else reason = "length";
-            if (chunk.content) {
-              // The last piece (rare): pass it through the same path below.
-            } else break;
-          }
-          const tokensInChunk = chunk.tokens?.length ?? (chunk.content ? 1 : 0);
-          if (!chunk.stop) completionTokens += tokensInChunk;
-          if (completionTokens > 0 && firstTokenAt === 0) firstTokenAt = performance.now();
-          if (message.logprobs !== undefined && chunk.completion_probabilities && toolMode !== "tool")
-            for (const entry of chunk.completion_probabilities)
-              pendingLogprobs.push(toLogprob(entry, message.logprobs));
-          let text = chunk.content;
-          if (toolMode === "undecided") {
-            toolBuffer += text;
-            const start = toolBuffer.trimStart();
-            if (start.length === 0) continue;
-            toolMode =
-              start.startsWith("{") || (chatOf(message).parallelToolCalls && start.startsWith("[")) ? "tool" : "text";
-            text = toolBuffer;
-            toolBuffer = "";
-            if (toolMode === "tool") {
-              jsonTracker ??= new JsonEndTracker();
-              pendingLogprobs.length = 0;
-            }
-          }
-          const jsonEnd = jsonTracker?.push(text) ?? -1;
-          if (jsonEnd >= 0) text = text.slice(0, jsonEnd);
-          if (toolMode === "tool") {
-            toolBuffer += text;
-            if (jsonEnd >= 0) {
-              reason = "stop";
-              break;
-            }
-            continue;
-          }
-          // llama-server applies the stop strings itself, holding back partial matches.
-          send(text);
-          if (jsonEnd >= 0) {
-            reason = "stop";
-            break;
-          }
-          if (chunk.stop) break;
-        }
-      } catch (error) {
-        if (signal.aborted) {
-          reason = "cancelled";
-        } else if (error instanceof LlamaServerHttpError) {
-          throw translateError(error);
-        } else {
-          await crashedOr(error);
-        }
-      }
-      if (toolBuffer && reason !== "cancelled") {
-        const calls = parseToolCalls(
-          toolBuffer,
-          chatOf(message).tools ?? [],
-          chatOf(message).parallelToolCalls ?? false,
-        );
-        if (calls) {
-          for (const call of calls)
-            emit({ type: "tool-call", call: { id: `call_${randomBytes(12).toString("hex")}`, ...call } });
-          reason = "tool-calls";
-        } else {
-          emit({ type: "text-delta", text: toolBuffer });
-        }
-      } else if (pendingLogprobs.length > 0) {
-        send("");
-      }
-    } finally {
-      signal.removeEventListener("abort", onAbort);
-      controller.abort();
-    }
-    const now = performance.now();
-    const firstAt = firstTokenAt || now;
-    emit({
-      type: "usage",
-      usage: { promptTokens, completionTokens, cachedTokens },
-      timing: {
-        timeToFirstTokenMs: firstAt - started,
-        promptMs: promptMs ?? firstAt - started,
-        generationMs: now - firstAt,
-      },
+    const body = completionBody(message, prompt, maxTokens, { ...grammar, ...logitBiasOf(message.sampling.logitBias) });
+    await streamCompletion({
+      client,
+      body,
+      message,
+      structured: grammar.json_schema !== undefined,
+      promptLength,
+      started,
+      signal,
+      emit,
+      crashedOr,
     });
-    emit(stopSequence !== undefined ? { type: "finish", reason, stopSequence } : { type: "finish", reason });
   }
 
   /**
@@ -526,104 +290,36 @@ export async function loadLlamaServerModel(options: LoadOptions): Promise<Runner
     throw Object.assign(new Error(`llama-server: ${(error as Error).message}`), { code: "runner_error", status: 500 });
   }
 
-  /** llama-server's request errors, in the runner protocol's terms. */
-  function translateError(error: LlamaServerHttpError): Error {
-    const text = error.message;
-    if (/json.?schema|grammar/i.test(text))
-      return requestError(
-        `the JSON schema cannot be turned into a grammar: ${text}`,
-        "invalid_schema",
-        400,
-        "response_format",
-      );
-    if (/exceed|context size|too long/i.test(text))
-      return requestError(
-        `the prompt does not fit this model's context: ${text}`,
-        "context_length_exceeded",
-        400,
-        "messages",
-      );
-    if (/image|media|bitmap|decode/i.test(text))
-      return requestError(`an image could not be read: ${text}`, "invalid_image", 400, "messages");
-    if (error.status >= 400 && error.status < 500) return requestError(text, "invalid_request", 400);
-    return Object.assign(new Error(`llama-server: ${text}`), { code: "runner_error", status: 500 });
-  }
-
-  // Embeddings need llama-server in embeddings mode (a second process on the same file, started on first use).
-  let embedder: Promise<ServerProcess> | undefined;
-  const embeddingContextSize = Math.min(contextSize, 2048);
-  async function embed(input: string[]): Promise<{ vectors: number[][]; promptTokens: number }> {
-    embedder ??= startServer(binary!, [
-      ...common,
-      "-c",
-      String(embeddingContextSize),
-      "-np",
-      "1",
-      "-b",
-      String(embeddingContextSize),
-      "-ub",
-      String(embeddingContextSize),
-      "--embeddings",
-      "--pooling",
-      "mean",
-    ]).then((started) => {
-      if (started.child.pid !== undefined) info.childPids.push(started.child.pid);
-      void started.exited.then(({ code, signal }) => {
-        if (disposing) return;
-        process.stderr.write(`llama-server (embeddings) stopped unexpectedly (${signal ?? `exit code ${code}`})\n`);
-        process.exit(70);
-      });
-      return started;
-    });
-    const embedding = await embedder;
-    const vectors: number[][] = [];
-    let promptTokens = 0;
-    for (const text of input) {
-      const tokens = await tokenize(text);
-      if (tokens.length + 1 > embeddingContextSize)
-        throw requestError(
-          `an input has ${tokens.length} tokens, more than the embedding context holds`,
-          "context_length_exceeded",
-          400,
-          "input",
-        );
-      const answer = await embedding.client.json<{
-        data: { embedding: number[] }[];
-        usage?: { prompt_tokens: number };
-      }>("POST", "/v1/embeddings", { input: text, encoding_format: "float" });
-      const vector = answer.data[0]?.embedding ?? [];
-      const norm = Math.sqrt(vector.reduce((sum, v) => sum + v * v, 0)) || 1;
-      vectors.push(vector.map((v) => v / norm));
-      promptTokens += answer.usage?.prompt_tokens ?? tokens.length;
-    }
-    return { vectors, promptTokens };
-  }
+  // Embeddings need llama-server in embeddings mode: a second process on the same file, started on first use.
+  const embedder = createEmbedder({
+    binary,
+    common,
+    contextSize,
+    tokenize,
+    onStarted: (pid) => info.childPids.push(pid),
+    disposing: () => disposing,
+  });
+  // Reranking needs llama-server in reranking mode: a third process on the same file, started on the first rerank.
+  const ranker = createRanker({
+    binary,
+    common,
+    modelPath: options.paths[0]!,
+    contextSize,
+    onStarted: (pid) => info.childPids.push(pid),
+    disposing: () => disposing,
+  });
 
   return {
     info,
     countTokens,
     generate,
-    embed,
-    // Reranking needs llama-server started in its reranking mode with a ranking model; not wired yet.
-    async rank() {
-      throw requestError(
-        "reranking runs on the node-llama-cpp engine: set engine: node-llama-cpp in this model's profile (or FREEHOLD_ENGINE)",
-        "model_cannot_rank",
-        400,
-        "model",
-      );
-    },
+    embed: (input) => embedder.embed(input),
+    rank: (query, documents) => ranker.rank(query, documents),
     async dispose() {
       disposing = true;
-      const servers = [server, ...(embedder ? [await embedder.catch(() => undefined)] : [])];
-      for (const running of servers) {
-        if (!running) continue;
-        running.child.kill("SIGTERM");
-        const timer = setTimeout(() => running.child.kill("SIGKILL"), 2000);
-        await running.exited;
-        clearTimeout(timer);
-        rmSync(running.directory, { recursive: true, force: true });
-      }
+      const others = await Promise.all([embedder.running(), ranker.running()]);
+      for (const running of [server, ...others]) if (running) await stopServer(running);
+      if (shards) rmSync(shards, { recursive: true, force: true });
     },
   };
 }
