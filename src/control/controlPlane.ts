@@ -2,6 +2,7 @@ import type { Config } from "../config/config.js";
 import type { CallerKey, RequestContext } from "../core/context.js";
 import { AuthenticationError, InvalidRequestError, PermissionError, RateLimitError } from "../core/errors.js";
 import type { Admission, MeterOutcome, MeterTarget, MeterWork, RequestMeter } from "../core/metering.js";
+import type { RequestLogEntry } from "../core/requestLog.js";
 import { ControlAdmin } from "./admin.js";
 import { type AuditKeySource, defaultAuditKeyFile } from "./auditKey.js";
 import { AuditTrail } from "./auditTrail.js";
@@ -38,15 +39,7 @@ export function auditSource(config: Pick<Config, "home" | "auditKey" | "auditKey
   };
 }
 
-export interface RequestLogEntry {
-  method: string;
-  path: string;
-  status: number;
-  durationMs: number;
-  requestId: string;
-  api: string;
-  key: string | null;
-}
+export type { RequestLogEntry };
 
 /** What a request carries of its key: no secret hash, no limits (the store re-reads those under its lock). */
 export function callerKey(key: KeyRecord): CallerKey {

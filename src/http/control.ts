@@ -1,4 +1,5 @@
 import type { AuditSink, CallerKey } from "../core/context.js";
+import type { RequestLogEntry } from "../core/requestLog.js";
 
 /** A key's settings as the admin API accepts them (validated by the control plane). */
 export interface KeyChanges {
@@ -16,14 +17,8 @@ export interface KeyChanges {
   expires?: string | null;
 }
 
-export interface CompletedRequest {
-  method: string;
-  path: string;
-  status: number;
-  durationMs: number;
-  requestId: string;
-  api: string;
-  key: string | null;
+/** A request the log records, with the bytes its answer sent. */
+export interface CompletedRequest extends RequestLogEntry {
   bytes: number;
 }
 

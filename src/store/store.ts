@@ -10,7 +10,14 @@ import { StoreLayout } from "./layout.js";
 import type { ManifestFile, ManifestSource } from "./manifest.js";
 import { type ModelName, parseModelName } from "./names.js";
 import { checkShardMetadata, findShards } from "./shards.js";
-import { checkFile, checkProjector, progressOver, revalidate } from "./storeChecks.js";
+import {
+  checkFile,
+  checkProjector,
+  manifestEntry,
+  progressOver,
+  revalidate,
+  visionProjectorProblem,
+} from "./storeChecks.js";
 import { StoreDisk } from "./storeDisk.js";
 import type {
   DownloadedFile,
@@ -118,9 +125,7 @@ export class ModelStore {
           source: { kind: "import", path: source },
           summary,
           addedAt: new Date().toISOString(),
-          ...(projector
-            ? { projector: { digest: projector.digest, size: projector.size, filename: projector.filename } }
-            : {}),
+          ...(projector ? { projector: manifestEntry(projector) } : {}),
         });
         return { name: modelName.display, files, summary, replaced, ...(projector ? { projector } : {}) };
       });
@@ -193,15 +198,10 @@ export class ModelStore {
     const ggufs = paths.map((path) => readGgufFile(path));
     checkShardMetadata(ggufs, paths);
     // A repository's projector that is not a vision one (an audio-only mmproj) is left out, not the model with it.
-    let projectorSkipped: string | undefined;
-    if (projector) {
-      try {
-        checkProjector(readGgufFile(projector.path), projector.filename);
-      } catch (error) {
-        projectorSkipped = (error as Error).message;
-        if (projector.path !== this.layout.blobPath(projector.digest)) await rm(projector.path, { force: true });
-        projector = undefined;
-      }
+    const projectorSkipped = projector ? visionProjectorProblem(projector) : undefined;
+    if (projector && projectorSkipped !== undefined) {
+      if (projector.path !== this.layout.blobPath(projector.digest)) await rm(projector.path, { force: true });
+      projector = undefined;
     }
     const summary = summarizeModel(ggufs);
     const { value } = await this.disk.withLock(async () => {
@@ -217,14 +217,7 @@ export class ModelStore {
               409,
             );
           }
-          placed.push({
-            digest: file.digest,
-            size: file.size,
-            path: blobPath,
-            reused: true,
-            filename: file.filename,
-            linked: false,
-          });
+          placed.push({ ...manifestEntry(file), path: blobPath, reused: true, linked: false });
           continue;
         }
         const blob = await this.disk.placeBlob({
@@ -240,20 +233,12 @@ export class ModelStore {
       const replaced = await this.disk.replaceManifest(modelName, {
         schemaVersion: 1,
         name: modelName.display,
-        files: placed.map(({ digest, size, filename }) => ({ digest, size, filename })),
+        files: placed.map(manifestEntry),
         source,
         summary,
         addedAt: new Date().toISOString(),
         ...(profile ? { profile } : {}),
-        ...(placedProjector
-          ? {
-              projector: {
-                digest: placedProjector.digest,
-                size: placedProjector.size,
-                filename: placedProjector.filename,
-              },
-            }
-          : {}),
+        ...(placedProjector ? { projector: manifestEntry(placedProjector) } : {}),
       });
       return {
         name: modelName.display,

@@ -57,3 +57,18 @@ export function revalidate(file: IngestedFile, source: string): GgufFile {
     throw new ModelFileError(`${source} changed while it was imported (${error.message}); import it again`, error);
   }
 }
+
+/** Why a downloaded projector is not a vision projector llama.cpp can use, or undefined when it is one. */
+export function visionProjectorProblem(projector: { path: string; filename: string }): string | undefined {
+  try {
+    checkProjector(readGgufFile(projector.path), projector.filename);
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+/** A stored file as its manifest lists it. */
+export function manifestEntry({ digest, size, filename }: ManifestFile): ManifestFile {
+  return { digest, size, filename };
+}

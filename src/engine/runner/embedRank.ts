@@ -3,7 +3,7 @@
  * embeddings; its classifier head for ranking, as llama.cpp's pooling "rank"), disposed with the model.
  */
 import type { LlamaEmbeddingContext, LlamaModel, LlamaRankingContext } from "node-llama-cpp";
-import { requestError } from "./errors.js";
+import { cannotRankError, requestError } from "./errors.js";
 
 export interface EmbedAndRank {
   embed(input: string[]): Promise<{ vectors: number[][]; promptTokens: number }>;
@@ -25,12 +25,7 @@ export function embedAndRank(model: LlamaModel, embeddingContextSize: number, th
     try {
       ranker = await rankingContext;
     } catch (error) {
-      throw requestError(
-        `this model cannot rank documents (${(error as Error).message.replace(/\.$/, "")}): reranking needs a model with a ranking head (a cross-encoder such as bge-reranker or Qwen3-Reranker, whose GGUF has a cls.output tensor)`,
-        "model_cannot_rank",
-        400,
-        "model",
-      );
+      throw cannotRankError(error);
     }
     let promptTokens = 0;
     for (const [index, document] of documents.entries()) {

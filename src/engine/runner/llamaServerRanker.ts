@@ -7,7 +7,7 @@
  * architecture, so those go through a sigmoid (node-llama-cpp's LlamaRankingContext makes the same distinction).
  */
 import { readGgufFile } from "../../gguf/index.js";
-import { requestError } from "./errors.js";
+import { cannotRankError, requestError } from "./errors.js";
 import { LlamaServerHttpError } from "./llamaServerClient.js";
 import { type ServerProcess, startServer } from "./llamaServerProcess.js";
 import { translateError } from "./llamaServerWire.js";
@@ -79,12 +79,7 @@ export function createRanker(options: {
       try {
         server = await ranker;
       } catch (error) {
-        throw requestError(
-          `this model cannot rank documents (${(error as Error).message.replace(/\.$/, "")}): reranking needs a model with a ranking head (a cross-encoder such as bge-reranker or Qwen3-Reranker, whose GGUF has a cls.output tensor)`,
-          "model_cannot_rank",
-          400,
-          "model",
-        );
+        throw cannotRankError(error);
       }
       let answer: RerankAnswer;
       try {

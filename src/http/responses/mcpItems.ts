@@ -36,11 +36,7 @@ export function mcpItemEvents(
       return [
         emit({ type: "response.output_item.added", output_index: index, item: { ...item, tools: [] } }),
         emit({ type: "response.mcp_list_tools.in_progress", ...location }),
-        emit({
-          type: event.error ? "response.mcp_list_tools.failed" : "response.mcp_list_tools.completed",
-          ...location,
-        }),
-        emit({ type: "response.output_item.done", output_index: index, item: structuredClone(item) }),
+        ...ended("mcp_list_tools", Boolean(event.error), item, index, emit),
       ];
     }
     case "mcp-call-start": {
@@ -72,14 +68,7 @@ export function mcpItemEvents(
       item.error = event.error ?? null;
       item.approval_request_id = event.approvalRequestId ?? null;
       item.status = event.error !== undefined ? "failed" : "completed";
-      const location = { item_id: item.id, output_index: index };
-      return [
-        emit({
-          type: event.error !== undefined ? "response.mcp_call.failed" : "response.mcp_call.completed",
-          ...location,
-        }),
-        emit({ type: "response.output_item.done", output_index: index, item: structuredClone(item) }),
-      ];
+      return ended("mcp_call", event.error !== undefined, item, index, emit);
     }
     case "mcp-approval-request": {
       const item: McpApprovalRequestItem = {
@@ -98,4 +87,18 @@ export function mcpItemEvents(
     default:
       return event satisfies never;
   }
+}
+
+/** An item's last two events: its own completed (or failed) event, then the output item done with its final state. */
+function ended(
+  kind: "mcp_list_tools" | "mcp_call",
+  failed: boolean,
+  item: McpListToolsItem | McpCallItem,
+  index: number,
+  emit: (event: ResponsesEvent) => ResponsesEvent,
+): ResponsesEvent[] {
+  return [
+    emit({ type: `response.${kind}.${failed ? "failed" : "completed"}`, item_id: item.id, output_index: index }),
+    emit({ type: "response.output_item.done", output_index: index, item: structuredClone(item) }),
+  ];
 }
