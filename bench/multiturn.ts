@@ -2,6 +2,7 @@
 // about --turn-tokens tokens (varied lowercase words) and appending the assistant's answer (--tokens, EOS ignored,
 // temperature 0) to the history. Each system keeps its own history; systems are interleaved turn by turn. What it
 // shows: how TTFT grows with the conversation when the server reuses the cached prefix of the previous turns.
+import { prng } from "../src/gguf/synthWeights.js";
 import type { ModelSpec } from "./models.js";
 import type { Options } from "./options.js";
 import { log } from "./processes.js";
@@ -21,16 +22,10 @@ window door table chair bed boat train car shoe hat coat cup bowl spoon key lett
   .split(/\s+/)
   .filter(Boolean);
 
-/** A deterministic pseudo-random generator (mulberry32). */
+/** A deterministic pseudo-random number in [0, 1) (the synthetic models' mulberry32). */
 function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = prng(seed);
+  return () => next() / 4294967296;
 }
 
 /** `count` varied lowercase words from `seed`, in sentences of 6–13 words. */

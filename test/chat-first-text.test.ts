@@ -3,25 +3,15 @@
 // shape writes "\n"s) reached the client at its end: time to first token = the whole generation.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { loadRunnerModel } from "../src/engine/runner/runnerModel.js";
 import { countDecodes } from "./helpers/decodeCounter.js";
-import { storiesModelMissing, storiesModelPath } from "./helpers/paths.js";
+import { storiesModelMissing } from "./helpers/paths.js";
+import { loadStoriesRunner } from "./helpers/storiesRunner.js";
 
 test("a chat answer of whitespace: its first text is sent after the prompt's decode, not at the end", {
   skip: storiesModelMissing,
 }, async (t) => {
   const counts = await countDecodes();
-  const model = await loadRunnerModel({
-    paths: [storiesModelPath],
-    contextSize: 512,
-    threads: 1,
-    sequences: 1,
-    kvCacheType: "f16",
-    flashAttention: "auto",
-    batchSize: 512,
-    gpuLayers: 0,
-    flushIntervalMs: 0,
-  });
+  const model = await loadStoriesRunner({ contextSize: 512, sequences: 1 });
   t.after(() => model.dispose());
   // stories260K's byte tokens for "\n" (<0x0A>, id 13) and "\t" (id 12), pushed to the top: every token of the
   // answer is whitespace. (Spaces are left out: detokenizing drops some of a run of leading spaces, a known issue.)

@@ -3,25 +3,15 @@
 // ragged groups (src/engine/runner/decodeStep.ts).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { loadRunnerModel } from "../src/engine/runner/runnerModel.js";
 import { countDecodes } from "./helpers/decodeCounter.js";
-import { storiesModelMissing, storiesModelPath } from "./helpers/paths.js";
+import { storiesModelMissing } from "./helpers/paths.js";
+import { loadStoriesRunner } from "./helpers/storiesRunner.js";
 
 const STORY = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park.";
 
 test("4 concurrent requests: one decode per step carries a token of each", { skip: storiesModelMissing }, async (t) => {
   const counts = await countDecodes();
-  const model = await loadRunnerModel({
-    paths: [storiesModelPath],
-    contextSize: 1024,
-    threads: 1,
-    sequences: 4,
-    kvCacheType: "f16",
-    flashAttention: "auto",
-    batchSize: 512,
-    gpuLayers: 0,
-    flushIntervalMs: 0,
-  });
+  const model = await loadStoriesRunner({ contextSize: 1024, sequences: 4 });
   t.after(() => model.dispose());
   const tokens = 32;
   for (const [run, withLogprobs] of [

@@ -4,7 +4,7 @@ import { type GgufMetadataValue, GgufValueType } from "./types.js";
 /** The synthetic models' building blocks: seeded random weights in each tensor encoding, and metadata values. */
 
 /** mulberry32: tiny, fast and deterministic across platforms (only 32-bit integer math). */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;
