@@ -2,15 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import OpenAI from "openai";
 import { childPids, engines } from "./helpers/engines.js";
-import {
-  checkChatStreamWireShape,
-  checkCrashMidStream,
-  checkDisconnectsFreeSlots,
-  checkStopSequences,
-  checkStreamedCompletion,
-  checkTemperatureZero,
-  streamedChat,
-} from "./helpers/openaiChecks.js";
+import * as checks from "./helpers/openaiChecks.js";
 import { storiesModelMissing, storiesModelPath } from "./helpers/paths.js";
 import { postJson, type ServerProcess, startServerProcess } from "./helpers/server.js";
 
@@ -31,15 +23,15 @@ for (const engine of engines) {
     after(() => server?.dispose());
 
     test("temperature 0 continues as llama.cpp does, with exact usage; ps names the engine", async () => {
-      await checkTemperatureZero(client);
+      await checks.checkTemperatureZero(client);
       const ps = (await (await fetch(`${server.url}/api/ps`)).json()) as { models: { details: { engine: string } }[] };
       assert.equal(ps.models[0]?.details.engine, engine.name);
     });
 
     test("streamed text equals the whole answer (completions and chat), and the stream ends with usage", async () => {
-      await checkStreamedCompletion(client);
-      const chunks = await checkChatStreamWireShape(server.url);
-      const { stream: _stream, stream_options: _options, ...request } = streamedChat;
+      await checks.checkStreamedCompletion(client);
+      const chunks = await checks.checkChatStreamWireShape(server.url);
+      const { stream: _stream, stream_options: _options, ...request } = checks.streamedChat;
       const chat = await client.chat.completions.create(request);
       const chatStreamed = chunks.map((chunk) => chunk.choices[0]?.delta.content ?? "").join("");
       assert.equal(chatStreamed, chat.choices[0]!.message.content);
@@ -47,7 +39,7 @@ for (const engine of engines) {
     });
 
     test("stop sequences end the answer without leaking any part of them; finish_reason stop", async () => {
-      await checkStopSequences(client);
+      await checks.checkStopSequences(client);
     });
 
     test("logit_bias applies (a +100 token repeats; -100 bans it) and is checked against the vocabulary", async () => {
@@ -110,12 +102,12 @@ for (const engine of engines) {
     });
 
     test("20 clients that disconnect mid-stream leave the slots free: the next answer is prompt and right", async () => {
-      await checkDisconnectsFreeSlots(server.url, client, { clients: 20, withinMs: 2000 });
+      await checks.checkDisconnectsFreeSlots(server.url, client, { clients: 20, withinMs: 2000 });
     });
 
     test("the engine's process killed mid-stream: the client gets runner_crashed, the next request succeeds", async () => {
       // On llama-server the model lives in the runner's child: kill that one, as a native crash would.
-      const { runner } = await checkCrashMidStream(server.url, client, (pid) =>
+      const { runner } = await checks.checkCrashMidStream(server.url, client, (pid) =>
         engine.name === "llama-server" ? childPids(pid)[0] : pid,
       );
       if (engine.name === "llama-server") {

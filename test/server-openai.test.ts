@@ -1,15 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import OpenAI from "openai";
-import {
-  checkChatStreamWireShape,
-  checkCrashMidStream,
-  checkDisconnectsFreeSlots,
-  checkStopSequences,
-  checkStreamedCompletion,
-  checkTemperatureZero,
-  completeLily,
-} from "./helpers/openaiChecks.js";
+import * as checks from "./helpers/openaiChecks.js";
 import { storiesModelMissing, storiesModelPath } from "./helpers/paths.js";
 import { postJson, type ServerProcess, startServerProcess } from "./helpers/server.js";
 
@@ -29,7 +21,7 @@ describe("OpenAI-compatible server on stories260K", { skip: storiesModelMissing 
   });
 
   test("completion at temperature 0 continues as llama.cpp does, with exact usage", async () => {
-    const completion = await checkTemperatureZero(client);
+    const completion = await checks.checkTemperatureZero(client);
     assert.equal(completion.object, "text_completion");
     assert.deepEqual(completion.usage, {
       prompt_tokens: 5,
@@ -40,7 +32,7 @@ describe("OpenAI-compatible server on stories260K", { skip: storiesModelMissing 
   });
 
   test("streamed text equals non-streamed text (completions and chat)", async () => {
-    await checkStreamedCompletion(client);
+    await checks.checkStreamedCompletion(client);
 
     const messages = [{ role: "user" as const, content: "Tell me a story." }];
     const chat = await client.chat.completions.create({ model: "stories", messages, max_tokens: 30, temperature: 0 });
@@ -58,11 +50,11 @@ describe("OpenAI-compatible server on stories260K", { skip: storiesModelMissing 
   });
 
   test("chat streaming wire shape: role first, one id, finish_reason, usage chunk, [DONE]", async () => {
-    await checkChatStreamWireShape(server.url);
+    await checks.checkChatStreamWireShape(server.url);
   });
 
   test("stop sequences end the answer without leaking any part of them", async () => {
-    await checkStopSequences(client);
+    await checks.checkStopSequences(client);
   });
 
   test("the same seed gives the same sampled output", async () => {
@@ -378,16 +370,16 @@ describe("OpenAI-compatible server on stories260K", { skip: storiesModelMissing 
     });
 
     test("the server is still healthy after all of that", async () => {
-      await completeLily(client);
+      await checks.completeLily(client);
     });
   });
 
   test("100 clients that disconnect mid-stream leave the sequence free within a second", async () => {
-    await checkDisconnectsFreeSlots(server.url, client, { clients: 100, withinMs: 1000 });
+    await checks.checkDisconnectsFreeSlots(server.url, client, { clients: 100, withinMs: 1000 });
   });
 
   test("a runner killed with SIGKILL mid-stream: the client gets an error, the next request succeeds", async () => {
-    const { rest, runner } = await checkCrashMidStream(server.url, client, (pid) => pid);
+    const { rest, runner } = await checks.checkCrashMidStream(server.url, client, (pid) => pid);
     assert.match(rest, /"error":\{"message":"the model runner stopped unexpectedly \(signal SIGKILL\)/);
     assert.equal(runner.restarts, 0, "the first crash: after it, restarts is 1");
   });

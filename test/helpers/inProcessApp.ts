@@ -7,7 +7,7 @@ import { registerAccessMiddleware } from "../../src/http/auth.js";
 import { registerErrorHandler } from "../../src/http/errorResponse.js";
 import { appWide } from "../../src/http/guard.js";
 
-/** An app answering `request(url, init)` in process (Hono's `app.request`), with no socket. */
+/** An app answering `request(url, init)` in process, with no socket, as Hono's app and freehold's httpApp() do. */
 export interface InProcessApp {
   request(url: string, init: RequestInit): Response | Promise<Response>;
 }

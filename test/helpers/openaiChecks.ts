@@ -12,10 +12,13 @@ import { disconnectMidStream, longStream, readToEnd, startStream } from "./strea
 /** At temperature 0 "Once upon a time" continues so (10 tokens). */
 export const LILY = ", there was a little girl named Lily";
 
-/** Asks for the temperature-0 continuation of "Once upon a time" (10 tokens), checks it is LILY and returns it. */
-export async function completeLily(client: OpenAI): Promise<OpenAI.Completion> {
+/**
+ * Asks `model` (stories260K under the name the test gave it) for the temperature-0 continuation of "Once upon a
+ * time" (10 tokens), checks it is LILY and returns it.
+ */
+export async function completeLily(client: OpenAI, model = "stories"): Promise<OpenAI.Completion> {
   const completion = await client.completions.create({
-    model: "stories",
+    model,
     prompt: "Once upon a time",
     max_tokens: 10,
     temperature: 0,

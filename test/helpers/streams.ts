@@ -2,7 +2,7 @@ import { postJson } from "./server.js";
 
 /**
  * Streams cut off or killed mid-way, for the tests of cancellation, crashes, queues and shutdown on a real server
- * (server-openai, engine-parity, engine-queue, server-concurrency).
+ * (server-openai, engine-parity, engine-queue, server-concurrency, server-lifecycle, server-residency).
  */
 
 /** A completion that keeps streaming for a long while (1,900 tokens, end of story ignored): one to interrupt. */
