@@ -70,7 +70,7 @@ test("a request arriving while idle slots are being emptied waits for that and s
   const { sequences, made, slot } = pool(5, 30);
   const held = [];
   for (let i = 0; i < 5; i++) held.push(await sequences.acquire(prompt(100 * i)));
-  for (const [i, sequence] of held.entries()) made[i]!.tokens = prompt(100 * i);
+  for (let i = 0; i < 5; i++) made[i]!.tokens = prompt(100 * i);
   // Released 2, 1, 3, 0, 4: all idle, so the pool empties all but the two most recent (4 and 0), starting with 3
   // (30 ms each). A burst of four arriving now, without waiting, would have only 0, 1, 2 and 4 to choose from.
   for (const i of [2, 1, 3, 0, 4]) sequences.release(held[i]!);
