@@ -335,6 +335,8 @@ describe("resolveImages: URLs become checked image bytes, or 400s naming the fie
   const request = (...urls: string[]): PendingChatRequest => ({
     kind: "chat",
     model: "m",
+    sampling: {},
+    limits: {},
     messages: [{ role: "user", content: "x", images: urls.map((url, index) => ({ url, field: `f[${index}]` })) }],
   });
 
