@@ -125,7 +125,10 @@ describe("image URLs: a failed fetch is a 400 naming the field, in every API's s
       assert.equal(answer.status, 400, path);
       assert.equal(answer.json.type, "error");
       assert.equal(answer.json.error.type, "invalid_request_error");
-      assert.match(answer.json.error.message, /messages\[0\]\.content\[0\]\.source\.url: the fetched file is not a PNG/);
+      assert.match(
+        answer.json.error.message,
+        /messages\[0\]\.content\[0\]\.source\.url: the fetched file is not a PNG/,
+      );
     }
     const notHttp = await post(freehold, "/v1/messages", {
       model: "vision",
