@@ -8,9 +8,11 @@ import { SYNTHETIC_IMAGE_TOKENS, writeSyntheticModel } from "../src/gguf/index.j
 import { Freehold } from "../src/index.js";
 import { HttpImageFetcher, parseHostRules } from "../src/providers/imageFetch.js";
 import { addressProblem } from "../src/providers/publicAddress.js";
+import { runCli } from "./helpers/cli.js";
 import { llamaServerMissing, llamaServerPath } from "./helpers/engines.js";
 import { pngBase64 } from "./helpers/images.js";
 import { temporaryDirectory } from "./helpers/paths.js";
+import { postJson, type ServerProcess, startServerProcess } from "./helpers/server.js";
 
 /**
  * Image URLs through the HTTP APIs: OpenAI chat `image_url.url`, Responses `input_image.image_url` and Anthropic
@@ -149,6 +151,40 @@ describe("image URLs: a failed fetch is a 400 naming the field, in every API's s
     assert.equal(answer.status, 400);
     assert.match(answer.json.error, /messages\[0\]\.images\[0\]: is not valid base64/);
     assert.equal(fetches, before);
+  });
+});
+
+describe("freehold serve with FREEHOLD_IMAGE_FETCH: the production fetcher, wired from the setting", () => {
+  let server: ServerProcess;
+  before(async () => {
+    server = await startServerProcess({ env: { FREEHOLD_IMAGE_FETCH: `localhost:${port}, images.example.com` } });
+  });
+  after(() => server?.dispose());
+
+  test("a listed host that is loopback is refused (no seams in production), logged by host without path or query", async () => {
+    const before = fetches;
+    const response = await postJson(`${server.url}/v1/chat/completions`, {
+      model: "vision",
+      messages: [
+        {
+          role: "user",
+          content: [{ type: "image_url", image_url: { url: `http://localhost:${port}/cat.png?token=SECRET123` } }],
+        },
+      ],
+    });
+    const body = (await response.json()) as { error: { code: string; message: string } };
+    assert.equal(response.status, 400);
+    assert.equal(body.error.code, "image_url_not_allowed");
+    assert.match(body.error.message, /loopback address, which is never fetched/);
+    assert.equal(fetches, before, "nothing reached the image server");
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.match(server.output(), /image fetch refused or failed/, server.output());
+    assert.ok(server.output().includes(`localhost:${port}`), server.output());
+    assert.doesNotMatch(server.output(), /SECRET123|cat\.png/);
+    const egress = await runCli(["doctor", "--egress"], {
+      env: { ...process.env, FREEHOLD_HOME: server.home, FREEHOLD_IMAGE_FETCH: "images.example.com" },
+    });
+    assert.match(egress.stdout, /images\.example\.com {2}image URLs in requests/);
   });
 });
 

@@ -110,13 +110,16 @@ export class HttpImageFetcher implements ImageFetcher {
     try {
       let current = url;
       for (let hop = 0; ; hop++) {
+        // For the log line even when the URL is refused: the host only, never the path or query.
+        host = URL.canParse(current) ? new URL(current).host || host : host;
         const checked = await this.#check(current, field);
-        host = checked.url.host;
         const response = await this.#get(checked, field, signal);
         const status = response.statusCode ?? 0;
         if (status >= 300 && status < 400 && response.headers.location) {
           response.destroy();
           if (hop >= MAX_REDIRECTS) throw failed(field, host, `more than ${MAX_REDIRECTS} redirects`);
+          if (!URL.canParse(response.headers.location, checked.url.href))
+            throw failed(field, host, "it redirected to an invalid URL");
           current = new URL(response.headers.location, checked.url).href;
           continue;
         }
