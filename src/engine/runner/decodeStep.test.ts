@@ -127,3 +127,87 @@ test("one request alone is never held: its tokens flow without waiting for the e
   assert.equal(got.length, 200);
   assert.equal(eventLoopTurned, false, "a lone request must not wait for a timer or another request");
 });
+
+test("requests ask for their next tokens in slot order, whatever order they arrived in", async () => {
+  const step = new DecodeStep();
+  const log: string[] = [];
+  // First tokens come C, B, A (slots 2, 1, 0), within a microtask of each other; each later token takes 5 ms, so
+  // all three are generating before anyone's second token. Without the ordering, the rounds go B, A, C (the order
+  // they arrived at the step).
+  const gates = new Map<string, () => void>();
+  const opened = new Map(
+    ["A", "B", "C"].map((name) => [name, new Promise<void>((resolve) => gates.set(name, resolve))] as const),
+  );
+  const sources = (["C", "A", "B"] as const).map((name) =>
+    (async function* () {
+      for (let i = 1; i <= 6; i++) {
+        log.push(`${name} asks ${i}`);
+        await (i === 1 ? opened.get(name) : sleep(5));
+        yield i;
+      }
+    })(),
+  );
+  const runs = sources.map((tokens, i) => consume("CAB"[i]!, step.pace(tokens, [2, 0, 1][i]), []));
+  await sleep(1);
+  for (const name of ["C", "B", "A"]) gates.get(name)!();
+  await Promise.all(runs);
+  // Round k: the three asks for token k + 1 once all three generate (C's first came alone, before the others).
+  for (const token of [3, 4, 5, 6]) {
+    const asks = log.filter((entry) => entry.endsWith(`asks ${token}`)).map((entry) => entry.split(" ")[0]);
+    assert.deepEqual(asks, ["A", "B", "C"], `token ${token}: ${log.join(", ")}`);
+  }
+});
+
+test("an exclusive operation runs at a step boundary: nobody asks for a token until it is done", async () => {
+  const step = new DecodeStep();
+  const log: string[] = [];
+  const a = consume(
+    "A",
+    step.pace(
+      source("A", 6, log, () => 2),
+      0,
+    ),
+    log,
+  );
+  const b = consume(
+    "B",
+    step.pace(
+      source("B", 6, log, () => 2),
+      1,
+    ),
+    log,
+  );
+  await sleep(5);
+  const operation = step.exclusive(async () => {
+    log.push("trim starts");
+    await sleep(30);
+    log.push("trim ends");
+    return "trimmed";
+  });
+  assert.equal(await operation, "trimmed");
+  await Promise.all([a, b]);
+  const starts = log.indexOf("trim starts");
+  const ends = log.indexOf("trim ends");
+  // While it runs, the members finish the token they asked for but ask for no other.
+  const between = log.slice(starts, ends).filter((entry) => entry.includes("asks"));
+  assert.ok(between.length <= 2, `asks during the operation: ${between.join(", ")} (${log.join(", ")})`);
+  assert.equal(log.filter((entry) => entry.endsWith("got 6")).length, 2);
+  assert.equal(step.generating, 0);
+});
+
+test("a lone request waits for an exclusive operation too, and is never held otherwise", async () => {
+  const step = new DecodeStep();
+  const log: string[] = [];
+  let done = false;
+  const operation = step.exclusive(async () => {
+    await sleep(20);
+    done = true;
+  });
+  const tokens = consume("A", step.pace(source("A", 3, log), 0), log);
+  const got = await tokens;
+  await operation;
+  assert.deepEqual(got, [1, 2, 3]);
+  // A's second ask came only after the operation ended.
+  assert.ok(done);
+  assert.equal(log.indexOf("A asks 2") > log.indexOf("A got 1"), true);
+});

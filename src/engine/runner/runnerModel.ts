@@ -278,7 +278,10 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
       // Reuse the KV cache of the prefix this slot already holds; at least one token is evaluated for fresh logits.
       cachedTokens = Math.min(sequence.compareContextTokens(tokens).firstDifferentIndex, tokens.length - 1);
       if (cachedTokens < sequence.nextTokenIndex) {
-        await sequence.eraseContextTokenRanges([{ start: cachedTokens, end: sequence.nextTokenIndex }]);
+        // At a step boundary: otherwise the trim waits for every other request to finish (decodeStep.ts).
+        await step.exclusive(() =>
+          sequence.eraseContextTokenRanges([{ start: cachedTokens, end: sequence.nextTokenIndex }]),
+        );
       }
       const grammarState = grammar ? new nlc.LlamaGrammarEvaluationState({ model, grammar }) : undefined;
       const evaluate = evaluateOptions(request.sampling, loop.generated as Token[], grammarState, tokenBias);
@@ -290,6 +293,7 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
           { probabilities: request.logprobs !== undefined },
           evaluate,
         ) as AsyncGenerator<{ token: Token; probabilities?: Map<Token, number> }, void, Token[] | undefined>,
+        pool.slotOf(sequence),
       );
       // Tokens to evaluate instead of the one just sampled (a forced end of reasoning), passed to next().
       let replacement: Token[] | undefined;
