@@ -317,6 +317,15 @@ describe("fetching from a listed host (test seams: a made-up name resolving to 1
     assert.match(closed.message, /connection failed \(ECONNREFUSED\)/);
   });
 
+  test("a DNS answer that never comes ends at the deadline too", async () => {
+    const fetcher = seamed({ timeoutMs: 300, resolve: () => new Promise(() => undefined) });
+    const started = Date.now();
+    const error = await refusal(fetchWith(fetcher, `http://images.test:${port}/cat.png`));
+    assert.equal(error.code, "image_fetch_failed");
+    assert.match(error.message, /no complete answer within 0\.3 s/);
+    assert.ok(Date.now() - started < 1000);
+  });
+
   test("the client's abort stops the fetch", async () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 100);

@@ -112,7 +112,7 @@ export class HttpImageFetcher implements ImageFetcher {
       for (let hop = 0; ; hop++) {
         // For the log line even when the URL is refused: the host only, never the path or query.
         host = URL.canParse(current) ? new URL(current).host || host : host;
-        const checked = await this.#check(current, field);
+        const checked = await this.#check(current, field, signal);
         const response = await this.#get(checked, field, signal);
         const status = response.statusCode ?? 0;
         if (status >= 300 && status < 400 && response.headers.location) {
@@ -144,7 +144,7 @@ export class HttpImageFetcher implements ImageFetcher {
   }
 
   /** The URL's scheme, userinfo, host and port, and every address its name resolves to. */
-  async #check(text: string, field: string): Promise<Hop> {
+  async #check(text: string, field: string, signal: AbortSignal): Promise<Hop> {
     let url: URL;
     try {
       url = new URL(text);
@@ -163,7 +163,8 @@ export class HttpImageFetcher implements ImageFetcher {
       );
     const addresses = isIP(hostname)
       ? [{ address: hostname, family: isIP(hostname) as 4 | 6 }]
-      : await (this.#options.resolve ?? systemResolve)(hostname).catch(() => {
+      : await untilAborted((this.#options.resolve ?? systemResolve)(hostname), signal).catch((error: unknown) => {
+          if (signal.aborted) throw error;
           throw notAllowed(field, `${url.host} does not resolve`);
         });
     if (addresses.length === 0) throw notAllowed(field, `${url.host} does not resolve`);
@@ -204,6 +205,16 @@ export class HttpImageFetcher implements ImageFetcher {
       throw failed(field, hop.url.host, `the connection failed (${(error as NodeJS.ErrnoException).code ?? "error"})`);
     }) as Promise<IncomingMessage>;
   }
+}
+
+/** `promise`, or a rejection when `signal` aborts first (a DNS lookup cannot be cancelled, only left behind). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }
 
 /** The body, refused past `maxBytes` (by Content-Length before reading, else while it streams). */
