@@ -154,6 +154,48 @@ describe("image URLs: a failed fetch is a 400 naming the field, in every API's s
   });
 });
 
+describe("a local-only key may fetch from a listed host (the image reaches only the local model)", () => {
+  const home = temporaryDirectory();
+  let freehold: Freehold;
+  let secret = "";
+  before(async () => {
+    freehold = await Freehold.open({ home: home.path, imageFetcher: seamedFetcher() });
+    secret = (await freehold.control.store.createKey("private", { localOnly: true }, { actor: "test" })).secret;
+  });
+  after(async () => {
+    await freehold?.close();
+    home.dispose();
+  });
+
+  test("the fetch happens for a local-only key; the request then goes on (here: to a model that is not there)", async () => {
+    const before = fetches;
+    const response = await freehold.httpApp().request("http://localhost/v1/chat/completions", {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${secret}` },
+      body: JSON.stringify({
+        model: "vision",
+        messages: [
+          { role: "user", content: [{ type: "image_url", image_url: { url: `http://images.test:${port}/cat.png` } }] },
+        ],
+      }),
+    });
+    assert.equal(fetches, before + 1, "fetched once");
+    assert.equal(response.status, 404, await response.text());
+    const anonymous = await freehold.httpApp().request("http://localhost/v1/chat/completions", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        model: "vision",
+        messages: [
+          { role: "user", content: [{ type: "image_url", image_url: { url: `http://images.test:${port}/cat.png` } }] },
+        ],
+      }),
+    });
+    assert.equal(anonymous.status, 401, "no key, no fetch");
+    assert.equal(fetches, before + 1);
+  });
+});
+
 describe("freehold serve with FREEHOLD_IMAGE_FETCH: the production fetcher, wired from the setting", () => {
   let server: ServerProcess;
   before(async () => {
