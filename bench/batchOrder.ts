@@ -5,24 +5,11 @@
 // sequence, and llama.cpp computes such a batch in one pass only while the sequence ids go up by one in batch order
 // (`llama_batch_allocr::split_equal`, sequential); otherwise in several, each about a whole decode's cost on a CPU.
 // This is why freehold's runner asks for the sequences' next tokens in slot order (src/engine/runner/decodeStep.ts).
-import { readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import type { LlamaContextSequence, Token } from "node-llama-cpp";
+import type { LlamaContextSequence } from "node-llama-cpp";
+import { loadAverage, loadDiagnosticContext, madeUpTokens, median } from "./diagnosticContext.js";
 
-const modelPath = process.argv[2] ?? join(tmpdir(), "freehold-bench", "llama1b-q8_0-seed1.gguf");
-const threads = Number(process.env.THREADS ?? 2);
 const steps = Number(process.env.STEPS ?? 8);
-const nlc = await import("node-llama-cpp");
-const llama = await nlc.getLlama({ gpu: false, maxThreads: threads, logLevel: nlc.LlamaLogLevel.warn });
-const model = await llama.loadModel({ modelPath });
-const context = await model.createContext({
-  contextSize: 2048,
-  sequences: 4,
-  threads: { ideal: threads, min: threads },
-  batchSize: 512,
-  flashAttention: "auto",
-});
+const { threads, context, dispose } = await loadDiagnosticContext();
 // node-llama-cpp 3.21's native context and sequence fields (a diagnostic only, as test/helpers/decodeCounter.ts).
 interface NativeContext {
   initBatch(size: number): void;
@@ -37,22 +24,12 @@ const native = (context as unknown as { _ctx: NativeContext })._ctx;
 const sequences = Array.from({ length: 4 }, () => context.getSequence());
 const internals = (sequence: LlamaContextSequence) => sequence as unknown as SequenceInternals;
 
-/** Made-up token ids (the cost does not depend on which). */
-function tokens(seed: number, count: number): number[] {
-  const out: number[] = [];
-  let x = seed * 7919 + 13;
-  while (out.length < count) {
-    x = (x * 1103515245 + 12345) % 2147483648;
-    out.push(((x >> 8) % 30000) + 1000);
-  }
-  return out;
-}
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1] ?? Number.NaN;
-
 for (const [i, sequence] of sequences.entries())
-  await sequence.evaluateWithoutGeneratingNewTokens(tokens(i + 1, 32) as Token[]);
+  await sequence.evaluateWithoutGeneratingNewTokens(madeUpTokens(i + 1, 32));
 console.log(`threads ${threads}; ${steps} decodes each, the first two not counted`);
-for (const order of JSON.parse(process.env.ORDERS ?? "[[0],[0,1,2,3],[2,3,0,1],[3,2,1,0],[0,1,3],[1,2,3]]") as number[][]) {
+for (const order of JSON.parse(
+  process.env.ORDERS ?? "[[0],[0,1,2,3],[2,3,0,1],[3,2,1,0],[0,1,3],[1,2,3]]",
+) as number[][]) {
   const times: number[] = [];
   for (let step = 0; step < steps; step++) {
     native.initBatch(order.length);
@@ -62,7 +39,7 @@ for (const order of JSON.parse(process.env.ORDERS ?? "[[0],[0,1,2,3],[2,3,0,1],[
       native.addToBatch(
         sequence._sequenceId,
         sequence._nextTokenIndex++,
-        Uint32Array.from(tokens(step * 4 + index, 1)),
+        Uint32Array.from(madeUpTokens(step * 4 + index, 1)),
         Uint32Array.from([0]),
       );
     }
@@ -73,7 +50,5 @@ for (const order of JSON.parse(process.env.ORDERS ?? "[[0],[0,1,2,3],[2,3,0,1],[
   const ids = order.map((index) => internals(sequences[index]!)._sequenceId).join(",");
   console.log(`batch order ${ids.padEnd(8)} ${median(times.slice(2)).toFixed(1).padStart(7)} ms`);
 }
-console.log(`load average ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`);
-await context.dispose();
-await model.dispose();
-await llama.dispose();
+console.log(`load average ${loadAverage()}`);
+await dispose();

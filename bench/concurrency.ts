@@ -137,7 +137,29 @@ function concurrencyRatios(rows: ConcurrencyRow[]): ConcurrencyRatio[] {
             name: `${name}, ${n} streams`,
             systems: `${a.label} / ${b.label}`,
             value: rate(a) / rate(b),
-            target: "≥ 1.0×",
+            target: "≥ 0.95×",
+          },
+        ]
+      : [];
+  // Issue 14's targets for freehold at its defaults against llama-server at one stream: decode and TTFT.
+  const defaultsAlone = rows.find((r) => r.streams === 1 && r.label === "freehold auto");
+  const serverAlone = rows
+    .filter((r) => r.streams === 1 && r.engine === "llama-server")
+    .reduce<ConcurrencyRow | undefined>((a, r) => (!a || rate(r) > rate(a) ? r : a), undefined);
+  const oneStream: ConcurrencyRatio[] =
+    defaultsAlone && serverAlone && n !== 1
+      ? [
+          {
+            name: "freehold auto / llama-server best, 1 stream",
+            systems: `${defaultsAlone.label} / ${serverAlone.label}`,
+            value: rate(defaultsAlone) / rate(serverAlone),
+            target: "≥ 0.95×",
+          },
+          {
+            name: "TTFT p50 freehold auto / llama-server, 1 stream",
+            systems: `${defaultsAlone.label} / ${serverAlone.label}`,
+            value: defaultsAlone.ttftP50Ms / serverAlone.ttftP50Ms,
+            target: "≤ 1.1×",
           },
         ]
       : [];
@@ -163,6 +185,7 @@ function concurrencyRatios(rows: ConcurrencyRow[]): ConcurrencyRatio[] {
   );
   return [
     ...engineRatios,
+    ...oneStream,
     ...ratios,
     ...pair(
       "freehold auto / llama-server best",

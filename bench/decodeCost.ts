@@ -6,23 +6,10 @@
 // is the decode's arithmetic; at two, the extra over one thread is barrier spinning. Run it from a tree whose
 // node_modules has the OpenMP CPU backend (bench/ompCpuBackend.sh) to compare the two builds under the same load.
 import { readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import type { Token } from "node-llama-cpp";
+import { loadAverage, loadDiagnosticContext, median, madeUpTokens as tokens } from "./diagnosticContext.js";
 
-const modelPath = process.argv[2] ?? join(tmpdir(), "freehold-bench", "llama1b-q8_0-seed1.gguf");
-const threads = Number(process.env.THREADS ?? 2);
 const runs = Number(process.env.RUNS ?? 3);
-const nlc = await import("node-llama-cpp");
-const llama = await nlc.getLlama({ gpu: false, maxThreads: threads, logLevel: nlc.LlamaLogLevel.warn });
-const model = await llama.loadModel({ modelPath });
-const context = await model.createContext({
-  contextSize: 2048,
-  sequences: 4,
-  threads: { ideal: threads, min: threads },
-  batchSize: 512,
-  flashAttention: "auto",
-});
+const { threads, context, dispose } = await loadDiagnosticContext();
 const libraries = readFileSync("/proc/self/maps", "utf8")
   .split("\n")
   .map((line) => line.split(" ").pop() ?? "")
@@ -62,17 +49,6 @@ holder._ctx = new Proxy(native, {
 });
 
 const sequences = Array.from({ length: 4 }, () => context.getSequence());
-/** Made-up token ids (the cost does not depend on which). */
-function tokens(seed: number, count: number): Token[] {
-  const out: number[] = [];
-  let x = seed * 7919 + 13;
-  while (out.length < count) {
-    x = (x * 1103515245 + 12345) % 2147483648;
-    out.push(((x >> 8) % 30000) + 1000);
-  }
-  return out as Token[];
-}
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1] ?? Number.NaN;
 const byTokens = new Map<number, { wall: number[]; cpu: number[] }>();
 for (let run = 0; run <= runs; run++) {
   for (const sequence of sequences) await sequence.clearHistory();
@@ -94,7 +70,5 @@ for (const [count, { wall, cpu }] of [...byTokens].sort((a, b) => a[0] - b[0]))
   console.log(
     `${String(count).padStart(3)} tokens: wall ${median(wall).toFixed(1)} ms, CPU ${median(cpu).toFixed(1)} ms (median of ${wall.length})`,
   );
-console.log(`load average ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`);
-await context.dispose();
-await model.dispose();
-await llama.dispose();
+console.log(`load average ${loadAverage()}`);
+await dispose();

@@ -76,6 +76,15 @@ export const models: Record<string, ModelSpec> = {
     llamaServerLogitBias: syntheticByteTokensBanned(),
     path: () => synthesized("llama1b"),
   },
+  // llama1b's first 2 layers (same embeddings and output): a draft for it (`--draft llama1b-draft`) that always agrees
+  // with it on random weights, so it measures the speculative machinery at full acceptance.
+  "llama1b-draft": {
+    name: "llama1b-draft",
+    tokens: 64,
+    runs: 3,
+    llamaServerLogitBias: syntheticByteTokensBanned(),
+    path: () => synthesized("llama1b-draft"),
+  },
 };
 
 /** See ModelSpec.llamaServerLogitBias: every synthetic preset shares the vocabulary's first 261 ids. */
@@ -84,7 +93,7 @@ function syntheticByteTokensBanned(): Record<string, number> {
 }
 
 /** A synthetic model in q8_0, seed 1, made once and cached in $TMPDIR/freehold-bench (same seed, same bytes). */
-async function synthesized(preset: "smol135m" | "llama1b"): Promise<string> {
+async function synthesized(preset: "smol135m" | "llama1b" | "llama1b-draft"): Promise<string> {
   const directory = join(tmpdir(), "freehold-bench");
   const path = join(directory, `${preset}-q8_0-seed1.gguf`);
   if (existsSync(path)) return path;

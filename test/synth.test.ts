@@ -14,6 +14,12 @@ function sha256(path: string): string {
   return createHash("sha256").update(readFileSync(path)).digest("hex");
 }
 
+function sha256Bytes(data: Uint8Array | (() => Uint8Array)): string {
+  return createHash("sha256")
+    .update(typeof data === "function" ? data() : data)
+    .digest("hex");
+}
+
 async function synth(preset: string, quant: string, seed: number, name: string): Promise<string> {
   const out = join(directory.path, name);
   const result = await runCli(["synth", "--preset", preset, "--quant", quant, "--seed", String(seed), out]);
@@ -51,6 +57,22 @@ describe("freehold synth", () => {
       if (preset === "smol135m") assert.ok(summary.size > 160e6 && summary.size < 180e6, `size ${summary.size}`);
     });
   }
+
+  test("llama1b-draft is llama1b's first 2 layers: the same embeddings and layer tensors, byte for byte", () => {
+    const target = synthesizeModel({ preset: "llama1b", quant: "q8_0", seed: 1 });
+    const draft = synthesizeModel({ preset: "llama1b-draft", quant: "q8_0", seed: 1 });
+    assert.equal(draft.tensors.filter((tensor) => tensor.name.endsWith(".attn_q.weight")).length, 2);
+    const byName = new Map(target.tensors.map((tensor) => [tensor.name, tensor]));
+    // Compared on the small ones (the embedding is 280 MB): names, shapes, types and bytes.
+    for (const tensor of draft.tensors) {
+      const same = byName.get(tensor.name);
+      assert.ok(same, `${tensor.name} is not in llama1b`);
+      assert.deepEqual(same.dims, tensor.dims, tensor.name);
+      assert.equal(same.type, tensor.type, tensor.name);
+      if (tensor.name.startsWith("blk.0.attn_") || tensor.name.endsWith("_norm.weight"))
+        assert.equal(sha256Bytes(same.data), sha256Bytes(tensor.data), tensor.name);
+    }
+  });
 
   test("llama1b has Llama 3.2 1B's shape: 1,235,814,400 parameters, tied embeddings, about 1.3 GB in q8_0", () => {
     // Described, not written: the file is 1.3 GB (the benchmark writes it once and caches it).

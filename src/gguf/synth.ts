@@ -10,7 +10,7 @@ import { type GgufTensorToWrite, type GgufToWrite, writeGgufFile } from "./write
  * `tiedEmbeddings`: no `output.weight`; llama.cpp reuses `token_embd.weight` for the output (as Llama 3.2 1B does).
  */
 export const synthPresets: Record<
-  "tiny" | "tiny64" | "rerank-tiny" | "tiny-vision" | "smol135m" | "llama1b",
+  "tiny" | "tiny64" | "rerank-tiny" | "tiny-vision" | "smol135m" | "llama1b" | "llama1b-draft",
   {
     embedding: number;
     layers: number;
@@ -49,6 +49,20 @@ export const synthPresets: Record<
   llama1b: {
     embedding: 2048,
     layers: 16,
+    heads: 32,
+    kvHeads: 8,
+    feedForward: 8192,
+    vocabulary: 128256,
+    context: 131072,
+    ropeFreqBase: 500000,
+    tiedEmbeddings: true,
+  },
+  // A draft for llama1b (speculative decoding): its first 2 layers. With the same seed its embeddings (the output
+  // too: tied) and those layers are llama1b's, byte for byte, and on random weights both answer the same token, so
+  // the pair measures the draft machinery at full acceptance: an upper bound of what a draft buys (docs/benchmarks.md).
+  "llama1b-draft": {
+    embedding: 2048,
+    layers: 2,
     heads: 32,
     kvHeads: 8,
     feedForward: 8192,

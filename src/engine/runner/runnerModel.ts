@@ -130,10 +130,13 @@ export async function loadRunnerModel(options: LoadOptions): Promise<RunnerModel
       500,
     );
   }
-  // minTokens 4: the model waits for four drafted tokens before each verification. node-llama-cpp's default (0) takes
-  // whatever the draft has ready, which on CPU was nothing: 0 tokens drafted in 60 (stories260K drafting for itself);
-  // with 4, 21 of 51 drafted tokens were accepted.
-  const draftOptions = { minTokens: 4, maxTokens: 8 };
+  // One drafted token per step: node-llama-cpp (3.21.1, and 3.22.1 still) validates at most one drafted token per
+  // verification and counts every later one refuted, even when the model agrees with it (`_speculativeEvaluate` reads
+  // the previous validated token from a list it never fills). So drafting more only wastes work: on the 1B shape with
+  // a draft that always agrees, 8 drafted tokens per step ran at 0.68x the model alone (26.9% accepted), 2 at 0.85x
+  // (exactly 50%), 1 at 1.18x (100%). minTokens 1: wait for the token (with 0 the draft on CPU never had one ready).
+  // test/draft.test.ts fails when node-llama-cpp validates more, so that this can grow then (docs/threads.md).
+  const draftOptions = { minTokens: 1, maxTokens: 1 };
   // Speculative decoding: the draft model proposes tokens on its own sequence, each request's sequence verifies them
   // in one batch (node-llama-cpp's DraftSequenceTokenPredictor); at temperature 0 the output is the model's own.
   const draft = options.draft ? await loadDraft(options.draft) : undefined;

@@ -99,9 +99,12 @@ export class SequencePool {
     }
     this.free.push(sequence);
     if (this.active === 0 && !this.emptying)
-      this.emptying = this.keepEmptySlots().finally(() => {
-        this.emptying = undefined;
-      });
+      // Emptying is only a head start for later requests: a slot it fails to clear is trimmed when next used.
+      this.emptying = this.keepEmptySlots()
+        .catch(() => undefined)
+        .finally(() => {
+          this.emptying = undefined;
+        });
   }
   /**
    * When nothing generates (so a trim is quick), empties every free slot but the two most recently used: those keep
