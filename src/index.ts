@@ -27,6 +27,7 @@ export type {
 } from "./core/chat.js";
 export { foldChatEvents } from "./core/chat.js";
 export * from "./core/errors.js";
+export type { ImageFetcher, ImageFetchRecord } from "./core/imageFetch.js";
 export { Engine, type EngineOptions, type ModelResolver, type ResolvedModel } from "./engine/engine.js";
 export { Gateway } from "./gateway/gateway.js";
 export * as gguf from "./gguf/index.js";

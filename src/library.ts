@@ -18,6 +18,7 @@ import {
   type SamplingOptions,
 } from "./core/chat.js";
 import { libraryContext } from "./core/context.js";
+import type { ImageFetcher } from "./core/imageFetch.js";
 import type { Engine } from "./engine/engine.js";
 import type { Gateway } from "./gateway/gateway.js";
 import type { AppEnv } from "./http/appEnv.js";
@@ -89,6 +90,8 @@ export class Freehold implements AsyncDisposable {
   readonly control: ControlPlane;
   /** MCP servers from freehold.yaml (`mcp_servers`), started on first use (docs/mcp.md). */
   readonly mcp: McpHub;
+  /** Fetches image URLs in requests (FREEHOLD_IMAGE_FETCH, or OpenOptions.imageFetcher); absent = refused. */
+  readonly imageFetcher?: ImageFetcher;
 
   private constructor(parts: FreeholdParts) {
     this.config = parts.config;
@@ -99,6 +102,7 @@ export class Freehold implements AsyncDisposable {
     this.settings = parts.settings;
     this.control = parts.control;
     this.mcp = parts.mcp;
+    if (parts.imageFetcher) this.imageFetcher = parts.imageFetcher;
   }
 
   static async open(options: OpenOptions = {}): Promise<Freehold> {

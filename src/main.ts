@@ -11,6 +11,7 @@ import { httpFacade } from "./control/httpFacade.js";
 import type { Logger } from "./control/logger.js";
 import type { AuditSink } from "./core/context.js";
 import { treatAsPrivateDirectory, withoutPaths } from "./core/errors.js";
+import type { ImageFetcher } from "./core/imageFetch.js";
 import { Engine, type EngineEvent } from "./engine/engine.js";
 import { enginesDirectory, locateLlamaServer } from "./engine/engines.js";
 import { renderHtmlReport } from "./eval/html.js";
@@ -21,6 +22,7 @@ import { createApp } from "./http/app.js";
 import type { AppEnv } from "./http/appEnv.js";
 import { McpHub } from "./mcp/hub.js";
 import { hubClientFor, lockedModelsCheck, ModelPuller, profileMcpProblems, storeSupply } from "./modelSupply.js";
+import { HttpImageFetcher, parseHostRules } from "./providers/imageFetch.js";
 import { Router } from "./routing/router.js";
 import { buildRoutingTable } from "./routing/table.js";
 import { ModelStore } from "./store/store.js";
@@ -44,6 +46,11 @@ export interface OpenOptions extends ConfigOverrides {
    * `freehold mcp` keeps stdout for the protocol).
    */
   logOutput?: NodeJS.WritableStream;
+  /**
+   * Fetches images clients name by URL, instead of the one FREEHOLD_IMAGE_FETCH describes (an embedding program's
+   * own image store; tests). Without either, image URLs are refused.
+   */
+  imageFetcher?: ImageFetcher;
 }
 
 /** The wired parts a Freehold holds (src/library.ts). */
@@ -56,11 +63,14 @@ export interface FreeholdParts {
   settings: Settings;
   control: ControlPlane;
   mcp: McpHub;
+  /** Image URLs (FREEHOLD_IMAGE_FETCH); absent = refused. */
+  imageFetcher?: ImageFetcher;
 }
 
 /** Reads the settings and builds every part: store, engine, control plane, router, MCP hub and gateway. */
 export async function composeFreehold(overrides: OpenOptions = {}): Promise<FreeholdParts> {
-  const { onEngineEvent, configPath, offline, audit, lockfile, logOutput, ...configOverrides } = overrides;
+  const { onEngineEvent, configPath, offline, audit, lockfile, logOutput, imageFetcher, ...configOverrides } =
+    overrides;
   const settings = loadSettings({
     overrides: configOverrides,
     ...(configPath ? { configPath } : {}),
@@ -119,7 +129,18 @@ export async function composeFreehold(overrides: OpenOptions = {}): Promise<Free
   });
   const tools = { host: mcp, maxSteps: settings.file?.mcp_max_steps ?? 8 };
   const gateway = new Gateway(engine, router, control, tools, engine);
-  return { config, store, engine, gateway, router, settings, control, mcp };
+  const images = imageFetcher ?? imageFetcherFor(config, settings.offline, control.logger);
+  return {
+    config,
+    store,
+    engine,
+    gateway,
+    router,
+    settings,
+    control,
+    mcp,
+    ...(images ? { imageFetcher: images } : {}),
+  };
 }
 
 /** The HTTP app over the wired parts (`Freehold.httpApp`). */
@@ -150,7 +171,24 @@ export function composeHttpApp(
     maxBodyBytes: parts.config.maxBodyBytes,
     control: httpFacade(parts.control),
     consoleSources: consoleSources(parts),
+    ...(parts.imageFetcher ? { imageFetcher: parts.imageFetcher } : {}),
     ...options,
+  });
+}
+
+/**
+ * The image fetcher FREEHOLD_IMAGE_FETCH asks for: none without hosts or offline (every image URL is then a 400).
+ * One log line per fetch names the host and size, never the URL (its path and query may carry secrets).
+ */
+function imageFetcherFor(config: Config, offline: boolean, logger: Logger): ImageFetcher | undefined {
+  if (offline || config.imageFetch.length === 0) return undefined;
+  return new HttpImageFetcher({
+    hosts: parseHostRules(config.imageFetch),
+    timeoutMs: config.imageFetchTimeoutSeconds * 1000,
+    onFetch: (record) =>
+      record.error
+        ? logger.warn({ host: record.host, ms: record.ms, error: record.error }, "image fetch refused or failed")
+        : logger.info({ host: record.host, bytes: record.bytes, ms: record.ms }, "image fetched"),
   });
 }
 

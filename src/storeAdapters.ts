@@ -51,7 +51,7 @@ export function storeResolver(
       const mtimeMs = (await stat(details.manifestPath)).mtimeMs;
       if (cache.size > 1000) cache.clear();
       // Files imported by reference are checked (size, mtime) on every resolve: they can change outside the store.
-      if (!details.manifest.files.some((file) => file.link)) {
+      if (!details.manifest.files.some((file) => file.link) && !details.manifest.projector?.link) {
         cache.set(name, { model, manifestPath: details.manifestPath, mtimeMs });
       }
       return model;

@@ -334,4 +334,18 @@ test("config check names the line and field; doctor --egress lists every destina
       ["provider", "https://api.example.com"],
     ],
   );
+  // Image URLs: each host the owner lists is a destination; * is said as any public host.
+  const images = await runCli(["doctor", "--egress", "--json"], {
+    env: { FREEHOLD_HOME: empty.path, FREEHOLD_IMAGE_FETCH: "images.example.com, *.cdn.example:8443" },
+  });
+  const imageReport = JSON.parse(images.stdout) as { destinations: { origin: string; kind: string; detail: string }[] };
+  assert.deepEqual(
+    imageReport.destinations.filter((d) => d.kind === "image").map((d) => d.origin),
+    ["images.example.com", "*.cdn.example:8443"],
+  );
+  assert.match(imageReport.destinations.find((d) => d.kind === "image")!.detail, /public addresses only/);
+  const anyHost = await runCli(["doctor", "--egress"], {
+    env: { FREEHOLD_HOME: empty.path, FREEHOLD_IMAGE_FETCH: "*" },
+  });
+  assert.match(anyHost.stdout, /\(any public http\(s\) host a client names\) {2}image URLs in requests/);
 });

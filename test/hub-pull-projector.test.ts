@@ -136,6 +136,42 @@ describe("pull fetches the projector", () => {
   });
 });
 
+describe("pull --no-projector", () => {
+  test("the model is pulled without its projector, which is not downloaded; the result says what was left out", async (t) => {
+    const { puller, store } = fixture(t);
+    const result = await puller.pull("hf.co/owner/vision", { projector: false });
+    assert.equal(result.files[0]!.filename, "Model-Q4_K_M.gguf");
+    assert.equal(result.projector, undefined);
+    assert.match(result.projectorSkipped ?? "", /--no-projector: mmproj-F16\.gguf was not fetched/);
+    const details = await store.show(result.name);
+    assert.equal(details.manifest.projector, undefined);
+    assert.equal(details.projectorPath, undefined);
+    const projectorDigest = `sha256-${sha256(bytesOf("owner/vision", "mmproj-F16.gguf"))}`;
+    assert.ok(!readdirSync(join(store.home, "blobs")).some((name) => name.startsWith(projectorDigest)));
+    assert.equal((await lockEntry(store, result.name)).projector, undefined, "the lockfile pins no projector");
+  });
+
+  test("the CLI: --no-projector, `show` says none; with --locked it is a usage error", async (t) => {
+    const home = temporaryDirectory("freehold-hub-projector-cli-");
+    t.after(home.dispose);
+    const { runCli } = await import("./helpers/cli.js");
+    const env = { ...process.env, FREEHOLD_HOME: home.path, HF_ENDPOINT: hub.url };
+    const pulled = await runCli(["pull", "hf.co/owner/vision", "--no-projector", "--name", "textonly"], { env });
+    assert.equal(pulled.code, 0, pulled.stderr);
+    assert.match(pulled.stdout, /projector left out: --no-projector: mmproj-F16\.gguf was not fetched/);
+    assert.doesNotMatch(pulled.stdout, /^vision projector /m);
+    const shown = await runCli(["show", "textonly"], { env });
+    assert.match(shown.stdout, /vision projector +none \(text only\)/);
+    assert.doesNotMatch(shown.stdout, /Vision projector \(images/);
+    const withProjector = await runCli(["pull", "hf.co/owner/vision", "--name", "seeing"], { env });
+    assert.equal(withProjector.code, 0, withProjector.stderr);
+    assert.match((await runCli(["show", "seeing"], { env })).stdout, /vision projector +mmproj-F16\.gguf \(below\)/);
+    const locked = await runCli(["pull", "--locked", "--no-projector"], { env });
+    assert.equal(locked.code, 2);
+    assert.match(locked.stderr, /--no-projector applies to a plain pull/);
+  });
+});
+
 describe("chooseProjector", () => {
   const file = (path: string): HubFile => ({ path, size: 1, sha256: "a".repeat(64) });
   const modelOf = (path: string, quantization: string | null) => ({ quantization, files: [file(path)] });

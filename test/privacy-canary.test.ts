@@ -96,7 +96,7 @@ const apis: Api[] = [
       tool_choice: "an enum (none, auto, required); the object form is covered",
       logit_bias: "token ids (decimal digits only, checked) → numbers: no text can ride in it",
       "messages.*.content.*.image_url.url":
-        "an image (a data: URI or base64, decoded and type-checked at the edge; anything else is a 400): images cannot be scanned, so they never leave on a blocking, local-only or redacting route (the image test below)",
+        "an image (a data: URI, or an http(s) URL fetched at the edge from an owner-listed host and replaced by its bytes, decoded and type-checked at the edge; anything else is a 400): images cannot be scanned, so they never leave on a blocking, local-only or redacting route (the image test below)",
       "": "unknown top-level fields: accepted and dropped, never sent",
     },
   },
@@ -183,7 +183,7 @@ const apis: Api[] = [
       "tools.*.require_approval": "an MCP tool's filter (see tools.*.server_label)",
       "tools.*.server_description": "an MCP tool's field (see tools.*.server_label); echoed in the answer, never sent",
       "input.*.content.*.image_url":
-        "an image (a data: URI or base64, decoded and type-checked at the edge; anything else is a 400): images cannot be scanned, so they never leave on a blocking, local-only or redacting route (the image test below)",
+        "an image (a data: URI, or an http(s) URL fetched at the edge from an owner-listed host and replaced by its bytes, decoded and type-checked at the edge; anything else is a 400): images cannot be scanned, so they never leave on a blocking, local-only or redacting route (the image test below)",
       "input.*.content.*.file_id": "refused with 400: this server has no Files API",
       "input.*.output.*.image_url": "refused with 400: only user messages may carry images",
       "input.*.output.*.file_id": "refused with 400: only user messages may carry images",
@@ -229,7 +229,8 @@ const apis: Api[] = [
       thinking: "a type and a token budget (a number); other keys in it are dropped, never sent",
       "messages.*.content.*.source.data":
         "an image (a data: URI or base64, decoded and type-checked at the edge; anything else is a 400): images cannot be scanned, so they never leave on a blocking, local-only or redacting route (the image test below)",
-      "messages.*.content.*.source.url": "refused with 400: images are not fetched by URL (egress)",
+      "messages.*.content.*.source.url":
+        "an image URL: fetched at the edge only from hosts the owner lists (FREEHOLD_IMAGE_FETCH, else a 400); the request goes on with the fetched bytes, an image, which never leaves on a blocking, local-only or redacting route (the image test below); the URL itself is never sent to a provider",
       "": "unknown top-level fields: accepted and dropped, never sent",
     },
   },

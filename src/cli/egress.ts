@@ -5,7 +5,7 @@ import { egressDestinations } from "../routing/table.js";
 /** A machine freehold may contact under this configuration, and why. */
 export interface EgressDestination {
   origin: string;
-  /** What contacts it: "hub", "provider", later "mcp". */
+  /** What contacts it: "hub", "provider", "mcp", "image". */
   kind: string;
   /** Who uses it and when, for a person reading `doctor --egress`. */
   detail: string;
@@ -53,7 +53,20 @@ export const mcpServerDestinations: EgressSource = (settings) => [
     : []),
 ];
 
-export const egressSources: EgressSource[] = [hubDestinations, providerDestinations, mcpServerDestinations];
+/** Image URLs (FREEHOLD_IMAGE_FETCH): a request's image URL on one of these hosts is fetched (GET, public addresses only). */
+export const imageDestinations: EgressSource = (settings) =>
+  settings.config.imageFetch.map((host) => ({
+    origin: host === "*" ? "(any public http(s) host a client names)" : host,
+    kind: "image",
+    detail: `image URLs in requests (FREEHOLD_IMAGE_FETCH): fetched with a GET, ${host.includes(":") ? "on this port" : "ports 80 and 443"}, public addresses only, any key (local-only ones too: the image goes to the local model only)`,
+  }));
+
+export const egressSources: EgressSource[] = [
+  hubDestinations,
+  providerDestinations,
+  mcpServerDestinations,
+  imageDestinations,
+];
 
 /** Every destination the configuration could reach; `offline` says they are all forbidden. */
 export function egressReport(settings: Settings): { offline: boolean; destinations: EgressDestination[] } {

@@ -3,15 +3,26 @@ import { type Setting, settingNames, settings } from "../config/settings.js";
 
 /** One or two examples per command, shown at the end of its --help (keyed by the command path). */
 const examples: Record<string, string[]> = {
-  serve: ["freehold serve", "FREEHOLD_HOST=0.0.0.0:11435 freehold serve   # needs a key: freehold keys create"],
+  serve: [
+    "freehold serve",
+    "FREEHOLD_HOST=0.0.0.0:11435 freehold serve   # needs a key: freehold keys create",
+    "FREEHOLD_IMAGE_FETCH=images.example.com,*.cdn.example freehold serve   # image URLs from these hosts",
+  ],
   run: [
     'freehold run demo:stories "Once upon a time"',
     "freehold run mymodel          # chat; /? lists the commands, /bye leaves",
   ],
   ps: ["freehold ps", "freehold ps --host 10.0.0.5:11435 --api-key $KEY --json"],
   stop: ["freehold stop mymodel"],
-  import: ["freehold import ./qwen2.5-0.5b-instruct-q4_k_m.gguf --name qwen:0.5b"],
-  pull: ["freehold pull hf.co/Qwen/Qwen2.5-0.5B-Instruct-GGUF", "freehold pull hf.co/OWNER/REPO:Q8_0 --name mine"],
+  import: [
+    "freehold import ./qwen2.5-0.5b-instruct-q4_k_m.gguf --name qwen:0.5b",
+    "freehold import ./gemma-3-4b-it-Q4_K_M.gguf --name gemma3 --projector ./mmproj-F16.gguf --link   # no copies",
+  ],
+  pull: [
+    "freehold pull hf.co/Qwen/Qwen2.5-0.5B-Instruct-GGUF",
+    "freehold pull hf.co/OWNER/REPO:Q8_0 --name mine",
+    "freehold pull hf.co/ggml-org/gemma-3-4b-it-GGUF --no-projector   # text only: the mmproj is not fetched",
+  ],
   adopt: [
     "freehold adopt          # lists what it finds (also $OLLAMA_MODELS, $HF_HOME/hub)",
     "freehold adopt 1 3      # imports those, no copy",

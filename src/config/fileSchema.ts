@@ -112,6 +112,7 @@ export const serverSchema = z.strictObject(sectionOf("server.")) as unknown as z
   shape: Record<string, z.ZodType>;
 };
 const databaseSchema = z.strictObject(sectionOf("database.")) as unknown as z.ZodType<FileSection<"database.">>;
+const imagesSchema = z.strictObject(sectionOf("images.")) as unknown as z.ZodType<FileSection<"images.">>;
 const topLevel = sectionOf("") as { offline: z.ZodOptional<z.ZodType<boolean>> };
 
 export const fileConfigSchema = z
@@ -119,6 +120,8 @@ export const fileConfigSchema = z
     server: serverSchema.default({}),
     /** The control plane's database (FREEHOLD_DATABASE_URL beats it); absent: the SQLite file in FREEHOLD_HOME. */
     database: databaseSchema.default({}),
+    /** Image URLs: the hosts freehold fetches them from (FREEHOLD_IMAGE_FETCH beats it), and the time a fetch may take. */
+    images: imagesSchema.default({}),
     /** Forbid every request from leaving the machine, even with providers configured. */
     offline: topLevel.offline,
     providers: z

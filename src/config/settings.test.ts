@@ -41,6 +41,13 @@ test("every file key is read from freehold.yaml: a valid value reaches Config, b
       "server.allowed_hosts": ["[a.example]", ["a.example"], "b.example, c.example", ["b.example", "c.example"]],
       offline: ["true", true, "0", false],
       "database.url": ['"postgres://db/x"', "postgres://db/x", "postgresql://other/y", "postgresql://other/y"],
+      "images.fetch": [
+        '["*.example.com", "cdn.example.org:8443"]',
+        ["*.example.com", "cdn.example.org:8443"],
+        "*",
+        ["*"],
+      ],
+      "images.fetch_timeout": ["2.5", 2.5, "10", 10],
     };
     for (const [key, [yaml, fromFile, variable, fromVariable]] of Object.entries(cases)) {
       const row = fileRows.find((candidate) => candidate.file === key)!;
@@ -76,6 +83,16 @@ test("out of range, in the file or the environment, says what is allowed", () =>
   assert.match(file("server:\n  port: 70000\n"), /freehold\.yaml:2: server\.port: .*<=65535/);
   assert.match(file("server:\n  kv_cache_type: q5_0\n"), /server\.kv_cache_type: must be f16, q8_0 or q4_0/);
   assert.match(file('database:\n  url: "mysql://x"\n'), /database\.url: must be a postgres:\/\//);
+  assert.match(
+    file("images:\n  fetch: [http://a.example]\n"),
+    /images\.fetch\[0\]: each image host is host, \*\.domain or \*/,
+  );
+  assert.match(file("images:\n  fetch: [a.example:70000]\n"), /images\.fetch\[0\]: a port is 1 to 65535/);
+  assert.throws(
+    () => loadConfig({}, { FREEHOLD_IMAGE_FETCH: "a.example/x" }),
+    /FREEHOLD_IMAGE_FETCH=.*each image host/,
+  );
+  assert.throws(() => loadConfig({}, { FREEHOLD_IMAGE_FETCH: "user@a.example" }), /each image host/);
   assert.throws(() => loadConfig({}, { FREEHOLD_PARALLEL: "100" }), /FREEHOLD_PARALLEL="100": .*<=64/);
   assert.throws(() => loadConfig({}, { FREEHOLD_CONTEXT_SIZE: "8" }), /FREEHOLD_CONTEXT_SIZE="8": .*>=64/);
   assert.throws(() => loadConfig({}, { FREEHOLD_GPU_LAYERS: "most" }), /FREEHOLD_GPU_LAYERS="most": must be auto, max/);

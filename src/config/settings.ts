@@ -1,6 +1,7 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
+import { IMAGE_HOST_ENTRY } from "../core/imageFetch.js";
 import { flashAttentionModes, kvCacheTypes } from "../core/memorySettings.js";
 
 /**
@@ -223,6 +224,34 @@ export const settings = {
     default: "info",
     shown: "`info`",
     description: "Log level: fatal, error, warn, info, debug, trace or silent.",
+  }),
+  imageFetch: setting({
+    env: "FREEHOLD_IMAGE_FETCH",
+    file: "images.fetch",
+    schema: list(
+      z
+        .string()
+        .regex(IMAGE_HOST_ENTRY, "each image host is host, *.domain or *, optionally with :port")
+        .refine(
+          (entry) => {
+            const port = IMAGE_HOST_ENTRY.exec(entry)?.[2];
+            return port === undefined || (Number(port) >= 1 && Number(port) <= 65535);
+          },
+          { message: "a port is 1 to 65535" },
+        ),
+    ),
+    default: [],
+    shown: "none (image URLs refused)",
+    description:
+      "Hosts whose http(s) image URLs freehold fetches for vision requests, comma-separated: host, *.domain (subdomains) or * (any public host), optionally :port (else 80/443). Private and loopback addresses are never fetched (docs/security.md).",
+  }),
+  imageFetchTimeoutSeconds: setting({
+    env: "FREEHOLD_IMAGE_FETCH_TIMEOUT",
+    file: "images.fetch_timeout",
+    schema: numeric(z.number().min(0.1).max(120)),
+    default: 5,
+    shown: "`5`",
+    description: "Seconds one image fetch (redirects, headers and body) may take before it is a 400.",
   }),
   offline: setting({
     env: "FREEHOLD_OFFLINE",

@@ -5,25 +5,40 @@ import { FileType, TensorType, tensorByteSize, tensorTypes } from "./tensorTypes
 import { type GgufMetadataValue, GgufValueType } from "./types.js";
 import { type GgufTensorToWrite, type GgufToWrite, writeGgufFile } from "./writer.js";
 
+/** A synthetic model's shape (see synthPresets). */
+interface SynthShape {
+  embedding: number;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  feedForward: number;
+  vocabulary: number;
+  context: number;
+  ropeFreqBase?: number;
+  tiedEmbeddings?: boolean;
+  /** A ranking head (cls.output, pooling type rank): a reranker. */
+  ranking?: boolean;
+}
+
+const llama1bShape: SynthShape = {
+  embedding: 2048,
+  layers: 16,
+  heads: 32,
+  kvHeads: 8,
+  feedForward: 8192,
+  vocabulary: 128256,
+  context: 131072,
+  ropeFreqBase: 500000,
+  tiedEmbeddings: true,
+};
+
 /**
  * Model shapes used across the project's tests and benchmarks. Keep them exact: benchmark numbers refer to them.
  * `tiedEmbeddings`: no `output.weight`; llama.cpp reuses `token_embd.weight` for the output (as Llama 3.2 1B does).
  */
 export const synthPresets: Record<
   "tiny" | "tiny64" | "rerank-tiny" | "tiny-vision" | "smol135m" | "llama1b" | "llama1b-draft",
-  {
-    embedding: number;
-    layers: number;
-    heads: number;
-    kvHeads: number;
-    feedForward: number;
-    vocabulary: number;
-    context: number;
-    ropeFreqBase?: number;
-    tiedEmbeddings?: boolean;
-    /** A ranking head (cls.output, pooling type rank): a reranker. */
-    ranking?: boolean;
-  }
+  SynthShape
 > = {
   tiny: { embedding: 64, layers: 2, heads: 4, kvHeads: 2, feedForward: 128, vocabulary: 1024, context: 2048 },
   /** tiny with 64-wide heads: small enough for any test, wide enough for a quantized (q8_0/q4_0) KV cache. */
@@ -46,31 +61,11 @@ export const synthPresets: Record<
   "tiny-vision": { embedding: 64, layers: 2, heads: 4, kvHeads: 2, feedForward: 128, vocabulary: 1024, context: 2048 },
   smol135m: { embedding: 576, layers: 30, heads: 9, kvHeads: 3, feedForward: 1536, vocabulary: 49152, context: 8192 },
   // Llama 3.2 1B's shapes (1.24B parameters; about 1.3 GB in q8_0), with this file's synthetic tokenizer.
-  llama1b: {
-    embedding: 2048,
-    layers: 16,
-    heads: 32,
-    kvHeads: 8,
-    feedForward: 8192,
-    vocabulary: 128256,
-    context: 131072,
-    ropeFreqBase: 500000,
-    tiedEmbeddings: true,
-  },
+  llama1b: llama1bShape,
   // A draft for llama1b (speculative decoding): its first 2 layers. With the same seed its embeddings (the output
   // too: tied) and those layers are llama1b's, byte for byte, and on random weights both answer the same token, so
   // the pair measures the draft machinery at full acceptance: an upper bound of what a draft buys (docs/benchmarks.md).
-  "llama1b-draft": {
-    embedding: 2048,
-    layers: 2,
-    heads: 32,
-    kvHeads: 8,
-    feedForward: 8192,
-    vocabulary: 128256,
-    context: 131072,
-    ropeFreqBase: 500000,
-    tiedEmbeddings: true,
-  },
+  "llama1b-draft": { ...llama1bShape, layers: 2 },
 };
 
 export type SynthPreset = keyof typeof synthPresets;

@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import type { ModelCatalog, ModelControl, ModelSupply } from "../core/catalog.js";
+import type { ImageFetcher } from "../core/imageFetch.js";
 import type { Gateway } from "../gateway/gateway.js";
 import { registerAccountRoutes } from "./account.js";
 import { type ConsoleSources, registerAdminRoutes } from "./admin.js";
@@ -46,6 +47,10 @@ export interface AppOptions extends RequestScopeOptions {
   control?: HttpControl;
   /** Routes and evaluation runs for the console's admin pages (GET /admin/routes, /admin/evals). */
   consoleSources?: ConsoleSources;
+  /**
+   * Fetches images clients name by http(s) URL (FREEHOLD_IMAGE_FETCH); absent = such URLs are refused with a 400.
+   */
+  imageFetcher?: ImageFetcher;
   /** The built web console (default dist/console, which `npm ci` builds). */
   consoleDir?: string;
 }
@@ -81,11 +86,11 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   });
   app.get("/", guard("public"), (c) => c.text("freehold is running"));
 
-  registerOpenAIRoutes(app, options.gateway);
+  registerOpenAIRoutes(app, options.gateway, options.imageFetcher);
   registerModelRoutes(app, options.gateway);
   registerRerank(app, options.gateway);
-  registerResponsesRoutes(app, options.gateway);
-  registerAnthropicRoutes(app, options.gateway);
+  registerResponsesRoutes(app, options.gateway, options.imageFetcher);
+  registerAnthropicRoutes(app, options.gateway, options.imageFetcher);
   registerOllamaPs(app, options.loadedModels);
   registerOllamaRoutes(app, {
     gateway: options.gateway,

@@ -1,4 +1,4 @@
-import { realpath, rm, stat } from "node:fs/promises";
+import { rm, stat } from "node:fs/promises";
 import { basename, dirname, resolve } from "node:path";
 import { StoreError } from "../core/errors.js";
 import type { ModelProfile } from "../core/profile.js";
@@ -7,7 +7,7 @@ import { blobFileName, type Digest } from "./digest.js";
 import { fsyncDirectory, makeDirectory } from "./durable.js";
 import { hashFile, type IngestedFile, ingestFile, type OnBytes } from "./ingest.js";
 import { StoreLayout } from "./layout.js";
-import type { ManifestFile, ManifestSource } from "./manifest.js";
+import type { ManifestSource } from "./manifest.js";
 import { type ModelName, parseModelName } from "./names.js";
 import { checkShardMetadata, findShards } from "./shards.js";
 import {
@@ -19,6 +19,7 @@ import {
   visionProjectorProblem,
 } from "./storeChecks.js";
 import { StoreDisk } from "./storeDisk.js";
+import { referenceFile } from "./storeReference.js";
 import type {
   DownloadedFile,
   HashProgress,
@@ -76,14 +77,9 @@ export class ModelStore {
     );
     const projectorSource = options.projector ? resolve(options.projector) : undefined;
     if (projectorSource) checkProjector(readGgufFile(projectorSource), projectorSource);
-    if (projectorSource && options.reference)
-      throw new StoreError(
-        "--projector cannot be combined with --link yet; import the model as a copy",
-        "invalid_projector",
-      );
     await this.disk.prepare();
     const onBytes = await progressOver(paths, options.onProgress);
-    if (options.reference) return this.importReference(paths, modelName, source, onBytes);
+    if (options.reference) return this.importReference(paths, modelName, source, onBytes, projectorSource);
     const temporaries: string[] = [];
     try {
       const ingested: IngestedFile[] = [];
@@ -166,7 +162,9 @@ export class ModelStore {
       manifest,
       manifestPath,
       blobPaths: manifest.files.map((file) => file.link?.path ?? this.layout.blobPath(file.digest)),
-      ...(manifest.projector ? { projectorPath: this.layout.blobPath(manifest.projector.digest) } : {}),
+      ...(manifest.projector
+        ? { projectorPath: manifest.projector.link?.path ?? this.layout.blobPath(manifest.projector.digest) }
+        : {}),
     };
   }
 
@@ -175,10 +173,11 @@ export class ModelStore {
    * file imported by reference that changed since (size or modification time) is refused.
    */
   async resolve(name: string): Promise<string[]> {
-    const { name: display, manifest, blobPaths } = await this.show(name);
+    const { name: display, manifest, blobPaths, projectorPath } = await this.show(name);
     for (const [i, path] of blobPaths.entries()) {
       await checkFile(display, path, manifest.files[i]!);
     }
+    if (manifest.projector && projectorPath) await checkFile(display, projectorPath, manifest.projector);
     return blobPaths;
   }
 
@@ -297,13 +296,15 @@ export class ModelStore {
     return info?.isFile() === true && info.size === size;
   }
 
-  /** Re-hashes every file of a model (blob or referenced file) against its manifest. */
+  /** Re-hashes every file of a model (blob or referenced file, its projector too) against its manifest. */
   async verify(name: string, options: { onProgress?: HashProgress } = {}): Promise<VerifiedFile[]> {
-    const { manifest, blobPaths } = await this.show(name);
+    const { manifest, blobPaths, projectorPath } = await this.show(name);
+    const files = [...manifest.files, ...(manifest.projector ? [manifest.projector] : [])];
+    const paths = [...blobPaths, ...(projectorPath ? [projectorPath] : [])];
     const results: VerifiedFile[] = [];
-    const onBytes = await progressOver(blobPaths, options.onProgress);
-    for (const [i, file] of manifest.files.entries()) {
-      const path = blobPaths[i]!;
+    const onBytes = await progressOver(paths, options.onProgress);
+    for (const [i, file] of files.entries()) {
+      const path = paths[i]!;
       const actual = await hashFile(path, onBytes).then(
         (hashed) => hashed.digest,
         () => null,
@@ -355,45 +356,32 @@ export class ModelStore {
     return (await this.disk.withLock(async () => undefined)).swept;
   }
 
-  /** Import by reference: hash each file where it is and record where, how big and how recent it was. */
+  /** Import by reference: each file (shards, and the projector) hashed where it is (storeReference.ts). */
   private async importReference(
     paths: string[],
     modelName: ModelName,
     source: string,
     onBytes: OnBytes | undefined,
+    projectorSource: string | undefined,
   ): Promise<ImportResult> {
-    const files: ImportedFile[] = [];
-    const manifestFiles: ManifestFile[] = [];
-    for (const path of paths) {
-      const real = await realpath(path);
-      const before = await stat(real);
-      const { digest, size } = await hashFile(real, onBytes);
-      const after = await stat(real);
-      if (after.mtimeMs !== before.mtimeMs || after.size !== size) {
-        throw new StoreError(
-          `${real} changed while it was hashed; import it again when nothing writes to it`,
-          "file_changed",
-        );
-      }
-      files.push({ digest, size, filename: basename(path), path: real, linked: true, reused: false });
-      manifestFiles.push({
-        digest,
-        size,
-        filename: basename(path),
-        link: { path: real, size, mtimeMs: after.mtimeMs },
-      });
-    }
+    const references: Awaited<ReturnType<typeof referenceFile>>[] = [];
+    for (const path of paths) references.push(await referenceFile(path, onBytes));
+    const files = references.map((reference) => reference.file);
+    const projector = projectorSource ? await referenceFile(projectorSource) : undefined;
+    // Checked again as hashed: the file may have been replaced since the first check.
+    if (projector && projectorSource) checkProjector(readGgufFile(projector.file.path), projectorSource);
     const summary = summarizeModel(files.map((file) => readGgufFile(file.path)));
     const { value } = await this.disk.withLock(async () => {
       const replaced = await this.disk.replaceManifest(modelName, {
         schemaVersion: 1,
         name: modelName.display,
-        files: manifestFiles,
+        files: references.map((reference) => reference.entry),
         source: { kind: "import", path: source },
         summary,
         addedAt: new Date().toISOString(),
+        ...(projector ? { projector: projector.entry } : {}),
       });
-      return { name: modelName.display, files, summary, replaced };
+      return { name: modelName.display, files, summary, replaced, ...(projector ? { projector: projector.file } : {}) };
     });
     return value;
   }

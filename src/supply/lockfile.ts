@@ -201,7 +201,8 @@ export async function verifyStore(
   const sizes = new Map<string, number>();
   for (const { name } of models) {
     const details = await store.show(name).catch(() => null);
-    sizes.set(name, details?.manifest.files.reduce((total, file) => total + file.size, 0) ?? 0);
+    const projector = details?.manifest.projector?.size ?? 0;
+    sizes.set(name, (details?.manifest.files.reduce((total, file) => total + file.size, 0) ?? 0) + projector);
   }
   const totalBytes = [...sizes.values()].reduce((total, size) => total + size, 0);
   let before = 0;

@@ -33,6 +33,8 @@ export interface PullOptions {
   name?: string;
   onProgress?: (progress: PullProgress) => void;
   signal?: AbortSignal;
+  /** false: leave the repository's vision projector out (`pull --no-projector`); the model is text-only here. */
+  projector?: boolean;
 }
 
 export interface PullResult extends ImportResult {
@@ -89,7 +91,8 @@ export class ModelPuller {
     const selection = await this.hub.select(parsed, options.signal);
     const name = options.name ?? defaultName(parsed.repo, parsed.quantization, parsed.file, selection.quantization);
     const files = selection.files.map((file) => pinnedFile(file, selection.repo));
-    const projector = selection.projector ? pinnedFile(selection.projector.file, selection.repo) : undefined;
+    const wanted = options.projector !== false ? selection.projector : undefined;
+    const projector = wanted ? pinnedFile(wanted.file, selection.repo) : undefined;
     const result = await this.install(
       name,
       { repo: selection.repo, revision: selection.revision, commit: selection.commit, files, projector },
@@ -100,7 +103,10 @@ export class ModelPuller {
       ...result,
       quantization: selection.quantization,
       reason: selection.reason,
-      ...(selection.projector ? { projectorReason: selection.projector.reason } : {}),
+      ...(wanted ? { projectorReason: wanted.reason } : {}),
+      ...(selection.projector && !wanted
+        ? { projectorSkipped: `--no-projector: ${selection.projector.file.path} was not fetched (images need one)` }
+        : {}),
     };
   }
 

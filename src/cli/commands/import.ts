@@ -59,7 +59,7 @@ export function registerImport(program: Command): void {
         }
         if (result.projector)
           print(
-            `${result.projector.digest}  ${result.projector.filename}  ${formatSize(result.projector.size)}  vision projector`,
+            `${result.projector.digest}  ${result.projector.filename}  ${formatSize(result.projector.size)}  vision projector${options.link ? `, referenced at ${result.projector.path}` : ""}`,
           );
         if (result.summary.synthetic) print("note: this is a synthetic model (random weights): its text is noise.");
       },

@@ -6,6 +6,7 @@ import { ModelStore } from "../../store/index.js";
 import { installLocked, LOCKFILE_NAME, ModelPuller, readLockfile } from "../../supply/index.js";
 import { auditCli } from "../audit.js";
 import { commandSettings, print } from "../context.js";
+import { UsageError } from "../errors.js";
 import { formatSize } from "../humanize.js";
 import { PullDisplay } from "../pullProgress.js";
 
@@ -20,16 +21,24 @@ export function registerPull(program: Command): void {
     .option("--name <name>", "store it under this name (default hf.co/OWNER/REPO:QUANT)")
     .option("--locked", `install exactly what ./${LOCKFILE_NAME} pins, failing if the hub now serves other bytes`)
     .option("--offline", "refuse any network access (FREEHOLD_OFFLINE=1 does the same)")
+    .option(
+      "--no-projector",
+      "leave out the repository's vision projector (mmproj-*.gguf): the model answers text only",
+    )
     .action(
       async (
         reference: string | undefined,
-        options: { name?: string; locked?: boolean; offline?: boolean },
+        options: { name?: string; locked?: boolean; offline?: boolean; projector: boolean },
         command: Command,
       ) => {
         const settings = commandSettings(command, {}, options.offline === true ? true : undefined);
         const store = new ModelStore({ home: settings.config.home });
         const puller = new ModelPuller(store, hubClientFor(settings.config, settings.offline));
         const display = new PullDisplay();
+        if (options.locked && options.projector === false)
+          throw new UsageError(
+            "pull --locked installs what the lockfile pins, a projector included; --no-projector applies to a plain pull (then `freehold lock` again)",
+          );
         if (options.locked) {
           if (reference !== undefined)
             throw new StoreError("pull --locked takes no reference: it installs what the lockfile pins");
@@ -56,6 +65,7 @@ export function registerPull(program: Command): void {
         try {
           const result = await puller.pull(reference, {
             ...(options.name ? { name: options.name } : {}),
+            ...(options.projector === false ? { projector: false } : {}),
             onProgress: display.onProgress,
           });
           display.downloaded(result.downloaded);

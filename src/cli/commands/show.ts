@@ -66,7 +66,11 @@ function describeModel(details: ModelDetails, toolFormat: string): string[] {
   const { summary } = manifest;
   const lines = [`Model ${details.name}`];
   if (summary.synthetic) lines.push("  synthetic (random weights): made by `freehold synth`, its text is noise");
-  const rows: [string, string][] = [...summaryRows(summary), ["tool format", toolFormat]];
+  const rows: [string, string][] = [
+    ...summaryRows(summary),
+    ["tool format", toolFormat],
+    ["vision projector", manifest.projector ? `${manifest.projector.filename} (below)` : "none (text only)"],
+  ];
   const width = Math.max(...rows.map(([label]) => label.length));
   for (const [label, value] of rows) lines.push(`  ${label.padEnd(width)}  ${value}`);
 

@@ -1,7 +1,4 @@
 import type {
-  ChatImage,
-  ChatMessage,
-  ChatRequest,
   ReasoningOptions,
   ResponseFormat,
   SamplingOptions,
@@ -11,7 +8,13 @@ import type {
 } from "../../core/chat.js";
 import { InvalidRequestError } from "../../core/errors.js";
 import { prepareJsonSchema } from "../../core/jsonSchema.js";
-import { checkImageCount, decodeBase64Image } from "../images.js";
+import {
+  checkImageCount,
+  decodeBase64Image,
+  type PendingChatRequest,
+  type PendingImage,
+  type PendingMessage,
+} from "../images.js";
 import type { CountTokensBody, MessageParam, MessagesBody } from "./schemas.js";
 
 /** Text blocks become one text; a newline keeps separate blocks from running words together. */
@@ -23,12 +26,12 @@ function joinText(content: string | { text: string }[]): string {
  * One Anthropic message → internal messages. tool_result blocks (which Anthropic puts first in a user turn) become
  * "tool" messages ahead of the turn's text; an assistant turn's tool_use blocks become its tool calls.
  */
-function toChatMessages(message: MessageParam, index: number, toolNames: Map<string, string>): ChatMessage[] {
+function toChatMessages(message: MessageParam, index: number, toolNames: Map<string, string>): PendingMessage[] {
   if (typeof message.content === "string") return [{ role: message.role, content: message.content }];
   const texts: string[] = [];
-  const images: ChatImage[] = [];
+  const images: PendingImage[] = [];
   const calls: ToolCall[] = [];
-  const results: ChatMessage[] = [];
+  const results: PendingMessage[] = [];
   message.content.forEach((block, blockIndex) => {
     const param = `messages[${index}].content[${blockIndex}]`;
     switch (block.type) {
@@ -38,13 +41,16 @@ function toChatMessages(message: MessageParam, index: number, toolNames: Map<str
       case "image":
         if (message.role !== "user")
           throw new InvalidRequestError(`Invalid value for ${param}: image blocks belong in user messages`, param);
-        if (block.source.type === "url")
-          throw new InvalidRequestError(
-            `Invalid value for ${param}.source: images by URL are not fetched (that would be a request leaving this machine); send the image as a base64 source`,
-            `${param}.source`,
-            "image_url_not_allowed",
-          );
-        images.push(decodeBase64Image(block.source.data, `${param}.source.data`));
+        if (block.source.type === "url") {
+          // Fetched later (resolveImages), only from hosts the owner allows.
+          if (!/^https?:\/\//i.test(block.source.url))
+            throw new InvalidRequestError(
+              `Invalid value for ${param}.source.url: must be an http(s) URL (or send a base64 source)`,
+              `${param}.source.url`,
+              "invalid_image",
+            );
+          images.push({ url: block.source.url, field: `${param}.source.url` });
+        } else images.push(decodeBase64Image(block.source.data, `${param}.source.data`));
         break;
       case "tool_use":
         if (message.role !== "assistant")
@@ -78,7 +84,7 @@ function toChatMessages(message: MessageParam, index: number, toolNames: Map<str
         block satisfies never;
     }
   });
-  const turn: ChatMessage[] = [];
+  const turn: PendingMessage[] = [];
   if (texts.length > 0 || calls.length > 0 || images.length > 0 || results.length === 0)
     turn.push({
       role: message.role,
@@ -89,7 +95,7 @@ function toChatMessages(message: MessageParam, index: number, toolNames: Map<str
   return [...results, ...turn];
 }
 
-function toMessages(body: CountTokensBody): ChatMessage[] {
+function toMessages(body: CountTokensBody): PendingMessage[] {
   const system = body.system ? joinText(body.system) : "";
   const toolNames = new Map<string, string>();
   const messages = [
@@ -154,7 +160,7 @@ function sampling(body: MessagesBody): SamplingOptions {
 }
 
 /** The prompt part of a request: enough to count its tokens. */
-export function toCountRequest(body: CountTokensBody): ChatRequest {
+export function toCountRequest(body: CountTokensBody): PendingChatRequest {
   return {
     kind: "chat",
     model: body.model,
@@ -166,7 +172,7 @@ export function toCountRequest(body: CountTokensBody): ChatRequest {
   };
 }
 
-export function toChatRequest(body: MessagesBody): ChatRequest {
+export function toChatRequest(body: MessagesBody): PendingChatRequest {
   const userId = body.metadata?.user_id;
   return {
     ...toCountRequest(body),

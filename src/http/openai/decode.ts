@@ -1,7 +1,4 @@
 import {
-  type ChatImage,
-  type ChatMessage,
-  type ChatRequest,
   type CompletionRequest,
   type ResponseFormat,
   reasoningForEffort,
@@ -11,7 +8,13 @@ import {
 import { parseKeepAlive } from "../../core/duration.js";
 import { InvalidRequestError } from "../../core/errors.js";
 import { prepareJsonSchema } from "../../core/jsonSchema.js";
-import { checkImageCount, decodeImageUrl } from "../images.js";
+import {
+  checkImageCount,
+  decodeImageUrl,
+  type PendingChatRequest,
+  type PendingImage,
+  type PendingMessage,
+} from "../images.js";
 import { defined, sampling } from "../samplingFields.js";
 import type { ChatCompletionBody, CompletionBody } from "./schemas.js";
 
@@ -27,9 +30,9 @@ function messageText(content: ChatCompletionBody["messages"][number]["content"])
 }
 
 /** The message's image parts, decoded (a bad one is a 400 naming its place). */
-function messageImages(content: ChatCompletionBody["messages"][number]["content"], index: number): ChatImage[] {
+function messageImages(content: ChatCompletionBody["messages"][number]["content"], index: number): PendingImage[] {
   if (!Array.isArray(content)) return [];
-  const images: ChatImage[] = [];
+  const images: PendingImage[] = [];
   content.forEach((part, partIndex) => {
     if (part.type === "image_url")
       images.push(decodeImageUrl(part.image_url.url, `messages[${index}].content[${partIndex}].image_url.url`));
@@ -81,8 +84,9 @@ function tools(body: ChatCompletionBody): { tools?: ToolDefinition[]; toolChoice
   return { tools: definitions, toolChoice: typeof choice === "object" ? { name: choice.function.name } : choice };
 }
 
-export function toChatRequest(body: ChatCompletionBody): ChatRequest {
-  const messages: ChatMessage[] = body.messages.map((message, index) => {
+/** The request, its image URLs not yet fetched (resolveImages). */
+export function toChatRequest(body: ChatCompletionBody): PendingChatRequest {
+  const messages: PendingMessage[] = body.messages.map((message, index) => {
     const images = messageImages(message.content, index);
     if (images.length > 0 && message.role !== "user")
       throw new InvalidRequestError(

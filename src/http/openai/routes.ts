@@ -1,9 +1,11 @@
 import type { Hono } from "hono";
 import { InvalidRequestError } from "../../core/errors.js";
+import type { ImageFetcher } from "../../core/imageFetch.js";
 import type { Gateway } from "../../gateway/gateway.js";
 import type { AppEnv } from "../appEnv.js";
 import { generatedBy, generateRoute } from "../generateRoute.js";
 import { guard } from "../guard.js";
+import { resolveImages } from "../images.js";
 import { sseHeaders } from "../sse.js";
 import { parseBody, refuseFields } from "../validate.js";
 import { toChatRequest, toCompletionRequest } from "./decode.js";
@@ -11,7 +13,7 @@ import { chatEncoder, completionEncoder } from "./encode.js";
 import { chatCompletionSchema, completionSchema, embeddingSchema, unsupportedChatFields } from "./schemas.js";
 
 /** OpenAI's Chat Completions, Completions and Embeddings (GET /v1/models, shared with Anthropic: ../models.ts). */
-export function registerOpenAIRoutes(app: Hono<AppEnv>, gateway: Gateway): void {
+export function registerOpenAIRoutes(app: Hono<AppEnv>, gateway: Gateway, images?: ImageFetcher): void {
   app.post(
     "/v1/chat/completions",
     guard("key"),
@@ -23,7 +25,10 @@ export function registerOpenAIRoutes(app: Hono<AppEnv>, gateway: Gateway): void 
       },
       streams: (body) => body.stream === true,
       encoder: chatEncoder,
-      decode: (body) => ({ request: { ...toChatRequest(body), ...(body.stream ? {} : { wholeAnswer: true }) } }),
+      decode: async (body, c) => {
+        const request = await resolveImages(toChatRequest(body), images, c.get("signal"));
+        return { request: { ...request, ...(body.stream ? {} : { wholeAnswer: true }) } };
+      },
       events: generatedBy(gateway),
       streamHeaders: sseHeaders,
     }),

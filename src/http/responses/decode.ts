@@ -1,15 +1,13 @@
-import {
-  type ChatImage,
-  type ChatMessage,
-  type ChatRequest,
-  type ResponseFormat,
-  reasoningForEffort,
-  type ToolChoice,
-  type ToolDefinition,
-} from "../../core/chat.js";
+import { type ResponseFormat, reasoningForEffort, type ToolChoice, type ToolDefinition } from "../../core/chat.js";
 import { InvalidRequestError } from "../../core/errors.js";
 import { prepareJsonSchema } from "../../core/jsonSchema.js";
-import { checkImageCount, decodeImageUrl } from "../images.js";
+import {
+  checkImageCount,
+  decodeImageUrl,
+  type PendingChatRequest,
+  type PendingImage,
+  type PendingMessage,
+} from "../images.js";
 import { defined, sampling } from "../samplingFields.js";
 import type { ResponseCreateBody, ResponseInputItem } from "./schemas.js";
 
@@ -23,9 +21,9 @@ function contentText(content: string | ContentParts): string {
 }
 
 /** A part list's images, decoded; `where` names the content for errors, `allowed` says whether images may be there. */
-function contentImages(content: string | ContentParts, where: string, allowed: boolean): ChatImage[] {
+function contentImages(content: string | ContentParts, where: string, allowed: boolean): PendingImage[] {
   if (typeof content === "string") return [];
-  const images: ChatImage[] = [];
+  const images: PendingImage[] = [];
   content.forEach((part, index) => {
     if (part.type !== "input_image") return;
     const field = `${where}[${index}]`;
@@ -44,8 +42,8 @@ function contentImages(content: string | ContentParts, where: string, allowed: b
  * Input items → chat messages. A function_call joins the assistant turn before it (text and calls are one turn in
  * chat form); a function_call_output becomes a tool message named after the call it answers.
  */
-function messages(body: ResponseCreateBody): ChatMessage[] {
-  const out: ChatMessage[] = body.instructions ? [{ role: "system", content: body.instructions }] : [];
+function messages(body: ResponseCreateBody): PendingMessage[] {
+  const out: PendingMessage[] = body.instructions ? [{ role: "system", content: body.instructions }] : [];
   if (typeof body.input === "string") return [...out, { role: "user", content: body.input }];
   const callNames = new Map<string, string>();
   for (const [index, item] of body.input.entries()) {
@@ -164,7 +162,7 @@ function responseFormat(body: ResponseCreateBody): { responseFormat?: ResponseFo
   };
 }
 
-export function toResponsesChatRequest(body: ResponseCreateBody): ChatRequest {
+export function toResponsesChatRequest(body: ResponseCreateBody): PendingChatRequest {
   return {
     kind: "chat",
     model: body.model,
