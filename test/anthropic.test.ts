@@ -1,15 +1,11 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import Anthropic from "@anthropic-ai/sdk";
-import { Hono } from "hono";
 import type { ChatEvent, ModelPort } from "../src/core/chat.js";
 import { OverloadedError } from "../src/core/errors.js";
 import { Gateway } from "../src/gateway/gateway.js";
 import { registerAnthropicRoutes } from "../src/http/anthropic/routes.js";
-import type { AppEnv } from "../src/http/appEnv.js";
-import { registerAccessMiddleware } from "../src/http/auth.js";
-import { registerErrorHandler } from "../src/http/errorResponse.js";
-import { appWide } from "../src/http/guard.js";
+import { apiRoutesApp, postJsonTo } from "./helpers/inProcessApp.js";
 import { storiesModelMissing, storiesModelPath } from "./helpers/paths.js";
 import { postJson, type ServerProcess, startServerProcess } from "./helpers/server.js";
 
@@ -526,24 +522,13 @@ describe("Anthropic Messages API in-process: errors before and during a stream",
       embed: () => Promise.reject(new Error("not used")),
       listModels: () => Promise.resolve([]),
     };
-    const app = new Hono<AppEnv>();
-    app.use(
-      "*",
-      appWide(async (c, next) => {
-        c.set("json", () => c.req.json());
-        c.set("signal", c.req.raw.signal);
-        await next();
-      }),
-    );
-    // Routes carry guards, which refuse to serve unless the access middleware authorized the request first.
-    registerAccessMiddleware(app, undefined);
-    registerAnthropicRoutes(app, new Gateway(port));
-    registerErrorHandler(app);
+    const app = apiRoutesApp((routes) => registerAnthropicRoutes(routes, new Gateway(port)));
     const post = (body: Record<string, unknown>) =>
-      app.request("/v1/messages", {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ model: "m", max_tokens: 5, messages: [{ role: "user", content: "hi" }], ...body }),
+      postJsonTo(app, "/v1/messages", {
+        model: "m",
+        max_tokens: 5,
+        messages: [{ role: "user", content: "hi" }],
+        ...body,
       });
     return { post, state };
   }

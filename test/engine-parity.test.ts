@@ -2,21 +2,15 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import OpenAI from "openai";
 import { childPids, engines } from "./helpers/engines.js";
-import { checkStopSequences, checkStreamedCompletion, LILY } from "./helpers/openaiChecks.js";
+import * as checks from "./helpers/openaiChecks.js";
 import { storiesModelMissing, storiesModelPath } from "./helpers/paths.js";
-import { postJson, readSse, type ServerProcess, startServerProcess } from "./helpers/server.js";
+import { postJson, type ServerProcess, startServerProcess } from "./helpers/server.js";
 
 /**
  * The engine's behaviour as clients see it, on both runner kinds: the same text at temperature 0 (both are
  * llama.cpp), streaming, stops, usage, cancellation, the queue's 503s and crash recovery. Whatever differs between
  * node-llama-cpp and llama-server stays below the runner.
  */
-
-const longStream = { model: "stories", prompt: "Once upon a time", max_tokens: 1900, ignore_eos: true, stream: true };
-
-interface Health {
-  models: { name: string; pid: number; restarts: number }[];
-}
 
 for (const engine of engines) {
   describe(`engine ${engine.name}`, { skip: storiesModelMissing || engine.skip }, () => {
@@ -29,49 +23,23 @@ for (const engine of engines) {
     after(() => server?.dispose());
 
     test("temperature 0 continues as llama.cpp does, with exact usage; ps names the engine", async () => {
-      const completion = await client.completions.create({
-        model: "stories",
-        prompt: "Once upon a time",
-        max_tokens: 10,
-        temperature: 0,
-      });
-      assert.equal(completion.choices[0]!.text, LILY);
-      assert.equal(completion.choices[0]!.finish_reason, "length");
-      assert.equal(completion.usage?.prompt_tokens, 5);
-      assert.equal(completion.usage?.completion_tokens, 10);
+      await checks.checkTemperatureZero(client);
       const ps = (await (await fetch(`${server.url}/api/ps`)).json()) as { models: { details: { engine: string } }[] };
       assert.equal(ps.models[0]?.details.engine, engine.name);
     });
 
     test("streamed text equals the whole answer (completions and chat), and the stream ends with usage", async () => {
-      await checkStreamedCompletion(client);
-
-      const response = await postJson(`${server.url}/v1/chat/completions`, {
-        model: "stories",
-        messages: [{ role: "user", content: "Once upon a time" }],
-        max_tokens: 5,
-        temperature: 0,
-        stream: true,
-        stream_options: { include_usage: true },
-      });
-      const frames = await readSse(response);
-      assert.equal(frames.at(-1), "[DONE]");
-      const chunks = frames.slice(0, -1).map((frame) => JSON.parse(frame));
-      assert.equal(chunks.at(-1).usage.completion_tokens, 5);
-      assert.equal(chunks.at(-2).choices[0].finish_reason, "length");
-      const chat = await client.chat.completions.create({
-        model: "stories",
-        messages: [{ role: "user", content: "Once upon a time" }],
-        max_tokens: 5,
-        temperature: 0,
-      });
-      const chatStreamed = chunks.map((chunk) => chunk.choices[0]?.delta?.content ?? "").join("");
+      await checks.checkStreamedCompletion(client);
+      const chunks = await checks.checkChatStreamWireShape(server.url);
+      const { stream: _stream, stream_options: _options, ...request } = checks.streamedChat;
+      const chat = await client.chat.completions.create(request);
+      const chatStreamed = chunks.map((chunk) => chunk.choices[0]?.delta.content ?? "").join("");
       assert.equal(chatStreamed, chat.choices[0]!.message.content);
-      assert.equal(chat.usage?.prompt_tokens, chunks.at(-1).usage.prompt_tokens);
+      assert.equal(chat.usage?.prompt_tokens, chunks.at(-1)!.usage!.prompt_tokens);
     });
 
     test("stop sequences end the answer without leaking any part of them; finish_reason stop", async () => {
-      await checkStopSequences(client);
+      await checks.checkStopSequences(client);
     });
 
     test("logit_bias applies (a +100 token repeats; -100 bans it) and is checked against the vocabulary", async () => {
@@ -134,56 +102,14 @@ for (const engine of engines) {
     });
 
     test("20 clients that disconnect mid-stream leave the slots free: the next answer is prompt and right", async () => {
-      for (let i = 0; i < 20; i++) {
-        const controller = new AbortController();
-        const response = await postJson(`${server.url}/v1/completions`, longStream, { signal: controller.signal });
-        const reader = response.body!.getReader();
-        await reader.read();
-        controller.abort();
-        await reader.cancel().catch(() => {});
-      }
-      const started = Date.now();
-      const completion = await client.completions.create({
-        model: "stories",
-        prompt: "Once upon a time",
-        max_tokens: 10,
-        temperature: 0,
-      });
-      assert.equal(completion.choices[0]!.text, LILY);
-      assert.ok(Date.now() - started < 2000, `the next request waited ${Date.now() - started} ms`);
+      await checks.checkDisconnectsFreeSlots(server.url, client, { clients: 20, withinMs: 2000 });
     });
 
     test("the engine's process killed mid-stream: the client gets runner_crashed, the next request succeeds", async () => {
-      await client.completions.create({ model: "stories", prompt: "x", max_tokens: 1 });
-      const health = (await (await fetch(`${server.url}/health`)).json()) as Health;
-      const runner = health.models.find((m) => m.name === "stories:latest")!;
       // On llama-server the model lives in the runner's child: kill that one, as a native crash would.
-      const victim = engine.name === "llama-server" ? childPids(runner.pid)[0] : runner.pid;
-      assert.ok(victim, "the process hosting the model is found");
-      const response = await postJson(`${server.url}/v1/completions`, {
-        ...longStream,
-        temperature: 0,
-      });
-      const reader = response.body!.getReader();
-      await reader.read();
-      process.kill(victim, "SIGKILL");
-      let rest = "";
-      const decoder = new TextDecoder();
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        rest += decoder.decode(value);
-      }
-      assert.match(rest, /"code":"runner_crashed"/);
-      const next = await client.completions.create({
-        model: "stories",
-        prompt: "Once upon a time",
-        max_tokens: 10,
-        temperature: 0,
-      });
-      assert.equal(next.choices[0]!.text, LILY);
-      const healthAfter = (await (await fetch(`${server.url}/health`)).json()) as Health;
-      assert.equal(healthAfter.models[0]!.restarts, runner.restarts + 1);
+      const { runner } = await checks.checkCrashMidStream(server.url, client, (pid) =>
+        engine.name === "llama-server" ? childPids(pid)[0] : pid,
+      );
       if (engine.name === "llama-server") {
         // The crashed runner's llama-server is gone too (none left behind).
         await new Promise((resolve) => setTimeout(resolve, 200));

@@ -3,10 +3,9 @@ import { after, before, describe, test } from "node:test";
 import { engines } from "./helpers/engines.js";
 import { storiesModelMissing, storiesModelPath } from "./helpers/paths.js";
 import { postJson, type ServerProcess, startServerProcess } from "./helpers/server.js";
+import { longStream, startStream } from "./helpers/streams.js";
 
 /** The queue's 503s on both runner kinds (test/engine-parity.test.ts has the rest; split to stay within a file's time). */
-
-const longStream = { model: "stories", prompt: "Once upon a time", max_tokens: 1900, ignore_eos: true, stream: true };
 
 for (const engine of engines) {
   describe(`engine ${engine.name}: the queue`, { skip: storiesModelMissing || engine.skip }, () => {
@@ -21,10 +20,7 @@ for (const engine of engines) {
     after(() => server?.dispose());
 
     test("past the queue an immediate 503 queue_full; past the timeout 503 queue_timeout", async () => {
-      const busy = new AbortController();
-      const running = await postJson(`${server.url}/v1/completions`, longStream, { signal: busy.signal });
-      const reader = running.body!.getReader();
-      await reader.read();
+      const running = await startStream(`${server.url}/v1/completions`, longStream);
       const queued = postJson(`${server.url}/v1/completions`, { model: "stories", prompt: "x", max_tokens: 2 });
       await new Promise((resolve) => setTimeout(resolve, 100));
       const rejected = await postJson(`${server.url}/v1/completions`, { model: "stories", prompt: "y", max_tokens: 2 });
@@ -34,8 +30,7 @@ for (const engine of engines) {
       const timedOut = await queued;
       assert.equal(timedOut.status, 503);
       assert.equal(((await timedOut.json()) as { error: { code: string } }).error.code, "queue_timeout");
-      busy.abort();
-      await reader.cancel().catch(() => {});
+      await running.hangUp();
     });
   });
 }

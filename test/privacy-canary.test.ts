@@ -2,12 +2,10 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { type ZodType, z } from "zod";
 import { parseFileConfig } from "../src/config/fileConfig.js";
-import type { ModelCatalog, ModelControl } from "../src/core/catalog.js";
 import type { ChatEvent, GenerateRequest, ModelPort } from "../src/core/chat.js";
 import type { RequestContext } from "../src/core/context.js";
 import { Gateway, type RoutingPort } from "../src/gateway/gateway.js";
 import { countTokensSchema, messagesSchema } from "../src/http/anthropic/schemas.js";
-import { createApp } from "../src/http/app.js";
 import { chatSchema, embedSchema, generateSchema } from "../src/http/ollama/schemas.js";
 import { chatCompletionSchema, completionSchema, embeddingSchema } from "../src/http/openai/schemas.js";
 import { rerankSchema } from "../src/http/rerank.js";
@@ -16,6 +14,7 @@ import { Router } from "../src/routing/router.js";
 import { buildRoutingTable } from "../src/routing/table.js";
 import { type FakeUpstream, startFakeUpstream } from "./helpers/fakeUpstream.js";
 import { pngBase64, pngDataUri } from "./helpers/images.js";
+import { gatewayApp, postJsonTo } from "./helpers/inProcessApp.js";
 
 /**
  * The standing canary property test (issue 13, item 4). For every API and every request field that can carry text,
@@ -442,7 +441,7 @@ const policies = ["block", "local-only", "key-local-only", "redact"] as const;
 
 describe("privacy canaries", () => {
   const fakes = new Map<string, FakeUpstream>();
-  let app: ReturnType<typeof createApp>;
+  let app: ReturnType<typeof gatewayApp>;
 
   before(async () => {
     for (const kind of providerKinds) fakes.set(kind, await startFakeUpstream());
@@ -472,28 +471,14 @@ describe("privacy canaries", () => {
       listModels: () => router.listModels(),
       candidates: (model) => router.candidates(model),
     };
-    const unused = () => {
-      throw new Error("not called");
-    };
-    app = createApp({
-      gateway: new Gateway(new LocalRecorder(), routing),
-      health: { health: () => ({ ready: true, status: "ok", detail: {} }) },
-      loadedModels: { loadedModels: () => [] },
-      models: { load: unused, unload: unused } as unknown as ModelControl,
-      catalog: { list: async () => [], describe: unused, copy: unused, remove: unused } as unknown as ModelCatalog,
-      listenHost: "127.0.0.1",
-      allowedHosts: [],
-      maxBodyBytes: 8 << 20,
-      version: "0.0.0",
-    });
+    app = gatewayApp(new Gateway(new LocalRecorder(), routing), { maxBodyBytes: 8 << 20 });
   });
 
   after(async () => {
     for (const fake of fakes.values()) await fake.close();
   });
 
-  const post = (path: string, body: Json) =>
-    app.request(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  const post = (path: string, body: Json) => postJsonTo(app, path, body);
 
   test("/health stays responsive while a large body is classified", async () => {
     // 1.5 MB of near-matches for several detectors, on a redacting route: the scan takes a while, and yields.

@@ -3,12 +3,11 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { parseFileConfig } from "../src/config/fileConfig.js";
-import type { ModelCatalog, ModelControl } from "../src/core/catalog.js";
 import type { ChatEvent, ModelPort } from "../src/core/chat.js";
 import { Gateway } from "../src/gateway/gateway.js";
-import { createApp } from "../src/http/app.js";
 import { Router } from "../src/routing/router.js";
 import { buildRoutingTable } from "../src/routing/table.js";
+import { gatewayApp, postJsonTo } from "./helpers/inProcessApp.js";
 
 /**
  * Reasoning through routes to remote providers: scripted upstreams on loopback speak each wire format with its
@@ -169,7 +168,7 @@ type RouteName = keyof typeof routes;
 
 describe("reasoning through routes to remote providers", () => {
   let upstream: Awaited<ReturnType<typeof startScriptedUpstream>>;
-  let app: ReturnType<typeof createApp>;
+  let app: ReturnType<typeof gatewayApp>;
 
   before(async () => {
     upstream = await startScriptedUpstream();
@@ -185,31 +184,13 @@ routes:
   ollama: { privacy: allow, retries: 0, targets: [{ provider: ollama, model: m-ollama }] }
 `;
     const router = new Router(buildRoutingTable(parseFileConfig(yaml, "reasoning.yaml", {}), new NoLocal(), false));
-    const unused = () => {
-      throw new Error("not called");
-    };
-    app = createApp({
-      gateway: new Gateway(new NoLocal(), router),
-      health: { health: () => ({ ready: true, status: "ok", detail: {} }) },
-      loadedModels: { loadedModels: () => [] },
-      models: { load: unused, unload: unused } as unknown as ModelControl,
-      catalog: { list: async () => [], describe: unused, copy: unused, remove: unused } as unknown as ModelCatalog,
-      listenHost: "127.0.0.1",
-      allowedHosts: [],
-      maxBodyBytes: 1 << 20,
-      version: "0.0.0",
-    });
+    app = gatewayApp(new Gateway(new NoLocal(), router));
   });
   after(async () => {
     await new Promise((resolve) => upstream?.server.close(resolve));
   });
 
-  const post = (path: string, body: unknown) =>
-    app.request(path, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(body),
-    });
+  const post = (path: string, body: unknown) => postJsonTo(app, path, body);
   const ask = [{ role: "user", content: "The capital of France?" }];
   const dataFrames = async (response: Response) =>
     (await response.text())

@@ -1,20 +1,14 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import Anthropic from "@anthropic-ai/sdk";
-import { Hono } from "hono";
 import OpenAI from "openai";
 import { type ChatEvent, type GenerateRequest, type ModelPort, REASONING_EFFORT_BUDGETS } from "../src/core/chat.js";
 import { Gateway } from "../src/gateway/gateway.js";
-import { anthropicErrorBody } from "../src/http/anthropic/errors.js";
 import { registerAnthropicRoutes } from "../src/http/anthropic/routes.js";
-import type { AppEnv } from "../src/http/appEnv.js";
-import { registerAccessMiddleware } from "../src/http/auth.js";
-import { appWide } from "../src/http/guard.js";
-import { ollamaErrorBody } from "../src/http/ollama/errors.js";
 import { registerOllamaRoutes } from "../src/http/ollama/routes.js";
-import { openAIErrorBody } from "../src/http/openai/errors.js";
 import { registerOpenAIRoutes } from "../src/http/openai/routes.js";
 import { registerResponsesRoutes } from "../src/http/responses/routes.js";
+import { apiRoutesApp, postJsonTo } from "./helpers/inProcessApp.js";
 
 /**
  * Every API's reasoning shape, streamed and not, on a stand-in model that reasons (a tiny real model cannot): it
@@ -36,36 +30,16 @@ function standIn() {
     embed: () => Promise.reject(new Error("not used")),
     listModels: () => Promise.resolve([]),
   };
-  const app = new Hono<AppEnv>();
-  app.use(
-    "*",
-    appWide(async (c, next) => {
-      c.set("json", () => c.req.json());
-      c.set("signal", c.req.raw.signal);
-      c.set("context", { requestId: "test", api: "openai", route: c.req.path });
-      await next();
-    }),
-  );
-  registerAccessMiddleware(app, undefined);
-  // Each API's error shape, as the app answers them.
-  app.onError((error, c) => {
-    const path = c.req.path;
-    const { status, body } = path.startsWith("/v1/messages")
-      ? anthropicErrorBody(error)
-      : path.startsWith("/api/")
-        ? ollamaErrorBody(error)
-        : openAIErrorBody(error);
-    return c.json(body as object, status as 400);
-  });
   const gateway = new Gateway(port);
-  registerOpenAIRoutes(app, gateway);
-  registerResponsesRoutes(app, gateway);
-  registerAnthropicRoutes(app, gateway);
-  registerOllamaRoutes(app, { gateway, catalog: {} as never, models: {} as never, version: "0.0.0-test" });
+  const app = apiRoutesApp((routes) => {
+    registerOpenAIRoutes(routes, gateway);
+    registerResponsesRoutes(routes, gateway);
+    registerAnthropicRoutes(routes, gateway);
+    registerOllamaRoutes(routes, { gateway, catalog: {} as never, models: {} as never, version: "0.0.0-test" });
+  });
   const fetch = (input: string | URL | Request, init?: RequestInit) =>
     Promise.resolve(app.request(input instanceof Request ? input : String(input), init));
-  const post = (path: string, body: unknown) =>
-    app.request(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  const post = (path: string, body: unknown) => postJsonTo(app, path, body);
   return { requests, fetch, post };
 }
 

@@ -3,6 +3,7 @@ import { after, before, describe, test } from "node:test";
 import OpenAI from "openai";
 import { storiesModelMissing, storiesModelPath } from "./helpers/paths.js";
 import { postJson, type ServerProcess, startServerProcess } from "./helpers/server.js";
+import { disconnectMidStream, longStream, startStream } from "./helpers/streams.js";
 
 interface PsBody {
   models: { name: string; details: { active_requests: number; queued_requests: number; state: string } }[];
@@ -11,8 +12,6 @@ interface PsBody {
 async function ps(server: ServerProcess): Promise<PsBody["models"]> {
   return ((await (await fetch(`${server.url}/api/ps`)).json()) as PsBody).models;
 }
-
-const longStream = { model: "stories", prompt: "Once upon a time", max_tokens: 1900, ignore_eos: true, stream: true };
 
 describe("many requests on one model", { skip: storiesModelMissing }, () => {
   describe("8 clients x 3 multi-turn chats on 4 slots", () => {
@@ -98,18 +97,10 @@ describe("many requests on one model", { skip: storiesModelMissing }, () => {
         });
       }
       await new Promise((resolve) => setTimeout(resolve, 200));
-      const controllers = [0, 1, 2].map(() => new AbortController());
-      const readers = await Promise.all(
-        controllers.map(async (controller, i) => {
-          const response = await postJson(
-            `${server.url}/v1/completions`,
-            { ...longStream, prompt: `${"UVW"[i]}. Once upon a time` },
-            { signal: controller.signal },
-          );
-          const reader = response.body!.getReader();
-          await reader.read();
-          return reader;
-        }),
+      const streams = await Promise.all(
+        [..."UVW"].map((letter) =>
+          startStream(`${server.url}/v1/completions`, { ...longStream, prompt: `${letter}. Once upon a time` }),
+        ),
       );
       const started = Date.now();
       const response = await postJson(`${server.url}/v1/completions`, {
@@ -120,20 +111,12 @@ describe("many requests on one model", { skip: storiesModelMissing }, () => {
       assert.equal(response.status, 200);
       await response.json();
       const waited = Date.now() - started;
-      for (const controller of controllers) controller.abort();
-      for (const reader of readers) await reader.cancel().catch(() => {});
+      await Promise.all(streams.map((stream) => stream.hangUp()));
       assert.ok(waited < 1000, `the newcomer waited ${waited} ms for the running streams`);
     });
 
     test("100 clients that disconnect after their first token leave no busy slot", async () => {
-      for (let i = 0; i < 100; i++) {
-        const controller = new AbortController();
-        const response = await postJson(`${server.url}/v1/completions`, longStream, { signal: controller.signal });
-        const reader = response.body!.getReader();
-        await reader.read();
-        controller.abort();
-        await reader.cancel().catch(() => {});
-      }
+      await disconnectMidStream(`${server.url}/v1/completions`, 100);
       const deadline = Date.now() + 1000;
       let active = -1;
       while (Date.now() < deadline) {
@@ -166,10 +149,7 @@ describe("many requests on one model", { skip: storiesModelMissing }, () => {
     after(() => server?.dispose());
 
     test("past the queue: an immediate 503 with Retry-After in OpenAI's shape; a queued client that leaves, leaves", async () => {
-      const busy = new AbortController();
-      const running = await postJson(`${server.url}/v1/completions`, longStream, { signal: busy.signal });
-      const reader = running.body!.getReader();
-      await reader.read();
+      const running = await startStream(`${server.url}/v1/completions`, longStream);
 
       const waiting = new AbortController();
       const queued = postJson(
@@ -201,15 +181,11 @@ describe("many requests on one model", { skip: storiesModelMissing }, () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
       assert.equal((await ps(server))[0]!.details.queued_requests, 0, "the client that gave up left the queue");
 
-      busy.abort();
-      await reader.cancel().catch(() => {});
+      await running.hangUp();
     });
 
     test("a request that waits past the queue timeout gets 503 queue_timeout", async () => {
-      const busy = new AbortController();
-      const running = await postJson(`${server.url}/v1/completions`, longStream, { signal: busy.signal });
-      const reader = running.body!.getReader();
-      await reader.read();
+      const running = await startStream(`${server.url}/v1/completions`, longStream);
       const started = Date.now();
       const timedOut = await postJson(`${server.url}/v1/completions`, { model: "stories", prompt: "x", max_tokens: 2 });
       assert.equal(timedOut.status, 503);
@@ -217,8 +193,7 @@ describe("many requests on one model", { skip: storiesModelMissing }, () => {
       const body = (await timedOut.json()) as { error: { code: string } };
       assert.equal(body.error.code, "queue_timeout");
       assert.ok(timedOut.headers.get("retry-after"));
-      busy.abort();
-      await reader.cancel().catch(() => {});
+      await running.hangUp();
     });
   });
 });

@@ -5,8 +5,10 @@ import { after, describe, test } from "node:test";
 import OpenAI from "openai";
 import { GgufValueType, synthesizeModel, writeGgufFile } from "../src/gguf/index.js";
 import { runCli } from "./helpers/cli.js";
+import { completeLily } from "./helpers/openaiChecks.js";
 import { storiesModelMissing, storiesModelPath, temporaryDirectory } from "./helpers/paths.js";
 import { postJson, startServerProcess } from "./helpers/server.js";
+import { longStream, readToEnd, startStream } from "./helpers/streams.js";
 
 function childPids(pid: number): number[] {
   try {
@@ -35,13 +37,7 @@ describe("server lifecycle", () => {
       assert.match(server.output(), /installed demo:stories: stories260K, a tiny real model/);
       assert.match(server.output(), /freehold import FILE.gguf --name NAME/);
       const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "unused", maxRetries: 0 });
-      const answer = await client.completions.create({
-        model: "demo:stories",
-        prompt: "Once upon a time",
-        max_tokens: 10,
-        temperature: 0,
-      });
-      assert.equal(answer.choices[0]!.text, ", there was a little girl named Lily");
+      await completeLily(client, "demo:stories");
       const list = await client.models.list();
       assert.deepEqual(
         list.data.map((m) => m.id),
@@ -57,27 +53,16 @@ describe("server lifecycle", () => {
   }, async () => {
     const server = await startServerProcess({ models: { stories: storiesModelPath }, args: ["--drain-timeout", "20"] });
     try {
-      const response = await postJson(`${server.url}/v1/completions`, {
-        model: "stories",
-        prompt: "Once upon a time",
+      const { reader } = await startStream(`${server.url}/v1/completions`, {
+        ...longStream,
         max_tokens: 1500,
-        ignore_eos: true,
         temperature: 0,
-        stream: true,
         stream_options: { include_usage: true },
       });
-      const reader = response.body!.getReader();
-      await reader.read();
       const runners = childPids(server.child.pid!);
       assert.ok(runners.length >= 1, "a runner process is running");
       const exited = server.stop("SIGTERM");
-      let text = "";
-      const decoder = new TextDecoder();
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        text += decoder.decode(value);
-      }
+      const text = await readToEnd(reader);
       assert.match(text, /"completion_tokens":1500/, "the answer ran to its end");
       assert.match(text, /data: \[DONE\]/);
       assert.equal(await exited, 0);
@@ -93,21 +78,13 @@ describe("server lifecycle", () => {
   }, async () => {
     const server = await startServerProcess({ models: { stories: storiesModelPath }, args: ["--drain-timeout", "0"] });
     try {
-      const response = await postJson(`${server.url}/v1/completions`, {
-        model: "stories",
-        prompt: "Once upon a time",
-        max_tokens: 1900,
-        ignore_eos: true,
-        stream: true,
-      });
-      const reader = response.body!.getReader();
-      await reader.read();
+      const stream = await startStream(`${server.url}/v1/completions`, longStream);
       const runners = childPids(server.child.pid!);
       const started = Date.now();
       const code = await server.stop("SIGTERM");
       assert.equal(code, 0);
       assert.ok(Date.now() - started < 5000);
-      await reader.cancel().catch(() => {});
+      await stream.hangUp();
       for (const pid of runners) assert.equal(alive(pid), false);
     } finally {
       await server.dispose();

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import OpenAI from "openai";
-import { checkStopSequences, checkStreamedCompletion, LILY } from "./helpers/openaiChecks.js";
+import * as checks from "./helpers/openaiChecks.js";
 import { storiesModelMissing, storiesModelPath } from "./helpers/paths.js";
-import { postJson, readSse, type ServerProcess, startServerProcess } from "./helpers/server.js";
+import { postJson, type ServerProcess, startServerProcess } from "./helpers/server.js";
 
 describe("OpenAI-compatible server on stories260K", { skip: storiesModelMissing }, () => {
   let server: ServerProcess;
@@ -21,16 +21,8 @@ describe("OpenAI-compatible server on stories260K", { skip: storiesModelMissing 
   });
 
   test("completion at temperature 0 continues as llama.cpp does, with exact usage", async () => {
-    const completion = await client.completions.create({
-      model: "stories",
-      prompt: "Once upon a time",
-      max_tokens: 10,
-      temperature: 0,
-    });
+    const completion = await checks.checkTemperatureZero(client);
     assert.equal(completion.object, "text_completion");
-    assert.equal(completion.choices[0]!.text, LILY);
-    assert.equal(completion.choices[0]!.finish_reason, "length");
-    // BOS + 4 prompt tokens; 10 generated.
     assert.deepEqual(completion.usage, {
       prompt_tokens: 5,
       completion_tokens: 10,
@@ -40,7 +32,7 @@ describe("OpenAI-compatible server on stories260K", { skip: storiesModelMissing 
   });
 
   test("streamed text equals non-streamed text (completions and chat)", async () => {
-    await checkStreamedCompletion(client);
+    await checks.checkStreamedCompletion(client);
 
     const messages = [{ role: "user" as const, content: "Tell me a story." }];
     const chat = await client.chat.completions.create({ model: "stories", messages, max_tokens: 30, temperature: 0 });
@@ -58,36 +50,11 @@ describe("OpenAI-compatible server on stories260K", { skip: storiesModelMissing 
   });
 
   test("chat streaming wire shape: role first, one id, finish_reason, usage chunk, [DONE]", async () => {
-    const response = await postJson(`${server.url}/v1/chat/completions`, {
-      model: "stories",
-      messages: [{ role: "user", content: "Once upon a time" }],
-      max_tokens: 5,
-      temperature: 0,
-      stream: true,
-      stream_options: { include_usage: true },
-    });
-    assert.equal(response.status, 200);
-    assert.match(response.headers.get("content-type") ?? "", /^text\/event-stream/);
-    const frames = await readSse(response);
-    assert.equal(frames.at(-1), "[DONE]");
-    const chunks = frames.slice(0, -1).map((frame) => JSON.parse(frame));
-    assert.deepEqual(chunks[0].choices[0].delta, { role: "assistant", content: "" });
-    assert.equal(new Set(chunks.map((c) => c.id)).size, 1);
-    for (const chunk of chunks) assert.equal(chunk.object, "chat.completion.chunk");
-    const usageChunk = chunks.at(-1);
-    assert.deepEqual(usageChunk.choices, []);
-    assert.equal(usageChunk.usage.completion_tokens, 5);
-    assert.equal(usageChunk.usage.total_tokens, usageChunk.usage.prompt_tokens + 5);
-    const last = chunks.at(-2);
-    assert.equal(last.choices[0].finish_reason, "length");
-    for (const chunk of chunks.slice(0, -2)) {
-      assert.equal(chunk.choices[0].finish_reason, null);
-      assert.equal(chunk.usage, null);
-    }
+    await checks.checkChatStreamWireShape(server.url);
   });
 
   test("stop sequences end the answer without leaking any part of them", async () => {
-    await checkStopSequences(client);
+    await checks.checkStopSequences(client);
   });
 
   test("the same seed gives the same sampled output", async () => {
@@ -403,80 +370,17 @@ describe("OpenAI-compatible server on stories260K", { skip: storiesModelMissing 
     });
 
     test("the server is still healthy after all of that", async () => {
-      const completion = await client.completions.create({
-        model: "stories",
-        prompt: "Once upon a time",
-        max_tokens: 10,
-        temperature: 0,
-      });
-      assert.equal(completion.choices[0]!.text, LILY);
+      await checks.completeLily(client);
     });
   });
 
   test("100 clients that disconnect mid-stream leave the sequence free within a second", async () => {
-    for (let i = 0; i < 100; i++) {
-      const controller = new AbortController();
-      const response = await postJson(
-        `${server.url}/v1/completions`,
-        {
-          model: "stories",
-          prompt: "Once upon a time",
-          max_tokens: 1900,
-          ignore_eos: true,
-          temperature: 0,
-          stream: true,
-        },
-        { signal: controller.signal },
-      );
-      const reader = response.body!.getReader();
-      await reader.read();
-      controller.abort();
-      await reader.cancel().catch(() => {});
-    }
-    const started = Date.now();
-    const completion = await client.completions.create({
-      model: "stories",
-      prompt: "Once upon a time",
-      max_tokens: 10,
-      temperature: 0,
-    });
-    assert.equal(completion.choices[0]!.text, LILY);
-    assert.ok(Date.now() - started < 1000, `the next request waited ${Date.now() - started} ms`);
+    await checks.checkDisconnectsFreeSlots(server.url, client, { clients: 100, withinMs: 1000 });
   });
 
   test("a runner killed with SIGKILL mid-stream: the client gets an error, the next request succeeds", async () => {
-    await client.completions.create({ model: "stories", prompt: "x", max_tokens: 1 });
-    const health = (await (await fetch(`${server.url}/health`)).json()) as { models: { name: string; pid: number }[] };
-    const pid = health.models.find((m) => m.name === "stories:latest")?.pid;
-    assert.ok(pid, "runner pid is reported");
-    const response = await postJson(`${server.url}/v1/completions`, {
-      model: "stories",
-      prompt: "Once upon a time",
-      max_tokens: 1900,
-      ignore_eos: true,
-      stream: true,
-    });
-    assert.equal(response.status, 200);
-    const reader = response.body!.getReader();
-    await reader.read();
-    process.kill(pid, "SIGKILL");
-    let rest = "";
-    const decoder = new TextDecoder();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      rest += decoder.decode(value);
-    }
+    const { rest, runner } = await checks.checkCrashMidStream(server.url, client, (pid) => pid);
     assert.match(rest, /"error":\{"message":"the model runner stopped unexpectedly \(signal SIGKILL\)/);
-    assert.match(rest, /"code":"runner_crashed"/);
-    const after = await client.completions.create({
-      model: "stories",
-      prompt: "Once upon a time",
-      max_tokens: 10,
-      temperature: 0,
-    });
-    assert.equal(after.choices[0]!.text, LILY);
-    const healthAfter = (await (await fetch(`${server.url}/health`)).json()) as { models: { restarts: number }[] };
-    assert.equal(healthAfter.models[0]!.restarts, 1);
+    assert.equal(runner.restarts, 0, "the first crash: after it, restarts is 1");
   });
 });

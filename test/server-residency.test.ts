@@ -5,6 +5,7 @@ import { writeSyntheticModel } from "../src/gguf/index.js";
 import { runCli } from "./helpers/cli.js";
 import { storiesModelMissing, storiesModelPath, temporaryDirectory } from "./helpers/paths.js";
 import { postJson, type ServerProcess, startServerProcess } from "./helpers/server.js";
+import { longStream, startStream } from "./helpers/streams.js";
 
 interface PsModel {
   name: string;
@@ -59,22 +60,14 @@ describe("residency: memory budget, LRU unloading, keep_alive, stop", { skip: st
   });
 
   test("while the loaded model is busy, another that does not fit beside it gets 503 with Retry-After", async () => {
-    const controller = new AbortController();
-    const busy = await postJson(
-      `${server.url}/v1/completions`,
-      { model: "stories", prompt: "Once upon a time", max_tokens: 1900, ignore_eos: true, stream: true },
-      { signal: controller.signal },
-    );
-    const reader = busy.body!.getReader();
-    await reader.read();
+    const busy = await startStream(`${server.url}/v1/completions`, longStream);
     const refused = await complete(server, "tiny");
     assert.equal(refused.status, 503);
     assert.ok(refused.headers.get("retry-after"));
     const body = (await refused.json()) as { error: { code: string; message: string } };
     assert.equal(body.error.code, "insufficient_memory_busy");
     assert.match(body.error.message, /not enough memory to load tiny:latest/);
-    controller.abort();
-    await reader.cancel().catch(() => {});
+    await busy.hangUp();
   });
 
   test("keep_alive 0 unloads right after the answer; -1 keeps it; a duration sets when it expires", async () => {

@@ -1,7 +1,4 @@
-/** An app answering `request(url, init)` in process, as Hono's app and freehold's httpApp() do. */
-interface InProcessApp {
-  request(url: string, init: RequestInit): Response | Promise<Response>;
-}
+import type { InProcessApp } from "./inProcessApp.js";
 
 /**
  * POSTs JSON to an in-process app with one of the test's named keys (default "owner"). `app` is read at call time,
