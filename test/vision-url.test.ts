@@ -196,6 +196,58 @@ describe("a local-only key may fetch from a listed host (the image reaches only 
   });
 });
 
+describe("a key limited to other models makes the server fetch nothing", () => {
+  const home = temporaryDirectory();
+  let freehold: Freehold;
+  let secret = "";
+  before(async () => {
+    freehold = await Freehold.open({ home: home.path, imageFetcher: seamedFetcher() });
+    secret = (await freehold.control.store.createKey("scoped", { models: ["other"] }, { actor: "test" })).secret;
+  });
+  after(async () => {
+    await freehold?.close();
+    home.dispose();
+  });
+
+  test("a request for a model outside the key's scope is a 403 before any image is fetched, on every API", async () => {
+    const url = `http://images.test:${port}/cat.png`;
+    const requests: [string, unknown][] = [
+      [
+        "/v1/chat/completions",
+        { model: "vision", messages: [{ role: "user", content: [{ type: "image_url", image_url: { url } }] }] },
+      ],
+      [
+        "/v1/responses",
+        { model: "vision", input: [{ role: "user", content: [{ type: "input_image", image_url: url }] }] },
+      ],
+      [
+        "/v1/messages",
+        {
+          model: "vision",
+          max_tokens: 8,
+          messages: [{ role: "user", content: [{ type: "image", source: { type: "url", url } }] }],
+        },
+      ],
+      [
+        "/v1/messages/count_tokens",
+        { model: "vision", messages: [{ role: "user", content: [{ type: "image", source: { type: "url", url } }] }] },
+      ],
+    ];
+    const before = fetches;
+    for (const [path, body] of requests) {
+      const response = await freehold.httpApp().request(`http://localhost${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${secret}`, "x-api-key": secret },
+        body: JSON.stringify(body),
+      });
+      const text = await response.text();
+      assert.equal(response.status, 403, `${path}: ${text}`);
+      assert.match(text, /may not use the model 'vision'/, path);
+    }
+    assert.equal(fetches, before, "the key may not use the model: nothing is fetched on its behalf");
+  });
+});
+
 describe("freehold serve with FREEHOLD_IMAGE_FETCH: the production fetcher, wired from the setting", () => {
   let server: ServerProcess;
   before(async () => {

@@ -1,6 +1,8 @@
 import type { ChatImage, ChatMessage, ChatRequest } from "../core/chat.js";
+import type { RequestContext } from "../core/context.js";
 import { InvalidRequestError } from "../core/errors.js";
 import type { ImageFetcher } from "../core/imageFetch.js";
+import { authorizeModel } from "../gateway/authorize.js";
 
 /**
  * Images at the HTTP edge, for every API: base64 or a `data:` URI, checked here so the engine only ever sees a
@@ -94,10 +96,14 @@ export function checkImageCount(messages: { images?: readonly unknown[] }[], fie
 export async function resolveImages(
   request: PendingChatRequest,
   fetcher: ImageFetcher | undefined,
+  context?: RequestContext,
   signal?: AbortSignal,
 ): Promise<ChatRequest> {
   if (!request.messages.some((message) => message.images?.some((image) => "url" in image)))
     return request as ChatRequest;
+  // A fetch is a request made on the key's behalf: a key that may not use the model gets its 403 first (the
+  // gateway would refuse it anyway, after the fetch).
+  if (context) authorizeModel(context, request.model);
   const cancel = new AbortController();
   const both = signal ? AbortSignal.any([signal, cancel.signal]) : cancel.signal;
   const fetchOne = async (image: PendingImage): Promise<ChatImage> => {

@@ -24,7 +24,7 @@ export function registerAnthropicRoutes(app: Hono<AppEnv>, gateway: Gateway, ima
       streams: (body) => body.stream === true,
       encoder: messageEncoder,
       decode: async (body, c) => {
-        const request = await resolveImages(toChatRequest(body), images, c.get("signal"));
+        const request = await resolveImages(toChatRequest(body), images, c.get("context"), c.get("signal"));
         return { request: { ...request, ...(body.stream ? {} : { wholeAnswer: true }) } };
       },
       events: generatedBy(gateway),
@@ -36,7 +36,7 @@ export function registerAnthropicRoutes(app: Hono<AppEnv>, gateway: Gateway, ima
 
   app.post("/v1/messages/count_tokens", guard("key"), async (c) => {
     const body = parseBody(countTokensSchema, await c.get("json")());
-    const request = await resolveImages(toCountRequest(body), images, c.get("signal"));
+    const request = await resolveImages(toCountRequest(body), images, c.get("context"), c.get("signal"));
     return c.json({ input_tokens: await gateway.countTokensRequest(request, c.get("context")) });
   });
 }

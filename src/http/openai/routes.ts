@@ -26,7 +26,7 @@ export function registerOpenAIRoutes(app: Hono<AppEnv>, gateway: Gateway, images
       streams: (body) => body.stream === true,
       encoder: chatEncoder,
       decode: async (body, c) => {
-        const request = await resolveImages(toChatRequest(body), images, c.get("signal"));
+        const request = await resolveImages(toChatRequest(body), images, c.get("context"), c.get("signal"));
         return { request: { ...request, ...(body.stream ? {} : { wholeAnswer: true }) } };
       },
       events: generatedBy(gateway),

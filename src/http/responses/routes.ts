@@ -30,7 +30,7 @@ export function registerResponsesRoutes(app: Hono<AppEnv>, gateway: Gateway, ima
       streams: (body) => body.stream === true,
       encoder: responsesEncoder,
       decode: async (body, c) => ({
-        request: await resolveImages(toResponsesChatRequest(body), images, c.get("signal")),
+        request: await resolveImages(toResponsesChatRequest(body), images, c.get("context"), c.get("signal")),
       }),
       events: (request, body, c): AsyncIterable<ToolLoopEvent> => {
         const plan = mcpPlan(body, gateway.tools?.host);
