@@ -65,9 +65,10 @@ export class DecodeStep {
   /**
    * Runs an operation that needs node-llama-cpp's context lock (trimming a sequence's KV cache) while others generate.
    * node-llama-cpp's dispatch loop holds that lock for as long as any decode is queued, so with two or more requests
-   * generating it never lets go and the operation waits for all of them to finish (measured on the 135M shape: a trim asked
-   * for at 0.5 s waited 25 s, until two streams of 150 tokens ended; test/trim-while-generating.test.ts). Here the members are held at the next step boundary
-   * until the operation is done: the queue empties, the loop ends and the operation gets the lock, one step's pause.
+   * generating it never lets go and the operation waits for all of them to finish (measured on the 135M shape: a trim
+   * asked for at 0.5 s waited 25 s, until two streams of 150 tokens ended; test/trim-while-generating.test.ts). Here
+   * the members are held at the next step boundary until the operation is done: the queue empties, the loop ends and
+   * the operation gets the lock, one step's pause.
    */
   async exclusive<T>(operation: () => Promise<T>): Promise<T> {
     this.holds++;

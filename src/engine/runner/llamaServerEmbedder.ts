@@ -4,7 +4,7 @@
  * model. Vectors are normalised as the node-llama-cpp engine's are.
  */
 import { requestError } from "./errors.js";
-import { type ServerProcess, startServer } from "./llamaServerProcess.js";
+import { type ServerProcess, startCompanionServer } from "./llamaServerProcess.js";
 
 export interface Embedder {
   embed(input: string[]): Promise<{ vectors: number[][]; promptTokens: number }>;
@@ -28,27 +28,11 @@ export function createEmbedder(options: {
   return {
     running: () => embedder?.catch(() => undefined),
     async embed(input) {
-      embedder ??= startServer(options.binary, [
-        ...options.common,
-        "-c",
-        String(embeddingContextSize),
-        "-np",
-        "1",
-        "-b",
-        String(embeddingContextSize),
-        "-ub",
-        String(embeddingContextSize),
-        "--embeddings",
-        "--pooling",
-        "mean",
-      ]).then((started) => {
-        if (started.child.pid !== undefined) options.onStarted(started.child.pid);
-        void started.exited.then(({ code, signal }) => {
-          if (options.disposing()) return;
-          process.stderr.write(`llama-server (embeddings) stopped unexpectedly (${signal ?? `exit code ${code}`})\n`);
-          process.exit(70);
-        });
-        return started;
+      embedder ??= startCompanionServer({
+        ...options,
+        contextSize: embeddingContextSize,
+        mode: ["--embeddings", "--pooling", "mean"],
+        role: "embeddings",
       });
       const embedding = await embedder;
       const vectors: number[][] = [];

@@ -89,3 +89,37 @@ export async function stopServer(running: ServerProcess): Promise<void> {
   clearTimeout(timer);
   rmSync(running.directory, { recursive: true, force: true });
 }
+
+/**
+ * A second llama-server on the model's file, for a mode the generation server cannot serve (embeddings, reranking):
+ * one slot whose context and batch are `contextSize` (an input is evaluated in one batch), its pid reported for the
+ * server to kill if the runner is killed outright, and the runner exits (code 70: runner_crashed) if it stops
+ * unexpectedly, as for the generation server.
+ */
+export function startCompanionServer(options: {
+  binary: string;
+  /** The model, thread and memory arguments every server of the model shares. */
+  common: string[];
+  contextSize: number;
+  /** The mode's own arguments (`--embeddings --pooling mean`, `--reranking`). */
+  mode: string[];
+  /** What it is for, in the crash message. */
+  role: string;
+  onStarted: (pid: number) => void;
+  disposing: () => boolean;
+}): Promise<ServerProcess> {
+  const size = String(options.contextSize);
+  return startServer(options.binary, [
+    ...options.common,
+    ...["-c", size, "-np", "1", "-b", size, "-ub", size],
+    ...options.mode,
+  ]).then((started) => {
+    if (started.child.pid !== undefined) options.onStarted(started.child.pid);
+    void started.exited.then(({ code, signal }) => {
+      if (options.disposing()) return;
+      process.stderr.write(`llama-server (${options.role}) stopped unexpectedly (${signal ?? `exit code ${code}`})\n`);
+      process.exit(70);
+    });
+    return started;
+  });
+}

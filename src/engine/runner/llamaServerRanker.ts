@@ -9,7 +9,7 @@
 import { readGgufFile } from "../../gguf/index.js";
 import { cannotRankError, requestError } from "./errors.js";
 import { LlamaServerHttpError } from "./llamaServerClient.js";
-import { type ServerProcess, startServer } from "./llamaServerProcess.js";
+import { type ServerProcess, startCompanionServer } from "./llamaServerProcess.js";
 import { translateError } from "./llamaServerWire.js";
 
 export interface Ranker {
@@ -37,7 +37,6 @@ export function createRanker(options: {
   let normalised = false;
   let head: boolean | undefined;
   const rankingContextSize = Math.min(options.contextSize, 2048);
-  const size = String(rankingContextSize);
   return {
     running: () => ranker?.catch(() => undefined),
     async rank(query, documents) {
@@ -55,25 +54,11 @@ export function createRanker(options: {
           400,
           "model",
         );
-      ranker ??= startServer(options.binary, [
-        ...options.common,
-        "-c",
-        size,
-        "-np",
-        "1",
-        "-b",
-        size,
-        "-ub",
-        size,
-        "--reranking",
-      ]).then((started) => {
-        if (started.child.pid !== undefined) options.onStarted(started.child.pid);
-        void started.exited.then(({ code, signal }) => {
-          if (options.disposing()) return;
-          process.stderr.write(`llama-server (reranking) stopped unexpectedly (${signal ?? `exit code ${code}`})\n`);
-          process.exit(70);
-        });
-        return started;
+      ranker ??= startCompanionServer({
+        ...options,
+        contextSize: rankingContextSize,
+        mode: ["--reranking"],
+        role: "reranking",
       });
       let server: ServerProcess;
       try {
